@@ -1,0 +1,1 @@
+"""Pharmacy desk app (built in its own issue)."""

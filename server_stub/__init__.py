@@ -1,0 +1,1 @@
+"""Central API: FastAPI + SQLAlchemy server that clients sync against."""

@@ -1,0 +1,80 @@
+"""Dependencies declared once: the database, the caller's language, the authenticated principal, roles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from server_stub.config import ServerSettings
+from server_stub.db.engine import Database
+from server_stub.services import auth
+from server_stub.services.auth import Principal
+from server_stub.services.clock import utcnow
+from server_stub.services.notifier import FeedNotifier
+from shared.errors import AuthFailed, PermissionDenied
+from shared.i18n import normalize_language, tr
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+def get_settings(request: Request) -> ServerSettings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_notifier(request: Request) -> FeedNotifier:
+    return request.app.state.notifier  # type: ignore[no-any-return]
+
+
+def get_language(accept_language: Annotated[str | None, Header()] = None) -> str:
+    return normalize_language(accept_language)
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
+NotifierDep = Annotated[FeedNotifier, Depends(get_notifier)]
+LangDep = Annotated[str, Depends(get_language)]
+
+
+async def get_principal(
+    db: DbDep,
+    lang: LangDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Authenticate the bearer token in a short read transaction (released before any long-poll wait)."""
+    if credentials is None or not credentials.credentials:
+        raise AuthFailed(tr("auth.missing_token", lang), code="token_missing")
+
+    def check() -> Principal:
+        with db.read() as conn:
+            return auth.authenticate(conn, token=credentials.credentials, now=utcnow(), lang=lang)
+
+    return await run_in_threadpool(check)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: str) -> Callable[[Principal, str], Principal]:
+    """A dependency that lets only the given roles through (403 with a clear message otherwise)."""
+
+    def check(principal: PrincipalDep, lang: LangDep, request: Request) -> Principal:
+        if not principal.roles & set(roles):
+            action = f"{request.method} {request.url.path}"
+            raise PermissionDenied(
+                tr("auth.forbidden", lang, roles=",".join(sorted(principal.roles)), action=action)
+            )
+        return principal
+
+    return check  # type: ignore[return-value]
+
+
+AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
+AnyStaffDep = Annotated[Principal, Depends(require_roles("doctor", "pharmacist", "nurse", "admin"))]

@@ -1,0 +1,119 @@
+"""``/api/v1/sync``: push mutations, pull the change feed (with long-poll), stream a bootstrap snapshot."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from server_stub.api.deps import AnyStaffDep, DbDep, LangDep, NotifierDep, SettingsDep
+from server_stub.services import feed, push
+from server_stub.services.clock import utcnow
+from shared.protocol.models import (
+    MAX_PULL_LIMIT,
+    MAX_WAIT_SECONDS,
+    ErrorBody,
+    PullResponse,
+    PushRequest,
+    PushResponse,
+)
+
+router = APIRouter(prefix="/sync", tags=["sync"])
+
+_errors = {
+    401: {"model": ErrorBody},
+    403: {"model": ErrorBody},
+    409: {"model": ErrorBody},
+    410: {"model": ErrorBody},
+    422: {"model": ErrorBody},
+}
+
+
+@router.post("/push", response_model=PushResponse, responses=_errors)
+def push_mutations(
+    body: PushRequest,
+    principal: AnyStaffDep,
+    db: DbDep,
+    settings: SettingsDep,
+    notifier: NotifierDep,
+    lang: LangDep,
+) -> PushResponse | JSONResponse:
+    """Apply a batch in client order. Replays return stored outcomes. Mutations with an unknown name,
+    invalid args or a role that may not run them are stored as rejected (so they never block the
+    client's queue) and make the answer 422 / 403, whose ``detail`` is the full push response."""
+    result = push.apply_batch(
+        db,
+        client_id=body.client_id,
+        mutations=body.mutations,
+        principal=principal,
+        timezone=settings.timezone,
+        lang=lang,
+    )
+    if result.head_seq:
+        notifier.publish(result.head_seq)
+    response = PushResponse(
+        outcomes=result.outcomes, last_client_seq=result.last_client_seq, server_time=utcnow()
+    )
+    if not result.invalid:
+        return response
+    status = 403 if result.forbidden else 422
+    first = result.invalid[0]
+    message = f"{len(result.invalid)} mutation(s) refused; first: #{first.client_seq} {first.message}"
+    error = ErrorBody(code="mutations_refused", message=message, detail=response.model_dump(mode="json"))
+    return JSONResponse(status_code=status, content=error.model_dump(mode="json"))
+
+
+@router.get("/pull", response_model=PullResponse, responses=_errors)
+async def pull(
+    principal: AnyStaffDep,
+    db: DbDep,
+    notifier: NotifierDep,
+    cursor: Annotated[int, Query(ge=0, description="Last sequence the client has applied")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PULL_LIMIT)] = 500,
+    wait: Annotated[
+        float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Long-poll seconds if nothing is new")
+    ] = 0,
+) -> PullResponse:
+    """Changes after ``cursor`` in commit order, each entity once at its latest version. With ``wait``,
+    an empty answer is held until something changes; the wait holds no database connection or thread."""
+
+    def read() -> feed.Page:
+        with db.read() as conn:
+            feed.check_cursor(conn, cursor)
+            return feed.read_page(conn, cursor=cursor, limit=limit, campus_id=principal.campus_id)
+
+    page = await run_in_threadpool(read)
+    remaining = wait
+    while not page.changes and not page.has_more and remaining > 0:
+        started = utcnow()
+        if not await notifier.wait_beyond(page.next_cursor, remaining):
+            break
+        remaining -= (utcnow() - started).total_seconds()
+        page = await run_in_threadpool(read)
+    return PullResponse(
+        changes=page.changes, next_cursor=page.next_cursor, has_more=page.has_more, server_time=utcnow()
+    )
+
+
+@router.get(
+    "/bootstrap",
+    responses={
+        **_errors,
+        200: {"content": {"application/x-ndjson": {}}, "description": "NDJSON snapshot stream"},
+    },
+)
+def bootstrap(
+    principal: AnyStaffDep,
+    db: DbDep,
+    after: Annotated[int, Query(ge=0, description="Resume after this checkpoint sequence (0 to start)")] = 0,
+) -> StreamingResponse:
+    """Snapshot of reference data and the caller's scope as NDJSON: header, item chunks each closed by
+    a checkpoint with the chunk's SHA-256, then an end line with the cursor to pull from."""
+    with db.read() as conn:
+        feed.check_cursor(conn, after)
+    return StreamingResponse(
+        feed.stream_bootstrap(db, after=after, campus_id=principal.campus_id),
+        media_type="application/x-ndjson",
+    )

@@ -1,0 +1,163 @@
+"""The FastAPI application: routes, one error format for every failure, and the long-poll notifier."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from server_stub.api.routes import admin, auth, health, reference, sync
+from server_stub.config import ServerSettings, get_settings
+from server_stub.db.engine import Database
+from server_stub.services import feed
+from server_stub.services.feed import CursorAhead, CursorExpired
+from server_stub.services.notifier import FeedNotifier
+from server_stub.services.push import ClientMismatch, SequenceError
+from shared import __version__
+from shared.errors import (
+    AccountLocked,
+    AuthFailed,
+    BusinessRuleViolation,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    SuiteError,
+    ValidationFailed,
+)
+from shared.i18n import normalize_language, tr
+from shared.protocol.models import API_PREFIX, ErrorBody
+
+log = logging.getLogger(__name__)
+
+_STATUS: list[tuple[type[SuiteError], int]] = [
+    (AccountLocked, 423),
+    (AuthFailed, 401),
+    (PermissionDenied, 403),
+    (NotFound, 404),
+    (SequenceError, 409),
+    (ClientMismatch, 409),
+    (Conflict, 409),
+    (ValidationFailed, 422),
+    (BusinessRuleViolation, 422),
+]
+
+
+def _error(
+    status: int, code: str, message: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = ErrorBody(code=code, message=message, detail=detail).model_dump(mode="json")
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def _lang(request: Request) -> str:
+    return normalize_language(request.headers.get("accept-language"))
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    items = []
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        where = ".".join(p for p in loc if p not in ("body",)) or "body"
+        if err.get("type") == "json_invalid":
+            parts.append(f"body is not valid JSON ({err.get('msg')})")
+        else:
+            parts.append(f"{where}: {err.get('msg')}")
+        items.append({"loc": loc, "msg": err.get("msg"), "type": err.get("type")})
+    return "; ".join(parts[:10]), items
+
+
+class BodySizeLimit:
+    """Refuse request bodies larger than the limit with 413 before reading them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope.get("headers") or []).get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+                response = _error(413, "body_too_large", f"request body over {self.max_bytes} bytes")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: ServerSettings | None = None, *, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    db = database or Database.open(
+        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
+
+    def read_head() -> int:
+        with db.read() as conn:
+            return feed.head(conn)
+
+    notifier = FeedNotifier(read_head, settings.longpoll_poll_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await notifier.start()
+        try:
+            yield
+        finally:
+            await notifier.stop()
+            db.dispose()
+
+    app = FastAPI(
+        title="Clinic Suite central API",
+        version=__version__,
+        summary="Auth, reference data and the offline-first sync protocol (push / pull / bootstrap).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.notifier = notifier
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    app.include_router(health.router)
+    for router in (auth.router, sync.router, reference.router, admin.router):
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.exception_handler(SuiteError)
+    async def suite_error(request: Request, exc: SuiteError) -> JSONResponse:
+        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return _error(status, exc.code, exc.message, exc.detail, headers)
+
+    @app.exception_handler(CursorExpired)
+    async def cursor_expired(request: Request, exc: CursorExpired) -> JSONResponse:
+        message = tr("sync.cursor_expired", _lang(request), cursor=exc.cursor, min_cursor=exc.min_cursor)
+        return _error(410, "cursor_expired", message, {"cursor": exc.cursor, "min_cursor": exc.min_cursor})
+
+    @app.exception_handler(CursorAhead)
+    async def cursor_ahead(request: Request, exc: CursorAhead) -> JSONResponse:
+        message = tr("sync.cursor_ahead", _lang(request), cursor=exc.cursor, head=exc.head)
+        return _error(410, "cursor_ahead", message, {"cursor": exc.cursor, "head": exc.head})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        summary, items = _describe_validation(exc)
+        return _error(422, "invalid_input", tr("request.invalid", _lang(request), detail=summary), items)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        ref = uuid.uuid4().hex[:12]
+        log.exception("unhandled error %s on %s %s", ref, request.method, request.url.path)
+        return _error(500, "server_error", tr("server.error", _lang(request), ref=ref))
+
+    return app

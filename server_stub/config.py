@@ -1,0 +1,34 @@
+"""Server settings in one pydantic-settings class (environment prefix ``CLINIC_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB_PATH = Path("var") / "clinic.db"
+
+
+def sqlite_url(path: Path | str) -> str:
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLINIC_", extra="ignore")
+
+    database_url: str = sqlite_url(DEFAULT_DB_PATH)
+    token_ttl_hours: float = 12.0
+    lockout_threshold: int = 5
+    lockout_minutes: int = 15
+    timezone: str = "Asia/Shanghai"
+    max_body_bytes: int = 8 * 1024 * 1024
+    # How often one background task per process looks for changes made by other server processes.
+    longpoll_poll_seconds: float = 0.25
+    db_pool_size: int = 20
+    db_max_overflow: int = 20
+
+
+@lru_cache
+def get_settings() -> ServerSettings:
+    return ServerSettings()

@@ -1,0 +1,217 @@
+"""Database schema (SQLAlchemy Core): one table per entity kind, generated from the shared entity models,
+plus the server's own tables for auth, the change feed, the mutation log and the audit chain.
+
+Entity tables are derived from ``shared.domain.entities`` so the schema has one home; Alembic migrations
+freeze each step of it, and a test checks that the migrated database matches this metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+import typing
+from decimal import Decimal
+from typing import Any, Literal, Union, get_args, get_origin
+
+import annotated_types
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    Time,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+from shared.domain.entities import ENTITY_TYPES, Entity
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timestamps stored as naive UTC and read back as aware UTC, the same on SQLite and PostgreSQL."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+def _column_type(annotation: Any, max_length: int | None) -> tuple[Any, bool]:
+    """SQL type and nullability for a pydantic field annotation."""
+    nullable = False
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        nullable = len(members) < len(get_args(annotation))
+        annotation = members[0]
+        origin = get_origin(annotation)
+    if origin is Literal:
+        return String(max(len(str(v)) for v in get_args(annotation)) + 8), nullable
+    if origin in (list, dict) or annotation in (list, dict):
+        return JSON(), nullable
+    mapping: dict[Any, Any] = {
+        bool: Boolean(),
+        int: BigInteger(),
+        Decimal: Numeric(14, 4),
+        dt.date: Date(),
+        dt.time: Time(),
+        dt.datetime: UTCDateTime(),
+    }
+    if annotation in mapping:
+        return mapping[annotation], nullable
+    if annotation is str:
+        return (String(max_length) if max_length else Text()), nullable
+    raise TypeError(f"no column type for {annotation!r}")
+
+
+def _entity_table(entity: type[Entity]) -> Table:
+    columns: list[Any] = []
+    hints = typing.get_type_hints(entity)
+    for name, field in entity.model_fields.items():
+        max_length = next(
+            (m.max_length for m in field.metadata if isinstance(m, annotated_types.MaxLen)), None
+        )
+        if max_length is None and name.endswith(("_id", "_by")):
+            max_length = 64  # references to other entities' ids
+        sql_type, nullable = _column_type(hints[name], max_length)
+        if name == "id":
+            columns.append(Column("id", String(64), primary_key=True))
+            continue
+        columns.append(
+            Column(name, sql_type, nullable=nullable or not field.is_required() and field.default is None)
+        )
+    for name in entity.UNIQUE:
+        columns.append(UniqueConstraint(name))
+    for name in entity.INDEXES:
+        columns.append(Index(f"ix_{entity.KIND}_{name}", name))
+    return Table(entity.KIND, metadata, *columns)
+
+
+ENTITY_TABLES: dict[str, Table] = {entity.KIND: _entity_table(entity) for entity in ENTITY_TYPES}
+
+staff_credential = Table(
+    "staff_credential",
+    metadata,
+    Column("staff_id", String(64), primary_key=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("failed_count", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime(), nullable=True),
+    Column("changed_at", UTCDateTime(), nullable=False),
+)
+
+auth_token = Table(
+    "auth_token",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("staff_id", String(64), nullable=False, index=True),
+    Column("device_id", String(128), nullable=False),
+    Column("campus_id", String(64), nullable=True),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+# Named counters: 'change_seq' (the change feed), 'min_cursor' (retention), 'mrn' (record numbers).
+# The change_seq row is updated inside each writing transaction, so its row lock orders commits and
+# the feed never shows a later sequence before an earlier one has committed (SQLite and PostgreSQL).
+sync_counter = Table(
+    "sync_counter",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+# Where each entity sits in the feed: one row per entity at its latest sequence.
+change_index = Table(
+    "change_index",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(32), nullable=False),
+    Column("entity_id", String(64), nullable=False),
+    Column("scope", String(64), nullable=False, default=""),
+    UniqueConstraint("kind", "entity_id", name="uq_change_index_kind_entity"),
+)
+
+sync_client = Table(
+    "sync_client",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("device_id", String(128), nullable=False),
+    Column("staff_id", String(64), nullable=True),
+    Column("last_seq", BigInteger, nullable=False, default=0),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_push_at", UTCDateTime(), nullable=True),
+)
+
+mutation_log = Table(
+    "mutation_log",
+    metadata,
+    Column("mutation_id", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("client_seq", BigInteger, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("staff_id", String(64), nullable=False),
+    Column("device_id", String(128), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("code", String(64), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("warnings", JSON, nullable=False),
+    Column("result", JSON, nullable=False),
+    Column("detail", JSON, nullable=True),
+    Column("seq", BigInteger, nullable=True),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("client_id", "client_seq", name="uq_mutation_log_client_seq"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("staff_id", String(64), nullable=True),
+    Column("username", String(64), nullable=True),
+    Column("device_id", String(128), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("target", String(128), nullable=True),
+    Column("outcome", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# The head of the audit chain (last id and hash), so deleting the newest rows is detected too.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_id", BigInteger, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+)

@@ -1,0 +1,115 @@
+"""Append-only audit log with a SHA-256 hash chain, and its verification (``clinic audit-verify``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from server_stub.db.tables import audit_head, audit_log
+
+GENESIS_HASH = "0" * 64
+
+
+def _row_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    canonical = json.dumps(
+        {
+            "id": row["id"],
+            "at": row["at"].astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            "staff_id": row["staff_id"],
+            "username": row["username"],
+            "device_id": row["device_id"],
+            "action": row["action"],
+            "target": row["target"],
+            "outcome": row["outcome"],
+            "detail": row["detail"],
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+
+
+def append(
+    conn: Connection,
+    *,
+    at: dt.datetime,
+    action: str,
+    outcome: str,
+    staff_id: str | None = None,
+    username: str | None = None,
+    device_id: str | None = None,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> int:
+    """Append one entry inside the caller's transaction; the head row's lock serialises appenders."""
+    head = conn.execute(select(audit_head).where(audit_head.c.id == 1).with_for_update()).one()
+    row = {
+        "id": head.last_id + 1,
+        "at": at,
+        "staff_id": staff_id,
+        "username": username,
+        "device_id": device_id,
+        "action": action,
+        "target": target,
+        "outcome": outcome,
+        "detail": json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=str),
+    }
+    row["prev_hash"] = head.last_hash
+    row["hash"] = _row_hash(head.last_hash, row)
+    conn.execute(audit_log.insert().values(**row))
+    conn.execute(
+        update(audit_head).where(audit_head.c.id == 1).values(last_id=row["id"], last_hash=row["hash"])
+    )
+    return int(row["id"])
+
+
+@dataclass
+class AuditReport:
+    checked: int
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(conn: Connection, *, batch: int = 5000) -> AuditReport:
+    """Walk the chain from the start: detects edited rows, deleted rows (gaps) and a truncated tail."""
+    problems: list[str] = []
+    prev_hash = GENESIS_HASH
+    expected_id = 1
+    checked = 0
+    last_id = 0
+    while True:
+        rows = (
+            conn.execute(
+                select(audit_log).where(audit_log.c.id > last_id).order_by(audit_log.c.id).limit(batch)
+            )
+            .mappings()
+            .all()
+        )
+        if not rows:
+            break
+        for row in rows:
+            checked += 1
+            if row["id"] != expected_id:
+                problems.append(f"entries {expected_id}..{row['id'] - 1} are missing (deleted)")
+            if row["prev_hash"] != prev_hash:
+                problems.append(f"entry {row['id']}: link to the previous entry is broken")
+            if _row_hash(row["prev_hash"], dict(row)) != row["hash"]:
+                problems.append(f"entry {row['id']}: content does not match its hash (edited)")
+            prev_hash = row["hash"]
+            expected_id = row["id"] + 1
+            last_id = row["id"]
+    head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).one()
+    if head.last_id != last_id or head.last_hash != prev_hash:
+        problems.append(
+            f"chain ends at entry {last_id} but its head says {head.last_id} (newest entries deleted or head edited)"
+        )
+    return AuditReport(checked=checked, problems=problems)

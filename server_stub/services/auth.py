@@ -1,0 +1,225 @@
+"""Staff authentication: slow salted password hashes, lockout, bearer tokens bound to staff and device."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection, insert, select, update
+
+from server_stub.db.tables import ENTITY_TABLES, auth_token, staff_credential
+from server_stub.services import audit
+from server_stub.services.entities import to_entity
+from shared.domain.entities import Staff
+from shared.errors import AccountLocked, AuthFailed
+from shared.i18n import tr
+
+_hasher = PasswordHasher()  # Argon2id, 64 MiB, 3 passes: slow on purpose
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _password_ok(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the staff member and the device the token was issued to."""
+
+    staff: Staff
+    device_id: str
+    campus_id: str | None
+    token_hash: str
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(self.staff.roles)
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    expires_at: dt.datetime
+    staff: Staff
+    campus_id: str | None
+
+
+def _find_staff(conn: Connection, username: str) -> Staff | None:
+    table = ENTITY_TABLES["staff"]
+    row = conn.execute(select(table).where(table.c.username == username)).first()
+    return None if row is None else to_entity(Staff, row)
+
+
+def login(
+    conn: Connection,
+    *,
+    username: str,
+    password: str,
+    device_id: str,
+    campus_id: str | None,
+    now: dt.datetime,
+    ttl: dt.timedelta,
+    threshold: int,
+    lockout: dt.timedelta,
+    lang: str,
+) -> LoginResult:
+    """Check the password, count failures and lock the account after ``threshold`` in a row.
+
+    Every attempt is audited. Raises AuthFailed / AccountLocked with a message in ``lang``; the caller
+    must commit the transaction even on failure so the failure count sticks.
+    """
+    staff = _find_staff(conn, username)
+    credential = None
+    if staff is not None:
+        credential = conn.execute(
+            select(staff_credential).where(staff_credential.c.staff_id == staff.id).with_for_update()
+        ).first()
+    if staff is None or credential is None:
+        _password_ok(_DUMMY_HASH, password)  # same cost as a real check: no username probing by timing
+        audit.append(
+            conn, at=now, action="auth.login", outcome="unknown_user", username=username, device_id=device_id
+        )
+        raise AuthFailed(tr("auth.bad_credentials", lang, remaining=threshold))
+    if credential.locked_until is not None and credential.locked_until > now:
+        audit.append(
+            conn,
+            at=now,
+            action="auth.login",
+            outcome="locked",
+            staff_id=staff.id,
+            username=username,
+            device_id=device_id,
+        )
+        raise AccountLocked(tr("auth.locked", lang, until=_local_clock(credential.locked_until)))
+    if not staff.active or staff.voided:
+        audit.append(
+            conn,
+            at=now,
+            action="auth.login",
+            outcome="inactive",
+            staff_id=staff.id,
+            username=username,
+            device_id=device_id,
+        )
+        raise AuthFailed(tr("auth.inactive", lang))
+    if not _password_ok(credential.password_hash, password):
+        failed = credential.failed_count + 1
+        locked_until = now + lockout if failed >= threshold else None
+        conn.execute(
+            update(staff_credential)
+            .where(staff_credential.c.staff_id == staff.id)
+            .values(failed_count=0 if locked_until else failed, locked_until=locked_until)
+        )
+        audit.append(
+            conn,
+            at=now,
+            action="auth.login",
+            outcome="locked_now" if locked_until else "bad_password",
+            staff_id=staff.id,
+            username=username,
+            device_id=device_id,
+            detail={"failed": failed},
+        )
+        if locked_until:
+            raise AccountLocked(tr("auth.locked", lang, until=_local_clock(locked_until)))
+        raise AuthFailed(tr("auth.bad_credentials", lang, remaining=threshold - failed))
+    conn.execute(
+        update(staff_credential)
+        .where(staff_credential.c.staff_id == staff.id)
+        .values(failed_count=0, locked_until=None)
+    )
+    token = secrets.token_urlsafe(32)
+    expires_at = now + ttl
+    chosen_campus = campus_id or staff.campus_id
+    conn.execute(
+        insert(auth_token).values(
+            token_hash=_token_hash(token),
+            staff_id=staff.id,
+            device_id=device_id,
+            campus_id=chosen_campus,
+            issued_at=now,
+            expires_at=expires_at,
+        )
+    )
+    audit.append(
+        conn,
+        at=now,
+        action="auth.login",
+        outcome="ok",
+        staff_id=staff.id,
+        username=username,
+        device_id=device_id,
+        detail={"campus_id": chosen_campus},
+    )
+    return LoginResult(token=token, expires_at=expires_at, staff=staff, campus_id=chosen_campus)
+
+
+def _local_clock(instant: dt.datetime) -> str:
+    return instant.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def authenticate(conn: Connection, *, token: str, now: dt.datetime, lang: str) -> Principal:
+    """The principal behind a bearer token, or AuthFailed (code 'token_expired' when merely expired)."""
+    digest = _token_hash(token)
+    row = conn.execute(select(auth_token).where(auth_token.c.token_hash == digest)).first()
+    if row is None or row.revoked_at is not None:
+        raise AuthFailed(tr("auth.missing_token", lang), code="token_invalid")
+    if row.expires_at <= now:
+        raise AuthFailed(tr("auth.expired", lang), code="token_expired")
+    table = ENTITY_TABLES["staff"]
+    staff_row = conn.execute(select(table).where(table.c.id == row.staff_id)).first()
+    if staff_row is None:
+        raise AuthFailed(tr("auth.missing_token", lang), code="token_invalid")
+    staff = to_entity(Staff, staff_row)
+    if not staff.active or staff.voided:
+        raise AuthFailed(tr("auth.inactive", lang), code="account_inactive")
+    return Principal(staff=staff, device_id=row.device_id, campus_id=row.campus_id, token_hash=digest)
+
+
+def logout(conn: Connection, *, principal: Principal, now: dt.datetime) -> None:
+    conn.execute(
+        update(auth_token).where(auth_token.c.token_hash == principal.token_hash).values(revoked_at=now)
+    )
+    audit.append(
+        conn,
+        at=now,
+        action="auth.logout",
+        outcome="ok",
+        staff_id=principal.staff.id,
+        username=principal.staff.username,
+        device_id=principal.device_id,
+    )
+
+
+def set_password(
+    conn: Connection, *, staff_id: str, password: str, now: dt.datetime, password_hash: str | None = None
+) -> None:
+    """Create or replace a staff member's credential (seeding, admin reset)."""
+    values = {
+        "password_hash": password_hash or hash_password(password),
+        "failed_count": 0,
+        "locked_until": None,
+        "changed_at": now,
+    }
+    changed = conn.execute(
+        update(staff_credential).where(staff_credential.c.staff_id == staff_id).values(**values)
+    ).rowcount
+    if not changed:
+        conn.execute(insert(staff_credential).values(staff_id=staff_id, **values))
+
+
+_DUMMY_HASH = hash_password("not-a-real-password")

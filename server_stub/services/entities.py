@@ -1,0 +1,153 @@
+"""Entity rows on the server: read them as shared entity models, write them with version checks and
+publish each write to the change feed in the same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from server_stub.db.tables import ENTITY_TABLES, change_index, sync_counter
+from shared.domain.entities import ENTITY_BY_KIND, Entity
+from shared.errors import Conflict
+
+E = TypeVar("E", bound=Entity)
+
+
+def to_entity(kind: type[E], row: Any) -> E:
+    return kind.model_validate(dict(row._mapping))
+
+
+class ServerState:
+    """The ``StateReader`` the shared mutation handlers get on the server: reads within the transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def get(self, kind: type[E], entity_id: str) -> E | None:
+        table = ENTITY_TABLES[kind.KIND]
+        row = self.conn.execute(select(table).where(table.c.id == entity_id)).first()
+        return None if row is None else to_entity(kind, row)
+
+    def find(self, kind: type[E], **equals: Any) -> list[E]:
+        table = ENTITY_TABLES[kind.KIND]
+        allowed = {"id", *kind.INDEXES, *kind.UNIQUE}
+        unknown = set(equals) - allowed
+        if unknown:
+            raise ValueError(f"{kind.KIND} cannot be searched by {sorted(unknown)}")
+        query = select(table)
+        for column, value in equals.items():
+            query = query.where(table.c[column] == value)
+        return [to_entity(kind, row) for row in self.conn.execute(query.order_by(table.c.id).limit(1000))]
+
+    def next_number(self, counter: str) -> int | None:
+        return next_counter(self.conn, counter)
+
+
+def next_counter(conn: Connection, name: str, step: int = 1) -> int:
+    """Increment a named counter inside the caller's transaction and return its new value."""
+    result = conn.execute(
+        update(sync_counter)
+        .where(sync_counter.c.name == name)
+        .values(value=sync_counter.c.value + step)
+        .returning(sync_counter.c.value)
+    ).scalar_one_or_none()
+    if result is None:
+        conn.execute(insert(sync_counter).values(name=name, value=step))
+        return step
+    return int(result)
+
+
+def read_counter(conn: Connection, name: str) -> int:
+    value = conn.execute(select(sync_counter.c.value).where(sync_counter.c.name == name)).scalar_one_or_none()
+    return int(value or 0)
+
+
+def _row_values(entity: Entity) -> dict[str, Any]:
+    return entity.model_dump()
+
+
+def write_entities(conn: Connection, writes: Sequence[Entity]) -> int | None:
+    """Insert or update each entity (version 1 inserts; version n updates version n-1 only), then give
+    the writes fresh feed sequences. Returns the highest sequence written, or None for no writes.
+
+    The feed counter is taken last, so its row lock is held only for the end of the transaction.
+    """
+    if not writes:
+        return None
+    for entity in writes:
+        table = ENTITY_TABLES[entity.KIND]
+        values = _row_values(entity)
+        if entity.version == 1:
+            conn.execute(insert(table).values(**values))
+            continue
+        changed = conn.execute(
+            update(table)
+            .where(table.c.id == entity.id, table.c.version == entity.version - 1)
+            .values(**values)
+        ).rowcount
+        if changed != 1:
+            raise Conflict(
+                f"{entity.KIND} {entity.id} changed concurrently; expected version {entity.version - 1}"
+            )
+    return publish(conn, [(entity.KIND, entity.id, entity.scope_key()) for entity in writes])
+
+
+def publish(conn: Connection, keys: Sequence[tuple[str, str, str]], *, fresh: bool = False) -> int:
+    """Move each (kind, id, scope) to the head of the change feed; returns the highest sequence used.
+
+    ``fresh`` says the entities are new, so they have no older feed position to remove.
+    """
+    unique = list(dict.fromkeys(keys))
+    top = next_counter(conn, "change_seq", len(unique))
+    first = top - len(unique) + 1
+    for kind, entity_id in [] if fresh else {(k, i) for k, i, _ in unique}:
+        conn.execute(
+            delete(change_index).where(change_index.c.kind == kind, change_index.c.entity_id == entity_id)
+        )
+    conn.execute(
+        insert(change_index),
+        [
+            {"seq": first + n, "kind": kind, "entity_id": eid, "scope": scope}
+            for n, (kind, eid, scope) in enumerate(unique)
+        ],
+    )
+    return top
+
+
+def bulk_insert(conn: Connection, entities: Iterable[Entity], *, chunk: int = 2000) -> int:
+    """Insert many new entities (seeding); each gets a feed sequence. Returns how many were written."""
+    batch: list[Entity] = []
+    total = 0
+    for entity in entities:
+        batch.append(entity)
+        if len(batch) >= chunk:
+            total += _insert_batch(conn, batch)
+            batch = []
+    if batch:
+        total += _insert_batch(conn, batch)
+    return total
+
+
+def _insert_batch(conn: Connection, batch: list[Entity]) -> int:
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for entity in batch:
+        by_kind.setdefault(entity.KIND, []).append(_row_values(entity))
+    for kind, rows in by_kind.items():
+        conn.execute(insert(ENTITY_TABLES[kind]), rows)
+    publish(conn, [(e.KIND, e.id, e.scope_key()) for e in batch], fresh=True)
+    return len(batch)
+
+
+def load_many(conn: Connection, kind: str, ids: Sequence[str]) -> dict[str, Entity]:
+    """Entities of one kind by id, in chunks that stay under SQL parameter limits."""
+    entity_type = ENTITY_BY_KIND[kind]
+    table = ENTITY_TABLES[kind]
+    found: dict[str, Entity] = {}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        for row in conn.execute(select(table).where(table.c.id.in_(chunk))):
+            entity = to_entity(entity_type, row)
+            found[entity.id] = entity
+    return found

@@ -1,0 +1,300 @@
+"""Applying pushed mutations: idempotent by mutation_id, contiguous client_seq, one transaction each,
+outcomes stored so a replay returns the very same answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, insert, select, update
+
+from server_stub.db.engine import Database
+from server_stub.db.tables import mutation_log, sync_client
+from server_stub.services import audit
+from server_stub.services.auth import Principal
+from server_stub.services.clock import local_today, utcnow
+from server_stub.services.entities import ServerState, write_entities
+from shared.domain.mutations import REGISTRY, MutationContext, Rejected
+from shared.errors import Conflict, SuiteError
+from shared.i18n import tr
+from shared.protocol.models import MutationEnvelope, MutationOutcome
+
+log = logging.getLogger(__name__)
+
+
+class SequenceError(SuiteError):
+    """The batch does not continue the client's sequence: nothing after the last good mutation is applied."""
+
+    code = "client_seq_gap"
+
+
+class ClientMismatch(SuiteError):
+    code = "client_mismatch"
+
+
+@dataclass
+class PushResult:
+    outcomes: list[MutationOutcome]
+    last_client_seq: int
+    # Mutations refused as malformed (unknown name, bad args) or forbidden; they are stored as rejected.
+    invalid: list[MutationOutcome]
+
+    @property
+    def forbidden(self) -> bool:
+        return any(o.code == "forbidden" for o in self.invalid)
+
+    @property
+    def head_seq(self) -> int:
+        return max((o.seq or 0 for o in self.outcomes), default=0)
+
+
+def _stored_outcome(row: Any) -> MutationOutcome:
+    return MutationOutcome(
+        mutation_id=row.mutation_id,
+        client_seq=row.client_seq,
+        status=row.status,
+        code=row.code,
+        message=row.message,
+        warnings=row.warnings or [],
+        result=row.result or {},
+        detail=row.detail,
+        seq=row.seq,
+        replayed=True,
+    )
+
+
+def _format_validation(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(p) for p in item["loc"]) or "args"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def _client_row(conn: Connection, *, client_id: str, principal: Principal, now: dt.datetime) -> Any:
+    row = conn.execute(
+        select(sync_client).where(sync_client.c.client_id == client_id).with_for_update()
+    ).first()
+    if row is None:
+        conn.execute(
+            insert(sync_client).values(
+                client_id=client_id,
+                device_id=principal.device_id,
+                staff_id=principal.staff.id,
+                last_seq=0,
+                created_at=now,
+            )
+        )
+        row = conn.execute(select(sync_client).where(sync_client.c.client_id == client_id)).first()
+    return row
+
+
+def apply_batch(
+    db: Database,
+    *,
+    client_id: str,
+    mutations: list[MutationEnvelope],
+    principal: Principal,
+    timezone: str,
+    lang: str,
+) -> PushResult:
+    """Apply mutations in client order, each in its own transaction. A replayed mutation returns its stored
+    outcome; a gap in client_seq stops the batch with SequenceError (earlier outcomes are kept)."""
+    outcomes: list[MutationOutcome] = []
+    invalid: list[MutationOutcome] = []
+    last_seq = 0
+    for envelope in mutations:
+        try:
+            outcome = _apply_one(
+                db, client_id=client_id, envelope=envelope, principal=principal, timezone=timezone, lang=lang
+            )
+        except SequenceError as error:
+            # Tell the client what did get applied before the gap, so it can acknowledge those.
+            error.detail = {**(error.detail or {}), "outcomes": [o.model_dump(mode="json") for o in outcomes]}
+            raise
+        outcomes.append(outcome)
+        if outcome.code in ("unknown_mutation", "invalid_args", "forbidden") and not outcome.replayed:
+            invalid.append(outcome)
+        last_seq = max(last_seq, envelope.client_seq)
+    if not mutations:
+        with db.read() as conn:
+            value = conn.execute(
+                select(sync_client.c.last_seq).where(sync_client.c.client_id == client_id)
+            ).scalar_one_or_none()
+            last_seq = int(value or 0)
+    return PushResult(outcomes=outcomes, last_client_seq=last_seq, invalid=invalid)
+
+
+def _apply_one(
+    db: Database,
+    *,
+    client_id: str,
+    envelope: MutationEnvelope,
+    principal: Principal,
+    timezone: str,
+    lang: str,
+) -> MutationOutcome:
+    for attempt in range(3):
+        try:
+            with db.write() as conn:
+                return _apply_in_transaction(
+                    conn,
+                    client_id=client_id,
+                    envelope=envelope,
+                    principal=principal,
+                    timezone=timezone,
+                    lang=lang,
+                )
+        except Conflict:
+            # A concurrent writer changed a row between our read and write; run the handler again on
+            # the new state (the handler decides afresh, so no rule is bypassed).
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _apply_in_transaction(
+    conn: Connection,
+    *,
+    client_id: str,
+    envelope: MutationEnvelope,
+    principal: Principal,
+    timezone: str,
+    lang: str,
+) -> MutationOutcome:
+    now = utcnow()
+    stored = conn.execute(
+        select(mutation_log).where(mutation_log.c.mutation_id == envelope.mutation_id)
+    ).first()
+    if stored is not None:
+        if stored.client_id != client_id:
+            raise ClientMismatch(tr("sync.client_mismatch", lang))
+        return _stored_outcome(stored)
+    client = _client_row(conn, client_id=client_id, principal=principal, now=now)
+    if client.device_id != principal.device_id:
+        raise ClientMismatch(tr("sync.client_mismatch", lang))
+    expected = client.last_seq + 1
+    if envelope.client_seq < expected:
+        raise SequenceError(
+            tr("sync.seq_reused", lang, seq=envelope.client_seq),
+            code="client_seq_reused",
+            detail={"expected": expected, "mutation_id": envelope.mutation_id},
+        )
+    if envelope.client_seq > expected:
+        raise SequenceError(
+            tr("sync.seq_gap", lang, expected=expected, got=envelope.client_seq),
+            detail={"expected": expected, "mutation_id": envelope.mutation_id},
+        )
+
+    outcome = _run_handler(
+        conn, envelope=envelope, principal=principal, timezone=timezone, lang=lang, now=now
+    )
+    conn.execute(
+        insert(mutation_log).values(
+            mutation_id=envelope.mutation_id,
+            client_id=client_id,
+            client_seq=envelope.client_seq,
+            name=envelope.name,
+            staff_id=principal.staff.id,
+            device_id=principal.device_id,
+            status=outcome.status,
+            code=outcome.code,
+            message=outcome.message,
+            warnings=outcome.warnings,
+            result=outcome.result,
+            detail=outcome.detail,
+            seq=outcome.seq,
+            occurred_at=envelope.occurred_at
+            if envelope.occurred_at.tzinfo
+            else envelope.occurred_at.replace(tzinfo=dt.UTC),
+            received_at=now,
+        )
+    )
+    conn.execute(
+        update(sync_client)
+        .where(sync_client.c.client_id == client_id)
+        .values(last_seq=envelope.client_seq, last_push_at=now, staff_id=principal.staff.id)
+    )
+    audit.append(
+        conn,
+        at=now,
+        action=f"mutation.{envelope.name}"[:64],
+        outcome=outcome.status if outcome.code is None else f"{outcome.status}:{outcome.code}"[:32],
+        staff_id=principal.staff.id,
+        username=principal.staff.username,
+        device_id=principal.device_id,
+        target=envelope.mutation_id,
+        detail={
+            "client_id": client_id,
+            "client_seq": envelope.client_seq,
+            "result": outcome.result,
+            "seq": outcome.seq,
+        },
+    )
+    return outcome
+
+
+def _run_handler(
+    conn: Connection,
+    *,
+    envelope: MutationEnvelope,
+    principal: Principal,
+    timezone: str,
+    lang: str,
+    now: dt.datetime,
+) -> MutationOutcome:
+    def rejected(code: str, message: str, detail: Any = None) -> MutationOutcome:
+        return MutationOutcome(
+            mutation_id=envelope.mutation_id,
+            client_seq=envelope.client_seq,
+            status="rejected",
+            code=code,
+            message=message,
+            detail=detail,
+        )
+
+    spec = REGISTRY.get(envelope.name)
+    if spec is None:
+        return rejected("unknown_mutation", tr("sync.unknown_mutation", lang, name=envelope.name))
+    if not spec.roles & principal.roles:
+        return rejected(
+            "forbidden",
+            tr("auth.forbidden", lang, roles=",".join(sorted(principal.roles)), action=envelope.name),
+        )
+    try:
+        args = spec.args.model_validate(envelope.args)
+    except ValidationError as error:
+        return rejected(
+            "invalid_args",
+            tr("request.invalid", lang, detail=_format_validation(error)),
+            detail=error.errors(include_url=False, include_context=False, include_input=False),
+        )
+    ctx = MutationContext(
+        staff_id=principal.staff.id,
+        roles=principal.roles,
+        device_id=principal.device_id,
+        campus_id=principal.campus_id,
+        now=now,
+        today=local_today(timezone, now),
+        base_version=envelope.base_version,
+        lang=lang,
+    )
+    savepoint = conn.begin_nested()
+    try:
+        effect = spec.handler(ServerState(conn), args, ctx)
+        seq = write_entities(conn, effect.writes)
+    except Rejected as refusal:
+        savepoint.rollback()
+        return rejected(refusal.code, refusal.message, refusal.detail)
+    savepoint.commit()
+    return MutationOutcome(
+        mutation_id=envelope.mutation_id,
+        client_seq=envelope.client_seq,
+        status="applied_with_warning" if effect.warnings else "applied",
+        warnings=effect.warnings,
+        result=effect.result,
+        seq=seq,
+    )

@@ -1,0 +1,58 @@
+"""The ``clinic`` command: a launcher that hands each sub-command to the package that owns it.
+
+Commands are looked up by name in ``COMMANDS`` and imported only when used, so ``clinic server`` never
+loads Qt and ``clinic triage`` never loads the server. Each owning module has a ``COMMANDS`` dict that
+maps the command name to ``(add_arguments(parser), run(args) -> int)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# command -> (owning module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "server": ("server_stub.commands", "run the central API (migrates the database first)"),
+    "migrate": ("server_stub.commands", "bring a server database to the newest schema"),
+    "seed-demo": ("server_stub.commands", "create the demo hospital data set if absent"),
+    "seed-scale": ("server_stub.commands", "add the scale data set (20,000 drugs, 50,000 patients)"),
+    "audit-verify": ("server_stub.commands", "check the audit log's hash chain"),
+    "sync-compact": ("server_stub.commands", "purge voided rows and expire older sync cursors"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clinic", description="Clinic Suite command line")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(_module=module_name)
+        # Arguments are added lazily below, once the command is known.
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    known, _rest = parser.parse_known_args(argv)
+    add_arguments, run = importlib.import_module(known._module).COMMANDS[known.command]
+    command_parser = argparse.ArgumentParser(
+        prog=f"clinic {known.command}", description=COMMANDS[known.command][1]
+    )
+    command_parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    add_arguments(command_parser)
+    rest = list(argv)
+    rest.remove(known.command)
+    args = command_parser.parse_args(rest)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(run(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Reference data shipped for the demo: drugs, ICD-10, dictionaries, exam items (CSV)."""

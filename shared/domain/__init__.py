@@ -1,0 +1,1 @@
+"""Pure business rules: entities, mutations, masking, search keys. No I/O, no Qt."""

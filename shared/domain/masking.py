@@ -1,0 +1,44 @@
+"""Masking of personal data for screens, prints and logs (names 张*三, ID numbers 110***********1234, phones)."""
+
+from __future__ import annotations
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+
+
+def mask_name(name: str) -> str:
+    """Keep the first and the last character and mask the rest, as DESIGN.md shows (张*三 / 欧**华 / 李*).
+
+    Compound surnames are masked like any name (欧阳娜华 → 欧**华), so the mask never reveals how long
+    the surname is. Names with a middle dot (阿卜杜·热合曼) count the dot as a masked character.
+    Latin names keep the first letter of each word: "John Smith" → "J*** S****".
+    """
+    name = (name or "").strip()
+    if not name:
+        return ""
+    if not any(_is_cjk(ch) for ch in name):
+        return " ".join(word[0] + "*" * (len(word) - 1) for word in name.split())
+    chars = [ch for ch in name if not ch.isspace()]
+    if len(chars) == 1:
+        return chars[0]
+    if len(chars) == 2:
+        return chars[0] + "*"
+    return chars[0] + "*" * (len(chars) - 2) + chars[-1]
+
+
+def mask_id_number(id_number: str) -> str:
+    """Keep the first 3 and last 4 characters: 110101199003071234 → 110***********1234."""
+    value = (id_number or "").strip()
+    if len(value) <= 7:
+        return "*" * len(value)
+    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
+def mask_phone(phone: str) -> str:
+    """Keep the first 3 and last 4 digits of a mobile number: 13812345678 → 138****5678."""
+    value = (phone or "").strip()
+    digits = "".join(ch for ch in value if ch.isdigit())
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]

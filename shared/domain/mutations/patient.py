@@ -1,0 +1,135 @@
+"""Patient mutations: ``patient.register`` and ``patient.update`` with their validation rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from pydantic import Field
+
+from shared.domain.entities import IdType, Patient, Sex
+from shared.domain.identity import resident_id_facts, resident_id_problem
+from shared.domain.mutations.base import (
+    Effect,
+    MutationArgs,
+    MutationContext,
+    Rejected,
+    StateReader,
+    check_base_version,
+    mutation,
+    next_version,
+    require,
+)
+from shared.domain.search_keys import pinyin_initials
+from shared.i18n import kind_name
+
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+
+
+class PatientFields(MutationArgs):
+    name: str = Field(min_length=1, max_length=64)
+    sex: Sex
+    birth_date: dt.date
+    id_type: IdType = "resident_id"
+    id_number: str | None = Field(default=None, max_length=32)
+    phone: str | None = Field(default=None, max_length=20)
+    allergies: list[str] = Field(default_factory=list, max_length=50)
+
+
+class RegisterPatient(PatientFields):
+    id: str = Field(min_length=1, max_length=64)
+    mrn: str | None = Field(default=None, max_length=32)
+
+
+class UpdatePatient(MutationArgs):
+    patient_id: str = Field(min_length=1, max_length=64)
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    sex: Sex | None = None
+    birth_date: dt.date | None = None
+    id_type: IdType | None = None
+    id_number: str | None = Field(default=None, max_length=32)
+    phone: str | None = Field(default=None, max_length=20)
+    allergies: list[str] | None = Field(default=None, max_length=50)
+
+
+def _normalized(fields: dict[str, Any], ctx: MutationContext) -> dict[str, Any]:
+    """Validate and normalise patient fields; derive the search keys."""
+    out = dict(fields)
+    out["name"] = " ".join(str(out["name"]).split())
+    if out["birth_date"] > ctx.today:
+        raise Rejected(ctx.t("patient.birth_in_future"), code="birth_in_future")
+    id_number = (out.get("id_number") or "").strip().upper() or None
+    out["id_number"] = id_number
+    if id_number and out.get("id_type", "resident_id") == "resident_id" and resident_id_problem(id_number):
+        raise Rejected(ctx.t("patient.bad_id_number", id_number=id_number), code="bad_id_number")
+    phone = re.sub(r"[\s()]", "", out.get("phone") or "") or None
+    if phone and not (_MOBILE.match(phone) or _LANDLINE.match(phone)):
+        raise Rejected(ctx.t("patient.bad_phone", phone=phone), code="bad_phone")
+    out["phone"] = phone
+    out["allergies"] = sorted({a.strip() for a in out.get("allergies") or [] if a and a.strip()})
+    out["name_pinyin"] = pinyin_initials(out["name"])
+    out["id_number_tail"] = id_number[-4:] if id_number else ""
+    return out
+
+
+def _reject_duplicate_id(
+    state: StateReader, fields: dict[str, Any], ctx: MutationContext, self_id: str
+) -> None:
+    id_number = fields.get("id_number")
+    if not id_number:
+        return
+    for other in state.find(Patient, id_number_tail=id_number[-4:]):
+        if other.id != self_id and not other.voided and other.id_number == id_number:
+            raise Rejected(
+                ctx.t("patient.duplicate_id_number", mrn=other.mrn or other.id),
+                code="duplicate_patient",
+                detail={"patient_id": other.id},
+            )
+
+
+@mutation(
+    "patient.register",
+    RegisterPatient,
+    roles=("nurse", "doctor", "admin", "pharmacist"),
+    summary="Register a new patient (walk-in or at the desk).",
+)
+def register_patient(state: StateReader, args: RegisterPatient, ctx: MutationContext) -> Effect:
+    if state.get(Patient, args.id) is not None:
+        raise Rejected(
+            ctx.t("entity.duplicate_id", kind=kind_name("patient", ctx.lang), id=args.id), code="duplicate_id"
+        )
+    fields = _normalized(args.model_dump(exclude={"id", "mrn"}), ctx)
+    _reject_duplicate_id(state, fields, ctx, args.id)
+    mrn = args.mrn
+    if mrn is None:
+        number = state.next_number("mrn")
+        mrn = None if number is None else f"{ctx.today:%Y}{number:07d}"
+    patient = Patient(id=args.id, mrn=mrn, registered_by=ctx.staff_id, updated_at=ctx.now, **fields)
+    warnings = []
+    if fields["id_number"] and fields.get("id_type") == "resident_id":
+        birth, sex = resident_id_facts(fields["id_number"])
+        if birth != fields["birth_date"] or (fields["sex"] != "U" and sex != fields["sex"]):
+            warnings.append(ctx.t("patient.id_facts_differ"))
+    return Effect(writes=[patient], warnings=warnings, result={"patient_id": patient.id, "mrn": mrn})
+
+
+@mutation(
+    "patient.update",
+    UpdatePatient,
+    roles=("nurse", "doctor", "admin"),
+    summary="Correct a patient's details (checked against base_version).",
+)
+def update_patient(state: StateReader, args: UpdatePatient, ctx: MutationContext) -> Effect:
+    current = require(state, Patient, args.patient_id, ctx)
+    check_base_version(current, ctx)
+    changes = args.model_dump(exclude={"patient_id"}, exclude_unset=True)
+    merged = {
+        key: changes.get(key, getattr(current, key))
+        for key in ("name", "sex", "birth_date", "id_type", "id_number", "phone", "allergies")
+    }
+    fields = _normalized(merged, ctx)
+    _reject_duplicate_id(state, fields, ctx, current.id)
+    updated = next_version(current, ctx, **fields)
+    return Effect(writes=[updated], result={"patient_id": updated.id, "version": updated.version})

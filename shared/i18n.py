@@ -1,0 +1,194 @@
+"""The one translation mechanism: message keys to Simplified Chinese (default), English, Traditional Chinese."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DEFAULT_LANGUAGE: Final = "zh_CN"
+LANGUAGES: Final = ("zh_CN", "en", "zh_TW")
+
+# key -> {language: text}; {name} placeholders are filled by str.format.
+_CATALOG: dict[str, dict[str, str]] = {
+    "auth.bad_credentials": {
+        "zh_CN": "用户名或密码错误（还可尝试 {remaining} 次）",
+        "en": "Wrong username or password ({remaining} attempts left)",
+        "zh_TW": "用戶名或密碼錯誤（還可嘗試 {remaining} 次）",
+    },
+    "auth.locked": {
+        "zh_CN": "账户因多次密码错误已锁定，请于 {until} 后重试或联系管理员",
+        "en": "Account locked after repeated failed logins; try again after {until} or ask an administrator",
+        "zh_TW": "賬戶因多次密碼錯誤已鎖定，請於 {until} 後重試或聯繫管理員",
+    },
+    "auth.inactive": {
+        "zh_CN": "账户已停用",
+        "en": "This account is disabled",
+        "zh_TW": "賬戶已停用",
+    },
+    "auth.missing_token": {
+        "zh_CN": "请先登录",
+        "en": "Please log in first",
+        "zh_TW": "請先登錄",
+    },
+    "auth.expired": {
+        "zh_CN": "登录已过期，请重新登录",
+        "en": "Your session has expired; please log in again",
+        "zh_TW": "登錄已過期，請重新登錄",
+    },
+    "auth.forbidden": {
+        "zh_CN": "当前角色（{roles}）无权执行：{action}",
+        "en": "Your role ({roles}) may not do this: {action}",
+        "zh_TW": "當前角色（{roles}）無權執行：{action}",
+    },
+    "request.invalid": {
+        "zh_CN": "请求数据有误：{detail}",
+        "en": "Invalid request: {detail}",
+        "zh_TW": "請求數據有誤：{detail}",
+    },
+    "request.too_large": {
+        "zh_CN": "一次最多提交 {limit} 条，本次 {count} 条",
+        "en": "At most {limit} mutations per push; got {count}",
+        "zh_TW": "一次最多提交 {limit} 條，本次 {count} 條",
+    },
+    "sync.unknown_mutation": {
+        "zh_CN": "未知的操作类型：{name}",
+        "en": "Unknown mutation name: {name}",
+        "zh_TW": "未知的操作類型：{name}",
+    },
+    "sync.seq_gap": {
+        "zh_CN": "客户端序号不连续：应为 {expected}，收到 {got}",
+        "en": "client_seq out of order: expected {expected}, got {got}",
+        "zh_TW": "客戶端序號不連續：應為 {expected}，收到 {got}",
+    },
+    "sync.seq_reused": {
+        "zh_CN": "客户端序号 {seq} 已被另一操作使用",
+        "en": "client_seq {seq} was already used by another mutation",
+        "zh_TW": "客戶端序號 {seq} 已被另一操作使用",
+    },
+    "sync.cursor_expired": {
+        "zh_CN": "本机同步游标 {cursor} 已超过服务器保留期（最早 {min_cursor}），需要重新初始化；未上传的操作会先上传",
+        "en": "Cursor {cursor} is older than the server keeps (oldest {min_cursor}); re-bootstrap after pushing the outbox",
+        "zh_TW": "本機同步游標 {cursor} 已超過伺服器保留期（最早 {min_cursor}），需要重新初始化；未上傳的操作會先上傳",
+    },
+    "sync.cursor_ahead": {
+        "zh_CN": "同步游标 {cursor} 超出服务器当前位置 {head}，请重新初始化",
+        "en": "Cursor {cursor} is ahead of the server ({head}); re-bootstrap this PC",
+        "zh_TW": "同步游標 {cursor} 超出伺服器當前位置 {head}，請重新初始化",
+    },
+    "sync.client_mismatch": {
+        "zh_CN": "该客户端编号属于另一台设备",
+        "en": "This client id belongs to another device",
+        "zh_TW": "該客戶端編號屬於另一台設備",
+    },
+    "entity.not_found": {
+        "zh_CN": "找不到{kind}：{id}",
+        "en": "{kind} not found: {id}",
+        "zh_TW": "找不到{kind}：{id}",
+    },
+    "entity.version_mismatch": {
+        "zh_CN": "{kind}已被他人修改（服务器版本 {current}，本地基于 {base}），请查看最新内容后再修改",
+        "en": "{kind} changed meanwhile (server version {current}, yours based on {base}); review it and edit again",
+        "zh_TW": "{kind}已被他人修改（伺服器版本 {current}，本地基於 {base}），請查看最新內容後再修改",
+    },
+    "entity.voided": {
+        "zh_CN": "{kind}已作废：{id}",
+        "en": "{kind} has been voided: {id}",
+        "zh_TW": "{kind}已作廢：{id}",
+    },
+    "entity.duplicate_id": {
+        "zh_CN": "{kind}编号已存在：{id}",
+        "en": "{kind} id already exists: {id}",
+        "zh_TW": "{kind}編號已存在：{id}",
+    },
+    "visit.appointment_mismatch": {
+        "zh_CN": "预约不属于该患者",
+        "en": "The appointment belongs to another patient",
+        "zh_TW": "預約不屬於該患者",
+    },
+    "patient.id_facts_differ": {
+        "zh_CN": "证件号中的出生日期或性别与登记信息不一致",
+        "en": "Birth date or sex differs from what the ID number encodes",
+        "zh_TW": "證件號中的出生日期或性別與登記信息不一致",
+    },
+    "patient.duplicate_id_number": {
+        "zh_CN": "证件号已登记给患者 {mrn}",
+        "en": "This ID number is already registered to patient {mrn}",
+        "zh_TW": "證件號已登記給患者 {mrn}",
+    },
+    "patient.bad_id_number": {
+        "zh_CN": "身份证号校验失败：{id_number}",
+        "en": "ID card number fails its check digit: {id_number}",
+        "zh_TW": "身份證號校驗失敗：{id_number}",
+    },
+    "patient.birth_in_future": {
+        "zh_CN": "出生日期不能晚于今天",
+        "en": "Birth date cannot be in the future",
+        "zh_TW": "出生日期不能晚於今天",
+    },
+    "patient.bad_phone": {
+        "zh_CN": "手机号格式不正确：{phone}",
+        "en": "Phone number is not valid: {phone}",
+        "zh_TW": "手機號格式不正確：{phone}",
+    },
+    "visit.already_open": {
+        "zh_CN": "该患者今日在本科室已有就诊记录",
+        "en": "This patient already has an open visit in this department today",
+        "zh_TW": "該患者今日在本科室已有就診記錄",
+    },
+    "visit.department_mismatch": {
+        "zh_CN": "诊室不属于所选科室",
+        "en": "The room does not belong to the chosen department",
+        "zh_TW": "診室不屬於所選科室",
+    },
+    "visit.not_a_doctor": {
+        "zh_CN": "接诊人不是医生：{name}",
+        "en": "The attending staff member is not a doctor: {name}",
+        "zh_TW": "接診人不是醫生：{name}",
+    },
+    "server.error": {
+        "zh_CN": "服务器内部错误，请稍后重试（编号 {ref}）",
+        "en": "Internal server error; please retry later (ref {ref})",
+        "zh_TW": "伺服器內部錯誤，請稍後重試（編號 {ref}）",
+    },
+}
+
+_KIND_NAMES: dict[str, dict[str, str]] = {
+    "patient": {"zh_CN": "患者", "en": "Patient", "zh_TW": "患者"},
+    "visit": {"zh_CN": "就诊", "en": "Visit", "zh_TW": "就診"},
+    "department": {"zh_CN": "科室", "en": "Department", "zh_TW": "科室"},
+    "room": {"zh_CN": "诊室", "en": "Room", "zh_TW": "診室"},
+    "staff": {"zh_CN": "人员", "en": "Staff member", "zh_TW": "人員"},
+    "appointment": {"zh_CN": "预约", "en": "Appointment", "zh_TW": "預約"},
+    "campus": {"zh_CN": "院区", "en": "Campus", "zh_TW": "院區"},
+    "drug": {"zh_CN": "药品", "en": "Drug", "zh_TW": "藥品"},
+}
+
+
+def normalize_language(value: str | None) -> str:
+    """Map an Accept-Language style value to one of LANGUAGES (default Simplified Chinese)."""
+    if not value:
+        return DEFAULT_LANGUAGE
+    first = value.split(",")[0].split(";")[0].strip().replace("-", "_").lower()
+    if first.startswith("en"):
+        return "en"
+    if first in ("zh_tw", "zh_hk", "zh_hant", "zh_mo"):
+        return "zh_TW"
+    return DEFAULT_LANGUAGE
+
+
+def kind_name(kind: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    names = _KIND_NAMES.get(kind)
+    return names.get(lang, names[DEFAULT_LANGUAGE]) if names else kind
+
+
+def tr(key: str, lang: str = DEFAULT_LANGUAGE, /, **params: object) -> str:
+    """Translate ``key`` into ``lang``; unknown keys come back as the key so nothing is ever blank."""
+    texts = _CATALOG.get(key)
+    if texts is None:
+        return key
+    text = texts.get(lang) or texts[DEFAULT_LANGUAGE]
+    return text.format(**params) if params else text
+
+
+def register(key: str, texts: dict[str, str]) -> None:
+    """Let a feature module add its own messages to the one catalog."""
+    _CATALOG[key] = texts

@@ -1,0 +1,1 @@
+"""Wire models: the contract between the apps and the central API (see shared.protocol.models)."""

@@ -1,0 +1,81 @@
+"""Shared fixtures: seeded SQLite databases, a real server process on loopback, PostgreSQL when present."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server_stub.config import sqlite_url
+from server_stub.seed.demo import seed_demo
+from tests.support.server import ServerProcess
+
+SMALL_DEMO_PATIENTS = 60
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded demo database made once per test session; tests get copies of it."""
+    path = tmp_path_factory.mktemp("template") / "demo.db"
+    seed_demo(sqlite_url(path), patients=SMALL_DEMO_PATIENTS)
+    return path
+
+
+def copy_sqlite(source: Path, target: Path) -> Path:
+    """Copy a database with SQLite's online backup API (never a file copy of a live database)."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    return target
+
+
+@pytest.fixture
+def demo_db_url(demo_template: Path, tmp_path: Path) -> str:
+    return sqlite_url(copy_sqlite(demo_template, tmp_path / "demo.db"))
+
+
+@pytest.fixture
+def server(demo_db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A fresh server on its own copy of the demo database."""
+    process = ServerProcess(demo_db_url, tmp_path / "server.log").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_server(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for read-mostly tests that do not depend on a pristine database."""
+    folder = tmp_path_factory.mktemp("shared-server")
+    url = sqlite_url(copy_sqlite(demo_template, folder / "demo.db"))
+    process = ServerProcess(url, folder / "server.log").start()
+    yield process
+    process.stop()
+
+
+def postgres_url() -> str | None:
+    return os.environ.get("CLINIC_TEST_PG_URL")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (``./run test`` starts the server)."""
+    base = postgres_url()
+    if not base:
+        pytest.fail("CLINIC_TEST_PG_URL is not set: run the suite with ./run test, which starts PostgreSQL")
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"clinic_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = base.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

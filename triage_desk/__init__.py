@@ -1,0 +1,1 @@
+"""Triage desk app and waiting-room display (built in its own issue)."""

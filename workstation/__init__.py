@@ -1,0 +1,1 @@
+"""Doctor workstation app (built in its own issue)."""
