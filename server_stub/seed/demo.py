@@ -4,6 +4,7 @@ data, 1,000 patients and today's schedules and appointments. Idempotent: does no
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 import logging
 import random
 from collections.abc import Iterator
@@ -117,10 +118,10 @@ def _departments_and_rooms() -> tuple[list[Department], list[Room]]:
                     campus_id=campus_id,
                     code=dept_code,
                     name=name,
-                    kind=kind,
+                    kind=kind,  # type: ignore[arg-type]
                     queue_prefix="Z",
                 )
-            )  # type: ignore[arg-type]
+            )
     return departments, rooms
 
 
@@ -163,9 +164,9 @@ def _staff(departments: list[Department], rng: random.Random) -> list[Staff]:
                 title=title,
                 campus_id=dept.campus_id,
                 department_id=dept.id,
-                prescribing_rights=rights,
+                prescribing_rights=rights,  # type: ignore[arg-type]
             )
-        )  # type: ignore[arg-type]
+        )
     pharmacy_depts = [d for d in departments if d.kind == "pharmacy"]
     triage_depts = [d for d in departments if d.kind == "triage"]
     for n in range(1, 5):
@@ -239,14 +240,14 @@ def _schedules_and_appointments(
                 doctor_id=doctor.id,
                 room_id=room.id,
                 date=today,
-                session=session,
+                session=session,  # type: ignore[arg-type]
                 start_time=start,
-                end_time=end,  # type: ignore[arg-type]
+                end_time=end,
                 slot_minutes=10,
                 capacity=24,
                 registration_level="expert" if doctor.title in ("主任医师", "副主任医师") else "ordinary",
-                fee="50.00" if doctor.title == "主任医师" else "20.00",
-            )  # type: ignore[arg-type]
+                fee=Decimal("50.00") if doctor.title == "主任医师" else Decimal("20.00"),
+            )
             schedules.append(schedule)
             slots = int(
                 (dt.datetime.combine(today, end) - dt.datetime.combine(today, start)).total_seconds() // 600
@@ -264,7 +265,7 @@ def _schedules_and_appointments(
                         room_id=room.id,
                         number=f"YY{today:%Y%m%d}{number:04d}",
                         slot_time=local.astimezone(dt.UTC),
-                        channel=rng.choice(("app", "app", "phone", "web", "desk")),  # type: ignore[arg-type]
+                        channel=rng.choice(("app", "app", "phone", "web", "desk")),
                         pre_consult_text=rng.choice(
                             (
                                 "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from decimal import Decimal
 from importlib import resources
@@ -14,8 +15,8 @@ from shared.ids import reference_id
 
 
 def read_csv(name: str) -> list[dict[str, str]]:
-    with resources.files("shared.demo_data").joinpath(name).open(encoding="utf-8", newline="") as handle:
-        return [{k: (v or "").strip() for k, v in row.items()} for row in csv.DictReader(handle)]
+    text = resources.files("shared.demo_data").joinpath(name).read_text(encoding="utf-8")
+    return [{k: (v or "").strip() for k, v in row.items()} for row in csv.DictReader(io.StringIO(text, newline=""))]
 
 
 def _dec(value: str) -> Decimal | None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
 
@@ -82,7 +84,7 @@ def read_page(conn: Connection, *, cursor: int, limit: int, campus_id: str | Non
     )
 
 
-def _materialize(conn: Connection, rows: list) -> list[Change]:  # type: ignore[type-arg]
+def _materialize(conn: Connection, rows: Sequence[Any]) -> list[Change]:
     by_kind: dict[str, list[str]] = {}
     for row in rows:
         by_kind.setdefault(row.kind, []).append(row.entity_id)

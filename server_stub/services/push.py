@@ -113,7 +113,8 @@ def apply_batch(
             )
         except SequenceError as error:
             # Tell the client what did get applied before the gap, so it can acknowledge those.
-            error.detail = {**(error.detail or {}), "outcomes": [o.model_dump(mode="json") for o in outcomes]}
+            previous = error.detail if isinstance(error.detail, dict) else {}
+            error.detail = {**previous, "outcomes": [o.model_dump(mode="json") for o in outcomes]}
             raise
         outcomes.append(outcome)
         if outcome.code in ("unknown_mutation", "invalid_args", "forbidden") and not outcome.replayed:

@@ -18,7 +18,7 @@ def pinyin_initials(text: str) -> str:
     """
     if not text:
         return ""
-    parts = lazy_pinyin(text, style=Style.FIRST_LETTER, errors=lambda chars: list(chars))
+    parts = lazy_pinyin(text, style=Style.FIRST_LETTER, errors="default")
     return _NON_ALNUM.sub("", "".join(parts).lower())
 
 

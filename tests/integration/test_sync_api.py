@@ -169,3 +169,31 @@ def test_bootstrap_streams_checksummed_chunks_and_resumes_after_a_checkpoint(
     assert json.loads(resumed[-1])["total"] == end["total"] - 1000
     pulled, cursor = user.pull_all()
     assert cursor == end["cursor"] and len(pulled) == items
+
+
+def test_idle_long_polls_hold_no_thread_or_connection(shared_server: ServerProcess) -> None:
+    """More long-polls than the server has worker threads (40) and pooled connections (40) are open at
+    once, yet a push and a pull still go through while they wait."""
+    watcher = ApiUser(shared_server.url, "doctor5")
+    _, cursor = watcher.pull_all()
+    waiting = 60
+    started = threading.Barrier(waiting + 1)
+    results: list[int] = []
+
+    def hold() -> None:
+        with httpx.Client(base_url=shared_server.url, headers=watcher.http.headers, timeout=60) as client:
+            started.wait()
+            response = client.get("/api/v1/sync/pull", params={"cursor": cursor, "wait": 25})
+            results.append(len(response.json()["changes"]))
+
+    threads = [threading.Thread(target=hold) for _ in range(waiting)]
+    for thread in threads:
+        thread.start()
+    started.wait()
+    writer = ApiUser(shared_server.url, "nurse1")
+    writer.http.timeout = httpx.Timeout(10.0)  # would time out if the waiters held every worker thread
+    outcome = writer.push_one("patient.register", patient_args())
+    assert outcome["status"] == "applied"
+    for thread in threads:
+        thread.join(60)
+    assert len(results) == waiting and all(n >= 1 for n in results)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -22,7 +22,7 @@ from shared.protocol.models import (
 
 router = APIRouter(prefix="/sync", tags=["sync"])
 
-_errors = {
+_errors: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody},
     403: {"model": ErrorBody},
     409: {"model": ErrorBody},
