@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from server_stub.db.engine import Database
 from server_stub.db.migrate import upgrade
 from server_stub.db.tables import ENTITY_TABLES, sync_counter
-from server_stub.seed import reference
+from server_stub.seed import queues, reference
 from server_stub.seed.people import generate_patients, make_name
 from server_stub.services import audit, auth
 from server_stub.services.clock import utcnow
@@ -292,6 +292,7 @@ def demo_entities(*, today: dt.date, tz: ZoneInfo, patients: int = 1000) -> Iter
     yield from rooms
     yield from _pharmacies()
     yield from staff
+    yield from queues.demo_entities(departments, rooms)
     yield from reference.frequencies()
     yield from reference.routes()
     yield from reference.drugs()

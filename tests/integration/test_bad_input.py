@@ -37,7 +37,7 @@ def test_wrong_types_and_missing_fields_name_the_field(nurse: ApiUser) -> None:
 
 
 def test_an_oversized_batch_is_refused_before_anything_is_applied(nurse: ApiUser) -> None:
-    envelopes = [nurse.envelope("patient.register", patient_args()) for _ in range(501)]
+    envelopes = [nurse.envelope("patient.register", patient_args()) for _ in range(501)]  # numbers are never used again
     response = nurse.http.post("/api/v1/sync/push", json={"client_id": new_id(), "mutations": envelopes})
     assert response.status_code == 422 and "500" in response.json()["message"]
 
@@ -105,7 +105,8 @@ def test_unknown_paths_and_methods_use_the_same_error_body(shared_server: Server
     assert wrong.status_code == 405 and wrong.json()["code"] == "method_not_allowed"
 
 
-def test_naive_timestamps_and_reference_reads_are_handled(nurse: ApiUser) -> None:
+def test_naive_timestamps_and_reference_reads_are_handled(shared_server: ServerProcess) -> None:
+    nurse = ApiUser(shared_server.url, "nurse3")
     envelope = nurse.envelope("patient.register", patient_args())
     envelope["occurred_at"] = dt.datetime.now().replace(tzinfo=None).isoformat()
     assert nurse.push(envelope).status_code == 200

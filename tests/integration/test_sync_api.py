@@ -56,7 +56,7 @@ def test_repeated_wrong_passwords_lock_the_account_with_a_clear_message(server: 
 def test_a_push_is_applied_and_pulled_once_at_its_latest_version(shared_server: ServerProcess) -> None:
     nurse = ApiUser(shared_server.url, "nurse1")
     _, cursor = nurse.pull_all()
-    args = patient_args(name="欧阳娜娜", id_number=VALID_ID)
+    args = patient_args(name="欧阳娜娜", id_number=VALID_ID, birth_date="1949-12-31", sex="F")
     registered = nurse.push_one("patient.register", args)
     assert registered["status"] == "applied" and registered["result"]["mrn"]
     updated = nurse.push_one(
