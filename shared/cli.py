@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "seed-scale": ("server_stub.commands", "add the scale data set (20,000 drugs, 50,000 patients)"),
     "audit-verify": ("server_stub.commands", "check the audit log's hash chain"),
     "sync-compact": ("server_stub.commands", "purge voided rows and expire older sync cursors"),
+    "sync-report": ("shared.sync.report", "export this PC's sync state for support"),
+    "voicepack": ("shared.audio.cli", "build or check a voice pack"),
 }
 
 
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     return int(run(args) or 0)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
