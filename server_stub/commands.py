@@ -87,6 +87,10 @@ def _seed_demo(args: argparse.Namespace) -> int:
     if summary.created:
         counts = ", ".join(f"{kind} {n}" for kind, n in sorted(summary.counts.items()))
         sys.stdout.write(f"demo data created: {counts}\n")
+    elif summary.counts:
+        sys.stdout.write(
+            f"demo data already present; added {sum(summary.counts.values())} schedules and appointments for today\n"
+        )
     else:
         sys.stdout.write("demo data already present; nothing changed\n")
     return 0

@@ -4,14 +4,14 @@ data, 1,000 patients and today's schedules and appointments. Idempotent: does no
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 import logging
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from server_stub.db.engine import Database
 from server_stub.db.migrate import upgrade
@@ -307,18 +307,42 @@ def demo_entities(*, today: dt.date, tz: ZoneInfo, patients: int = 1000) -> Iter
     yield from appointments
 
 
+def _todays_clinics(conn: Connection, *, today: dt.date, tz: ZoneInfo) -> list[Entity]:
+    """Schedules and appointments for ``today`` when the demo was seeded on an earlier day."""
+    table = ENTITY_TABLES["schedule"]
+    if conn.execute(select(func.count()).select_from(table).where(table.c.date == today)).scalar_one():
+        return []
+    departments, rooms = _departments_and_rooms()
+    staff = _staff(departments, random.Random(2026))
+    patient = ENTITY_TABLES["patient"]
+    patient_ids = list(conn.execute(select(patient.c.id).order_by(patient.c.mrn).limit(1000)).scalars())
+    if not patient_ids:
+        return []
+    schedules, appointments = _schedules_and_appointments(
+        staff, rooms, patient_ids, today, tz, random.Random(today.toordinal())
+    )
+    return [*schedules, *appointments]
+
+
 def seed_demo(url: str, *, timezone: str = "Asia/Shanghai", patients: int = 1000) -> DemoSummary:
-    """Create the demo data set if the database has no campus yet; migrations run first."""
+    """Create the demo data set if the database has no campus yet (migrations run first). On a database
+    seeded on an earlier day, add today's schedules and appointments so the demo always has a clinic day."""
     upgrade(url)
     db = Database.open(url, pool_size=2)
+    tz = ZoneInfo(timezone)
+    now = utcnow()
+    today = now.astimezone(tz).date()
     try:
         with db.read() as conn:
             existing = conn.execute(select(func.count()).select_from(ENTITY_TABLES["campus"])).scalar_one()
         if existing:
-            return DemoSummary(created=False, counts={})
-        tz = ZoneInfo(timezone)
-        now = utcnow()
-        entities = list(demo_entities(today=now.astimezone(tz).date(), tz=tz, patients=patients))
+            with db.write() as conn:
+                added = _todays_clinics(conn, today=today, tz=tz)
+                bulk_insert(conn, added)
+            return DemoSummary(
+                created=False, counts={"today's schedules and appointments": len(added)} if added else {}
+            )
+        entities = list(demo_entities(today=today, tz=tz, patients=patients))
         counts: dict[str, int] = {}
         for entity in entities:
             counts[entity.KIND] = counts.get(entity.KIND, 0) + 1

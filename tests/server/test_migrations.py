@@ -36,3 +36,23 @@ def test_upgrading_twice_is_harmless_and_seeds_the_counters_once(tmp_path: Path)
     engine.dispose()
     assert counters == {"change_seq": 0, "min_cursor": 0, "mrn": 0}
     assert {"patient", "drug", "mutation_log", "audit_log", "change_index", "alembic_version"} <= tables
+
+
+def test_seeding_again_on_a_later_day_adds_that_days_clinics_only(tmp_path: Path) -> None:
+    import datetime as dt
+    from unittest import mock
+
+    from server_stub.seed import demo
+
+    url = sqlite_url(tmp_path / "demo.db")
+    assert demo.seed_demo(url, patients=30).created
+    assert demo.seed_demo(url, patients=30).counts == {}  # same day: nothing to add
+    tomorrow = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    with mock.patch.object(demo, "utcnow", return_value=tomorrow):
+        again = demo.seed_demo(url, patients=30)
+    assert not again.created and sum(again.counts.values()) > 48
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        days = conn.exec_driver_sql("SELECT COUNT(DISTINCT date) FROM schedule").scalar()
+    engine.dispose()
+    assert days == 2
