@@ -1,0 +1,207 @@
+"""Worker threads: the database thread, one-shot background calls and the sync engine's thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QThread, QTimer
+from pytestqt.qtbot import QtBot
+
+from shared.errors import StoreError
+from shared.gui.ops import OpBus, OpChanges
+from shared.gui.workers import BackgroundCall, DbWorker, NetworkWorker
+from shared.sync.status import SyncState, SyncStatus
+
+
+def test_jobs_run_in_order_off_the_gui_thread_and_answer_on_it(qtbot: QtBot) -> None:
+    gui_thread = threading.current_thread()
+    worker = DbWorker(store=[])
+    ran_on: list[threading.Thread] = []
+    answered_on: list[threading.Thread] = []
+    results: list[int] = []
+
+    def job(n: int) -> Any:
+        def run(store: list[int]) -> int:
+            ran_on.append(threading.current_thread())
+            store.append(n)
+            return n
+
+        return run
+
+    def answered(n: int) -> None:
+        answered_on.append(threading.current_thread())
+        results.append(n)
+
+    for n in range(5):
+        worker.submit(job(n), on_success=answered)
+    qtbot.waitUntil(lambda: len(results) == 5)
+    assert results == [0, 1, 2, 3, 4]
+    assert all(t is not gui_thread for t in ran_on) and len(set(ran_on)) == 1
+    assert all(t is gui_thread for t in answered_on)
+    assert worker.stop()
+
+
+def test_the_gui_keeps_ticking_while_a_job_blocks_for_two_seconds(qtbot: QtBot) -> None:
+    worker = DbWorker(store=object())
+    release = threading.Event()
+    ticks: list[int] = []
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start()
+
+    started = time.monotonic()
+    job = worker.submit(lambda _store: release.wait(2.0))  # blocks the worker, never the GUI
+    assert time.monotonic() - started < 0.5  # submit() queued it and returned
+    qtbot.waitUntil(lambda: job.done.is_set(), timeout=5000)
+    timer.stop()
+    # 2 s at 20 ms is 100 ticks; a frozen GUI thread would have produced none.
+    assert len(ticks) >= 40, len(ticks)
+    assert worker.stop()
+
+
+def test_a_failing_job_hands_its_error_to_the_failure_callback(qtbot: QtBot) -> None:
+    worker = DbWorker(store=object())
+    errors: list[BaseException] = []
+
+    def broken(_store: object) -> None:
+        raise StoreError("disk full", code="disk_full")
+
+    with qtbot.waitSignal(worker.sig_job_failed) as blocker:
+        worker.submit(broken, on_failure=errors.append, label="save")
+    assert blocker.args[0] == "save"
+    assert isinstance(errors[0], StoreError) and errors[0].code == "disk_full"
+    assert worker.stop()
+
+
+def test_the_opener_creates_the_store_on_the_worker_thread_and_closes_it_on_stop(qtbot: QtBot) -> None:
+    class Store:
+        opened_on: threading.Thread | None = None
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    created: list[Store] = []
+
+    def opener() -> Store:
+        store = Store()
+        store.opened_on = threading.current_thread()
+        created.append(store)
+        return store
+
+    worker = DbWorker(opener=opener)
+    results: list[object] = []
+    worker.submit(lambda store: store, on_success=results.append)
+    qtbot.waitUntil(lambda: bool(results))
+    assert results[0] is created[0]
+    assert created[0].opened_on is not threading.current_thread()
+    assert worker.stop()
+    assert created[0].closed
+
+
+def test_a_store_that_cannot_open_fails_every_job_with_the_reason(qtbot: QtBot) -> None:
+    def opener() -> object:
+        raise StoreError("the local database is damaged", code="store_corrupt")
+
+    worker = DbWorker(opener=opener)
+    errors: list[BaseException] = []
+    worker.submit(lambda store: store, on_failure=errors.append)
+    worker.stop()
+    qtbot.waitUntil(lambda: bool(errors))
+    assert getattr(errors[0], "code", None) == "store_corrupt"
+
+
+def test_stop_runs_the_jobs_already_queued(qtbot: QtBot) -> None:
+    done: list[int] = []
+    worker = DbWorker(store=done)
+    jobs = [worker.submit(lambda store, n=n: store.append(n)) for n in range(20)]
+    assert worker.stop(5.0)
+    assert done == list(range(20)) and all(job.done.is_set() for job in jobs)
+    with pytest.raises(RuntimeError):
+        worker.submit(lambda store: None)
+
+
+def test_a_cancelled_background_call_never_calls_back(qtbot: QtBot) -> None:
+    release = threading.Event()
+    answers: list[object] = []
+    call = BackgroundCall(lambda: release.wait(5.0), on_success=answers.append).start()
+    call.cancel()
+    release.set()
+    assert call.wait(5.0)
+    BackgroundCall(lambda: 42, on_success=answers.append).start()
+    qtbot.waitUntil(lambda: answers == [42])
+
+
+class FakeEngine:
+    """Stands in for SyncEngine: reports from its own thread like the real one."""
+
+    def __init__(self, on_status: Any = None, on_changes: Any = None, *, crash: bool = False) -> None:
+        self.on_status = on_status
+        self.on_changes = on_changes
+        self.crash = crash
+        self.woken = threading.Event()
+        self.wakes = 0
+        self.thread: threading.Thread | None = None
+
+    def run(self, stop_event: threading.Event) -> None:
+        self.thread = threading.current_thread()
+        if self.crash:
+            raise RuntimeError("engine bug")
+        self.on_status(SyncStatus(SyncState.SYNCING, pending=2))
+        self.on_changes({"patient", "visit"})
+        self.on_status(SyncStatus(SyncState.ONLINE))
+        while not stop_event.is_set():
+            self.woken.wait(5.0)
+            self.woken.clear()
+
+    def wake(self) -> None:
+        self.wakes += 1
+        self.woken.set()
+
+    def status(self) -> SyncStatus:
+        return SyncStatus(SyncState.ONLINE)
+
+
+def test_the_network_worker_relays_the_engine_reports_as_signals_and_stops_cleanly(qtbot: QtBot) -> None:
+    worker = NetworkWorker()
+    engine = FakeEngine(worker.relay_status, worker.relay_changes)
+    statuses: list[SyncStatus] = []
+    worker.sig_status_changed.connect(statuses.append)
+    with qtbot.waitSignal(worker.sig_changes_pulled) as pulled:
+        worker.start_engine(engine)
+    assert pulled.args == [{"patient", "visit"}]
+    qtbot.waitUntil(lambda: worker.last_status.state is SyncState.ONLINE)
+    assert [s.state for s in statuses] == [SyncState.SYNCING, SyncState.ONLINE]
+    assert engine.thread is not threading.current_thread()
+    assert not isinstance(engine.thread, QThread)
+    with qtbot.waitSignal(worker.sig_stopped):
+        assert worker.stop(5.0)
+    assert not worker.is_running()
+
+
+def test_an_engine_crash_is_reported_not_swallowed(qtbot: QtBot) -> None:
+    worker = NetworkWorker()
+    with qtbot.waitSignal(worker.sig_engine_crashed) as crashed:
+        worker.start_engine(FakeEngine(worker.relay_status, worker.relay_changes, crash=True))
+    assert isinstance(crashed.args[0], RuntimeError)
+
+
+def test_following_the_bus_announces_pulls_and_wakes_the_engine_after_local_edits(qtbot: QtBot) -> None:
+    bus = OpBus()
+    worker = NetworkWorker()
+    engine = FakeEngine(worker.relay_status, worker.relay_changes)
+    worker.follow(bus)
+    with qtbot.waitSignal(bus.sig_operation_did_execute) as executed:
+        worker.start_engine(engine)
+    changes, initiator = executed.args
+    assert changes.from_sync and changes.touches("patient") and initiator is None
+    before = engine.wakes
+    bus.sig_operation_did_execute.emit(OpChanges.of("patient", OpChanges.OUTBOX), None)
+    assert engine.wakes == before + 1
+    bus.sig_operation_did_execute.emit(OpChanges.of("patient"), None)  # nothing to push
+    assert engine.wakes == before + 1
+    assert worker.stop(5.0)
