@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    known, _rest = parser.parse_known_args(argv)
+    # A command's own --help is answered by its own parser below, once its arguments are loaded.
+    head = argv[: next((i + 1 for i, a in enumerate(argv) if a in COMMANDS), len(argv))]
+    known, _rest = parser.parse_known_args(head)
     add_arguments, run = importlib.import_module(known._module).COMMANDS[known.command]
     command_parser = argparse.ArgumentParser(
         prog=f"clinic {known.command}", description=COMMANDS[known.command][1]
