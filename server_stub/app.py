@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server_stub.api.routes import admin, auth, health, reference, sync
+from server_stub.api.routes import admin, auth, health, queue, reference, sync
 from server_stub.config import ServerSettings, get_settings
 from server_stub.db.engine import Database
 from server_stub.services import feed
@@ -125,7 +125,7 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     app.include_router(health.router)
-    for router in (auth.router, sync.router, reference.router, admin.router):
+    for router in (auth.router, sync.router, reference.router, admin.router, queue.router):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.exception_handler(SuiteError)

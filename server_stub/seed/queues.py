@@ -1,5 +1,4 @@
-"""Demo queues: one per clinical department (its rooms, its prefix), a lab and an imaging queue per
-campus, and a check-in kiosk account per campus."""
+"""Demo queues (one per clinical department, lab and imaging per campus) and the kiosk accounts."""
 
 from __future__ import annotations
 

@@ -16,7 +16,10 @@ from shared.ids import reference_id
 
 def read_csv(name: str) -> list[dict[str, str]]:
     text = resources.files("shared.demo_data").joinpath(name).read_text(encoding="utf-8")
-    return [{k: (v or "").strip() for k, v in row.items()} for row in csv.DictReader(io.StringIO(text, newline=""))]
+    return [
+        {k: (v or "").strip() for k, v in row.items()}
+        for row in csv.DictReader(io.StringIO(text, newline=""))
+    ]
 
 
 def _dec(value: str) -> Decimal | None:

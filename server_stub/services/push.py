@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from server_stub.db.engine import Database
 from server_stub.db.tables import mutation_log, sync_client
@@ -20,6 +22,7 @@ from server_stub.services.entities import ServerState, write_entities
 from shared.domain.mutations import REGISTRY, MutationContext, Rejected
 from shared.errors import Conflict, SuiteError
 from shared.i18n import tr
+from shared.ids import new_id
 from shared.protocol.models import MutationEnvelope, MutationOutcome
 
 log = logging.getLogger(__name__)
@@ -129,6 +132,51 @@ def apply_batch(
     return PushResult(outcomes=outcomes, last_client_seq=last_seq, invalid=invalid)
 
 
+def _with_retries(
+    db: Database,
+    work: Callable[[Connection], MutationOutcome],
+    give_up: Callable[[Connection, str], MutationOutcome] | None = None,
+) -> MutationOutcome:
+    """Run ``work`` in a write transaction, again (up to three times) when a concurrent writer got there
+    first: a version moved under us or a unique key was taken. The handler then decides afresh on the
+    new state, so no rule is bypassed. If it keeps losing, ``give_up`` records a permanent rejection in
+    a fresh transaction (so a client's queue is never blocked), or the caller gets a 409 Conflict."""
+    for attempt in range(3):
+        try:
+            with db.write() as conn:
+                return work(conn)
+        except (Conflict, IntegrityError) as error:
+            log.warning("write lost a race (attempt %d): %s", attempt + 1, error)
+    message = "concurrent changes kept colliding with this one; check the record and try again"
+    if give_up is None:
+        raise Conflict(message)
+    with db.write() as conn:
+        return give_up(conn, message)
+
+
+def _audit_outcome(
+    conn: Connection,
+    *,
+    envelope: MutationEnvelope,
+    outcome: MutationOutcome,
+    principal: Principal,
+    now: dt.datetime,
+    detail: dict[str, Any],
+) -> None:
+    status = outcome.status if outcome.code is None else f"{outcome.status}:{outcome.code}"
+    audit.append(
+        conn,
+        at=now,
+        action=f"mutation.{envelope.name}"[:64],
+        outcome=status[:32],
+        staff_id=principal.staff.id,
+        username=principal.staff.username,
+        device_id=principal.device_id,
+        target=envelope.mutation_id,
+        detail={**detail, "result": outcome.result, "seq": outcome.seq},
+    )
+
+
 def _apply_one(
     db: Database,
     *,
@@ -138,23 +186,41 @@ def _apply_one(
     timezone: str,
     lang: str,
 ) -> MutationOutcome:
-    for attempt in range(3):
-        try:
-            with db.write() as conn:
-                return _apply_in_transaction(
-                    conn,
-                    client_id=client_id,
-                    envelope=envelope,
-                    principal=principal,
-                    timezone=timezone,
-                    lang=lang,
-                )
-        except Conflict:
-            # A concurrent writer changed a row between our read and write; run the handler again on
-            # the new state (the handler decides afresh, so no rule is bypassed).
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    def attempt(conn: Connection, give_up: str | None = None) -> MutationOutcome:
+        return _apply_in_transaction(
+            conn,
+            client_id=client_id,
+            envelope=envelope,
+            principal=principal,
+            timezone=timezone,
+            lang=lang,
+            give_up=give_up,
+        )
+
+    return _with_retries(db, attempt, attempt)
+
+
+def apply_direct(
+    db: Database, *, name: str, args: dict[str, Any], principal: Principal, timezone: str, lang: str
+) -> MutationOutcome:
+    """Run one mutation for a caller that is not a sync client (kiosks, phones, other hospital systems):
+    the same handler, rules, writes and audit as a push, outside any client sequence and replay log, so
+    the handler's own rules must make a retry harmless."""
+    envelope = MutationEnvelope(
+        mutation_id=new_id(), client_seq=1, name=name, args=args, occurred_at=utcnow()
+    )
+
+    def work(conn: Connection) -> MutationOutcome:
+        now = utcnow()
+        outcome = _run_handler(
+            conn, envelope=envelope, principal=principal, timezone=timezone, lang=lang, now=now
+        )
+        _audit_outcome(
+            conn, envelope=envelope, outcome=outcome, principal=principal, now=now, detail={"direct": True}
+        )
+        return outcome
+
+    return _with_retries(db, work)
 
 
 def _apply_in_transaction(
@@ -165,7 +231,10 @@ def _apply_in_transaction(
     principal: Principal,
     timezone: str,
     lang: str,
+    give_up: str | None = None,
 ) -> MutationOutcome:
+    """Check the replay log and the client's sequence, run the handler (or, with ``give_up``, record a
+    permanent rejection instead), store the outcome, advance the sequence and audit, all in ``conn``."""
     now = utcnow()
     stored = conn.execute(
         select(mutation_log).where(mutation_log.c.mutation_id == envelope.mutation_id)
@@ -190,9 +259,18 @@ def _apply_in_transaction(
             detail={"expected": expected, "mutation_id": envelope.mutation_id},
         )
 
-    outcome = _run_handler(
-        conn, envelope=envelope, principal=principal, timezone=timezone, lang=lang, now=now
-    )
+    if give_up is None:
+        outcome = _run_handler(
+            conn, envelope=envelope, principal=principal, timezone=timezone, lang=lang, now=now
+        )
+    else:
+        outcome = MutationOutcome(
+            mutation_id=envelope.mutation_id,
+            client_seq=envelope.client_seq,
+            status="rejected",
+            code="conflict",
+            message=give_up,
+        )
     conn.execute(
         insert(mutation_log).values(
             mutation_id=envelope.mutation_id,
@@ -219,21 +297,13 @@ def _apply_in_transaction(
         .where(sync_client.c.client_id == client_id)
         .values(last_seq=envelope.client_seq, last_push_at=now, staff_id=principal.staff.id)
     )
-    audit.append(
+    _audit_outcome(
         conn,
-        at=now,
-        action=f"mutation.{envelope.name}"[:64],
-        outcome=outcome.status if outcome.code is None else f"{outcome.status}:{outcome.code}"[:32],
-        staff_id=principal.staff.id,
-        username=principal.staff.username,
-        device_id=principal.device_id,
-        target=envelope.mutation_id,
-        detail={
-            "client_id": client_id,
-            "client_seq": envelope.client_seq,
-            "result": outcome.result,
-            "seq": outcome.seq,
-        },
+        envelope=envelope,
+        outcome=outcome,
+        principal=principal,
+        now=now,
+        detail={"client_id": client_id, "client_seq": envelope.client_seq},
     )
     return outcome
 

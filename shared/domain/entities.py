@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-Role = Literal["doctor", "pharmacist", "nurse", "admin"]
-ROLES: tuple[Role, ...] = ("doctor", "pharmacist", "nurse", "admin")
+Role = Literal["doctor", "pharmacist", "nurse", "admin", "kiosk"]
+ROLES: tuple[Role, ...] = ("doctor", "pharmacist", "nurse", "admin", "kiosk")
 Sex = Literal["M", "F", "U"]
 IdType = Literal[
     "resident_id", "passport", "hk_macao_permit", "taiwan_permit", "military_id", "birth_cert", "none"
@@ -281,6 +281,132 @@ class Appointment(Entity):
     pre_consult_text: str = Field(default="", max_length=2000)
 
 
+QueueKind = Literal["department", "doctor", "room", "lab", "imaging"]
+QueuePolicy = Literal["strict_priority", "interleave", "weighted_wait"]
+PriorityClass = Literal["normal", "emergency", "elderly", "military", "disabled", "returning"]
+TicketStatus = Literal["waiting", "called", "in_consultation", "done", "skipped", "transferred", "cancelled"]
+TicketSource = Literal["walk_in", "appointment", "transfer"]
+TicketEventKind = Literal[
+    "check_in",
+    "transfer_in",
+    "call",
+    "recall",
+    "skip",
+    "return",
+    "start",
+    "finish",
+    "transfer",
+    "cancel",
+    "set_priority",
+    "reorder",
+    "undo",
+]
+# Instants inside JSON columns are kept as ISO text, so a python-mode dump is JSON-ready everywhere.
+JsonInstant = Annotated[dt.datetime, PlainSerializer(lambda v: v.isoformat(), return_type=str)]
+
+
+class Queue(Entity):
+    """A standing queue (department, doctor, room, lab or imaging) with its numbering and rule set.
+
+    Tickets belong to a queue per day and session. ``rules`` holds the rule-set parameters as plain
+    JSON (see ``shared.domain.queue_rules.RuleSet``); ``paused_rooms`` are rooms not taking patients now.
+    """
+
+    KIND: ClassVar[str] = "queue"
+    SCOPE: ClassVar = "campus"
+    INDEXES: ClassVar = ("campus_id", "department_id", "doctor_id")
+    UNIQUE: ClassVar = ("code",)
+
+    campus_id: str
+    code: str = Field(max_length=32)
+    name: str = Field(max_length=100)
+    name_en: str = Field(default="", max_length=100)
+    kind: QueueKind = "department"
+    department_id: str | None = None
+    doctor_id: str | None = None
+    room_ids: list[str] = Field(default_factory=list, max_length=50)
+    prefix: str = Field(default="A", min_length=1, max_length=4)
+    policy: QueuePolicy = "strict_priority"
+    rules: dict[str, Any] = Field(default_factory=dict)
+    number_block: int = Field(default=100, ge=1, le=10000)
+    number_slots: int = Field(default=4, ge=1, le=100)
+    paused_rooms: list[str] = Field(default_factory=list, max_length=50)
+    active: bool = True
+
+
+class TicketEvent(BaseModel):
+    """One step in a ticket's life: what happened, when (server time once synced), who, where, why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    no: int = Field(ge=1)
+    kind: TicketEventKind
+    at: JsonInstant
+    by: str = Field(max_length=64)
+    device: str = Field(default="", max_length=64)
+    room_id: str | None = Field(default=None, max_length=64)
+    note: str = Field(default="", max_length=500)
+    # reorder / return: the ticket waits just ``position`` these tickets (return: the N before it)
+    anchors: list[str] = Field(default_factory=list, max_length=50)
+    position: Literal["before", "after"] | None = None
+    undoes: int | None = Field(default=None, ge=1)
+    priority: PriorityClass | None = None
+    # transfer: the new ticket's id; transfer_in: the ticket it came from
+    other: str | None = Field(default=None, max_length=64)
+
+
+class QueueTicket(Entity):
+    """A patient's place in a queue on one day: its number (A023), facts for ordering, and its events.
+
+    ``status`` is always the fold of ``events`` (``shared.domain.queue_states``); ``number_key`` keeps
+    numbers unique per queue per day. ``checked_in_at`` is the time the issuing desk recorded.
+    """
+
+    KIND: ClassVar[str] = "queue_ticket"
+    SCOPE: ClassVar = "campus"
+    INDEXES: ClassVar = ("campus_id", "queue_id", "day", "patient_id", "appointment_id", "status")
+    UNIQUE: ClassVar = ("number_key",)
+
+    campus_id: str
+    queue_id: str
+    day: dt.date
+    session: Session = "am"
+    number: int = Field(ge=1)
+    label: str = Field(max_length=16)
+    number_key: str = Field(max_length=120)
+    patient_id: str
+    visit_id: str | None = None
+    appointment_id: str | None = None
+    slot_time: dt.datetime | None = None
+    source: TicketSource = "walk_in"
+    birth_date: dt.date | None = None
+    priority: PriorityClass = "normal"
+    priority_reason: str = Field(default="", max_length=200)
+    status: TicketStatus = "waiting"
+    room_id: str | None = None
+    called_room_id: str | None = None
+    checked_in_at: dt.datetime
+    issued_device: str = Field(default="", max_length=64)
+    events: list[TicketEvent] = Field(default_factory=list)
+
+
+class QueueNotice(Entity):
+    """A short notice for waiting-room screens of a campus, one queue or one room."""
+
+    KIND: ClassVar[str] = "queue_notice"
+    SCOPE: ClassVar = "campus"
+    INDEXES: ClassVar = ("campus_id", "queue_id")
+
+    campus_id: str
+    queue_id: str | None = None
+    room_id: str | None = None
+    text: str = Field(min_length=1, max_length=500)
+    level: Literal["info", "urgent"] = "info"
+    starts_at: dt.datetime
+    ends_at: dt.datetime | None = None
+    created_by: str | None = None
+
+
 ENTITY_TYPES: tuple[type[Entity], ...] = (
     Campus,
     Department,
@@ -296,6 +422,9 @@ ENTITY_TYPES: tuple[type[Entity], ...] = (
     ExamItem,
     Schedule,
     Appointment,
+    Queue,
+    QueueTicket,
+    QueueNotice,
 )
 
 

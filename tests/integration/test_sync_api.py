@@ -197,3 +197,18 @@ def test_idle_long_polls_hold_no_thread_or_connection(shared_server: ServerProce
     for thread in threads:
         thread.join(60)
     assert len(results) == waiting and all(n >= 1 for n in results)
+
+
+def test_a_write_that_keeps_colliding_is_rejected_not_a_500_and_the_queue_moves_on(
+    shared_server: ServerProcess,
+) -> None:
+    nurse = ApiUser(shared_server.url, "nurse2")
+    first_patient = nurse.http.get("/api/v1/sync/pull", params={"limit": 5000}).json()["changes"]
+    taken_mrn = next(c["data"]["mrn"] for c in first_patient if c["kind"] == "patient")
+    clash = nurse.envelope("patient.register", patient_args(mrn=taken_mrn))
+    after = nurse.envelope("patient.register", patient_args())
+    response = nurse.push(clash, after)
+    assert response.status_code == 200
+    first, second = response.json()["outcomes"]
+    assert (first["status"], first["code"]) == ("rejected", "conflict")
+    assert second["status"] == "applied"

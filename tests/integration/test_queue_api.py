@@ -1,0 +1,107 @@
+"""Queues over real HTTP: desk check-in and double calls through sync, kiosk check-in and queue status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from shared.ids import new_id, reference_id
+from tests.support.api import ApiUser, patient_args
+from tests.support.server import ServerProcess
+
+CARDIOLOGY = reference_id("queue", "MAIN-NK-Q")
+
+
+def _latest(changes: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [c["data"] for c in changes if c["kind"] == kind]
+
+
+def test_two_desks_calling_one_ticket_both_count_and_the_later_is_told(server: ServerProcess) -> None:
+    desk1 = ApiUser(server.url, "nurse1")
+    desk2 = ApiUser(server.url, "nurse3")
+    patient = patient_args()
+    assert desk1.push_one("patient.register", patient)["status"] == "applied"
+    ticket_id = new_id()
+    checked = desk1.push_one(
+        "queue.check_in",
+        {"id": ticket_id, "queue_id": CARDIOLOGY, "patient_id": patient["id"], "number": 101},
+    )
+    assert checked["status"] == "applied" and checked["result"]["label"] == "A101"
+    room = reference_id("room", "MAIN-NK-01")
+    assert desk1.push_one("queue.call", {"ticket_id": ticket_id, "room_id": room})["status"] == "applied"
+    second = desk2.push_one("queue.call", {"ticket_id": ticket_id})
+    assert second["status"] == "applied_with_warning"
+    assert desk1.staff["name"] in second["warnings"][0] and "A101" in second["warnings"][0]
+
+    changes, _ = desk2.pull_all()
+    tickets = [t for t in _latest(changes, "queue_ticket") if t["id"] == ticket_id]
+    assert tickets[0]["status"] == "called"
+    assert [(e["kind"], e["by"]) for e in tickets[0]["events"]] == [
+        ("check_in", desk1.staff["id"]),
+        ("call", desk1.staff["id"]),
+        ("call", desk2.staff["id"]),
+    ]
+    assert {q["code"] for q in _latest(changes, "queue")} >= {"MAIN-NK-Q", "MAIN-LAB", "MAIN-IMG"}
+
+    listing = desk1.http.get(f"/api/v1/queue/{CARDIOLOGY}").json()
+    assert [c["label"] for c in listing["called"]] == ["A101"]
+    assert listing["called"][0]["patient_name"] == "测**者"
+
+
+def test_a_kiosk_checks_in_by_appointment_and_learns_its_place(server: ServerProcess) -> None:
+    nurse = ApiUser(server.url, "nurse1")
+    changes, _ = nurse.pull_all()
+    appointment = sorted(_latest(changes, "appointment"), key=lambda a: a["number"])[0]
+    kiosk = ApiUser(server.url, "kiosk1")
+
+    first = kiosk.http.post("/api/v1/queue/check-in", json={"appointment_number": appointment["number"]})
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["label"].endswith("001") and body["status"] == "waiting" and body["ahead"] == 0
+    assert body["room_id"] == appointment["room_id"] and body["room_name"]
+    assert body["already_checked_in"] is False
+
+    again = kiosk.http.post("/api/v1/queue/check-in", json={"appointment_number": appointment["number"]})
+    assert again.status_code == 200 and again.json()["ticket_id"] == body["ticket_id"]
+    assert again.json()["already_checked_in"] is True
+
+    queue_id = body["queue_id"]
+    by_label = kiosk.http.get(f"/api/v1/queue/{queue_id}/status", params={"ticket": body["label"]})
+    by_appointment = kiosk.http.get(
+        f"/api/v1/queue/{queue_id}/status", params={"appointment": appointment["number"]}
+    )
+    assert by_label.status_code == 200 and by_label.json()["ticket_id"] == body["ticket_id"]
+    assert by_appointment.json()["ahead"] == 0
+    listing = kiosk.http.get(f"/api/v1/queue/{queue_id}").json()
+    assert [w["label"] for w in listing["waiting"]] == [body["label"]]
+    assert "*" in listing["waiting"][0]["patient_name"]
+
+    # the desk sees the kiosk's ticket through sync, with the appointment marked as checked in
+    changes, _ = nurse.pull_all()
+    assert body["ticket_id"] in {t["id"] for t in _latest(changes, "queue_ticket")}
+    marked = [a for a in _latest(changes, "appointment") if a["id"] == appointment["id"]]
+    assert marked[0]["status"] == "checked_in"
+
+
+def test_queue_endpoints_are_documented_and_role_protected(shared_server: ServerProcess) -> None:
+    spec = httpx.get(f"{shared_server.url}/openapi.json").json()
+    assert {"/api/v1/queue/check-in", "/api/v1/queue/{queue_id}/status", "/api/v1/queue/{queue_id}"} <= set(
+        spec["paths"]
+    )
+    anonymous = httpx.get(f"{shared_server.url}/api/v1/queue/{CARDIOLOGY}")
+    assert anonymous.status_code == 401
+    pharmacist = ApiUser(shared_server.url, "pharmacist1")
+    assert pharmacist.http.get(f"/api/v1/queue/{CARDIOLOGY}").status_code == 403
+    kiosk = ApiUser(shared_server.url, "kiosk1")
+    assert kiosk.http.get("/api/v1/sync/pull").status_code == 403
+    assert kiosk.push(kiosk.envelope("queue.call", {"ticket_id": new_id()})).status_code == 403
+    unknown = kiosk.http.post(
+        "/api/v1/queue/check-in", json={"appointment_number": "NOPE"}, headers={"Accept-Language": "en"}
+    )
+    assert unknown.status_code == 404 and unknown.json()["message"] == "No appointment numbered NOPE"
+    queues = kiosk.http.get("/api/v1/queue").json()
+    assert CARDIOLOGY in {q["id"] for q in queues}
+    assert all(q["code"].startswith("MAIN-") for q in queues)
+    east = reference_id("queue", "EAST-QK-Q")
+    assert kiosk.http.get(f"/api/v1/queue/{east}").status_code == 403
