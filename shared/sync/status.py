@@ -29,6 +29,7 @@ class SyncStatus:
     clock_offset_seconds: float | None = None  # server time minus this PC's time
     bootstrap_progress: float | None = None  # 0..1 while a bootstrap runs, else None
     message: str = ""  # last error or notice, in the user's language
+    held_for_other_login: int = 0  # pending mutations another user recorded here; pushed at their next login
 
     @property
     def clock_warning(self) -> bool:

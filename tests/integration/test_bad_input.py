@@ -37,7 +37,9 @@ def test_wrong_types_and_missing_fields_name_the_field(nurse: ApiUser) -> None:
 
 
 def test_an_oversized_batch_is_refused_before_anything_is_applied(nurse: ApiUser) -> None:
-    envelopes = [nurse.envelope("patient.register", patient_args()) for _ in range(501)]  # numbers are never used again
+    envelopes = [
+        nurse.envelope("patient.register", patient_args()) for _ in range(501)
+    ]  # numbers are never used again
     response = nurse.http.post("/api/v1/sync/push", json={"client_id": new_id(), "mutations": envelopes})
     assert response.status_code == 422 and "500" in response.json()["message"]
 

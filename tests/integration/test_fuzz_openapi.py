@@ -29,10 +29,17 @@ def test_no_generated_request_gets_a_server_error(shared_server: ServerProcess) 
     for operation in operations:
 
         @given(case=operation.as_strategy())  # type: ignore[attr-defined]
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck),
-                  database=None, derandomize=True)
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+            derandomize=True,
+        )
         def check(case) -> None:  # type: ignore[no-untyped-def]
-            response = case.call(base_url=shared_server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            response = case.call(
+                base_url=shared_server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            )
             case.validate_response(response, checks=[not_a_server_error])
 
         try:
@@ -41,5 +48,3 @@ def test_no_generated_request_gets_a_server_error(shared_server: ServerProcess) 
             failures.append(f"{operation.method.upper()} {operation.path}: {error}")  # type: ignore[attr-defined]
     assert not failures, "\n\n".join(failures)
     assert httpx.get(f"{shared_server.url}/healthz").status_code == 200
-
-

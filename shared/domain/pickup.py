@@ -1,0 +1,249 @@
+"""Pickup codes (取药码): issued when a prescription is approved (and paid), checked before the drugs leave.
+
+The choice: a **random** six-digit code drawn with ``secrets`` when the prescription is approved, kept
+with the prescription as a digest only. Random-and-stored works offline on any pharmacy PC (the code
+travels in the ``rx.review`` mutation; no shared secret has to sit on every PC, as a code derived from
+a secret would need), and a reissue simply draws a new code. The digest keeps the code off screens,
+exports and logs; it is not a defence against someone holding the database (a million codes are quick
+to try), which is what the attempt lock and the code's short life are for.
+
+Verification compares digests in constant time, counts wrong tries and locks the code after
+``MAX_ATTEMPTS``; a locked or expired code needs a pharmacist to reissue one (a new code, attempts
+reset). The patient shows the code typed or as the QR ``clinic:pickup:<rx id>:<code>``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from shared.errors import BusinessRuleViolation, ValidationFailed
+from shared.i18n import register, tr
+
+CODE_DIGITS = 6
+MAX_ATTEMPTS = 5
+CODE_LIFETIME = dt.timedelta(days=7)
+QR_PREFIX = "clinic:pickup:"
+ISSUABLE_STATUSES = frozenset({"approved", "paid", "partially_dispensed"})
+
+_MESSAGES = {
+    "pickup.not_approved": {
+        "zh_CN": "处方尚未审核通过（当前状态：{status}），不能生成取药码",
+        "en": "The prescription is not approved (status: {status}); no pickup code yet",
+        "zh_TW": "處方尚未審核通過（當前狀態：{status}），不能產生取藥碼",
+    },
+    "pickup.not_paid": {
+        "zh_CN": "处方尚未缴费，不能生成取药码",
+        "en": "The prescription is not paid; no pickup code yet",
+        "zh_TW": "處方尚未繳費，不能產生取藥碼",
+    },
+    "pickup.wrong_code": {
+        "zh_CN": "取药码错误，还可尝试 {remaining} 次",
+        "en": "Wrong pickup code; {remaining} tries left",
+        "zh_TW": "取藥碼錯誤，還可嘗試 {remaining} 次",
+    },
+    "pickup.locked": {
+        "zh_CN": "取药码错误次数过多已锁定，请核对患者身份后重新生成取药码",
+        "en": "Too many wrong pickup codes; check the patient's identity and issue a new code",
+        "zh_TW": "取藥碼錯誤次數過多已鎖定，請核對患者身份後重新產生取藥碼",
+    },
+    "pickup.expired": {
+        "zh_CN": "取药码已过期，请重新生成",
+        "en": "The pickup code has expired; issue a new one",
+        "zh_TW": "取藥碼已過期，請重新產生",
+    },
+    "pickup.used": {
+        "zh_CN": "该取药码已使用（{at}）",
+        "en": "This pickup code was already used ({at})",
+        "zh_TW": "該取藥碼已使用（{at}）",
+    },
+    "pickup.bad_format": {
+        "zh_CN": "取药码应为 6 位数字",
+        "en": "A pickup code is 6 digits",
+        "zh_TW": "取藥碼應為 6 位數字",
+    },
+    "pickup.reason_required": {
+        "zh_CN": "重新生成取药码必须填写原因",
+        "en": "Reissuing a pickup code needs a reason",
+        "zh_TW": "重新產生取藥碼必須填寫原因",
+    },
+}
+for _key, _texts in _MESSAGES.items():
+    register(_key, _texts)
+
+
+class PickupRefused(BusinessRuleViolation):
+    """The code was not accepted; ``code`` says why (wrong, locked, expired, used)."""
+
+    code = "pickup_refused"
+
+
+def code_digest(prescription_id: str, code: str) -> str:
+    """What is stored instead of the code: bound to the prescription so one digest cannot serve two."""
+    return hashlib.sha256(f"pickup\x1f{prescription_id}\x1f{code}".encode()).hexdigest()
+
+
+def normalize_code(entered: str) -> str:
+    """Digits only (scanners and people add spaces and dashes); full-width digits count."""
+    digits = "".join(ch for ch in entered if ch.isdigit())
+    return digits.translate(str.maketrans("０１２３４５６７８９", "0123456789"))
+
+
+@dataclass(frozen=True)
+class PickupCode:
+    """The stored state of a prescription's pickup code (everything but the code itself)."""
+
+    prescription_id: str
+    digest: str
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+    attempts: int = 0
+    locked: bool = False
+    used_at: dt.datetime | None = None
+    generation: int = 1
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of one check and the state to store afterwards (also when refused)."""
+
+    ok: bool
+    state: PickupCode
+    reason: Literal["ok", "wrong", "locked", "expired", "used", "bad_format"]
+    message: str
+    remaining: int
+
+    def raise_if_refused(self) -> None:
+        if not self.ok:
+            raise PickupRefused(self.message, code=f"pickup_{self.reason}", detail=self.remaining)
+
+
+def _new_code(prescription_id: str, avoid: Iterable[str], randbelow: Callable[[int], int]) -> str:
+    """A code whose digest is not among ``avoid`` and that is not an easily guessed one."""
+    taken = set(avoid)
+    while True:
+        code = f"{randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        if code_digest(prescription_id, code) not in taken and not easy_to_guess(code):
+            return code
+
+
+def issue_pickup_code(
+    prescription_id: str,
+    *,
+    rx_status: str,
+    paid: bool,
+    payment_required: bool = True,
+    now: dt.datetime,
+    avoid: Iterable[str] = (),
+    lifetime: dt.timedelta = CODE_LIFETIME,
+    randbelow: Callable[[int], int] = secrets.randbelow,
+) -> tuple[str, PickupCode]:
+    """A new code for an approved (and, where payment is required, paid) prescription.
+
+    Returns the code (to print, show or text to the patient once) and the state to store. ``avoid``
+    holds digests of codes active at this pharmacy, so a typed code alone rarely matches two
+    prescriptions (a match on several is resolved by the patient's name; see ``find_by_code``).
+    """
+    if rx_status not in ISSUABLE_STATUSES:
+        raise BusinessRuleViolation(tr("pickup.not_approved", status=rx_status), code="pickup_not_approved")
+    if payment_required and not paid:
+        raise BusinessRuleViolation(tr("pickup.not_paid"), code="pickup_not_paid")
+    code = _new_code(prescription_id, avoid, randbelow)
+    state = PickupCode(prescription_id, code_digest(prescription_id, code), now, now + lifetime)
+    return code, state
+
+
+def easy_to_guess(code: str) -> bool:
+    """Codes people try first (000000, 123456): never issued."""
+    return len(set(code)) == 1 or code in ("123456", "654321", "012345")
+
+
+def reissue_pickup_code(
+    current: PickupCode,
+    *,
+    reason: str,
+    now: dt.datetime,
+    lifetime: dt.timedelta = CODE_LIFETIME,
+    randbelow: Callable[[int], int] = secrets.randbelow,
+) -> tuple[str, PickupCode]:
+    """A pharmacist replaces a locked, lost or expired code (the reason goes into the audit trail)."""
+    if not reason.strip():
+        raise ValidationFailed(tr("pickup.reason_required"), code="pickup_reason_required")
+    code = _new_code(current.prescription_id, [current.digest], randbelow)
+    state = PickupCode(
+        current.prescription_id,
+        code_digest(current.prescription_id, code),
+        now,
+        now + lifetime,
+        generation=current.generation + 1,
+    )
+    return code, state
+
+
+def verify_pickup_code(
+    state: PickupCode, entered: str, *, now: dt.datetime, max_attempts: int = MAX_ATTEMPTS
+) -> Verification:
+    """Check ``entered`` against the stored digest (constant time) and count a wrong try.
+
+    A correct code marks the state used (a second handover with the same code is refused); the
+    ``max_attempts``-th wrong try locks it. A badly formed entry (not six digits) is refused without
+    counting, so a slip of the finger on the scanner does not cost the patient a try.
+    """
+    remaining = max(0, max_attempts - state.attempts)
+    if state.locked:
+        return Verification(False, state, "locked", tr("pickup.locked"), 0)
+    if state.used_at is not None:
+        return Verification(
+            False, state, "used", tr("pickup.used", at=state.used_at.strftime("%Y-%m-%d %H:%M")), remaining
+        )
+    if now > state.expires_at:
+        return Verification(False, state, "expired", tr("pickup.expired"), remaining)
+    code = normalize_code(entered)
+    if len(code) != CODE_DIGITS:
+        return Verification(False, state, "bad_format", tr("pickup.bad_format"), remaining)
+    if hmac.compare_digest(code_digest(state.prescription_id, code), state.digest):
+        return Verification(True, replace(state, used_at=now), "ok", "", remaining)
+    attempts = state.attempts + 1
+    left = max(0, max_attempts - attempts)
+    if left == 0:
+        return Verification(
+            False, replace(state, attempts=attempts, locked=True), "locked", tr("pickup.locked"), 0
+        )
+    return Verification(
+        False, replace(state, attempts=attempts), "wrong", tr("pickup.wrong_code", remaining=left), left
+    )
+
+
+def find_by_code(active: Iterable[PickupCode], entered: str) -> list[PickupCode]:
+    """Prescriptions whose active code is ``entered`` (a typed code with no prescription chosen).
+
+    Usually one; two when offline desks drew the same code for different prescriptions, and then the
+    pharmacist picks by the patient's name. Verify the chosen one with ``verify_pickup_code``.
+    """
+    code = normalize_code(entered)
+    return [
+        s
+        for s in active
+        if not s.locked
+        and s.used_at is None
+        and hmac.compare_digest(code_digest(s.prescription_id, code), s.digest)
+    ]
+
+
+def pickup_qr_payload(prescription_id: str, code: str) -> str:
+    """What the patient's QR (on the receipt or phone) holds: the prescription and its code."""
+    return f"{QR_PREFIX}{prescription_id}:{code}"
+
+
+def parse_pickup_scan(scanned: str) -> tuple[str | None, str]:
+    """(prescription id or None, code) from a scanned QR or a typed code."""
+    text = scanned.strip()
+    if text.startswith(QR_PREFIX):
+        rx_id, _, code = text[len(QR_PREFIX) :].rpartition(":")
+        return (rx_id or None), normalize_code(code)
+    return None, normalize_code(text)

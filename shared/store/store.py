@@ -1,0 +1,925 @@
+"""``LocalStore``: one app's SQLite cache on this PC — confirmed rows, outbox, pending overlay, sync state.
+
+Threading: every write goes through one writer thread owned by the store, each job in one
+``BEGIN IMMEDIATE`` transaction; callers on any thread block until their job is done. Reads use one
+connection per calling thread (WAL lets them run beside the writer) and see a consistent snapshot
+inside ``reading()``. Server-confirmed rows are written only by ``apply_changes`` / the bootstrap
+methods (called by the sync engine); user actions go through ``record``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
+
+from shared.domain.entities import Diagnosis, Drug, Entity, Patient, Staff
+from shared.domain.mutations import REGISTRY, MutationContext
+from shared.errors import AuthFailed, PermissionDenied, StoreError, ValidationFailed
+from shared.i18n import DEFAULT_LANGUAGE
+from shared.ids import new_id
+from shared.protocol.models import Change, MutationOutcome
+from shared.store import schema, search
+from shared.store.paths import default_db_path
+from shared.store.view import LocalView
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+E = TypeVar("E", bound=Entity)
+
+BUSY_TIMEOUT_MS = 10_000
+OutboxStatus = Literal["pending", "sent", "applied", "rejected"]
+UNRESOLVED: tuple[OutboxStatus, ...] = ("pending", "sent")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(to_jsonable_python(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    """A connection with the store's settings: autocommit mode (explicit BEGIN), WAL, synchronous=FULL,
+    a busy timeout. Every connection to a store file is made here."""
+    conn = sqlite3.connect(
+        str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise StoreError(f"could not switch {path} to WAL journaling (got {mode})", code="store_no_wal")
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One recorded mutation and what became of it."""
+
+    mutation_id: str
+    client_seq: int
+    name: str
+    args: dict[str, Any]
+    base_version: int | None
+    occurred_at: dt.datetime
+    staff_id: str
+    status: OutboxStatus
+    attempts: int
+    last_error: str | None
+    code: str | None
+    message: str | None
+    warnings: list[str]
+    result: dict[str, Any] | None
+    detail: Any
+    seq: int | None
+    local_result: dict[str, Any] | None
+    dismissed: bool
+    created_at: dt.datetime
+
+    @property
+    def resolved(self) -> bool:
+        return self.status in ("applied", "rejected")
+
+
+_OUTBOX_COLUMNS = (
+    "mutation_id, client_seq, name, args, base_version, occurred_at, staff_id, status, attempts, last_error, "
+    "code, message, warnings, result, detail, seq, local_result, dismissed, created_at"
+)
+
+
+def _entry(row: Sequence[Any]) -> OutboxEntry:
+    return OutboxEntry(
+        mutation_id=row[0],
+        client_seq=row[1],
+        name=row[2],
+        args=json.loads(row[3]),
+        base_version=row[4],
+        occurred_at=dt.datetime.fromisoformat(row[5]),
+        staff_id=row[6],
+        status=row[7],
+        attempts=row[8],
+        last_error=row[9],
+        code=row[10],
+        message=row[11],
+        warnings=json.loads(row[12] or "[]"),
+        result=None if row[13] is None else json.loads(row[13]),
+        detail=None if row[14] is None else json.loads(row[14]),
+        seq=row[15],
+        local_result=None if row[16] is None else json.loads(row[16]),
+        dismissed=bool(row[17]),
+        created_at=dt.datetime.fromisoformat(row[18]),
+    )
+
+
+@dataclass(frozen=True)
+class Session:
+    """Who works on this PC now (the last login), used to record mutations even while offline."""
+
+    staff: Staff
+    campus_id: str | None
+
+
+@dataclass(frozen=True)
+class BootstrapState:
+    """A bootstrap in progress: resume by asking for items after ``after``."""
+
+    epoch: int
+    after: int
+    head: int
+    estimated: int
+    applied: int
+
+
+class _Writer:
+    """The store's one writer thread: runs jobs one at a time, each in its own transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, name: str) -> None:
+        self.conn = conn
+        self._jobs: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._loop, name=f"store-writer:{name}", daemon=True)
+        self._in_job = False
+        self._thread.start()
+
+    def on_writer_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def submit(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        if self.on_writer_thread():
+            if self._in_job:  # a job calling another store method: same transaction
+                return job(self.conn)
+            return self._transaction(job)
+        future: Future[T] = Future()
+        self._jobs.put((job, future))
+        return future.result()
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(30)
+
+    def _loop(self) -> None:
+        while True:
+            item = self._jobs.get()
+            if item is None:
+                return
+            job, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = self._transaction(job)
+            except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+    def _transaction(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._in_job = True
+        try:
+            result = job(self.conn)
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._in_job = False
+        self.conn.execute("COMMIT")
+        return result
+
+
+class LocalStore:
+    """One app's local database. Thread-safe; see the module docstring for the threading rules."""
+
+    def __init__(
+        self, path: Path, *, app: str, conn: sqlite3.Connection, clock: Callable[[], dt.datetime]
+    ) -> None:
+        self.path = path
+        self.app = app
+        self.clock = clock
+        self._writer = _Writer(conn, app)
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        # Search-text generations per kind, bumped after each commit that changed confirmed rows, so
+        # the in-memory text snapshots of reference kinds know when to reload.
+        self._generations: dict[str, int] = {}
+        self._snapshots: dict[str, search.TextSnapshot] = {}
+        self._snapshot_lock = threading.Lock()
+
+    # -- opening and closing -----------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        path: Path | str | None = None,
+        *,
+        app: str,
+        clock: Callable[[], dt.datetime] = utcnow,
+        data_dir: str | os.PathLike[str] | None = None,
+    ) -> LocalStore:
+        """Open (or create) the store: quick integrity check, backup then migrate if the schema is
+        older, identity (device and client ids) created once. ``path`` defaults to the app's file in
+        the data folder (``data_dir`` setting, ``$CLINIC_DATA_DIR`` or the user data folder)."""
+        db_path = Path(path) if path is not None else default_db_path(app, setting=data_dir)
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = connect(db_path)
+        except sqlite3.DatabaseError as error:
+            raise StoreError(
+                f"the local database {db_path} cannot be opened ({error}); restore a backup or move the file "
+                "aside so this PC downloads its data again",
+                code="store_corrupt",
+            ) from error
+        try:
+            try:
+                problems = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
+            except sqlite3.DatabaseError as error:
+                problems = [str(error)]
+            if problems != ["ok"]:
+                raise StoreError(
+                    f"the local database {db_path} is damaged ({'; '.join(problems[:5])}); restore a backup or "
+                    "move the file aside so this PC downloads its data again",
+                    code="store_corrupt",
+                    detail=problems[:50],
+                )
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if 0 < version < schema.SCHEMA_VERSION:
+                backup = backup_database(conn, db_path, label=f"v{version}")
+                log.info("backed up %s to %s before migrating from schema %s", db_path, backup, version)
+            schema.migrate(conn, version)
+            conn.execute("BEGIN IMMEDIATE")
+            for key in ("device_id", "client_id"):
+                conn.execute(
+                    "INSERT OR IGNORE INTO sync_state (key, value) VALUES (?, ?)", (key, json.dumps(new_id()))
+                )
+            conn.execute("INSERT OR IGNORE INTO sync_state (key, value) VALUES ('seq_offset', '0')")
+            conn.execute("INSERT OR IGNORE INTO sync_state (key, value) VALUES ('epoch', '0')")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.close()
+            raise
+        return cls(db_path, app=app, conn=conn, clock=clock)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.stop()
+        self._writer.conn.close()
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+
+    def __enter__(self) -> LocalStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job(conn)`` on the writer thread in one transaction and return its result."""
+        if self._closed:
+            raise StoreError("the local store is closed", code="store_closed")
+        return self._writer.submit(job)
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise StoreError("the local store is closed", code="store_closed")
+            conn = connect(self.path)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    @contextmanager
+    def reading(self) -> Iterator[LocalView]:
+        """A consistent snapshot of the local view, for this thread only."""
+        if self._writer.on_writer_thread():
+            yield LocalView(self._writer.conn)
+            return
+        conn = self._reader()
+        if conn.in_transaction:  # nested use on the same thread: share the outer snapshot
+            yield LocalView(conn)
+            return
+        conn.execute("BEGIN")
+        try:
+            yield LocalView(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    # -- the local view ----------------------------------------------------------------------------
+    def get(self, kind: type[E], entity_id: str) -> E | None:
+        with self.reading() as view:
+            return view.get(kind, entity_id)
+
+    def find(self, kind: type[E], **equals: Any) -> list[E]:
+        with self.reading() as view:
+            return view.find(kind, **equals)
+
+    def all(self, kind: type[E], *, include_voided: bool = False) -> list[E]:
+        with self.reading() as view:
+            return view.all(kind, include_voided=include_voided)
+
+    def search(self, kind: type[E], query: str, limit: int = 20) -> list[E]:
+        """Quick search of a searchable kind (patient, drug, diagnosis), pending rows included."""
+        name = kind.KIND
+        if name not in search.SEARCHABLE:
+            raise ValueError(f"{name} has no quick search")
+        with self.reading() as view:
+            snapshot = self._text_snapshot(view, name)
+            pending = view.overlay_rows(name)
+            if not pending:
+                ids = search.query_ids(view.conn, name, query, limit, snapshot)
+                found = view.get_many(kind, ids)
+                return [found[i] for i in ids if i in found and not found[i].voided]
+            shadowed = {entity_id for entity_id, _ in pending}
+            scored = []
+            for entity_id, data in pending:
+                score = search.match_score(name, json.loads(data), query)
+                if score is not None:
+                    scored.append((score, entity_id))
+            local_ids = [entity_id for _, entity_id in sorted(scored)]
+            ids = [
+                i
+                for i in search.query_ids(view.conn, name, query, limit + len(shadowed), snapshot)
+                if i not in shadowed
+            ]
+            ordered = (local_ids + ids)[:limit]
+            found = view.get_many(kind, ordered)
+            return [found[i] for i in ordered if i in found and not found[i].voided]
+
+    def _text_snapshot(self, view: LocalView, kind: str) -> search.TextSnapshot | None:
+        if kind not in search.MEMORY_TEXT_KINDS:
+            return None
+        generation = self._generations.get(kind, 0)
+        snapshot = self._snapshots.get(kind)
+        if snapshot is None or snapshot.generation != generation:
+            with self._snapshot_lock:
+                snapshot = search.TextSnapshot.load(view.conn, kind, generation)
+                self._snapshots[kind] = snapshot
+        return snapshot
+
+    def _changed(self, kinds: set[str]) -> set[str]:
+        """Called after a commit that changed confirmed rows of ``kinds``."""
+        for kind in kinds:
+            self._generations[kind] = self._generations.get(kind, 0) + 1
+        return kinds
+
+    def search_patients(self, query: str, limit: int = 20) -> list[Patient]:
+        """By name (prefix or fragment), pinyin initials, MRN, ID number (or its last 4) or phone."""
+        return self.search(Patient, query, limit)
+
+    def search_drugs(self, query: str, limit: int = 20) -> list[Drug]:
+        """By pinyin initials, Chinese name (prefix or fragment), English name or code."""
+        return self.search(Drug, query, limit)
+
+    def search_diagnoses(self, query: str, limit: int = 20) -> list[Diagnosis]:
+        """By ICD code (with or without the dot), Chinese name, pinyin initials or English name."""
+        return self.search(Diagnosis, query, limit)
+
+    # -- session and identity ----------------------------------------------------------------------
+    def state(self, key: str, default: Any = None) -> Any:
+        with self.reading() as view:
+            return _state_get(view.conn, key, default)
+
+    def set_state(self, key: str, value: Any) -> None:
+        self.write(lambda conn: _state_set(conn, key, value))
+
+    @property
+    def device_id(self) -> str:
+        return str(self.state("device_id"))
+
+    @property
+    def client_id(self) -> str:
+        return str(self.state("client_id"))
+
+    def seq_offset(self) -> int:
+        return int(self.state("seq_offset", 0))
+
+    def session(self) -> Session | None:
+        value = self.state("session")
+        if not value:
+            return None
+        return Session(staff=Staff.model_validate(value["staff"]), campus_id=value.get("campus_id"))
+
+    def set_session(self, staff: Staff, campus_id: str | None) -> None:
+        self.set_state("session", {"staff": staff.model_dump(mode="json"), "campus_id": campus_id})
+
+    def clear_session(self) -> None:
+        self.write(lambda conn: conn.execute("DELETE FROM sync_state WHERE key = 'session'"))
+
+    # -- recording mutations -----------------------------------------------------------------------
+    def record(
+        self,
+        name: str,
+        args: Mapping[str, Any],
+        *,
+        base_version: int | None = None,
+        lang: str = DEFAULT_LANGUAGE,
+    ) -> OutboxEntry:
+        """Run the mutation's shared handler against the local view and, if the rule accepts it, append it
+        to the outbox (next client_seq) with its writes as overlay, all in one transaction.
+
+        Raises ``Rejected`` (nothing stored) when the local rule refuses, ``ValidationFailed`` for bad
+        arguments or an unknown name, ``PermissionDenied`` for a role that may not do it, and
+        ``AuthFailed`` when nobody has logged in on this PC yet.
+        """
+        spec = REGISTRY.get(name)
+        if spec is None:
+            raise ValidationFailed(f"unknown mutation {name}", code="unknown_mutation")
+        session = self.session()
+        if session is None:
+            raise AuthFailed("nobody is logged in on this PC", code="not_logged_in")
+        if not spec.roles & set(session.staff.roles):
+            raise PermissionDenied(f"{', '.join(session.staff.roles)} may not do {name}")
+        plain_args = to_jsonable_python(dict(args))
+        try:
+            parsed = spec.args.model_validate(plain_args)
+        except ValidationError as error:
+            raise ValidationFailed(str(error), code="invalid_args") from error
+        now = self.clock()
+        device_id = self.device_id
+        ctx = MutationContext(
+            staff_id=session.staff.id,
+            roles=frozenset(session.staff.roles),
+            device_id=device_id,
+            campus_id=session.campus_id,
+            now=now,
+            today=now.astimezone().date(),
+            base_version=base_version,
+            lang=lang,
+        )
+
+        def job(conn: sqlite3.Connection) -> OutboxEntry:
+            effect = spec.handler(LocalView(conn), parsed, ctx)
+            client_seq = int(
+                conn.execute("SELECT coalesce(max(client_seq), 0) + 1 FROM outbox").fetchone()[0]
+            )
+            mutation_id = new_id()
+            conn.execute(
+                "INSERT INTO outbox (mutation_id, client_seq, name, args, base_version, occurred_at, staff_id, status, "
+                "warnings, local_result, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                (
+                    mutation_id,
+                    client_seq,
+                    name,
+                    _dumps(plain_args),
+                    base_version,
+                    now.isoformat(),
+                    session.staff.id,
+                    _dumps(effect.warnings),
+                    _dumps(effect.result),
+                    now.isoformat(),
+                ),
+            )
+            overlay_rows = []
+            for written in effect.writes:
+                data = written.model_dump(mode="json")
+                overlay_rows.append(
+                    (
+                        mutation_id,
+                        client_seq,
+                        written.KIND,
+                        written.id,
+                        written.version,
+                        json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+                        *schema.slots_of(written.KIND, data),
+                    )
+                )
+            conn.executemany(
+                "INSERT OR REPLACE INTO overlay (mutation_id, client_seq, kind, id, version, data, "
+                "k1, k2, k3, k4, k5, k6) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                overlay_rows,
+            )
+            return _entry(
+                conn.execute(
+                    f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE mutation_id = ?", (mutation_id,)
+                ).fetchone()
+            )
+
+        return self.write(job)
+
+    # -- the outbox --------------------------------------------------------------------------------
+    def outbox(self, *statuses: OutboxStatus, limit: int | None = None) -> list[OutboxEntry]:
+        """Entries in client order, optionally only those with the given statuses."""
+        sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+        params: list[Any] = []
+        if statuses:
+            sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
+            params.extend(statuses)
+        sql += " ORDER BY client_seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self.reading() as view:
+            return [_entry(row) for row in view.conn.execute(sql, params)]
+
+    def entry(self, mutation_id: str) -> OutboxEntry | None:
+        with self.reading() as view:
+            row = view.conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE mutation_id = ?", (mutation_id,)
+            ).fetchone()
+        return None if row is None else _entry(row)
+
+    def pending_count(self) -> int:
+        """Mutations not yet confirmed by the server (pending or sent)."""
+        with self.reading() as view:
+            return int(
+                view.conn.execute(
+                    "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sent')"
+                ).fetchone()[0]
+            )
+
+    def needs_attention(self) -> list[OutboxEntry]:
+        """Rejected mutations the user has not dismissed, oldest first, with the server's message."""
+        with self.reading() as view:
+            rows = view.conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE status = 'rejected' AND dismissed = 0 ORDER BY client_seq"
+            ).fetchall()
+        return [_entry(row) for row in rows]
+
+    def needs_attention_count(self) -> int:
+        with self.reading() as view:
+            return int(
+                view.conn.execute(
+                    "SELECT count(*) FROM outbox WHERE status = 'rejected' AND dismissed = 0"
+                ).fetchone()[0]
+            )
+
+    def dismiss(self, mutation_id: str) -> None:
+        """The user has read a rejection; it leaves the "needs attention" list (the record stays)."""
+
+        def job(conn: sqlite3.Connection) -> None:
+            changed = conn.execute(
+                "UPDATE outbox SET dismissed = 1 WHERE mutation_id = ? AND status = 'rejected'",
+                (mutation_id,),
+            ).rowcount
+            if not changed:
+                raise StoreError(f"no rejected mutation {mutation_id} to dismiss", code="not_found")
+
+        self.write(job)
+
+    def next_batch(self, limit: int, *, staff_id: str | None = None) -> tuple[list[OutboxEntry], int]:
+        """Unresolved entries to push, in client order. With ``staff_id``, the batch stops before the first
+        entry another staff member recorded (it must be pushed under their login, never misattributed).
+        Returns (entries, how many unresolved entries are held back for another login)."""
+        with self.reading() as view:
+            rows = view.conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE status IN ('pending', 'sent') ORDER BY client_seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+            entries = [_entry(row) for row in rows]
+            if staff_id is None:
+                return entries, 0
+            mine = []
+            for entry in entries:
+                if entry.staff_id != staff_id:
+                    held = int(
+                        view.conn.execute(
+                            "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sent') AND client_seq >= ?",
+                            (entry.client_seq,),
+                        ).fetchone()[0]
+                    )
+                    return mine, held
+                mine.append(entry)
+            return mine, 0
+
+    def mark_sent(self, mutation_ids: Sequence[str]) -> None:
+        """About to push these: count the attempt (their outcome is unknown until the answer comes)."""
+        self.write(
+            lambda conn: conn.executemany(
+                "UPDATE outbox SET status = 'sent', attempts = attempts + 1 WHERE mutation_id = ? AND status IN ('pending', 'sent')",
+                [(m,) for m in mutation_ids],
+            )
+        )
+
+    def note_push_error(self, mutation_ids: Sequence[str], error: str) -> None:
+        self.write(
+            lambda conn: conn.executemany(
+                "UPDATE outbox SET last_error = ? WHERE mutation_id = ?",
+                [(error[:1000], m) for m in mutation_ids],
+            )
+        )
+
+    def apply_outcomes(self, outcomes: Sequence[MutationOutcome]) -> set[str]:
+        """Store the server's outcomes. A rejection drops the mutation's overlay at once (it goes to "needs
+        attention"); an application drops it once the pulled state covers its ``seq``. Returns the entity
+        kinds whose view changed."""
+
+        def job(conn: sqlite3.Connection) -> set[str]:
+            cursor = _state_get(conn, "cursor")
+            now = self.clock().isoformat()
+            changed: set[str] = set()
+            for outcome in outcomes:
+                row = conn.execute(
+                    "SELECT status FROM outbox WHERE mutation_id = ?", (outcome.mutation_id,)
+                ).fetchone()
+                if row is None:
+                    log.warning("outcome for unknown mutation %s ignored", outcome.mutation_id)
+                    continue
+                status = "rejected" if outcome.status == "rejected" else "applied"
+                conn.execute(
+                    "UPDATE outbox SET status = ?, code = ?, message = ?, warnings = ?, result = ?, detail = ?, seq = ?, "
+                    "last_error = NULL, resolved_at = ? WHERE mutation_id = ?",
+                    (
+                        status,
+                        outcome.code,
+                        outcome.message,
+                        _dumps(outcome.warnings),
+                        _dumps(outcome.result),
+                        None if outcome.detail is None else _dumps(outcome.detail),
+                        outcome.seq,
+                        now,
+                        outcome.mutation_id,
+                    ),
+                )
+                covered = outcome.seq is None or (cursor is not None and outcome.seq <= int(cursor))
+                if status == "rejected" or covered:
+                    changed |= _drop_overlay(conn, [outcome.mutation_id])
+            return changed
+
+        return self.write(job)
+
+    def requeue_from(self, client_seq: int) -> int:
+        """The server lost mutations from ``client_seq`` on (it was restored from a backup): push them again."""
+        return self.write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE outbox SET status = 'sent', dismissed = 0 WHERE client_seq >= ? AND status IN ('applied', 'rejected')",
+                    (client_seq,),
+                ).rowcount
+            )
+        )
+
+    def renew_client_identity(self, first_unsent_client_seq: int) -> str:
+        """The server already holds other mutations under our client_seq numbers (this database was restored
+        from a backup): continue under a new client id whose wire numbers start at 1 again."""
+
+        def job(conn: sqlite3.Connection) -> str:
+            client_id = new_id()
+            _state_set(conn, "client_id", client_id)
+            _state_set(conn, "seq_offset", first_unsent_client_seq - 1)
+            return client_id
+
+        return self.write(job)
+
+    # -- confirmed state (sync engine only) --------------------------------------------------------
+    def cursor(self) -> int | None:
+        """The feed position the confirmed tables reflect; None before the first bootstrap finished."""
+        value = self.state("cursor")
+        return None if value is None else int(value)
+
+    def apply_changes(self, changes: Sequence[Change], *, cursor: int) -> set[str]:
+        """Apply one pulled page and move the cursor in one transaction; settle covered overlays.
+        Returns the entity kinds whose view changed."""
+
+        def job(conn: sqlite3.Connection) -> set[str]:
+            if _state_get(conn, "bootstrap") is not None:
+                raise StoreError(
+                    "a bootstrap is in progress; finish it before pulling", code="bootstrap_in_progress"
+                )
+            epoch = int(_state_get(conn, "epoch", 0))
+            kinds = _upsert(conn, changes, epoch=epoch)
+            _state_set(conn, "cursor", cursor)
+            _state_set(conn, "last_pull", self.clock().isoformat())
+            return kinds | _settle_overlay(conn, cursor)
+
+        return self._changed(self.write(job))
+
+    def bootstrap_state(self) -> BootstrapState | None:
+        value = self.state("bootstrap")
+        return None if value is None else BootstrapState(**value)
+
+    def begin_bootstrap(self, *, head: int, estimated: int) -> BootstrapState:
+        """Start a (re-)bootstrap, or return the one in progress to resume it. Rows stay visible meanwhile;
+        rows the new snapshot does not contain are removed when it finishes."""
+
+        def job(conn: sqlite3.Connection) -> BootstrapState:
+            value = _state_get(conn, "bootstrap")
+            if value is not None:
+                return BootstrapState(**value)
+            state = BootstrapState(
+                epoch=int(_state_get(conn, "epoch", 0)) + 1,
+                after=0,
+                head=head,
+                estimated=estimated,
+                applied=0,
+            )
+            _state_set(conn, "bootstrap", state.__dict__)
+            return state
+
+        return self.write(job)
+
+    def apply_bootstrap_chunk(self, changes: Sequence[Change], *, checkpoint: int) -> BootstrapState:
+        """Apply one verified chunk and its checkpoint in one transaction."""
+
+        def job(conn: sqlite3.Connection) -> BootstrapState:
+            value = _state_get(conn, "bootstrap")
+            if value is None:
+                raise StoreError("no bootstrap in progress", code="bootstrap_missing")
+            state = BootstrapState(**value)
+            _upsert(conn, changes, epoch=state.epoch)
+            state = BootstrapState(
+                **{**state.__dict__, "after": checkpoint, "applied": state.applied + len(changes)}
+            )
+            _state_set(conn, "bootstrap", state.__dict__)
+            return state
+
+        state = self.write(job)
+        self._changed({change.kind for change in changes})
+        return state
+
+    def finish_bootstrap(self, *, cursor: int) -> set[str]:
+        """Drop rows the snapshot no longer holds, set the cursor, end the bootstrap; one transaction."""
+
+        def job(conn: sqlite3.Connection) -> set[str]:
+            value = _state_get(conn, "bootstrap")
+            if value is None:
+                raise StoreError("no bootstrap in progress", code="bootstrap_missing")
+            state = BootstrapState(**value)
+            stale = conn.execute(
+                "SELECT DISTINCT kind FROM entity WHERE epoch < ?", (state.epoch,)
+            ).fetchall()
+            for table in ("search_key", "search_text"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE (kind, id) IN (SELECT kind, id FROM entity WHERE epoch < ?)",
+                    (state.epoch,),
+                )
+            conn.execute("DELETE FROM entity WHERE epoch < ?", (state.epoch,))
+            _state_set(conn, "epoch", state.epoch)
+            _state_set(conn, "cursor", cursor)
+            _state_set(conn, "last_pull", self.clock().isoformat())
+            conn.execute("DELETE FROM sync_state WHERE key IN ('bootstrap', 'reset_needed')")
+            kinds = {row[0] for row in stale} | {
+                k for (k,) in conn.execute("SELECT DISTINCT kind FROM entity")
+            }
+            return kinds | _settle_overlay(conn, cursor)
+
+        return self._changed(self.write(job))
+
+    def note_exchange(self, *, clock_offset: float, at: dt.datetime) -> None:
+        """A good exchange with the server: remember when, and the clock offset (server minus this PC)."""
+
+        def job(conn: sqlite3.Connection) -> None:
+            _state_set(conn, "clock_offset", round(clock_offset, 3))
+            _state_set(conn, "last_sync", at.astimezone(dt.UTC).isoformat())
+
+        self.write(job)
+
+    def needs_bootstrap(self) -> bool:
+        return (
+            self.cursor() is None or self.state("bootstrap") is not None or bool(self.state("reset_needed"))
+        )
+
+    def mark_reset_needed(self, reason: str) -> None:
+        """The server refused our cursor (410): re-bootstrap after pushing the outbox. The outbox stays."""
+        self.set_state("reset_needed", reason)
+
+    # -- support -----------------------------------------------------------------------------------
+    def integrity_check(self) -> list[str]:
+        """SQLite's full ``integrity_check``: ``["ok"]`` when the file is sound."""
+        with self.reading() as view:
+            return [row[0] for row in view.conn.execute("PRAGMA integrity_check").fetchall()]
+
+    def counts(self) -> dict[str, Any]:
+        with self.reading() as view:
+            conn = view.conn
+            return {
+                "outbox": dict(
+                    conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()
+                ),
+                "entities": dict(conn.execute("SELECT kind, count(*) FROM entity GROUP BY kind").fetchall()),
+                "overlay_rows": int(conn.execute("SELECT count(*) FROM overlay").fetchone()[0]),
+            }
+
+    def backup_to(self, target: Path | str) -> Path:
+        """A consistent copy of the live database through SQLite's online backup API."""
+        target = Path(target)
+
+        def job(conn: sqlite3.Connection) -> None:
+            pass
+
+        self.write(job)  # let queued writes finish first
+        with self.reading() as view, sqlite3.connect(str(target)) as dst:
+            view.conn.backup(dst)
+        return target
+
+
+def backup_database(conn: sqlite3.Connection, path: Path, *, label: str) -> Path:
+    """Copy an open database beside itself with SQLite's online backup API (never a file copy)."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.{label}.{stamp}.bak")
+    dst = sqlite3.connect(str(target))
+    try:
+        conn.backup(dst)
+    finally:
+        dst.close()
+    return target
+
+
+def _state_get(conn: sqlite3.Connection, key: str, default: Any = None) -> Any:
+    row = conn.execute("SELECT value FROM sync_state WHERE key = ?", (key,)).fetchone()
+    return default if row is None else json.loads(row[0])
+
+
+def _state_set(conn: sqlite3.Connection, key: str, value: Any) -> None:
+    conn.execute(
+        "INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, _dumps(value)),
+    )
+
+
+_UPSERT = (
+    "INSERT INTO entity (kind, id, version, seq, epoch, data, k1, k2, k3, k4, k5, k6) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (kind, id) DO UPDATE SET version = excluded.version, seq = excluded.seq, "
+    "epoch = excluded.epoch, data = excluded.data, k1 = excluded.k1, k2 = excluded.k2, k3 = excluded.k3, "
+    "k4 = excluded.k4, k5 = excluded.k5, k6 = excluded.k6"
+)
+
+
+def _upsert(conn: sqlite3.Connection, changes: Sequence[Change], *, epoch: int) -> set[str]:
+    """Write confirmed rows (server state wins) and refresh their search entries. Search entries are
+    deleted only for rows that were already here (most pulled rows are new)."""
+    by_kind: dict[str, dict[str, dict[str, Any]]] = {}
+    rows = []
+    for change in changes:
+        # Kinds this app version does not know yet are kept too: a newer app will read them.
+        rows.append(
+            (
+                change.kind,
+                change.id,
+                change.version,
+                change.seq,
+                epoch,
+                json.dumps(change.data, ensure_ascii=False, separators=(",", ":")),
+                *schema.slots_of(change.kind, change.data),
+            )
+        )
+        if change.kind in search.SEARCHABLE:
+            by_kind.setdefault(change.kind, {})[change.id] = change.data
+    existing: dict[str, set[str]] = {}
+    for kind, items in by_kind.items():
+        ids = list(items)
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                r[0]
+                for r in conn.execute(
+                    f"SELECT id FROM entity WHERE kind = ? AND id IN ({marks})", (kind, *chunk)
+                )
+            )
+        existing[kind] = found
+    conn.executemany(_UPSERT, rows)
+    for kind, items in by_kind.items():
+        old = existing[kind]
+        search.index_rows(conn, kind, [(i, d) for i, d in items.items() if i in old])
+        search.index_new_rows(conn, kind, [(i, d) for i, d in items.items() if i not in old])
+    return {change.kind for change in changes}
+
+
+def _drop_overlay(conn: sqlite3.Connection, mutation_ids: Sequence[str]) -> set[str]:
+    kinds: set[str] = set()
+    for mutation_id in mutation_ids:
+        kinds |= {
+            k
+            for (k,) in conn.execute(
+                "SELECT DISTINCT kind FROM overlay WHERE mutation_id = ?", (mutation_id,)
+            )
+        }
+        conn.execute("DELETE FROM overlay WHERE mutation_id = ?", (mutation_id,))
+    return kinds
+
+
+def _settle_overlay(conn: sqlite3.Connection, cursor: int) -> set[str]:
+    """Drop the overlay of applied mutations whose writes the confirmed state now covers."""
+    done = [
+        m
+        for (m,) in conn.execute(
+            "SELECT DISTINCT o.mutation_id FROM overlay o JOIN outbox b ON b.mutation_id = o.mutation_id "
+            "WHERE b.status = 'applied' AND coalesce(b.seq, 0) <= ?",
+            (cursor,),
+        )
+    ]
+    return _drop_overlay(conn, done)

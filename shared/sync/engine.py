@@ -1,0 +1,532 @@
+"""``SyncEngine``: pushes the outbox, pulls the feed (long-poll), bootstraps, and reports its state.
+
+Threading: ``run(stop_event)`` is a blocking loop for one worker thread; it long-polls on a helper
+thread so that ``wake()`` (thread-safe) pushes at once while a poll is waiting. ``sync_once`` does one
+full exchange on the calling thread (tests, tools). Callbacks (``on_status``, ``on_changes``) are
+called on the engine's threads; GUI code must hand them to its own thread (``shared.gui`` does).
+
+Nothing here ever drops the outbox: a rejection is stored and shown as "needs attention"; a transient
+error leaves the mutation for the next try; a 410 pushes the outbox first and only then re-bootstraps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from shared.domain.entities import Staff
+from shared.errors import AuthFailed, SuiteError, TransientError
+from shared.i18n import DEFAULT_LANGUAGE, tr
+from shared.protocol.models import Change, MutationEnvelope, MutationOutcome, PullResponse
+from shared.store.store import LocalStore, OutboxEntry
+from shared.sync import messages  # noqa: F401  (registers the sync messages)
+from shared.sync.status import CLOCK_WARNING_SECONDS, SyncState, SyncStatus
+from shared.sync.tokens import KeyringUnavailable, TokenStore
+from shared.sync.transport import ApiTransport, CursorReset, PayloadTooLarge, ProtocolError, SequenceMismatch
+
+log = logging.getLogger(__name__)
+
+StatusCallback = Callable[[SyncStatus], None]
+ChangesCallback = Callable[[set[str]], None]
+
+
+@dataclass(frozen=True)
+class BootstrapProgress:
+    """Reported after every verified chunk: rows applied so far and the server's estimate of the total."""
+
+    applied: int
+    estimated: int
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.applied / self.estimated) if self.estimated else 1.0
+
+
+ProgressCallback = Callable[[BootstrapProgress], None]
+
+
+class SyncEngine:
+    """Keeps one ``LocalStore`` in step with the central API through one ``ApiTransport``."""
+
+    def __init__(
+        self,
+        store: LocalStore,
+        transport: ApiTransport,
+        *,
+        on_status: StatusCallback | None = None,
+        on_changes: ChangesCallback | None = None,
+        tokens: TokenStore | None = None,
+        lang: str = DEFAULT_LANGUAGE,
+        push_batch: int = 200,
+        pull_limit: int = 1000,
+        long_poll_seconds: float = 25.0,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.transport = transport
+        self.on_status = on_status
+        self.on_changes = on_changes
+        self.tokens = tokens or TokenStore()
+        self.lang = lang
+        self.push_batch = push_batch
+        self.pull_limit = pull_limit
+        self.long_poll_seconds = long_poll_seconds
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._rng = rng or random.Random()
+        self._lock = threading.RLock()
+        self._push_lock = threading.Lock()
+        self._pull_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._run_stop: threading.Event | None = None
+        self._failures = 0
+        self._held = 0
+        self._bootstrap_progress: float | None = None
+        self._message = ""
+        self._last_status: SyncStatus | None = None
+        self._token_account = f"{store.app}:{store.device_id}"
+        token = self.tokens.load(self._token_account)
+        session = store.session()
+        if token and session:
+            transport.set_token(token)
+            self._state = SyncState.SYNCING
+        elif session:
+            self._state = SyncState.AUTH_EXPIRED
+            self._message = tr("sync.auth_expired", lang, pending=store.pending_count())
+        else:
+            self._state = SyncState.NOT_LOGGED_IN
+        if self.tokens.problem:
+            self._message = tr("sync.no_keyring", lang, detail=self.tokens.problem)
+
+    # -- status ------------------------------------------------------------------------------------
+    def status(self) -> SyncStatus:
+        """A fresh snapshot (reads the outbox counts)."""
+        offset = self.store.state("clock_offset")
+        last = self.store.state("last_sync")
+        with self._lock:
+            return SyncStatus(
+                state=self._state,
+                pending=self.store.pending_count(),
+                needs_attention=self.store.needs_attention_count(),
+                last_sync=None if last is None else dt.datetime.fromisoformat(last),
+                clock_offset_seconds=None if offset is None else float(offset),
+                bootstrap_progress=self._bootstrap_progress,
+                message=self._message,
+                held_for_other_login=self._held,
+            )
+
+    def _publish(self, state: SyncState | None = None, message: str | None = None) -> SyncStatus:
+        with self._lock:
+            if state is not None:
+                self._state = state
+            if message is not None:
+                self._message = message
+            snapshot = self.status()
+            changed = snapshot != self._last_status
+            self._last_status = snapshot
+        if changed and self.on_status is not None:
+            try:
+                self.on_status(snapshot)
+            except Exception:  # noqa: BLE001 - a broken listener must not stop syncing
+                log.exception("on_status callback failed")
+        return snapshot
+
+    def _emit_changes(self, kinds: set[str]) -> None:
+        if kinds and self.on_changes is not None:
+            try:
+                self.on_changes(set(kinds))
+            except Exception:  # noqa: BLE001 - a broken listener must not stop syncing
+                log.exception("on_changes callback failed")
+
+    def _note_server_time(
+        self, server_time: dt.datetime, sent: dt.datetime, received: dt.datetime, *, quick: float = 2.0
+    ) -> None:
+        """Record the clock offset (server minus this PC) and the time of the last good exchange. A slow
+        answer (a long-poll that waited) says little about the offset, so only quick ones measure it."""
+        if (received - sent).total_seconds() > quick:
+            previous = self.store.state("clock_offset")
+            offset = float(previous) if previous is not None else (server_time - received).total_seconds()
+        else:
+            offset = (server_time - (sent + (received - sent) / 2)).total_seconds()
+        self.store.note_exchange(clock_offset=offset, at=received)
+        if abs(offset) > CLOCK_WARNING_SECONDS:
+            log.warning("clock offset %.0f s against the server", offset)
+
+    def _healthy_message(self) -> str:
+        offset = self.store.state("clock_offset")
+        if offset is not None and abs(float(offset)) > CLOCK_WARNING_SECONDS:
+            return tr("sync.clock_skew", self.lang, minutes=round(abs(float(offset)) / 60))
+        if self._held:
+            return tr("sync.held_for_other", self.lang, count=self._held)
+        if self.tokens.problem:
+            return tr("sync.no_keyring", self.lang, detail=self.tokens.problem)
+        return ""
+
+    # -- login -------------------------------------------------------------------------------------
+    def login(self, username: str, password: str, campus_id: str | None = None) -> Staff:
+        """Log in online; the token goes to the keyring. Raises AuthFailed / AccountLocked /
+        TransientError. A different campus than before makes this PC re-bootstrap (its scope changed)."""
+        sent = self.store.clock()
+        answer = self.transport.login(
+            username=username, password=password, device_id=self.store.device_id, campus_id=campus_id
+        )
+        self._note_server_time(answer.server_time, sent, self.store.clock())
+        self.transport.set_token(answer.token)
+        previous = self.store.session()
+        if (
+            previous is not None
+            and previous.campus_id != answer.campus_id
+            and self.store.cursor() is not None
+        ):
+            self.store.mark_reset_needed("campus_changed")
+        self.store.set_session(answer.staff, answer.campus_id)
+        message = ""
+        try:
+            self.tokens.save(self._token_account, answer.token)
+        except KeyringUnavailable as error:
+            message = tr("sync.no_keyring", self.lang, detail=error.message)
+        self._failures = 0
+        self._publish(SyncState.ONLINE, message or self._healthy_message())
+        self.wake()
+        return answer.staff
+
+    def logout(self) -> None:
+        """Push what can be pushed now, revoke the token, forget the session. Whatever is still pending
+        stays in the outbox and is pushed when the same user logs in again."""
+        if self.transport.token:
+            try:
+                self.push_outbox()
+            except SuiteError as error:
+                log.info("logout: outbox not pushed now (%s); it stays for the next login", error.code)
+            try:
+                self.transport.logout()
+            except SuiteError as error:
+                log.info("logout: token not revoked on the server (%s)", error.code)
+        self.tokens.delete(self._token_account)
+        self.transport.set_token(None)
+        self.store.clear_session()
+        self._publish(SyncState.NOT_LOGGED_IN, "")
+
+    # -- push --------------------------------------------------------------------------------------
+    def push_outbox(self) -> int:
+        """Push every unresolved mutation of the logged-in user in client order; store the outcomes.
+        Returns how many outcomes were stored. Raises TransientError / AuthFailed to the caller."""
+        with self._push_lock:
+            return self._push_locked()
+
+    def _push_locked(self) -> int:
+        session = self.store.session()
+        if session is None or not self.transport.token:
+            raise AuthFailed(tr("auth.missing_token", self.lang), code="token_missing")
+        total = 0
+        batch_size = self.push_batch
+        renewals = 0
+        while True:
+            entries, self._held = self.store.next_batch(batch_size, staff_id=session.staff.id)
+            if not entries:
+                break
+            if total == 0:
+                self._publish(SyncState.SYNCING)
+            offset = self.store.seq_offset()
+            client_id = self.store.client_id
+            envelopes = [_envelope(entry, offset) for entry in entries]
+            ids = [entry.mutation_id for entry in entries]
+            self.store.mark_sent(ids)
+            sent = self.store.clock()
+            try:
+                answer = self.transport.push(client_id, envelopes)
+            except PayloadTooLarge:
+                if batch_size == 1:
+                    raise
+                batch_size = max(1, batch_size // 2)
+                continue
+            except SequenceMismatch as error:
+                renewals += self._sequence_mismatch(error, entries, offset)
+                if renewals > 3:
+                    raise ProtocolError(f"client sequence keeps breaking: {error.message}") from error
+                continue
+            except SuiteError as error:
+                self.store.note_push_error(ids, f"{error.code}: {error.message}")
+                raise
+            self._note_server_time(answer.server_time, sent, self.store.clock())
+            self._emit_changes(self.store.apply_outcomes(answer.outcomes))
+            total += len(answer.outcomes)
+            rejected = sum(1 for o in answer.outcomes if o.status == "rejected" and not o.replayed)
+            if rejected:
+                log.warning("%d mutation(s) rejected by the server; see needs attention", rejected)
+            self._publish()
+            if len(answer.outcomes) < len(entries):
+                raise ProtocolError(f"push answered {len(answer.outcomes)} of {len(entries)} mutations")
+        return total
+
+    def _sequence_mismatch(self, error: SequenceMismatch, entries: list[OutboxEntry], offset: int) -> int:
+        """Recover from a client_seq gap (the server lost mutations: send them again) or reuse (this
+        database lost mutations the server has: continue under a new client id). Returns 1 if the client
+        identity was renewed."""
+        detail = error.detail if isinstance(error.detail, dict) else {}
+        before = [MutationOutcome.model_validate(o) for o in detail.get("outcomes") or []]
+        self._emit_changes(self.store.apply_outcomes(before))
+        expected = int(detail.get("expected") or 0)
+        failed = next((e for e in entries if e.mutation_id == detail.get("mutation_id")), None)
+        if error.code == "client_seq_reused":
+            if failed is None:
+                raise ProtocolError(error.message, code=error.code, detail=detail) from error
+            client_id = self.store.renew_client_identity(failed.client_seq)
+            log.error(
+                "server already holds client_seq %s from another mutation (local database restored?); "
+                "continuing as client %s",
+                failed.client_seq - offset,
+                client_id,
+            )
+            return 1
+        # client_seq_gap: resend what the server says it misses
+        requeued = self.store.requeue_from(expected + offset) if expected else 0
+        log.error(
+            "server expects client_seq %s (server restored?); resending %d mutation(s)", expected, requeued
+        )
+        if not requeued:
+            raise ProtocolError(error.message, code=error.code, detail=detail) from error
+        return 0
+
+    # -- pull --------------------------------------------------------------------------------------
+    def pull_changes(self, *, wait: float = 0.0, stop: threading.Event | None = None) -> int:
+        """Pull pages until the feed is caught up; the first request may long-poll ``wait`` seconds.
+        Each page and its cursor are committed together. Returns the number of changes applied.
+        A set ``stop`` event makes it return without applying a page that arrives afterwards."""
+        with self._pull_lock:
+            applied = 0
+            first = True
+            while stop is None or not stop.is_set():
+                cursor = self.store.cursor()
+                if cursor is None:
+                    raise SuiteError("this PC has no data yet; bootstrap first", code="needs_bootstrap")
+                sent = self.store.clock()
+                page: PullResponse = self.transport.pull(
+                    cursor, limit=self.pull_limit, wait=wait if first else 0.0
+                )
+                first = False
+                if stop is not None and stop.is_set():
+                    break
+                # A long-poll answer's server_time is taken when it ends, not half-way: only a quick
+                # answer measures the clock offset.
+                self._note_server_time(page.server_time, sent, self.store.clock(), quick=0.3)
+                kinds = self.store.apply_changes(page.changes, cursor=page.next_cursor)
+                applied += len(page.changes)
+                self._emit_changes(kinds)
+                if not page.has_more:
+                    break
+            return applied
+
+    # -- bootstrap ---------------------------------------------------------------------------------
+    def bootstrap(self, progress: ProgressCallback | None = None) -> int:
+        """Download the snapshot (or resume the one in progress after its last verified checkpoint).
+        Each chunk is checked against its SHA-256 and committed with its checkpoint; a crash or a cut
+        connection loses at most one chunk. Returns rows applied by this call."""
+        with self._pull_lock:
+            return self._bootstrap_locked(progress)
+
+    def _bootstrap_locked(self, progress: ProgressCallback | None) -> int:
+        state = self.store.bootstrap_state()
+        after = state.after if state else 0
+        applied_now = 0
+        self._publish(SyncState.SYNCING)
+        with self.transport.bootstrap(after) as lines:
+            header = json.loads(next(lines, b"{}") or b"{}")
+            if header.get("type") != "header":
+                raise TransientError("bootstrap stream did not start with a header", code="bad_answer")
+            if state is None:
+                state = self.store.begin_bootstrap(
+                    head=int(header["head"]), estimated=int(header["estimated_items"])
+                )
+            estimated = state.applied + int(header["estimated_items"])
+            chunk_lines: list[bytes] = []
+            chunk: list[Change] = []
+            finished = False
+            for line in lines:
+                if not line:
+                    continue
+                item = json.loads(line)
+                kind = item.get("type")
+                if kind == "item":
+                    chunk_lines.append(line)
+                    chunk.append(Change.model_construct(**item["change"]))
+                elif kind == "checkpoint":
+                    digest = hashlib.sha256(b"\n".join(chunk_lines)).hexdigest()
+                    if digest != item["sha256"] or len(chunk) != int(item["count"]):
+                        raise TransientError(
+                            "bootstrap chunk failed its checksum; resuming", code="bootstrap_corrupt"
+                        )
+                    state = self.store.apply_bootstrap_chunk(chunk, checkpoint=int(item["seq"]))
+                    applied_now += len(chunk)
+                    self._emit_changes({c.kind for c in chunk})
+                    chunk_lines, chunk = [], []
+                    report = BootstrapProgress(applied=state.applied, estimated=max(estimated, state.applied))
+                    with self._lock:
+                        self._bootstrap_progress = report.fraction
+                    self._publish(
+                        message=tr(
+                            "sync.bootstrapping", self.lang, done=report.applied, total=report.estimated
+                        )
+                    )
+                    if progress is not None:
+                        progress(report)
+                elif kind == "end":
+                    if chunk:
+                        raise TransientError("bootstrap ended inside a chunk", code="bad_answer")
+                    self._emit_changes(self.store.finish_bootstrap(cursor=int(item["cursor"])))
+                    finished = True
+                    break
+                if self._run_stop is not None and self._run_stop.is_set():
+                    break
+            if not finished:
+                raise TransientError("bootstrap stream ended early; it will resume", code="network")
+        with self._lock:
+            self._bootstrap_progress = None
+        log.info("bootstrap finished: %d rows in this run, %d in total", applied_now, state.applied)
+        if progress is not None:
+            progress(BootstrapProgress(applied=state.applied, estimated=state.applied))
+        self._publish(message=self._healthy_message())
+        return applied_now
+
+    def _catch_up_structure(self) -> None:
+        """Bootstrap when needed; after a 410 the outbox is pushed first (and kept whatever happens)."""
+        if not self.store.needs_bootstrap():
+            return
+        if self.store.state("reset_needed"):
+            self._publish(SyncState.SYNCING, tr("sync.resetting", self.lang))
+            self.push_outbox()
+        self.bootstrap()
+
+    # -- one exchange / the loop -------------------------------------------------------------------
+    def sync_once(self) -> SyncStatus:
+        """Bootstrap if needed, push the outbox, pull until caught up (no long-poll). Errors become the
+        returned state (offline, auth expired …); a 410 is handled here (push first, then re-bootstrap)."""
+        for _attempt in range(2):
+            try:
+                self._require_token()
+                self._catch_up_structure()
+                self.push_outbox()
+                self.pull_changes(wait=0.0)
+                self._failures = 0
+                return self._publish(SyncState.ONLINE, self._healthy_message())
+            except CursorReset as error:
+                self._cursor_reset(error)
+            except SuiteError as error:
+                return self._failed(error)
+        return self.status()
+
+    def _require_token(self) -> None:
+        if not self.transport.token:
+            raise AuthFailed(tr("auth.missing_token", self.lang), code="token_missing")
+
+    def _cursor_reset(self, error: CursorReset) -> None:
+        log.warning("server refused the cursor (%s): pushing the outbox, then re-bootstrapping", error.code)
+        self.store.mark_reset_needed(error.code)
+        self._publish(SyncState.SYNCING, tr("sync.resetting", self.lang))
+
+    def _failed(self, error: SuiteError) -> SyncStatus:
+        if isinstance(error, AuthFailed):
+            if error.code in ("token_expired", "token_invalid", "account_inactive"):
+                self.tokens.delete(self._token_account)
+                self.transport.set_token(None)
+            state = SyncState.AUTH_EXPIRED if self.store.session() else SyncState.NOT_LOGGED_IN
+            message = tr("sync.auth_expired", self.lang, pending=self.store.pending_count())
+            if state is SyncState.NOT_LOGGED_IN:
+                message = tr("sync.not_logged_in", self.lang)
+            return self._publish(state, message)
+        self._failures += 1
+        if isinstance(error, TransientError):
+            log.info("offline: %s", error.message)
+            return self._publish(SyncState.OFFLINE, tr("sync.offline", self.lang, error=error.message))
+        log.error("sync problem %s: %s", error.code, error.message)
+        return self._publish(SyncState.OFFLINE, tr("sync.problem", self.lang, error=error.message))
+
+    def backoff_delay(self) -> float:
+        """Exponential backoff with jitter (between half and all of the exponential step)."""
+        step = min(self.backoff_max, self.backoff_base * (2 ** min(self._failures - 1, 16)))
+        return step * (0.5 + 0.5 * self._rng.random())
+
+    def wake(self) -> None:
+        """Push now (after a local change, or a login); safe from any thread."""
+        self._wake.set()
+
+    def run(self, stop_event: threading.Event) -> None:
+        """Sync until ``stop_event`` is set: push, long-poll pull, back off with jitter while offline.
+        ``wake()`` pushes at once, even while a long-poll is waiting."""
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-pull")
+        poll: Future[int] | None = None
+        self._run_stop = stop_event
+        try:
+            while not stop_event.is_set():
+                if not self.transport.token:
+                    self._failed(AuthFailed(tr("auth.missing_token", self.lang), code="token_missing"))
+                    self._wait(stop_event, 1.0)
+                    continue
+                try:
+                    self._catch_up_structure()
+                    self._wake.clear()
+                    self.push_outbox()
+                    if self._failures or self._state is not SyncState.ONLINE:
+                        self._failures = 0
+                        self._publish(SyncState.ONLINE, self._healthy_message())
+                    if poll is None:
+                        poll = pool.submit(self.pull_changes, wait=self.long_poll_seconds, stop=stop_event)
+                    while not poll.done() and not stop_event.is_set():
+                        if self._wake.wait(0.2):
+                            self._wake.clear()
+                            self.push_outbox()
+                            self._publish(SyncState.ONLINE, self._healthy_message())
+                    if stop_event.is_set():
+                        break
+                    finished, poll = poll, None
+                    finished.result()
+                    self._publish(SyncState.ONLINE, self._healthy_message())
+                except CursorReset as error:
+                    poll = None
+                    self._cursor_reset(error)
+                except SuiteError as error:
+                    if poll is not None and poll.done():
+                        poll = None
+                    self._failed(error)
+                    if self._state in (SyncState.AUTH_EXPIRED, SyncState.NOT_LOGGED_IN):
+                        self._wait(stop_event, 5.0)  # a login wakes us at once
+                        continue
+                    self._wait(stop_event, self.backoff_delay())
+                except Exception as error:  # noqa: BLE001 - the loop must survive a bug and retry later
+                    poll = None
+                    log.exception("unexpected sync failure")
+                    self._failures += 1
+                    self._publish(SyncState.OFFLINE, tr("sync.problem", self.lang, error=str(error)))
+                    self._wait(stop_event, self.backoff_delay())
+        finally:
+            self._run_stop = None
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _wait(self, stop_event: threading.Event, seconds: float) -> None:
+        """Sleep up to ``seconds``; a stop or a wake ends it early (the wake stays set for the loop)."""
+        waited = 0.0
+        while waited < seconds and not stop_event.is_set():
+            step = min(0.2, seconds - waited)
+            if self._wake.wait(step):
+                return
+            waited += step
+
+
+def _envelope(entry: OutboxEntry, offset: int) -> MutationEnvelope:
+    return MutationEnvelope(
+        mutation_id=entry.mutation_id,
+        client_seq=entry.client_seq - offset,
+        name=entry.name,
+        args=entry.args,
+        base_version=entry.base_version,
+        occurred_at=entry.occurred_at,
+    )
