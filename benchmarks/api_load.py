@@ -12,6 +12,7 @@ import os
 import platform
 import queue
 import random
+import re
 import shutil
 import signal
 import ssl
@@ -498,7 +499,8 @@ class SpawnedServer:
         if not self.log_path.exists():
             return []
         text = self.log_path.read_text(errors="replace")
-        return [block for block in text.split("\n\n") if "Traceback" in block]
+        records = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", text)  # one log record each
+        return [record for record in records if "Traceback" in record]
 
     def cleanup(self) -> None:
         if self.keep:
@@ -663,7 +665,9 @@ class ServerProbe:
         self.db_path: str | None = None
         self.pg: Any = None
         self.pg_database = ""
-        if db_url and db_url.startswith("sqlite"):
+        if db_url and "://" not in db_url:
+            self.db_path = os.path.realpath(db_url)  # a plain SQLite file path, as `clinic --db` takes
+        elif db_url and db_url.startswith("sqlite"):
             self.db_path = os.path.realpath(db_url.split("///", 1)[1])
         elif db_url:
             import psycopg

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -27,16 +28,17 @@ def main() -> None:
     print(f"machine: {machine()}")
     with server_on_copy(args.server_db) as server:
         store, transport, engine = client(store_path, server.url)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         rows = engine.bootstrap()
-        elapsed = time.perf_counter() - started
+        elapsed, used = time.perf_counter() - started, time.process_time() - cpu
         counts = store.counts()["entities"]
         transport.close()
         store.close()
     size = store_path.stat().st_size / 1e6
     print(
-        f"bootstrap: {rows} rows in {elapsed:.1f} s ({rows / elapsed:.0f} rows/s); "
-        f"drugs {counts.get('drug')}, patients {counts.get('patient')}; store {size:.0f} MB  [target < 30 s]"
+        f"bootstrap: {rows} rows in {elapsed:.1f} s ({rows / elapsed:.0f} rows/s); client CPU {used:.1f} s; "
+        f"drugs {counts.get('drug')}, patients {counts.get('patient')}; store {size:.0f} MB; "
+        f"load average {os.getloadavg()[0]:.1f}  [target < 30 s]"
     )
 
 

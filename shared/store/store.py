@@ -27,13 +27,14 @@ from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
 from shared.domain.entities import Diagnosis, Drug, Entity, Patient, Staff
-from shared.domain.mutations import REGISTRY, MutationContext
+from shared.domain.mutations import REGISTRY, MutationContext, Rejected
 from shared.errors import AuthFailed, PermissionDenied, StoreError, ValidationFailed
 from shared.i18n import DEFAULT_LANGUAGE
 from shared.ids import new_id
 from shared.protocol.models import Change, MutationOutcome
 from shared.store import schema, search
 from shared.store.paths import default_db_path
+from shared.store.search import TextSnapshot
 from shared.store.view import LocalView
 
 log = logging.getLogger(__name__)
@@ -220,7 +221,7 @@ class LocalStore:
         # Search-text generations per kind, bumped after each commit that changed confirmed rows, so
         # the in-memory text snapshots of reference kinds know when to reload.
         self._generations: dict[str, int] = {}
-        self._snapshots: dict[str, search.TextSnapshot] = {}
+        self._snapshots: dict[str, TextSnapshot] = {}
         self._snapshot_lock = threading.Lock()
 
     # -- opening and closing -----------------------------------------------------------------------
@@ -367,14 +368,14 @@ class LocalStore:
             found = view.get_many(kind, ordered)
             return [found[i] for i in ordered if i in found and not found[i].voided]
 
-    def _text_snapshot(self, view: LocalView, kind: str) -> search.TextSnapshot | None:
+    def _text_snapshot(self, view: LocalView, kind: str) -> TextSnapshot | None:
         if kind not in search.MEMORY_TEXT_KINDS:
             return None
         generation = self._generations.get(kind, 0)
         snapshot = self._snapshots.get(kind)
         if snapshot is None or snapshot.generation != generation:
             with self._snapshot_lock:
-                snapshot = search.TextSnapshot.load(view.conn, kind, generation)
+                snapshot = TextSnapshot.load(view.conn, kind, generation)
                 self._snapshots[kind] = snapshot
         return snapshot
 
@@ -491,25 +492,7 @@ class LocalStore:
                     now.isoformat(),
                 ),
             )
-            overlay_rows = []
-            for written in effect.writes:
-                data = written.model_dump(mode="json")
-                overlay_rows.append(
-                    (
-                        mutation_id,
-                        client_seq,
-                        written.KIND,
-                        written.id,
-                        written.version,
-                        json.dumps(data, ensure_ascii=False, separators=(",", ":")),
-                        *schema.slots_of(written.KIND, data),
-                    )
-                )
-            conn.executemany(
-                "INSERT OR REPLACE INTO overlay (mutation_id, client_seq, kind, id, version, data, "
-                "k1, k2, k3, k4, k5, k6) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                overlay_rows,
-            )
+            _insert_overlay(conn, mutation_id, client_seq, effect.writes)
             return _entry(
                 conn.execute(
                     f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE mutation_id = ?", (mutation_id,)
@@ -590,7 +573,7 @@ class LocalStore:
             entries = [_entry(row) for row in rows]
             if staff_id is None:
                 return entries, 0
-            mine = []
+            mine: list[OutboxEntry] = []
             for entry in entries:
                 if entry.staff_id != staff_id:
                     held = int(
@@ -701,7 +684,8 @@ class LocalStore:
             kinds = _upsert(conn, changes, epoch=epoch)
             _state_set(conn, "cursor", cursor)
             _state_set(conn, "last_pull", self.clock().isoformat())
-            return kinds | _settle_overlay(conn, cursor)
+            kinds |= _settle_overlay(conn, cursor)
+            return kinds | _rebase_overlay(conn, {(c.kind, c.id) for c in changes})
 
         return self._changed(self.write(job))
 
@@ -897,6 +881,96 @@ def _upsert(conn: sqlite3.Connection, changes: Sequence[Change], *, epoch: int) 
         search.index_rows(conn, kind, [(i, d) for i, d in items.items() if i in old])
         search.index_new_rows(conn, kind, [(i, d) for i, d in items.items() if i not in old])
     return {change.kind for change in changes}
+
+
+def _insert_overlay(
+    conn: sqlite3.Connection, mutation_id: str, client_seq: int, writes: Sequence[Entity]
+) -> None:
+    rows = []
+    for written in writes:
+        data = written.model_dump(mode="json")
+        rows.append(
+            (
+                mutation_id,
+                client_seq,
+                written.KIND,
+                written.id,
+                written.version,
+                json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+                *schema.slots_of(written.KIND, data),
+            )
+        )
+    conn.executemany(
+        "INSERT OR REPLACE INTO overlay (mutation_id, client_seq, kind, id, version, data, "
+        "k1, k2, k3, k4, k5, k6) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+REBASE_LIMIT = 2000
+
+
+def _rebase_overlay(conn: sqlite3.Connection, touched: set[tuple[str, str]]) -> set[str]:
+    """Pulled rows changed an entity a pending mutation wrote: run that mutation and every later pending
+    one again, in client order, on the new confirmed state, so the view shows their effect on top of
+    what the server now holds (e.g. a pending phone change on a patient renamed elsewhere). A mutation
+    the rules now refuse shows no effect until the server answers. Returns the kinds whose view changed."""
+    if not touched:
+        return set()
+    pending = conn.execute(
+        "SELECT mutation_id, client_seq FROM outbox WHERE status IN ('pending', 'sent') ORDER BY client_seq"
+    ).fetchall()
+    if not pending:
+        return set()
+    written: dict[str, set[tuple[str, str]]] = {}
+    for mutation_id, kind, entity_id in conn.execute(
+        "SELECT o.mutation_id, o.kind, o.id FROM overlay o JOIN outbox b ON b.mutation_id = o.mutation_id "
+        "WHERE b.status IN ('pending', 'sent')"
+    ):
+        written.setdefault(mutation_id, set()).add((kind, entity_id))
+    first = next((n for n, (m, _) in enumerate(pending) if written.get(m, set()) & touched), None)
+    if first is None:
+        return set()
+    again = pending[first:]
+    if len(again) > REBASE_LIMIT:
+        log.info(
+            "%d pending mutations: the view keeps their first effects until the server answers", len(again)
+        )
+        return set()
+    kinds = {kind for m, _ in again for kind, _ in written.get(m, set())}
+    session_value = _state_get(conn, "session")
+    session_staff = Staff.model_validate(session_value["staff"]) if session_value else None
+    campus_id = session_value.get("campus_id") if session_value else None
+    device_id = str(_state_get(conn, "device_id"))
+    view = LocalView(conn)
+    for mutation_id, client_seq in again:
+        conn.execute("DELETE FROM overlay WHERE mutation_id = ?", (mutation_id,))
+        entry = _entry(
+            conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE mutation_id = ?", (mutation_id,)
+            ).fetchone()
+        )
+        spec = REGISTRY.get(entry.name)
+        if spec is None:
+            continue
+        staff = view.get(Staff, entry.staff_id) or session_staff
+        ctx = MutationContext(
+            staff_id=entry.staff_id,
+            roles=frozenset(staff.roles if staff else ()),
+            device_id=device_id,
+            campus_id=campus_id,
+            now=entry.occurred_at,
+            today=entry.occurred_at.astimezone().date(),
+            base_version=entry.base_version,
+        )
+        try:
+            effect = spec.handler(view, spec.args.model_validate(entry.args), ctx)
+        except (Rejected, ValidationError) as refusal:
+            log.info("pending %s #%s no longer passes the local rules: %s", entry.name, client_seq, refusal)
+            continue
+        _insert_overlay(conn, mutation_id, client_seq, effect.writes)
+        kinds |= {w.KIND for w in effect.writes}
+    return kinds
 
 
 def _drop_overlay(conn: sqlite3.Connection, mutation_ids: Sequence[str]) -> set[str]:

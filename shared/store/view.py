@@ -1,7 +1,9 @@
 """``LocalView``: the ``StateReader`` the shared mutation handlers get on a client.
 
 It reads server-confirmed rows with the pending overlay on top: while a mutation waits for the server,
-the rows it wrote (its newest write per entity) replace the confirmed ones. A view wraps one SQLite
+the rows it wrote (its newest write per entity) replace the confirmed ones. The overlay is what the
+shared handler wrote when the mutation was recorded, and is computed again when a pulled page changes a
+row a pending mutation wrote (``store._rebase_overlay``). A view wraps one SQLite
 connection; use it inside one transaction (``LocalStore.reading()`` or the writer) for a consistent
 snapshot, and only on the thread that owns that connection.
 """

@@ -181,13 +181,11 @@ class SyncEngine:
         )
         self._note_server_time(answer.server_time, sent, self.store.clock())
         self.transport.set_token(answer.token)
-        previous = self.store.session()
-        if (
-            previous is not None
-            and previous.campus_id != answer.campus_id
-            and self.store.cursor() is not None
-        ):
+        # The campus decides which rows this PC receives: data downloaded for another campus must be
+        # replaced by a fresh snapshot (whoever was logged in, or nobody, in between).
+        if self.store.cursor() is not None and self.store.state("scope_campus") != answer.campus_id:
             self.store.mark_reset_needed("campus_changed")
+        self.store.set_state("scope_campus", answer.campus_id)
         self.store.set_session(answer.staff, answer.campus_id)
         message = ""
         try:

@@ -118,3 +118,40 @@ def test_a_pc_clock_two_hours_off_warns_without_blocking_sync(
         assert_exactly_once(shared_server, pc.store)
     finally:
         pc.close()
+
+
+def test_a_token_that_expires_while_offline_keeps_the_work_and_the_push_resumes_after_login(
+    demo_db_url: str, tmp_path: Path
+) -> None:
+    import time
+
+    from tests.faults.proxy import FaultProxy
+    from tests.support.api import DEMO_PASSWORD
+
+    server = ServerProcess(
+        demo_db_url, tmp_path / "server.log", env={"CLINIC_TOKEN_TTL_HOURS": "0.001"}
+    ).start()
+    proxy = FaultProxy(server.port).start()
+    pc = make_client(tmp_path / "pc.db", proxy.url, "nurse3", bootstrap=False)
+    try:
+        login_at = time.monotonic()
+        proxy.set_offline(True)
+        ids = [
+            pc.store.record("patient.register", patient_args(name=f"过期{n}")).mutation_id for n in range(3)
+        ]
+        assert pc.sync().state is SyncState.OFFLINE
+        time.sleep(max(0.0, 4.0 - (time.monotonic() - login_at)))  # the 3.6 s token runs out meanwhile
+        proxy.set_offline(False)
+        status = pc.sync()
+        assert status.state is SyncState.AUTH_EXPIRED and status.pending == 3
+        assert pc.store.get(Patient, pc.store.outbox()[0].args["id"]) is not None
+        ids.append(pc.store.record("patient.register", patient_args(name="过期后")).mutation_id)
+        pc.engine.login("nurse3", DEMO_PASSWORD)
+        status = pc.sync()
+        assert status.state is SyncState.ONLINE and status.pending == 0
+        assert_store_sound(pc.store, expected_mutations=ids)
+        assert_exactly_once(server, pc.store)
+    finally:
+        pc.close()
+        proxy.stop()
+        server.stop()

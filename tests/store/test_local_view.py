@@ -101,9 +101,11 @@ def test_an_outcome_for_changes_already_pulled_settles_at_once(store: LocalStore
     entry = store.record("patient.register", {"id": "p-1", **REGISTER})
     page, cursor = changes(patient("p-1", "张三丰", sex="M", phone="13812345678"), start=3000)
     store.apply_changes(page, cursor=cursor + 5)
-    assert store.counts()["overlay_rows"] == 1, "still pending: the server's answer has not come"
-    kinds = store.apply_outcomes([applied(entry.mutation_id, 1, seq=3000)])
-    assert kinds == {"patient"}
+    assert store.pending_count() == 1, "the server's answer has not come"
+    assert len(store.find(Patient, phone="13812345678")) == 1, (
+        "shown once: the pulled row is the same patient"
+    )
+    store.apply_outcomes([applied(entry.mutation_id, 1, seq=3000)])
     assert store.counts()["overlay_rows"] == 0
     assert store.pending_count() == 0
 
@@ -180,3 +182,29 @@ def test_pulling_is_refused_while_a_bootstrap_is_unfinished(store: LocalStore) -
     page, cursor = changes(patient("p-1", "张三"))
     with pytest.raises(StoreError):
         store.apply_changes(page, cursor=cursor)
+
+
+def test_a_pending_edit_is_rerun_on_top_of_a_pulled_change_to_the_same_row(store: LocalStore) -> None:
+    page, cursor = changes(patient("p-1", "张三丰", phone="13812345678"))
+    store.apply_changes(page, cursor=cursor)
+    store.record("patient.update", {"patient_id": "p-1", "phone": "13900001111"})
+    renamed = patient("p-1", "张三", phone="13812345678", version=2)
+    page, cursor = changes(renamed)
+    assert "patient" in store.apply_changes(page, cursor=cursor)
+    current = store.get(Patient, "p-1")
+    assert current is not None
+    assert (current.name, current.phone, current.version) == ("张三", "13900001111", 3)
+    assert store.pending_count() == 1
+
+
+def test_a_pending_edit_based_on_an_old_version_stops_showing_once_the_row_moved_on(
+    store: LocalStore,
+) -> None:
+    page, cursor = changes(patient("p-1", "张三丰", phone="13812345678"))
+    store.apply_changes(page, cursor=cursor)
+    store.record("patient.update", {"patient_id": "p-1", "phone": "13900001111"}, base_version=1)
+    page, cursor = changes(patient("p-1", "张三", phone="13812345678", version=2))
+    store.apply_changes(page, cursor=cursor)
+    current = store.get(Patient, "p-1")
+    assert current is not None and (current.name, current.phone) == ("张三", "13812345678")
+    assert store.pending_count() == 1, "still pushed: the server gives the verdict and the reason"

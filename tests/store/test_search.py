@@ -104,7 +104,9 @@ def test_an_empty_query_finds_nothing(store: LocalStore) -> None:
 
 def test_a_pulled_change_to_a_drug_is_searchable_at_once(store: LocalStore) -> None:
     assert names(store.search_drugs("缓释")) == ["布洛芬缓释胶囊"]
-    renamed = drug("X003", "布洛芬混悬液", trade="美林", english="Ibuprofen Suspension").model_copy(update={"version": 2})
+    renamed = drug("X003", "布洛芬混悬液", trade="美林", english="Ibuprofen Suspension").model_copy(
+        update={"version": 2}
+    )
     page, cursor = changes(renamed)
     store.apply_changes(page, cursor=cursor)
     assert store.search_drugs("缓释") == []

@@ -14,6 +14,7 @@ from keyring.errors import PasswordDeleteError
 
 from shared.domain.entities import ENTITY_BY_KIND
 from shared.store import LocalStore
+from shared.store.store import utcnow
 from shared.sync import ApiTransport, SyncEngine, SyncStatus, TokenStore
 from tests.support.api import DEMO_PASSWORD, ApiUser
 
@@ -75,9 +76,7 @@ def make_client(
     bootstrap: bool = True,
     **engine_kwargs: Any,
 ) -> ClientPC:
-    store = LocalStore.open(
-        path, app="workstation", clock=engine_kwargs.pop("clock", None) or _default_clock()
-    )
+    store = LocalStore.open(path, app="workstation", clock=engine_kwargs.pop("clock", None) or utcnow)
     transport = ApiTransport(base_url, timeout=engine_kwargs.pop("timeout", 10.0))
     statuses: list[SyncStatus] = []
     kinds: list[set[str]] = []
@@ -97,12 +96,6 @@ def make_client(
         if bootstrap:
             engine.bootstrap()
     return pc
-
-
-def _default_clock():  # type: ignore[no-untyped-def]
-    from shared.store.store import utcnow
-
-    return utcnow
 
 
 def server_state(base_url: str, username: str = "admin") -> dict[tuple[str, str], dict[str, Any]]:
