@@ -11,13 +11,16 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server_stub.api.routes import admin, auth, health, queue, reference, sync
 from server_stub.config import ServerSettings, get_settings
-from server_stub.db.engine import Database
+from server_stub.db.engine import Database, DatabaseBusy
 from server_stub.services import feed
+from server_stub.services.auth import PrincipalCache
 from server_stub.services.feed import CursorAhead, CursorExpired
 from server_stub.services.notifier import FeedNotifier
 from server_stub.services.push import ClientMismatch, SequenceError
@@ -95,7 +98,10 @@ class BodySizeLimit:
 def create_app(settings: ServerSettings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     db = database or Database.open(
-        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        busy_ms=settings.sqlite_busy_ms,
     )
 
     def read_head() -> int:
@@ -122,6 +128,7 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     app.state.settings = settings
     app.state.db = db
     app.state.notifier = notifier
+    app.state.principals = PrincipalCache(ttl=settings.token_cache_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     app.include_router(health.router)
@@ -143,6 +150,15 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     async def cursor_ahead(request: Request, exc: CursorAhead) -> JSONResponse:
         message = tr("sync.cursor_ahead", _lang(request), cursor=exc.cursor, head=exc.head)
         return _error(410, "cursor_ahead", message, {"cursor": exc.cursor, "head": exc.head})
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    @app.exception_handler(DatabaseBusy)
+    async def database_busy(request: Request, exc: Exception) -> JSONResponse:
+        # A write lock or a pool slot not granted in time, or the database unreachable: transient, so
+        # clients back off and retry; nothing was applied (the transaction rolled back).
+        log.warning("database busy on %s %s: %s", request.method, request.url.path, exc)
+        return _error(503, "database_busy", tr("server.busy", _lang(request)), headers={"Retry-After": "2"})
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

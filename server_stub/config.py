@@ -25,6 +25,11 @@ class ServerSettings(BaseSettings):
     max_body_bytes: int = 8 * 1024 * 1024
     # How often one background task per process looks for changes made by other server processes.
     longpoll_poll_seconds: float = 0.25
+    # After a long-poll wakes, wait this long before answering so a burst of writes goes out as one page
+    # instead of waking every waiting PC once per write.
+    longpoll_batch_seconds: float = 0.2
+    token_cache_seconds: float = 5.0
+    sqlite_busy_ms: int = 15000
     db_pool_size: int = 20
     db_max_overflow: int = 20
 

@@ -144,6 +144,11 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": "The attending staff member is not a doctor: {name}",
         "zh_TW": "接診人不是醫生：{name}",
     },
+    "server.busy": {
+        "zh_CN": "服务器繁忙，请稍后自动重试",
+        "en": "The server is busy; retrying shortly",
+        "zh_TW": "伺服器繁忙，請稍後自動重試",
+    },
     "server.error": {
         "zh_CN": "服务器内部错误，请稍后重试（编号 {ref}）",
         "en": "Internal server error; please retry later (ref {ref})",

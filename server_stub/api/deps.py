@@ -44,6 +44,7 @@ LangDep = Annotated[str, Depends(get_language)]
 
 
 async def get_principal(
+    request: Request,
     db: DbDep,
     lang: LangDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -52,11 +53,18 @@ async def get_principal(
     if credentials is None or not credentials.credentials:
         raise AuthFailed(tr("auth.missing_token", lang), code="token_missing")
 
+    cache: auth.PrincipalCache = request.app.state.principals
+    cached = cache.get(credentials.credentials, utcnow())
+    if cached is not None:
+        return cached
+
     def check() -> Principal:
         with db.read() as conn:
             return auth.authenticate(conn, token=credentials.credentials, now=utcnow(), lang=lang)
 
-    return await run_in_threadpool(check)
+    principal = await run_in_threadpool(check)
+    cache.put(principal, utcnow())
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -65,7 +73,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def require_roles(*roles: str) -> Callable[[Principal, str], Principal]:
     """A dependency that lets only the given roles through (403 with a clear message otherwise)."""
 
-    def check(principal: PrincipalDep, lang: LangDep, request: Request) -> Principal:
+    async def check(principal: PrincipalDep, lang: LangDep, request: Request) -> Principal:
         if not principal.roles & set(roles):
             action = f"{request.method} {request.url.path}"
             raise PermissionDenied(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -10,17 +11,25 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from shared.errors import TransientError
+
 SQLITE_BUSY_TIMEOUT_MS = 15000
+
+
+class DatabaseBusy(TransientError):
+    """A write could not start in time; nothing was applied and the client should retry."""
+
+    code = "database_busy"
 
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> Engine:
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, busy_ms: int) -> Engine:
     engine = create_engine(
         url,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,
@@ -33,7 +42,7 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> Engine:
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -52,13 +61,19 @@ class Database:
     url: str
     writer: Engine
     reader: Engine
+    # SQLite has one writer at a time: queue this process's writers on a fair in-process lock instead of
+    # letting them spin in SQLite's busy handler (other processes still meet the busy timeout).
+    write_lock: threading.Lock | None = None
+    busy_ms: int = SQLITE_BUSY_TIMEOUT_MS
 
     @classmethod
-    def open(cls, url: str, *, pool_size: int = 20, max_overflow: int = 20) -> Database:
+    def open(
+        cls, url: str, *, pool_size: int = 20, max_overflow: int = 20, busy_ms: int = SQLITE_BUSY_TIMEOUT_MS
+    ) -> Database:
         if is_sqlite(url):
-            writer = _sqlite_engine(url, immediate=True, pool_size=pool_size)
-            reader = _sqlite_engine(url, immediate=False, pool_size=pool_size)
-            return cls(url=url, writer=writer, reader=reader)
+            writer = _sqlite_engine(url, immediate=True, pool_size=pool_size, busy_ms=busy_ms)
+            reader = _sqlite_engine(url, immediate=False, pool_size=pool_size, busy_ms=busy_ms)
+            return cls(url=url, writer=writer, reader=reader, write_lock=threading.Lock(), busy_ms=busy_ms)
         engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
         return cls(url=url, writer=engine, reader=engine)
 
@@ -68,9 +83,19 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        """One write transaction: commits on success, rolls back on any exception."""
-        with self.writer.begin() as conn:
-            yield conn
+        """One write transaction: commits on success, rolls back on any exception. Raises
+        ``DatabaseBusy`` if this process's SQLite write lock is not free within the busy timeout."""
+        if self.write_lock is None:
+            with self.writer.begin() as conn:
+                yield conn
+            return
+        if not self.write_lock.acquire(timeout=self.busy_ms / 1000):
+            raise DatabaseBusy("database is busy (write lock wait timed out)")
+        try:
+            with self.writer.begin() as conn:
+                yield conn
+        finally:
+            self.write_lock.release()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:

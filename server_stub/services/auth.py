@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import threading
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -46,6 +47,7 @@ class Principal:
     device_id: str
     campus_id: str | None
     token_hash: str
+    expires_at: dt.datetime
 
     @property
     def roles(self) -> frozenset[str]:
@@ -66,11 +68,39 @@ def _find_staff(conn: Connection, username: str) -> Staff | None:
     return None if row is None else to_entity(Staff, row)
 
 
+@dataclass(frozen=True)
+class PasswordCheck:
+    """The slow Argon2 verdict, computed outside any write transaction so logins never hold the lock."""
+
+    checked_hash: str | None
+    matches: bool
+
+
+def check_password(db_read: Connection, *, username: str, password: str) -> PasswordCheck:
+    """Read the stored hash in the caller's short read-only transaction; close it, then call ``verify``."""
+    staff = _find_staff(db_read, username)
+    stored = None
+    if staff is not None:
+        stored = db_read.execute(
+            select(staff_credential.c.password_hash).where(staff_credential.c.staff_id == staff.id)
+        ).scalar_one_or_none()
+    return PasswordCheck(checked_hash=stored, matches=False)
+
+
+def verify(check: PasswordCheck, password: str) -> PasswordCheck:
+    """Run Argon2 on the hash read by ``check_password`` (slow; no database connection held)."""
+    if check.checked_hash is None:
+        _password_ok(_DUMMY_HASH, password)  # same cost as a real check: no username probing by timing
+        return check
+    return PasswordCheck(checked_hash=check.checked_hash, matches=_password_ok(check.checked_hash, password))
+
+
 def login(
     conn: Connection,
     *,
     username: str,
     password: str,
+    checked: PasswordCheck | None = None,
     device_id: str,
     campus_id: str | None,
     now: dt.datetime,
@@ -81,7 +111,8 @@ def login(
 ) -> LoginResult:
     """Check the password, count failures and lock the account after ``threshold`` in a row.
 
-    Every attempt is audited. Raises AuthFailed / AccountLocked with a message in ``lang``; the caller
+    ``checked`` is the Argon2 verdict computed beforehand outside the write transaction (see
+    ``check_password``/``verify``), so the write lock is held only for bookkeeping. Every attempt is audited. Raises AuthFailed / AccountLocked with a message in ``lang``; the caller
     must commit the transaction even on failure so the failure count sticks.
     """
     staff = _find_staff(conn, username)
@@ -91,7 +122,8 @@ def login(
             select(staff_credential).where(staff_credential.c.staff_id == staff.id).with_for_update()
         ).first()
     if staff is None or credential is None:
-        _password_ok(_DUMMY_HASH, password)  # same cost as a real check: no username probing by timing
+        if checked is None:
+            _password_ok(_DUMMY_HASH, password)  # same cost as a real check: no username probing by timing
         audit.append(
             conn, at=now, action="auth.login", outcome="unknown_user", username=username, device_id=device_id
         )
@@ -118,7 +150,11 @@ def login(
             device_id=device_id,
         )
         raise AuthFailed(tr("auth.inactive", lang))
-    if not _password_ok(credential.password_hash, password):
+    if checked is not None and checked.checked_hash == credential.password_hash:
+        matches = checked.matches
+    else:  # no precomputed verdict, or the password changed meanwhile
+        matches = _password_ok(credential.password_hash, password)
+    if not matches:
         failed = credential.failed_count + 1
         locked_until = now + lockout if failed >= threshold else None
         conn.execute(
@@ -189,7 +225,46 @@ def authenticate(conn: Connection, *, token: str, now: dt.datetime, lang: str) -
     staff = to_entity(Staff, staff_row)
     if not staff.active or staff.voided:
         raise AuthFailed(tr("auth.inactive", lang), code="account_inactive")
-    return Principal(staff=staff, device_id=row.device_id, campus_id=row.campus_id, token_hash=digest)
+    return Principal(
+        staff=staff,
+        device_id=row.device_id,
+        campus_id=row.campus_id,
+        token_hash=digest,
+        expires_at=row.expires_at,
+    )
+
+
+class PrincipalCache:
+    """Recently checked tokens, kept for a few seconds so a busy client does not cost two queries per
+    request. Logout in this process forgets the token at once; other server processes behind the same
+    database stop accepting it within ``ttl`` seconds. Thread-safe."""
+
+    def __init__(self, ttl: float = 5.0, size: int = 4096) -> None:
+        self.ttl = dt.timedelta(seconds=ttl)
+        self.size = size
+        self._entries: dict[str, tuple[Principal, dt.datetime]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str, now: dt.datetime) -> Principal | None:
+        with self._lock:
+            entry = self._entries.get(_token_hash(token))
+        if entry is None:
+            return None
+        principal, cached_at = entry
+        if now - cached_at > self.ttl or principal.expires_at <= now:
+            self.forget(principal.token_hash)
+            return None
+        return principal
+
+    def put(self, principal: Principal, now: dt.datetime) -> None:
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[principal.token_hash] = (principal, now)
+
+    def forget(self, token_hash: str) -> None:
+        with self._lock:
+            self._entries.pop(token_hash, None)
 
 
 def logout(conn: Connection, *, principal: Principal, now: dt.datetime) -> None:

@@ -212,3 +212,27 @@ def test_a_write_that_keeps_colliding_is_rejected_not_a_500_and_the_queue_moves_
     first, second = response.json()["outcomes"]
     assert (first["status"], first["code"]) == ("rejected", "conflict")
     assert second["status"] == "applied"
+
+
+def test_a_write_lock_held_too_long_is_a_503_to_retry_and_nothing_is_applied(
+    demo_db_url: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    process = ServerProcess(demo_db_url, tmp_path / "busy.log", env={"CLINIC_SQLITE_BUSY_MS": "500"}).start()
+    try:
+        nurse = ApiUser(process.url, "nurse1")
+        blocker = sqlite3.connect(demo_db_url.split("///", 1)[1], isolation_level=None, timeout=5)
+        blocker.execute("BEGIN IMMEDIATE")  # another process (a backup, a second server) holds the write lock
+        envelope = nurse.envelope("patient.register", patient_args())
+        try:
+            busy = nurse.push(envelope)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert busy.status_code == 503 and busy.json()["code"] == "database_busy"
+        assert busy.headers["Retry-After"]
+        retried = nurse.push(envelope).json()["outcomes"][0]
+        assert retried["status"] == "applied" and retried["replayed"] is False
+    finally:
+        process.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from server_stub.api.deps import AnyStaffDep, DbDep, LangDep, SettingsDep
 from server_stub.services import auth
@@ -24,12 +24,16 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 def login(body: LoginRequest, db: DbDep, settings: SettingsDep, lang: LangDep) -> LoginResponse:
     now = utcnow()
     failure: AuthFailed | None = None
+    with db.read() as conn:
+        check = auth.check_password(conn, username=body.username, password=body.password)
+    check = auth.verify(check, body.password)
     with db.write() as conn:
         try:
             result = auth.login(
                 conn,
                 username=body.username,
                 password=body.password,
+                checked=check,
                 device_id=body.device_id,
                 campus_id=body.campus_id,
                 now=now,
@@ -52,7 +56,8 @@ def login(body: LoginRequest, db: DbDep, settings: SettingsDep, lang: LangDep) -
 
 
 @router.post("/logout", status_code=204, responses={401: {"model": ErrorBody}})
-def logout(principal: AnyStaffDep, db: DbDep) -> None:
+def logout(principal: AnyStaffDep, db: DbDep, request: Request) -> None:
+    request.app.state.principals.forget(principal.token_hash)
     with db.write() as conn:
         auth.logout(conn, principal=principal, now=utcnow())
 

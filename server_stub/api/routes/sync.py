@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -70,6 +71,7 @@ async def pull(
     principal: AnyStaffDep,
     db: DbDep,
     notifier: NotifierDep,
+    settings: SettingsDep,
     cursor: Annotated[int, Query(ge=0, description="Last sequence the client has applied")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PULL_LIMIT)] = 500,
     wait: Annotated[
@@ -90,6 +92,7 @@ async def pull(
         started = utcnow()
         if not await notifier.wait_beyond(page.next_cursor, remaining):
             break
+        await asyncio.sleep(min(settings.longpoll_batch_seconds, max(remaining, 0)))
         remaining -= (utcnow() - started).total_seconds()
         page = await run_in_threadpool(read)
     return PullResponse(
