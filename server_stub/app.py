@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from server_stub.services.auth import PrincipalCache
 from server_stub.services.feed import CursorAhead, CursorExpired
 from server_stub.services.notifier import FeedNotifier
 from server_stub.services.push import ClientMismatch, SequenceError
+from server_stub.services.shared_reads import SharedReads
 from shared import __version__
 from shared.errors import (
     AccountLocked,
@@ -129,6 +131,11 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     app.state.db = db
     app.state.notifier = notifier
     app.state.principals = PrincipalCache(ttl=settings.token_cache_seconds)
+    app.state.shared_reads = SharedReads()
+    # SQLite takes one writer at a time; PostgreSQL as many as half the pool, leaving room for reads.
+    app.state.write_gate = asyncio.Semaphore(
+        1 if db.backend == "sqlite" else max(1, settings.db_pool_size // 2)
+    )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     app.include_router(health.router)

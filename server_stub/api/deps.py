@@ -15,6 +15,7 @@ from server_stub.services import auth
 from server_stub.services.auth import Principal
 from server_stub.services.clock import utcnow
 from server_stub.services.notifier import FeedNotifier
+from server_stub.services.shared_reads import SharedReads
 from shared.errors import AuthFailed, PermissionDenied
 from shared.i18n import normalize_language, tr
 
@@ -37,7 +38,12 @@ def get_language(accept_language: Annotated[str | None, Header()] = None) -> str
     return normalize_language(accept_language)
 
 
+def get_shared_reads(request: Request) -> SharedReads:
+    return request.app.state.shared_reads  # type: ignore[no-any-return]
+
+
 DbDep = Annotated[Database, Depends(get_db)]
+SharedReadsDep = Annotated[SharedReads, Depends(get_shared_reads)]
 SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
 NotifierDep = Annotated[FeedNotifier, Depends(get_notifier)]
 LangDep = Annotated[str, Depends(get_language)]

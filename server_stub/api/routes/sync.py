@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from server_stub.api.deps import AnyStaffDep, DbDep, LangDep, NotifierDep, SettingsDep
+from server_stub.api.deps import AnyStaffDep, DbDep, LangDep, NotifierDep, SettingsDep, SharedReadsDep
 from server_stub.services import feed, push
 from server_stub.services.clock import utcnow
 from shared.protocol.models import (
@@ -33,25 +33,31 @@ _errors: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/push", response_model=PushResponse, responses=_errors)
-def push_mutations(
+async def push_mutations(
     body: PushRequest,
     principal: AnyStaffDep,
     db: DbDep,
     settings: SettingsDep,
     notifier: NotifierDep,
     lang: LangDep,
+    request: Request,
 ) -> PushResponse | JSONResponse:
     """Apply a batch in client order. Replays return stored outcomes. Mutations with an unknown name,
     invalid args or a role that may not run them are stored as rejected (so they never block the
-    client's queue) and make the answer 422 / 403, whose ``detail`` is the full push response."""
-    result = push.apply_batch(
-        db,
-        client_id=body.client_id,
-        mutations=body.mutations,
-        principal=principal,
-        timezone=settings.timezone,
-        lang=lang,
-    )
+    client's queue) and make the answer 422 / 403, whose ``detail`` is the full push response.
+
+    Pushes wait for the write gate on the event loop, so a queue of writers holds no worker thread and
+    reads keep flowing while the database takes one writer at a time."""
+    async with request.app.state.write_gate:
+        result = await run_in_threadpool(
+            push.apply_batch,
+            db,
+            client_id=body.client_id,
+            mutations=body.mutations,
+            principal=principal,
+            timezone=settings.timezone,
+            lang=lang,
+        )
     if result.head_seq:
         notifier.publish(result.head_seq)
     response = PushResponse(
@@ -72,32 +78,34 @@ async def pull(
     db: DbDep,
     notifier: NotifierDep,
     settings: SettingsDep,
+    shared: SharedReadsDep,
     cursor: Annotated[int, Query(ge=0, description="Last sequence the client has applied")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PULL_LIMIT)] = 500,
     wait: Annotated[
         float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Long-poll seconds if nothing is new")
     ] = 0,
-) -> PullResponse:
+) -> Response:
     """Changes after ``cursor`` in commit order, each entity once at its latest version. With ``wait``,
-    an empty answer is held until something changes; the wait holds no database connection or thread."""
+    an empty answer is held until something changes; the wait holds no database connection or thread.
+    Concurrent requests for the same page share one read (``SharedReads``)."""
 
     def read() -> feed.Page:
         with db.read() as conn:
             feed.check_cursor(conn, cursor)
             return feed.read_page(conn, cursor=cursor, limit=limit, campus_id=principal.campus_id)
 
-    page = await run_in_threadpool(read)
+    key = (cursor, limit, principal.campus_id)
+    page = await shared.page(key, read)
     remaining = wait
-    while not page.changes and not page.has_more and remaining > 0:
+    while not page.count and not page.has_more and remaining > 0:
         started = utcnow()
         if not await notifier.wait_beyond(page.next_cursor, remaining):
             break
         await asyncio.sleep(min(settings.longpoll_batch_seconds, max(remaining, 0)))
         remaining -= (utcnow() - started).total_seconds()
-        page = await run_in_threadpool(read)
-    return PullResponse(
-        changes=page.changes, next_cursor=page.next_cursor, has_more=page.has_more, server_time=utcnow()
-    )
+        page = await shared.page(key, read)
+    server_time = utcnow().isoformat().replace("+00:00", "Z")
+    return Response(content=page.response_body(server_time), media_type="application/json")
 
 
 @router.get(
