@@ -9,7 +9,6 @@ import datetime as dt
 import math
 import multiprocessing as mp
 import os
-import platform
 import queue
 import random
 import re
@@ -30,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from machine import describe  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
 
 API = "/api/v1"
 DEMO_PASSWORD = "Demo-2026"
@@ -991,13 +991,7 @@ def _loadavg() -> str:
 
 
 def _machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), model)
-    mem_kb = 0
-    with contextlib.suppress(OSError), open("/proc/meminfo") as fh:
-        mem_kb = next((int(line.split()[1]) for line in fh if line.startswith("MemTotal")), 0)
-    return f"{os.cpu_count()} CPU ({model}), {mem_kb / 1024 / 1024:.1f} GiB RAM, Python {platform.python_version()}"
+    return describe()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

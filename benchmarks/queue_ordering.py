@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import os
-import platform
 import random
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from machine import describe  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -34,13 +34,7 @@ ROOMS = [f"room-{n}" for n in range(6)]
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return describe()
 
 
 def _loadavg() -> str:

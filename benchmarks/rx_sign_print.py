@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from machine import describe  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -48,13 +48,7 @@ DRUGS = ("头孢克洛胶囊", "布洛芬缓释胶囊", "盐酸氨溴索片", "�
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return describe()
 
 
 def build_draft() -> PrescriptionDraft:
