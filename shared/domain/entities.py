@@ -407,6 +407,73 @@ class QueueNotice(Entity):
     created_by: str | None = None
 
 
+RxStatus = Literal[
+    "draft", "signed", "approved", "rejected", "cancelled", "partly_dispensed", "dispensed", "refunded"
+]
+
+
+class SigningKey(Entity):
+    """A staff member's registered Ed25519 public key (base64 raw 32 bytes); revoked keys stay listed so
+    old signatures still verify against the key that made them."""
+
+    KIND: ClassVar[str] = "signing_key"
+    SCOPE: ClassVar = "global"
+    INDEXES: ClassVar = ("staff_id", "fingerprint")
+
+    staff_id: str
+    algorithm: Literal["ed25519"] = "ed25519"
+    public_key: str = Field(min_length=40, max_length=64)
+    fingerprint: str = Field(max_length=64)
+    registered_at: dt.datetime
+    revoked_at: dt.datetime | None = None
+    revoked_reason: str = Field(default="", max_length=200)
+
+
+class Prescription(Entity):
+    """A prescription: a snapshot of what the doctor wrote (``lines`` are ``prescribing.RxLine`` dumps in
+    JSON mode, ``diagnoses`` ``DiagnosisFacts`` dumps), its signature and the pharmacist's review.
+
+    ``status`` moves draft → signed → approved/rejected → partly_dispensed/dispensed (→ refunded), or to
+    cancelled. A rejected prescription can be amended (back to draft) and signed again; ``sign_count``
+    counts signatures. Dispensing records are their own entities (pharmacy)."""
+
+    KIND: ClassVar[str] = "rx"
+    SCOPE: ClassVar = "campus"
+    INDEXES: ClassVar = ("campus_id", "visit_id", "patient_id", "doctor_id", "pharmacy_id", "status", "day")
+    UNIQUE: ClassVar = ("number",)
+
+    campus_id: str
+    number: str = Field(max_length=32)
+    visit_id: str | None = None
+    patient_id: str
+    doctor_id: str
+    department_id: str | None = None
+    pharmacy_id: str | None = None
+    rx_type: str = Field(default="ordinary", max_length=32)
+    day: dt.date
+    written_at: dt.datetime
+    diagnoses: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
+    lines: list[dict[str, Any]] = Field(default_factory=list, max_length=60)
+    total_amount: str = Field(default="0", max_length=24)  # Decimal as text
+    acknowledgements: list[dict[str, Any]] = Field(default_factory=list, max_length=60)
+    renewed_from_id: str | None = None
+    status: RxStatus = "draft"
+    # the doctor's signature over ``shared.security.signing.canonical_bytes`` of the signed content
+    signature: str = Field(default="", max_length=200)
+    signing_key_id: str | None = None
+    signed_at: dt.datetime | None = None
+    sign_count: int = Field(default=0, ge=0)
+    # the pharmacist's review
+    reviewed_by: str | None = None
+    reviewed_at: dt.datetime | None = None
+    review_reason: str = Field(default="", max_length=500)
+    review_reason_code: str = Field(default="", max_length=64)
+    review_signature: str = Field(default="", max_length=200)
+    review_key_id: str | None = None
+    pickup_code_hash: str = Field(default="", max_length=128)
+    cancel_reason: str = Field(default="", max_length=500)
+
+
 ENTITY_TYPES: tuple[type[Entity], ...] = (
     Campus,
     Department,
@@ -425,6 +492,8 @@ ENTITY_TYPES: tuple[type[Entity], ...] = (
     Queue,
     QueueTicket,
     QueueNotice,
+    SigningKey,
+    Prescription,
 )
 
 
