@@ -1,1 +1,1 @@
-"""Pharmacy desk app (built in its own issue)."""
+"""The pharmacy desk (``clinic pharmacy``): review, dispensing, refunds and delivery, stock, printers."""

@@ -1,8 +1,8 @@
-"""The FastAPI application: routes, one error format for every failure, and the long-poll notifier."""
+"""The FastAPI application: routes, one error format for every failure, the feed tail with its long-poll
+notifier, and the group committer that applies pushes."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -20,9 +20,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from server_stub.api.routes import admin, auth, health, queue, reference, sync
 from server_stub.config import ServerSettings, get_settings
 from server_stub.db.engine import Database, DatabaseBusy
-from server_stub.services import feed
+from server_stub.services import push
 from server_stub.services.auth import PrincipalCache
 from server_stub.services.feed import CursorAhead, CursorExpired
+from server_stub.services.feed_tail import FeedTail, fetch_after
+from server_stub.services.group_commit import GroupCommitter
+from server_stub.services.longpoll import LongPollPacer
 from server_stub.services.notifier import FeedNotifier
 from server_stub.services.push import ClientMismatch, SequenceError
 from server_stub.services.shared_reads import SharedReads
@@ -106,18 +109,24 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         busy_ms=settings.sqlite_busy_ms,
     )
 
-    def read_head() -> int:
-        with db.read() as conn:
-            return feed.head(conn)
-
-    notifier = FeedNotifier(read_head, settings.longpoll_poll_seconds)
+    tail = FeedTail(capacity=settings.feed_tail_entries)
+    notifier = FeedNotifier(db, tail, settings.longpoll_poll_seconds)
+    committer = GroupCommitter(
+        db,
+        begin=push.lock_for_mutations,
+        after_commit=lambda: fetch_after(db, tail.head),
+        on_committed=notifier.absorb,
+        max_group=settings.group_commit_max,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await notifier.start()
+        await committer.start()
         try:
             yield
         finally:
+            await committer.stop()
             await notifier.stop()
             db.dispose()
 
@@ -130,12 +139,11 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     app.state.settings = settings
     app.state.db = db
     app.state.notifier = notifier
+    app.state.feed_tail = tail
+    app.state.committer = committer
     app.state.principals = PrincipalCache(ttl=settings.token_cache_seconds)
     app.state.shared_reads = SharedReads()
-    # SQLite takes one writer at a time; PostgreSQL as many as half the pool, leaving room for reads.
-    app.state.write_gate = asyncio.Semaphore(
-        1 if db.backend == "sqlite" else max(1, settings.db_pool_size // 2)
-    )
+    app.state.longpoll_pacer = LongPollPacer(settings.longpoll_min_interval_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     app.include_router(health.router)

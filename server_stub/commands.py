@@ -36,7 +36,11 @@ def _server_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8750)
     parser.add_argument(
-        "--workers", type=int, default=1, help="server processes (PostgreSQL recommended above 1)"
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes (PostgreSQL recommended above 1; set CLINIC_WORKERS to the total when "
+        "several machines share one database)",
     )
     parser.add_argument("--no-migrate", action="store_true", help="do not migrate the database at start")
 
@@ -50,6 +54,8 @@ def _server(args: argparse.Namespace) -> int:
     if not args.no_migrate:
         upgrade(url)
     os.environ["CLINIC_DATABASE_URL"] = url
+    # Each process's pulls then check the database for what its sibling processes wrote.
+    os.environ["CLINIC_WORKERS"] = str(max(args.workers, int(os.environ.get("CLINIC_WORKERS") or 1)))
     log.info("central API on http://%s:%s (OpenAPI at /docs)", args.host, args.port)
     uvicorn.run(
         "server_stub.app:create_app",
@@ -58,6 +64,7 @@ def _server(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level="warning",
+        access_log=False,
         timeout_graceful_shutdown=3,
         backlog=2048,
     )

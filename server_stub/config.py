@@ -28,7 +28,20 @@ class ServerSettings(BaseSettings):
     # After a long-poll wakes, wait this long before answering so a burst of writes goes out as one page
     # instead of waking every waiting PC once per write.
     longpoll_batch_seconds: float = 0.2
-    token_cache_seconds: float = 5.0
+    # A long-poll from the same token is answered at most this often: a PC that gets changes and asks
+    # again at once is held until this long after its previous answer (no thread or connection held),
+    # so hundreds of PCs polling a busy feed get one page a second each instead of a page per write.
+    longpoll_min_interval_seconds: float = 1.0
+    # Recently checked tokens are trusted this long (logout in the same process forgets at once; other
+    # processes and a deactivated account take up to this long).
+    token_cache_seconds: float = 30.0
+    # Newest feed changes kept encoded in memory per process; pulls near the head need no database read.
+    feed_tail_entries: int = 20000
+    # Most mutations applied in one group-commit transaction.
+    group_commit_max: int = 1000
+    # Server processes behind this database (``clinic server --workers``). Above 1 a plain pull first
+    # checks the database for changes other processes wrote, so a PC always reads its own writes.
+    workers: int = 1
     sqlite_busy_ms: int = 15000
     db_pool_size: int = 20
     db_max_overflow: int = 20

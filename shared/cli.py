@@ -22,6 +22,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sync-compact": ("server_stub.commands", "purge voided rows and expire older sync cursors"),
     "sync-report": ("shared.sync.report", "export this PC's sync state for support"),
     "voicepack": ("shared.audio.cli", "build or check a voice pack"),
+    "update": ("shared.update.cli", "check for, install or roll back a verified update of this app"),
+    "config": ("shared.config_cli", "check or show this PC's site configuration (clinic config check)"),
+    "local-data": ("shared.update.local_data", "back up, restore or show this PC's local databases"),
+    "triage": ("triage_desk.main", "the triage desk: check-in, queue console (--kiosk: self check-in)"),
+    "kiosk": ("triage_desk.main", "the self check-in kiosk (full screen, by appointment)"),
+    "display": ("triage_desk.main", "the waiting-room display with voice calling"),
+    "pharmacy": ("pharmacy_desk.main", "the pharmacy desk: review, dispensing, stock, printers"),
+    "workstation": (
+        "workstation.main",
+        "the doctor's workstation: queue, consult, prescribing, signing, printing",
+    ),
 }
 
 

@@ -4,10 +4,15 @@ only where IT allows them.
 Where it is found: ``$CLINIC_SITE_CONFIG`` if set, else ``site.toml`` in the platform's site config
 folder (``C:\\ProgramData\\ClinicSuite`` on Windows, ``/etc/xdg/ClinicSuite`` on Linux). A missing file
 gives the defaults (a demo PC talking to ``http://127.0.0.1:8750``). User overrides live in
-``user.toml`` in the user's config folder and may only set keys listed in ``user_may_override``.
+``user.toml`` in the user's config folder and may only set keys listed in ``user_may_override``
+(a section name such as ``printers`` or ``display`` allows every key under it).
 
 Apps read it with ``load_site_config()`` and use the sections they need: ``printers`` by document kind,
 ``display`` for the waiting-room screen, ``voice`` for calling, ``rooms`` this PC serves, and so on.
+Loading checks structure and types (unknown keys, wrong types, bad URLs) and refuses a bad file with
+every problem listed; ``check_site_config()`` adds the checks that look at the PC itself (printer
+target kinds, the CA certificate file, the voice pack) and is what ``clinic config check`` reports.
+An example with every key: ``packaging/site.example.toml``.
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from shared.errors import SuiteError
+from shared.i18n import DEFAULT_LANGUAGE, normalize_language, register, tr
 
 SITE_CONFIG_ENV = "CLINIC_SITE_CONFIG"
 USER_CONFIG_ENV = "CLINIC_USER_CONFIG"
@@ -29,20 +37,47 @@ APP_DIR_NAME = "ClinicSuite"
 DocumentKind = Literal[
     "ticket", "prescription", "visit_note", "pick_list", "drug_label", "receipt", "waybill", "report"
 ]
+# Printer target kinds (``scheme:rest``) the printing code knows; see PrinterSetting.
+PRINTER_SCHEMES = ("file", "usb", "tcp", "serial", "cups", "win", "none")
+# Keys a user may never override, whatever IT lists (a user could otherwise widen their own rights).
+NEVER_USER_KEYS = ("user_may_override",)
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # TOML is typed: "8750" is not a number
+
+
+def _http_url(value: str, *, allow_empty: bool) -> str:
+    value = value.strip()
+    if not value and allow_empty:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PydanticCustomError("config.bad_url", "not a valid http(s) URL: {value}", {"value": value})
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise PydanticCustomError(
+            "config.bad_url", "not a valid http(s) URL: {value}", {"value": value}
+        ) from None
+    return value.rstrip("/")
 
 
 class PrinterSetting(_Section):
     """Where one kind of document goes. ``target``: ``file:/path`` (PDF or raw bytes to a file or folder),
-    ``usb:VID:PID``, ``tcp:host:port`` (raw 9100), ``cups:queue``, ``win:Printer Name``, or ``none``."""
+    ``usb:VID:PID``, ``tcp:host:port`` (raw 9100), ``serial:/dev/ttyUSB0``, ``cups:queue``,
+    ``win:Printer Name``, or ``none``. The target is not checked when the setting is built (a desk
+    reports a bad one when it prints); ``check_site_config`` reports unknown kinds."""
 
     target: str = Field(default="none", max_length=300)
     paper: str = Field(default="", max_length=32)  # e.g. A5, A4, 80mm, 70x50mm, 100x150mm
     encoding: Literal["gb18030", "raster"] = "gb18030"  # ESC/POS text path for thermal printers
     copies: int = Field(default=1, ge=1, le=10)
+
+    @property
+    def scheme(self) -> str:
+        target = (self.target or "none").strip()
+        return target.partition(":")[0].lower() if ":" in target else target.lower()
 
 
 class DisplaySetting(_Section):
@@ -53,7 +88,7 @@ class DisplaySetting(_Section):
 
 
 class VoiceSetting(_Section):
-    pack: str = Field(default="zh-CN-espeak", max_length=100)
+    pack: str = Field(default="zh-CN-espeak", max_length=100)  # a built-in pack name or a folder
     engine: Literal["pack", "espeak", "sapi", "none"] = "pack"
     repeat: int = Field(default=2, ge=1, le=5)
     volume: float = Field(default=1.0, ge=0.0, le=1.0)
@@ -71,23 +106,63 @@ class SiteConfig(_Section):
     printers: dict[DocumentKind, PrinterSetting] = Field(default_factory=dict)
     display: DisplaySetting = Field(default_factory=DisplaySetting)
     voice: VoiceSetting = Field(default_factory=VoiceSetting)
-    update_mirror: str = Field(default="", max_length=300)
+    update_mirror: str = Field(default="", max_length=300)  # http(s) URL of the TUF mirror; empty = none
+    update_check_at_start: bool = True  # a quiet check for a newer release when an app starts
     idle_lock_minutes: float = Field(default=10.0, ge=1.0, le=240.0)
     language: Literal["zh-CN", "zh-TW", "en"] = "zh-CN"
     data_folder: str = Field(default="", max_length=500)
     user_may_override: list[str] = Field(default_factory=lambda: ["language", "display.theme"])
 
+    @field_validator("server_url")
+    @classmethod
+    def _server_url(cls, value: str) -> str:
+        return _http_url(value, allow_empty=False)
+
+    @field_validator("update_mirror")
+    @classmethod
+    def _mirror(cls, value: str) -> str:
+        return _http_url(value, allow_empty=True)
+
+    @field_validator("user_may_override")
+    @classmethod
+    def _overridable(cls, value: list[str]) -> list[str]:
+        for key in value:
+            if key in NEVER_USER_KEYS or not _is_setting(key):
+                raise PydanticCustomError(
+                    "config.unknown_override",
+                    "{value} in user_may_override is not a setting that can be overridden",
+                    {"value": key},
+                )
+        return value
+
     def printer(self, kind: DocumentKind) -> PrinterSetting:
         return self.printers.get(kind, PrinterSetting())
+
+
+def _is_setting(key: str) -> bool:
+    head, _, rest = key.partition(".")
+    field = SiteConfig.model_fields.get(head)
+    if field is None:
+        return False
+    if not rest:
+        return True
+    if head == "printers":
+        return rest in DocumentKind.__args__  # type: ignore[attr-defined]
+    sections: dict[str, type[BaseModel]] = {"display": DisplaySetting, "voice": VoiceSetting}
+    section = sections.get(head)
+    return section is not None and rest in section.model_fields
 
 
 class SiteConfigError(SuiteError):
     """The site configuration cannot be used; ``problems`` lists each as 'where: what'."""
 
-    def __init__(self, path: Path, problems: list[str]) -> None:
+    code = "site_config_invalid"
+
+    def __init__(self, path: Path, problems: list[str], *, lang: str = DEFAULT_LANGUAGE) -> None:
         self.path = path
         self.problems = problems
-        super().__init__(f"{path}: " + "; ".join(problems))
+        headline = tr("config.problems", lang, count=len(problems), path=path)
+        super().__init__(f"{headline}: " + "; ".join(problems))
 
 
 def site_config_path() -> Path:
@@ -117,20 +192,32 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys down to one setting: ``display.theme``, ``printers.receipt`` (a whole printer)."""
     flat: dict[str, Any] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and key not in ("printers",):
+        if isinstance(value, dict) and not prefix.startswith("printers."):
             flat.update(_flatten(value, name + "."))
         else:
             flat[name] = value
     return flat
 
 
-def _merge_user(site: dict[str, Any], user: dict[str, Any], allowed: list[str], path: Path) -> dict[str, Any]:
-    refused = [key for key in _flatten(user) if key not in allowed]
+def _allowed(key: str, allowed: list[str]) -> bool:
+    if key.split(".")[0] in NEVER_USER_KEYS:
+        return False
+    parts = key.split(".")
+    return any(".".join(parts[:n]) in allowed for n in range(1, len(parts) + 1))
+
+
+def _merge_user(
+    site: dict[str, Any], user: dict[str, Any], allowed: list[str], path: Path, lang: str = DEFAULT_LANGUAGE
+) -> dict[str, Any]:
+    refused = [key for key in _flatten(user) if not _allowed(key, allowed)]
     if refused:
-        raise SiteConfigError(path, [f"{key}: IT does not allow a per-user value here" for key in refused])
+        raise SiteConfigError(
+            path, [f"{key}: {tr('config.user_refused', lang)}" for key in refused], lang=lang
+        )
     merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in site.items()}
     for key, value in _flatten(user).items():
         target = merged
@@ -141,24 +228,212 @@ def _merge_user(site: dict[str, Any], user: dict[str, Any], allowed: list[str], 
     return merged
 
 
-def _problems(exc: ValidationError) -> list[str]:
-    return [".".join(str(p) for p in err["loc"]) + f": {err['msg']}" for err in exc.errors()]
+# pydantic error types worth saying in the user's language; others keep pydantic's English text.
+_TYPE_KEYS = {
+    "extra_forbidden": "config.unknown_key",
+    "int_parsing": "config.want_int",
+    "int_type": "config.want_int",
+    "float_parsing": "config.want_number",
+    "float_type": "config.want_number",
+    "bool_parsing": "config.want_bool",
+    "bool_type": "config.want_bool",
+    "string_type": "config.want_text",
+    "list_type": "config.want_list",
+    "model_type": "config.want_table",
+    "dict_type": "config.want_table",
+    "literal_error": "config.want_one_of",
+    "greater_than_equal": "config.too_small",
+    "less_than_equal": "config.too_large",
+    "too_long": "config.too_long",
+    "string_too_long": "config.too_long",
+}
 
 
-def parse_site_config(data: dict[str, Any], path: Path) -> SiteConfig:
+def _problem_text(err: Any, lang: str) -> str:
+    kind = str(err["type"])
+    ctx = {k: v for k, v in (err.get("ctx") or {}).items()}
+    key = kind if kind.startswith("config.") else _TYPE_KEYS.get(kind)
+    if key is None:
+        return str(err["msg"])
+    if key == "config.unknown_key":
+        return tr(key, lang)
+    if "input" in err and "value" not in ctx:
+        ctx["value"] = err["input"]
+    try:
+        return tr(key, lang, **ctx)
+    except (KeyError, IndexError):
+        return str(err["msg"])
+
+
+def _problems(exc: ValidationError, lang: str = DEFAULT_LANGUAGE) -> list[str]:
+    out = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"] if p != "[key]")
+        out.append(f"{where}: {_problem_text(err, lang)}")
+    return out
+
+
+def parse_site_config(data: dict[str, Any], path: Path, *, lang: str | None = None) -> SiteConfig:
+    language = normalize_language(lang or str(data.get("language") or ""))
     try:
         return SiteConfig.model_validate(data)
     except ValidationError as exc:
-        raise SiteConfigError(path, _problems(exc)) from exc
+        raise SiteConfigError(path, _problems(exc, language), lang=language) from exc
 
 
-def load_site_config(path: Path | None = None, *, user_path: Path | None = None) -> SiteConfig:
-    """The PC's configuration: the site file (defaults if absent) with allowed per-user overrides."""
+def load_site_config(
+    path: Path | None = None, *, user_path: Path | None = None, lang: str | None = None
+) -> SiteConfig:
+    """The PC's configuration: the site file (defaults if absent) with allowed per-user overrides.
+    Raises ``SiteConfigError`` listing every problem, in ``lang`` (default: the file's language)."""
     site_path = path or site_config_path()
     site_data = _read_toml(site_path)
-    site = parse_site_config(site_data, site_path)
+    site = parse_site_config(site_data, site_path, lang=lang)
     upath = user_path or user_config_path()
     user_data = _read_toml(upath)
     if not user_data:
         return site
-    return parse_site_config(_merge_user(site_data, user_data, site.user_may_override, upath), upath)
+    language = normalize_language(lang or site.language)
+    merged = _merge_user(site_data, user_data, site.user_may_override, upath, language)
+    return parse_site_config(merged, upath, lang=language)
+
+
+def _known_voice_pack(pack: str) -> bool:
+    if (Path(pack).expanduser() / "manifest.json").is_file():
+        return True
+    packs = Path(__file__).resolve().parent / "audio" / "packs"
+    return any((packs / name / "manifest.json").is_file() for name in {pack, pack.replace("-", "_")})
+
+
+def check_site_config(config: SiteConfig, *, lang: str = DEFAULT_LANGUAGE) -> list[str]:
+    """What a structurally valid configuration still gets wrong on this PC, as 'where: what' lines:
+    unknown printer target kinds, a CA certificate file that is missing or not PEM, an unknown voice pack."""
+    problems: list[str] = []
+    schemes = ", ".join(s + ":" for s in PRINTER_SCHEMES[:-1]) + ", none"
+    for kind, setting in sorted(config.printers.items()):
+        if setting.scheme not in PRINTER_SCHEMES:
+            problems.append(
+                f"printers.{kind}.target: "
+                + tr("config.bad_printer", lang, value=setting.target, schemes=schemes)
+            )
+    if config.ca_certificate:
+        ca = Path(config.ca_certificate).expanduser()
+        if not ca.is_file():
+            problems.append("ca_certificate: " + tr("config.missing_ca", lang, value=ca))
+        elif b"-----BEGIN CERTIFICATE-----" not in ca.read_bytes()[:1_000_000]:
+            problems.append("ca_certificate: " + tr("config.bad_ca", lang, value=ca))
+    if config.voice.engine != "none" and not _known_voice_pack(config.voice.pack):
+        problems.append("voice.pack: " + tr("config.unknown_voice_pack", lang, value=config.voice.pack))
+    return problems
+
+
+_TEXTS: dict[str, dict[str, str]] = {
+    "config.ok": {
+        "zh_CN": "配置有效：{path}",
+        "en": "The configuration is valid: {path}",
+        "zh_TW": "配置有效：{path}",
+    },
+    "config.missing_file": {
+        "zh_CN": "配置文件不存在：{path}（将使用默认值）",
+        "en": "No configuration file at {path} (defaults apply)",
+        "zh_TW": "配置文件不存在：{path}（將使用默認值）",
+    },
+    "config.problems": {
+        "zh_CN": "配置有 {count} 处问题：{path}",
+        "en": "{count} problem(s) in the configuration {path}",
+        "zh_TW": "配置有 {count} 處問題：{path}",
+    },
+    "config.unknown_key": {
+        "zh_CN": "未知的配置项",
+        "en": "unknown setting",
+        "zh_TW": "未知的配置項",
+    },
+    "config.bad_url": {
+        "zh_CN": "不是有效的 http(s) 地址：{value}",
+        "en": "not a valid http(s) URL: {value}",
+        "zh_TW": "不是有效的 http(s) 地址：{value}",
+    },
+    "config.bad_printer": {
+        "zh_CN": "未知的打印机类型 {value}（可用：{schemes}）",
+        "en": "unknown printer target {value} (use one of: {schemes})",
+        "zh_TW": "未知的打印機類型 {value}（可用：{schemes}）",
+    },
+    "config.missing_ca": {
+        "zh_CN": "CA 证书文件不存在：{value}",
+        "en": "the CA certificate file does not exist: {value}",
+        "zh_TW": "CA 證書文件不存在：{value}",
+    },
+    "config.bad_ca": {
+        "zh_CN": "CA 证书文件不是 PEM 证书：{value}",
+        "en": "the CA certificate file is not a PEM certificate: {value}",
+        "zh_TW": "CA 證書文件不是 PEM 證書：{value}",
+    },
+    "config.user_refused": {
+        "zh_CN": "IT 不允许按用户修改此项",
+        "en": "IT does not allow a per-user value here",
+        "zh_TW": "IT 不允許按用戶修改此項",
+    },
+    "config.unknown_override": {
+        "zh_CN": "user_may_override 中的 {value} 不是可覆盖的配置项",
+        "en": "{value} in user_may_override is not a setting that can be overridden",
+        "zh_TW": "user_may_override 中的 {value} 不是可覆蓋的配置項",
+    },
+    "config.unknown_voice_pack": {
+        "zh_CN": "找不到语音包 {value}（文件夹或内置包名）",
+        "en": "voice pack {value} not found (a folder or a built-in pack name)",
+        "zh_TW": "找不到語音包 {value}（文件夾或內置包名）",
+    },
+    "config.want_int": {
+        "zh_CN": "应为整数，而不是 {value!r}",
+        "en": "should be a whole number, not {value!r}",
+        "zh_TW": "應為整數，而不是 {value!r}",
+    },
+    "config.want_number": {
+        "zh_CN": "应为数字，而不是 {value!r}",
+        "en": "should be a number, not {value!r}",
+        "zh_TW": "應為數字，而不是 {value!r}",
+    },
+    "config.want_bool": {
+        "zh_CN": "应为 true 或 false，而不是 {value!r}",
+        "en": "should be true or false, not {value!r}",
+        "zh_TW": "應為 true 或 false，而不是 {value!r}",
+    },
+    "config.want_text": {
+        "zh_CN": "应为文本（加引号），而不是 {value!r}",
+        "en": "should be text (in quotes), not {value!r}",
+        "zh_TW": "應為文本（加引號），而不是 {value!r}",
+    },
+    "config.want_list": {
+        "zh_CN": "应为列表 [ ... ]，而不是 {value!r}",
+        "en": "should be a list [ ... ], not {value!r}",
+        "zh_TW": "應為列表 [ ... ]，而不是 {value!r}",
+    },
+    "config.want_table": {
+        "zh_CN": "应为一个表 [section]",
+        "en": "should be a table [section]",
+        "zh_TW": "應為一個表 [section]",
+    },
+    "config.want_one_of": {
+        "zh_CN": "应为 {expected} 之一，而不是 {value!r}",
+        "en": "should be one of {expected}, not {value!r}",
+        "zh_TW": "應為 {expected} 之一，而不是 {value!r}",
+    },
+    "config.too_small": {
+        "zh_CN": "不能小于 {ge}（现为 {value}）",
+        "en": "must be at least {ge} (is {value})",
+        "zh_TW": "不能小於 {ge}（現為 {value}）",
+    },
+    "config.too_large": {
+        "zh_CN": "不能大于 {le}（现为 {value}）",
+        "en": "must be at most {le} (is {value})",
+        "zh_TW": "不能大於 {le}（現為 {value}）",
+    },
+    "config.too_long": {
+        "zh_CN": "太长（最多 {max_length}）",
+        "en": "too long (at most {max_length})",
+        "zh_TW": "太長（最多 {max_length}）",
+    },
+}
+
+for _key, _value in _TEXTS.items():
+    register(_key, _value)

@@ -22,23 +22,23 @@ from shared.i18n import normalize_language, tr
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     return request.app.state.db  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> ServerSettings:
+async def get_settings(request: Request) -> ServerSettings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_notifier(request: Request) -> FeedNotifier:
+async def get_notifier(request: Request) -> FeedNotifier:
     return request.app.state.notifier  # type: ignore[no-any-return]
 
 
-def get_language(accept_language: Annotated[str | None, Header()] = None) -> str:
+async def get_language(accept_language: Annotated[str | None, Header()] = None) -> str:
     return normalize_language(accept_language)
 
 
-def get_shared_reads(request: Request) -> SharedReads:
+async def get_shared_reads(request: Request) -> SharedReads:
     return request.app.state.shared_reads  # type: ignore[no-any-return]
 
 

@@ -35,7 +35,7 @@ def upgrade(url: str) -> None:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
             cfg = alembic_config(url)
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "heads")
+            command.upgrade(cfg, "head")
     finally:
         engine.dispose()
     log.info("database at %s is at the newest schema", _safe(url))

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, func, select
 from server_stub.db.engine import Database
 from server_stub.db.migrate import upgrade
 from server_stub.db.tables import ENTITY_TABLES, sync_counter
-from server_stub.seed import queues, reference
+from server_stub.seed import clinical, queues, reference, stock
 from server_stub.seed.people import generate_patients, make_name
 from server_stub.services import audit, auth
 from server_stub.services.clock import utcnow
@@ -305,6 +305,12 @@ def demo_entities(*, today: dt.date, tz: ZoneInfo, patients: int = 1000) -> Iter
     )
     yield from schedules
     yield from appointments
+    yield from stock.demo_entities(
+        reference.drugs(), today=today, now=dt.datetime.combine(today, dt.time(8), tz)
+    )
+    yield from clinical.demo_entities(
+        staff=staff, departments=departments, patients=people, appointments=appointments, today=today, tz=tz
+    )
 
 
 def _todays_clinics(conn: Connection, *, today: dt.date, tz: ZoneInfo) -> list[Entity]:

@@ -35,6 +35,12 @@ def _row_hash(prev_hash: str, row: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 
+def lock_head(conn: Connection) -> None:
+    """Lock the chain's head row for the rest of the caller's transaction (no-op on SQLite, whose
+    write transactions are exclusive anyway)."""
+    conn.execute(select(audit_head.c.id).where(audit_head.c.id == 1).with_for_update()).first()
+
+
 def append(
     conn: Connection,
     *,

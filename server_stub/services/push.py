@@ -1,5 +1,5 @@
-"""Applying pushed mutations: idempotent by mutation_id, contiguous client_seq, one transaction each,
-outcomes stored so a replay returns the very same answer."""
+"""Applying pushed mutations: idempotent by mutation_id, contiguous client_seq, one SAVEPOINT each
+inside a (group) write transaction, outcomes stored so a replay returns the very same answer."""
 
 from __future__ import annotations
 
@@ -104,15 +104,61 @@ def apply_batch(
     timezone: str,
     lang: str,
 ) -> PushResult:
-    """Apply mutations in client order, each in its own transaction. A replayed mutation returns its stored
-    outcome; a gap in client_seq stops the batch with SequenceError (earlier outcomes are kept)."""
+    """One push in a write transaction of its own (tools and tests; the server groups pushes with
+    ``GroupCommitter`` around ``apply_batch_in``). Mutations applied before a SequenceError or any
+    other failure are committed, as ``apply_batch_in`` promises."""
+    failure: Exception | None = None
+    with db.write() as conn:
+        lock_for_mutations(conn)
+        try:
+            result = apply_batch_in(
+                conn,
+                client_id=client_id,
+                mutations=mutations,
+                principal=principal,
+                timezone=timezone,
+                lang=lang,
+            )
+        except Exception as error:  # noqa: BLE001 - re-raised after the commit below
+            failure = error
+    if failure is not None:
+        raise failure
+    return result
+
+
+def lock_for_mutations(conn: Connection) -> None:
+    """Take the audit chain's head row first in every transaction that applies mutations. Such
+    transactions then queue on one lock instead of taking their row locks in different orders
+    (PostgreSQL with several server processes could otherwise deadlock); they would meet on the
+    audit head and the feed counter anyway. On SQLite the write lock already serialises them."""
+    audit.lock_head(conn)
+
+
+def apply_batch_in(
+    conn: Connection,
+    *,
+    client_id: str,
+    mutations: list[MutationEnvelope],
+    principal: Principal,
+    timezone: str,
+    lang: str,
+) -> PushResult:
+    """Apply mutations in client order inside the caller's write transaction, each in a SAVEPOINT of
+    its own, so a rejected or failing mutation undoes only itself. A replayed mutation returns its
+    stored outcome; a gap in client_seq stops the batch with SequenceError. Whatever raises, the
+    mutations before it are complete and the caller should still commit."""
     outcomes: list[MutationOutcome] = []
     invalid: list[MutationOutcome] = []
     last_seq = 0
     for envelope in mutations:
         try:
             outcome = _apply_one(
-                db, client_id=client_id, envelope=envelope, principal=principal, timezone=timezone, lang=lang
+                conn,
+                client_id=client_id,
+                envelope=envelope,
+                principal=principal,
+                timezone=timezone,
+                lang=lang,
             )
         except SequenceError as error:
             # Tell the client what did get applied before the gap, so it can acknowledge those.
@@ -124,33 +170,32 @@ def apply_batch(
             invalid.append(outcome)
         last_seq = max(last_seq, envelope.client_seq)
     if not mutations:
-        with db.read() as conn:
-            value = conn.execute(
-                select(sync_client.c.last_seq).where(sync_client.c.client_id == client_id)
-            ).scalar_one_or_none()
-            last_seq = int(value or 0)
+        value = conn.execute(
+            select(sync_client.c.last_seq).where(sync_client.c.client_id == client_id)
+        ).scalar_one_or_none()
+        last_seq = int(value or 0)
     return PushResult(outcomes=outcomes, last_client_seq=last_seq, invalid=invalid)
 
 
 def _with_retries(
-    db: Database,
+    conn: Connection,
     work: Callable[[Connection], MutationOutcome],
     give_up: Callable[[Connection, str], MutationOutcome] | None = None,
 ) -> MutationOutcome:
-    """Run ``work`` in a write transaction, again (up to three times) when a concurrent writer got there
-    first: a version moved under us or a unique key was taken. The handler then decides afresh on the
-    new state, so no rule is bypassed. If it keeps losing, ``give_up`` records a permanent rejection in
-    a fresh transaction (so a client's queue is never blocked), or the caller gets a 409 Conflict."""
+    """Run ``work`` in a SAVEPOINT, again (up to three times) when a concurrent writer got there first:
+    a version moved under us or a unique key was taken. The handler then decides afresh on the new
+    state, so no rule is bypassed. If it keeps losing, ``give_up`` records a permanent rejection in a
+    fresh savepoint (so a client's queue is never blocked), or the caller gets a 409 Conflict."""
     for attempt in range(3):
         try:
-            with db.write() as conn:
+            with conn.begin_nested():
                 return work(conn)
         except (Conflict, IntegrityError) as error:
             log.warning("write lost a race (attempt %d): %s", attempt + 1, error)
     message = "concurrent changes kept colliding with this one; check the record and try again"
     if give_up is None:
         raise Conflict(message)
-    with db.write() as conn:
+    with conn.begin_nested():
         return give_up(conn, message)
 
 
@@ -178,7 +223,7 @@ def _audit_outcome(
 
 
 def _apply_one(
-    db: Database,
+    conn: Connection,
     *,
     client_id: str,
     envelope: MutationEnvelope,
@@ -197,7 +242,7 @@ def _apply_one(
             give_up=give_up,
         )
 
-    return _with_retries(db, attempt, attempt)
+    return _with_retries(conn, attempt, attempt)
 
 
 def apply_direct(
@@ -220,7 +265,9 @@ def apply_direct(
         )
         return outcome
 
-    return _with_retries(db, work)
+    with db.write() as conn:
+        lock_for_mutations(conn)
+        return _with_retries(conn, work)
 
 
 def _apply_in_transaction(

@@ -154,6 +154,10 @@ class Visit(Entity):
     visit_date: dt.date
     opened_at: dt.datetime
     opened_by: str | None = None
+    # ``visit.withdraw`` (a consult withdrawn with a reason; its open orders and prescriptions are cancelled)
+    withdrawn_at: dt.datetime | None = None
+    withdrawn_by: str | None = None
+    withdraw_reason: str = Field(default="", max_length=500)
 
 
 class Drug(Entity):
@@ -427,6 +431,9 @@ class SigningKey(Entity):
     registered_at: dt.datetime
     revoked_at: dt.datetime | None = None
     revoked_reason: str = Field(default="", max_length=200)
+    # the PIN-sealed private key (``signing.EncryptedKey`` JSON) so its owner can sign on any PC; {} if the
+    # owner keeps it on one PC only. Sealed with scrypt + AES-GCM under the PIN, never the clear key.
+    sealed_key: dict[str, Any] = Field(default_factory=dict)
 
 
 class Prescription(Entity):
@@ -457,6 +464,10 @@ class Prescription(Entity):
     total_amount: str = Field(default="0", max_length=24)  # Decimal as text
     acknowledgements: list[dict[str, Any]] = Field(default_factory=list, max_length=60)
     renewed_from_id: str | None = None
+    # what the doctor saw when writing: ``prescribing.PatientFacts`` and ``PrescriberFacts`` JSON dumps
+    # (the signature covers them; ``shared.domain.clinical.draft_of`` rebuilds the signed draft from a row)
+    patient_facts: dict[str, Any] = Field(default_factory=dict)
+    prescriber: dict[str, Any] = Field(default_factory=dict)
     status: RxStatus = "draft"
     # the doctor's signature over ``shared.security.signing.canonical_bytes`` of the signed content
     signature: str = Field(default="", max_length=200)
@@ -472,6 +483,438 @@ class Prescription(Entity):
     review_key_id: str | None = None
     pickup_code_hash: str = Field(default="", max_length=128)
     cancel_reason: str = Field(default="", max_length=500)
+
+
+# --- pharmacy: stock ledger, dispensing, pickup codes, refunds, delivery ----------------------------------
+# Quantities are signed whole numbers in the drug's minimum unit (片, 粒, 支; see ``shared.domain.stock``);
+# money is Decimal (amounts to the cent, unit costs to 1/10000). Nested rows are JSON-ready python dumps.
+JsonDate = Annotated[dt.date, PlainSerializer(lambda v: v.isoformat(), return_type=str)]
+JsonDecimal = Annotated[Decimal, PlainSerializer(lambda v: str(v), return_type=str)]
+StockMovementKind = Literal[
+    "receipt", "dispense", "return", "transfer_out", "transfer_in", "scrap", "count_adjustment"
+]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StockMovement(Entity):
+    """One line of a pharmacy's append-only stock ledger (``shared.domain.stock.Movement`` as a row).
+
+    Never updated: a correction is another movement. ``drug_key`` is ``pharmacy_id|drug_id`` and
+    ``batch_key`` ``pharmacy_id|drug_id|batch_no`` (one equality finds a drug's or a batch's rows).
+    ``source_id`` is the record that wrote it (receipt, dispense, refund, stocktake or move id); ``day``
+    is the local date of ``occurred_at`` (when it happened on the shelf, the recording PC's clock).
+    ``flagged`` marks a movement that drove its batch below zero or took from an expired batch."""
+
+    KIND: ClassVar[str] = "stock_movement"
+    SCOPE: ClassVar = "campus"
+    INDEXES: ClassVar = ("pharmacy_id", "drug_key", "batch_key", "rx_id", "day", "source_id")
+
+    campus_id: str
+    pharmacy_id: str
+    drug_id: str
+    batch_no: str = Field(min_length=1, max_length=64)
+    expiry: dt.date
+    kind: StockMovementKind
+    quantity: int
+    unit_cost: Decimal = Field(default=Decimal("0"), ge=0)
+    occurred_at: dt.datetime
+    day: dt.date
+    recorded_by: str | None = None
+    drug_key: str = Field(max_length=140)
+    batch_key: str = Field(max_length=210)
+    source_id: str | None = None
+    rx_id: str | None = None
+    rx_line_id: str | None = Field(default=None, max_length=80)
+    stocktake_id: str | None = None
+    transfer_id: str | None = None
+    reverses: str | None = None
+    supplier: str = Field(default="", max_length=100)
+    reason: str = Field(default="", max_length=200)
+    flagged: bool = False
+
+
+class StockBatch(Entity):
+    """What one batch of one drug holds in one pharmacy: the ledger's fold kept with every movement.
+
+    Derived, never edited by hand: each mutation that appends movements rewrites the batch rows they
+    touch in the same transaction (``quantity`` = sum of the batch's movements, may be negative). The id
+    is ``shared.domain.stock.deterministic_id("stock_batch", pharmacy_id, drug_id, batch_no)``."""
+
+    KIND: ClassVar[str] = "stock_batch"
+    SCOPE: ClassVar = "campus"
+    INDEXES: ClassVar = ("campus_id", "pharmacy_id", "drug_key", "drug_id")
+
+    campus_id: str
+    pharmacy_id: str
+    drug_id: str
+    batch_no: str = Field(min_length=1, max_length=64)
+    expiry: dt.date
+    quantity: int = 0
+    unit_cost: Decimal = Field(default=Decimal("0"), ge=0)
+    supplier: str = Field(default="", max_length=100)
+    drug_key: str = Field(max_length=140)
+    movement_count: int = Field(default=0, ge=0)
+    last_movement_at: dt.datetime | None = None
+    last_counted_at: dt.datetime | None = None
+
+
+class StockMinimum(Entity):
+    """A pharmacy's own minimum for a drug, in packs (overrides ``Drug.min_stock`` for low-stock alerts).
+    The id is ``deterministic_id("stock_minimum", pharmacy_id, drug_id)``."""
+
+    KIND: ClassVar[str] = "stock_minimum"
+    SCOPE: ClassVar = "campus"
+    INDEXES: ClassVar = ("campus_id", "pharmacy_id")
+
+    campus_id: str
+    pharmacy_id: str
+    drug_id: str
+    min_packs: int = Field(ge=0)
+    set_by: str | None = None
+
+
+class StocktakeLine(_Row):
+    drug_id: str = Field(max_length=64)
+    batch_no: str = Field(max_length=64)
+    expiry: JsonDate | None = None
+    counted: int = Field(ge=0)
+    book: int = 0  # the ledger's quantity as of the count
+    adjustment: int = 0  # counted - book, written as a count_adjustment movement when not zero
+
+
+class Stocktake(Entity):
+    """A stocktake (盘点): counted quantities and the adjustments the server computed as of ``counted_at``."""
+
+    KIND: ClassVar[str] = "stocktake"
+    SCOPE: ClassVar = "campus"
+    INDEXES: ClassVar = ("campus_id", "pharmacy_id", "day")
+
+    campus_id: str
+    pharmacy_id: str
+    counted_at: dt.datetime
+    day: dt.date
+    counted_by: str | None = None
+    complete_drugs: bool = False
+    note: str = Field(default="", max_length=500)
+    lines: list[StocktakeLine] = Field(default_factory=list, max_length=20000)
+
+
+class DispenseAllocation(_Row):
+    batch_no: str = Field(max_length=64)
+    expiry: JsonDate
+    quantity: int = Field(ge=1)
+    unit_cost: JsonDecimal = Decimal("0")
+    override_reason: str = Field(default="", max_length=200)
+
+
+class DispenseLine(_Row):
+    """One prescription line in a dispense: what was handed out now and what is still owed."""
+
+    line_no: int = Field(ge=0)  # index in ``Prescription.lines``
+    rx_line_id: str = Field(max_length=80)
+    drug_id: str = Field(max_length=64)
+    drug_name: str = Field(default="", max_length=100)
+    prescribed: int = Field(ge=0)  # minimum units
+    dispensed: int = Field(ge=0)  # minimum units, this dispense
+    remaining: int = Field(ge=0)  # still owed after this dispense
+    allocations: list[DispenseAllocation] = Field(default_factory=list, max_length=500)
+    amount: JsonDecimal = Decimal("0")
+
+
+class DispenseConflict(_Row):
+    """Something a recorded dispense ran into (``shared.domain.stock.ReviewKind`` plus
+    ``before_stocktake``); the dispense stands and a pharmacist reviews it."""
+
+    kind: str = Field(max_length=32)
+    drug_id: str = Field(default="", max_length=64)
+    batch_no: str = Field(default="", max_length=64)
+    detail: str = Field(default="", max_length=200)
+
+
+class Dispense(Entity):
+    """A dispense of a prescription (发药): lines with their batch allocations, the amount, and any
+    conflicts found when it reached the server (``conflict_status`` "open" puts it on the review list)."""
+
+    KIND: ClassVar[str] = "dispense"
+    SCOPE: ClassVar = "campus"
+    INDEXES: ClassVar = ("campus_id", "pharmacy_id", "rx_id", "day", "conflict_status", "patient_id")
+
+    campus_id: str
+    pharmacy_id: str
+    rx_id: str
+    rx_number: str = Field(default="", max_length=32)
+    patient_id: str
+    day: dt.date
+    dispensed_at: dt.datetime
+    dispensed_by: str | None = None
+    device_id: str = Field(default="", max_length=64)
+    handover: Literal["counter", "delivery"] = "counter"
+    pickup_verified: bool = False
+    lines: list[DispenseLine] = Field(default_factory=list, max_length=60)
+    amount: Decimal = Decimal("0")
+    cost: Decimal = Decimal("0")
+    complete: bool = True
+    conflicts: list[DispenseConflict] = Field(default_factory=list, max_length=2000)
+    conflict_status: Literal["none", "open", "resolved"] = "none"
+    resolved_by: str | None = None
+    resolved_at: dt.datetime | None = None
+    resolution_note: str = Field(default="", max_length=500)
+
+
+PickupEventKind = Literal["issue", "reissue", "verified", "wrong", "refused", "reopened"]
+
+
+class PickupEvent(_Row):
+    no: int = Field(ge=1)
+    kind: PickupEventKind
+    at: JsonInstant
+    by: str = Field(max_length=64)
+    device: str = Field(default="", max_length=64)
+    reason: str = Field(default="", max_length=32)  # verification outcome (wrong, locked, expired, …)
+    note: str = Field(default="", max_length=200)
+
+
+class PickupCodeState(Entity):
+    """A prescription's pickup code (取药码) state: digest only (``shared.domain.pickup``), tries, lock,
+    use, and every issue and check as an event (a wrong code is refused and recorded here).
+    The id is ``deterministic_id("pickup_code", rx_id)``."""
+
+    KIND: ClassVar[str] = "pickup_code"
+    SCOPE: ClassVar = "campus"
+    INDEXES: ClassVar = ("campus_id", "rx_id", "pharmacy_id")
+
+    campus_id: str
+    rx_id: str
+    pharmacy_id: str | None = None
+    digest: str = Field(max_length=128)
+    issued_at: dt.datetime
+    expires_at: dt.datetime
+    attempts: int = Field(default=0, ge=0)
+    locked: bool = False
+    used_at: dt.datetime | None = None
+    generation: int = Field(default=1, ge=1)
+    events: list[PickupEvent] = Field(default_factory=list, max_length=200)
+
+
+class RefundLine(_Row):
+    line_no: int = Field(ge=0)
+    rx_line_id: str = Field(max_length=80)
+    drug_id: str = Field(max_length=64)
+    quantity: int = Field(ge=1)  # minimum units
+    restock: bool = True  # back on the shelf (its batch) or destroyed
+    amount: JsonDecimal = Decimal("0")
+
+
+class Refund(Entity):
+    """A refund/return request (退药退费) and its review; approval puts restocked units back in their batch."""
+
+    KIND: ClassVar[str] = "refund"
+    SCOPE: ClassVar = "campus"
+    INDEXES: ClassVar = ("campus_id", "pharmacy_id", "rx_id", "status", "day")
+
+    campus_id: str
+    pharmacy_id: str
+    rx_id: str
+    patient_id: str
+    day: dt.date
+    requested_at: dt.datetime
+    requested_by: str | None = None
+    reason_code: str = Field(max_length=64)
+    reason: str = Field(default="", max_length=500)
+    lines: list[RefundLine] = Field(min_length=1, max_length=60)
+    amount: Decimal = Decimal("0")
+    status: Literal["requested", "approved", "rejected"] = "requested"
+    reviewed_by: str | None = None
+    reviewed_at: dt.datetime | None = None
+    review_note: str = Field(default="", max_length=500)
+
+
+class DeliveryAddress(_Row):
+    name: str = Field(max_length=32)
+    mobile: str = Field(default="", max_length=20)
+    province: str = Field(default="", max_length=20)
+    city: str = Field(default="", max_length=30)
+    district: str = Field(default="", max_length=30)
+    detail: str = Field(default="", max_length=200)
+
+
+class DeliveryItemRow(_Row):
+    drug_name: str = Field(max_length=100)
+    spec: str = Field(default="", max_length=100)
+    quantity: int = Field(ge=1)
+    unit: str = Field(default="", max_length=16)
+
+
+class DeliveryEvent(_Row):
+    status: str = Field(max_length=16)
+    at: JsonInstant
+    by: str = Field(max_length=64)
+    note: str = Field(default="", max_length=200)
+
+
+class Delivery(Entity):
+    """A home-delivery order (``shared.domain.delivery.DeliveryOrder`` as a row): receiver, courier,
+    waybill number and status (draft → confirmed → placed → shipped → delivered, or cancelled)."""
+
+    KIND: ClassVar[str] = "delivery"
+    SCOPE: ClassVar = "campus"
+    INDEXES: ClassVar = ("campus_id", "pharmacy_id", "rx_id", "status", "waybill_no")
+
+    campus_id: str
+    pharmacy_id: str
+    rx_id: str
+    patient_id: str
+    dispense_id: str | None = None
+    # ``DeliveryAddress`` dumps (name, mobile, province, city, district, detail)
+    sender: dict[str, str] = Field(default_factory=dict)
+    receiver: dict[str, str] = Field(default_factory=dict)
+    items: list[DeliveryItemRow] = Field(min_length=1, max_length=60)
+    status: Literal["draft", "confirmed", "placed", "shipped", "delivered", "cancelled"] = "confirmed"
+    courier: str = Field(default="", max_length=32)
+    waybill_no: str = Field(default="", max_length=40)
+    sort_code: str = Field(default="", max_length=32)
+    cold_chain: bool = False
+    note: str = Field(default="", max_length=200)
+    created_at: dt.datetime
+    created_by: str | None = None
+    history: list[DeliveryEvent] = Field(default_factory=list, max_length=100)
+
+
+# --- clinical: visit notes, lab/imaging orders, note templates, order sets (treatment plans) -------------
+NoteStatus = Literal["draft", "signed", "superseded"]
+TemplateScope = Literal["personal", "department"]
+
+
+class NoteDiagnosis(BaseModel):
+    """One diagnosis on a visit note: ICD-10 code and name from the dictionary (``code`` "" for a
+    free-text diagnosis), the primary flag (exactly one per note once there is any) and a supplement."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(default="", max_length=16)
+    name: str = Field(min_length=1, max_length=200)
+    primary: bool = False
+    supplement: str = Field(default="", max_length=200)  # 左侧, 急性发作, 待查 …
+
+
+class EmrNote(Entity):
+    """A visit note (门诊病历). Drafts are saved as often as the doctor types (``emr.save``); a signed note
+    is never edited: a correction is a new note with ``amends_id`` that, once signed, supersedes it.
+    ``signature`` is Ed25519 over ``signing.canonical_bytes(clinical.note_signed_content(note, signed_at))``."""
+
+    KIND: ClassVar[str] = "emr_note"
+    SCOPE: ClassVar = "campus"
+    INDEXES: ClassVar = ("campus_id", "visit_id", "patient_id", "doctor_id", "status")
+
+    campus_id: str
+    visit_id: str
+    patient_id: str
+    doctor_id: str
+    department_id: str | None = None
+    chief_complaint: str = Field(default="", max_length=500)
+    present_illness: str = Field(default="", max_length=4000)
+    past_history: str = Field(default="", max_length=4000)
+    allergy_history: str = Field(default="", max_length=1000)
+    examination: str = Field(default="", max_length=4000)
+    advice: str = Field(default="", max_length=2000)
+    diagnoses: list[NoteDiagnosis] = Field(default_factory=list, max_length=20)
+    status: NoteStatus = "draft"
+    amends_id: str | None = None
+    superseded_by: str | None = None
+    created_at: dt.datetime
+    saved_at: dt.datetime
+    signature: str = Field(default="", max_length=200)
+    signing_key_id: str | None = None
+    signed_at: dt.datetime | None = None
+
+
+class ClinicalOrder(Entity):
+    """A lab or imaging request (检验/检查申请) for one catalogue item (``ExamItem``), snapshotted as ordered."""
+
+    KIND: ClassVar[str] = "clinical_order"
+    SCOPE: ClassVar = "campus"
+    INDEXES: ClassVar = ("campus_id", "visit_id", "patient_id", "doctor_id", "status")
+
+    campus_id: str
+    visit_id: str
+    patient_id: str
+    doctor_id: str
+    department_id: str | None = None
+    exam_item_id: str
+    item_code: str = Field(max_length=32)
+    item_name: str = Field(max_length=100)
+    kind: Literal["lab", "imaging"]
+    specimen_or_site: str = Field(default="", max_length=100)
+    exec_department: str = Field(default="", max_length=64)
+    price: Decimal = Field(default=Decimal("0"), ge=0)
+    urgent: bool = False
+    note: str = Field(default="", max_length=500)  # clinical indication / question for the lab
+    status: Literal["ordered", "cancelled", "resulted"] = "ordered"
+    ordered_at: dt.datetime
+    cancelled_at: dt.datetime | None = None
+    cancel_reason: str = Field(default="", max_length=500)
+    resulted_at: dt.datetime | None = None
+    result_text: str = Field(default="", max_length=4000)
+    result_flag: Literal["", "normal", "abnormal", "critical"] = ""
+
+
+class NoteTemplate(Entity):
+    """A reusable visit-note template: personal (``owner_id``) or for a department (``department_id``)."""
+
+    KIND: ClassVar[str] = "note_template"
+    SCOPE: ClassVar = "global"
+    INDEXES: ClassVar = ("owner_id", "department_id")
+
+    name: str = Field(min_length=1, max_length=64)
+    scope: TemplateScope = "personal"
+    owner_id: str | None = None
+    department_id: str | None = None
+    chief_complaint: str = Field(default="", max_length=500)
+    present_illness: str = Field(default="", max_length=4000)
+    past_history: str = Field(default="", max_length=4000)
+    allergy_history: str = Field(default="", max_length=1000)
+    examination: str = Field(default="", max_length=4000)
+    advice: str = Field(default="", max_length=2000)
+    diagnoses: list[NoteDiagnosis] = Field(default_factory=list, max_length=20)
+    created_by: str | None = None
+
+
+class OrderSetLine(BaseModel):
+    """A line template of an order set: a drug and its usage; empty usage fields take the drug's defaults
+    and ``quantity`` ``None`` is computed when the line is inserted."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    drug_id: str = Field(min_length=1, max_length=64)
+    drug_code: str = Field(default="", max_length=32)
+    drug_name: str = Field(default="", max_length=100)
+    dose: Annotated[Decimal, PlainSerializer(lambda v: str(v), return_type=str)] | None = None
+    dose_unit: str = Field(default="", max_length=16)
+    route: str = Field(default="", max_length=16)
+    frequency: str = Field(default="", max_length=16)
+    days: int = Field(default=3, ge=1, le=366)
+    quantity: int | None = Field(default=None, ge=1)
+    note: str = Field(default="", max_length=200)
+
+
+class OrderSet(Entity):
+    """A named treatment plan (协定处方/组套): drug lines and lab/imaging items inserted together."""
+
+    KIND: ClassVar[str] = "order_set"
+    SCOPE: ClassVar = "global"
+    INDEXES: ClassVar = ("owner_id", "department_id")
+
+    name: str = Field(min_length=1, max_length=64)
+    scope: TemplateScope = "personal"
+    owner_id: str | None = None
+    department_id: str | None = None
+    rx_type: str = Field(default="ordinary", max_length=32)
+    lines: list[OrderSetLine] = Field(default_factory=list, max_length=30)
+    exam_item_ids: list[str] = Field(default_factory=list, max_length=30)
+    created_by: str | None = None
 
 
 ENTITY_TYPES: tuple[type[Entity], ...] = (
@@ -494,6 +937,18 @@ ENTITY_TYPES: tuple[type[Entity], ...] = (
     QueueNotice,
     SigningKey,
     Prescription,
+    StockMovement,
+    StockBatch,
+    StockMinimum,
+    Stocktake,
+    Dispense,
+    PickupCodeState,
+    Refund,
+    Delivery,
+    EmrNote,
+    ClinicalOrder,
+    NoteTemplate,
+    OrderSet,
 )
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from server_stub.api.deps import AnyStaffDep, DbDep, LangDep, NotifierDep, SettingsDep, SharedReadsDep
 from server_stub.services import feed, push
 from server_stub.services.clock import utcnow
+from server_stub.services.feed_tail import FeedTail
+from server_stub.services.group_commit import GroupCommitter
+from server_stub.services.longpoll import LongPollPacer
+from server_stub.services.shared_reads import EncodedPage
 from shared.protocol.models import (
     MAX_PULL_LIMIT,
     MAX_WAIT_SECONDS,
@@ -36,35 +40,35 @@ _errors: dict[int | str, dict[str, Any]] = {
 async def push_mutations(
     body: PushRequest,
     principal: AnyStaffDep,
-    db: DbDep,
     settings: SettingsDep,
     notifier: NotifierDep,
     lang: LangDep,
     request: Request,
-) -> PushResponse | JSONResponse:
+) -> Response:
     """Apply a batch in client order. Replays return stored outcomes. Mutations with an unknown name,
     invalid args or a role that may not run them are stored as rejected (so they never block the
     client's queue) and make the answer 422 / 403, whose ``detail`` is the full push response.
 
-    Pushes wait for the write gate on the event loop, so a queue of writers holds no worker thread and
-    reads keep flowing while the database takes one writer at a time."""
-    async with request.app.state.write_gate:
-        result = await run_in_threadpool(
-            push.apply_batch,
-            db,
-            client_id=body.client_id,
-            mutations=body.mutations,
-            principal=principal,
-            timezone=settings.timezone,
-            lang=lang,
-        )
+    Pushes queue on the event loop for the process's group committer (no worker thread held while
+    waiting); pushes that arrive together share one write transaction and one commit, and each is
+    answered only once that commit is durable."""
+    committer: GroupCommitter = request.app.state.committer
+    work = functools.partial(
+        push.apply_batch_in,
+        client_id=body.client_id,
+        mutations=body.mutations,
+        principal=principal,
+        timezone=settings.timezone,
+        lang=lang,
+    )
+    result = await committer.run(work, size=len(body.mutations))
     if result.head_seq:
         notifier.publish(result.head_seq)
     response = PushResponse(
         outcomes=result.outcomes, last_client_seq=result.last_client_seq, server_time=utcnow()
     )
     if not result.invalid:
-        return response
+        return Response(content=response.model_dump_json(), media_type="application/json")
     status = 403 if result.forbidden else 422
     first = result.invalid[0]
     message = f"{len(result.invalid)} mutation(s) refused; first: #{first.client_seq} {first.message}"
@@ -79,6 +83,7 @@ async def pull(
     notifier: NotifierDep,
     settings: SettingsDep,
     shared: SharedReadsDep,
+    request: Request,
     cursor: Annotated[int, Query(ge=0, description="Last sequence the client has applied")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PULL_LIMIT)] = 500,
     wait: Annotated[
@@ -86,24 +91,47 @@ async def pull(
     ] = 0,
 ) -> Response:
     """Changes after ``cursor`` in commit order, each entity once at its latest version. With ``wait``,
-    an empty answer is held until something changes; the wait holds no database connection or thread.
-    Concurrent requests for the same page share one read (``SharedReads``)."""
+    an empty answer is held until something changes; the wait holds no database connection or thread,
+    and one token's long-polls are answered at most once per ``longpoll_min_interval_seconds``.
+
+    Pages near the head come from the process's in-memory feed tail (no database read); older
+    cursors read the database, concurrent requests for the same page sharing one read."""
+    tail: FeedTail = request.app.state.feed_tail
+    pacer: LongPollPacer = request.app.state.longpoll_pacer
+    loop = asyncio.get_running_loop()
+    remaining = wait
+    if wait > 0:
+        hold = min(pacer.delay(principal.token_hash), wait)
+        if hold > 0:
+            await asyncio.sleep(hold)
+            remaining -= hold
+    elif settings.workers > 1:
+        await notifier.refresh()  # other processes' writes, so a PC always reads its own pushes
 
     def read() -> feed.Page:
         with db.read() as conn:
             feed.check_cursor(conn, cursor)
             return feed.read_page(conn, cursor=cursor, limit=limit, campus_id=principal.campus_id)
 
-    key = (cursor, limit, principal.campus_id)
-    page = await shared.page(key, read)
-    remaining = wait
+    async def one_page() -> tuple[EncodedPage, int]:
+        if notifier.behind:
+            await notifier.refresh()
+        if tail.can_serve(cursor):
+            found = tail.page(cursor=cursor, limit=limit, campus_id=principal.campus_id)
+            return found.page, found.scanned_to
+        page = await shared.page((cursor, limit, principal.campus_id), read)
+        return page, page.next_cursor
+
+    page, scanned_to = await one_page()
     while not page.count and not page.has_more and remaining > 0:
-        started = utcnow()
-        if not await notifier.wait_beyond(page.next_cursor, remaining):
+        started = loop.time()
+        if not await notifier.wait_beyond(scanned_to, remaining):
             break
         await asyncio.sleep(min(settings.longpoll_batch_seconds, max(remaining, 0)))
-        remaining -= (utcnow() - started).total_seconds()
-        page = await shared.page(key, read)
+        remaining -= loop.time() - started
+        page, scanned_to = await one_page()
+    if wait > 0:
+        pacer.answered(principal.token_hash)
     server_time = utcnow().isoformat().replace("+00:00", "Z")
     return Response(content=page.response_body(server_time), media_type="application/json")
 

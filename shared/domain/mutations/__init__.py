@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.domain.mutations import patient, queue, visit  # noqa: F401  (registration by import)
+from shared.domain.mutations import delivery, emr, patient, pharmacy, queue, rx, stock, visit  # noqa: F401  (registration by import)
 from shared.domain.mutations.base import (
     REGISTRY,
     Effect,

@@ -1,0 +1,432 @@
+"""What the desk's buttons do to the local store, as plain functions run on the database thread.
+
+Each records one mutation (``store.record`` runs the shared handler against the local view, so the
+screen shows the result at once and the outbox pushes it when the server is reachable) and returns
+what the screen needs to show or print. Printing itself is the print queue's business.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pharmacy_desk import keys as key_files
+from pharmacy_desk.documents import prescription_pdf
+from pharmacy_desk.queries import PRINTS_STATE
+from pharmacy_desk.texts import t
+from shared.domain.entities import Prescription, SigningKey, Staff
+from shared.domain.mutations import REGISTRY
+from shared.domain.pharmacy import review_signed_content
+from shared.domain.pickup import issue_pickup_code
+from shared.errors import ValidationFailed
+from shared.ids import new_id
+from shared.security.signing import canonical_bytes, fingerprint, sign
+
+log = logging.getLogger(__name__)
+
+CODES_STATE = "pharmacy.pickup_codes"  # rx id -> the code drawn at approval on this PC
+
+
+def require_mutation(name: str) -> None:
+    if name not in REGISTRY:
+        raise ValidationFailed(f"{name} is not available in this build", code="unknown_mutation")
+
+
+def fit(name: str, candidates: dict[str, Any]) -> dict[str, Any]:
+    """Keep the candidate arguments the mutation's model declares (the model forbids extras)."""
+    spec = REGISTRY[name]
+    fields = spec.args.model_fields
+    return {k: v for k, v in candidates.items() if k in fields}
+
+
+# --- review ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    decision: str
+    number: str
+    pickup_code: str = ""
+    key_fingerprint: str = ""  # set when this review created the pharmacist's key
+
+
+def _key_id(store: Any, staff_id: str, public_key: str) -> str | None:
+    for row in store.find(SigningKey, staff_id=staff_id):
+        if row.public_key == public_key:
+            return row.id
+    return None
+
+
+def review(
+    store: Any,
+    keys: key_files.KeyFile,
+    staff: Staff,
+    rx_id: str,
+    decision: Literal["approve", "reject"],
+    reason_code: str,
+    reason: str,
+    pin: str,
+    *,
+    now: dt.datetime,
+    create_key: bool = False,
+    lang: str = "zh_CN",
+) -> ReviewOutcome:
+    """Sign the review with the pharmacist's key (made first when ``create_key``) and record ``rx.review``.
+
+    Approval draws the pickup code here (random, on this PC), sends its digest with the review and
+    keeps the code for the counter. ``WrongPin`` when the PIN does not open the key; nothing recorded.
+    """
+    require_mutation("rx.review")
+    rx = store.get(Prescription, rx_id)
+    if rx is None:
+        raise ValidationFailed(rx_id, code="not_found")
+    created = ""
+    if create_key:
+        key = key_files.create_key(store, keys, staff.username, staff.id, pin)
+        created = fingerprint(key.public_key, groups=4)
+    else:
+        loaded = key_files.find_key(store, keys, staff.username, staff.id)
+        if loaded is None:
+            raise ValidationFailed("no signing key", code="no_signing_key")
+        key = loaded
+    at = now if now.tzinfo else now.astimezone()
+    content = review_signed_content(
+        rx,
+        decision=decision,
+        reason_code=reason_code,
+        reason=reason,
+        reviewer_id=staff.id,
+        reviewed_at=at,  # type: ignore[arg-type]
+    )
+    signature = sign(canonical_bytes(content), key, pin, lang=lang)
+    code = ""
+    if decision == "approve":
+        code, _state = issue_pickup_code(
+            rx.id, rx_status="approved", paid=True, payment_required=False, now=at
+        )
+    key_id = _key_id(store, staff.id, key.public_key)
+    if key_id is None:
+        raise ValidationFailed(t("review.key_not_registered", lang), code="no_signing_key")
+    args: dict[str, Any] = {
+        "rx_id": rx.id,
+        "decision": decision,
+        "reason_code": reason_code,
+        "reason": reason,
+        "reviewed_at": at,
+        "signing_key_id": key_id,
+        "signature": signature,
+    }
+    if code:
+        args["pickup_code"] = code
+    store.record("rx.review", args, lang=lang)
+    if code:
+        codes = dict(store.state(CODES_STATE, {}) or {})
+        codes[rx.id] = code
+        store.set_state(CODES_STATE, codes)
+    return ReviewOutcome(decision, rx.number, code, created)
+
+
+def pickup_code_drawn_here(store: Any, rx_id: str) -> str:
+    return str((store.state(CODES_STATE, {}) or {}).get(rx_id, ""))
+
+
+# --- printing the prescription -----------------------------------------------------------------------
+
+
+def print_count(store: Any, rx_id: str) -> int:
+    return int((store.state(PRINTS_STATE, {}) or {}).get(rx_id, 0))
+
+
+def prescription_for_print(
+    store: Any, rx_id: str, *, now: dt.datetime, reprint: bool = False, lang: str = "zh_CN"
+) -> tuple[bytes, bool]:
+    """The prescription PDF; marked as a reprint when it was printed before here (or ``reprint``), and the
+    print recorded (``print.record`` when the suite has it, and this PC's print log)."""
+    rx = store.get(Prescription, rx_id)
+    if rx is None:
+        raise ValidationFailed(rx_id, code="not_found")
+    before = print_count(store, rx_id)
+    is_reprint = reprint or before > 0
+    data = prescription_pdf(store, rx, reprint=is_reprint, now=now)
+    prints = dict(store.state(PRINTS_STATE, {}) or {})
+    prints[rx_id] = before + 1
+    store.set_state(PRINTS_STATE, prints)
+    record_print(store, "prescription", rx_id, reprint=is_reprint, now=now, lang=lang)
+    return data, is_reprint
+
+
+def record_print(
+    store: Any, document: str, ref_id: str, *, reprint: bool, now: dt.datetime, lang: str
+) -> None:
+    if "print.record" not in REGISTRY:
+        log.info("printed %s %s (reprint=%s); print.record is not installed", document, ref_id, reprint)
+        return
+    candidates = {
+        "id": new_id(),
+        "document": document,
+        "kind": document,
+        "ref_id": ref_id,
+        "entity_id": ref_id,
+        "rx_id": ref_id,
+        "reprint": reprint,
+        "printed_at": now if now.tzinfo else now.astimezone(),
+    }
+    store.record("print.record", fit("print.record", candidates), lang=lang)
+
+
+# --- pickup codes -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PickupCheck:
+    ok: bool
+    message: str
+    remaining: int = 0
+
+
+def verify_pickup(
+    store: Any, rx_id: str, entered: str, *, now: dt.datetime, lang: str = "zh_CN"
+) -> PickupCheck:
+    """Check a pickup code (``rx.pickup_verify``); every try is recorded, a wrong one counts against the code."""
+    require_mutation("rx.pickup_verify")
+    at = now if now.tzinfo else now.astimezone()
+    entry = store.record("rx.pickup_verify", {"rx_id": rx_id, "code": entered[:40], "at": at}, lang=lang)
+    result = entry.local_result or {}
+    return PickupCheck(
+        bool(result.get("ok")), str(result.get("message", "")), int(result.get("remaining", 0))
+    )
+
+
+def reissue_pickup(store: Any, rx_id: str, reason: str, *, lang: str = "zh_CN") -> str:
+    """A new pickup code for a locked, lost or expired one (``rx.pickup_reissue``); returns the code."""
+    code, _state = issue_pickup_code(
+        rx_id, rx_status="approved", paid=True, payment_required=False, now=dt.datetime.now(dt.UTC)
+    )
+    store.record("rx.pickup_reissue", {"rx_id": rx_id, "pickup_code": code, "reason": reason}, lang=lang)
+    codes = dict(store.state(CODES_STATE, {}) or {})
+    codes[rx_id] = code
+    store.set_state(CODES_STATE, codes)
+    return code
+
+
+# --- dispensing --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DispenseOutcome:
+    rx_number: str
+    dispense_id: str
+    complete: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+def dispense(
+    store: Any,
+    plan: Any,
+    *,
+    pharmacy_id: str,
+    handover: str,
+    pickup_code: str,
+    now: dt.datetime,
+    lang: str = "zh_CN",
+) -> DispenseOutcome:
+    """Record ``rx.dispense`` for what the plan hands out now (batches as allocated, overrides with reasons)."""
+    require_mutation("rx.dispense")
+    at = now if now.tzinfo else now.astimezone()
+    dispense_id = new_id()
+    lines = []
+    for line in plan.lines:
+        if line.now <= 0:
+            continue
+        lines.append(
+            {
+                "line_no": line.index,
+                "quantity": line.now,
+                "batches": [{"batch_no": h.batch_no, "quantity": h.quantity} for h in line.allocation],
+                "override_batch_no": line.override_batch or None,
+                "override_reason": line.override_reason,
+            }
+        )
+    if not lines:
+        raise ValidationFailed(t("dispense.nothing", lang), code="nothing_to_dispense")
+    args = {
+        "id": dispense_id,
+        "rx_id": plan.rx.id,
+        "pharmacy_id": pharmacy_id,
+        "dispensed_at": at,
+        "handover": handover,
+        "pickup_verified": bool(pickup_code),
+        "lines": lines,
+    }
+    entry = store.record("rx.dispense", args, lang=lang)
+    complete = all(line.shortfall == 0 for line in plan.lines)
+    return DispenseOutcome(plan.rx.number, dispense_id, complete, list(entry.warnings or []))
+
+
+# --- stock -------------------------------------------------------------------------------------------
+
+
+def _aware(now: dt.datetime) -> dt.datetime:
+    return now if now.tzinfo else now.astimezone()
+
+
+def receive(
+    store: Any,
+    *,
+    pharmacy_id: str,
+    supplier: str,
+    drug_id: str,
+    batch_no: str,
+    expiry: dt.date,
+    quantity: int,
+    unit: str,
+    price: Any,
+    now: dt.datetime,
+    invoice_no: str = "",
+    lang: str = "zh_CN",
+) -> Any:
+    """``stock.receive`` of one batch (the dialog takes one line at a time)."""
+    args = {
+        "id": new_id(),
+        "pharmacy_id": pharmacy_id,
+        "supplier": supplier,
+        "invoice_no": invoice_no,
+        "received_at": _aware(now),
+        "lines": [
+            {
+                "drug_id": drug_id,
+                "batch_no": batch_no,
+                "expiry": expiry,
+                "quantity": quantity,
+                "unit": unit,
+                "price": price,
+            }
+        ],
+    }
+    return store.record("stock.receive", args, lang=lang)
+
+
+def move(
+    store: Any,
+    *,
+    pharmacy_id: str,
+    kind: str,
+    reason: str,
+    drug_id: str,
+    batch_no: str,
+    quantity: int,
+    now: dt.datetime,
+    to_pharmacy_id: str | None = None,
+    destination: str = "",
+    lang: str = "zh_CN",
+) -> Any:
+    """``stock.move``: out of the ledger, a transfer to another pharmacy, or scrap (a reason always)."""
+    args: dict[str, Any] = {
+        "id": new_id(),
+        "pharmacy_id": pharmacy_id,
+        "kind": kind,
+        "reason": reason,
+        "destination": destination,
+        "occurred_at": _aware(now),
+        "lines": [{"drug_id": drug_id, "batch_no": batch_no, "quantity": quantity}],
+    }
+    if kind == "transfer":
+        args["to_pharmacy_id"] = to_pharmacy_id
+    return store.record("stock.move", args, lang=lang)
+
+
+def count(
+    store: Any,
+    *,
+    pharmacy_id: str,
+    counted: list[tuple[str, str, int]],
+    counted_at: dt.datetime,
+    note: str = "",
+    lang: str = "zh_CN",
+) -> Any:
+    """``stock.count``: (drug, batch, counted) lines; the adjustment is computed as of ``counted_at``."""
+    args = {
+        "id": new_id(),
+        "pharmacy_id": pharmacy_id,
+        "counted_at": _aware(counted_at),
+        "note": note,
+        "lines": [{"drug_id": d, "batch_no": b, "counted": c} for d, b, c in counted],
+    }
+    return store.record("stock.count", args, lang=lang)
+
+
+# --- refunds and delivery -------------------------------------------------------------------------------
+
+
+def request_refund(
+    store: Any,
+    *,
+    rx_id: str,
+    reason_code: str,
+    reason: str,
+    lines: list[tuple[int, int, bool]],
+    lang: str = "zh_CN",
+) -> Any:
+    args = {
+        "id": new_id(),
+        "rx_id": rx_id,
+        "reason_code": reason_code,
+        "reason": reason,
+        "lines": [{"line_no": n, "quantity": q, "restock": r} for n, q, r in lines],
+    }
+    return store.record("rx.refund_request", args, lang=lang)
+
+
+def review_refund(
+    store: Any, *, refund_id: str, decision: str, note: str, now: dt.datetime, lang: str = "zh_CN"
+) -> Any:
+    args = {"refund_id": refund_id, "decision": decision, "note": note, "returned_at": _aware(now)}
+    return store.record("rx.refund_review", args, lang=lang)
+
+
+def create_delivery(
+    store: Any,
+    *,
+    rx_id: str,
+    pharmacy_id: str,
+    receiver: dict[str, str],
+    dispense_id: str | None,
+    note: str = "",
+    lang: str = "zh_CN",
+) -> str:
+    delivery_id = new_id()
+    args: dict[str, Any] = {
+        "id": delivery_id,
+        "rx_id": rx_id,
+        "pharmacy_id": pharmacy_id,
+        "receiver": receiver,
+        "note": note,
+    }
+    if dispense_id:
+        args["dispense_id"] = dispense_id
+    store.record("delivery.create", args, lang=lang)
+    return delivery_id
+
+
+def ship_delivery(
+    store: Any,
+    *,
+    delivery_id: str,
+    courier: str,
+    waybill_no: str,
+    sort_code: str,
+    handed_over: bool,
+    now: dt.datetime,
+    lang: str = "zh_CN",
+) -> Any:
+    args = {
+        "delivery_id": delivery_id,
+        "courier": courier,
+        "waybill_no": waybill_no,
+        "sort_code": sort_code,
+        "handed_over": handed_over,
+        "at": _aware(now),
+    }
+    return store.record("delivery.ship", args, lang=lang)

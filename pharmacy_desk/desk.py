@@ -1,0 +1,256 @@
+"""The pharmacy desk's main window: pharmacy chooser, the five screens, print-job counter, status bar.
+
+``DeskState`` is what every screen shares: the runtime (ops, bus), language, site configuration, the
+pharmacy served, who is logged in, the print queue and the signing-key folder. Screens talk to the
+store only through ops and redraw when ``sig_operation_did_execute`` touches what they show.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pharmacy_desk.keys import KeyFile
+from pharmacy_desk.print_queue import PrintQueue, QueuedJob
+from pharmacy_desk.queries import pharmacies
+from pharmacy_desk.texts import t
+from pharmacy_desk.widgets import MessageLine
+from shared.domain.entities import Pharmacy, Staff
+from shared.gui.app import ClientRuntime
+from shared.gui.ops import QueryOp
+from shared.site import SiteConfig
+
+log = logging.getLogger(__name__)
+
+
+class DeskState(QObject):
+    """Shared by the screens; ``sig_pharmacy_changed`` fires when the pharmacy served changes."""
+
+    sig_pharmacy_changed = Signal(str)
+    sig_message = Signal(str, str)  # text, level
+
+    def __init__(
+        self,
+        runtime: ClientRuntime,
+        *,
+        site: SiteConfig,
+        data_folder: Path,
+        lang: str,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.site = site
+        self.lang = lang
+        self.data_folder = data_folder
+        self.keys = KeyFile(data_folder / "signing_keys")
+        self.print_queue = PrintQueue(
+            lambda: self.site, spool=data_folder / "print_spool", lang=lang, parent=self
+        )
+        self.pharmacy_id: str = ""
+        self.pharmacy_name: str = ""
+        self.pharmacy_campus: str = ""
+        self._clock = clock or dt.datetime.now
+
+    # -- who and where ------------------------------------------------------------------------------
+
+    @property
+    def staff(self) -> Staff | None:
+        if self.runtime.current is not None:
+            return self.runtime.current.staff
+        session = self.runtime.store.session()
+        return session.staff if session is not None else None
+
+    @property
+    def campus_id(self) -> str | None:
+        if self.runtime.current is not None:
+            return self.runtime.current.campus_id
+        session = self.runtime.store.session()
+        return session.campus_id if session is not None else None
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    def today(self) -> dt.date:
+        return self.now().date()
+
+    def set_pharmacy(self, pharmacy: Pharmacy | None) -> None:
+        new_id = pharmacy.id if pharmacy else ""
+        self.pharmacy_name = pharmacy.name if pharmacy else ""
+        self.pharmacy_campus = pharmacy.campus_id if pharmacy else ""
+        if new_id != self.pharmacy_id:
+            self.pharmacy_id = new_id
+            self.sig_pharmacy_changed.emit(new_id)
+
+    def message(self, text: str, level: str = "info") -> None:
+        self.sig_message.emit(text, level)
+
+    def print_document(
+        self,
+        kind: str,
+        title: str,
+        content: str,
+        data: bytes,
+        *,
+        on_done: Callable[[QueuedJob], object] | None = None,
+    ) -> QueuedJob:
+        """Queue a document for its printer; the outcome shows in the message line (failures are kept)."""
+        lang = self.lang
+
+        def done(job: QueuedJob) -> None:
+            doc = t(f"doc.{job.job.kind}", lang)
+            if job.state == "sent":
+                self.message(t("print.sent", lang, doc=doc, printer=job.where), "ok")
+            else:
+                self.message(t("print.failed", lang, doc=doc, reason=job.error), "error")
+            if on_done is not None:
+                on_done(job)
+
+        return self.print_queue.print(kind, title, content, data, on_done=done)  # type: ignore[arg-type]
+
+
+class PharmacyWindow(QMainWindow):
+    """Review, dispensing, refunds and delivery, stock, printers; one tab each, Ctrl+1…5 to switch."""
+
+    def __init__(self, state: DeskState) -> None:
+        super().__init__()
+        from pharmacy_desk.screens.dispense import DispenseScreen
+        from pharmacy_desk.screens.printers import PrintersScreen
+        from pharmacy_desk.screens.returns import ReturnsScreen
+        from pharmacy_desk.screens.review import ReviewScreen
+        from pharmacy_desk.screens.stock import StockScreen
+
+        self.state = state
+        lang = state.lang
+        self.setWindowTitle(t("app.title", lang))
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(8, 6, 8, 4)
+
+        top = QHBoxLayout()
+        self.title_label = QLabel(t("app.title", lang))
+        self.title_label.setProperty("role", "title")
+        top.addWidget(self.title_label)
+        top.addStretch(1)
+        self.jobs_button = QToolButton()
+        self.jobs_button.setProperty("role", "attention")
+        self.jobs_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.jobs_button.setVisible(False)
+        top.addWidget(self.jobs_button)
+        pharmacy_label = QLabel(t("app.pharmacy", lang))
+        self.pharmacy_combo = QComboBox()
+        self.pharmacy_combo.setMinimumWidth(220)
+        pharmacy_label.setBuddy(self.pharmacy_combo)
+        top.addWidget(pharmacy_label)
+        top.addWidget(self.pharmacy_combo)
+        layout.addLayout(top)
+
+        self.message_line = MessageLine()
+        layout.addWidget(self.message_line)
+
+        self.tabs = QTabWidget()
+        self.review = ReviewScreen(state)
+        self.dispense = DispenseScreen(state)
+        self.returns = ReturnsScreen(state)
+        self.stock = StockScreen(state)
+        self.printers = PrintersScreen(state)
+        for screen, key in (
+            (self.review, "tab.review"),
+            (self.dispense, "tab.dispense"),
+            (self.returns, "tab.returns"),
+            (self.stock, "tab.stock"),
+            (self.printers, "tab.printers"),
+        ):
+            self.tabs.addTab(screen, t(key, lang))
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.setStatusBar(state.runtime.status_bar(self))
+
+        for number in range(5):
+            shortcut = QShortcut(QKeySequence(f"Ctrl+{number + 1}"), self)
+            shortcut.activated.connect(lambda n=number: self.tabs.setCurrentIndex(n))
+
+        state.sig_message.connect(self.message_line.show_message)
+        state.print_queue.sig_failed_changed.connect(self._show_failed_jobs)
+        self.pharmacy_combo.currentIndexChanged.connect(self._pharmacy_chosen)
+        self.review.sig_open_for_dispensing.connect(self.open_for_dispensing)
+        self._pharmacies: list[Pharmacy] = []
+        self._show_failed_jobs(len(state.print_queue.failed()))
+        self.resize(1366, 768)
+
+    # -- pharmacy ------------------------------------------------------------------------------------
+
+    def load_pharmacies(self) -> None:
+        """Fill the pharmacy chooser (after login); the site's pharmacy code is chosen when present."""
+        campus = self.state.campus_id
+
+        def loaded(found: list[Pharmacy]) -> None:
+            self._pharmacies = found
+            self.pharmacy_combo.blockSignals(True)
+            self.pharmacy_combo.clear()
+            for pharmacy in found:
+                self.pharmacy_combo.addItem(pharmacy.name, pharmacy.id)
+            wanted = next((i for i, p in enumerate(found) if p.code == self.state.site.pharmacy), 0)
+            self.pharmacy_combo.setCurrentIndex(wanted if found else -1)
+            self.pharmacy_combo.blockSignals(False)
+            self._pharmacy_chosen(self.pharmacy_combo.currentIndex())
+
+        QueryOp(parent=self, op=lambda store: pharmacies(store, campus), success=loaded).run_in_background()
+
+    def _pharmacy_chosen(self, index: int) -> None:
+        pharmacy = self._pharmacies[index] if 0 <= index < len(self._pharmacies) else None
+        self.state.set_pharmacy(pharmacy)
+        staff = self.state.staff
+        self.setWindowTitle(
+            t(
+                "app.title_with",
+                self.state.lang,
+                pharmacy=pharmacy.name if pharmacy else t("app.no_pharmacy", self.state.lang),
+                user=staff.name if staff else "",
+            )
+        )
+
+    def open_for_dispensing(self, query: str) -> None:
+        self.tabs.setCurrentWidget(self.dispense)
+        self.dispense.search(query)
+
+    # -- print jobs that failed ------------------------------------------------------------------------
+
+    def _show_failed_jobs(self, count: int) -> None:
+        lang = self.state.lang
+        self.jobs_button.setVisible(count > 0)
+        self.jobs_button.setText(t("print.pending", lang, n=count))
+        menu = QMenu(self.jobs_button)
+        menu.addAction(t("print.retry", lang), lambda: self.state.print_queue.retry())
+        for queued in self.state.print_queue.failed():
+            label = f"{t('doc.' + queued.job.kind, lang)} {queued.job.title}"
+            sub = menu.addMenu(label)
+            job_id = queued.job.id
+            sub.addAction(t("print.retry", lang), partial(self.state.print_queue.retry, job_id))
+            sub.addAction(t("print.discard", lang), partial(self.state.print_queue.discard, job_id))
+        self.jobs_button.setMenu(menu)
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().closeEvent(event)
+        app = QApplication.instance()
+        if app is not None:
+            app.processEvents()

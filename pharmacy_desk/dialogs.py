@@ -1,0 +1,170 @@
+"""Small modal dialogs of the desk (PIN, reasons, confirmations), each reachable through an ``ask`` class
+method that a test replaces."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pharmacy_desk.texts import t
+from shared.security.signing import MIN_PIN_LENGTH
+
+
+def ok_cancel(dialog: QDialog, lang: str) -> QDialogButtonBox:
+    """OK / Cancel in the desk's language (Qt's own translations may be missing on a PC)."""
+    box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+    box.button(QDialogButtonBox.StandardButton.Ok).setText(t("common.ok", lang))
+    box.button(QDialogButtonBox.StandardButton.Cancel).setText(t("common.cancel", lang))
+    box.accepted.connect(dialog.accept)
+    box.rejected.connect(dialog.reject)
+    return box
+
+
+def close_box(dialog: QDialog, lang: str) -> QDialogButtonBox:
+    box = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+    box.button(QDialogButtonBox.StandardButton.Close).setText(t("common.close", lang))
+    box.rejected.connect(dialog.reject)
+    return box
+
+
+class PinDialog(QDialog):
+    """Asks the signing PIN; in ``setup`` mode asks it twice to create the key."""
+
+    def __init__(self, parent: QWidget | None = None, *, lang: str, setup: bool = False) -> None:
+        super().__init__(parent)
+        self.lang = lang
+        self.setup = setup
+        self.setWindowTitle(t("pin.setup_title" if setup else "pin.title", lang))
+        layout = QVBoxLayout(self)
+        prompt = QLabel(t("pin.setup_prompt" if setup else "pin.prompt", lang))
+        prompt.setWordWrap(True)
+        layout.addWidget(prompt)
+        form = QFormLayout()
+        self.pin_edit = QLineEdit()
+        self.pin_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        form.addRow(t("pin.pin", lang), self.pin_edit)
+        self.again_edit = QLineEdit()
+        self.again_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        if setup:
+            form.addRow(t("pin.again", lang), self.again_edit)
+        layout.addLayout(form)
+        self.error = QLabel()
+        self.error.setProperty("role", "error")
+        layout.addWidget(self.error)
+        layout.addWidget(ok_cancel(self, lang))
+        self.setMinimumWidth(420)
+
+    def accept(self) -> None:
+        pin = self.pin_edit.text()
+        if self.setup:
+            if len(pin) < MIN_PIN_LENGTH:
+                self.error.setText(t("pin.setup_prompt", self.lang))
+                return
+            if pin != self.again_edit.text():
+                self.error.setText(t("pin.mismatch", self.lang))
+                return
+        elif not pin:
+            return
+        super().accept()
+
+    @classmethod
+    def ask(cls, parent: QWidget | None, *, lang: str, setup: bool = False) -> str | None:
+        dialog = cls(parent, lang=lang, setup=setup)
+        return dialog.pin_edit.text() if dialog.exec() == QDialog.DialogCode.Accepted else None
+
+
+class ReasonDialog(QDialog):
+    """A reason from a list plus free text (rejecting a prescription, overriding a batch, a refund)."""
+
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        lang: str,
+        title: str,
+        choices: Sequence[tuple[str, str]],
+        free_text_label: str | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.lang = lang
+        self.setWindowTitle(title)
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.reason_combo = QComboBox()
+        self.reason_combo.addItem("", "")
+        for code, label in choices:
+            self.reason_combo.addItem(label, code)
+        form.addRow(t("review.reason", lang), self.reason_combo)
+        self.text_edit = QPlainTextEdit()
+        self.text_edit.setFixedHeight(80)
+        form.addRow(free_text_label or t("review.reason_text", lang), self.text_edit)
+        layout.addLayout(form)
+        self.error = QLabel()
+        self.error.setProperty("role", "error")
+        layout.addWidget(self.error)
+        layout.addWidget(ok_cancel(self, lang))
+        self.setMinimumWidth(460)
+
+    def value(self) -> tuple[str, str]:
+        return str(self.reason_combo.currentData() or ""), self.text_edit.toPlainText().strip()
+
+    def accept(self) -> None:
+        code, text = self.value()
+        if not code:
+            self.error.setText(t("review.reason_required", self.lang))
+            return
+        if code == "other" and not text:
+            self.error.setText(t("review.reason_other_text", self.lang))
+            return
+        super().accept()
+
+    @classmethod
+    def ask(
+        cls, parent: QWidget | None, *, lang: str, title: str, choices: Sequence[tuple[str, str]]
+    ) -> tuple[str, str] | None:
+        dialog = cls(parent, lang=lang, title=title, choices=choices)
+        return dialog.value() if dialog.exec() == QDialog.DialogCode.Accepted else None
+
+
+class TextDialog(QDialog):
+    """One required line of text (an override reason, a refund note)."""
+
+    def __init__(
+        self, parent: QWidget | None = None, *, lang: str, title: str, label: str, error: str
+    ) -> None:
+        super().__init__(parent)
+        self.lang = lang
+        self._error_text = error
+        self.setWindowTitle(title)
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.edit = QLineEdit()
+        form.addRow(label, self.edit)
+        layout.addLayout(form)
+        self.error = QLabel()
+        self.error.setProperty("role", "error")
+        layout.addWidget(self.error)
+        layout.addWidget(ok_cancel(self, lang))
+        self.setMinimumWidth(420)
+
+    def accept(self) -> None:
+        if not self.edit.text().strip():
+            self.error.setText(self._error_text)
+            return
+        super().accept()
+
+    @classmethod
+    def ask(cls, parent: QWidget | None, *, lang: str, title: str, label: str, error: str) -> str | None:
+        dialog = cls(parent, lang=lang, title=title, label=label, error=error)
+        return dialog.edit.text().strip() if dialog.exec() == QDialog.DialogCode.Accepted else None

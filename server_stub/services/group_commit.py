@@ -1,0 +1,191 @@
+"""Group commit: pushes that arrive while the database is busy with earlier ones are applied together
+in ONE write transaction, so they share one commit (one fsync on SQLite with ``synchronous=FULL``,
+one WAL flush on PostgreSQL) instead of paying one each.
+
+Nothing is weakened: every push still runs the same handlers with the same checks, each mutation in a
+SAVEPOINT of its own (``push.apply_batch_in``), so a rejection or a failure undoes only that mutation;
+the audit chain still gets one entry per mutation, in the order they were applied; and a push is
+answered only after its transaction is durably committed. If the group's transaction itself fails
+(anything but a busy or unreachable database), each push in it is retried alone, so one poisonous
+push cannot fail its neighbours.
+
+One committer per server process: a single writer thread works through the queue; requests wait on
+the event loop (no thread, no connection held while queued).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+
+from server_stub.db.engine import Database, DatabaseBusy
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Failures of the whole transaction that retrying each push alone would only repeat (and wait for again).
+_WHOLE_DATABASE = (DatabaseBusy, OperationalError, SQLAlchemyTimeoutError)
+
+
+@dataclass
+class _Job(Generic[T]):
+    work: Callable[[Connection], T]
+    size: int
+    future: asyncio.Future[T]
+    value: Any = None
+    error: BaseException | None = None
+    done: bool = field(default=False)
+
+
+@dataclass
+class GroupStats:
+    """Counters for the benchmark and the logs."""
+
+    transactions: int = 0
+    jobs: int = 0
+    largest: int = 0
+    retried_alone: int = 0
+
+
+class GroupCommitter:
+    """Runs write jobs in shared transactions. ``begin`` runs first in every transaction (taking the
+    locks the jobs need in one fixed order); ``after_commit`` runs in the writer thread after each
+    commit and its result is handed to ``on_committed`` on the event loop before any job is answered
+    (the server loads the new changes into its feed tail there, so a pull sent after a push's answer
+    sees the push)."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        begin: Callable[[Connection], None] | None = None,
+        after_commit: Callable[[], Any] | None = None,
+        on_committed: Callable[[Any], None] | None = None,
+        max_group: int = 1000,
+    ) -> None:
+        self.db = db
+        self.begin = begin
+        self.after_commit = after_commit
+        self.on_committed = on_committed
+        self.max_group = max_group
+        self.stats = GroupStats()
+        self._queue: deque[_Job[Any]] = deque()
+        self._wakeup: asyncio.Event | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
+
+    async def start(self) -> None:
+        self._wakeup = asyncio.Event()
+        self._runner = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        for job in self._queue:
+            if not job.future.done():
+                job.future.set_exception(DatabaseBusy("the server is shutting down"))
+        self._queue.clear()
+        self._thread.shutdown(wait=True)
+
+    async def run(self, work: Callable[[Connection], T], *, size: int = 1) -> T:
+        """Queue ``work`` (called with the group's connection in the writer thread) and return its
+        result once the group it ran in has committed, or raise what it raised. ``size`` (mutations)
+        bounds how much goes into one group."""
+        if self._wakeup is None:
+            raise RuntimeError("GroupCommitter.run before start")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Job(work, max(1, size), future))
+        self._wakeup.set()
+        # If the caller goes away, the job still runs (it is already queued); a retried push then gets
+        # its stored outcome.
+        return await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                group = [self._queue.popleft()]
+                size = group[0].size
+                while self._queue and size + self._queue[0].size <= self.max_group:
+                    job = self._queue.popleft()
+                    group.append(job)
+                    size += job.size
+                try:
+                    committed = await loop.run_in_executor(self._thread, self._apply_group, group)
+                except BaseException as error:  # noqa: BLE001 - answered to every job of the group
+                    for job in group:
+                        job.error, job.done = error, True
+                    committed = None
+                if committed is not None and self.on_committed is not None:
+                    try:
+                        self.on_committed(committed)
+                    except Exception:  # noqa: BLE001 - the commit stands; pulls fall back to the database
+                        log.exception("after-commit hook failed")
+                for job in group:
+                    if job.future.done():
+                        continue
+                    if job.error is not None:
+                        job.future.set_exception(job.error)
+                    else:
+                        job.future.set_result(job.value)
+
+    def _apply_group(self, group: list[_Job[Any]]) -> Any:
+        """Writer thread: one transaction for the group; falls back to one per job if it fails."""
+        try:
+            self._transaction(group)
+        except _WHOLE_DATABASE as error:
+            for job in group:
+                job.value, job.error = None, error
+            return None
+        except Exception as error:  # noqa: BLE001 - find the job that broke it by running each alone
+            if len(group) == 1:
+                group[0].value, group[0].error = None, error
+                return None
+            log.warning("group of %d pushes failed (%s); retrying each alone", len(group), error)
+            self.stats.retried_alone += len(group)
+            for job in group:
+                try:
+                    self._transaction([job])
+                except Exception as alone:  # noqa: BLE001 - this job's own failure
+                    job.value, job.error = None, alone
+        self.stats.transactions += 1
+        self.stats.jobs += len(group)
+        self.stats.largest = max(self.stats.largest, len(group))
+        if self.after_commit is None:
+            return None
+        try:
+            return self.after_commit()
+        except Exception:  # noqa: BLE001 - the commit stands; the poller catches up
+            log.exception("reading the feed after a commit failed")
+            return None
+
+    def _transaction(self, group: list[_Job[Any]]) -> None:
+        with self.db.write() as conn:
+            if self.begin is not None:
+                self.begin(conn)
+            for job in group:
+                job.value, job.error = None, None
+                try:
+                    job.value = job.work(conn)
+                except Exception as error:  # noqa: BLE001 - the job's savepoints undid its failed part
+                    job.error = error
+                    # A job must leave the transaction usable (its failed part rolled back to a
+                    # savepoint). If it did not (PostgreSQL: "current transaction is aborted"), fail the
+                    # group, so the jobs are retried alone, rather than commit a half-dead transaction.
+                    conn.exec_driver_sql("SELECT 1")

@@ -1,0 +1,238 @@
+"""Group commit on a real SQLite file: pushes queued together share one transaction, a rejection or a
+failure undoes only its own mutation or push, the audit chain stays one entry per mutation, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, func, select
+
+from server_stub.db.engine import Database
+from server_stub.db.tables import ENTITY_TABLES, audit_log, mutation_log
+from server_stub.services import audit, push
+from server_stub.services.auth import Principal
+from server_stub.services.entities import to_entity
+from server_stub.services.group_commit import GroupCommitter
+from shared.domain.entities import Staff
+from shared.protocol.models import MutationEnvelope
+from tests.support.api import patient_args
+
+
+@pytest.fixture
+def db(demo_db_url: str) -> Iterator[Database]:
+    database = Database.open(demo_db_url, pool_size=4)
+    yield database
+    database.dispose()
+
+
+def _principal(db: Database, username: str) -> Principal:
+    table = ENTITY_TABLES["staff"]
+    with db.read() as conn:
+        staff = to_entity(Staff, conn.execute(select(table).where(table.c.username == username)).one())
+    return Principal(
+        staff=staff,
+        device_id=f"pc-{username}",
+        campus_id=staff.campus_id,
+        token_hash="test",
+        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+    )
+
+
+def _envelope(seq: int, name: str, args: dict[str, Any]) -> MutationEnvelope:
+    return MutationEnvelope.model_validate(
+        {
+            "mutation_id": f"m-{args.get('id', seq)}-{seq}",
+            "client_seq": seq,
+            "name": name,
+            "args": args,
+            "occurred_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+    )
+
+
+def _push(principal: Principal, client_id: str, envelopes: list[MutationEnvelope]) -> Any:
+    return functools.partial(
+        push.apply_batch_in,
+        client_id=client_id,
+        mutations=envelopes,
+        principal=principal,
+        timezone="Asia/Shanghai",
+        lang="en",
+    )
+
+
+def _count(db: Database, table: Any) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _run_group(db: Database, jobs: list[tuple[Any, int]]) -> tuple[list[Any], GroupCommitter]:
+    """Hold the writer with a first job until every other job is queued, so they form one group."""
+    release = threading.Event()
+
+    def blocker(_conn: Connection) -> str:
+        release.wait(30)
+        return "blocker"
+
+    async def main() -> tuple[list[Any], GroupCommitter]:
+        committer = GroupCommitter(db, begin=push.lock_for_mutations)
+        await committer.start()
+        try:
+            first = asyncio.ensure_future(committer.run(blocker))
+            await asyncio.sleep(0.05)
+            rest = [asyncio.ensure_future(committer.run(work, size=size)) for work, size in jobs]
+            await asyncio.sleep(0.05)
+            release.set()
+            results = await asyncio.gather(first, *rest, return_exceptions=True)
+            return list(results[1:]), committer
+        finally:
+            await committer.stop()
+
+    return asyncio.run(main())
+
+
+def test_pushes_queued_together_commit_in_one_transaction_and_a_rejection_undoes_only_itself(
+    db: Database,
+) -> None:
+    nurse = _principal(db, "nurse1")
+    doctor = _principal(db, "doctor1")
+    audit_before = _count(db, audit_log)
+    good = [patient_args(name=f"组提交{n}") for n in range(6)]
+    jobs = [
+        (_push(nurse, "client-a", [_envelope(1, "patient.register", good[0])]), 1),
+        # a business rejection in the middle of a push: its neighbours in the push still apply
+        (
+            _push(
+                doctor,
+                "client-b",
+                [
+                    _envelope(1, "patient.register", good[1]),
+                    _envelope(2, "patient.register", patient_args(phone="12")),
+                    _envelope(3, "patient.register", good[2]),
+                ],
+            ),
+            3,
+        ),
+        # a gap in client_seq: the mutation before the gap stays, the push answers SequenceError
+        (
+            _push(
+                nurse,
+                "client-c",
+                [_envelope(1, "patient.register", good[3]), _envelope(3, "patient.register", good[4])],
+            ),
+            2,
+        ),
+        (_push(nurse, "client-d", [_envelope(1, "no.such_mutation", {})]), 1),
+        (_push(doctor, "client-e", [_envelope(1, "patient.register", good[5])]), 1),
+    ]
+
+    results, committer = _run_group(db, jobs)
+
+    assert committer.stats.transactions == 2  # the blocker alone, then all five pushes together
+    assert committer.stats.largest == 5
+    a, b, c, d, e = results
+    assert [o.status for o in a.outcomes] == ["applied"]
+    assert [o.status for o in b.outcomes] == ["applied", "rejected", "applied"]
+    assert b.outcomes[1].code == "bad_phone"
+    assert isinstance(c, push.SequenceError)
+    assert [o["status"] for o in c.detail["outcomes"]] == ["applied"]
+    assert d.invalid and d.outcomes[0].code == "unknown_mutation"
+    assert e.outcomes[0].status == "applied"
+
+    patients = ENTITY_TABLES["patient"]
+    with db.read() as conn:
+        stored = set(
+            conn.execute(select(patients.c.id).where(patients.c.id.in_([g["id"] for g in good]))).scalars()
+        )
+        report = audit.verify(conn)
+        logged = conn.execute(select(mutation_log.c.client_id, mutation_log.c.status)).all()
+        seqs = [
+            row.seq
+            for row in conn.execute(
+                select(mutation_log.c.seq)
+                .where(mutation_log.c.status == "applied")
+                .order_by(mutation_log.c.seq)
+            )
+        ]
+    assert stored == {g["id"] for g in good} - {good[4]["id"]}
+    assert report.ok, report.problems
+    # one audit entry per mutation that reached a handler: 1 + 3 + 1 + 1 + 1 (the one after the gap: none)
+    assert _count(db, audit_log) - audit_before == 7
+    assert sorted(s for _, s in logged).count("applied") == 5
+    assert seqs == sorted(set(seqs))
+
+
+def test_a_replay_inside_the_same_group_returns_the_stored_outcome(db: Database) -> None:
+    nurse = _principal(db, "nurse2")
+    envelope = _envelope(1, "patient.register", patient_args(name="重放"))
+    jobs = [(_push(nurse, "client-r", [envelope]), 1), (_push(nurse, "client-r", [envelope]), 1)]
+
+    (first, second), committer = _run_group(db, jobs)
+
+    assert committer.stats.largest == 2
+    assert first.outcomes[0].status == "applied" and not first.outcomes[0].replayed
+    assert second.outcomes[0].replayed
+    assert second.outcomes[0].seq == first.outcomes[0].seq
+
+
+def test_a_push_that_breaks_the_group_transaction_fails_alone(db: Database) -> None:
+    """A failure only visible at COMMIT (a deferred constraint) fails the whole group's transaction;
+    the committer then retries each push alone, so only the culprit fails."""
+    with db.write() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE probe (id INTEGER PRIMARY KEY, "
+            "parent INTEGER REFERENCES probe(id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+    nurse = _principal(db, "nurse3")
+
+    def poison(conn: Connection) -> str:
+        conn.exec_driver_sql("INSERT INTO probe (id, parent) VALUES (1, 999)")
+        return "looked fine"
+
+    good = [patient_args(name=f"邻居{n}") for n in range(2)]
+    jobs = [
+        (_push(nurse, "client-p1", [_envelope(1, "patient.register", good[0])]), 1),
+        (poison, 1),
+        (_push(nurse, "client-p2", [_envelope(1, "patient.register", good[1])]), 1),
+    ]
+
+    (first, broken, last), committer = _run_group(db, jobs)
+
+    assert committer.stats.retried_alone == 3
+    assert first.outcomes[0].status == "applied"
+    assert last.outcomes[0].status == "applied"
+    assert isinstance(broken, Exception) and "FOREIGN KEY" in str(broken)
+    patients = ENTITY_TABLES["patient"]
+    with db.read() as conn:
+        ids = set(
+            conn.execute(select(patients.c.id).where(patients.c.id.in_([g["id"] for g in good]))).scalars()
+        )
+        assert conn.exec_driver_sql("SELECT count(*) FROM probe").scalar_one() == 0
+        assert audit.verify(conn).ok
+    assert ids == {g["id"] for g in good}
+
+
+def test_apply_batch_alone_keeps_what_was_applied_before_a_sequence_gap(db: Database) -> None:
+    nurse = _principal(db, "nurse4")
+    kept = patient_args(name="缺口前")
+    with pytest.raises(push.SequenceError):
+        push.apply_batch(
+            db,
+            client_id="client-gap",
+            mutations=[
+                _envelope(1, "patient.register", kept),
+                _envelope(5, "patient.register", patient_args()),
+            ],
+            principal=nurse,
+            timezone="Asia/Shanghai",
+            lang="en",
+        )
+    patients = ENTITY_TABLES["patient"]
+    with db.read() as conn:
+        assert conn.execute(select(patients.c.id).where(patients.c.id == kept["id"])).first() is not None

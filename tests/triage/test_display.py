@@ -1,0 +1,147 @@
+"""The waiting-room display on another PC: a call made at the nurse's desk reaches it through the real
+server, is spoken (rendered to a WAV by the file player) and highlighted while the audio plays."""
+
+from __future__ import annotations
+
+import datetime as dt
+import wave
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtGui import QGuiApplication
+from pytestqt.qtbot import QtBot
+
+from shared.audio import Announcer, Composer, ComposeSettings, FilePlayer, VoicePack
+from shared.domain.entities import QueueTicket
+from shared.domain.masking import mask_name
+from tests.gui.conftest import save_screenshot
+from tests.triage.conftest import Pc
+from tests.triage.support import first_queue, free_patients
+from triage_desk import model
+from triage_desk.display import (
+    DisplayController,
+    DisplayWindow,
+    ScreenKeeper,
+    choose_screen_name,
+    spoken_room,
+)
+
+SIZES = ((1920, 1080), (1366, 768))
+
+
+def check_in(pc: Pc, queue: Any, patient: Any, ticket_id: str) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with pc.runtime.store.reading() as view:
+        number = model.next_number(view, queue, model.local_day(now), 1)
+    pc.runtime.store.record(
+        "queue.check_in", {"id": ticket_id, "queue_id": queue.id, "patient_id": patient.id, "number": number}
+    )
+
+
+def open_display(
+    qtbot: QtBot, pc: Pc, announcer: Announcer | None
+) -> tuple[DisplayWindow, DisplayController]:
+    window = DisplayWindow(
+        pc.state.lang, english=True, hospital=model.hospital_name(pc.runtime.store, pc.state.campus_id)
+    )
+    controller = DisplayController(pc.state, window, announcer=announcer)
+    window.controller = controller  # type: ignore[attr-defined]
+    qtbot.addWidget(window)
+    pc.windows.append(window)
+    window.resize(1920, 1080)
+    window.show()
+    with qtbot.waitSignal(controller.sig_refreshed, timeout=10_000):
+        controller.refresh()
+    return window, controller
+
+
+def test_a_call_at_the_desk_is_spoken_and_highlighted_on_the_display_pc_through_the_server(
+    qtbot: QtBot, make_pc: Any, tmp_path: Path
+) -> None:
+    desk = make_pc("triage", "nurse1")
+    screen_pc = make_pc("display", "nurse3")
+    player = FilePlayer(tmp_path / "played")
+    announcer = Announcer(Composer(VoicePack.default(), ComposeSettings(repeat=1)), player)
+    window, controller = open_display(qtbot, screen_pc, announcer)
+
+    queue = first_queue(desk.runtime.store, desk.state.campus_id)
+    room = queue.room_ids[0]
+    patients = free_patients(desk.runtime.store, 3)
+    ids = [f"disp{n}-{p.id[-10:]}" for n, p in enumerate(patients)]
+    for ticket_id, patient in zip(ids, patients, strict=True):
+        check_in(desk, queue, patient, ticket_id)
+    desk.runtime.network.wake()
+    qtbot.waitUntil(lambda: screen_pc.runtime.store.get(QueueTicket, ids[2]) is not None, timeout=15_000)
+    assert controller.announced == []  # check-ins are not calls
+
+    desk.runtime.store.record("queue.call", {"ticket_id": ids[0], "room_id": room})
+    desk.runtime.network.wake()
+    qtbot.waitUntil(lambda: len(controller.announced) == 1, timeout=15_000)
+    call = controller.announced[0]
+    assert call.ticket_id == ids[0] and call.room_id == room
+    qtbot.waitUntil(lambda: window.highlighted is not None, timeout=10_000)
+    label = desk.runtime.store.get(QueueTicket, ids[0]).label  # type: ignore[union-attr]
+    assert window.call_number.text() == label and window.call_room.text() == call.room_name
+    assert window.call_name.text() == mask_name(patients[0].name) != patients[0].name
+    assert "Number" in window.call_english.text()
+    qtbot.waitUntil(lambda: window.highlighted is None, timeout=20_000)
+
+    # The highlight followed the audio: on after the player started, off after it ended.
+    timeline = controller.timeline
+    (call_id,) = timeline.audio_start
+    assert timeline.audio_start[call_id] <= timeline.highlight_on[call_id]
+    assert timeline.audio_end[call_id] <= timeline.highlight_off[call_id]
+    assert len(player.played) == 1
+    with wave.open(str(player.played[0])) as wav:
+        seconds = wav.getnframes() / wav.getframerate()
+    assert 1.5 < seconds < 12  # chime + 请 A 1 0 1 号 到 … 诊室 就诊, once
+    room_said, department = spoken_room(call.room_name, call.department)
+    assert department and room_said.endswith("诊室") and len(room_said) < len(call.room_name)
+
+    # Two recalls in quick succession while nothing else plays: said at most once more (merged).
+    for _ in range(2):
+        desk.runtime.store.record("queue.recall", {"ticket_id": ids[0]})
+    desk.runtime.network.wake()
+    qtbot.waitUntil(lambda: (ids[0], 4) in (controller._seen or set()), timeout=15_000)
+    assert announcer.wait_idle(30)
+    assert len(controller.announced) in (2, 3)  # one snapshot: only the latest recall is live
+    assert len(player.played) == 2
+
+    # A second room's call shows in the room board and the recent list; the skipped list too.
+    desk.runtime.store.record("queue.call", {"ticket_id": ids[1], "room_id": queue.room_ids[-1]})
+    desk.runtime.store.record("queue.skip", {"ticket_id": ids[0]})
+    desk.runtime.network.wake()
+    second = desk.runtime.store.get(QueueTicket, ids[1]).label  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: second in [r[1].text() for r in window._room_rows[1:]], timeout=15_000)
+    qtbot.waitUntil(lambda: label in window.skipped_label.text(), timeout=15_000)
+    desk.runtime.store.record(
+        "queue.notice",
+        {"id": "notice-" + ids[0], "text": "今日下午内科专家门诊时间调整为14:00开始，请留意叫号"},
+    )
+    desk.runtime.network.wake()
+    qtbot.waitUntil(lambda: "14:00" in window._notice_text, timeout=15_000)
+    qtbot.waitUntil(
+        lambda: window.highlighted is not None and window.highlighted.ticket_id == ids[1], timeout=15_000
+    )
+    for width, height in SIZES:
+        window.resize(width, height)
+        qtbot.waitUntil(lambda w=width, h=height: window.width() == w and window.height() == h, timeout=2_000)
+        save_screenshot(window, f"triage_display_{width}x{height}")
+    assert announcer.wait_idle(30)
+
+
+def test_the_display_chooses_its_screen_by_name_and_falls_back_to_the_primary(qtbot: QtBot) -> None:
+    assert choose_screen_name(["HDMI-1", "DP-2"], "DP-2", "HDMI-1") == "DP-2"
+    assert choose_screen_name(["HDMI-1"], "DP-2", "HDMI-1") == "HDMI-1"  # unplugged: re-homed
+    assert choose_screen_name(["HDMI-1", "DP-2"], "", "HDMI-1") == "HDMI-1"
+    assert spoken_room("心血管内科2诊室", "心血管内科") == ("2诊室", "心血管内科")
+    assert spoken_room("B超室", "超声科") == ("B超室", None)
+
+    from PySide6.QtWidgets import QWidget
+
+    window = QWidget()
+    qtbot.addWidget(window)
+    keeper = ScreenKeeper(window, preferred="no-such-monitor", full_screen=True)
+    primary = QGuiApplication.primaryScreen()
+    assert keeper.place() == primary.name()
+    assert window.geometry() == primary.geometry()

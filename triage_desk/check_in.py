@@ -1,0 +1,474 @@
+"""The check-in screen: find the patient (or register a walk-in), pick queue and priority, check in, print.
+
+Typing searches the local store as you type (name, pinyin initials, MRN, ID-number tail, phone); an
+appointment number or a scanned code (appointment, ticket slip QR) followed by Enter selects at once. The
+check-in is a ``queue.check_in`` mutation with a number from this desk's own slot, so it works offline
+and the slip is printed at once with its final number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QDate, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from shared.domain.entities import Appointment, Patient, Queue, QueueTicket, Room
+from shared.domain.queue_rules import PRIORITY_CLASSES, order_for
+from shared.gui.ops import OpChanges, QueryOp
+from shared.ids import new_id
+from shared.printing.ticket import TicketSlip
+from shared.store.store import LocalStore
+from triage_desk import model
+from triage_desk.state import TriageState
+from triage_desk.texts import t
+from triage_desk.widgets import Column, RowsModel, selected_row, table_view
+
+
+@dataclass(frozen=True)
+class PatientRow:
+    patient: Patient
+    appointment: Appointment | None
+    queue_id: str | None  # the queue of today's appointment
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    rows: list[PatientRow]
+    ticket: QueueTicket | None
+    exact: bool  # the text named one appointment (or ticket): select it at once
+
+
+def age_on(birth: dt.date, day: dt.date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def search(store: LocalStore, text: str, now: dt.datetime) -> SearchResult:
+    found = model.find(store, text, now)
+    rows = []
+    with store.reading() as view:
+        for patient in found.patients:
+            appointment = found.appointments.get(patient.id)
+            queue = model.queue_for_appointment(view, appointment) if appointment else None
+            rows.append(PatientRow(patient, appointment, queue.id if queue else None))
+    return SearchResult(rows, found.ticket, found.appointment is not None or found.ticket is not None)
+
+
+def slip_for(store: LocalStore, ticket_id: str, now: dt.datetime) -> TicketSlip | None:
+    """The slip of a ticket as it stands now (number, queue, people ahead, room, masked name)."""
+    with store.reading() as view:
+        ticket = view.get(QueueTicket, ticket_id)
+        if ticket is None:
+            return None
+        queue = view.get(Queue, ticket.queue_id)
+        if queue is None:
+            return None
+        tickets = view.find(QueueTicket, queue_id=queue.id, day=ticket.day)
+        place = order_for(queue, tickets, now).place_of(ticket.id)
+        room_id = (place.door if place else None) or ticket.room_id
+        room = view.get(Room, room_id) if room_id else None
+        patient = view.get(Patient, ticket.patient_id)
+    return TicketSlip(
+        ticket_id=ticket.id,
+        number=ticket.label,
+        queue_name=queue.name,
+        ahead=place.ahead if place else 0,
+        issued_at=ticket.checked_in_at.astimezone(),
+        hospital=model.hospital_name(store, queue.campus_id),
+        room=room.name if room else None,
+        patient_name=patient.name if patient else None,
+    )
+
+
+def check_in_in_store(
+    store: LocalStore, *, args: dict[str, Any], slot: int, now: dt.datetime, lang: str
+) -> tuple[Any, TicketSlip | None]:
+    """Record ``queue.check_in`` with this desk's next number (one DB-thread job, so two check-ins at
+    this desk never pick the same number) and build the slip."""
+    with store.reading() as view:
+        queue = view.get(Queue, args["queue_id"])
+        if queue is not None:
+            args = {**args, "number": model.next_number(view, queue, model.local_day(now), slot)}
+    entry = store.record("queue.check_in", args, lang=lang)
+    slip = slip_for(store, args["id"], now)
+    return entry, slip
+
+
+class RegisterDialog(QDialog):
+    """A new walk-in patient's essentials; ``values()`` are ``patient.register`` arguments."""
+
+    def __init__(self, parent: QWidget | None, lang: str, name: str = "") -> None:
+        super().__init__(parent)
+        self.lang = lang
+        self.setWindowTitle(t("register.title", lang))
+        form = QFormLayout(self)
+        self.name_edit = QLineEdit(name)
+        self.sex_combo = QComboBox()
+        for sex in ("F", "M", "U"):
+            self.sex_combo.addItem(t(f"sex.{sex}", lang), sex)
+        self.birth_edit = QDateEdit(QDate(1980, 1, 1))
+        self.birth_edit.setDisplayFormat("yyyy-MM-dd")
+        self.birth_edit.setCalendarPopup(True)
+        self.id_edit = QLineEdit()
+        self.phone_edit = QLineEdit()
+        form.addRow(t("register.name", lang), self.name_edit)
+        form.addRow(t("register.sex", lang), self.sex_combo)
+        form.addRow(t("register.birth", lang), self.birth_edit)
+        form.addRow(t("register.id_number", lang), self.id_edit)
+        form.addRow(t("register.phone", lang), self.phone_edit)
+        self.problem = QLabel()
+        self.problem.setProperty("role", "error")
+        form.addRow(self.problem)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _accept(self) -> None:
+        if not self.name_edit.text().strip():
+            self.problem.setText(t("register.name_required", self.lang))
+            return
+        self.accept()
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "id": new_id(),
+            "name": self.name_edit.text().strip(),
+            "sex": self.sex_combo.currentData(),
+            "birth_date": self.birth_edit.date().toString("yyyy-MM-dd"),
+            "id_number": self.id_edit.text().strip() or None,
+            "phone": self.phone_edit.text().strip() or None,
+        }
+
+    @classmethod
+    def ask(cls, parent: QWidget | None, lang: str, name: str = "") -> dict[str, Any] | None:
+        dialog = cls(parent, lang, name)
+        return dialog.values() if dialog.exec() == QDialog.DialogCode.Accepted else None
+
+
+class CheckInScreen(QWidget):
+    """Find, register, choose queue and priority, check in and print."""
+
+    sig_checked_in = Signal(str)  # ticket id
+
+    def __init__(self, state: TriageState) -> None:
+        super().__init__()
+        self.state = state
+        lang = state.lang
+        self._queues: list[Queue] = []
+        self._last_ticket_id: str | None = None
+        self._pending_select: str | None = None
+
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        find_label = QLabel(t("find.label", lang))
+        self.find_edit = QLineEdit()
+        self.find_edit.setPlaceholderText(t("find.placeholder", lang))
+        self.find_edit.setClearButtonEnabled(True)
+        find_label.setBuddy(self.find_edit)
+        self.register_button = QPushButton(t("register", lang))
+        top.addWidget(find_label)
+        top.addWidget(self.find_edit, 1)
+        top.addWidget(self.register_button)
+        layout.addLayout(top)
+
+        body = QHBoxLayout()
+        self.model = RowsModel[PatientRow](
+            [
+                Column(t("col.name", lang), lambda r: r.patient.name),
+                Column(t("col.sex", lang), lambda r: t(f"sex.{r.patient.sex}", lang)),
+                Column(
+                    t("col.age", lang),
+                    lambda r: str(age_on(r.patient.birth_date, model.local_day(self.state.now()))),
+                    align_right=True,
+                ),
+                Column(t("col.mrn", lang), lambda r: r.patient.mrn or ""),
+                Column(t("col.id_tail", lang), lambda r: r.patient.id_number_tail),
+                Column(t("col.phone", lang), lambda r: r.patient.phone or ""),
+                Column(
+                    t("col.appointment", lang),
+                    lambda r: (
+                        f"{r.appointment.number} {r.appointment.slot_time.astimezone():%H:%M}"
+                        if r.appointment
+                        else ""
+                    ),
+                ),
+            ],
+            self,
+        )
+        self.table = table_view(self.model, self, stretch=6)
+        body.addWidget(self.table, 3)
+
+        side = QGroupBox()
+        form = QFormLayout(side)
+        self.queue_combo = QComboBox()
+        self.queue_combo.setMinimumWidth(220)
+        self.priority_combo = QComboBox()
+        for klass in ("normal", *PRIORITY_CLASSES):
+            self.priority_combo.addItem(t(f"priority.{klass}", lang), klass)
+        self.reason_edit = QLineEdit()
+        self.reason_edit.setPlaceholderText(t("priority.reason_placeholder", lang))
+        for text_key, widget in (
+            ("queue.label", self.queue_combo),
+            ("priority.label", self.priority_combo),
+            ("priority.reason", self.reason_edit),
+        ):
+            label = QLabel(t(text_key, lang))
+            label.setBuddy(widget)
+            form.addRow(label, widget)
+        self.check_in_button = QPushButton(t("check_in", lang))
+        self.check_in_button.setDefault(True)
+        self.check_in_button.setMinimumHeight(44)
+        form.addRow(self.check_in_button)
+        self.last_label = QLabel()
+        self.last_label.setProperty("role", "title")
+        self.reprint_button = QPushButton(t("check_in.reprint", lang))
+        self.reprint_button.setEnabled(False)
+        form.addRow(self.last_label)
+        form.addRow(self.reprint_button)
+        body.addWidget(side, 2)
+        layout.addLayout(body, 1)
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(200)
+        self._search_timer.timeout.connect(self.run_search)
+        self.find_edit.textEdited.connect(lambda _text: self._search_timer.start())
+        self.find_edit.returnPressed.connect(self.run_search)
+        self.register_button.clicked.connect(self.register_patient)
+        self.check_in_button.clicked.connect(self.check_in)
+        self.reprint_button.clicked.connect(self.reprint)
+        self.table.doubleClicked.connect(lambda _index: self.check_in())
+        self.table.selectionModel().selectionChanged.connect(lambda *_a: self._patient_chosen())
+        self.priority_combo.currentIndexChanged.connect(self._priority_chosen)
+        for keys, slot in (
+            ("Ctrl+F", self.find_edit.setFocus),
+            ("Ctrl+N", self.register_patient),
+            ("Ctrl+Return", self.check_in),
+        ):
+            QShortcut(QKeySequence(keys), self).activated.connect(slot)
+        state.runtime.bus.sig_operation_did_execute.connect(self._changed)
+
+    # -- data ----------------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Fill the queue chooser from the local store (after login, and when queues change)."""
+        campus = self.state.campus_id
+        QueryOp(
+            parent=self,
+            context=self.state.runtime.context,
+            op=lambda store: model.area_queues(store, campus),
+            success=self._set_queues,
+        ).run_in_background()
+
+    def _set_queues(self, queues: list[Queue]) -> None:
+        current = self.queue_combo.currentData()
+        self._queues = queues
+        self.queue_combo.blockSignals(True)
+        self.queue_combo.clear()
+        for queue in queues:
+            self.queue_combo.addItem(queue.name, queue.id)
+        index = self.queue_combo.findData(current)
+        self.queue_combo.setCurrentIndex(max(0, index) if queues else -1)
+        self.queue_combo.blockSignals(False)
+
+    def _changed(self, changes: OpChanges, _initiator: object) -> None:
+        if changes.touches("queue"):
+            self.load()
+        if changes.from_sync and changes.touches("patient", "appointment") and self.find_edit.text().strip():
+            self.run_search()
+
+    def run_search(self) -> None:
+        self._search_timer.stop()
+        text = self.find_edit.text()
+        now = self.state.now()
+        QueryOp(
+            parent=self,
+            context=self.state.runtime.context,
+            op=lambda store: search(store, text, now),
+            success=self._show_results,
+        ).run_in_background()
+
+    def _show_results(self, result: SearchResult) -> None:
+        lang = self.state.lang
+        self.model.set_rows(result.rows)
+        text = self.find_edit.text().strip()
+        if result.ticket is not None:
+            ticket = result.ticket
+            self._set_last(ticket.id, ticket.label)
+            self.state.message(
+                t("find.ticket", lang, label=ticket.label, status=t_status(ticket.status, lang)), "info"
+            )
+        elif not result.rows and text:
+            self.state.message(t("find.none", lang, text=text), "warning")
+        elif text:
+            self.state.message(t("find.count", lang, n=len(result.rows)), "info")
+        wanted = self._pending_select
+        index = next((i for i, r in enumerate(result.rows) if r.patient.id == wanted), None)
+        if index is None and (result.exact or len(result.rows) == 1) and result.rows:
+            index = 0
+        if index is not None:
+            self.table.selectRow(index)
+        self._pending_select = None
+
+    def _patient_chosen(self) -> None:
+        row = self.selected()
+        if row is not None and row.queue_id:
+            index = self.queue_combo.findData(row.queue_id)
+            if index >= 0:
+                self.queue_combo.setCurrentIndex(index)
+
+    def _priority_chosen(self) -> None:
+        if self.priority_combo.currentData() != "normal":
+            self.reason_edit.setFocus()
+
+    def selected(self) -> PatientRow | None:
+        index = selected_row(self.table)
+        return self.model.row(index) if index is not None else None
+
+    # -- actions -------------------------------------------------------------------------------------
+
+    def register_patient(self) -> None:
+        text = self.find_edit.text().strip()
+        from shared.domain.search_keys import has_cjk
+
+        values = RegisterDialog.ask(self, self.state.lang, text if has_cjk(text) else "")
+        if values is None:
+            return
+        self.register(values)
+
+    def register(self, values: dict[str, Any]) -> None:
+        """Record ``patient.register`` and select the new patient in the list."""
+        lang = self.state.lang
+
+        def done(_entry: object) -> None:
+            self.state.message(t("register.done", lang, name=values["name"]), "ok")
+            self._pending_select = values["id"]
+            self.find_edit.setText(values["name"])
+            self.run_search()
+
+        self.state.record(
+            self,
+            "patient.register",
+            values,
+            kinds=("patient",),
+            on_done=done,
+        )
+
+    def check_in(self) -> None:
+        lang = self.state.lang
+        row = self.selected()
+        if row is None:
+            self.state.message(t("check_in.choose_patient", lang), "warning")
+            return
+        queue_id = self.queue_combo.currentData()
+        if not queue_id:
+            self.state.message(t("check_in.choose_queue", lang), "warning")
+            return
+        now = self.state.now()
+        appointment = row.appointment if row.appointment and row.queue_id == queue_id else None
+        args: dict[str, Any] = {
+            "id": new_id(),
+            "queue_id": queue_id,
+            "patient_id": row.patient.id,
+            "appointment_id": appointment.id if appointment else None,
+            "day": model.local_day(now).isoformat(),
+            "checked_in_at": now.isoformat(),
+            "priority": self.priority_combo.currentData(),
+            "priority_reason": self.reason_edit.text().strip(),
+        }
+        slot = self.state.site.queue_desk_slot
+        self.check_in_button.setEnabled(False)
+
+        def op(store: LocalStore) -> tuple[Any, TicketSlip | None]:
+            return check_in_in_store(store, args=args, slot=slot, now=now, lang=lang)
+
+        def done(result: tuple[Any, TicketSlip | None]) -> None:
+            self.check_in_button.setEnabled(True)
+            entry, slip = result
+            for warning in entry.warnings:
+                self.state.message(warning, "warning")
+            label = (entry.local_result or {}).get("label", "")
+            self._set_last(args["id"], label)
+            if slip is not None:
+                self.state.message(
+                    t(
+                        "check_in.done",
+                        lang,
+                        label=label,
+                        name=row.patient.name,
+                        queue=slip.queue_name,
+                        ahead=slip.ahead,
+                    ),
+                    "ok",
+                )
+                self.state.print_slip(slip)
+            self.priority_combo.setCurrentIndex(0)
+            self.reason_edit.clear()
+            self.sig_checked_in.emit(args["id"])
+            self.find_edit.selectAll()
+            self.find_edit.setFocus()
+
+        def failed(error: BaseException) -> None:
+            self.check_in_button.setEnabled(True)
+            self._show_error(error)
+
+        from shared.gui.ops import CollectionOp
+
+        CollectionOp(
+            self,
+            op,
+            changes=("queue_ticket", "appointment", OpChanges.OUTBOX),
+            context=self.state.runtime.context,
+        ).success(done).failure(failed).run_in_background()
+
+    def reprint(self) -> None:
+        ticket_id = self._last_ticket_id
+        if not ticket_id:
+            return
+        now = self.state.now()
+
+        def printed(slip: TicketSlip | None) -> None:
+            if slip is not None:
+                self.state.print_slip(slip)
+
+        QueryOp(
+            parent=self,
+            context=self.state.runtime.context,
+            op=lambda store: slip_for(store, ticket_id, now),
+            success=printed,
+        ).run_in_background()
+
+    def _set_last(self, ticket_id: str, label: str) -> None:
+        self._last_ticket_id = ticket_id
+        self.last_label.setText(t("check_in.last", self.state.lang, label=label))
+        self.reprint_button.setEnabled(True)
+
+    def _show_error(self, error: BaseException) -> None:
+        from shared.gui.ops import describe_error
+
+        self.state.message(describe_error(error, self.state.lang).message, "error")
+
+
+def t_status(status: str, lang: str) -> str:
+    from shared.i18n import tr
+
+    return tr(f"queue.status.{status}", lang)

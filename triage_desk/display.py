@@ -1,0 +1,620 @@
+"""The waiting-room display: its own full-screen window on a chosen monitor, calls from the local store as
+they arrive (the call being announced large and highlighted, each room's current and next patients, the
+skipped list, waiting counts, clock, a scrolling notice, an unobtrusive offline marker), and the voice.
+
+``DisplayController`` watches the op bus: whenever queue tickets change (a call made at this PC, online
+or not, or one pulled from the server) it reads a ``display_snapshot`` from the local store, finds the
+calls it has not seen yet and hands them to the speaker's ``Announcer``. The highlight follows the real
+start and end of playback (the announcer's callbacks, relayed to the GUI thread); without a speaker a
+call is highlighted for ``SILENT_HIGHLIGHT_S``. A call that reaches this PC after its ticket moved on
+(started, skipped, done: typically a call pushed late after an outage) is shown but not said; the
+announcer itself drops calls older than its stale limit. Names are always masked (张*三).
+
+Screen placement: the window goes to the screen named in the site configuration (``display.screen_name``)
+or else the one it was last on (remembered by name in the user settings); when that screen is unplugged
+it moves to the primary screen, and back when the named screen returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QFontMetrics, QGuiApplication, QScreen
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QLayout, QSizePolicy, QVBoxLayout, QWidget
+
+from shared.audio import Announcer, AnnouncerSettings, Call, Composer, ComposeSettings, VoicePack
+from shared.audio.players import Player, default_player
+from shared.errors import SuiteError
+from shared.gui.ops import OpChanges, QueryOp
+from shared.site import SiteConfig
+from shared.sync.status import SyncState, SyncStatus
+from triage_desk import model
+from triage_desk.state import QUEUE_KINDS, TriageState
+from triage_desk.texts import t
+
+log = logging.getLogger(__name__)
+
+SILENT_HIGHLIGHT_S = 8.0
+RECENT_CALLS = 4
+SETTINGS_KEY = "display/screen_name"
+
+THEMES = {
+    "dark": {
+        "bg": "#0b1f3a",
+        "fg": "#ffffff",
+        "muted": "#9fb3c8",
+        "panel": "#12305a",
+        "hi": "#ffd400",
+        "hi_fg": "#0b1f3a",
+        "accent": "#4fc3f7",
+        "urgent": "#ff5252",
+        "line": "#24497a",
+    },
+    "light": {
+        "bg": "#f4f6f9",
+        "fg": "#10243e",
+        "muted": "#55657a",
+        "panel": "#ffffff",
+        "hi": "#c62828",
+        "hi_fg": "#ffffff",
+        "accent": "#1565c0",
+        "urgent": "#c62828",
+        "line": "#cfd8e3",
+    },
+}
+
+
+def spoken_room(room_name: str, department: str) -> tuple[str, str | None]:
+    """What the voice says for a room: ``内科1诊室`` of 内科 → (``1诊室``, ``内科``) so the pack's digit clips
+    and the department clip (or the speech engine) say it; other names are said as they are."""
+    if department and room_name.startswith(department) and len(room_name) > len(department):
+        return room_name[len(department) :], department
+    return room_name, None
+
+
+def choose_screen_name(available: Sequence[str], preferred: str, primary: str) -> str:
+    """The screen the display belongs on: the preferred one when plugged in, else the primary."""
+    if preferred and preferred in available:
+        return preferred
+    return primary if primary in available or not available else available[0]
+
+
+@dataclass
+class Timeline:
+    """When audio started and ended and when the highlight followed (perf_counter seconds), per call id."""
+
+    audio_start: dict[str, float] = field(default_factory=dict)
+    audio_end: dict[str, float] = field(default_factory=dict)
+    highlight_on: dict[str, float] = field(default_factory=dict)
+    highlight_off: dict[str, float] = field(default_factory=dict)
+    seen: dict[str, float] = field(default_factory=dict)  # when the display first saw the call
+
+
+def _label(text: str = "") -> QLabel:
+    """A display label that never widens the window (long texts are fitted or cut, not pushed out)."""
+    label = QLabel(text)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label
+
+
+def make_announcer(
+    site: SiteConfig, *, player: Player | None = None, name: str = "display"
+) -> Announcer | None:
+    """The speaker's announcer from the site's voice settings; None when voice is off (``engine = "none"``)."""
+    voice = site.voice
+    if voice.engine == "none":
+        return None
+    pack_path = Path(voice.pack).expanduser()
+    pack = VoicePack.load(pack_path) if (pack_path / "manifest.json").is_file() else VoicePack.default()
+    engine = None
+    if voice.engine in ("espeak", "sapi"):
+        from shared.audio import engine_from_config
+
+        try:
+            engine = engine_from_config(voice.engine)
+            if not engine.available():
+                engine = None
+        except SuiteError as exc:
+            log.warning("speech engine %s unavailable: %s", voice.engine, exc.message)
+    composer = Composer(pack, ComposeSettings(repeat=voice.repeat), engine=engine)
+    return Announcer(composer, player or default_player(), settings=AnnouncerSettings(), name=name)
+
+
+class DisplayWindow(QWidget):
+    """The screen itself; ``show_snapshot`` draws, ``highlight`` marks the call being spoken."""
+
+    def __init__(self, lang: str, *, theme: str = "dark", english: bool = False, hospital: str = "") -> None:
+        super().__init__()
+        self.lang = lang
+        self.english = english and lang != "en"
+        self.colours = THEMES.get(theme, THEMES["dark"])
+        self.setWindowTitle(t("display.title", lang))
+        self.setObjectName("display")
+        c = self.colours
+        self.setStyleSheet(
+            f"QWidget#display {{ background: {c['bg']}; }} QLabel {{ color: {c['fg']}; background: transparent; }}"
+        )
+        self.setAutoFillBackground(True)
+
+        self.hospital_label = QLabel(hospital)
+        self.title_label = QLabel(t("display.title", lang))
+        self.offline_label = QLabel("")
+        self.clock_label = QLabel()
+        header = QHBoxLayout()
+        header.addWidget(self.hospital_label)
+        header.addWidget(self.title_label)
+        header.addStretch(1)
+        header.addWidget(self.offline_label)
+        header.addWidget(self.clock_label)
+
+        self.call_panel = QWidget()
+        self.call_panel.setObjectName("callPanel")
+        self.call_number = _label(t("display.idle", lang))
+        self.call_number.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.call_room = _label("")
+        self.call_room.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.call_name = _label("")
+        self.call_name.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.call_english = _label("")
+        self.call_english.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        panel_layout = QVBoxLayout(self.call_panel)
+        for label in (self.call_number, self.call_room, self.call_name, self.call_english):
+            panel_layout.addWidget(label)
+
+        self.recent_title = _label(t("display.recent", lang))
+        self.recent_labels = [_label("") for _ in range(RECENT_CALLS)]
+        recent = QVBoxLayout()
+        recent.addWidget(self.recent_title)
+        for label in self.recent_labels:
+            recent.addWidget(label)
+        recent.addStretch(1)
+
+        left = QVBoxLayout()
+        left.addWidget(self.call_panel, 3)
+        left.addLayout(recent, 2)
+
+        self.rooms_grid = QGridLayout()
+        self.rooms_grid.setHorizontalSpacing(18)
+        self.rooms_widget = QWidget()
+        self.rooms_widget.setLayout(self.rooms_grid)
+        self.skipped_label = _label("")
+        self.skipped_label.setWordWrap(True)
+        self.skipped_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.waiting_label = _label("")
+        self.waiting_label.setWordWrap(True)
+        self.waiting_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        right = QVBoxLayout()
+        right.addWidget(self.rooms_widget)
+        right.addStretch(1)
+        right.addWidget(self.skipped_label)
+        right.addWidget(self.waiting_label)
+
+        body = QHBoxLayout()
+        body.addLayout(left, 11)
+        body.addLayout(right, 9)
+
+        self.notice_label = _label("")
+        self.notice_label.setObjectName("notice")
+        self.notice_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+        layout = QVBoxLayout(self)
+        # Fonts follow the window's height, so the window must be free to shrink below the layout's
+        # current minimum (a smaller monitor): the fonts shrink on the resize and everything fits again.
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+        layout.addLayout(header)
+        layout.addLayout(body, 1)
+        layout.addWidget(self.notice_label)
+
+        self.controller: Any = None  # the DisplayController feeding it, once wired
+        self.keeper: Any = None  # the ScreenKeeper placing it, once wired
+        self.highlighted: model.CallEvent | None = None
+        self.current_call: model.CallEvent | None = None
+        self._notice_text = ""
+        self._notice_offset = 0
+        self._room_rows: list[list[QLabel]] = []
+        self._room_count = 1
+        self._clock = QTimer(self)
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._tick)
+        self._clock.start()
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(250)
+        self._ticker.timeout.connect(self._scroll_notice)
+        self._ticker.start()
+        self._tick()
+        self._apply_sizes()
+        self._paint_call_panel()
+
+    # -- sizes: readable from across a room, whatever the resolution ---------------------------------
+
+    def _px(self, size: float) -> int:
+        return max(10, int(size * max(self.height(), 480) / 1080))
+
+    def _font(self, size: float, bold: bool = False) -> QFont:
+        font = QFont(self.font())
+        font.setPixelSize(self._px(size))
+        font.setBold(bold)
+        return font
+
+    def _size(self, label: QLabel, size: float, bold: bool = False, lines: float = 1.0) -> None:
+        """Set a label's font and reserve the height its lines need (labels never widen the window)."""
+        font = self._font(size, bold)
+        label.setFont(font)
+        del lines
+
+    def _apply_sizes(self) -> None:
+        c = self.colours
+        self.hospital_label.setFont(self._font(40, True))
+        self.title_label.setFont(self._font(34))
+        self.title_label.setStyleSheet(f"color: {c['muted']}; padding-left: 16px;")
+        self.clock_label.setFont(self._font(40, True))
+        self.offline_label.setFont(self._font(22))
+        self.offline_label.setStyleSheet(f"color: {c['muted']};")
+        self._size(self.call_number, 160, True)
+        self._size(self.call_room, 72, True)
+        self._size(self.call_name, 48)
+        self._size(self.call_english, 34)
+        self._size(self.recent_title, 36, True)
+        self.recent_title.setStyleSheet(f"color: {c['accent']};")
+        for label in self.recent_labels:
+            self._size(label, 36)
+        size = self._room_size()
+        for row in self._room_rows:
+            for n, label in enumerate(row):
+                two_lines = self.english and n == 0 and "<br>" in label.text()
+                self._size(label, size, n == 1, 1.75 if two_lines else 1.0)
+        self.skipped_label.setFont(self._font(34))
+        self.waiting_label.setFont(self._font(30))
+        self.notice_label.setFont(self._font(40, True))
+
+    def _room_size(self) -> float:
+        """Room rows share the height: fewer rooms, bigger letters."""
+        rows = max(1, self._room_count)
+        per_row = 700 / (rows * (1.75 if self.english else 1.0))
+        return max(22.0, min(46.0, per_row * 0.62))
+
+    def _fit(self, label: QLabel, size: float, bold: bool) -> None:
+        """The largest font up to ``size`` at which the label's text fits its width."""
+        font = self._font(size, bold)
+        width = max(100, self.call_panel.width() - 40)
+        while font.pixelSize() > 12 and QFontMetrics(font).horizontalAdvance(label.text()) > width:
+            font.setPixelSize(int(font.pixelSize() * 0.9))
+        label.setFont(font)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._apply_sizes()
+        self._paint_call_panel()
+
+    # -- drawing -------------------------------------------------------------------------------------
+
+    def set_offline(self, offline: bool) -> None:
+        self.offline_label.setText("● " + t("display.offline", self.lang) if offline else "")
+
+    def _tick(self) -> None:
+        self.clock_label.setText(dt.datetime.now().strftime("%H:%M:%S"))
+
+    def _call_text(self, call: model.CallEvent, lang: str) -> str:
+        return t("display.now_calling", lang, label=call.label, room=call.room_name)
+
+    def show_snapshot(self, snapshot: model.DisplaySnapshot) -> None:
+        lang = self.lang
+        if snapshot.calls and self.current_call is None:
+            self.current_call = snapshot.calls[0]
+        self._paint_call_panel()
+        current_ticket = self.current_call.ticket_id if self.current_call else None
+        shown: list[model.CallEvent] = []
+        for call in snapshot.calls:  # each ticket once, at its latest call
+            if call.ticket_id != current_ticket and all(c.ticket_id != call.ticket_id for c in shown):
+                shown.append(call)
+        for n, label in enumerate(self.recent_labels):
+            recent = shown[n] if n < len(shown) else None
+            label.setText(f"{recent.label}  →  {recent.room_name}" if recent else "")
+        # rooms: name | now | next
+        while self.rooms_grid.count():
+            item = self.rooms_grid.takeAt(0)
+            if item is not None and item.widget() is not None:
+                item.widget().deleteLater()  # type: ignore[union-attr]
+        self._room_rows = []
+        c = self.colours
+        head = [
+            _label(t("display.rooms", lang)),
+            _label(t("display.current", lang)),
+            _label(t("display.next", lang)),
+        ]
+        for n, label in enumerate(head):
+            label.setStyleSheet(f"color: {c['accent']}; border-bottom: 2px solid {c['line']};")
+            self.rooms_grid.addWidget(label, 0, n)
+        self._room_rows.append(head)
+        boards = snapshot.rooms[: 9 if self.english else 12]
+        self._room_count = len(boards) + 1
+        for row, board in enumerate(boards, start=1):
+            name = _label(board.room.name)
+            if self.english and board.room.name_en:
+                small = self._px(self._room_size() * 0.6)
+                name.setText(
+                    f"{board.room.name}<br><span style='font-size:{small}px'>{board.room.name_en}</span>"
+                )
+            now = _label(board.current or ("—" if not board.paused else t("display.paused", lang)))
+            now.setStyleSheet(f"color: {c['hi'] if board.current else c['muted']};")
+            nxt = _label("  ".join(board.next_labels))
+            nxt.setStyleSheet(f"color: {c['muted']};")
+            for column, label in enumerate((name, now, nxt)):
+                self.rooms_grid.addWidget(label, row, column)
+            self._room_rows.append([name, now, nxt])
+        for column, stretch in enumerate((11, 4, 6)):
+            self.rooms_grid.setColumnStretch(column, stretch)
+        skipped = "  ".join(snapshot.skipped[:20])
+        self.skipped_label.setText(
+            f"{t('display.skipped', lang)}：{skipped}\n{t('display.skipped_hint', lang)}" if skipped else ""
+        )
+        self.skipped_label.setStyleSheet(f"color: {c['hi']};")
+        counts = "   ".join(f"{name} {count}" for name, count in snapshot.waiting.items() if count)
+        self.waiting_label.setText(f"{t('display.waiting', lang)}：{counts}" if counts else "")
+        self.waiting_label.setStyleSheet(f"color: {c['muted']};")
+        text = "　　".join(("【!】" if n.level == "urgent" else "") + n.text for n in snapshot.notices)
+        if text != self._notice_text:
+            self._notice_text = text
+            self._notice_offset = -1
+            urgent = any(n.level == "urgent" for n in snapshot.notices)
+            self.notice_label.setStyleSheet(
+                f"color: {c['urgent'] if urgent else c['fg']}; background: {c['panel']}; padding: 6px;"
+            )
+            self._scroll_notice()
+        self.notice_label.setVisible(bool(text))
+        self._apply_sizes()
+
+    def _scroll_notice(self) -> None:
+        text = self._notice_text
+        if not text:
+            self.notice_label.setText("")
+            return
+        metrics = self.notice_label.fontMetrics()
+        if metrics.horizontalAdvance(text) <= self.notice_label.width() - 20:
+            self.notice_label.setText(text)
+            return
+        looped = text + "　　　　"
+        self._notice_offset = (self._notice_offset + 1) % len(looped)
+        self.notice_label.setText((looped[self._notice_offset :] + looped)[: len(looped)])
+
+    def highlight(self, call: model.CallEvent | None) -> None:
+        """Show ``call`` large and highlighted (None: keep the last call shown, not highlighted)."""
+        self.highlighted = call
+        if call is not None:
+            self.current_call = call
+        self._paint_call_panel()
+
+    def _paint_call_panel(self) -> None:
+        c = self.colours
+        call = self.current_call
+        on = self.highlighted is not None
+        self.call_panel.setStyleSheet(
+            f"QWidget#callPanel {{ background: {c['hi'] if on else c['panel']}; border-radius: 18px; }}"
+        )
+        colour = c["hi_fg"] if on else c["fg"]
+        for label in (self.call_number, self.call_room, self.call_name, self.call_english):
+            label.setStyleSheet(f"color: {colour};")
+        if call is None:
+            self.call_number.setText(t("display.idle", self.lang))
+            self.call_number.setFont(self._font(90, True))
+            for label in (self.call_room, self.call_name, self.call_english):
+                label.setText("")
+            return
+        self.call_number.setText(call.label)
+        self.call_room.setText(call.room_name)
+        self.call_name.setText(call.masked_name)
+        self.call_english.setText(
+            t("display.now_calling", "en", label=call.label, room=call.room_name_en or call.room_name)
+            if self.english
+            else ""
+        )
+        for label, size, bold in (
+            (self.call_number, 160, True),
+            (self.call_room, 72, True),
+            (self.call_name, 48, False),
+            (self.call_english, 34, False),
+        ):
+            self._fit(label, size, bold)
+
+
+class DisplayController(QObject):
+    """Feeds a ``DisplayWindow`` from the local store and drives the speaker (see the module docstring)."""
+
+    sig_audio_started = Signal(str, float)  # call id, duration
+    sig_audio_ended = Signal(str, str)  # call id, reason
+    sig_audio_failed = Signal(str)  # call id
+    sig_refreshed = Signal()
+
+    def __init__(
+        self,
+        state: TriageState,
+        window: DisplayWindow,
+        *,
+        announcer: Announcer | None = None,
+        codes: Sequence[str] = (),
+    ) -> None:
+        super().__init__(window)
+        self.state = state
+        self.window = window
+        self.announcer = announcer
+        self.codes = list(codes)
+        self.timeline = Timeline()
+        self.announced: list[model.CallEvent] = []
+        self._seen: set[tuple[str, int]] | None = None
+        self._by_call_id: dict[str, model.CallEvent] = {}
+        self._silent_timer = QTimer(self)
+        self._silent_timer.setSingleShot(True)
+        self._silent_timer.timeout.connect(lambda: self._end_highlight(None))
+        self._loading = False
+        self._again = False
+        self.sig_audio_started.connect(self._audio_started)
+        self.sig_audio_ended.connect(self._audio_ended)
+        self.sig_audio_failed.connect(self._audio_failed)
+        state.runtime.bus.sig_operation_did_execute.connect(self._changed)
+        state.runtime.network.sig_status_changed.connect(self._status)
+        self._status(state.runtime.network.last_status)
+        self._poll = QTimer(self)
+        self._poll.setInterval(20_000)  # waiting counts and notices that end by themselves
+        self._poll.timeout.connect(self.refresh)
+        self._poll.start()
+        if announcer is not None:
+            announcer.on_start = lambda call, duration: self._relay_start(call, duration)
+            announcer.on_end = lambda call, reason: self.sig_audio_ended.emit(call.call_id, reason)
+            announcer.on_error = lambda call, error: self.sig_audio_failed.emit(call.call_id)
+            announcer.start()
+
+    def _relay_start(self, call: Call, duration: float) -> None:
+        self.timeline.audio_start[call.call_id] = time.perf_counter()  # the player has begun (worker thread)
+        self.sig_audio_started.emit(call.call_id, duration)
+
+    def _status(self, status: SyncStatus) -> None:
+        self.window.set_offline(status.state in (SyncState.OFFLINE, SyncState.AUTH_EXPIRED))
+
+    def _changed(self, changes: OpChanges, _initiator: object) -> None:
+        if changes.touches(*QUEUE_KINDS, "room"):
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Read the snapshot again (coalesced: one read in flight, one more queued at most)."""
+        if self._loading:
+            self._again = True
+            return
+        self._loading = True
+        campus = self.state.campus_id
+        now = self.state.now()
+        codes = self.codes
+        QueryOp(
+            parent=self,
+            context=self.state.runtime.context,
+            op=lambda store: model.display_snapshot(store, campus, now, codes),
+            success=self._show,
+        ).failure(self._failed).run_in_background()
+
+    def _failed(self, error: BaseException) -> None:
+        self._loading = False
+        log.error("display refresh failed: %s", error)
+
+    def _show(self, snapshot: model.DisplaySnapshot) -> None:
+        self._loading = False
+        self.window.show_snapshot(snapshot)
+        first = self._seen is None
+        seen = self._seen or set()
+        fresh = [c for c in reversed(snapshot.calls) if c.key not in seen]  # oldest first
+        self._seen = seen | {c.key for c in snapshot.calls}
+        if not first:
+            for call in fresh:
+                if call.live:
+                    self.announce(call)
+                else:  # the patient moved on before this PC heard of the call (e.g. it came in late)
+                    log.info("not announcing %s: no longer called", call.label)
+        self.sig_refreshed.emit()
+        if self._again:
+            self._again = False
+            self.refresh()
+
+    def announce(self, event: model.CallEvent) -> None:
+        """Say a new call (or show it highlighted for a while when this display has no speaker)."""
+        self.announced.append(event)
+        room, department = spoken_room(event.room_name, event.department)
+        call = Call(
+            ticket_id=event.ticket_id,
+            number=event.label,
+            room=room or event.label,
+            made_at=event.at.timestamp(),
+            department=department,
+        )
+        self._by_call_id[call.call_id] = event
+        self.timeline.seen[call.call_id] = time.perf_counter()
+        if self.announcer is None:
+            self._highlight(call.call_id, event)
+            self._silent_timer.start(int(SILENT_HIGHLIGHT_S * 1000))
+            return
+        result = self.announcer.submit(call)
+        if result == "stale":
+            log.info("call %s went stale before it could be announced", event.label)
+
+    def _highlight(self, call_id: str, event: model.CallEvent) -> None:
+        self.timeline.highlight_on[call_id] = time.perf_counter()
+        self.window.highlight(event)
+
+    def _audio_started(self, call_id: str, _duration: float) -> None:
+        event = self._by_call_id.get(call_id)
+        if event is not None:
+            self._highlight(call_id, event)
+
+    def _audio_ended(self, call_id: str, _reason: str) -> None:
+        self.timeline.audio_end[call_id] = time.perf_counter()
+        self._end_highlight(call_id)
+
+    def _audio_failed(self, call_id: str) -> None:
+        event = self._by_call_id.get(call_id)
+        if event is not None:  # no sound: still show it for a while
+            self._highlight(call_id, event)
+            self._silent_timer.start(int(SILENT_HIGHLIGHT_S * 1000))
+
+    def _end_highlight(self, call_id: str | None) -> None:
+        if call_id is not None:
+            self.timeline.highlight_off[call_id] = time.perf_counter()
+        self.window.highlight(None)
+
+    def stop(self) -> None:
+        self._poll.stop()
+        if self.announcer is not None:
+            self.announcer.stop()
+
+
+class ScreenKeeper(QObject):
+    """Keeps the display window on its monitor (see the module docstring)."""
+
+    sig_moved = Signal(str)  # the screen name the window now uses
+
+    def __init__(self, window: QWidget, *, preferred: str = "", full_screen: bool = True) -> None:
+        super().__init__(window)
+        self.window = window
+        self.full_screen = full_screen
+        self.settings = QSettings()
+        self.preferred = preferred or str(self.settings.value(SETTINGS_KEY, "") or "")
+        app = QGuiApplication.instance()
+        assert isinstance(app, QGuiApplication)
+        app.screenAdded.connect(lambda _screen: self.place())
+        app.screenRemoved.connect(lambda _screen: QTimer.singleShot(0, self.place))
+        self.current = ""
+
+    def target(self) -> QScreen | None:
+        screens = QGuiApplication.screens()
+        primary = QGuiApplication.primaryScreen()
+        name = choose_screen_name(
+            [s.name() for s in screens], self.preferred, primary.name() if primary else ""
+        )
+        return next((s for s in screens if s.name() == name), primary)
+
+    def place(self) -> str:
+        """Put the window on its screen (full screen or maximised); returns the screen name used."""
+        screen = self.target()
+        if screen is None:
+            return ""
+        window = self.window
+        handle = window.windowHandle()
+        if handle is not None:
+            handle.setScreen(screen)
+        geometry = screen.geometry()
+        if self.full_screen:
+            window.setGeometry(geometry)
+            window.showFullScreen()
+        else:
+            window.move(geometry.topLeft())
+            window.resize(min(1280, geometry.width()), min(720, geometry.height()))
+            window.show()
+        if screen.name() == self.preferred or not self.preferred:
+            self.settings.setValue(SETTINGS_KEY, screen.name())
+        if screen.name() != self.current:
+            self.current = screen.name()
+            self.sig_moved.emit(self.current)
+        return self.current

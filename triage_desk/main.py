@@ -1,0 +1,269 @@
+"""``clinic triage``, ``clinic kiosk`` and ``clinic display``: the nurse's desk, the self check-in kiosk and
+the waiting-room display.
+
+    clinic triage  [--server URL] [--data-folder PATH] [--lang zh_CN|en|zh_TW] [--kiosk]
+    clinic kiosk   [--server URL] [--data-folder PATH] [--lang ...] [--windowed]
+    clinic display [--server URL] [--data-folder PATH] [--lang ...] [--windowed] [--screen NAME]
+                   [--queues CODE ...] [--english] [--silent]
+    clinic triage --self-test      # builds the window offscreen and writes a ticket slip (ESC/POS bytes)
+
+Options override the PC's site configuration (``shared.site``): ``server_url``, ``data_folder``,
+``language``, ``queue_desk_slot`` (this desk's ticket-number slot), ``printers.ticket``, ``display.*``
+(screen_name, full_screen, queue_codes, theme) and ``voice.*`` (pack, engine, repeat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from shared.i18n import LANGUAGES, normalize_language
+from shared.site import SiteConfig, SiteConfigError, load_site_config
+
+log = logging.getLogger(__name__)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", help="central API URL (default: the site configuration's server_url)")
+    parser.add_argument("--data-folder", help="where this PC keeps its local database")
+    parser.add_argument("--lang", choices=LANGUAGES, help="language (default: the site configuration's)")
+    parser.add_argument(
+        "--self-test", action="store_true", help="build the window offscreen, write a slip, exit"
+    )
+
+
+def add_triage_arguments(parser: argparse.ArgumentParser) -> None:
+    _common(parser)
+    parser.add_argument("--kiosk", action="store_true", help="run as the self check-in kiosk")
+    parser.add_argument(
+        "--windowed", action="store_true", help="kiosk: a normal window instead of full screen"
+    )
+
+
+def add_kiosk_arguments(parser: argparse.ArgumentParser) -> None:
+    _common(parser)
+    parser.add_argument("--windowed", action="store_true", help="a normal window instead of full screen")
+
+
+def add_display_arguments(parser: argparse.ArgumentParser) -> None:
+    _common(parser)
+    parser.add_argument("--windowed", action="store_true", help="a normal window instead of full screen")
+    parser.add_argument("--screen", help="the monitor to use (QScreen name; default: display.screen_name)")
+    parser.add_argument(
+        "--queues", nargs="*", help="queue codes to show (default: display.queue_codes or all)"
+    )
+    parser.add_argument("--english", action="store_true", help="show English lines under the Chinese")
+    parser.add_argument("--silent", action="store_true", help="no voice (display only)")
+
+
+def settings(args: argparse.Namespace) -> tuple[SiteConfig, str, Path | None]:
+    site = load_site_config()
+    updates: dict[str, object] = {}
+    if args.server:
+        updates["server_url"] = args.server
+    if args.data_folder:
+        updates["data_folder"] = args.data_folder
+    site = site.model_copy(update=updates)
+    lang = args.lang or normalize_language(site.language)
+    folder = Path(site.data_folder).expanduser() if site.data_folder else None
+    return site, lang, folder
+
+
+def render_sample_slip(folder: Path) -> Path:
+    """The self-test's document: a ticket slip's ESC/POS bytes with built-in sample data."""
+    from shared.printing.ticket import ticket_escpos
+    from triage_desk.slip import sample_slip
+
+    path = folder / "ticket_selftest.bin"
+    path.write_bytes(ticket_escpos(sample_slip(dt.datetime.now()), mode="text"))
+    return path
+
+
+def open_runtime(app: str, site: SiteConfig, lang: str, folder: Path | None) -> Any:
+    from shared.gui.app import ClientRuntime
+
+    return ClientRuntime.open(app=app, server_url=site.server_url, lang=lang, data_folder=folder)
+
+
+def build_window(kind: str, site: SiteConfig, lang: str, folder: Path | None, *, runtime: Any = None) -> Any:
+    """The main window of ``kind`` (triage / kiosk / display) with its runtime; no server contact."""
+    from triage_desk.state import TriageState
+
+    runtime = runtime or open_runtime(kind, site, lang, folder)
+    state = TriageState(runtime, site=site, lang=lang)
+    if kind == "kiosk":
+        from triage_desk.kiosk import KioskWindow
+
+        window: Any = KioskWindow(state)
+    elif kind == "display":
+        from triage_desk.display import DisplayWindow
+
+        window = DisplayWindow(lang, theme=site.display.theme)
+    else:
+        from triage_desk.window import TriageWindow
+
+        window = TriageWindow(state, open_display=lambda: open_display_here(state))
+    window.triage_state = state
+    return window
+
+
+def open_display_here(state: Any, *, player: Any = None) -> Any:
+    """The waiting-room display in the nurse app's own process: calls made here reach it even offline."""
+    from PySide6.QtGui import QGuiApplication
+
+    from triage_desk.display import DisplayController, DisplayWindow, ScreenKeeper, make_announcer
+    from triage_desk.model import hospital_name
+
+    existing = getattr(state, "display_window", None)
+    if existing is not None:
+        existing.show()
+        existing.raise_()
+        return existing
+    site = state.site
+    window = DisplayWindow(
+        state.lang, theme=site.display.theme, hospital=hospital_name(state.runtime.store, state.campus_id)
+    )
+    controller = DisplayController(
+        state, window, announcer=make_announcer(site, player=player), codes=site.display.queue_codes
+    )
+    full = site.display.full_screen and len(QGuiApplication.screens()) > 1
+    window.keeper = ScreenKeeper(window, preferred=site.display.screen_name, full_screen=full)
+    window.controller = controller
+    window.keeper.place()
+    controller.refresh()
+    state.display_window = window
+    return window
+
+
+def _self_test(kind: str, site: SiteConfig, lang: str, folder: Path | None) -> int:
+    from shared.gui.selftest import run_self_test
+
+    made: list[Any] = []
+
+    def make_window() -> Any:
+        window = build_window(kind, site, lang, folder)
+        made.append(window)
+        return window
+
+    code = run_self_test(kind, make_window, render_sample_slip, data_folder=folder)
+    for window in made:
+        window.triage_state.runtime.shutdown()
+    return code
+
+
+def _needs_login(runtime: Any) -> bool:
+    from shared.sync.status import SyncState
+
+    return runtime.store.session() is None or runtime.engine.status().state in (
+        SyncState.NOT_LOGGED_IN,
+        SyncState.AUTH_EXPIRED,
+    )
+
+
+def _run_gui(kind: str, args: argparse.Namespace, site: SiteConfig, lang: str, folder: Path | None) -> int:
+    from shared.gui.app import create_app, install_excepthook
+
+    qt_app = create_app(sys.argv[:1], app_name=f"clinic-{kind}", lang=lang)
+    runtime = open_runtime(kind, site, lang, folder)
+    install_excepthook(runtime.bus)
+    window: Any = None
+    try:
+        if kind == "display":
+            return _run_display(qt_app, runtime, args, site, lang)
+        window = build_window(kind, site, lang, folder, runtime=runtime)
+        if runtime.ask_login(window) is None:
+            return 0
+        from triage_desk.kiosk import is_kiosk_account
+
+        if not is_kiosk_account(window.triage_state):  # a kiosk account may not sync: it works online
+            runtime.start_sync()
+        if kind == "kiosk":
+            if args.windowed:
+                window.resize(1024, 768)
+                window.show()
+            else:
+                window.showFullScreen()
+            window.reset()
+            return int(qt_app.exec())
+        window.load()
+        lock = runtime.idle_lock(window, minutes=site.idle_lock_minutes)
+
+        def switch_user() -> None:
+            def after() -> None:
+                if runtime.ask_login(window) is not None:
+                    runtime.start_sync()
+                    window.load()
+                lock.release()
+
+            runtime.sign_out(after)
+
+        lock.sig_sign_out_requested.connect(switch_user)
+        window.showMaximized()
+        return int(qt_app.exec())
+    finally:
+        display = getattr(getattr(window, "triage_state", None), "display_window", None)
+        if display is not None:
+            display.controller.stop()
+        runtime.shutdown()
+
+
+def _run_display(qt_app: Any, runtime: Any, args: argparse.Namespace, site: SiteConfig, lang: str) -> int:
+    """A PC that only follows the server: log in once (a nurse or kiosk account); the token is kept."""
+    from triage_desk.display import DisplayController, DisplayWindow, ScreenKeeper, make_announcer
+    from triage_desk.model import hospital_name
+    from triage_desk.state import TriageState
+
+    state = TriageState(runtime, site=site, lang=lang)
+    window = DisplayWindow(lang, theme=site.display.theme, english=args.english)
+    if _needs_login(runtime) and runtime.ask_login(window) is None:
+        return 0
+    runtime.start_sync()
+    window.hospital_label.setText(hospital_name(runtime.store, state.campus_id))
+    announcer = None if args.silent else make_announcer(site)
+    codes = args.queues if args.queues else site.display.queue_codes
+    controller = DisplayController(state, window, announcer=announcer, codes=codes)
+    keeper = ScreenKeeper(
+        window,
+        preferred=args.screen or site.display.screen_name,
+        full_screen=site.display.full_screen and not args.windowed,
+    )
+    keeper.place()
+    controller.refresh()
+    try:
+        return int(qt_app.exec())
+    finally:
+        controller.stop()
+
+
+def run_triage(args: argparse.Namespace) -> int:
+    return _run("kiosk" if args.kiosk else "triage", args)
+
+
+def run_kiosk(args: argparse.Namespace) -> int:
+    return _run("kiosk", args)
+
+
+def run_display(args: argparse.Namespace) -> int:
+    return _run("display", args)
+
+
+def _run(kind: str, args: argparse.Namespace) -> int:
+    try:
+        site, lang, folder = settings(args)
+    except SiteConfigError as exc:
+        sys.stderr.write(f"{exc.message}\n")
+        return 2
+    if args.self_test:
+        return _self_test(kind, site, lang, folder)
+    return _run_gui(kind, args, site, lang, folder)
+
+
+COMMANDS = {
+    "triage": (add_triage_arguments, run_triage),
+    "kiosk": (add_kiosk_arguments, run_kiosk),
+    "display": (add_display_arguments, run_display),
+}

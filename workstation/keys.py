@@ -1,0 +1,116 @@
+"""The doctor's personal signing key on this PC: sealed under a PIN, kept in the app's data folder.
+
+The file ``<data folder>/signing_keys/<username>.json`` holds only the ``EncryptedKey`` (public key in the
+clear, private key sealed by the PIN), so a copied file is useless without the PIN. First use sets a PIN,
+makes the key pair and registers the public key with ``signing_key.register`` (recorded offline if need
+be; the sealed key travels with it so the doctor can sign on another PC). Everything here blocks
+(scrypt, file writes): call it on the DB thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from shared.domain.clinical import key_registration_content
+from shared.domain.entities import SigningKey
+from shared.ids import new_id
+from shared.security.signing import EncryptedKey, canonical_bytes, change_pin, generate_keypair, sign
+
+log = logging.getLogger(__name__)
+
+REGISTER = "signing_key.register"
+
+
+class KeyFile:
+    """``<folder>/<username>.json``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, username: str) -> Path:
+        safe = "".join(ch for ch in username if ch.isalnum() or ch in "-_.") or "user"
+        return self.folder / f"{safe}.json"
+
+    def load(self, username: str) -> EncryptedKey | None:
+        path = self.path(username)
+        if not path.exists():
+            return None
+        return EncryptedKey.model_validate_json(path.read_text(encoding="utf-8"))
+
+    def save(self, username: str, key: EncryptedKey) -> Path:
+        path = self.path(username)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(key.model_dump_json(), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    def remove(self, username: str) -> None:
+        self.path(username).unlink(missing_ok=True)
+
+
+def register_args(staff_id: str, key: EncryptedKey, pin: str) -> dict[str, Any]:
+    """``signing_key.register`` arguments: the public key, a proof signed with it, the sealed key."""
+    proof = sign(canonical_bytes(key_registration_content(staff_id, key.public_key)), key, pin)
+    return {
+        "id": new_id(),
+        "public_key": key.public_key,
+        "proof": proof,
+        "sealed_key": key.model_dump(mode="json"),
+    }
+
+
+def _usable_rows(store: Any, staff_id: str) -> list[SigningKey]:
+    return [r for r in store.find(SigningKey, staff_id=staff_id) if not r.voided and r.revoked_at is None]
+
+
+def find_key(store: Any, keys: KeyFile, username: str, staff_id: str) -> tuple[EncryptedKey, str] | None:
+    """(sealed key, registered key id) the doctor signs with, or None when a PIN must be set first.
+
+    This PC's file is used when its public key is registered and not revoked (a key registered
+    offline counts: its registration waits in the outbox). Otherwise the newest unrevoked key the
+    doctor registered with its sealed copy (set on another PC) is used and saved here.
+    """
+    rows = _usable_rows(store, staff_id)
+    local = keys.load(username)
+    if local is not None:
+        match = [r for r in rows if r.public_key == local.public_key]
+        if match:
+            return local, match[0].id
+    for row in sorted(rows, key=lambda r: r.registered_at, reverse=True):
+        if not row.sealed_key:
+            continue
+        try:
+            sealed = EncryptedKey.model_validate(row.sealed_key)
+        except ValueError:
+            log.warning("unreadable sealed key %s", row.id)
+            continue
+        keys.save(username, sealed)
+        return sealed, row.id
+    return None
+
+
+def create_key(
+    store: Any, keys: KeyFile, username: str, staff_id: str, pin: str, lang: str
+) -> tuple[EncryptedKey, str]:
+    """Make the key pair under ``pin``, register it, keep it in this PC's file; (key, key id)."""
+    key = generate_keypair(pin, lang=lang)
+    args = register_args(staff_id, key, pin)
+    store.record(REGISTER, args, lang=lang)
+    keys.save(username, key)
+    return key, str(args["id"])
+
+
+def change_key_pin(keys: KeyFile, username: str, old_pin: str, new_pin: str, lang: str) -> EncryptedKey:
+    """Re-seal this PC's key under a new PIN (same key pair: registered key and signatures stay valid)."""
+    current = keys.load(username)
+    if current is None:
+        from shared.errors import NotFound
+        from shared.i18n import tr
+
+        raise NotFound(tr("ws.pin.no_key", lang))
+    new = change_pin(current, old_pin, new_pin, lang=lang)
+    keys.save(username, new)
+    return new

@@ -1,0 +1,189 @@
+"""What every workstation screen shares: runtime (ops, bus), site configuration, who is logged in, the
+current room, the signing key folder, a short-lived PIN memory, and printing through ops.
+
+Screens talk to the store only through ops and redraw when ``sig_operation_did_execute`` touches what
+they show. ``WorkState`` holds no widgets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from shared.domain.entities import Staff
+from shared.gui.app import ClientRuntime
+from shared.gui.ops import CollectionOp, OpChanges, QueryOp
+from shared.site import SiteConfig
+from workstation.documents import Printed, PrintLog, send_pdf
+from workstation.keys import KeyFile
+from workstation.texts import t
+
+PIN_MEMORY_SECONDS = 300.0
+
+
+class WorkState(QObject):
+    """Shared by the screens. ``sig_room_changed`` fires when the doctor switches rooms."""
+
+    sig_room_changed = Signal(str)
+    sig_message = Signal(str, str)  # text, level
+    sig_open_consult = Signal(str, str)  # visit id, ticket id ("" if none)
+
+    def __init__(
+        self,
+        runtime: ClientRuntime,
+        *,
+        site: SiteConfig,
+        data_folder: Path,
+        lang: str,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.site = site
+        self.lang = lang
+        self.data_folder = data_folder
+        self.keys = KeyFile(data_folder / "signing_keys")
+        self.print_log = PrintLog(data_folder / "print_log.jsonl")
+        self.prints_folder = data_folder / "prints"
+        self.room_id: str = ""
+        self._clock = clock or (lambda: dt.datetime.now().astimezone())
+        self._pin: tuple[str, float] | None = None
+
+    # -- who and where ------------------------------------------------------------------------------
+
+    @property
+    def staff(self) -> Staff | None:
+        if self.runtime.current is not None:
+            return self.runtime.current.staff
+        return None
+
+    @property
+    def campus_id(self) -> str | None:
+        if self.runtime.current is not None:
+            return self.runtime.current.campus_id or self.runtime.current.staff.campus_id
+        return None
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    def today(self) -> dt.date:
+        return self.now().date()
+
+    def set_room(self, room_id: str) -> None:
+        if room_id != self.room_id:
+            self.room_id = room_id
+            self.sig_room_changed.emit(room_id)
+
+    def message(self, text: str, level: str = "info") -> None:
+        self.sig_message.emit(text, level)
+
+    # -- PIN memory (so one consult's note and prescriptions need one PIN) ----------------------------
+
+    def remembered_pin(self) -> str | None:
+        if self._pin is None:
+            return None
+        pin, at = self._pin
+        if time.monotonic() - at > PIN_MEMORY_SECONDS:
+            self._pin = None
+            return None
+        return pin
+
+    def remember_pin(self, pin: str) -> None:
+        self._pin = (pin, time.monotonic())
+
+    def forget_pin(self) -> None:
+        self._pin = None
+
+    # -- ops ------------------------------------------------------------------------------------------
+
+    def query(self, parent: QObject, fn: Callable[[Any], Any], success: Callable[[Any], Any]) -> QueryOp[Any]:
+        return QueryOp(
+            parent=parent, op=fn, success=success, context=self.runtime.context
+        ).run_in_background()
+
+    def act(
+        self,
+        parent: QObject,
+        fn: Callable[[Any], Any],
+        *,
+        changes: tuple[str, ...],
+        success: Callable[[Any], Any] | None = None,
+        failure: Callable[[BaseException], Any] | None = None,
+    ) -> CollectionOp[Any]:
+        """Record mutation(s) off the GUI thread; refusals show in the message line unless handled."""
+
+        def failed(error: BaseException) -> None:
+            if failure is not None:
+                failure(error)
+            else:
+                self.show_error(error)
+
+        return (
+            CollectionOp(parent, fn, changes=(*changes, OpChanges.OUTBOX), context=self.runtime.context)
+            .success(success)
+            .failure(failed)
+            .run_in_background()
+        )
+
+    def show_error(self, error: BaseException) -> None:
+        from shared.gui.ops import describe_error
+
+        report = describe_error(error, self.lang)
+        if report.code == "unexpected":
+            self.runtime.bus.report_error(error)
+        self.message(report.message, "error")
+
+    # -- printing -------------------------------------------------------------------------------------
+
+    def print_pdf(
+        self,
+        parent: QObject,
+        *,
+        kind: str,
+        document: str,
+        ref_id: str,
+        title: str,
+        render: Callable[[Any, bool], bytes],
+        on_done: Callable[[Printed], Any] | None = None,
+    ) -> None:
+        """Render (``render(store, reprint)``) and send a PDF to the PC's printer for ``kind``, recording
+        the print; a second print of the same document is marked as a reprint."""
+        setting = self.site.printer(kind)  # type: ignore[arg-type]
+        by = self.staff.username if self.staff else ""
+        lang = self.lang
+        folder = self.prints_folder
+
+        def job(store: Any) -> Printed:
+            reprint = self.print_log.printed_before(document, ref_id)
+            data = render(store, reprint)
+            where = send_pdf(data, setting, kind=kind, title=title, fallback_folder=folder, lang=lang)
+            self.print_log.record(document, ref_id, reprint=reprint, where=where, by=by)
+            return Printed(document, ref_id, where, reprint, data)
+
+        def done(printed: Printed) -> None:
+            key = "print.reprinted" if printed.reprint else "print.sent"
+            self.message(t(key, lang, doc=t(f"doc.{document}", lang), where=printed.where), "ok")
+            if on_done is not None:
+                on_done(printed)
+
+        def failed(error: BaseException) -> None:
+            from shared.gui.ops import describe_error
+
+            self.message(
+                t(
+                    "print.failed",
+                    lang,
+                    doc=t(f"doc.{document}", lang),
+                    reason=describe_error(error, lang).message,
+                ),
+                "error",
+            )
+
+        QueryOp(parent=parent, op=job, success=done, context=self.runtime.context).failure(
+            failed
+        ).run_in_background()
