@@ -917,6 +917,38 @@ class OrderSet(Entity):
     created_by: str | None = None
 
 
+PrintDocument = Literal[
+    "prescription",
+    "visit_note",
+    "label",
+    "receipt",
+    "waybill",
+    "pick_list",
+    "ticket",
+    "stock_report",
+    "sales_report",
+]
+
+
+class PrintRecord(Entity):
+    """One printed document (打印记录): what, of which row, by whom, on which PC and printer, and whether it
+    was a reprint. Written by ``print.record``; never edited."""
+
+    KIND: ClassVar[str] = "print_record"
+    SCOPE: ClassVar = "campus"
+    INDEXES: ClassVar = ("campus_id", "ref_id")
+
+    campus_id: str
+    document: PrintDocument
+    ref_id: str = Field(min_length=1, max_length=64)
+    reprint: bool = False
+    copies: int = Field(default=1, ge=1, le=99)
+    printer: str = Field(default="", max_length=200)
+    printed_by: str
+    device_id: str = Field(default="", max_length=64)
+    printed_at: dt.datetime
+
+
 ENTITY_TYPES: tuple[type[Entity], ...] = (
     Campus,
     Department,
@@ -949,6 +981,7 @@ ENTITY_TYPES: tuple[type[Entity], ...] = (
     ClinicalOrder,
     NoteTemplate,
     OrderSet,
+    PrintRecord,
 )
 
 

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from shared.domain.mutations import delivery, emr, patient, pharmacy, queue, rx, stock, visit  # noqa: F401  (registration by import)
+from shared.domain.mutations import (  # noqa: F401  (registration by import)
+    delivery,
+    emr,
+    patient,
+    pharmacy,
+    printing,
+    queue,
+    rx,
+    stock,
+    visit,
+)
 from shared.domain.mutations.base import (
     REGISTRY,
     Effect,
