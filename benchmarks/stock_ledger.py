@@ -7,7 +7,11 @@ Targets: on hand of all 20,000 drugs under 1 s; one drug's on hand under 5 ms. M
 3. SQLite ledger table with a covering index on (pharmacy_id, drug_id, batch_no, quantity):
    ``GROUP BY`` aggregate for all drugs and for one drug (what the store can do with no extra table);
 4. SQLite ``stock_balance`` table maintained by an UPSERT in the same transaction as each movement
-   insert (what the store keeps so nothing ever scans the ledger), plus what that costs per insert.
+   insert (a design sketch: what a dedicated balance table would cost per insert and per read).
+
+None of these is the desk's own path: the desk reads ``StockBatch`` entity rows (the per-batch fold that
+``ledger_writer.StockWriter`` rewrites with every movement) from its ``LocalStore``; that path is
+measured by ``benchmarks/pharmacy_stock_view.py``.
 
     .venv/bin/python benchmarks/stock_ledger.py [--movements 1000000] [--drugs 20000]
 """

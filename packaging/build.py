@@ -111,8 +111,15 @@ def prepare(app: str, work: Path, version: str, trusted_root: Path | None) -> di
     return info
 
 
-def build(app: str, *, dist: Path, work_root: Path, version: str, trusted_root: Path | None) -> Path:
+def build(
+    app: str, *, dist: Path, work_root: Path, version: str, trusted_root: Path | None, clean: bool = False
+) -> Path:
+    """One PyInstaller run. PyInstaller's own cache (``~/.cache/pyinstaller``: analysed binaries) is kept
+    between builds and apps, which is most of the time saved; ``clean`` empties only this app's work
+    folder (never that shared cache, which another build may be using at the same moment)."""
     work = work_root / app
+    if clean:
+        shutil.rmtree(work, ignore_errors=True)
     info = prepare(app, work, version, trusted_root)
     env = {**os.environ, "CLINIC_BUILD_DIR": str(work)}
     cmd = [
@@ -120,7 +127,6 @@ def build(app: str, *, dist: Path, work_root: Path, version: str, trusted_root: 
         "-m",
         "PyInstaller",
         "--noconfirm",
-        "--clean",
         "--log-level",
         "WARN",
         "--distpath",
@@ -139,6 +145,24 @@ def build(app: str, *, dist: Path, work_root: Path, version: str, trusted_root: 
     return bundle
 
 
+def sign(bundle: Path) -> None:
+    """Authenticode-sign the bundle's executables and libraries before it is archived: signtool through
+    ``sign_windows.ps1`` on Windows (``SIGN_PFX`` + ``SIGN_PFX_PASS`` or ``SIGN_THUMBPRINT``), osslsigncode
+    through ``sign_osslsigncode.sh`` elsewhere (``SIGN_PFX`` + ``SIGN_PFX_PASS_FILE``); see the scripts."""
+    if sys.platform == "win32":
+        cmd = ["powershell", "-NoProfile", "-ExecutionPolicy", "Bypass", "-File"]
+        cmd += [str(PACKAGING / "sign_windows.ps1"), "-Path", str(bundle)]
+        if os.environ.get("SIGN_THUMBPRINT"):
+            cmd += ["-Thumbprint", os.environ["SIGN_THUMBPRINT"]]
+        elif os.environ.get("SIGN_PFX"):
+            cmd += ["-Pfx", os.environ["SIGN_PFX"]]
+        if os.environ.get("SIGN_TIMESTAMP_URL"):
+            cmd += ["-TimestampUrl", os.environ["SIGN_TIMESTAMP_URL"]]
+    else:
+        cmd = ["bash", str(PACKAGING / "sign_osslsigncode.sh"), str(bundle)]
+    subprocess.run(cmd, check=True)
+
+
 def executable(bundle: Path) -> Path:
     return bundle / (bundle.name + (".exe" if sys.platform == "win32" else ""))
 
@@ -146,7 +170,7 @@ def executable(bundle: Path) -> Path:
 def archive(bundle: Path, version: str, dist: Path) -> Path:
     """``clinic-<app>-<version>-<platform>.tar.gz`` with the bundle folder's contents at the top."""
     path = dist / f"{bundle.name}-{version}-{platform_tag()}.tar.gz"
-    with tarfile.open(path, "w:gz") as tar:
+    with tarfile.open(path, "w:gz", compresslevel=6) as tar:
         for item in sorted(bundle.iterdir()):
             tar.add(item, arcname=item.name)
     return path
@@ -225,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trusted-root", type=Path, help="the update mirror's root.json to ship (TUF)")
     parser.add_argument("--archive", action="store_true", help="also write the release tarball")
     parser.add_argument("--self-test", action="store_true", help="run each frozen bundle's self-test")
+    parser.add_argument("--clean", action="store_true", help="start from an empty work folder")
+    parser.add_argument(
+        "--sign", action="store_true", help="Authenticode-sign each bundle (before --archive); see sign()"
+    )
     args = parser.parse_args(argv)
     apps = list(APPS) if "all" in args.apps else args.apps
     unknown = [a for a in apps if a not in APPS]
@@ -238,8 +266,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("git not found: the build records no commit\n")
     for app in apps:
         bundle = build(
-            app, dist=args.dist, work_root=args.work, version=args.version, trusted_root=args.trusted_root
+            app,
+            dist=args.dist,
+            work_root=args.work,
+            version=args.version,
+            trusted_root=args.trusted_root,
+            clean=args.clean,
         )
+        if args.sign:
+            sign(bundle)
         if args.archive:
             sys.stderr.write(f"release artifact {archive(bundle, args.version, args.dist)}\n")
         if args.self_test:

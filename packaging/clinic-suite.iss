@@ -77,9 +77,8 @@ Source: "{#TrustedRoot}"; DestDir: "{app}\server\tuf"; DestName: "root.json"; Co
 #endif
 #ifdef SiteConfig
 Source: "{#SiteConfig}"; DestDir: "{commonappdata}\ClinicSuite"; DestName: "site.toml"; Flags: onlyifdoesntexist uninsneveruninstall
-#else
-Source: "site.example.toml"; DestDir: "{commonappdata}\ClinicSuite"; DestName: "site.example.toml"; Flags: ignoreversion
 #endif
+Source: "site.example.toml"; DestDir: "{commonappdata}\ClinicSuite"; DestName: "site.example.toml"; Flags: ignoreversion
 
 [Icons]
 Name: "{group}\医生工作站 Doctor workstation"; Filename: "{app}\workstation\current\clinic-workstation.exe"; Components: workstation
@@ -113,3 +112,28 @@ Type: filesandordirs; Name: "{app}\workstation"
 Type: filesandordirs; Name: "{app}\pharmacy"
 Type: filesandordirs; Name: "{app}\triage"
 Type: filesandordirs; Name: "{app}\server"
+
+#ifndef SiteConfig
+[Code]
+{ Without /DSiteConfig=..., a PC still gets a site.toml (kept if one is there) whose data_folder is the
+  per-machine folder: every user of the PC and the nightly SYSTEM update task then see the same local
+  databases, so an update backs up and migrates the databases the apps really use. IT edits the rest
+  (server_url, update_mirror, printers ...) and runs "clinic-triage config check". }
+procedure CurStepChanged(CurStep: TSetupStep);
+var
+  Path: String;
+begin
+  if CurStep = ssInstall then
+  begin
+    Path := ExpandConstant('{commonappdata}\ClinicSuite\site.toml');
+    if not FileExists(Path) then
+    begin
+      ForceDirectories(ExpandConstant('{commonappdata}\ClinicSuite'));
+      SaveStringToFile(Path,
+        '# Written by the installer; every key: site.example.toml beside this file.' + #13#10 +
+        '# Check it with: "' + ExpandConstant('{app}') + '\triage\current\clinic-triage.exe" config check' + #13#10 +
+        'data_folder = ''' + ExpandConstant('{commonappdata}') + '\ClinicSuite\data''' + #13#10, False);
+    end;
+  end;
+end;
+#endif

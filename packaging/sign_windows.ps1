@@ -41,6 +41,9 @@ if ($Pfx) {
         $plain = [Runtime.InteropServices.Marshal]::PtrToStringBSTR(
             [Runtime.InteropServices.Marshal]::SecureStringToBSTR($PfxPassword))
         $certArgs += @("/p", $plain)
+    } elseif ($env:SIGN_PFX_PASS) {
+        # packaging/build.py --sign passes the password this way (a build server's secret variable)
+        $certArgs += @("/p", $env:SIGN_PFX_PASS)
     }
 } else {
     $certArgs += @("/sha1", $Thumbprint)

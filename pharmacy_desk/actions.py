@@ -16,7 +16,7 @@ from pharmacy_desk import keys as key_files
 from pharmacy_desk.documents import prescription_pdf
 from pharmacy_desk.queries import PRINTS_STATE
 from pharmacy_desk.texts import t
-from shared.domain.entities import Prescription, SigningKey, Staff
+from shared.domain.entities import Prescription, PrintRecord, SigningKey, Staff
 from shared.domain.mutations import REGISTRY
 from shared.domain.pharmacy import review_signed_content
 from shared.domain.pickup import issue_pickup_code
@@ -32,13 +32,6 @@ CODES_STATE = "pharmacy.pickup_codes"  # rx id -> the code drawn at approval on 
 def require_mutation(name: str) -> None:
     if name not in REGISTRY:
         raise ValidationFailed(f"{name} is not available in this build", code="unknown_mutation")
-
-
-def fit(name: str, candidates: dict[str, Any]) -> dict[str, Any]:
-    """Keep the candidate arguments the mutation's model declares (the model forbids extras)."""
-    spec = REGISTRY[name]
-    fields = spec.args.model_fields
-    return {k: v for k, v in candidates.items() if k in fields}
 
 
 # --- review ------------------------------------------------------------------------------------------
@@ -142,38 +135,68 @@ def print_count(store: Any, rx_id: str) -> int:
 def prescription_for_print(
     store: Any, rx_id: str, *, now: dt.datetime, reprint: bool = False, lang: str = "zh_CN"
 ) -> tuple[bytes, bool]:
-    """The prescription PDF; marked as a reprint when it was printed before here (or ``reprint``), and the
-    print recorded (``print.record`` when the suite has it, and this PC's print log)."""
+    """The prescription PDF, marked as a reprint when it was printed before (on this PC, or anywhere the
+    print records that reached this PC say so) or when ``reprint`` asks. The print itself is recorded
+    (``print.record``) once the job reaches its printer; see ``record_print``."""
     rx = store.get(Prescription, rx_id)
     if rx is None:
         raise ValidationFailed(rx_id, code="not_found")
     before = print_count(store, rx_id)
-    is_reprint = reprint or before > 0
+    is_reprint = reprint or before > 0 or printed_before(store, "prescription", rx_id)
     data = prescription_pdf(store, rx, reprint=is_reprint, now=now)
     prints = dict(store.state(PRINTS_STATE, {}) or {})
     prints[rx_id] = before + 1
     store.set_state(PRINTS_STATE, prints)
-    record_print(store, "prescription", rx_id, reprint=is_reprint, now=now, lang=lang)
     return data, is_reprint
 
 
+# Desk printer kinds (``shared.site.DocumentKind``) as ``print.record`` documents.
+PRINT_DOCUMENTS = {
+    "prescription": "prescription",
+    "drug_label": "label",
+    "receipt": "receipt",
+    "pick_list": "pick_list",
+    "waybill": "waybill",
+    "report": "stock_report",
+    "stock_report": "stock_report",
+    "sales_report": "sales_report",
+}
+
+
+def printed_before(store: Any, document: str, ref_id: str) -> bool:
+    """Whether a ``print.record`` of this document and row is known here (from any PC, once synced)."""
+    return any(r.document == document and not r.voided for r in store.find(PrintRecord, ref_id=ref_id))
+
+
 def record_print(
-    store: Any, document: str, ref_id: str, *, reprint: bool, now: dt.datetime, lang: str
-) -> None:
-    if "print.record" not in REGISTRY:
-        log.info("printed %s %s (reprint=%s); print.record is not installed", document, ref_id, reprint)
-        return
-    candidates = {
-        "id": new_id(),
+    store: Any,
+    kind: str,
+    ref_id: str,
+    *,
+    reprint: bool,
+    now: dt.datetime,
+    printer: str = "",
+    copies: int = 1,
+    lang: str = "zh_CN",
+) -> str:
+    """Record ``print.record`` for a job that reached its printer; returns the record's id.
+
+    ``kind`` is the desk's printer kind (``drug_label`` …) or a ``print.record`` document name.
+    """
+    require_mutation("print.record")
+    document = PRINT_DOCUMENTS.get(kind, kind)
+    record_id = new_id()
+    args = {
+        "id": record_id,
         "document": document,
-        "kind": document,
-        "ref_id": ref_id,
-        "entity_id": ref_id,
-        "rx_id": ref_id,
+        "ref_id": ref_id[:64],
         "reprint": reprint,
+        "copies": max(1, min(99, copies)),
+        "printer": printer[:200],
         "printed_at": now if now.tzinfo else now.astimezone(),
     }
-    store.record("print.record", fit("print.record", candidates), lang=lang)
+    store.record("print.record", args, lang=lang)
+    return record_id
 
 
 # --- pickup codes -----------------------------------------------------------------------------------
@@ -430,3 +453,24 @@ def ship_delivery(
         "at": _aware(now),
     }
     return store.record("delivery.ship", args, lang=lang)
+
+
+def track_delivery(store: Any, *, delivery_id: str, events: list[Any], lang: str = "zh_CN") -> str | None:
+    """``delivery.track`` with what the courier reported (``delivery.TrackingEvent``s); returns the
+    status afterwards, or None when there was nothing to record."""
+    if not events:
+        return None
+    args = {
+        "delivery_id": delivery_id,
+        "events": [
+            {"status": e.status, "at": _aware(e.at), "place": e.place[:100], "text": e.text[:200]}
+            for e in events[-100:]
+        ],
+    }
+    entry = store.record("delivery.track", args, lang=lang)
+    return str((entry.local_result or {}).get("status", "")) or None
+
+
+def cancel_delivery(store: Any, *, delivery_id: str, reason: str, lang: str = "zh_CN") -> Any:
+    """``delivery.cancel`` (refused once the parcel has shipped); the courier is told first by the caller."""
+    return store.record("delivery.cancel", {"delivery_id": delivery_id, "reason": reason}, lang=lang)

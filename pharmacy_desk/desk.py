@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pharmacy_desk import actions
 from pharmacy_desk.keys import KeyFile
 from pharmacy_desk.print_queue import PrintQueue, QueuedJob
 from pharmacy_desk.queries import pharmacies
@@ -36,7 +37,7 @@ from pharmacy_desk.texts import t
 from pharmacy_desk.widgets import MessageLine
 from shared.domain.entities import Pharmacy, Staff
 from shared.gui.app import ClientRuntime
-from shared.gui.ops import QueryOp
+from shared.gui.ops import CollectionOp, OpChanges, QueryOp
 from shared.site import SiteConfig
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class DeskState(QObject):
 
     sig_pharmacy_changed = Signal(str)
     sig_message = Signal(str, str)  # text, level
+    sig_print_recorded = Signal(str, str)  # print record id, desk printer kind
 
     def __init__(
         self,
@@ -66,6 +68,7 @@ class DeskState(QObject):
         self.print_queue = PrintQueue(
             lambda: self.site, spool=data_folder / "print_spool", lang=lang, parent=self
         )
+        self.print_queue.sig_job_finished.connect(self._record_print)
         self.pharmacy_id: str = ""
         self.pharmacy_name: str = ""
         self.pharmacy_campus: str = ""
@@ -111,9 +114,14 @@ class DeskState(QObject):
         content: str,
         data: bytes,
         *,
+        ref_id: str = "",
+        reprint: bool = False,
         on_done: Callable[[QueuedJob], object] | None = None,
     ) -> QueuedJob:
-        """Queue a document for its printer; the outcome shows in the message line (failures are kept)."""
+        """Queue a document for its printer; the outcome shows in the message line (failures are kept).
+
+        ``ref_id`` names the printed row: once the job reaches its printer (at once, or by a retry,
+        also after a restart from the spool) it is recorded with ``print.record``, ``reprint`` marked."""
         lang = self.lang
 
         def done(job: QueuedJob) -> None:
@@ -125,7 +133,44 @@ class DeskState(QObject):
             if on_done is not None:
                 on_done(job)
 
-        return self.print_queue.print(kind, title, content, data, on_done=done)  # type: ignore[arg-type]
+        return self.print_queue.print(
+            kind,
+            title,
+            content,  # type: ignore[arg-type]
+            data,
+            ref_id=ref_id,
+            reprint=reprint,
+            on_done=done,
+        )
+
+    def _record_print(self, queued: QueuedJob) -> None:
+        """Every job that reached its printer and prints a row becomes a ``print.record`` (test pages and
+        failed jobs do not)."""
+        job = queued.job
+        if queued.state != "sent" or not job.ref_id or job.kind == "test":
+            return
+        copies = self.print_queue.setting_for(job.kind).copies
+        now, lang, where = self.now(), self.lang, queued.where
+
+        def record(store: Any) -> str:
+            return actions.record_print(
+                store,
+                job.kind,
+                job.ref_id,
+                reprint=job.reprint,
+                now=now,
+                printer=where,
+                copies=copies,
+                lang=lang,
+            )
+
+        def failed(error: BaseException) -> None:
+            log.warning("print of %s %s not recorded: %s", job.kind, job.ref_id, error)
+            self.message(t("print.not_recorded", lang, reason=str(error)), "warning")
+
+        CollectionOp(self, record, changes=("print_record", OpChanges.OUTBOX)).success(
+            lambda record_id: self.sig_print_recorded.emit(record_id, job.kind)
+        ).failure(failed).run_in_background()
 
 
 class PharmacyWindow(QMainWindow):

@@ -68,9 +68,11 @@ class PrintQueue(QObject):
         content: Content,
         data: bytes,
         *,
+        ref_id: str = "",
+        reprint: bool = False,
         on_done: Callable[[QueuedJob], object] | None = None,
     ) -> QueuedJob:
-        job = PrintJob(new_id(), kind, title, content, data, dt.datetime.now())
+        job = PrintJob(new_id(), kind, title, content, data, dt.datetime.now(), ref_id, reprint)
         queued = QueuedJob(job, on_done=on_done)
         self.jobs[job.id] = queued
         self._send(queued)
@@ -181,6 +183,8 @@ class PrintQueue(QObject):
                 "title": job.title,
                 "content": job.content,
                 "created_at": job.created_at.isoformat(),
+                "ref_id": job.ref_id,
+                "reprint": job.reprint,
             }
             paths[1].write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         except OSError:
@@ -208,6 +212,8 @@ class PrintQueue(QObject):
                     meta["content"],
                     data,
                     dt.datetime.fromisoformat(meta["created_at"]),
+                    str(meta.get("ref_id", "")),
+                    bool(meta.get("reprint", False)),
                 )
             except (OSError, ValueError, KeyError):
                 log.warning("unreadable spooled print job %s", meta_path)

@@ -37,7 +37,12 @@ _counter = itertools.count(1)
 
 @dataclass(frozen=True)
 class PrintJob:
-    """One document ready to print: which kind (site printer key), a title for people, the bytes."""
+    """One document ready to print: which kind (site printer key), a title for people, the bytes.
+
+    ``ref_id`` is the row the document prints (prescription, dispense, delivery …; empty for a test
+    page) and ``reprint`` whether it is marked as one: a job that reaches its printer with a ``ref_id``
+    is recorded with ``print.record``.
+    """
 
     id: str
     kind: str
@@ -45,6 +50,8 @@ class PrintJob:
     content: Content
     data: bytes
     created_at: dt.datetime
+    ref_id: str = ""
+    reprint: bool = False
 
     @property
     def extension(self) -> str:

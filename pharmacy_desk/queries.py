@@ -34,10 +34,34 @@ from shared.domain.pickup import parse_pickup_scan
 from shared.domain.prescribing import PrescriptionDraft, RxLine, plain_usage_zh
 from shared.domain.rx_checks import Finding
 from shared.domain.stock import EXPIRY_WARNING_DAYS, BatchOverride, BatchStock, allocate_fefo
+from shared.store.view import FIND_LIMIT
 
 REVIEW_STATUSES = ("signed", "approved", "rejected")
 PRINTS_STATE = "pharmacy.prints"  # rx id -> times printed on this PC (reprints are marked)
 DISPENSABLE = ("approved", "paid", "partly_dispensed", "partially_dispensed")
+
+
+def find_every(store: Any, kind: type[Any], *, many: bool = False, **equals: Any) -> list[Any]:
+    """``store.find`` without its row cap: a find that hits ``FIND_LIMIT`` rows may have been cut short
+    (a big pharmacy has more batches, a busy day more dispenses), so the kind is then read whole and
+    filtered here. ``many``: expect that and read the kind whole at once (one read instead of two).
+    Voided rows are kept, as ``find`` keeps them."""
+    if not many:
+        rows = store.find(kind, **equals)
+        if len(rows) < FIND_LIMIT:
+            return list(rows)
+    return [
+        r
+        for r in store.all(kind, include_voided=True)
+        if all(getattr(r, name) == value for name, value in equals.items())
+    ]
+
+
+def _drugs(store: Any, drug_ids: set[str]) -> dict[str, E.Drug]:
+    """The drugs of ``drug_ids``: one read of the whole table when there are many (one get each is slower)."""
+    if len(drug_ids) > 200:
+        return {d.id: d for d in store.all(E.Drug, include_voided=True) if d.id in drug_ids}
+    return {d.id: d for d in (store.get(E.Drug, i) for i in drug_ids) if d is not None}
 
 
 def _names(store: Any, kind: type[E.Entity], ids: Iterable[str]) -> dict[str, str]:
@@ -97,7 +121,9 @@ def review_queue(
     """Signed (pending), approved and rejected prescriptions for this pharmacy; pending oldest first."""
     queue = ReviewQueue()
     for status in REVIEW_STATUSES:
-        found = [rx for rx in store.find(Prescription, status=status) if _mine(rx, pharmacy_id, campus_id)]
+        found = [
+            rx for rx in find_every(store, Prescription, status=status) if _mine(rx, pharmacy_id, campus_id)
+        ]
         if status != "signed" and day is not None:
             found = [
                 rx for rx in found if (rx.reviewed_at or rx.written_at).date() >= day - dt.timedelta(days=1)
@@ -349,7 +375,7 @@ def handed_out(dispense: Any) -> list[HandedOut]:
 
 
 def open_conflicts(store: Any, pharmacy_id: str | None) -> list[Any]:
-    rows = store.find(E.Dispense, conflict_status="open")
+    rows = find_every(store, E.Dispense, conflict_status="open")
     return sorted(
         (d for d in rows if not pharmacy_id or d.pharmacy_id == pharmacy_id),
         key=lambda d: d.dispensed_at,
@@ -383,18 +409,31 @@ class LowRow:
 class StockScreen:
     batches: list[BatchRow]
     low: list[LowRow]
+    drugs: dict[str, E.Drug] = field(default_factory=dict)  # every drug read; pass back in to skip a reread
 
     def alerts(self, kind: str) -> list[BatchRow]:
         return [b for b in self.batches if b.alert == kind]
 
 
 def stock_screen(
-    store: Any, pharmacy_id: str, today: dt.date, days: int = EXPIRY_WARNING_DAYS
+    store: Any,
+    pharmacy_id: str,
+    today: dt.date,
+    days: int = EXPIRY_WARNING_DAYS,
+    *,
+    drugs: dict[str, E.Drug] | None = None,
 ) -> StockScreen:
-    """Every batch of the pharmacy with its alert, and drugs below their minimum (usable stock only)."""
-    rows = store.find(E.StockBatch, pharmacy_id=pharmacy_id)
-    drug_ids = {r.drug_id for r in rows}
-    drugs = {d.id: d for d in (store.get(E.Drug, i) for i in drug_ids) if d is not None}
+    """Every batch of the pharmacy with its alert, and drugs below their minimum (usable stock only).
+
+    ``drugs``: the drug table as an earlier call returned it (``StockScreen.drugs``), when no drug has
+    changed since; drugs missing from it are read."""
+    rows = [r for r in find_every(store, E.StockBatch, many=True, pharmacy_id=pharmacy_id) if not r.voided]
+    wanted = {r.drug_id for r in rows}
+    known = dict(drugs or {})
+    missing = wanted - known.keys()
+    if missing:
+        known.update(_drugs(store, missing))
+    drugs = known
     out = []
     usable: dict[str, int] = defaultdict(int)
     for r in rows:
@@ -411,14 +450,21 @@ def stock_screen(
             usable[r.drug_id] += r.quantity
         out.append(BatchRow(drugs.get(r.drug_id), r, alert, left))
     out.sort(key=lambda b: (b.drug.code if b.drug else b.batch.drug_id, b.batch.expiry, b.batch.batch_no))
-    minimums = {m.drug_id: m.min_packs for m in store.find(E.StockMinimum, pharmacy_id=pharmacy_id)}
+    minimums = {
+        m.drug_id: m.min_packs
+        for m in find_every(store, E.StockMinimum, pharmacy_id=pharmacy_id)
+        if not m.voided
+    }
     low = []
-    for drug_id, drug in drugs.items():
+    for drug_id in wanted:
+        drug = drugs.get(drug_id)
+        if drug is None:
+            continue
         minimum = minimums.get(drug_id, drug.min_stock) * drug.pack_qty
         if minimum > 0 and usable[drug_id] < minimum:
             low.append(LowRow(drug, usable[drug_id], minimum))
     low.sort(key=lambda row: (row.usable - row.minimum, row.drug.code))
-    return StockScreen(out, low)
+    return StockScreen(out, low, drugs)
 
 
 def sales(store: Any, pharmacy_id: str, start: dt.date, end: dt.date) -> SalesReport:
@@ -426,19 +472,18 @@ def sales(store: Any, pharmacy_id: str, start: dt.date, end: dt.date) -> SalesRe
     dispenses = []
     day = start
     while day <= end:
-        dispenses.extend(store.find(E.Dispense, day=day))
+        dispenses.extend(find_every(store, E.Dispense, day=day))
         day += dt.timedelta(days=1)
-    refunds = store.find(E.Refund, pharmacy_id=pharmacy_id)
+    refunds = find_every(store, E.Refund, pharmacy_id=pharmacy_id)
     return sales_report(dispenses, refunds, pharmacy_id, start, end, tz=dt.datetime.now().astimezone().tzinfo)
 
 
 def overview(store: Any, pharmacy_id: str, today: dt.date) -> StockOverview:
     """The stock list as the exports print it (``pharmacy_queries.stock_overview``)."""
-    batches = store.find(E.StockBatch, pharmacy_id=pharmacy_id)
+    batches = [b for b in find_every(store, E.StockBatch, many=True, pharmacy_id=pharmacy_id) if not b.voided]
     drugs = {d.id: d for d in store.all(E.Drug)}
-    minimums = effective_minimums(
-        drugs.values(), store.find(E.StockMinimum, pharmacy_id=pharmacy_id), pharmacy_id
-    )
+    set_here = [m for m in find_every(store, E.StockMinimum, pharmacy_id=pharmacy_id) if not m.voided]
+    minimums = effective_minimums(drugs.values(), set_here, pharmacy_id)
     return stock_overview(batches, drugs, minimums, pharmacy_id, today)
 
 
@@ -474,10 +519,10 @@ def returns_data(store: Any, pharmacy_id: str) -> ReturnsData:
             numbers[rx_id] = rx.number if rx else ""
         return numbers[rx_id]
 
-    refunds = [r for r in store.find(E.Refund, pharmacy_id=pharmacy_id) if not r.voided]
+    refunds = [r for r in find_every(store, E.Refund, pharmacy_id=pharmacy_id) if not r.voided]
     names = _names(store, Patient, (r.patient_id for r in refunds))
     refunds.sort(key=lambda r: (r.status != "requested", -r.requested_at.timestamp()))
-    deliveries = [d for d in store.find(E.Delivery, pharmacy_id=pharmacy_id) if not d.voided]
+    deliveries = [d for d in find_every(store, E.Delivery, pharmacy_id=pharmacy_id) if not d.voided]
     deliveries.sort(key=lambda d: d.created_at, reverse=True)
     return ReturnsData(
         [RefundRow(r, number(r.rx_id), names[r.patient_id]) for r in refunds],

@@ -28,6 +28,7 @@ from server_stub.services.group_commit import GroupCommitter
 from server_stub.services.longpoll import LongPollPacer
 from server_stub.services.notifier import FeedNotifier
 from server_stub.services.push import ClientMismatch, SequenceError
+from server_stub.services.reference_cache import ReferenceCache
 from server_stub.services.shared_reads import SharedReads
 from shared import __version__
 from shared.errors import (
@@ -141,6 +142,7 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     app.state.notifier = notifier
     app.state.feed_tail = tail
     app.state.committer = committer
+    app.state.reference_cache = ReferenceCache(db, tail)
     app.state.principals = PrincipalCache(ttl=settings.token_cache_seconds)
     app.state.shared_reads = SharedReads()
     app.state.longpoll_pacer = LongPollPacer(settings.longpoll_min_interval_seconds)

@@ -142,9 +142,12 @@ def _sync_compact_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _sync_compact(args: argparse.Namespace) -> int:
+    from server_stub.config import ServerSettings
     from server_stub.services.retention import compact
 
-    purged, min_cursor = compact(_db_url(args.db), days=args.days)
+    # Long enough for running servers' feed tails to learn the new minimum (they poll the database).
+    settle = max(1.0, 4 * ServerSettings().longpoll_poll_seconds)
+    purged, min_cursor = compact(_db_url(args.db), days=args.days, settle_seconds=settle)
     sys.stdout.write(
         f"purged {purged} voided rows; clients with a cursor before {min_cursor} will re-bootstrap\n"
     )

@@ -17,6 +17,7 @@ An example with every key: ``packaging/site.example.toml``.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
@@ -249,6 +250,22 @@ _TYPE_KEYS = {
 }
 
 
+def _closest_setting(loc: list[str]) -> str:
+    """For a misspelt key, the setting it most likely meant (``update_mirorr`` -> ``update_mirror``)."""
+    *parents, name = loc
+    sections: dict[str, type[BaseModel]] = {"display": DisplaySetting, "voice": VoiceSetting}
+    if not parents:
+        model: type[BaseModel] | None = SiteConfig
+    elif parents[0] == "printers" and len(parents) == 2:
+        model = PrinterSetting
+    else:
+        model = sections.get(parents[0]) if len(parents) == 1 else None
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(name, list(model.model_fields), n=1, cutoff=0.7)
+    return ".".join([*parents, close[0]]) if close else ""
+
+
 def _problem_text(err: Any, lang: str) -> str:
     kind = str(err["type"])
     ctx = {k: v for k, v in (err.get("ctx") or {}).items()}
@@ -256,7 +273,8 @@ def _problem_text(err: Any, lang: str) -> str:
     if key is None:
         return str(err["msg"])
     if key == "config.unknown_key":
-        return tr(key, lang)
+        hint = _closest_setting([str(p) for p in err["loc"]])
+        return tr("config.unknown_key_hint", lang, hint=hint) if hint else tr(key, lang)
     if "input" in err and "value" not in ctx:
         ctx["value"] = err["input"]
     try:
@@ -305,9 +323,20 @@ def _known_voice_pack(pack: str) -> bool:
     return any((packs / name / "manifest.json").is_file() for name in {pack, pack.replace("-", "_")})
 
 
+def _can_write(folder: Path) -> bool:
+    """The folder exists and this user may create files in it, or it can be created."""
+    existing = folder
+    while not existing.exists():
+        if existing.parent == existing:
+            return False
+        existing = existing.parent
+    return existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
+
+
 def check_site_config(config: SiteConfig, *, lang: str = DEFAULT_LANGUAGE) -> list[str]:
     """What a structurally valid configuration still gets wrong on this PC, as 'where: what' lines:
-    unknown printer target kinds, a CA certificate file that is missing or not PEM, an unknown voice pack."""
+    unknown printer target kinds, a CA certificate file that is missing or not PEM, a data folder that
+    is not an absolute path here or cannot be written, an unknown voice pack."""
     problems: list[str] = []
     schemes = ", ".join(s + ":" for s in PRINTER_SCHEMES[:-1]) + ", none"
     for kind, setting in sorted(config.printers.items()):
@@ -322,6 +351,12 @@ def check_site_config(config: SiteConfig, *, lang: str = DEFAULT_LANGUAGE) -> li
             problems.append("ca_certificate: " + tr("config.missing_ca", lang, value=ca))
         elif b"-----BEGIN CERTIFICATE-----" not in ca.read_bytes()[:1_000_000]:
             problems.append("ca_certificate: " + tr("config.bad_ca", lang, value=ca))
+    if config.data_folder:
+        folder = Path(config.data_folder).expanduser()
+        if not folder.is_absolute():
+            problems.append("data_folder: " + tr("config.relative_folder", lang, value=config.data_folder))
+        elif not _can_write(folder):
+            problems.append("data_folder: " + tr("config.folder_not_writable", lang, value=folder))
     if config.voice.engine != "none" and not _known_voice_pack(config.voice.pack):
         problems.append("voice.pack: " + tr("config.unknown_voice_pack", lang, value=config.voice.pack))
     return problems
@@ -347,6 +382,11 @@ _TEXTS: dict[str, dict[str, str]] = {
         "zh_CN": "未知的配置项",
         "en": "unknown setting",
         "zh_TW": "未知的配置項",
+    },
+    "config.unknown_key_hint": {
+        "zh_CN": "未知的配置项（是否应为 {hint}？）",
+        "en": "unknown setting (did you mean {hint}?)",
+        "zh_TW": "未知的配置項（是否應為 {hint}？）",
     },
     "config.bad_url": {
         "zh_CN": "不是有效的 http(s) 地址：{value}",
@@ -377,6 +417,16 @@ _TEXTS: dict[str, dict[str, str]] = {
         "zh_CN": "user_may_override 中的 {value} 不是可覆盖的配置项",
         "en": "{value} in user_may_override is not a setting that can be overridden",
         "zh_TW": "user_may_override 中的 {value} 不是可覆蓋的配置項",
+    },
+    "config.relative_folder": {
+        "zh_CN": "不是本机的绝对路径：{value}",
+        "en": "not an absolute path on this PC: {value}",
+        "zh_TW": "不是本機的絕對路徑：{value}",
+    },
+    "config.folder_not_writable": {
+        "zh_CN": "当前用户无法写入此文件夹：{value}",
+        "en": "this user cannot write to the folder: {value}",
+        "zh_TW": "當前用戶無法寫入此文件夾：{value}",
     },
     "config.unknown_voice_pack": {
         "zh_CN": "找不到语音包 {value}（文件夹或内置包名）",

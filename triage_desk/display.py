@@ -20,14 +20,23 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QGuiApplication, QScreen
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QLayout, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QMenu,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from shared.audio import Announcer, AnnouncerSettings, Call, Composer, ComposeSettings, VoicePack
 from shared.audio.players import Player, default_player
@@ -95,6 +104,7 @@ class Timeline:
     highlight_on: dict[str, float] = field(default_factory=dict)
     highlight_off: dict[str, float] = field(default_factory=dict)
     seen: dict[str, float] = field(default_factory=dict)  # when the display first saw the call
+    end_reason: dict[str, str] = field(default_factory=dict)  # finished / watchdog / stopped
 
 
 def _label(text: str = "") -> QLabel:
@@ -277,8 +287,8 @@ class DisplayWindow(QWidget):
     def _room_size(self) -> float:
         """Room rows share the height: fewer rooms, bigger letters."""
         rows = max(1, self._room_count)
-        per_row = 700 / (rows * (1.75 if self.english else 1.0))
-        return max(22.0, min(46.0, per_row * 0.62))
+        per_row = 720 / rows  # of the 1080 design height; an English line takes 0.6 of the Chinese one
+        return max(24.0, min(52.0, per_row * (0.42 if self.english else 0.6)))
 
     def _fit(self, label: QLabel, size: float, bold: bool) -> None:
         """The largest font up to ``size`` at which the label's text fits its width."""
@@ -292,6 +302,29 @@ class DisplayWindow(QWidget):
         super().resizeEvent(event)
         self._apply_sizes()
         self._paint_call_panel()
+
+    # -- which screen (right-click; the nurse's mouse reaches a display on the desk's second monitor) ---
+
+    def screen_menu(self) -> QMenu:
+        """A menu of the plugged-in screens and full screen on/off; picking one moves the display."""
+        menu = QMenu(self)
+        keeper = self.keeper
+        if keeper is None:
+            return menu
+        screens = menu.addMenu(t("display.menu.screen", self.lang))
+        for name in keeper.screen_names():
+            action = screens.addAction(name)
+            action.setCheckable(True)
+            action.setChecked(name == keeper.current)
+            action.triggered.connect(lambda _checked=False, n=name: keeper.choose(n))
+        full = menu.addAction(t("display.menu.full_screen", self.lang))
+        full.setCheckable(True)
+        full.setChecked(keeper.full_screen)
+        full.triggered.connect(lambda checked: keeper.set_full_screen(bool(checked)))
+        return menu
+
+    def contextMenuEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        self.screen_menu().exec(event.globalPos())
 
     # -- drawing -------------------------------------------------------------------------------------
 
@@ -466,13 +499,17 @@ class DisplayController(QObject):
         self._poll.start()
         if announcer is not None:
             announcer.on_start = lambda call, duration: self._relay_start(call, duration)
-            announcer.on_end = lambda call, reason: self.sig_audio_ended.emit(call.call_id, reason)
+            announcer.on_end = lambda call, reason: self._relay_end(call, reason)
             announcer.on_error = lambda call, error: self.sig_audio_failed.emit(call.call_id)
             announcer.start()
 
     def _relay_start(self, call: Call, duration: float) -> None:
         self.timeline.audio_start[call.call_id] = time.perf_counter()  # the player has begun (worker thread)
         self.sig_audio_started.emit(call.call_id, duration)
+
+    def _relay_end(self, call: Call, reason: str) -> None:
+        self.timeline.audio_end[call.call_id] = time.perf_counter()  # the player has stopped (worker thread)
+        self.sig_audio_ended.emit(call.call_id, reason)
 
     def _status(self, status: SyncStatus) -> None:
         self.window.set_offline(status.state in (SyncState.OFFLINE, SyncState.AUTH_EXPIRED))
@@ -549,8 +586,8 @@ class DisplayController(QObject):
         if event is not None:
             self._highlight(call_id, event)
 
-    def _audio_ended(self, call_id: str, _reason: str) -> None:
-        self.timeline.audio_end[call_id] = time.perf_counter()
+    def _audio_ended(self, call_id: str, reason: str) -> None:
+        self.timeline.end_reason[call_id] = reason
         self._end_highlight(call_id)
 
     def _audio_failed(self, call_id: str) -> None:
@@ -571,50 +608,81 @@ class DisplayController(QObject):
 
 
 class ScreenKeeper(QObject):
-    """Keeps the display window on its monitor (see the module docstring)."""
+    """Keeps the display window on its monitor (see the module docstring).
+
+    ``preferred`` is the screen IT configured (``display.screen_name`` or ``--screen``); without one the
+    screen last chosen on this PC (QSettings ``display/screen_name``) is used. ``choose(name)`` is the
+    nurse picking a screen from the display's context menu: it becomes the preferred one and is
+    remembered. ``screens`` lists the plugged-in screens (tests replace it to unplug one).
+    """
 
     sig_moved = Signal(str)  # the screen name the window now uses
 
-    def __init__(self, window: QWidget, *, preferred: str = "", full_screen: bool = True) -> None:
+    def __init__(
+        self,
+        window: QWidget,
+        *,
+        preferred: str = "",
+        full_screen: bool = True,
+        settings: QSettings | None = None,
+        screens: Callable[[], list[QScreen]] | None = None,
+    ) -> None:
         super().__init__(window)
         self.window = window
         self.full_screen = full_screen
-        self.settings = QSettings()
+        self.settings = settings if settings is not None else QSettings()
         self.preferred = preferred or str(self.settings.value(SETTINGS_KEY, "") or "")
+        self._screens = screens or QGuiApplication.screens
         app = QGuiApplication.instance()
         assert isinstance(app, QGuiApplication)
-        app.screenAdded.connect(lambda _screen: self.place())
+        # Qt updates its screen list after these signals: place the window once the change has settled.
+        app.screenAdded.connect(lambda _screen: QTimer.singleShot(0, self.place))
         app.screenRemoved.connect(lambda _screen: QTimer.singleShot(0, self.place))
+        app.primaryScreenChanged.connect(lambda _screen: QTimer.singleShot(0, self.place))
         self.current = ""
 
+    def screen_names(self) -> list[str]:
+        return [s.name() for s in self._screens()]
+
     def target(self) -> QScreen | None:
-        screens = QGuiApplication.screens()
+        screens = self._screens()
         primary = QGuiApplication.primaryScreen()
-        name = choose_screen_name(
-            [s.name() for s in screens], self.preferred, primary.name() if primary else ""
-        )
-        return next((s for s in screens if s.name() == name), primary)
+        primary_name = primary.name() if primary is not None else ""
+        name = choose_screen_name([s.name() for s in screens], self.preferred, primary_name)
+        return next((s for s in screens if s.name() == name), screens[0] if screens else primary)
+
+    def choose(self, name: str) -> str:
+        """Put the display on screen ``name`` from now on (remembered on this PC)."""
+        self.preferred = name
+        self.settings.setValue(SETTINGS_KEY, name)
+        self.settings.sync()
+        return self.place()
+
+    def set_full_screen(self, full_screen: bool) -> str:
+        self.full_screen = full_screen
+        return self.place()
 
     def place(self) -> str:
-        """Put the window on its screen (full screen or maximised); returns the screen name used."""
+        """Put the window on its screen (full screen or a window on it); returns the screen name used."""
         screen = self.target()
         if screen is None:
             return ""
         window = self.window
+        geometry = screen.geometry()
+        if window.isFullScreen():
+            window.showNormal()  # a full-screen window moves only once it is normal again
         handle = window.windowHandle()
         if handle is not None:
             handle.setScreen(screen)
-        geometry = screen.geometry()
         if self.full_screen:
             window.setGeometry(geometry)
             window.showFullScreen()
         else:
-            window.move(geometry.topLeft())
             window.resize(min(1280, geometry.width()), min(720, geometry.height()))
+            window.move(geometry.topLeft())
             window.show()
-        if screen.name() == self.preferred or not self.preferred:
-            self.settings.setValue(SETTINGS_KEY, screen.name())
         if screen.name() != self.current:
+            log.info("waiting-room display on screen %s", screen.name())
             self.current = screen.name()
             self.sig_moved.emit(self.current)
         return self.current

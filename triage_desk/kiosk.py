@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shared.errors import SuiteError, TransientError
 from shared.gui import theme
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp, describe_error
 from shared.gui.workers import BackgroundCall
@@ -71,6 +72,19 @@ def online_check_in(transport: ApiTransport, code: str) -> dict[str, Any]:
     response = transport._call("POST", "/queue/check-in", json={"appointment_number": code})
     raise_for_answer(response)
     return response.json()  # type: ignore[no-any-return]
+
+
+def online_verdict(error: BaseException) -> str:
+    """What a failed online check-in means for the patient: ``offline`` (no server: go to the desk),
+    ``unknown`` / ``no_queue`` / ``cancelled`` (the server's rule), else ``failed`` (show the reason)."""
+    if isinstance(error, TransientError):
+        return "offline"
+    code = error.code if isinstance(error, SuiteError) else ""
+    return {
+        "appointment_not_found": "unknown",
+        "no_queue": "no_queue",
+        "appointment_cancelled": "cancelled",
+    }.get(code, "failed")
 
 
 def is_kiosk_account(state: TriageState) -> bool:
@@ -212,7 +226,7 @@ class KioskWindow(QWidget):
             BackgroundCall(
                 lambda: online_check_in(transport, code),
                 on_success=self._checked_in_online,
-                on_failure=self._failed,
+                on_failure=lambda error: self._refused_online(error, code),
                 label="kiosk-check-in",
             ).start()
             return
@@ -314,6 +328,19 @@ class KioskWindow(QWidget):
             op=lambda store: slip_for(store, ticket_id, now),
             success=printed,
         ).run_in_background()
+
+    def _refused_online(self, error: BaseException, code: str) -> None:
+        """The server refused (or could not be reached): say why in the patient's words."""
+        verdict = online_verdict(error)
+        if verdict == "failed":
+            self._failed(error)
+            return
+        self._busy = False
+        self.verdict = verdict
+        self._reset_timer.start(RESET_AFTER_MS)
+        lang = self.state.lang
+        text = t("kiosk.unknown", lang, number=code) if verdict == "unknown" else t(f"kiosk.{verdict}", lang)
+        self.show_answer(text, "error")
 
     def _failed(self, error: BaseException) -> None:
         self._busy = False

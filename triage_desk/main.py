@@ -6,6 +6,8 @@ the waiting-room display.
     clinic display [--server URL] [--data-folder PATH] [--lang ...] [--windowed] [--screen NAME]
                    [--queues CODE ...] [--english] [--silent]
     clinic triage --self-test      # builds the window offscreen and writes a ticket slip (ESC/POS bytes)
+    clinic kiosk --self-test       # the same for the kiosk window
+    clinic display --self-test     # builds the display offscreen and renders a sample call to a WAV
 
 Options override the PC's site configuration (``shared.site``): ``server_url``, ``data_folder``,
 ``language``, ``queue_desk_slot`` (this desk's ticket-number slot), ``printers.ticket``, ``display.*``
@@ -83,6 +85,18 @@ def render_sample_slip(folder: Path) -> Path:
     return path
 
 
+def render_sample_announcement(folder: Path) -> Path:
+    """The display's self-test document: a sample call rendered to a WAV with this PC's voice pack."""
+    from shared.audio import Announcement, Composer, ComposeSettings, VoicePack
+
+    site = load_site_config()
+    pack_path = Path(site.voice.pack).expanduser()
+    pack = VoicePack.load(pack_path) if (pack_path / "manifest.json").is_file() else VoicePack.default()
+    path = folder / "announcement_selftest.wav"
+    Composer(pack, ComposeSettings(repeat=1)).render(Announcement("A023", "3诊室")).write_wav(path)
+    return path
+
+
 def open_runtime(app: str, site: SiteConfig, lang: str, folder: Path | None) -> Any:
     from shared.gui.app import ClientRuntime
 
@@ -125,7 +139,10 @@ def open_display_here(state: Any, *, player: Any = None) -> Any:
         return existing
     site = state.site
     window = DisplayWindow(
-        state.lang, theme=site.display.theme, hospital=hospital_name(state.runtime.store, state.campus_id)
+        state.lang,
+        theme=site.display.theme,
+        english=bool(getattr(site.display, "english", False)),
+        hospital=hospital_name(state.runtime.store, state.campus_id),
     )
     controller = DisplayController(
         state, window, announcer=make_announcer(site, player=player), codes=site.display.queue_codes
@@ -149,7 +166,8 @@ def _self_test(kind: str, site: SiteConfig, lang: str, folder: Path | None) -> i
         made.append(window)
         return window
 
-    code = run_self_test(kind, make_window, render_sample_slip, data_folder=folder)
+    render = render_sample_announcement if kind == "display" else render_sample_slip
+    code = run_self_test(kind, make_window, render, data_folder=folder)
     for window in made:
         window.triage_state.runtime.shutdown()
     return code
@@ -208,6 +226,10 @@ def _run_gui(kind: str, args: argparse.Namespace, site: SiteConfig, lang: str, f
         display = getattr(getattr(window, "triage_state", None), "display_window", None)
         if display is not None:
             display.controller.stop()
+        for made in (display, window):
+            if made is not None:  # no timer of a closed window may reach the stopped runtime
+                made.close()
+                made.deleteLater()
         runtime.shutdown()
 
 
@@ -218,7 +240,8 @@ def _run_display(qt_app: Any, runtime: Any, args: argparse.Namespace, site: Site
     from triage_desk.state import TriageState
 
     state = TriageState(runtime, site=site, lang=lang)
-    window = DisplayWindow(lang, theme=site.display.theme, english=args.english)
+    english = args.english or bool(getattr(site.display, "english", False))
+    window = DisplayWindow(lang, theme=site.display.theme, english=english)
     if _needs_login(runtime) and runtime.ask_login(window) is None:
         return 0
     runtime.start_sync()
@@ -231,12 +254,15 @@ def _run_display(qt_app: Any, runtime: Any, args: argparse.Namespace, site: Site
         preferred=args.screen or site.display.screen_name,
         full_screen=site.display.full_screen and not args.windowed,
     )
+    window.keeper, window.controller = keeper, controller
     keeper.place()
     controller.refresh()
     try:
         return int(qt_app.exec())
     finally:
         controller.stop()
+        window.close()
+        window.deleteLater()
 
 
 def run_triage(args: argparse.Namespace) -> int:

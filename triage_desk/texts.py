@@ -203,6 +203,11 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "Check-in failed: {reason}. Please go to the triage desk",
         "簽到未成功：{reason}。請到分診台辦理",
     ),
+    "kiosk.offline": (
+        "暂时无法连接医院服务器，不能自助签到。请到分诊台办理",
+        "The hospital server cannot be reached, so self check-in is not available. Please go to the triage desk",
+        "暫時無法連接醫院伺服器，不能自助簽到。請到分診台辦理",
+    ),
     "kiosk.no_slip": (
         "（小票打印失败，请到分诊台补打）",
         "(the slip did not print; ask the triage desk for it)",
@@ -224,6 +229,8 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     "display.paused": ("暂停", "paused", "暫停"),
     "display.idle": ("请留意叫号", "Please wait for your number", "請留意叫號"),
     "display.offline": ("离线", "offline", "離線"),
+    "display.menu.screen": ("显示在屏幕", "Show on screen", "顯示在螢幕"),
+    "display.menu.full_screen": ("全屏", "Full screen", "全螢幕"),
     "display.skipped_hint": ("过号请到分诊台", "Missed your call? Ask at the triage desk", "過號請到分診台"),
 }
 

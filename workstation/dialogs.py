@@ -41,6 +41,8 @@ class _Form(QDialog):
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(t("dialog.ok", lang))
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(t("dialog.cancel", lang))
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
         self.layout_.addWidget(self.buttons)
@@ -174,3 +176,32 @@ class NameScopeDialog(_Form):
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         return dialog.name_edit.text().strip(), str(dialog.scope_combo.currentData())
+
+
+class ResetKeyDialog(_Form):
+    """An administrator chooses whose signing key to revoke, with a reason (``signing_key.revoke``)."""
+
+    def __init__(self, parent: QWidget | None, lang: str, holders: list[tuple[str, str]]) -> None:
+        super().__init__(parent, t("pin.reset_title", lang), lang, t("pin.reset_intro", lang))
+        self.who_combo = QComboBox()
+        for key_id, label in holders:
+            self.who_combo.addItem(label, key_id)
+        self.reason_edit = QLineEdit()
+        self.reason_edit.setMaxLength(200)
+        self.form.addRow(t("pin.reset_who", lang), self.who_combo)
+        self.form.addRow(t("reason.label", lang), self.reason_edit)
+
+    def problem(self) -> str:
+        if self.who_combo.currentData() is None:
+            return t("pin.reset_none", self.lang)
+        return "" if self.reason_edit.text().strip() else t("reason.empty", self.lang)
+
+    @classmethod
+    def ask(
+        cls, parent: QWidget | None, *, lang: str, holders: list[tuple[str, str]]
+    ) -> tuple[str, str] | None:
+        """``holders``: (key id, label); the answer is (key id, reason)."""
+        dialog = cls(parent, lang, holders)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return str(dialog.who_combo.currentData()), dialog.reason_edit.text().strip()

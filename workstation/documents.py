@@ -2,8 +2,9 @@
 
 Building a document is pure (``prescription_print`` / ``note_print`` from rows); ``send_pdf`` delivers the
 bytes to the PC's printer for the kind (``site.printers["prescription"]`` / ``["visit_note"]``) and
-``PrintLog`` remembers what this PC printed so a second print is marked "补打" (reprint). Sending and
-the log touch the disk or the network: run them on the DB thread.
+every print is recorded with ``print.record`` (kept offline in the outbox like any mutation), and a
+document that has a print record already is marked "补打" (reprint). Sending and recording touch the disk
+or the network: run them on the DB thread.
 
 Targets: ``file:/folder`` (a PDF per job, named by kind, time and number), ``file:/path/x.pdf`` (overwritten),
 ``cups:Queue`` (``lp -d``), ``tcp:host:port`` (raw 9100 for PDF-capable printers), ``none`` (the PDF is
@@ -14,17 +15,23 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 import shutil
 import subprocess
-import threading
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from shared.domain.clinical import draft_of
-from shared.domain.entities import Campus, Department, EmrNote, Patient, Prescription, SigningKey, Visit
+from shared.domain.entities import (
+    Campus,
+    Department,
+    EmrNote,
+    Patient,
+    Prescription,
+    PrintRecord,
+    SigningKey,
+    Visit,
+)
 from shared.domain.prescribing import (
     DiagnosisFacts,
     PatientFacts,
@@ -34,57 +41,51 @@ from shared.domain.prescribing import (
 )
 from shared.errors import SuiteError
 from shared.i18n import tr
+from shared.ids import new_id
 from shared.printing.prescription import PrescriptionPrint, render_prescription
 from shared.printing.transports import PrinterUnavailable, transport_from_url
 from shared.printing.visit_note import NoteSection, VisitNotePrint
 from shared.security.signing import fingerprint
 from shared.site import PrinterSetting
 from workstation import texts  # noqa: F401  (registers the ws.* messages used here)
+from workstation.formats import NOTE_TITLES
 
 DEFAULT_HOSPITAL = "门诊"
 _jobs = itertools.count(1)
-NOTE_TITLES = {
-    "chief_complaint": "主诉",
-    "present_illness": "现病史",
-    "past_history": "既往史",
-    "allergy_history": "过敏史",
-    "examination": "体格检查",
-    "advice": "处理意见",
-}
 
 
-class PrintLog:
-    """``<data folder>/print_log.jsonl``: one line per print (document, id, reprint, where, when)."""
+def printed_before(store: Any, document: str, ref_id: str) -> bool:
+    """Whether a ``print.record`` of this document and row is known here (this PC's own, recorded
+    offline too, or another PC's once synced): the next print is then a reprint."""
+    return any(r.document == document and not r.voided for r in store.find(PrintRecord, ref_id=ref_id))
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
 
-    def printed_before(self, document: str, ref_id: str) -> bool:
-        if not self.path.exists():
-            return False
-        with self._lock, self.path.open(encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if entry.get("document") == document and entry.get("id") == ref_id:
-                    return True
-        return False
-
-    def record(self, document: str, ref_id: str, *, reprint: bool, where: str, by: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        entry = {
+def record_print(
+    store: Any,
+    document: str,
+    ref_id: str,
+    *,
+    reprint: bool,
+    copies: int,
+    printer: str,
+    lang: str,
+) -> str:
+    """``print.record`` for a job that reached its printer; returns the record's id."""
+    record_id = new_id()
+    store.record(
+        "print.record",
+        {
+            "id": record_id,
             "document": document,
-            "id": ref_id,
+            "ref_id": ref_id[:64],
             "reprint": reprint,
-            "where": where,
-            "by": by,
-            "at": dt.datetime.now().astimezone().isoformat(),
-        }
-        with self._lock, self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            "copies": copies,
+            "printer": printer[:200],
+            "printed_at": dt.datetime.now().astimezone(),
+        },
+        lang=lang,
+    )
+    return record_id
 
 
 def _hospital(view: Any, campus_id: str | None) -> str:
@@ -153,6 +154,8 @@ class Printed:
     where: str
     reprint: bool
     data: bytes
+    record_id: str = ""
+    warning: str = ""
 
 
 def _file_path(target: str, kind: str, title: str) -> Path:
@@ -166,6 +169,13 @@ def _file_path(target: str, kind: str, title: str) -> Path:
     return path / f"{kind}-{safe}-{stamp}-{next(_jobs):04d}.pdf"
 
 
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write beside and rename, so a folder watched by a print spooler never sees half a PDF."""
+    partial = path.with_name(f".{path.name}.part")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
 def send_pdf(
     data: bytes, setting: PrinterSetting, *, kind: str, title: str, fallback_folder: Path, lang: str
 ) -> str:
@@ -174,12 +184,11 @@ def send_pdf(
     scheme, _, rest = target.partition(":")
     if scheme in ("none", ""):
         path = _file_path(str(fallback_folder), kind, title)
-        path.write_bytes(data)
+        _write_whole(path, data)
         return str(path)
     if scheme == "file":
         path = _file_path(rest[2:] if rest.startswith("//") else rest, kind, title)
-        for _ in range(setting.copies):
-            path.write_bytes(data)
+        _write_whole(path, data)
         return str(path)
     if scheme == "cups":
         lp = shutil.which("lp")
@@ -265,7 +274,3 @@ def render_sample(folder: Path) -> Path:
     path = folder / "prescription_selftest.pdf"
     path.write_bytes(render_prescription(sample_prescription()))
     return path
-
-
-def money(value: Decimal | str) -> str:
-    return f"¥{Decimal(value):.2f}"

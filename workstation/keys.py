@@ -10,6 +10,7 @@ be; the sealed key travels with it so the doctor can sign on another PC). Everyt
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -103,14 +104,64 @@ def create_key(
     return key, str(args["id"])
 
 
-def change_key_pin(keys: KeyFile, username: str, old_pin: str, new_pin: str, lang: str) -> EncryptedKey:
-    """Re-seal this PC's key under a new PIN (same key pair: registered key and signatures stay valid)."""
+def change_key_pin(
+    store: Any, keys: KeyFile, username: str, staff_id: str, old_pin: str, new_pin: str, lang: str
+) -> EncryptedKey:
+    """Re-seal this PC's key under a new PIN (same key pair: registered key and signatures stay valid)
+    and store the newly sealed copy with the server (``signing_key.reseal``), so the doctor's other PCs
+    take the new PIN too."""
     current = keys.load(username)
+    if current is None:
+        found = find_key(store, keys, username, staff_id)
+        current = found[0] if found else None
     if current is None:
         from shared.errors import NotFound
         from shared.i18n import tr
 
         raise NotFound(tr("ws.pin.no_key", lang))
     new = change_pin(current, old_pin, new_pin, lang=lang)
+    rows = [r for r in _usable_rows(store, staff_id) if r.public_key == new.public_key]
+    if rows:
+        store.record(
+            "signing_key.reseal", {"key_id": rows[0].id, "sealed_key": new.model_dump(mode="json")}, lang=lang
+        )
     keys.save(username, new)
     return new
+
+
+@dataclass(frozen=True)
+class KeyHolder:
+    """A staff member's active key, for the administrator's reset list."""
+
+    key_id: str
+    staff_id: str
+    name: str
+    username: str
+    fingerprint: str
+
+
+def key_holders(store: Any) -> list[KeyHolder]:
+    """Every unrevoked signing key with its holder, by name (DB thread)."""
+    from shared.domain.entities import Staff
+
+    out: list[KeyHolder] = []
+    with store.reading() as view:
+        for row in view.all(SigningKey):
+            if row.revoked_at is not None:
+                continue
+            staff = view.get(Staff, row.staff_id)
+            out.append(
+                KeyHolder(
+                    row.id,
+                    row.staff_id,
+                    staff.name if staff else row.staff_id,
+                    staff.username if staff else "",
+                    row.fingerprint,
+                )
+            )
+    return sorted(out, key=lambda h: (h.name, h.username))
+
+
+def revoke_key(store: Any, key_id: str, reason: str, lang: str) -> None:
+    """``signing_key.revoke`` (administrators): the holder sets a new PIN and key at the next signature."""
+    store.record("signing_key.revoke", {"key_id": key_id, "reason": reason[:200]}, lang=lang)

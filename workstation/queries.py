@@ -78,28 +78,48 @@ def _minutes(since: dt.datetime, now: dt.datetime) -> int:
 def my_rooms(
     store: Any, staff: Staff, campus_id: str | None, today: dt.date, configured: Iterable[str] = ()
 ) -> tuple[list[Room], list[Schedule]]:
-    """The rooms the doctor works in today: this PC's configured rooms (codes) first, else today's
-    schedules of the doctor."""
+    """The rooms the doctor works in today at the campus chosen at login: this PC's configured rooms
+    (codes) first, else today's schedules of the doctor there, else the first room of the doctor's
+    department at that campus (the department of the same name when the doctor's home department
+    belongs to another campus of the hospital)."""
+    campus = campus_id or staff.campus_id
+
+    def here(room: Room | None) -> bool:
+        return room is not None and not room.voided and (campus is None or room.campus_id == campus)
+
     with store.reading() as view:
-        schedules = [s for s in view.find(Schedule, doctor_id=staff.id, date=today) if not s.voided]
+        schedules = [
+            s
+            for s in view.find(Schedule, doctor_id=staff.id, date=today)
+            if not s.voided and (campus is None or s.campus_id == campus)
+        ]
         codes = [c for c in configured if c]
         rooms: list[Room] = []
         if codes:
             for code in codes:
-                rooms += [r for r in view.find(Room, code=code) if not r.voided]
+                rooms += [r for r in view.find(Room, code=code) if here(r)]
         if not rooms:
             seen: set[str] = set()
             for schedule in sorted(schedules, key=lambda s: s.start_time):
                 if schedule.room_id not in seen:
                     room = view.get(Room, schedule.room_id)
-                    if room is not None:
+                    if here(room):
+                        assert room is not None
                         rooms.append(room)
                         seen.add(room.id)
         if not rooms and staff.department_id:
-            rooms = sorted(
-                (r for r in view.find(Room, department_id=staff.department_id) if not r.voided),
-                key=lambda r: r.code,
-            )[:1]
+            department_id: str | None = staff.department_id
+            home = view.get(Department, staff.department_id)
+            if home is not None and campus is not None and home.campus_id != campus:
+                same = [
+                    d for d in view.find(Department, campus_id=campus) if not d.voided and d.name == home.name
+                ]
+                department_id = same[0].id if same else None
+            if department_id:
+                rooms = sorted(
+                    (r for r in view.find(Room, department_id=department_id) if here(r)),
+                    key=lambda r: r.code,
+                )[:1]
     return rooms, schedules
 
 
@@ -244,6 +264,11 @@ def consult_data(store: Any, visit_id: str, ticket_id: str | None = None) -> Con
         if patient is None:
             return None
         ticket = view.get(QueueTicket, ticket_id) if ticket_id else None
+        if ticket is None:  # opened from a notice or the history: the visit's own ticket, if any
+            tickets = [
+                t for t in view.find(QueueTicket, patient_id=visit.patient_id) if t.visit_id == visit.id
+            ]
+            ticket = max(tickets, key=lambda t: t.checked_in_at) if tickets else None
         appointment = view.get(Appointment, visit.appointment_id) if visit.appointment_id else None
         notes = [n for n in view.find(EmrNote, visit_id=visit.id) if not n.voided]
         live = [n for n in notes if n.status != "superseded"]

@@ -11,7 +11,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -19,9 +19,11 @@ from shared.domain.entities import Staff
 from shared.gui.app import ClientRuntime
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
 from shared.site import SiteConfig
-from workstation.documents import Printed, PrintLog, send_pdf
 from workstation.keys import KeyFile
 from workstation.texts import t
+
+if TYPE_CHECKING:
+    from workstation.documents import Printed
 
 PIN_MEMORY_SECONDS = 300.0
 
@@ -48,7 +50,6 @@ class WorkState(QObject):
         self.lang = lang
         self.data_folder = data_folder
         self.keys = KeyFile(data_folder / "signing_keys")
-        self.print_log = PrintLog(data_folder / "print_log.jsonl")
         self.prints_folder = data_folder / "prints"
         self.room_id: str = ""
         self._clock = clock or (lambda: dt.datetime.now().astimezone())
@@ -138,6 +139,18 @@ class WorkState(QObject):
             self.runtime.bus.report_error(error)
         self.message(report.message, "error")
 
+    def warm_printing(self, parent: QObject) -> None:
+        """Load the PDF libraries and the Chinese font on the DB thread after start-up, so the window
+        opens without them and the first print does not wait for them."""
+
+        def load(_store: Any) -> None:
+            from shared.printing.prescription import render_prescription
+            from workstation.documents import sample_prescription
+
+            render_prescription(sample_prescription())
+
+        self.query(parent, load, lambda _r: None)
+
     # -- printing -------------------------------------------------------------------------------------
 
     def print_pdf(
@@ -151,23 +164,34 @@ class WorkState(QObject):
         render: Callable[[Any, bool], bytes],
         on_done: Callable[[Printed], Any] | None = None,
     ) -> None:
-        """Render (``render(store, reprint)``) and send a PDF to the PC's printer for ``kind``, recording
-        the print; a second print of the same document is marked as a reprint."""
+        """Render (``render(store, reprint)``) and send a PDF to the PC's printer for ``kind``, then record
+        the print (``print.record``); a document printed before (a record is known) is marked a reprint."""
         setting = self.site.printer(kind)  # type: ignore[arg-type]
-        by = self.staff.username if self.staff else ""
         lang = self.lang
         folder = self.prints_folder
 
         def job(store: Any) -> Printed:
-            reprint = self.print_log.printed_before(document, ref_id)
+            from shared.domain.mutations.base import Rejected
+            from workstation.documents import Printed, printed_before, record_print, send_pdf
+
+            reprint = printed_before(store, document, ref_id)
             data = render(store, reprint)
             where = send_pdf(data, setting, kind=kind, title=title, fallback_folder=folder, lang=lang)
-            self.print_log.record(document, ref_id, reprint=reprint, where=where, by=by)
-            return Printed(document, ref_id, where, reprint, data)
+            try:
+                record_id = record_print(
+                    store, document, ref_id, reprint=reprint, copies=setting.copies, printer=where, lang=lang
+                )
+            except Rejected as refused:  # printed all the same: say so rather than "print failed"
+                return Printed(document, ref_id, where, reprint, data, warning=refused.message)
+            return Printed(document, ref_id, where, reprint, data, record_id=record_id)
 
         def done(printed: Printed) -> None:
             key = "print.reprinted" if printed.reprint else "print.sent"
-            self.message(t(key, lang, doc=t(f"doc.{document}", lang), where=printed.where), "ok")
+            text = t(key, lang, doc=t(f"doc.{document}", lang), where=printed.where)
+            if printed.warning:
+                self.message(f"{text}；{printed.warning}", "warning")
+            else:
+                self.message(text, "ok")
             if on_done is not None:
                 on_done(printed)
 
@@ -184,6 +208,6 @@ class WorkState(QObject):
                 "error",
             )
 
-        QueryOp(parent=parent, op=job, success=done, context=self.runtime.context).failure(
-            failed
-        ).run_in_background()
+        CollectionOp(
+            parent, job, changes=("print_record", OpChanges.OUTBOX), context=self.runtime.context
+        ).success(done).failure(failed).run_in_background()

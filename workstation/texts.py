@@ -337,7 +337,50 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "There is no signing key of yours on this PC",
         "本機沒有您的簽名密鑰",
     ),
+    "pin.reset_title": (
+        "重置医生签名密钥（管理员）",
+        "Reset a doctor's signing key (admin)",
+        "重設醫師簽名密鑰（管理員）",
+    ),
+    "pin.reset_intro": (
+        "吊销所选人员的签名密钥。其已签名的处方和病历仍然有效；下次签名时需设置新 PIN 并生成新密钥。",
+        "Revokes the chosen person's signing key. What they signed stays valid; at their next signature "
+        "they set a new PIN and a new key is made.",
+        "吊銷所選人員的簽名密鑰。其已簽名的處方和病歷仍然有效；下次簽名時需設定新 PIN 並產生新密鑰。",
+    ),
+    "pin.reset_who": ("人员", "Staff member", "人員"),
+    "pin.reset_none": ("没有可重置的签名密钥", "No signing key to reset", "沒有可重設的簽名密鑰"),
+    "pin.reset_done": (
+        "已吊销 {name} 的签名密钥（指纹 {fingerprint}）",
+        "{name}'s signing key revoked ({fingerprint})",
+        "已吊銷 {name} 的簽名密鑰（指紋 {fingerprint}）",
+    ),
+    "pin.revoked_here": (
+        "您的签名密钥已被管理员重置，请设置新的签名 PIN",
+        "An administrator reset your signing key; set a new signing PIN",
+        "您的簽名密鑰已被管理員重設，請設定新的簽名 PIN",
+    ),
+    "rx.level_block": ("【禁止】", "[Blocks]", "【禁止】"),
+    "rx.level_warn": ("【警示】", "[Warning]", "【警示】"),
+    "rx.no_previous": ("（无既往处方可续）", "(no earlier prescription)", "（無既往處方可續）"),
+    "rx.waiting_upload": (
+        "{n} 张已签名处方待上传",
+        "{n} signed prescription(s) waiting to upload",
+        "{n} 張已簽名處方待上傳",
+    ),
+    "rx.waiting_upload_tip": (
+        "网络恢复后自动发送到药房，无需重新签名",
+        "They go to the pharmacy by themselves when the network is back; no need to sign again",
+        "網路恢復後自動傳送到藥房，無需重新簽名",
+    ),
     # dialogs
+    "dialog.ok": ("确定", "OK", "確定"),
+    "dialog.cancel": ("取消", "Cancel", "取消"),
+    "pin.what_rx_detail": (
+        "处方（{n} 张，合计 {amount}）",
+        "the prescription ({n}, total {amount})",
+        "處方（{n} 張，合計 {amount}）",
+    ),
     "reason.label": ("原因", "Reason", "原因"),
     "reason.empty": ("请填写原因", "Give a reason", "請填寫原因"),
     "reason.too_long": ("原因不能超过 500 字", "At most 500 characters", "原因不能超過 500 字"),

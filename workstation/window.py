@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -25,13 +25,14 @@ from PySide6.QtWidgets import (
 from shared.domain.entities import Prescription
 from shared.gui.ops import OpChanges
 from workstation import keys, queries
-from workstation.dialogs import ChangePinDialog
+from workstation.dialogs import ChangePinDialog, ResetKeyDialog
 from workstation.queries import ConsultData
 from workstation.screens.consult import ConsultScreen
 from workstation.screens.day_view import DayViewScreen
 from workstation.screens.prescribing import PrescribingScreen
 from workstation.state import WorkState
 from workstation.texts import t
+from workstation.waiting_rx import WaitingRxLabel
 from workstation.widgets import MessageLine
 
 
@@ -61,6 +62,10 @@ class WorkstationWindow(QMainWindow):
         change = QAction(t("pin.change_title", lang), pin_menu)
         change.triggered.connect(self.change_pin)
         pin_menu.addAction(change)
+        self.reset_action = QAction(t("pin.reset_title", lang), pin_menu)
+        self.reset_action.triggered.connect(self.reset_key)
+        self.reset_action.setVisible(False)
+        pin_menu.addAction(self.reset_action)
         self.pin_button.setMenu(pin_menu)
         top.addWidget(self.pin_button)
         layout.addLayout(top)
@@ -82,6 +87,8 @@ class WorkstationWindow(QMainWindow):
         layout.addWidget(splitter, 1)
         self.setCentralWidget(central)
         self.setStatusBar(state.runtime.status_bar(self))
+        self.waiting_rx = WaitingRxLabel(state)
+        self.statusBar().addPermanentWidget(self.waiting_rx)
 
         self.day.install_shortcuts(self)
         self.consult.install_shortcuts(self)
@@ -95,7 +102,21 @@ class WorkstationWindow(QMainWindow):
         state.runtime.bus.sig_operation_did_execute.connect(self._changed)
         self._rejected: list[Prescription] = []
         self._pending_amend: str = ""
+        self._printing_warm = False
+        self._closed = False
         self.resize(1366, 768)
+
+    def _warm_printing(self) -> None:
+        if not self._closed:
+            self.state.warm_printing(self)
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """Keep the note being written (one last ``emr.save``) and stop the timers before the runtime goes."""
+        self._closed = True
+        self.consult.note.flush()
+        self.day.stop()
+        self.waiting_rx.stop()
+        super().closeEvent(event)
 
     # -- after login ----------------------------------------------------------------------------------
 
@@ -104,11 +125,16 @@ class WorkstationWindow(QMainWindow):
         staff = self.state.staff
         if staff is not None:
             self.title_label.setText(t("app.title_with", self.state.lang, name=staff.name, title=staff.title))
+            self.reset_action.setVisible("admin" in staff.roles)
         self.day.reload()
         self.prescribing.load_reference()
         self.consult.orders.set_items([])
         self._load_items()
         self._load_rejected()
+        self.waiting_rx.refresh()
+        if not self._printing_warm:
+            self._printing_warm = True
+            QTimer.singleShot(1500, self._warm_printing)
 
     def _load_items(self) -> None:
         campus = self.state.campus_id
@@ -131,6 +157,9 @@ class WorkstationWindow(QMainWindow):
         self.consult.open(visit_id, ticket_id)
 
     def _consult_loaded(self, data: ConsultData) -> None:
+        if data.ticket is not None and not self.consult.ticket_id:
+            self.consult.ticket_id = data.ticket.id
+            self.day.current_ticket_id = data.ticket.id
         self.prescribing.set_consult(data)
         if self._pending_amend:
             rx = next((r for r in data.prescriptions if r.id == self._pending_amend), None)
@@ -183,8 +212,8 @@ class WorkstationWindow(QMainWindow):
             return
         old, new = answer
 
-        def job(_store: Any) -> None:
-            keys.change_key_pin(self.state.keys, staff.username, old, new, lang)
+        def job(store: Any) -> None:
+            keys.change_key_pin(store, self.state.keys, staff.username, staff.id, old, new, lang)
 
         def failed(error: BaseException) -> None:
             from workstation.sign_flow import pin_refused
@@ -193,6 +222,35 @@ class WorkstationWindow(QMainWindow):
                 self.state.show_error(error)
 
         self.state.forget_pin()
-        self.state.query(self, job, lambda _r: self.state.message(t("pin.changed", lang), "ok")).failure(
-            failed
+        self.state.act(
+            self,
+            job,
+            changes=("signing_key",),
+            success=lambda _r: self.state.message(t("pin.changed", lang), "ok"),
+            failure=failed,
         )
+
+    def reset_key(self) -> None:
+        """An administrator revokes a staff member's key (the holder sets a new PIN next time)."""
+        lang = self.state.lang
+
+        def chosen(holders: list[keys.KeyHolder]) -> None:
+            if not holders:
+                self.state.message(t("pin.reset_none", lang), "info")
+                return
+            labels = [(h.key_id, f"{h.name}（{h.username}）  {h.fingerprint}") for h in holders]
+            answer = ResetKeyDialog.ask(self, lang=lang, holders=labels)
+            if answer is None:
+                return
+            key_id, reason = answer
+            holder = next(h for h in holders if h.key_id == key_id)
+            self.state.act(
+                self,
+                lambda store: keys.revoke_key(store, key_id, reason, lang),
+                changes=("signing_key",),
+                success=lambda _r: self.state.message(
+                    t("pin.reset_done", lang, name=holder.name, fingerprint=holder.fingerprint), "ok"
+                ),
+            )
+
+        self.state.query(self, keys.key_holders, chosen)

@@ -52,8 +52,9 @@ from shared.domain.prescribing import plain_usage_zh
 from shared.domain.stock import BatchStock
 from shared.errors import SuiteError
 from shared.gui import theme
-from shared.gui.ops import CollectionOp, OpChanges, QueryOp
+from shared.gui.ops import CollectionOp, OpChanges, OpContext, QueryOp
 from shared.i18n import tr
+from shared.ids import new_id
 
 WATCHED = ("rx", "dispense", "stock_batch", "pickup_code", "refund", "delivery")
 
@@ -335,6 +336,8 @@ class DispenseScreen(QWidget):
         self.sig_plan_shown.emit(plan)
 
     def _changed(self, changes: OpChanges, initiator: object) -> None:
+        if OpContext.current_or_none() is None:
+            return  # the app is shutting down: a late change notice has no database to read
         if changes.touches(*WATCHED):
             if self.plan is not None:
                 self._reload_plan()
@@ -499,7 +502,7 @@ class DispenseScreen(QWidget):
         staff = self.state.staff
         setting = self.state.print_queue.setting_for(kind)
 
-        def render(store: Any) -> tuple[str, bytes, str]:
+        def render(store: Any) -> tuple[str, bytes, str, str, bool]:
             from shared.domain.entities import Dispense, Patient, Prescription
 
             rx = store.get(Prescription, rx_id)
@@ -513,9 +516,12 @@ class DispenseScreen(QWidget):
             name = patient.name if patient else ""
             handed = handed_out(found)
             pharmacy = pharmacy_name(store, pharmacy_id)
+            # a second print of this dispense's labels or receipt (here or on another PC) is a reprint
+            reprint = actions.printed_before(store, actions.PRINT_DOCUMENTS[kind], found.id)
             if kind == "drug_label":
                 labels = labels_for(rx, name, handed, pharmacy=pharmacy, on=now.date())
-                return "pdf", labels_pdf(labels, size=setting.paper or "70x50"), rx.number
+                data = labels_pdf(labels, size=setting.paper or "70x50", reprint=reprint)
+                return "pdf", data, rx.number, found.id, reprint
             receipt = receipt_for(
                 rx,
                 name,
@@ -524,17 +530,26 @@ class DispenseScreen(QWidget):
                 pharmacy=pharmacy,
                 pharmacist=staff.name if staff else "",
                 now=now,
+                reprint=reprint,
             )
             return (
                 "escpos",
                 receipt_bytes(receipt, paper=setting.paper or "80mm", encoding=setting.encoding),
                 rx.number,
+                found.id,
+                reprint,
             )
 
-        def rendered(result: tuple[str, bytes, str]) -> None:
-            content, data, number = result
+        def rendered(result: tuple[str, bytes, str, str, bool]) -> None:
+            content, data, number, ref_id, reprint = result
             self.state.print_document(
-                kind, number, content, data, on_done=lambda job: self.sig_printed.emit(kind, job.state)
+                kind,
+                number,
+                content,
+                data,
+                ref_id=ref_id,
+                reprint=reprint,
+                on_done=lambda job: self.sig_printed.emit(kind, job.state),
             )
 
         QueryOp(parent=self, op=render, success=rendered).failure(self._failed).run_in_background()
@@ -562,6 +577,7 @@ class DispenseScreen(QWidget):
                 items, pharmacy=pharmacy_name(store, pharmacy_id), by=staff.name if staff else "", now=now
             )
 
+        pick_list_id = new_id()  # the printed list's own id: its print record points at it
         QueryOp(
             parent=self,
             op=render,
@@ -570,6 +586,7 @@ class DispenseScreen(QWidget):
                 f"{len(rx_ids)}",
                 "pdf",
                 data,
+                ref_id=pick_list_id,
                 on_done=lambda job: self.sig_printed.emit("pick_list", job.state),
             ),
         ).failure(self._failed).run_in_background()

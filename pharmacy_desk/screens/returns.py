@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from pharmacy_desk import actions
-from pharmacy_desk.dialogs import ok_cancel
+from pharmacy_desk.dialogs import TextDialog, ok_cancel
 from pharmacy_desk.queries import (
     DeliveryRow,
     RefundableLine,
@@ -118,6 +118,7 @@ class ReturnsScreen(QWidget):
     sig_loaded = Signal(object)  # ReturnsData
     sig_delivery_placed = Signal(str)  # waybill number
     sig_refund_recorded = Signal(str)  # mutation name
+    sig_delivery_tracked = Signal(str)  # the delivery's status after a tracking refresh or a cancel
 
     def __init__(self, state: Any, *, courier: Any | None = None) -> None:
         super().__init__()
@@ -247,6 +248,15 @@ class ReturnsScreen(QWidget):
             delivery_buttons.addWidget(w)
         delivery_buttons.addStretch(1)
         dl.addLayout(delivery_buttons)
+        tracking_buttons = QHBoxLayout()
+        self.track_button = QPushButton(t("delivery.track", lang))
+        self.cancel_button = QPushButton(t("delivery.cancel", lang))
+        self.tracking_label = QLabel()
+        self.tracking_label.setWordWrap(True)
+        tracking_buttons.addWidget(self.track_button)
+        tracking_buttons.addWidget(self.cancel_button)
+        tracking_buttons.addWidget(self.tracking_label, 1)
+        dl.addLayout(tracking_buttons)
         split.addWidget(delivery_box)
         split.setSizes([560, 760])
         layout.addWidget(split, 1)
@@ -259,6 +269,8 @@ class ReturnsScreen(QWidget):
         self.confirm_button.clicked.connect(self.create_delivery)
         self.ship_button.clicked.connect(self.mark_shipped)
         self.waybill_button.clicked.connect(self.print_waybill)
+        self.track_button.clicked.connect(self.refresh_tracking)
+        self.cancel_button.clicked.connect(self.cancel_delivery)
         state.runtime.bus.sig_operation_did_execute.connect(self._changed)
         state.sig_pharmacy_changed.connect(lambda _id: self.reload())
         self.reload()
@@ -500,12 +512,109 @@ class ReturnsScreen(QWidget):
             printed_at=now,
             order_ref=delivery.id[-8:],
         )
+
+        def render(store: Any) -> tuple[bytes, bool]:
+            reprint = actions.printed_before(store, "waybill", delivery.id)
+            return render_waybill(doc, size=chosen, reprint=reprint), reprint
+
+        def rendered(result: tuple[bytes, bool]) -> None:
+            data, reprint = result
+            self.state.print_document(
+                "waybill", delivery.waybill_no, "pdf", data, ref_id=delivery.id, reprint=reprint
+            )
+
+        QueryOp(parent=self, op=render, success=rendered).failure(self._failed).run_in_background()
+
+    # -- tracking and cancelling ----------------------------------------------------------------------
+
+    def refresh_tracking(self) -> None:
+        """Ask the courier (off the GUI thread) where the parcel is, then record it (``delivery.track``)."""
+        delivery = self.selected_delivery()
+        if delivery is None or not delivery.waybill_no:
+            return
+        courier, lang, waybill = self.courier, self.lang, delivery.waybill_no
+
+        def record(events: list[Any]) -> None:
+            self.tracking_label.setText(_tracking_text(events, lang))
+            CollectionOp(
+                self,
+                lambda store: actions.track_delivery(
+                    store, delivery_id=delivery.id, events=events, lang=lang
+                ),
+                changes=("delivery", OpChanges.OUTBOX),
+            ).success(lambda status: self._tracked(waybill, status or delivery.status)).failure(
+                self._failed
+            ).run_in_background()
+
         run_in_background(
-            lambda: render_waybill(doc, size=chosen),
-            on_success=lambda data: self.state.print_document("waybill", delivery.waybill_no, "pdf", data),
-            on_failure=self._failed,
-            label="waybill",
+            lambda: courier.track(waybill), on_success=record, on_failure=self._failed, label="courier"
         )
+
+    def _tracked(self, waybill: str, status: str) -> None:
+        text = t(
+            "delivery.tracked", self.lang, waybill=waybill, status=t(f"delivery.status.{status}", self.lang)
+        )
+        self.state.message(text, "ok")
+        self.sig_delivery_tracked.emit(status)
+
+    def cancel_delivery(self) -> None:
+        """Cancel with a reason: the courier first (a booked waybill is called off), then ``delivery.cancel``.
+
+        The row is read again first (the table may be a moment behind a booking). Once the parcel has
+        shipped neither the courier nor the rule allows it, and the message line says so."""
+        shown = self.selected_delivery()
+        if shown is None:
+            return
+        lang = self.lang
+        if not self._cancellable(shown):
+            return
+        reason = TextDialog.ask(
+            self,
+            lang=lang,
+            title=t("delivery.cancel_title", lang),
+            label=t("delivery.cancel_reason", lang),
+            error=t("delivery.cancel_reason_needed", lang),
+        )
+        if not reason:
+            return
+        courier, delivery_id = self.courier, shown.id
+
+        def record(_done: object = None) -> None:
+            CollectionOp(
+                self,
+                lambda store: actions.cancel_delivery(
+                    store, delivery_id=delivery_id, reason=reason, lang=lang
+                ),
+                changes=("delivery", OpChanges.OUTBOX),
+            ).success(lambda _e: self._cancelled()).failure(self._failed).run_in_background()
+
+        def with_row(row: Any) -> None:
+            if row is None or not self._cancellable(row):
+                return
+            if row.waybill_no:
+                run_in_background(
+                    lambda: courier.cancel(row.waybill_no),
+                    on_success=record,
+                    on_failure=self._failed,
+                    label="courier",
+                )
+            else:
+                record()
+
+        QueryOp(parent=self, op=lambda store: _delivery(store, delivery_id), success=with_row).failure(
+            self._failed
+        ).run_in_background()
+
+    def _cancellable(self, delivery: Any) -> bool:
+        if delivery.status in ("draft", "confirmed", "placed"):
+            return True
+        status = t(f"delivery.status.{delivery.status}", self.lang)
+        self.state.message(t("delivery.cannot_cancel", self.lang, status=status), "warning")
+        return False
+
+    def _cancelled(self) -> None:
+        self.state.message(t("delivery.cancelled", self.lang), "ok")
+        self.sig_delivery_tracked.emit("cancelled")
 
     def _failed(self, error: BaseException) -> None:
         if isinstance(error, SuiteError):
@@ -521,8 +630,23 @@ def _addr(value: Any, key: str) -> str:
     return str(getattr(value, key, ""))
 
 
+def _delivery(store: Any, delivery_id: str) -> Any | None:
+    from shared.domain.entities import Delivery
+
+    return store.get(Delivery, delivery_id)
+
+
 def _latest_dispense(store: Any, rx_id: str) -> str | None:
     from shared.domain.entities import Dispense
 
     found = sorted(store.find(Dispense, rx_id=rx_id), key=lambda d: d.dispensed_at)
     return found[-1].id if found else None
+
+
+def _tracking_text(events: list[Any], lang: str) -> str:
+    """The courier's latest event in one line (time, place, text)."""
+    if not events:
+        return t("delivery.no_tracking", lang)
+    last = max(events, key=lambda e: e.at)
+    when = last.at.astimezone().strftime("%m-%d %H:%M") if last.at.tzinfo else last.at.strftime("%m-%d %H:%M")
+    return " ".join(p for p in (when, last.place, last.text or last.status) if p)

@@ -465,7 +465,7 @@ class ReviewScreen(QWidget):
                 if was_reprint
                 else detail.rx.number
             )
-            self.state.print_document("prescription", title, "pdf", data)
+            self.state.print_document("prescription", title, "pdf", data, ref_id=rx_id, reprint=was_reprint)
             self.last_print_reprint = was_reprint
 
         CollectionOp(self, render, changes=("rx", OpChanges.OUTBOX)).success(rendered).run_in_background()

@@ -248,6 +248,9 @@ class StockScreen(QWidget):
         self.state = state
         lang = self.lang = state.lang
         self.data = StockData([], [])
+        self._drugs: dict[str, Any] | None = (
+            None  # the drug table of the last load (reused until a drug changes)
+        )
         self.sales_data: SalesReport | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
@@ -370,6 +373,8 @@ class StockScreen(QWidget):
         return ""
 
     def _changed(self, changes: OpChanges, _initiator: object) -> None:
+        if changes.touches("drug"):
+            self._drugs = None  # reference data changed: the next load reads the drug table again
         if changes.touches(*WATCHED):
             if self.isVisible():
                 self.reload()
@@ -387,12 +392,16 @@ class StockScreen(QWidget):
         if not pharmacy:
             return
         today = self.state.today()
+        drugs = self._drugs
         QueryOp(
-            parent=self, op=lambda store: stock_screen(store, pharmacy, today), success=self._loaded
+            parent=self,
+            op=lambda store: stock_screen(store, pharmacy, today, drugs=drugs),
+            success=self._loaded,
         ).run_in_background()
 
     def _loaded(self, data: StockData) -> None:
         self.data = data
+        self._drugs = data.drugs
         self._fill()
         self.sig_loaded.emit(data)
 

@@ -8,11 +8,21 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from server_stub.db.tables import audit_head, audit_log
 
 GENESIS_HASH = "0" * 64
+
+# Built once (see entities.py): one append runs three of these per applied mutation.
+_LOCK_HEAD = select(audit_head.c.id).where(audit_head.c.id == 1).with_for_update()
+_READ_HEAD = select(audit_head).where(audit_head.c.id == 1).with_for_update()
+_INSERT = audit_log.insert()
+_MOVE_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == 1)
+    .values(last_id=bindparam("b_last_id"), last_hash=bindparam("b_last_hash"))
+)
 
 
 def _row_hash(prev_hash: str, row: dict[str, Any]) -> str:
@@ -38,7 +48,7 @@ def _row_hash(prev_hash: str, row: dict[str, Any]) -> str:
 def lock_head(conn: Connection) -> None:
     """Lock the chain's head row for the rest of the caller's transaction (no-op on SQLite, whose
     write transactions are exclusive anyway)."""
-    conn.execute(select(audit_head.c.id).where(audit_head.c.id == 1).with_for_update()).first()
+    conn.execute(_LOCK_HEAD).first()
 
 
 def append(
@@ -54,7 +64,7 @@ def append(
     detail: dict[str, Any] | None = None,
 ) -> int:
     """Append one entry inside the caller's transaction; the head row's lock serialises appenders."""
-    head = conn.execute(select(audit_head).where(audit_head.c.id == 1).with_for_update()).one()
+    head = conn.execute(_READ_HEAD).one()
     row = {
         "id": head.last_id + 1,
         "at": at,
@@ -68,10 +78,8 @@ def append(
     }
     row["prev_hash"] = head.last_hash
     row["hash"] = _row_hash(head.last_hash, row)
-    conn.execute(audit_log.insert().values(**row))
-    conn.execute(
-        update(audit_head).where(audit_head.c.id == 1).values(last_id=row["id"], last_hash=row["hash"])
-    )
+    conn.execute(_INSERT, row)
+    conn.execute(_MOVE_HEAD, {"b_last_id": row["id"], "b_last_hash": row["hash"]})
     return int(row["id"])
 
 

@@ -102,6 +102,10 @@ class FeedTail:
         self._pages: OrderedDict[tuple[int, int, str | None], TailPage] = OrderedDict()
         self._page_cache = page_cache
         self._ready = False
+        # Bumped for every change of a kind the tail takes in, and ``epoch`` on every reset: in-memory
+        # caches of a kind (reference search) compare these to know they are still current.
+        self.kind_changes: dict[str, int] = {}
+        self.epoch = 0
 
     @property
     def ready(self) -> bool:
@@ -110,6 +114,7 @@ class FeedTail:
     def reset(self, batch: TailBatch) -> None:
         """Start from ``batch``: the current changes after ``batch.after``."""
         self._seqs, self._live, self._by_entity = [], {}, {}
+        self.epoch += 1
         self.floor = self.head = batch.after
         self.min_cursor = batch.min_cursor
         self._ready = True
@@ -134,6 +139,7 @@ class FeedTail:
             self._live[entry.seq] = entry
             self._seqs.append(entry.seq)
             self.head = entry.seq
+            self.kind_changes[entry.kind] = self.kind_changes.get(entry.kind, 0) + 1
             moved = True
         if batch.min_cursor > self.min_cursor:
             # Retention purged rows: cursors before min_cursor get 410 from the database path.
@@ -157,6 +163,10 @@ class FeedTail:
         self._seqs = [s for s in self._seqs[cut:] if s in self._live]
         self.floor = max(self.floor, seq)
         self._pages.clear()
+
+    def version_of(self, kind: str) -> tuple[int, int]:
+        """Changes to ``kind`` seen so far (with the reset epoch): equal values mean no change between."""
+        return self.epoch, self.kind_changes.get(kind, 0)
 
     def can_serve(self, cursor: int) -> bool:
         if not self._ready or cursor < self.floor or cursor > self.head:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from server_stub.db.engine import Database
@@ -77,21 +77,35 @@ def _format_validation(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+# Statements built once with bound parameters (see entities.py): each runs for every pushed mutation.
+_STORED = select(mutation_log).where(mutation_log.c.mutation_id == bindparam("b_mutation_id"))
+_CLIENT = select(sync_client).where(sync_client.c.client_id == bindparam("b_client_id"))
+_CLIENT_LOCKED = _CLIENT.with_for_update()
+_NEW_CLIENT = insert(sync_client)
+_LOG = insert(mutation_log)
+_ADVANCE_CLIENT = (
+    update(sync_client)
+    .where(sync_client.c.client_id == bindparam("b_client_id"))
+    .values(
+        last_seq=bindparam("b_last_seq"), last_push_at=bindparam("b_now"), staff_id=bindparam("b_staff_id")
+    )
+)
+
+
 def _client_row(conn: Connection, *, client_id: str, principal: Principal, now: dt.datetime) -> Any:
-    row = conn.execute(
-        select(sync_client).where(sync_client.c.client_id == client_id).with_for_update()
-    ).first()
+    row = conn.execute(_CLIENT_LOCKED, {"b_client_id": client_id}).first()
     if row is None:
         conn.execute(
-            insert(sync_client).values(
-                client_id=client_id,
-                device_id=principal.device_id,
-                staff_id=principal.staff.id,
-                last_seq=0,
-                created_at=now,
-            )
+            _NEW_CLIENT,
+            {
+                "client_id": client_id,
+                "device_id": principal.device_id,
+                "staff_id": principal.staff.id,
+                "last_seq": 0,
+                "created_at": now,
+            },
         )
-        row = conn.execute(select(sync_client).where(sync_client.c.client_id == client_id)).first()
+        row = conn.execute(_CLIENT, {"b_client_id": client_id}).first()
     return row
 
 
@@ -283,9 +297,7 @@ def _apply_in_transaction(
     """Check the replay log and the client's sequence, run the handler (or, with ``give_up``, record a
     permanent rejection instead), store the outcome, advance the sequence and audit, all in ``conn``."""
     now = utcnow()
-    stored = conn.execute(
-        select(mutation_log).where(mutation_log.c.mutation_id == envelope.mutation_id)
-    ).first()
+    stored = conn.execute(_STORED, {"b_mutation_id": envelope.mutation_id}).first()
     if stored is not None:
         if stored.client_id != client_id:
             raise ClientMismatch(tr("sync.client_mismatch", lang))
@@ -319,30 +331,35 @@ def _apply_in_transaction(
             message=give_up,
         )
     conn.execute(
-        insert(mutation_log).values(
-            mutation_id=envelope.mutation_id,
-            client_id=client_id,
-            client_seq=envelope.client_seq,
-            name=envelope.name,
-            staff_id=principal.staff.id,
-            device_id=principal.device_id,
-            status=outcome.status,
-            code=outcome.code,
-            message=outcome.message,
-            warnings=outcome.warnings,
-            result=outcome.result,
-            detail=outcome.detail,
-            seq=outcome.seq,
-            occurred_at=envelope.occurred_at
+        _LOG,
+        {
+            "mutation_id": envelope.mutation_id,
+            "client_id": client_id,
+            "client_seq": envelope.client_seq,
+            "name": envelope.name,
+            "staff_id": principal.staff.id,
+            "device_id": principal.device_id,
+            "status": outcome.status,
+            "code": outcome.code,
+            "message": outcome.message,
+            "warnings": outcome.warnings,
+            "result": outcome.result,
+            "detail": outcome.detail,
+            "seq": outcome.seq,
+            "occurred_at": envelope.occurred_at
             if envelope.occurred_at.tzinfo
             else envelope.occurred_at.replace(tzinfo=dt.UTC),
-            received_at=now,
-        )
+            "received_at": now,
+        },
     )
     conn.execute(
-        update(sync_client)
-        .where(sync_client.c.client_id == client_id)
-        .values(last_seq=envelope.client_seq, last_push_at=now, staff_id=principal.staff.id)
+        _ADVANCE_CLIENT,
+        {
+            "b_client_id": client_id,
+            "b_last_seq": envelope.client_seq,
+            "b_now": now,
+            "b_staff_id": principal.staff.id,
+        },
     )
     _audit_outcome(
         conn,

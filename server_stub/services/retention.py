@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from sqlalchemy import delete, select
 
@@ -13,16 +14,34 @@ from server_stub.services.clock import utcnow
 from server_stub.services.feed import head
 
 
-def compact(url: str, *, days: int) -> tuple[int, int]:
+def compact(url: str, *, days: int, settle_seconds: float = 0.0) -> tuple[int, int]:
     """Delete entity rows voided more than ``days`` ago. A client that has not pulled since before now
     could miss those deletions, so every cursor older than the current head is expired (410 → the
-    client pushes its outbox, then re-bootstraps). Returns (rows purged, new minimum cursor)."""
+    client pushes its outbox, then re-bootstraps). Returns (rows purged, new minimum cursor).
+
+    Two steps: first the minimum cursor moves (one transaction), then, ``settle_seconds`` later, the
+    rows are purged (a second one). Running server processes answer pulls near the head from an
+    in-memory tail of the feed that learns the new minimum within their poll interval; waiting longer
+    than that before returning makes every older cursor get 410 from every process once this returns.
+    Data stays safe even for a process that lags: until it learns the minimum its tail still holds every
+    change after its floor, the voids of the purged rows included, and older cursors always read the
+    database, which enforces the minimum in the same transaction as the page."""
     db = Database.open(url, pool_size=1)
     now = utcnow()
     cutoff = now - dt.timedelta(days=days)
     purged = 0
     try:
         with db.write() as conn:
+            min_cursor = head(conn)
+            conn.execute(
+                sync_counter.update().where(sync_counter.c.name == "min_cursor").values(value=min_cursor)
+            )
+        if settle_seconds > 0:
+            time.sleep(settle_seconds)
+        with db.write() as conn:
+            audit.lock_head(conn)  # first, as every transaction that applies mutations does
+            # Only rows whose last change is at or below min_cursor can be old enough to purge: a row
+            # changed since has a recent updated_at. Every cursor left valid has seen their voids.
             for kind, table in ENTITY_TABLES.items():
                 ids = [
                     r.id
@@ -39,10 +58,6 @@ def compact(url: str, *, days: int) -> tuple[int, int]:
                         )
                     )
                 purged += len(ids)
-            min_cursor = head(conn)
-            conn.execute(
-                sync_counter.update().where(sync_counter.c.name == "min_cursor").values(value=min_cursor)
-            )
             audit.append(
                 conn,
                 at=now,

@@ -589,7 +589,7 @@ def review_recorded_dispense(
     ledger_before: Iterable[Movement],
     prescribed: int,
     rx_status: str,
-    dispensable_statuses: Iterable[str] = ("approved", "paid", "partially_dispensed"),
+    dispensable_statuses: Iterable[str] = ("approved", "partly_dispensed"),
 ) -> list[ReviewItem]:
     """What a dispense recorded (maybe offline) conflicts with once it reaches the ledger.
 

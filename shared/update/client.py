@@ -13,9 +13,11 @@ Apply: refresh TUF metadata (root, timestamp, snapshot, targets: signatures, exp
 version checks), read the app's signed ``release.json``, refuse versions that are not newer or that
 failed here before, download the artifact (resumed where a previous attempt stopped) and verify its
 length and hash against the signed targets metadata before anything is unpacked; unpack into
-``versions/<v>``, back up the local databases (SQLite online backup API), switch, run the new
-version's ``--self-test`` (which opens the database and runs its migrations); if it fails, restore
-the databases, switch back and record the version as bad. The previous version is kept for rollback.
+``versions/<v>``, refuse while a copy of the app has its database open (``shared.update.running``), back up the app's
+local databases (SQLite online backup API), switch, run the new version's ``--self-test`` (which opens
+each database and runs its migrations); if it fails, restore the databases, switch back and record the
+version as bad. The previous version is kept for rollback. Every install, refusal, failure and
+rollback is one JSON line in ``<root>/update.log``.
 
 Thread-safety: blocking (network and disk); apps run ``quiet_check`` off the GUI thread.
 """
@@ -47,6 +49,7 @@ from shared.i18n import tr
 from shared.update import texts as _texts  # noqa: F401 - registers the messages
 from shared.update.build_info import bundle_root, version_key
 from shared.update.repository import RELEASE_POINTER, Release
+from shared.update.running import databases_of, running_instances
 
 log = logging.getLogger(__name__)
 
@@ -268,15 +271,15 @@ def _lang() -> str:
 # Local databases
 
 
-def backup_databases(data_folder: Path, label: str) -> list[tuple[Path, Path]]:
-    """Copy every ``*.db`` in the data folder with SQLite's online backup API; (live, backup) pairs."""
+def backup_databases(data_folder: Path, label: str, names: tuple[str, ...]) -> list[tuple[Path, Path]]:
+    """Copy each ``<name>.db`` that exists with SQLite's online backup API; (live, backup) pairs."""
     pairs: list[tuple[Path, Path]] = []
     if not data_folder.is_dir():
         return pairs
     target_dir = data_folder / "backups"
     target_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    for live in sorted(data_folder.glob("*.db")):
+    for live in [data_folder / f"{name}.db" for name in names if (data_folder / f"{name}.db").is_file()]:
         backup = target_dir / f"{live.stem}-{label}-{stamp}.db"
         with sqlite3.connect(live) as src, sqlite3.connect(backup) as dst:
             src.backup(dst)
@@ -462,11 +465,49 @@ class UpdateClient:
     def apply(self) -> ApplyResult | CheckResult:
         """Install the newest release if there is one; a CheckResult when there is nothing to do."""
         with _Lock(self.install.root / "update.lock"):
-            updater = self._updater()  # one metadata state for the check and the download
-            result = self.check(updater)
-            if result.available is None:
-                return result
-            return self._install(result.available, updater)
+            try:
+                updater = self._updater()  # one metadata state for the check and the download
+                result = self.check(updater)
+                if result.available is None:
+                    return result
+                self._refuse_while_running()
+                applied = self._install(result.available, updater)
+            except UpdateError as exc:
+                self._record("rolled_back" if isinstance(exc, UpdateRolledBack) else "not_applied", exc)
+                raise
+            self._record("installed", None, version=applied.installed, previous=applied.previous)
+            return applied
+
+    def _record(self, event: str, error: UpdateError | None, **fields: object) -> None:
+        """One JSON line per install, refusal, failure and rollback in ``<root>/update.log`` (for IT)."""
+        line: dict[str, object] = {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "app": self.install.app,
+            "event": event,
+            **fields,
+        }
+        if error is not None:
+            line.update(code=error.code, message=error.message)
+        log.log(logging.WARNING if error else logging.INFO, "update %s", line)
+        try:
+            with (self.install.root / "update.log").open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self.install.root / "update.log", exc)
+
+    def _refuse_while_running(self) -> None:
+        """An update migrates the local database: never while a copy of the app has it open."""
+        pids = running_instances(self.data_folder, self.install.app)
+        if pids:
+            raise UpdateError(
+                tr(
+                    "update.app_running",
+                    self.lang,
+                    app=self.install.app,
+                    pids=", ".join(str(p) for p in pids),
+                ),
+                code="app_running",
+            )
 
     def _download(self, release: Release, updater: Updater) -> Path:
         try:
@@ -501,9 +542,15 @@ class UpdateClient:
         (version_dir / ".clinic-entry").write_text(release.entry, encoding="utf-8")
         archive.unlink(missing_ok=True)
         old, old_previous = state.current, state.previous
-        existing = {p.name for p in self.data_folder.glob("*.db")}
         try:
-            backups = backup_databases(self.data_folder, f"{old or 'none'}-to-{release.version}")
+            self._refuse_while_running()  # again: the app may have started during the download
+        except UpdateError:
+            shutil.rmtree(version_dir, ignore_errors=True)
+            raise
+        names = databases_of(self.install.app)
+        existing = {name for name in names if (self.data_folder / f"{name}.db").exists()}
+        try:
+            backups = backup_databases(self.data_folder, f"{old or 'none'}-to-{release.version}", names)
         except (sqlite3.Error, OSError) as exc:
             shutil.rmtree(version_dir, ignore_errors=True)
             raise UpdateError(f"could not back up the local databases: {exc}", code="backup_failed") from exc
@@ -512,10 +559,10 @@ class UpdateClient:
         if not report.get("ok"):
             detail = str(report.get("error") or report.get("output", ""))[-500:]
             restore_databases(backups)
-            for created in self.data_folder.glob("*.db"):  # made by the failed version on a fresh PC
-                if created.name not in existing:
-                    for part in (created, Path(f"{created}-wal"), Path(f"{created}-shm")):
-                        part.unlink(missing_ok=True)
+            for name in set(names) - existing:  # made by the failed version on a fresh PC
+                created = self.data_folder / f"{name}.db"
+                for part in (created, Path(f"{created}-wal"), Path(f"{created}-shm")):
+                    part.unlink(missing_ok=True)
             state = self.install.load()
             if release.version not in state.bad:
                 state.bad.append(release.version)
@@ -550,12 +597,28 @@ class UpdateClient:
         )
 
     def run_self_test(self, version: str) -> dict[str, object]:
-        """Run ``<entry> --self-test --data-folder <data>`` of an installed version."""
+        """Run ``<entry> [command] --self-test --data-folder <data>`` of an installed version: the app's
+        own self-test, then one per other database of its bundle that this PC has (the triage bundle's
+        kiosk and display), so every local database it opens is migrated and checked now."""
+        names = databases_of(self.install.app)
+        runs: list[dict[str, object]] = []
+        for name in names:
+            if name != names[0] and not (self.data_folder / f"{name}.db").exists():
+                continue
+            runs.append(self._one_self_test(version, [] if name == names[0] else [name]))
+            if not runs[-1]["ok"]:
+                break
+        report = dict(runs[-1])
+        report["ok"] = all(run["ok"] for run in runs)
+        report["runs"] = len(runs)
+        return report
+
+    def _one_self_test(self, version: str, command: list[str]) -> dict[str, object]:
         exe = self.install.entry_of(version)
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
         try:
             proc = subprocess.run(
-                [str(exe), "--self-test", "--data-folder", str(self.data_folder)],
+                [str(exe), *command, "--self-test", "--data-folder", str(self.data_folder)],
                 capture_output=True,
                 text=True,
                 timeout=SELF_TEST_TIMEOUT,
@@ -578,11 +641,37 @@ class UpdateClient:
         return report
 
     def rollback(self) -> str:
-        """Make the previous version current again (databases are left as they are)."""
+        """Make the previous version current again. The local databases are kept as they are (they hold
+        unsynced work), so the previous version must be able to open them: its self-test runs first and,
+        when the newer version had already migrated them beyond what it knows, nothing is switched and
+        the message says how to go back through the pre-update backup."""
         with _Lock(self.install.root / "update.lock"):
             state = self.install.load()
             if not state.previous or not (self.install.versions / state.previous).is_dir():
                 raise UpdateError(tr("update.no_previous", self.lang), code="no_previous")
-            target = state.previous
+            self._refuse_while_running()
+            target, newer = state.previous, state.current
+            report = self.run_self_test(target)
+            if not report.get("ok"):
+                backups = sorted(
+                    (self.data_folder / "backups").glob(f"*-{target}-to-{newer}-*.db"),
+                    key=lambda p: p.stat().st_mtime,
+                )
+                error = UpdateError(
+                    tr(
+                        "update.rollback_blocked",
+                        self.lang,
+                        version=target,
+                        current=newer,
+                        backups=", ".join(str(p) for p in backups[-len(databases_of(self.install.app)) :])
+                        or "-",
+                        detail=str(report.get("error") or report.get("output", ""))[-300:],
+                    ),
+                    code="rollback_blocked",
+                    detail=report,
+                )
+                self._record("rollback_refused", error, version=target)
+                raise error
             self.install.switch(state, target, note="manual rollback")
+            self._record("rollback", None, version=target, previous=newer)
             return tr("update.rollback_done", self.lang, version=target)

@@ -42,6 +42,82 @@ def _console_fallback(app: str) -> None:
     sys.stderr = sys.stderr or stream
 
 
+# Commands that open an app's window and its local database (the rest are one-shot tools).
+GUI_COMMANDS = ("triage", "kiosk", "display", "workstation", "pharmacy")
+LOG_BYTES = 5 * 1024 * 1024
+LOG_FILES = 5
+
+
+def _data_folder(args: list[str]) -> Path | None:
+    """The local data folder this command will use (``--data-folder``, else the site's, else the
+    user's), or None when the site file is broken (the command itself reports that)."""
+    folder: str | None = None
+    if "--data-folder" in args[:-1]:
+        folder = args[args.index("--data-folder") + 1]
+    try:
+        from shared.site import load_site_config
+        from shared.store.paths import data_dir
+
+        return data_dir(folder or load_site_config().data_folder or None)
+    except Exception:  # noqa: BLE001 - the command reports its configuration problems itself
+        return None
+
+
+def _file_logging(app: str, data: Path | None, verbose: bool) -> Path | None:
+    """Every frozen app logs to ``<data folder>/logs/<app>.log`` (5 x 5 MB, rotated) as well as to
+    stderr, so IT finds a PC's logs next to its databases."""
+    import logging
+    from logging.handlers import RotatingFileHandler
+
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if sys.stderr is not None:
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(fmt)
+        root.addHandler(console)
+    if data is None:
+        return None
+    path = data / "logs" / f"{app}.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_FILES, encoding="utf-8")
+    except OSError:
+        return None
+    handler.setFormatter(fmt)
+    root.addHandler(handler)
+    return path
+
+
+def _mark_running(app: str, args: list[str], data: Path | None = None) -> None:
+    """While a window of this bundle is open, ``clinic update --apply`` refuses to migrate its database
+    (``shared.update.running``); and the quiet start-up update check runs (``shared.update.startup``).
+    Best effort: never stops the app from starting."""
+    if not args or args[0] not in GUI_COMMANDS or "--self-test" in args or "--help" in args:
+        return
+    from shared.update.running import hold_running_marker
+    from shared.update.startup import start_quiet_check
+
+    folder = data or _data_folder(args)
+    if folder is not None:
+        hold_running_marker(folder, app)
+    lang = args[args.index("--lang") + 1] if "--lang" in args[:-1] else ""
+    start_quiet_check(app, lang=_language(lang))
+
+
+def _language(given: str) -> str:
+    from shared.i18n import normalize_language
+
+    if given:
+        return normalize_language(given)
+    try:
+        from shared.site import load_site_config
+
+        return normalize_language(load_site_config().language)
+    except Exception:  # noqa: BLE001 - the app reports a broken site file itself
+        return normalize_language("")
+
+
 def launch(default_command: str, argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()  # uvicorn --workers N starts processes from the frozen executable
     _console_fallback(default_command)
@@ -58,4 +134,8 @@ def launch(default_command: str, argv: list[str] | None = None) -> int:
     if importlib.util.find_spec(module.split(".")[0]) is None or importlib.util.find_spec(module) is None:
         sys.stderr.write(f"this build does not include the '{args[0]}' command\n")
         return 2
+    if default_command != "server":  # the server logs through uvicorn to wherever IT runs it
+        data = _data_folder(args)
+        _file_logging(default_command, data, verbose=bool({"-v", "--verbose"} & set(args)))
+        _mark_running(default_command, args, data)
     return main(args)

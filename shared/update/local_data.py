@@ -19,6 +19,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from shared.update.running import bundle_of, running_instances
+
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=30)
@@ -33,6 +35,9 @@ def unsynced(path: Path) -> dict[str, int]:
         has = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").fetchone()
         if not has:
             return {}
+        columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(outbox)")}
+        if "status" not in columns:  # an outbox this version does not know: count its rows
+            return {"entries": int(conn.execute("SELECT count(*) FROM outbox").fetchone()[0])}
         return {
             str(s): int(n) for s, n in conn.execute("SELECT status, count(*) FROM outbox GROUP BY status")
         }
@@ -67,8 +72,24 @@ def backup(data_folder: Path, target_root: Path) -> Path:
     return folder
 
 
+def database_name(backup_file: Path) -> str:
+    """The live database a backup file stands for: ``triage.db`` from a ``local-data backup`` folder, and
+    ``triage.db`` from an updater backup such as ``backups/triage-1.0.0-to-1.1.0-20261205T013700Z.db``."""
+    return backup_file.stem.split("-", 1)[0] + ".db"
+
+
+class InUse(RuntimeError):
+    """The app that owns the database is running on this PC."""
+
+
 def restore(backup_file: Path, data_folder: Path) -> tuple[Path, Path | None]:
-    """Write ``backup_file`` over ``data_folder/<its name>``; returns (restored, safety copy of the old)."""
+    """Write ``backup_file`` over ``data_folder/<its database>``; returns (restored, safety copy of the
+    old). Refused while the app that opens that database is running (``InUse``)."""
+    live = data_folder / database_name(backup_file)
+    app = bundle_of(live.stem)
+    pids = running_instances(data_folder, app)
+    if pids:
+        raise InUse(f"{app} is running (process {', '.join(map(str, pids))}): close it, then restore {live}")
     conn = _connect(backup_file)
     try:
         check = conn.execute("PRAGMA integrity_check").fetchone()[0]
@@ -77,7 +98,6 @@ def restore(backup_file: Path, data_folder: Path) -> tuple[Path, Path | None]:
     if check != "ok":
         raise ValueError(f"{backup_file} is damaged ({check}); nothing was restored")
     data_folder.mkdir(parents=True, exist_ok=True)
-    live = data_folder / backup_file.name
     safety: Path | None = None
     if live.exists():
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -102,7 +122,12 @@ def _args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("backup", "restore", "status"))
     parser.add_argument("--data-folder", type=Path, help="default: the site configuration's, else the user's")
     parser.add_argument("--to", type=Path, help="backup: the folder to create the backup in")
-    parser.add_argument("--from", dest="source", type=Path, help="restore: a .db file from a backup folder")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        help="restore: a .db file of a backup folder, or an updater backup (<data>/backups/<db>-<from>-to-<to>-<time>.db)",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -126,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         live, safety = restore(args.source, folder)
-    except (ValueError, sqlite3.Error) as exc:
+    except (ValueError, InUse, sqlite3.Error) as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
     sys.stdout.write(

@@ -56,6 +56,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "Another update is in progress ({path})",
         "zh_TW": "另一個更新正在進行（{path}）",
     },
+    "update.app_running": {
+        "zh_CN": "{app} 正在运行（进程 {pids}）：请先关闭它再更新，本地数据库不会在使用中被迁移",
+        "en": "{app} is running (process {pids}): close it and update again; a database in use is never "
+        "migrated",
+        "zh_TW": "{app} 正在運行（進程 {pids}）：請先關閉它再更新，本地數據庫不會在使用中被遷移",
+    },
     "update.installed": {
         "zh_CN": "已安装 {app} {version}，自检通过；下次启动时生效（可回退到 {previous}）",
         "en": "Installed {app} {version}; its self-test passed. It runs from the next start "
@@ -72,6 +78,15 @@ _TEXTS: dict[str, dict[str, str]] = {
         "zh_CN": "没有可回退的旧版本",
         "en": "There is no previous version to roll back to",
         "zh_TW": "沒有可回退的舊版本",
+    },
+    "update.rollback_blocked": {
+        "zh_CN": "{version} 无法打开已被 {current} 升级的本地数据库，仍使用 {current}。如必须回退：先让 {current} "
+        "同步完待上传的数据并关闭，再用 clinic local-data restore 恢复升级前的备份（{backups}），然后回退。{detail}",
+        "en": "{version} cannot open the local database as {current} migrated it; {current} stays current. "
+        "To go back anyway: let {current} sync its pending work and close it, restore the pre-update backup "
+        "({backups}) with clinic local-data restore, then roll back. {detail}",
+        "zh_TW": "{version} 無法打開已被 {current} 升級的本地數據庫，仍使用 {current}。如必須回退：先讓 {current} "
+        "同步完待上傳的數據並關閉，再用 clinic local-data restore 恢復升級前的備份（{backups}），然後回退。{detail}",
     },
     "update.rollback_done": {
         "zh_CN": "已回退到 {version}",

@@ -88,6 +88,18 @@ def test_the_frozen_app_passes_its_self_test(bundles: dict[str, Path]) -> None:
     report = result["report"]
     assert report["ok"] is True and report["document_bytes"] > 0
     assert Path(report["database"]).exists() and Path(report["database"]).parent == data
+    document = Path(report["document"])
+    if document.suffix == ".pdf":  # workstation prescription / pharmacy label: Chinese text, embedded font
+        from pypdf import PdfReader
+
+        assert "处方" in PdfReader(document).pages[0].extract_text() or app == "pharmacy"
+        fonts = subprocess.run(["pdffonts", str(document)], capture_output=True, text=True).stdout
+        assert "WenQuanYi" in fonts or "Noto" in fonts
+    else:  # triage: an ESC/POS ticket slip
+        from shared.printing.escpos_decode import decode
+
+        lines = decode(document.read_bytes()).lines
+        assert "您的排队号" in lines and any(line[:1].isalpha() and line[1:].isdigit() for line in lines)
 
 
 def test_the_bundles_carry_their_version_and_build_metadata(bundles: dict[str, Path]) -> None:
@@ -143,3 +155,72 @@ def test_the_frozen_app_answers_config_check_and_update(bundles: dict[str, Path]
         env=env,
     )
     assert server.returncode == 2
+
+
+def test_the_installed_frozen_app_updates_itself_from_a_signed_mirror(
+    bundles: dict[str, Path], tmp_path: Path
+) -> None:
+    """install_linux.sh installs the real frozen bundle (its self-test runs first); then the bundle's own
+    ``update`` command verifies a newer release on a loopback TUF mirror, installs it beside itself,
+    self-tests it and switches, keeping the frozen version to roll back to."""
+    from shared.update.repository import add_release, create_keys, init_repository, publish
+    from tests.packaging.support import MirrorServer, fake_release
+
+    app = bundles["_app"]
+    version = build_script.project_version()
+    keys, repo, mirror, data = tmp_path / "keys", tmp_path / "repo", tmp_path / "mirror", tmp_path / "data"
+    create_keys(keys)
+    init_repository(repo, keys)
+    archive = build_script.archive(bundles[app], version, tmp_path)
+    installed = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "packaging" / "install_linux.sh"),
+            str(archive),
+            "--prefix",
+            str(tmp_path / "opt"),
+        ]
+        + [
+            "--bin-dir",
+            "",
+            "--trusted-root",
+            str(repo / "metadata" / "1.root.json"),
+            "--data-folder",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    root = tmp_path / "opt" / app
+    major, minor, patch = (int(p) for p in version.split("."))
+    newer = f"{major}.{minor}.{patch + 1}"
+    fake = fake_release(tmp_path / "artifacts", newer)  # a tiny stand-in for the next build
+    add_release(repo, keys, fake, app=app, version=newer, platform="test-x86_64", entry=f"clinic-{app}")
+    publish(repo, mirror)
+    env = {
+        **os.environ,
+        "CLINIC_SITE_CONFIG": str(tmp_path / "site.toml"),
+        "CLINIC_USER_CONFIG": str(tmp_path / "user.toml"),
+    }
+    with MirrorServer(mirror) as server:
+        (tmp_path / "site.toml").write_text(f'update_mirror = "{server.url}"\ndata_folder = "{data}"\n')
+        exe = root / "current" / f"clinic-{app}"
+        common = ["--platform", "test-x86_64", "--lang", "en", "--json"]
+        check = subprocess.run(
+            [str(exe), "update", "--check", *common], capture_output=True, text=True, timeout=120, env=env
+        )
+        assert check.returncode == 10, check.stderr[-3000:]
+        assert json.loads(check.stdout.splitlines()[-1])["available"] == newer
+        apply = subprocess.run(
+            [str(exe), "update", "--apply", *common], capture_output=True, text=True, timeout=300, env=env
+        )
+    assert apply.returncode == 0, apply.stderr[-3000:]
+    state = json.loads((root / "state.json").read_text())
+    assert state["current"] == newer and state["previous"] == version
+    assert (root / "current").resolve().name == newer and (root / "versions" / version).is_dir()
+    assert list((data / "backups").glob(f"{app}-{version}-to-{newer}-*.db"))  # the local database, backed up
+    assert "installed" in (root / "update.log").read_text()
+    assert (data / "logs" / f"{app}.log").is_file()  # the frozen app's own log, next to its data

@@ -121,3 +121,34 @@ def test_a_wrong_password_fails_loudly(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1 and "FAILED to sign" in proc.stderr
     assert not list(tmp_path.glob("*.signing"))
+
+
+def test_build_py_sign_runs_the_signing_step_on_a_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("clinic_build_sign", ROOT / "packaging" / "build.py")
+    assert spec and spec.loader
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    bundle = tmp_path / "clinic-pharmacy"
+    bundle.mkdir()
+    shutil.copyfile(a_pe_file(), bundle / "clinic-pharmacy.exe")
+    pfx, ca = code_signing_pfx(tmp_path)
+    monkeypatch.setenv("SIGN_PFX", str(pfx))
+    monkeypatch.setenv("SIGN_PFX_PASS", "s3cret")
+
+    build.sign(bundle)
+
+    verify = subprocess.run(
+        ["osslsigncode", "verify", "-CAfile", str(ca), "-in", str(bundle / "clinic-pharmacy.exe")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Signature verification: ok" in verify.stdout
+    monkeypatch.setenv("SIGN_PFX_PASS", "wrong")
+    shutil.copyfile(a_pe_file(), bundle / "clinic-pharmacy.exe")
+    with pytest.raises(subprocess.CalledProcessError):
+        build.sign(bundle)  # a signing failure fails the build

@@ -141,6 +141,8 @@ def test_a_tampered_artifact_is_refused_and_nothing_is_unpacked(world: World) ->
     assert world.state()["current"] == "1.0.0"
     assert [p for p in tree(world.root / "downloads") if p.endswith((".part", ".tar.gz"))] == []
     assert not (world.root / "update.lock").exists()
+    last = json.loads((world.root / "update.log").read_text().splitlines()[-1])
+    assert last["event"] == "not_applied" and last["code"] == "update_refused"
 
 
 def test_an_older_release_is_refused(world: World) -> None:
@@ -266,6 +268,10 @@ def test_a_failed_migration_rolls_back_and_the_old_version_still_starts(world: W
     assert world.client().check().available is None
     world.release("1.1.1", schema=2)
     assert world.client().apply().installed == "1.1.1"
+    # IT reads what happened in the installation's update.log.
+    log = [json.loads(line) for line in (world.root / "update.log").read_text().splitlines()]
+    assert [(e["event"], e.get("version")) for e in log] == [("rolled_back", None), ("installed", "1.1.1")]
+    assert log[0]["code"] == "update_rolled_back" and "1.1.0" in log[0]["message"]
 
 
 def test_rollback_makes_the_previous_version_current(world: World) -> None:
@@ -376,3 +382,119 @@ def test_a_failed_update_on_a_pc_without_data_leaves_no_database_behind(world: W
     assert not (world.data / "triage.db").exists()  # the old version starts on a clean folder
     assert world.state()["current"] == "1.0.0"
     assert world.run_self_test("1.0.0")["ok"]
+
+
+HOLD_MARKER = (
+    "import sys, time\n"
+    "from pathlib import Path\n"
+    "from shared.update.launcher import _mark_running\n"
+    "_mark_running('triage', ['display', '--data-folder', sys.argv[1]])\n"
+    "print('running', flush=True)\n"
+    "time.sleep(120)\n"
+)
+
+
+def test_an_update_is_refused_while_the_app_has_its_database_open(world: World) -> None:
+    world.install("1.0.0")
+    world.release("1.1.0", schema=2)
+    root = Path(__file__).resolve().parents[2]
+    app = subprocess.Popen(
+        [sys.executable, "-c", HOLD_MARKER, str(world.data)], stdout=subprocess.PIPE, text=True, cwd=root
+    )
+    try:
+        assert app.stdout is not None and app.stdout.readline().strip() == "running"
+        with pytest.raises(UpdateError) as refused:
+            world.client().apply()
+        assert refused.value.code == "app_running" and str(app.pid) in refused.value.message
+        assert world.versions() == ["1.0.0"] and world.state()["current"] == "1.0.0"
+        assert world.schema()[0] == 1  # not migrated under the running app
+        assert world.client().check().available is not None  # checking is fine while it runs
+    finally:
+        app.kill()
+        app.wait(10)
+    # The app is gone (even killed): its marker is stale, removed, and the update goes ahead.
+    assert world.client().apply().installed == "1.1.0"
+    assert list((world.data / "running").glob("*.lock")) == []
+
+
+def test_the_start_up_check_tells_every_listener_once_a_newer_release_is_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.update import startup
+    from shared.update.client import CheckResult
+    from shared.update.repository import Release
+
+    newer = Release("triage", "1.1.0", PLATFORM, f"triage/{PLATFORM}/a.tar.gz", "clinic-triage")
+    found = CheckResult("triage", "1.0.0", newer, "triage 1.1.0 is available (installed: 1.0.0)")
+    monkeypatch.setattr(startup, "quiet_check", lambda app, lang="zh_CN": found)
+    monkeypatch.setattr(startup, "_available", [])
+    monkeypatch.setattr(startup, "_listeners", [])
+    early: list[str] = []
+    late: list[str] = []
+    startup.on_update_available(lambda result: early.append(result.message))  # the window subscribes
+
+    startup.start_quiet_check("triage", lang="en").join(10)
+    startup.on_update_available(lambda result: late.append(result.available.version))  # a later window
+
+    assert early == ["triage 1.1.0 is available (installed: 1.0.0)"] and late == ["1.1.0"]
+
+
+def test_a_rollback_the_migrated_database_forbids_is_refused_until_the_backup_is_restored(
+    world: World,
+) -> None:
+    from shared.update.local_data import restore
+
+    world.install("1.0.0")
+    world.release("1.1.0", schema=2)  # 1.1.0 migrates the database to schema 2; 1.0.0 knows only 1
+    world.client().apply()
+
+    with pytest.raises(UpdateError) as refused:
+        world.client().rollback()
+
+    assert refused.value.code == "rollback_blocked"
+    assert world.state()["current"] == "1.1.0"  # nothing switched: the PC keeps working
+    backup = next((world.data / "backups").glob("triage-1.0.0-to-1.1.0-*.db"))
+    assert str(backup) in refused.value.message and "local-data restore" in refused.value.message
+    # What the message says to do: restore the pre-update backup, then roll back.
+    restored, safety = restore(backup, world.data)
+    assert restored == world.data / "triage.db" and safety is not None
+    assert "1.0.0" in world.client().rollback()
+    assert world.state()["current"] == "1.0.0" and world.run_self_test("1.0.0")["ok"]
+    version, columns, bodies = world.schema()
+    assert version == 1 and "v2" not in columns and bodies == ["queue.call A012", "rx.sign 42"]
+
+
+def test_an_update_backs_up_only_its_own_bundles_databases(world: World) -> None:
+    world.install("1.0.0")
+    for name in ("kiosk", "workstation"):  # the kiosk runs from the triage bundle; the workstation not
+        with sqlite3.connect(world.data / f"{name}.db") as db:
+            db.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY, body TEXT)")
+        db.close()
+    world.release("1.1.0", schema=2)
+
+    result = world.client().apply()
+
+    backups = sorted(p.name.split("-", 1)[0] for p in (world.data / "backups").glob("*.db"))
+    assert backups == ["kiosk", "triage"]
+    assert (
+        result.self_test["runs"] == 2
+    )  # `clinic-triage --self-test`, then `clinic-triage kiosk --self-test`
+
+
+def test_local_data_restore_is_refused_while_the_app_runs(world: World) -> None:
+    from shared.update.local_data import InUse, backup, restore
+
+    world.install("1.0.0")
+    made = backup(world.data, world.tmp / "usb")
+    root = Path(__file__).resolve().parents[2]
+    app = subprocess.Popen(
+        [sys.executable, "-c", HOLD_MARKER, str(world.data)], stdout=subprocess.PIPE, text=True, cwd=root
+    )
+    try:
+        assert app.stdout is not None and app.stdout.readline().strip() == "running"
+        with pytest.raises(InUse, match="triage is running"):
+            restore(made / "triage.db", world.data)
+    finally:
+        app.kill()
+        app.wait(10)
+    assert restore(made / "triage.db", world.data)[0] == world.data / "triage.db"

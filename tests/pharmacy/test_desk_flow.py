@@ -16,7 +16,7 @@ from pytestqt.qtbot import QtBot
 
 from server_stub.db.engine import Database
 from server_stub.services.entities import ServerState
-from shared.domain.entities import Dispense, PickupCodeState, Prescription, StockBatch
+from shared.domain.entities import Dispense, PickupCodeState, Prescription, PrintRecord, StockBatch
 from shared.domain.pickup import pickup_qr_payload
 from shared.printing.escpos_decode import decode
 from shared.site import PrinterSetting
@@ -260,6 +260,29 @@ def test_review_approve_reject_dispense_and_print_against_a_real_server(
     pick = pdf_text(printed(prints, "pick_list")[0])
     assert "配药单" in pick and first.number in pick
 
+    # Every print reached the server as a print record: who, which printer, reprint marked. The receipt
+    # sent again after the printer came back is a reprint (its first copy had printed).
+    qtbot.waitUntil(
+        lambda: state.runtime.store.pending_count() == 0 and len(state.runtime.store.find(PrintRecord)) >= 6,
+        timeout=20_000,
+    )
+
+    def records(s: ServerState) -> list[tuple[str, bool, str]]:
+        ids = {first.id: "rx", done[0].id: "dispense"}
+        rows = [r for ref in ids for r in s.find(PrintRecord, ref_id=ref)]
+        rows += [r for r in s.find(PrintRecord) if r.document == "pick_list"]
+        assert all(r.printed_by == state.staff.id and r.printer and r.copies == 1 for r in rows)
+        return sorted((r.document, r.reprint, ids.get(r.ref_id, "list")) for r in rows)
+
+    assert server_state(pharmacy_server.db_url, records) == [
+        ("label", False, "dispense"),
+        ("pick_list", False, "list"),
+        ("prescription", False, "rx"),
+        ("prescription", True, "rx"),
+        ("receipt", False, "dispense"),
+        ("receipt", True, "dispense"),
+    ]
+
 
 def test_stocktake_and_receipt_from_the_stock_screen(
     qtbot: QtBot, desk: Any, pharmacy_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -354,6 +377,34 @@ def test_stocktake_and_receipt_from_the_stock_screen(
     )
     assert here.quantity == 5 * chosen.drug.pack_qty - 3
     assert [(b.quantity, b.expiry) for b in there] == [(3, expiry)]
+
+    # Scrapping two units more than the shelf holds (a count that was off) is accepted, not refused: the
+    # batch goes below zero, is flagged in its own tab and stays there for someone to sort out.
+    over = here.quantity + 2
+    monkeypatch.setattr(
+        MoveDialog,
+        "ask",
+        classmethod(
+            lambda cls, parent, **kw: {
+                "kind": "scrap",
+                "quantity": over,
+                "reason": "破损",
+                "to_pharmacy_id": None,
+            }
+        ),
+    )
+    row = next(i for i, r in enumerate(stock.models["all"].rows()) if r.batch.batch_no == "TEST-NEW-01")
+    stock.views["all"].selectRow(row)
+    with qtbot.waitSignal(stock.sig_recorded, timeout=10_000):
+        qtbot.mouseClick(stock.move_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: any(r.batch.batch_no == "TEST-NEW-01" for r in stock.models["negative"].rows()),
+        timeout=10_000,
+    )
+    negative_tab = next(i for i in range(stock.tabs.count()) if "负库存" in stock.tabs.tabText(i))
+    assert stock.tabs.tabText(negative_tab).endswith(str(stock.models["negative"].rowCount()))
+    qtbot.waitUntil(lambda: state.runtime.store.pending_count() == 0, timeout=20_000)
+    assert server_state(pharmacy_server.db_url, lambda s: s.get(StockBatch, new.batch.id)).quantity == -2
 
     # Exports of the stock list: a spreadsheet with numbers, and a PDF.
     stock.tabs.setCurrentIndex(0)

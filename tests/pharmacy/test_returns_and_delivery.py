@@ -12,7 +12,8 @@ from pypdf import PdfReader
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from shared.domain.entities import Delivery, Dispense, Refund, StockBatch
+from shared.domain.delivery import TrackingEvent
+from shared.domain.entities import Delivery, Dispense, PrintRecord, Refund, StockBatch
 from shared.domain.pharmacy import batch_id
 from tests.gui.conftest import save_screenshot
 from tests.pharmacy.support import PHARMACIST_PIN
@@ -39,6 +40,7 @@ def approve_and_dispense(state: Any, rx_id: str) -> Any:
 def test_refund_puts_stock_back_and_delivery_prints_waybills(
     qtbot: QtBot, desk: Any, pharmacy_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from pharmacy_desk.dialogs import TextDialog
     from pharmacy_desk.screens import returns as returns_module
     from pharmacy_desk.screens.returns import RefundDialog
 
@@ -98,11 +100,33 @@ def test_refund_puts_stock_back_and_delivery_prints_waybills(
     with qtbot.waitSignal(screen.sig_delivery_placed, timeout=15_000) as placed:
         qtbot.mouseClick(screen.confirm_button, Qt.MouseButton.LeftButton)
     assert "138****5678" in confirmations[0]
-    waybill = placed.args[0]
-    assert waybill.startswith("SF")
+    cancelled_waybill = placed.args[0]
+    assert cancelled_waybill.startswith("SF")
     qtbot.waitUntil(
         lambda: (
             screen.delivery_model.rowCount() == 1
+            and screen.delivery_model.row(0).delivery.waybill_no == cancelled_waybill
+        ),
+        timeout=10_000,
+    )
+
+    # The patient changes their mind: cancelled with a reason, the courier told first.
+    screen.delivery_table.selectRow(0)
+    monkeypatch.setattr(TextDialog, "ask", classmethod(lambda cls, parent, **kw: "患者改为到店自取"))
+    with qtbot.waitSignal(screen.sig_delivery_tracked, timeout=15_000) as cancelled:
+        qtbot.mouseClick(screen.cancel_button, Qt.MouseButton.LeftButton)
+    assert cancelled.args[0] == "cancelled"
+    assert screen.courier.track(cancelled_waybill)[-1].status == "cancelled"
+    qtbot.waitUntil(lambda: screen.delivery_model.row(0).delivery.status == "cancelled", timeout=10_000)
+
+    # ... and then wants it delivered after all: a new order (the cancelled one no longer blocks it).
+    with qtbot.waitSignal(screen.sig_delivery_placed, timeout=15_000) as placed:
+        qtbot.mouseClick(screen.confirm_button, Qt.MouseButton.LeftButton)
+    waybill = placed.args[0]
+    assert waybill.startswith("SF") and waybill != cancelled_waybill
+    qtbot.waitUntil(
+        lambda: (
+            screen.delivery_model.rowCount() == 2
             and screen.delivery_model.row(0).delivery.waybill_no == waybill
         ),
         timeout=10_000,
@@ -114,8 +138,9 @@ def test_refund_puts_stock_back_and_delivery_prints_waybills(
 
     prints = tmp_path / "prints"
     for expected, size in enumerate(("100x150", "76x130"), start=1):
-        screen.print_waybill(size)
-        qtbot.waitUntil(lambda n=expected: len(list(prints.glob("waybill-*.pdf"))) == n, timeout=10_000)
+        with qtbot.waitSignal(state.sig_print_recorded, timeout=15_000):
+            screen.print_waybill(size)
+        assert len(list(prints.glob("waybill-*.pdf"))) == expected
     first, second = sorted(prints.glob("waybill-*.pdf"))
     widths = sorted(
         round(float(PdfReader(io.BytesIO(p.read_bytes())).pages[0].mediabox.width) / 72 * 25.4)
@@ -125,19 +150,49 @@ def test_refund_puts_stock_back_and_delivery_prints_waybills(
     text = pdf_text(first)
     assert waybill in text.replace(" ", "") and "138****5678" in text
 
+    assert "补打" not in text and "补打" in pdf_text(second)
+
     qtbot.mouseClick(screen.ship_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: screen.delivery_model.row(0).delivery.status == "shipped", timeout=10_000)
 
-    # The server agrees: the refund returned two units to the very batch, the parcel left.
+    # A shipped parcel cannot be cancelled any more; nothing is recorded.
+    pending = state.runtime.store.pending_count()
+    qtbot.mouseClick(screen.cancel_button, Qt.MouseButton.LeftButton)
+    assert "不能取消" in window.message_line.text()
+    assert state.runtime.store.pending_count() == pending
+
+    # The courier reports the parcel delivered: a tracking refresh moves the order on.
+    screen.courier.push(
+        waybill, TrackingEvent("in_transit", dt.datetime.now(dt.UTC), "深圳转运中心", "运输中")
+    )
+    screen.courier.push(waybill, TrackingEvent("delivered", dt.datetime.now(dt.UTC), "南山区", "本人签收"))
+    with qtbot.waitSignal(screen.sig_delivery_tracked, timeout=15_000) as tracked:
+        qtbot.mouseClick(screen.track_button, Qt.MouseButton.LeftButton)
+    assert tracked.args[0] == "delivered" and "本人签收" in screen.tracking_label.text()
+    qtbot.waitUntil(lambda: screen.delivery_model.row(0).delivery.status == "delivered", timeout=10_000)
+
+    # The server agrees: the refund returned two units to the very batch, the parcel arrived, the first
+    # order stays cancelled with its reason, and both waybill prints are recorded (the second a reprint).
     qtbot.waitUntil(lambda: state.runtime.store.pending_count() == 0, timeout=20_000)
 
     def facts(s: Any) -> tuple[Any, ...]:
-        return s.get(StockBatch, key), s.find(Refund, rx_id=rx.id), s.find(Delivery, rx_id=rx.id)
+        deliveries = s.find(Delivery, rx_id=rx.id)
+        records = [r for d in deliveries for r in s.find(PrintRecord, ref_id=d.id)]
+        return s.get(StockBatch, key), s.find(Refund, rx_id=rx.id), deliveries, records
 
-    batch, refunds, deliveries = server_state(pharmacy_server.db_url, facts)
+    batch, refunds, deliveries, records = server_state(pharmacy_server.db_url, facts)
     assert batch.quantity == before + 2
     assert [r.status for r in refunds] == ["approved"]
-    assert deliveries[0].status == "shipped" and deliveries[0].waybill_no == waybill
+    by_waybill = {d.waybill_no: d for d in deliveries}
+    assert by_waybill[waybill].status == "delivered"
+    assert [h.status for h in by_waybill[waybill].history][-2:] == ["shipped", "delivered"]
+    gone = by_waybill[cancelled_waybill]
+    assert gone.status == "cancelled" and gone.history[-1].note == "患者改为到店自取"
+    assert sorted((r.document, r.reprint, r.ref_id) for r in records) == [
+        ("waybill", False, by_waybill[waybill].id),
+        ("waybill", True, by_waybill[waybill].id),
+    ]
+    assert all(r.printed_by == state.staff.id and r.printer for r in records)
 
 
 def test_a_dispense_recorded_before_a_stocktake_goes_to_the_review_list_and_is_closed_with_a_note(

@@ -288,17 +288,80 @@ def test_refund_of_part_of_a_line_and_its_limit(state: MemoryState) -> None:
 
 def test_a_code_used_for_a_partial_dispense_still_opens_the_remainder(state: MemoryState) -> None:
     receive(state, AMOX, ("ONLY", "2027-06-30", 1))
-    rx = prescription((AMOX, 7))  # two boxes; one on the shelf
+    rx = prescription((AMOX, 7))  # 42 capsules → two boxes of 24; one box on the shelf
     state.rows["rx", rx.id] = rx
     run(state, "rx.review", review_args(rx, pickup_code="482913"))
-    assert run(state, "rx.pickup_verify", {"rx_id": rx.id, "code": "482913"}).result["ok"] is True
-    first = run(state, "rx.dispense", {"id": new_id(), "rx_id": rx.id, "pharmacy_id": MAIN_PHARMACY})
-    assert first.result["complete"] is False
+    issued = state.get(PickupCodeState, pickup_state_id(rx.id)).issued_at  # type: ignore[union-attr]
+    soon = issued + dt.timedelta(days=6)  # the first visit, a day before the code's week is up
+    assert run(
+        state, "rx.pickup_verify", {"rx_id": rx.id, "code": "482913", "at": soon.isoformat()}, soon
+    ).result["ok"]
+    first_id = new_id()
+    first = run(
+        state,
+        "rx.dispense",
+        {"id": first_id, "rx_id": rx.id, "pharmacy_id": MAIN_PHARMACY, "dispensed_at": soon.isoformat()},
+        soon,
+    )
+    assert first.result["complete"] is False and first.result["remaining"] == {"0": 24}
+    record = state.get(Dispense, first_id)
+    assert record is not None and not record.complete
+    assert (record.lines[0].prescribed, record.lines[0].dispensed, record.lines[0].remaining) == (48, 24, 24)
+    assert state.get(Prescription, rx.id).status == "partly_dispensed"  # type: ignore[union-attr]
+    code = state.get(PickupCodeState, pickup_state_id(rx.id))
+    assert code is not None and code.used_at is None and code.events[-1].kind == "reopened"
+    assert code.events[-1].note == first_id  # which dispense reopened it
+
+    # The patient comes back after the code's first week (restocking took four more days): it still opens.
+    later = issued + dt.timedelta(days=10)
     receive(state, AMOX, ("NEXT", "2027-08-31", 1), days_ago=0)
-    assert run(state, "rx.pickup_verify", {"rx_id": rx.id, "code": "482913"}).result["ok"] is True
-    run(state, "rx.dispense", {"id": new_id(), "rx_id": rx.id, "pharmacy_id": MAIN_PHARMACY})
-    again = run(state, "rx.pickup_verify", {"rx_id": rx.id, "code": "482913"})
+    verify = {"rx_id": rx.id, "code": "482913", "at": later.isoformat()}
+    assert run(state, "rx.pickup_verify", verify, later).result["ok"] is True
+    second = run(
+        state,
+        "rx.dispense",
+        {"id": new_id(), "rx_id": rx.id, "pharmacy_id": MAIN_PHARMACY, "dispensed_at": later.isoformat()},
+        later,
+    )
+    assert second.result["complete"] is True and second.result["remaining"] == {}
+    assert state.get(Prescription, rx.id).status == "dispensed"  # type: ignore[union-attr]
+    again = run(state, "rx.pickup_verify", verify, later)
     assert again.result["ok"] is False and again.result["reason"] == "used"
     code = state.get(PickupCodeState, pickup_state_id(rx.id))
-    assert code is not None
+    assert code is not None and code.used_at is not None
     assert [e.kind for e in code.events] == ["issue", "verified", "reopened", "verified", "refused"]
+    handed = [
+        (a.batch_no, a.quantity) for d in state.find(Dispense, rx_id=rx.id) for a in d.lines[0].allocations
+    ]
+    assert sorted(handed) == [("NEXT", 24), ("ONLY", 24)]
+
+
+def test_a_partial_dispense_without_the_code_keeps_it_for_the_remainder(state: MemoryState) -> None:
+    receive(state, AMOX, ("ONLY", "2027-06-30", 1))
+    receive(state, AMLO, ("L1", "2027-12-31", 4))
+    rx = prescription((AMLO, 14), (AMOX, 7))  # two boxes of 7 tablets (in stock), two of 24 capsules (one)
+    state.rows["rx", rx.id] = rx
+    run(state, "rx.review", review_args(rx, pickup_code="590317"))
+    first = run(
+        state,
+        "rx.dispense",
+        {"id": new_id(), "rx_id": rx.id, "pharmacy_id": MAIN_PHARMACY, "handover": "delivery"},
+    )
+    # Only the short line is owed; the code was never used, so nothing is reopened.
+    assert first.result["remaining"] == {"1": 24}
+    code = state.get(PickupCodeState, pickup_state_id(rx.id))
+    assert code is not None and code.used_at is None and [e.kind for e in code.events] == ["issue"]
+    # Without new stock a second try hands out nothing and records nothing.
+    with pytest.raises(Rejected) as refused:
+        run(state, "rx.dispense", {"id": new_id(), "rx_id": rx.id, "pharmacy_id": MAIN_PHARMACY})
+    assert refused.value.code == "out_of_stock"
+    assert len(state.find(Dispense, rx_id=rx.id)) == 1
+    # The remainder against the code: only the owed line is dispensed.
+    receive(state, AMOX, ("NEXT", "2027-08-31", 2), days_ago=0)
+    assert run(state, "rx.pickup_verify", {"rx_id": rx.id, "code": "590317"}).result["ok"] is True
+    rest = run(state, "rx.dispense", {"id": new_id(), "rx_id": rx.id, "pharmacy_id": MAIN_PHARMACY})
+    done = state.get(Dispense, rest.result["dispense_id"])
+    assert done is not None and done.complete
+    assert [(line.line_no, line.dispensed) for line in done.lines] == [(1, 24)]
+    assert batch(state, AMOX, "NEXT").quantity == 24 and batch(state, AMLO, "L1").quantity == 14
+    assert state.get(Prescription, rx.id).status == "dispensed"  # type: ignore[union-attr]

@@ -62,10 +62,21 @@ def test_the_example_file_is_valid_once_its_ca_certificate_exists(tmp_path: Path
     assert config.voice.engine == "pack" and config.display.screen_name == "HDMI-1"
     assert config.update_mirror == "https://updates.example-hospital.cn/clinic"
     assert check_site_config(config, lang="en") == [
-        "ca_certificate: the CA certificate file does not exist: C:/ProgramData/ClinicSuite/hospital-ca.pem"
+        "ca_certificate: the CA certificate file does not exist: C:/ProgramData/ClinicSuite/hospital-ca.pem",
+        # The example is written for Windows; on this Linux PC that is not an absolute path.
+        "data_folder: not an absolute path on this PC: C:/ProgramData/ClinicSuite/data",
     ]
     ca = pem_certificate(tmp_path / "ca.pem")
-    assert check_site_config(config.model_copy(update={"ca_certificate": str(ca)}), lang="en") == []
+    here = {"ca_certificate": str(ca), "data_folder": str(tmp_path / "data")}
+    assert check_site_config(config.model_copy(update=here), lang="en") == []
+
+
+def test_a_data_folder_that_cannot_be_made_is_reported(tmp_path: Path) -> None:
+    blocker = write(tmp_path / "data", "a file where the folder should be")
+    config = SiteConfig(data_folder=str(blocker / "clinic"))
+    assert check_site_config(config, lang="en") == [
+        f"data_folder: this user cannot write to the folder: {blocker / 'clinic'}"
+    ]
 
 
 def test_every_structural_mistake_is_listed_with_where_it_is(tmp_path: Path) -> None:
@@ -93,7 +104,7 @@ copies = true
         "printers.recipt: should be one of 'ticket', 'prescription', 'visit_note', 'pick_list', 'drug_label', "
         "'receipt', 'waybill' or 'report', not 'recipt'",
         "printers.receipt.copies: should be a whole number, not True",
-        "display.scren_name: unknown setting",
+        "display.scren_name: unknown setting (did you mean display.screen_name?)",
         "update_mirror: not a valid http(s) URL: ftp://updates.example.cn",
         "idle_lock_minutes: must be at least 1.0 (is 0.5)",
         "language: should be one of 'zh-CN', 'zh-TW' or 'en', not 'fr'",
@@ -111,6 +122,19 @@ def test_problems_are_told_in_chinese_by_default(tmp_path: Path) -> None:
         "bogus: 未知的配置项",
     ]
     assert caught.value.message.startswith("配置有 3 处问题")
+
+
+def test_a_misspelt_key_is_told_which_setting_it_probably_meant(tmp_path: Path) -> None:
+    site = write(
+        tmp_path / "site.toml",
+        'update_mirorr = "https://u"\n[printers.receipt]\ntargt = "none"\n[display]\nscren_name = "x"\n',
+    )
+    assert problems(site) == [
+        "printers.receipt.targt: unknown setting (did you mean printers.receipt.target?)",
+        "display.scren_name: unknown setting (did you mean display.screen_name?)",
+        "update_mirorr: unknown setting (did you mean update_mirror?)",
+    ]
+    assert problems(site, lang="zh_CN")[-1] == "update_mirorr: 未知的配置项（是否应为 update_mirror？）"
 
 
 def test_broken_toml_says_so(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 from typing import Any
 
 import httpx
@@ -80,6 +81,20 @@ class ApiUser:
             cursor = page["next_cursor"]
             if not page["has_more"]:
                 return changes, cursor
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Every current change in this user's scope, read through the bootstrap stream (the designed
+        way to read the whole state: unlike paging a pull from cursor 0, it stays valid after a retention
+        run has expired every older cursor)."""
+        changes: list[dict[str, Any]] = []
+        with self.http.stream("GET", "/api/v1/sync/bootstrap", params={"after": 0}) as response:
+            response.raise_for_status()
+            for line in response.iter_lines():
+                if line.strip():
+                    item = json.loads(line)
+                    if "change" in item:
+                        changes.append(item["change"])
+        return changes
 
     def close(self) -> None:
         self.http.close()

@@ -99,10 +99,10 @@ def make_client(
 
 
 def server_state(base_url: str, username: str = "admin") -> dict[tuple[str, str], dict[str, Any]]:
-    """Every entity the server would send this user, at its latest version."""
+    """Every entity the server would send this user, at its latest version (its bootstrap snapshot)."""
     user = ApiUser(base_url, username)
     try:
-        changes, _ = user.pull_all()
+        changes = user.snapshot()
     finally:
         user.close()
     return {(c["kind"], c["id"]): c["data"] for c in changes}

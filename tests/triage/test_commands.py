@@ -39,13 +39,39 @@ def logged_in_by(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
 
 
 def run_for(seconds: float, command: Any, args: argparse.Namespace) -> int:
+    """Run ``command`` and quit its event loop after ``seconds``; the app must not have quit by itself.
+
+    The quit timer is stopped afterwards: a ``quit()`` outside ``exec()`` would leave Qt's quit flag set
+    and every later ``QEventLoop.exec`` (pytest-qt's waits) would return at once.
+    """
     app = QApplication.instance()
     assert app is not None
-    QTimer.singleShot(int(seconds * 1000), app.quit)
+    fired: list[bool] = []
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(lambda: (fired.append(True), app.quit()))
+    timer.start(int(seconds * 1000))
     try:
-        return int(command(args))
+        code = int(command(args))
     finally:
+        timer.stop()
         uninstall_excepthook()
+        _drain(app)
+    assert fired, "the app left its event loop before it was told to quit"
+    return code
+
+
+def _drain(app: Any) -> None:
+    """Let Qt finish the quit it started (on some platforms it completes after ``exec()`` returned and
+    would leave the quit flag set for the next test); one short ``exec()`` clears the flag either way."""
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(app.quit)
+    timer.start(100)
+    try:
+        app.exec()
+    finally:
+        timer.stop()
 
 
 def namespace(server: ServerProcess, folder: Path, **extra: Any) -> argparse.Namespace:

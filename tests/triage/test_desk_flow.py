@@ -59,8 +59,14 @@ def test_find_by_pinyin_and_id_tail_check_in_with_priority_reason_and_print_the_
     patient = free_patients(pc.runtime.store, 1, with_id_number=True)[0]
     queue = first_queue(pc.runtime.store, pc.state.campus_id)
 
-    # By ID-number tail, then by pinyin initials: the same patient is found either way.
+    # By ID-number tail, pinyin initials, medical record number, name or a scanned ID card: the same
+    # patient is found every way.
     search_for(qtbot, window, patient.id_number_tail, patient.id)
+    assert patient.mrn
+    search_for(qtbot, window, patient.mrn, patient.id)
+    search_for(qtbot, window, patient.name, patient.id)
+    assert patient.id_number
+    search_for(qtbot, window, patient.id_number, patient.id)  # an ID card reader types the full number
     search_for(qtbot, window, patient.name_pinyin, patient.id)
     choose(screen.queue_combo, queue.id)
     choose(screen.priority_combo, "elderly")
@@ -202,7 +208,13 @@ def test_console_calls_for_a_room_skips_returns_moves_transfers_pauses_and_posts
     def status(ticket_id: str) -> str:
         return store.get(QueueTicket, ticket_id).status  # type: ignore[union-attr]
 
-    # Skip the called patient, then return them to the queue.
+    # Recall them (the waiting room hears it again), then skip and return them to the queue.
+    select(expected.ticket.id)
+    qtbot.mouseClick(console.buttons["recall"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: store.get(QueueTicket, expected.ticket.id).events[-1].kind == "recall",  # type: ignore[union-attr]
+        timeout=5_000,
+    )
     select(expected.ticket.id)
     qtbot.mouseClick(console.buttons["skip"], Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: status(expected.ticket.id) == "skipped", timeout=5_000)

@@ -4,16 +4,23 @@ server, is spoken (rendered to a WAV by the file player) and highlighted while t
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 import wave
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import QSettings
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
-from shared.audio import Announcer, Composer, ComposeSettings, FilePlayer, VoicePack
+from shared.audio import Announcer, AnnouncerSettings, Composer, ComposeSettings, FilePlayer, VoicePack
+from shared.audio.players import TimedPlayback
 from shared.domain.entities import QueueTicket
 from shared.domain.masking import mask_name
+from shared.gui.ops import CollectionOp
 from tests.gui.conftest import save_screenshot
 from tests.triage.conftest import Pc
 from tests.triage.support import first_queue, free_patients
@@ -130,7 +137,9 @@ def test_a_call_at_the_desk_is_spoken_and_highlighted_on_the_display_pc_through_
     assert announcer.wait_idle(30)
 
 
-def test_the_display_chooses_its_screen_by_name_and_falls_back_to_the_primary(qtbot: QtBot) -> None:
+def test_the_display_chooses_its_screen_by_name_and_falls_back_to_the_primary(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
     assert choose_screen_name(["HDMI-1", "DP-2"], "DP-2", "HDMI-1") == "DP-2"
     assert choose_screen_name(["HDMI-1"], "DP-2", "HDMI-1") == "HDMI-1"  # unplugged: re-homed
     assert choose_screen_name(["HDMI-1", "DP-2"], "", "HDMI-1") == "HDMI-1"
@@ -141,7 +150,84 @@ def test_the_display_chooses_its_screen_by_name_and_falls_back_to_the_primary(qt
 
     window = QWidget()
     qtbot.addWidget(window)
-    keeper = ScreenKeeper(window, preferred="no-such-monitor", full_screen=True)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    keeper = ScreenKeeper(window, preferred="no-such-monitor", full_screen=True, settings=settings)
     primary = QGuiApplication.primaryScreen()
     assert keeper.place() == primary.name()
     assert window.geometry() == primary.geometry()
+
+
+def test_the_display_follows_its_monitor_when_unplugged_and_replugged_and_remembers_the_nurses_choice(
+    tmp_path: Path,
+) -> None:
+    """Two offscreen monitors in a child process (the offscreen platform's screen configuration)."""
+    screens = [
+        {"name": "DP-2", "x": 0, "y": 0, "width": 1920, "height": 1080},
+        {"name": "HDMI-1", "x": 1920, "y": 0, "width": 1366, "height": 768},
+    ]
+    config = tmp_path / "screens.json"
+    config.write_text(
+        json.dumps({"screens": [{**s, "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1} for s in screens]})
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.triage.screens_probe", str(tmp_path / "settings.ini")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "QT_QPA_PLATFORM": f"offscreen:configfile={config}"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sorted(report["screens"]) == ["DP-2", "HDMI-1"]
+    hdmi, dp = [1920, 0, 1366, 768], [0, 0, 1920, 1080]
+    assert report["placed"] == {"screen": "HDMI-1", "geometry": hdmi, "full_screen": True}
+    assert report["unplugged"] == {"screen": "DP-2", "geometry": dp, "full_screen": True}  # re-homed
+    assert report["replugged"]["screen"] == "HDMI-1" and report["replugged"]["geometry"] == hdmi
+    assert report["menu"] == ["DP-2", "HDMI-1"]
+    assert report["chosen"]["screen"] == "DP-2" and report["chosen"]["geometry"] == dp
+    assert report["moves"] == ["HDMI-1", "DP-2", "HDMI-1", "DP-2"]
+    assert report["next_start"]["screen"] == "DP-2"  # remembered by name on this PC
+    assert "DP-2" in (tmp_path / "settings.ini").read_text()
+
+
+class StuckPlayer(FilePlayer):
+    """A sound device that never reports the end of playback (a hung driver): writes the WAV, then hangs."""
+
+    def start(self, audio: Any) -> Any:
+        super().start(audio)
+        return TimedPlayback(audio.duration * 1000, self.clock)
+
+
+def test_the_watchdog_ends_the_highlight_when_the_player_never_reports_the_end(
+    qtbot: QtBot, make_pc: Any, tmp_path: Path
+) -> None:
+    pc = make_pc("display", "nurse3")
+    player = StuckPlayer(tmp_path / "played")
+    announcer = Announcer(
+        Composer(VoicePack.default(), ComposeSettings(repeat=1)),
+        player,
+        settings=AnnouncerSettings(watchdog_margin_s=0.5),
+    )
+    window, controller = open_display(qtbot, pc, announcer)
+    queue = first_queue(pc.runtime.store, pc.state.campus_id)
+    patient = free_patients(pc.runtime.store, 1)[0]
+    ticket_id = f"dog-{patient.id[-12:]}"
+    check_in(pc, queue, patient, ticket_id)
+    CollectionOp(
+        None,
+        lambda store: store.record("queue.call", {"ticket_id": ticket_id, "room_id": queue.room_ids[0]}),
+        changes=("queue_ticket",),
+        context=pc.runtime.context,
+    ).run_in_background()
+    qtbot.waitUntil(lambda: window.highlighted is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.highlighted is None, timeout=30_000)
+    (call_id,) = controller.timeline.audio_start
+    assert controller.timeline.end_reason[call_id] == "watchdog"
+    with wave.open(str(player.played[0])) as wav:
+        seconds = wav.getnframes() / wav.getframerate()
+    timeline = controller.timeline
+    # the highlight stayed on at least as long as the rendered audio, then the watchdog ended it
+    assert timeline.highlight_off[call_id] - timeline.audio_start[call_id] >= seconds
+    assert timeline.audio_end[call_id] <= timeline.highlight_off[call_id]
+    assert window.call_number.text() == pc.runtime.store.get(QueueTicket, ticket_id).label  # type: ignore[union-attr]

@@ -112,8 +112,8 @@ def test_a_kiosk_account_checks_in_online_through_the_server_and_a_repeat_scan_r
     assert pc.runtime.store.cursor() is None
     window = open_kiosk(qtbot, pc)
 
-    scan(qtbot, window, "YY19990101000", "failed")
-    assert "YY19990101000" in window.answer.text() and "分诊台" in window.answer.text()
+    scan(qtbot, window, "YY19990101000", "unknown")  # the server's answer, in the kiosk's words
+    assert "找不到预约号 YY19990101000" in window.answer.text() and "分诊台" in window.answer.text()
 
     scan(qtbot, window, appointment.number, "checked_in")
     qtbot.waitUntil(lambda: pc.slips.exists() and slips(pc.slips).cut_count == 1, timeout=10_000)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
+import wave
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -22,7 +25,7 @@ from tests.gui.conftest import save_screenshot
 from tests.support.server import ServerProcess
 from tests.triage.support import first_queue, free_patients
 from tests.triage.test_desk_flow import open_desk
-from tests.triage.test_kiosk import open_kiosk
+from tests.triage.test_kiosk import daytime_appointments, open_kiosk, scan
 from triage_desk import model
 from triage_desk.main import open_display_here
 
@@ -100,6 +103,10 @@ def test_a_call_made_offline_drives_the_local_display_and_voice_and_waits_to_be_
     )
     qtbot.waitUntil(lambda: store.pending_count() == 0, timeout=15_000)
 
+    kiosk_pc = make_pc("triage", "nurse2", slot=2)  # ``clinic kiosk`` under a staff account: local cache
+    kiosk_account = make_pc("kiosk", "kiosk1", sync=False)  # a kiosk account: no data, online only
+    appointment = daytime_appointments(kiosk_pc, 1)[0]
+
     player = FilePlayer(tmp_path / "played")
     display = open_display_here(pc.state, player=player)
     pc.windows.append(display)
@@ -131,19 +138,44 @@ def test_a_call_made_offline_drives_the_local_display_and_voice_and_waits_to_be_
     assert display.offline_label.text()  # the unobtrusive offline marker
     assert store.pending_count() == 1  # the call waits in the outbox for the server
 
+    # The kiosk without the server. Under a staff account it decides from its cache and checks in.
+    kiosk_pc.state.set_clock(lambda: appointment.slot_time - dt.timedelta(minutes=5))
+    kiosk = open_kiosk(qtbot, kiosk_pc)
+    scan(qtbot, kiosk, appointment.number, "checked_in")
+    qtbot.waitUntil(lambda: kiosk_pc.slips.exists() and decode(kiosk_pc.slips.read_bytes()).cut_count == 1)
+    (ticket,) = kiosk_pc.runtime.store.find(QueueTicket, patient_id=appointment.patient_id)
+    assert ticket.number == 201 and ticket.label in decode(kiosk_pc.slips.read_bytes()).lines
+    assert kiosk_pc.runtime.store.pending_count() == 1
+    # Under a kiosk account it cannot check in and says so: go to the desk; nothing printed.
+    other = open_kiosk(qtbot, kiosk_account)
+    scan(qtbot, other, appointment.number, "offline")
+    assert "分诊台" in other.answer.text() and "服务器" in other.answer.text()
+    assert not kiosk_account.slips.exists()
 
-def test_self_test_builds_the_window_offscreen_and_writes_a_ticket_slip(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize(
+    ("command", "window"),
+    [("triage", "TriageWindow"), ("kiosk", "KioskWindow"), ("display", "DisplayWindow")],
+)
+def test_self_test_builds_the_window_offscreen_and_writes_its_document(
+    tmp_path: Path, command: str, window: str
+) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "triage", "--self-test", "--data-folder", str(tmp_path)],
+        [sys.executable, "-m", "shared.cli", command, "--self-test", "--data-folder", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,
-        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "CLINIC_SITE_CONFIG": str(tmp_path / "none.toml")},
         check=False,
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["ok"] and report["window"] == "TriageWindow"
-    assert (tmp_path / "triage.db").exists()
-    decoded = decode(Path(report["document"]).read_bytes())
+    assert report["ok"] and report["window"] == window
+    assert (tmp_path / f"{command}.db").exists()
+    document = Path(report["document"])
+    if command == "display":  # a sample call said with this PC's voice pack
+        with wave.open(str(document)) as wav:
+            assert wav.getnframes() / wav.getframerate() > 1.0
+        return
+    decoded = decode(document.read_bytes())
     assert "A023" in decoded.lines and decoded.qr_payloads and decoded.cut_count == 1

@@ -113,18 +113,19 @@ def runtime(server: ServerProcess, tmp_path: Path) -> Iterator[ClientRuntime]:
     runtime.shutdown()
 
 
-def log_in(runtime: ClientRuntime, username: str = "doctor1") -> None:
-    """Log in through the engine (the dialog itself is tested in tests/gui) and start syncing."""
-    staff = runtime.engine.login(username, DEMO_PASSWORD)
+def log_in(runtime: ClientRuntime, username: str = "doctor1", campus_id: str | None = None) -> None:
+    """Log in through the engine (the dialog itself is tested in tests/gui) at the campus chosen (the
+    login dialog's campus list), and start syncing."""
+    staff = runtime.engine.login(username, DEMO_PASSWORD, campus_id)
     session = runtime.store.session()
     runtime.current = LoginResult(
-        staff=staff, campus_id=session.campus_id if session else None, offline=False
+        staff=staff, campus_id=session.campus_id if session else campus_id, offline=False
     )
     runtime.start_sync()
 
 
 @pytest.fixture
-def window(runtime: ClientRuntime, site: SiteConfig, tmp_path: Path, qtbot: QtBot) -> Any:
+def window(runtime: ClientRuntime, site: SiteConfig, tmp_path: Path, qtbot: QtBot) -> Iterator[Any]:
     from workstation.state import WorkState
     from workstation.window import WorkstationWindow
 
@@ -133,4 +134,6 @@ def window(runtime: ClientRuntime, site: SiteConfig, tmp_path: Path, qtbot: QtBo
     qtbot.addWidget(window)
     window.resize(1366, 768)
     window.show()
-    return window
+    yield window
+    window.close()  # the last autosave and the timers stop while the runtime is still there
+    qtbot.wait(100)

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QListWidgetItem
+from PySide6.QtGui import QInputMethodEvent
+from PySide6.QtWidgets import QApplication, QListWidgetItem
 from pytestqt.qtbot import QtBot
 
 from shared.domain.clinical import rx_signed_content
 from shared.domain.entities import Prescription
 from shared.domain.pharmacy import review_signed_content
-from shared.ids import new_id
 from shared.security.signing import canonical_bytes, generate_keypair, sign, verify
 from tests.gui.conftest import save_screenshot
 from tests.support.api import ApiUser
@@ -85,7 +85,7 @@ def add_drug(qtbot: QtBot, window: Any, query: str, name: str) -> None:
     count = len(rx.lines)
     rx.search_edit.setFocus()
     with qtbot.waitSignal(rx.sig_results_shown, timeout=5_000, check_params_cb=lambda n: n > 0):
-        qtbot.keyClicks(rx.search_edit, query)
+        type_text(qtbot, rx.search_edit, query)
     qtbot.waitUntil(lambda: rx.results_model.rowCount() > 0 and rx.search_edit.text() == query)
     names = [h.drug.generic_name for h in rx.results_model.rows()]
     assert name in names, (query, names)
@@ -95,6 +95,17 @@ def add_drug(qtbot: QtBot, window: Any, query: str, name: str) -> None:
         qtbot.keyClick(rx.results, Qt.Key.Key_Down)
     qtbot.keyClick(rx.results, Qt.Key.Key_Return)
     assert len(rx.lines) == count + 1 and rx.lines[-1].drug.generic_name == name
+
+
+def type_text(qtbot: QtBot, widget: Any, text: str) -> None:
+    """Type like a doctor: ASCII as key presses, Chinese committed by the input method (as an IME does)."""
+    for char in text:
+        if char.isascii():
+            qtbot.keyClicks(widget, char)
+        else:
+            event = QInputMethodEvent()
+            event.setCommitString(char)
+            QApplication.sendEvent(widget.focusProxy() or widget, event)
 
 
 def acknowledge_warnings(window: Any) -> int:
@@ -117,6 +128,12 @@ def rasterise(path: Path, out: Path) -> Path:
     subprocess.run(["pdftoppm", "-r", "60", "-png", "-singlefile", str(path), str(out)], check=True)
     png = out.with_suffix(".png")
     assert png.stat().st_size > 5_000
+    from PIL import Image
+
+    with Image.open(png) as image:
+        grey = image.convert("L")
+        dark = sum(grey.histogram()[:128])
+        assert dark > 0.01 * grey.width * grey.height, "the page came out blank"
     return png
 
 
@@ -138,7 +155,6 @@ def test_a_whole_consult_reaches_the_server_signed_and_prints(
     answers: dict[str, list[Any]],
 ) -> None:
     ready(qtbot, window, runtime)
-    save_screenshot(window, "workstation_day_view_1366x768")
     call_and_start(qtbot, window)
     consult = window.consult
 
@@ -151,14 +167,14 @@ def test_a_whole_consult_reaches_the_server_signed_and_prints(
         ("advice", "多饮水，注意休息，三天后复诊"),
     ):
         note.edits[section].setFocus()
-        qtbot.keyClicks(note.edits[section], text)
+        type_text(qtbot, note.edits[section], text)
     picker = note.diagnosis
     for query, code in (
         ("J06", "J06.9"),
         ("jxzqgy", "J20"),
     ):
         picker.search_edit.setFocus()
-        qtbot.keyClicks(picker.search_edit, query)
+        type_text(qtbot, picker.search_edit, query)
         qtbot.waitUntil(lambda: picker.results.count() > 0, timeout=5_000)
         item = next(
             picker.results.item(i)
@@ -178,7 +194,7 @@ def test_a_whole_consult_reaches_the_server_signed_and_prints(
 
     # A lab order from the catalogue.
     consult.tabs.setCurrentWidget(consult.orders)
-    qtbot.keyClicks(consult.orders.search_edit, "血常规")
+    type_text(qtbot, consult.orders.search_edit, "血常规")
     qtbot.waitUntil(lambda: consult.orders.item_list.count() > 0)
     qtbot.keyClick(consult.orders.search_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: consult.orders.table.rowCount() == 1, timeout=10_000)
@@ -199,7 +215,6 @@ def test_a_whole_consult_reaches_the_server_signed_and_prints(
     assert not rx.plan.blocking()
     acknowledge_warnings(window)
     assert rx.sign_button.isEnabled()
-    save_screenshot(window, "workstation_prescribing_1366x768")
 
     # F10: first use sets a PIN and registers the key, then signs and prints.
     with qtbot.waitSignal(rx.sig_signed, timeout=30_000) as signed:
@@ -215,6 +230,13 @@ def test_a_whole_consult_reaches_the_server_signed_and_prints(
     assert rows[0].number in text and patient.name in text and "头孢克洛胶囊" in text and "处" in text
     rasterise(pdf, tmp_path / "rx_page")
 
+    # A reprint from the list of this visit's prescriptions is marked 补打.
+    rx.written_table.selectRow(0)
+    qtbot.mouseClick(rx.reprint_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(list(printed.glob("prescription-*.pdf"))) == 2, timeout=15_000)
+    again_pdf = max(printed.glob("prescription-*.pdf"), key=lambda p: p.stat().st_mtime_ns)
+    assert "补打" in pdf_text(again_pdf) and "补打" not in text
+
     # The note is signed with the PIN remembered from the prescription, and printed on A4.
     qtbot.mouseClick(consult.sign_note_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: note.status == "signed", timeout=15_000)
@@ -223,7 +245,6 @@ def test_a_whole_consult_reaches_the_server_signed_and_prints(
     qtbot.waitUntil(lambda: len(list(printed.glob("visit_note-*.pdf"))) == 1, timeout=15_000)
     note_text = pdf_text(next(printed.glob("visit_note-*.pdf")))
     assert "咳嗽三天" in note_text and "急性上呼吸道感染" in note_text
-    save_screenshot(window, "workstation_consult_1366x768")
 
     # Everything reached the server and verified there (rx.sign and emr.sign check the signatures).
     wait_synced(qtbot, runtime)
@@ -240,6 +261,13 @@ def test_a_whole_consult_reaches_the_server_signed_and_prints(
         assert len(orders) == 1 and orders[0]["status"] == "ordered"
         ticket = state["queue_ticket"].get(clinic.tickets[0])
         assert ticket is not None and ticket["status"] == "in_consultation"
+        prints = sorted(state["print_record"].values(), key=lambda r: r["printed_at"])
+        assert [(r["document"], r["ref_id"], r["reprint"]) for r in prints] == [
+            ("prescription", rows[0].id, False),
+            ("prescription", rows[0].id, True),
+            ("visit_note", notes[0]["id"], False),
+        ]
+        assert {r["printed_by"] for r in prints} == {clinic.doctor["id"]}
 
         # The pharmacist rejects it with a reason: the doctor is told, amends and signs again.
         pharmacist_key = generate_keypair("24681357")
@@ -283,7 +311,7 @@ def test_a_whole_consult_reaches_the_server_signed_and_prints(
         qtbot.mouseClick(rx.sign_button, Qt.MouseButton.LeftButton)
     wait_synced(qtbot, runtime)
     qtbot.waitUntil(lambda: not window.rejected_button.isVisible(), timeout=15_000)
-    checker = ApiUser(server.url, "pharmacist2")
+    checker = ApiUser(server.url, "pharmacist1")
     try:
         again = Prescription.model_validate(server_rows(checker)["rx"][rows[0].id])
     finally:
@@ -314,7 +342,7 @@ def test_withdrawing_a_consult_cancels_its_orders_and_tells_the_server(
     call_and_start(qtbot, window)
     consult = window.consult
     consult.tabs.setCurrentWidget(consult.orders)
-    qtbot.keyClicks(consult.orders.search_edit, "胸部")
+    type_text(qtbot, consult.orders.search_edit, "胸部")
     qtbot.waitUntil(lambda: consult.orders.item_list.count() > 0)
     qtbot.mouseClick(consult.orders.add_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: consult.orders.table.rowCount() == 1, timeout=10_000)
@@ -336,7 +364,7 @@ def test_withdrawing_a_consult_cancels_its_orders_and_tells_the_server(
 
 
 def test_a_prescription_signed_while_the_server_is_down_waits_and_then_arrives(
-    qtbot: QtBot, window: Any, runtime: Any, clinic: Clinic, server: ServerProcess
+    qtbot: QtBot, window: Any, runtime: Any, clinic: Clinic, server: ServerProcess, tmp_path: Path
 ) -> None:
     ready(qtbot, window, runtime)
     call_and_start(qtbot, window)
@@ -358,34 +386,129 @@ def test_a_prescription_signed_while_the_server_is_down_waits_and_then_arrives(
     rx_id = signed.args[0][0].id
     qtbot.waitUntil(lambda: window.statusBar().status.state.name == "OFFLINE", timeout=20_000)
     assert runtime.store.pending_count() >= 3  # key registration, rx.create, rx.sign at least
+    waiting = window.waiting_rx
+    qtbot.waitUntil(lambda: waiting.isVisible() and waiting.count == 1, timeout=15_000)
+    assert waiting.text() == "1 张已签名处方待上传"
+    printed = tmp_path / "printed"
+    qtbot.waitUntil(lambda: len(list(printed.glob("prescription-*.pdf"))) == 1, timeout=15_000)
     save_screenshot(window, "workstation_offline_1366x768")
     server.start()
     wait_synced(qtbot, runtime, timeout=60_000)
+    qtbot.waitUntil(lambda: not waiting.isVisible(), timeout=15_000)
     nurse = ApiUser(server.url, "nurse1")
     try:
-        assert server_rows(nurse)["rx"][rx_id]["status"] == "signed"
+        state = server_rows(nurse)
     finally:
         nurse.close()
+    assert state["rx"][rx_id]["status"] == "signed"
+    assert [(r["ref_id"], r["reprint"]) for r in state["print_record"].values()] == [(rx_id, False)]
 
 
-def test_screenshots_at_both_sizes(qtbot: QtBot, window: Any, runtime: Any, clinic: Clinic) -> None:
+SIZES = ((1920, 1080), (1366, 768))
+
+
+def shoot(qtbot: QtBot, window: Any, name: str) -> None:
+    for width, height in SIZES:
+        window.resize(width, height)
+        qtbot.wait(150)
+        assert window.width() == width, (
+            f"the window cannot shrink to {width} px (minimum {window.minimumSizeHint().width()})"
+        )
+        save_screenshot(window, f"workstation_{name}_{width}x{height}")
+
+
+def test_screenshots_at_both_sizes(
+    qtbot: QtBot, window: Any, runtime: Any, clinic: Clinic, tmp_path: Path
+) -> None:
     ready(qtbot, window, runtime)
+    shoot(qtbot, window, "day_view")
     call_and_start(qtbot, window)
     consult = window.consult
-    consult.note.edits["chief_complaint"].setPlainText("头痛伴恶心一天")
+    note = consult.note
+    note.edits["chief_complaint"].setPlainText("咳嗽三天，伴低热")
+    note.edits["present_illness"].setPlainText("三天前受凉后出现咳嗽，咳少量白痰，最高体温37.8℃")
+    note.edits["examination"].setPlainText("咽部充血，双肺呼吸音粗")
+    from shared.domain.entities import NoteDiagnosis
+
+    note.diagnosis.add(NoteDiagnosis(code="J06.900", name="急性上呼吸道感染"))
+    shoot(qtbot, window, "consult")
+
+    # Prescribing with a check finding: the same drug twice and too many days for an ordinary one.
     consult.tabs.setCurrentWidget(window.prescribing)
-    for query, name in DRUG_QUERIES[:2]:
+    rx = window.prescribing
+    for query, name in (*DRUG_QUERIES, DRUG_QUERIES[0]):
         add_drug(qtbot, window, query, name)
-    window.prescribing.search_edit.setFocus()
-    qtbot.keyClicks(window.prescribing.search_edit, "ysa")
-    qtbot.waitUntil(lambda: window.prescribing.results.isVisible(), timeout=5_000)
-    for width, height in ((1920, 1080), (1366, 768)):
-        window.resize(width, height)
-        qtbot.wait(200)
-        save_screenshot(window, f"workstation_main_{width}x{height}")
-    consult.tabs.setCurrentWidget(consult.note)
-    for width, height in ((1920, 1080), (1366, 768)):
-        window.resize(width, height)
-        qtbot.wait(200)
-        save_screenshot(window, f"workstation_note_{width}x{height}")
-    assert new_id()
+    rx.table.item(1, 5).setText("10")
+    assert rx.plan is not None and rx.plan.findings
+    shoot(qtbot, window, "prescribing")
+    rx.remove_button.setFocus()
+    rx.table.selectRow(3)
+    qtbot.mouseClick(rx.remove_button, Qt.MouseButton.LeftButton)
+    rx.table.item(1, 5).setText("5")
+    acknowledge_warnings(window)
+    assert rx.sign_button.isEnabled(), [f.finding.message for f in rx.plan.findings]
+
+    # The PIN dialog as the doctor sees it (drawn, not run modally).
+    dialog = PinDialog(window, "zh_CN", "处方（1 张，合计 ¥66.60）")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.pin_edit.setText(PIN)
+    qtbot.wait(50)
+    save_screenshot(dialog, "workstation_sign_dialog")
+    dialog.close()
+
+    window.activateWindow()
+    with qtbot.waitSignal(rx.sig_signed, timeout=30_000):
+        qtbot.mouseClick(rx.sign_button, Qt.MouseButton.LeftButton)
+    printed = tmp_path / "printed"
+    qtbot.waitUntil(lambda: len(list(printed.glob("prescription-*.pdf"))) == 1, timeout=15_000)
+    pdf = next(printed.glob("prescription-*.pdf"))
+    assert "头孢克洛胶囊" in pdf_text(pdf)
+    out = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "workstation_printed_prescription"
+    subprocess.run(["pdftoppm", "-r", "110", "-png", "-singlefile", str(pdf), str(out)], check=True)
+    assert out.with_suffix(".png").stat().st_size > 20_000
+    shoot(qtbot, window, "signed")
+
+
+def test_queue_keys_recall_skip_return_and_a_selective_call_reach_the_server(
+    qtbot: QtBot, window: Any, runtime: Any, clinic: Clinic, server: ServerProcess
+) -> None:
+    ready(qtbot, window, runtime)
+    day = window.day
+    first = day.waiting_model.row(0).ticket.id
+
+    def status_of(ticket_id: str) -> str:
+        row = next(
+            (r for r in [*day.waiting_model.rows(), *day.seen_model.rows()] if r.ticket.id == ticket_id), None
+        )
+        return row.ticket.status if row else ""
+
+    qtbot.keyClick(window, Qt.Key.Key_F5)  # call next
+    qtbot.waitUntil(lambda: status_of(first) == "called", timeout=10_000)
+    qtbot.keyClick(window, Qt.Key.Key_F6)  # recall
+    qtbot.waitUntil(lambda: "已重呼" in window.message_line.text(), timeout=10_000)
+    qtbot.keyClick(window, Qt.Key.Key_F7)  # not present
+    qtbot.waitUntil(lambda: status_of(first) == "skipped", timeout=10_000)
+    seen_row = next(i for i, r in enumerate(day.seen_model.rows()) if r.ticket.id == first)
+    day.seen_table.selectRow(seen_row)
+    qtbot.keyClick(window, Qt.Key.Key_F3)  # back in the queue
+    qtbot.waitUntil(lambda: status_of(first) == "waiting", timeout=10_000)
+
+    # Selective call: the last waiting patient, chosen in the list and called with Enter.
+    qtbot.waitUntil(lambda: day.waiting_model.rowCount() == 3, timeout=10_000)
+    place = max(i for i, r in enumerate(day.waiting_model.rows()) if i > 0 and r.ticket.id != first)
+    chosen = day.waiting_model.row(place).ticket.id
+    day.waiting_table.setFocus()
+    day.waiting_table.selectRow(place)
+    qtbot.keyClick(day.waiting_table, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: status_of(chosen) == "called", timeout=10_000)
+    wait_synced(qtbot, runtime)
+    nurse = ApiUser(server.url, "nurse1")
+    try:
+        tickets = server_rows(nurse)["queue_ticket"]
+    finally:
+        nurse.close()
+    kinds = [e["kind"] for e in tickets[first]["events"]]
+    assert kinds[:1] == ["check_in"] and {"call", "recall", "skip", "return"} <= set(kinds), kinds
+    assert tickets[first]["status"] == "waiting"
+    assert tickets[chosen]["status"] == "called" and tickets[chosen]["called_room_id"] == window.state.room_id

@@ -44,10 +44,9 @@ from shared.errors import SuiteError
 from shared.gui import theme
 from shared.gui.ops import OpChanges
 from shared.ids import new_id
-from shared.printing.visit_note import render_visit_note
 from workstation import actions, queries
 from workstation.dialogs import NameScopeDialog, ReasonDialog
-from workstation.documents import NOTE_TITLES, money, note_print
+from workstation.formats import NOTE_TITLES, money
 from workstation.queries import ConsultData, HistoryEntry
 from workstation.sign_flow import pin_refused, with_key
 from workstation.state import WorkState
@@ -275,7 +274,7 @@ class NoteEditor(QWidget):
         top = QHBoxLayout()
         top.addWidget(QLabel(t("note.template", lang)))
         self.template_combo = QComboBox()
-        self.template_combo.setMinimumWidth(200)
+        self.template_combo.setMinimumWidth(160)
         top.addWidget(self.template_combo, 1)
         self.apply_template_button = QPushButton(t("note.apply_template", lang))
         self.save_template_button = QPushButton(t("note.save_template", lang))
@@ -283,6 +282,9 @@ class NoteEditor(QWidget):
         top.addWidget(self.save_template_button)
         self.save_state = QLabel("")
         self.save_state.setProperty("role", "notice")
+        self.save_state.setMinimumWidth(
+            self.save_state.fontMetrics().horizontalAdvance("已自动保存 00:00:00") + 8
+        )
         top.addWidget(self.save_state)
         outer.addLayout(top)
 
@@ -292,11 +294,19 @@ class NoteEditor(QWidget):
         form = QFormLayout(body)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.edits: dict[str, QPlainTextEdit] = {}
-        heights = {"chief_complaint": 46, "allergy_history": 46, "past_history": 60}
+        # compact enough that the diagnoses start inside the first screen at 1366×768
+        heights = {
+            "chief_complaint": 40,
+            "present_illness": 64,
+            "past_history": 48,
+            "allergy_history": 40,
+            "examination": 56,
+            "advice": 48,
+        }
         for name in SECTIONS:
             edit = QPlainTextEdit()
             edit.setTabChangesFocus(True)
-            edit.setFixedHeight(heights.get(name, 74))
+            edit.setFixedHeight(heights.get(name, 56))
             edit.textChanged.connect(self._edited)
             self.edits[name] = edit
             label = QLabel(t(f"note.{name}", lang))
@@ -377,6 +387,12 @@ class NoteEditor(QWidget):
     @property
     def dirty(self) -> bool:
         return self._dirty
+
+    def flush(self) -> None:
+        """Save a dirty draft now and stop autosaving (the window is closing)."""
+        if self._dirty:
+            self.save()
+        self._autosave.stop()
 
     def save(self) -> None:
         """Record ``emr.save`` with the current text (autosave and Ctrl+S)."""
@@ -863,6 +879,9 @@ class ConsultScreen(QWidget):
         note_id = self.note.note_id
 
         def render(store: Any, reprint: bool) -> bytes:
+            from shared.printing.visit_note import render_visit_note
+            from workstation.documents import note_print
+
             note = store.get(EmrNote, note_id)
             if note is None:
                 raise _NothingToPrint(t("note.nothing_to_print", lang))

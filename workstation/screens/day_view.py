@@ -14,6 +14,7 @@ from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -62,6 +63,8 @@ class DayViewScreen(QWidget):
         room_label = QLabel(t("day.room", lang))
         self.room_combo = QComboBox()
         self.room_combo.setMinimumWidth(150)
+        self.room_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.room_combo.setMinimumContentsLength(12)
         room_label.setBuddy(self.room_combo)
         top.addWidget(room_label)
         top.addWidget(self.room_combo, 1)
@@ -70,7 +73,9 @@ class DayViewScreen(QWidget):
         top.addWidget(self.summary_label)
         layout.addLayout(top)
 
-        buttons = QHBoxLayout()
+        buttons = QGridLayout()
+        buttons.setHorizontalSpacing(4)
+        buttons.setVerticalSpacing(4)
         self.call_button = QPushButton(t("day.call_next", lang))
         self.call_button.setProperty("role", "primary")
         self.recall_button = QPushButton(t("day.recall", lang))
@@ -78,15 +83,18 @@ class DayViewScreen(QWidget):
         self.return_button = QPushButton(t("day.return", lang))
         self.start_button = QPushButton(t("day.start", lang))
         self.finish_button = QPushButton(t("day.finish", lang))
-        for button in (
-            self.call_button,
-            self.recall_button,
-            self.skip_button,
-            self.return_button,
-            self.start_button,
-            self.finish_button,
+        # two rows of three, so the day view stays narrow on a 1366-pixel screen
+        for place, button in enumerate(
+            (
+                self.call_button,
+                self.recall_button,
+                self.skip_button,
+                self.start_button,
+                self.finish_button,
+                self.return_button,
+            )
         ):
-            buttons.addWidget(button)
+            buttons.addWidget(button, place // 3, place % 3)
         layout.addLayout(buttons)
 
         self.waiting_model: RowsModel[TicketRow] = RowsModel(
@@ -151,6 +159,10 @@ class DayViewScreen(QWidget):
         self._tick.setInterval(30_000)
         self._tick.timeout.connect(self.reload)
         self._tick.start()
+
+    def stop(self) -> None:
+        """No more periodic reloads (the window is closing)."""
+        self._tick.stop()
 
     def install_shortcuts(self, window: QWidget) -> None:
         for key, slot in (
@@ -232,7 +244,10 @@ class DayViewScreen(QWidget):
             self.room_combo.blockSignals(True)
             self.room_combo.clear()
             for room in data.rooms:
-                self.room_combo.addItem(f"{room.name}（{room.code}）", room.id)
+                self.room_combo.addItem(room.name, room.id)
+                self.room_combo.setItemData(
+                    self.room_combo.count() - 1, f"{room.name}（{room.code}）", Qt.ItemDataRole.ToolTipRole
+                )
             self.room_combo.blockSignals(False)
         index = self.room_combo.findData(self.state.room_id) if self.state.room_id else -1
         if index < 0 and self.room_combo.count():

@@ -55,10 +55,9 @@ from shared.domain.rx_rules import BASE_TYPES, RxType, default_rules
 from shared.errors import ValidationFailed
 from shared.gui import theme
 from shared.gui.ops import OpChanges
-from shared.printing.prescription import render_prescription
 from workstation import actions, queries
 from workstation.dialogs import NameScopeDialog, ReasonDialog
-from workstation.documents import money, prescription_print
+from workstation.formats import money
 from workstation.queries import ConsultData, DrugHit, Formulary
 from workstation.rx_plan import AckKey, Plan, plan_prescriptions
 from workstation.sign_flow import pin_refused, with_key
@@ -111,21 +110,19 @@ class PrescribingScreen(QWidget):
         top.addWidget(self.weight_spin)
         top.addStretch(1)
         self.renew_combo = QComboBox()
-        self.renew_combo.setMinimumWidth(180)
+        self.renew_combo.setMinimumWidth(160)
+        self.renew_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.renew_combo.setMinimumContentsLength(14)
         self.renew_button = QPushButton(t("rx.renew", lang))
+        top.addWidget(self.renew_combo, 1)
+        top.addWidget(self.renew_button)
+        layout.addLayout(top)
         self.set_combo = QComboBox()
-        self.set_combo.setMinimumWidth(140)
+        self.set_combo.setMinimumWidth(120)
+        self.set_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.set_combo.setMinimumContentsLength(8)
         self.set_button = QPushButton(t("rx.insert_set", lang))
         self.save_set_button = QPushButton(t("rx.save_set", lang))
-        for widget in (
-            self.renew_combo,
-            self.renew_button,
-            self.set_combo,
-            self.set_button,
-            self.save_set_button,
-        ):
-            top.addWidget(widget)
-        layout.addLayout(top)
 
         self.amend_label = QLabel("")
         self.amend_label.setWordWrap(True)
@@ -136,7 +133,11 @@ class PrescribingScreen(QWidget):
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText(t("rx.search", lang))
         self.search_edit.installEventFilter(self)
-        layout.addWidget(self.search_edit)
+        search_row = QHBoxLayout()
+        search_row.addWidget(self.search_edit, 1)
+        for widget in (self.set_combo, self.set_button, self.save_set_button):
+            search_row.addWidget(widget)
+        layout.addLayout(search_row)
         self.results_model: RowsModel[DrugHit] = RowsModel(
             [
                 Column(t("rx.col.code", lang), lambda h: h.drug.code),
@@ -191,8 +192,9 @@ class PrescribingScreen(QWidget):
         self.split_label.setWordWrap(True)
         checks_layout.addWidget(self.split_label)
         self.findings_list = QListWidget()
+        self.findings_list.setWordWrap(True)
         checks_layout.addWidget(self.findings_list, 1)
-        lower_layout.addWidget(checks_box, 3)
+        lower_layout.addWidget(checks_box, 1)
         written_box = QGroupBox(t("rx.written", lang))
         written_layout = QVBoxLayout(written_box)
         self.written_model: RowsModel[Prescription] = RowsModel(
@@ -216,7 +218,7 @@ class PrescribingScreen(QWidget):
         for button in (self.reprint_button, self.amend_button, self.cancel_rx_button):
             written_buttons.addWidget(button)
         written_layout.addLayout(written_buttons)
-        lower_layout.addWidget(written_box, 2)
+        lower_layout.addWidget(written_box, 1)
         splitter.addWidget(lower)
         splitter.setSizes([260, 200])
         layout.addWidget(splitter, 1)
@@ -360,6 +362,11 @@ class PrescribingScreen(QWidget):
             for rx in rows[:30]:
                 names = "、".join(str(line.get("drug", {}).get("generic_name", "")) for line in rx.lines)
                 self.renew_combo.addItem(f"{rx.day:%m-%d} {names}"[:40], rx.id)
+                self.renew_combo.setItemData(self.renew_combo.count() - 1, names, Qt.ItemDataRole.ToolTipRole)
+            if not rows:
+                self.renew_combo.addItem(t("rx.no_previous", self.state.lang), None)
+            self.renew_combo.setEnabled(bool(rows))
+            self.renew_button.setEnabled(bool(rows))
 
         self.state.query(
             self, lambda store: queries.previous_prescriptions(store, patient_id, exclude_visit=visit_id), got
@@ -388,11 +395,10 @@ class PrescribingScreen(QWidget):
             key = event.key()  # type: ignore[attr-defined]
             if watched is self.search_edit:
                 if key == Qt.Key.Key_Down and self.results.isVisible():
-                    self.results.setFocus()
+                    # into the list at the highlighted row; further Down keys move in the list itself
                     row = selected_row(self.results) or 0
-                    self.results.selectRow(
-                        min(row + 1, self.results_model.rowCount() - 1) if self.results.hasFocus() else row
-                    )
+                    self.results.setFocus()
+                    self.results.selectRow(min(row, self.results_model.rowCount() - 1))
                     return True
                 if key == Qt.Key.Key_Escape:
                     self.results.setVisible(False)
@@ -642,7 +648,8 @@ class PrescribingScreen(QWidget):
                 if placed.global_index is not None
                 else ""
             )
-            item = QListWidgetItem(("⛔ " if placed.blocking else "⚠ ") + where + placed.finding.message)
+            level = t("rx.level_block" if placed.blocking else "rx.level_warn", lang)
+            item = QListWidgetItem(f"{level} {where}{placed.finding.message}")
             item.setData(Qt.ItemDataRole.UserRole, placed.key)
             if placed.blocking:
                 item.setForeground(Qt.GlobalColor.red)
@@ -658,6 +665,7 @@ class PrescribingScreen(QWidget):
         if not self.plan.findings:
             ok = QListWidgetItem("✔ " + t("rx.no_findings", lang))
             ok.setForeground(Qt.GlobalColor.darkGreen)
+            ok.setFlags(Qt.ItemFlag.ItemIsEnabled)  # nothing to acknowledge
             self.findings_list.addItem(ok)
         self.findings_list.blockSignals(False)
         self.total_label.setText(t("rx.total", lang, amount=money(total_amount(self.lines))))
@@ -845,12 +853,21 @@ class PrescribingScreen(QWidget):
                 failure=failed,
             )
 
-        with_key(self, self.state, t("pin.what_rx", lang), go)
+        what = t(
+            "pin.what_rx_detail",
+            lang,
+            n=len(plan.prescriptions),
+            amount=money(total_amount([line for p in plan.prescriptions for line in p.group.lines])),
+        )
+        with_key(self, self.state, what, go)
 
     def print_rx(self, rx: Prescription) -> None:
         rx_id = rx.id
 
         def render(store: Any, reprint: bool) -> bytes:
+            from shared.printing.prescription import render_prescription
+            from workstation.documents import prescription_print
+
             row = store.get(Prescription, rx_id)
             return render_prescription(prescription_print(store, row, reprint=reprint))
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
-from sqlalchemy import or_, select
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
-from server_stub.api.deps import AnyStaffDep, DbDep
-from server_stub.db.tables import ENTITY_TABLES
-from server_stub.services.entities import to_entity
-from shared.domain.entities import ENTITY_BY_KIND
-from shared.domain.search_keys import normalize_query
+from server_stub.api.deps import AnyStaffDep
+from server_stub.services.notifier import FeedNotifier
+from server_stub.services.reference_cache import ReferenceCache
 from shared.protocol.models import ErrorBody
 
 router = APIRouter(prefix="/reference", tags=["reference"])
@@ -29,35 +27,26 @@ ReferenceKind = Literal[
     "exam_item",
 ]
 
-# Prefix-searched columns (codes, pinyin initials) and substring-searched columns (names) per kind.
-_SEARCH: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "drug": (("code", "pinyin"), ("generic_name", "trade_name", "english_name")),
-    "diagnosis": (("code", "pinyin"), ("name_zh", "name_en")),
-    "exam_item": (("code", "pinyin"), ("name_zh", "name_en")),
-    "staff": (("username",), ("name",)),
-}
-_DEFAULT_SEARCH = (("code",), ("name",))
 
-
-@router.get("/{kind}", responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}})
-def list_reference(
+@router.get(
+    "/{kind}",
+    response_model=list[dict[str, Any]],
+    responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+async def list_reference(
     kind: ReferenceKind,
     _principal: AnyStaffDep,
-    db: DbDep,
+    request: Request,
     q: Annotated[str, Query(max_length=64)] = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> list[dict[str, Any]]:
-    entity_type = ENTITY_BY_KIND[kind]
-    table = ENTITY_TABLES[kind]
-    query = select(table).where(table.c.voided.is_(False))
-    text = normalize_query(q)
-    if text:
-        prefix_cols, contains_cols = _SEARCH.get(kind, _DEFAULT_SEARCH)
-        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        conditions = [table.c[c].ilike(f"{escaped}%", escape="\\") for c in prefix_cols if c in table.c]
-        conditions += [table.c[c].ilike(f"%{escaped}%", escape="\\") for c in contains_cols if c in table.c]
-        query = query.where(or_(*conditions))
-    order = table.c.get("code", table.c.id)
-    with db.read() as conn:
-        rows = conn.execute(query.order_by(order).limit(limit)).all()
-    return [to_entity(entity_type, row).model_dump(mode="json") for row in rows]
+) -> Response:
+    """Non-voided rows of ``kind`` ordered by code: all of them, or those whose code or pinyin initials
+    start with ``q`` or whose names contain it (case-insensitive), at most ``limit``. Answered from the
+    process's in-memory copy, which follows the change feed; like a pull, it first catches up with
+    writes this process announced (and, with several server processes, with theirs)."""
+    state = request.app.state
+    notifier: FeedNotifier = state.notifier
+    if notifier.behind or state.settings.workers > 1:
+        await notifier.refresh()
+    cache: ReferenceCache = state.reference_cache
+    return Response(content=await cache.search(kind, q, limit), media_type="application/json")

@@ -9,13 +9,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from server_stub.api.deps import AnyStaffDep, DbDep, LangDep, NotifierDep, SettingsDep, SharedReadsDep
+from server_stub.api.deps import AnyStaffDep, DbDep
+from server_stub.config import ServerSettings
+from server_stub.db.engine import Database
 from server_stub.services import feed, push
 from server_stub.services.clock import utcnow
 from server_stub.services.feed_tail import FeedTail
 from server_stub.services.group_commit import GroupCommitter
 from server_stub.services.longpoll import LongPollPacer
-from server_stub.services.shared_reads import EncodedPage
+from server_stub.services.notifier import FeedNotifier
+from server_stub.services.shared_reads import EncodedPage, SharedReads
+from shared.i18n import normalize_language
 from shared.protocol.models import (
     MAX_PULL_LIMIT,
     MAX_WAIT_SECONDS,
@@ -37,14 +41,7 @@ _errors: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/push", response_model=PushResponse, responses=_errors)
-async def push_mutations(
-    body: PushRequest,
-    principal: AnyStaffDep,
-    settings: SettingsDep,
-    notifier: NotifierDep,
-    lang: LangDep,
-    request: Request,
-) -> Response:
+async def push_mutations(body: PushRequest, principal: AnyStaffDep, request: Request) -> Response:
     """Apply a batch in client order. Replays return stored outcomes. Mutations with an unknown name,
     invalid args or a role that may not run them are stored as rejected (so they never block the
     client's queue) and make the answer 422 / 403, whose ``detail`` is the full push response.
@@ -52,7 +49,11 @@ async def push_mutations(
     Pushes queue on the event loop for the process's group committer (no worker thread held while
     waiting); pushes that arrive together share one write transaction and one commit, and each is
     answered only once that commit is durable."""
-    committer: GroupCommitter = request.app.state.committer
+    state = request.app.state
+    settings: ServerSettings = state.settings
+    notifier: FeedNotifier = state.notifier
+    committer: GroupCommitter = state.committer
+    lang = normalize_language(request.headers.get("accept-language"))
     work = functools.partial(
         push.apply_batch_in,
         client_id=body.client_id,
@@ -79,10 +80,6 @@ async def push_mutations(
 @router.get("/pull", response_model=PullResponse, responses=_errors)
 async def pull(
     principal: AnyStaffDep,
-    db: DbDep,
-    notifier: NotifierDep,
-    settings: SettingsDep,
-    shared: SharedReadsDep,
     request: Request,
     cursor: Annotated[int, Query(ge=0, description="Last sequence the client has applied")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PULL_LIMIT)] = 500,
@@ -96,8 +93,13 @@ async def pull(
 
     Pages near the head come from the process's in-memory feed tail (no database read); older
     cursors read the database, concurrent requests for the same page sharing one read."""
-    tail: FeedTail = request.app.state.feed_tail
-    pacer: LongPollPacer = request.app.state.longpoll_pacer
+    state = request.app.state
+    db: Database = state.db
+    settings: ServerSettings = state.settings
+    notifier: FeedNotifier = state.notifier
+    shared: SharedReads = state.shared_reads
+    tail: FeedTail = state.feed_tail
+    pacer: LongPollPacer = state.longpoll_pacer
     loop = asyncio.get_running_loop()
     remaining = wait
     if wait > 0:

@@ -694,9 +694,15 @@ def dispense_rx(state: StateReader, args: DispenseRx, ctx: MutationContext) -> E
     writes = [record, *writer.writes()]
     code = state.get(PickupCodeState, pickup_state_id(rx.id))
     if not complete and code is not None and code.used_at is not None:
-        # The patient comes back for the remainder with the same code.
+        # The patient comes back for the remainder with the same code, which lives on for a full
+        # lifetime from this dispense (restocking may take longer than the code had left).
         event = _pickup_event(code, ctx, "reopened", note=args.id)
-        writes.append(next_version(code, ctx, used_at=None, events=_kept([*code.events, event])))
+        expires_at = max(code.expires_at, at + pickup_rules.CODE_LIFETIME)
+        writes.append(
+            next_version(
+                code, ctx, used_at=None, expires_at=expires_at, events=_kept([*code.events, event])
+            )
+        )
     if rx.status in DISPENSABLE_STATUSES and not rx.voided:
         writes.insert(0, next_version(rx, ctx, status="dispensed" if complete else "partly_dispensed"))
     warnings = [_conflict_warning(c, names, ctx) for c in conflicts] + warnings
