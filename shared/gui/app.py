@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QLibraryInfo, QLocale, QObject, QTranslator, Signal
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QStatusBar, QWidget
 
 from shared.domain.entities import Campus
 from shared.gui.idle import IdleLock
@@ -196,6 +196,7 @@ class ClientRuntime:
         bar = SyncStatusBar(parent, lang=self.lang, context=self.context)
         bar.bind_network(self.network)
         bar.bind_bus(self.bus)
+        show_update_notice(bar)
         return bar
 
     def campuses(self) -> list[tuple[str, str]]:
@@ -275,3 +276,30 @@ class ClientRuntime:
             OpContext.uninstall()
         self.transport.close()
         self.store.close()
+
+
+class _UpdateNotice(QObject):
+    """Carries the start-up update check's message from its worker thread to the status bar."""
+
+    sig_update_available = Signal(str)
+
+
+def show_update_notice(bar: QStatusBar) -> QLabel:
+    """A permanent, hidden label in ``bar`` that shows the start-up update check's message when a newer
+    verified release exists (``shared.update.startup``); the sync widgets stay visible."""
+    from shared.update.startup import on_update_available
+
+    label = QLabel(bar)
+    label.setObjectName("update-available")
+    label.setProperty("role", "info")
+    label.hide()
+    bar.addPermanentWidget(label)
+    relay = _UpdateNotice(bar)
+
+    def show(text: str) -> None:
+        label.setText(text)
+        label.show()
+
+    relay.sig_update_available.connect(show)
+    on_update_available(lambda result: relay.sig_update_available.emit(result.message))
+    return label

@@ -211,3 +211,28 @@ def test_a_full_bar_fits_a_900_pixel_window_by_eliding_the_error(qtbot: QtBot) -
     assert window.width() == 900 and bar.minimumSizeHint().width() <= 900
     assert "阿莫西林" in bar.error_label.toolTip()
     save_screenshot(bar, "gui_status_bar_narrow_window")
+
+
+def test_the_start_up_update_check_shows_its_notice_without_hiding_the_sync_state(qtbot: QtBot) -> None:
+    import threading
+
+    from shared.gui.app import show_update_notice
+    from shared.update import startup
+    from shared.update.client import CheckResult
+
+    bar = SyncStatusBar(None, lang="zh_CN")
+    qtbot.addWidget(bar)
+    bar.show()
+    label = show_update_notice(bar)
+    assert label.isHidden()
+    result = CheckResult(app="triage", current="1.0.0", available=None, message="有新版本 1.1.0 可安装")
+    try:
+        worker = threading.Thread(target=startup._publish, args=(result,))  # as the checking thread does
+        worker.start()
+        worker.join()
+        qtbot.waitUntil(label.isVisible, timeout=5_000)
+        assert label.text() == "有新版本 1.1.0 可安装"
+        assert bar.state_label.isVisible()
+    finally:
+        with startup._lock:
+            startup._available.clear()
