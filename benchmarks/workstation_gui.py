@@ -138,6 +138,7 @@ def measure_start(folder: Path, rounds: int) -> tuple[list[float], list[float]]:
 
 def measure_search(folder: Path) -> tuple[list[float], int]:
     from PySide6.QtCore import Qt
+    from PySide6.QtGui import QInputMethodEvent
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
@@ -185,7 +186,12 @@ def measure_search(folder: Path) -> tuple[list[float], int]:
             for char in query:
                 before = len(shown)
                 started = time.perf_counter()
-                QTest.keyClicks(rx.search_edit, char)
+                if char.isascii():
+                    QTest.keyClicks(rx.search_edit, char)
+                else:  # Chinese arrives committed by the input method, as from a real IME
+                    event = QInputMethodEvent()
+                    event.setCommitString(char)
+                    QApplication.sendEvent(rx.search_edit, event)
                 while len(shown) == before:
                     QApplication.processEvents()
                 rx.results.viewport().repaint()  # the updated list drawn, not just its model changed

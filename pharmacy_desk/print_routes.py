@@ -8,7 +8,10 @@ A setting's ``target`` (``shared.site.PrinterSetting``) is one of::
     usb:0416:5011           USB ESC/POS printer (vendor:product in hex; python-escpos + pyusb)
     serial:/dev/ttyUSB0?baud=9600
     cups:Queue_Name         the OS print system (``lp -d``), for PDFs on office printers
-    win:Printer Name        a Windows printer (not available in this build: a clear message says so)
+    win:Printer Name        a printer installed in Windows: ESC/POS bytes go to it RAW through the
+                            Windows spooler (winspool, no extra package); a PDF is handed to the PC's
+                            PDF viewer with its "printto" verb (SumatraPDF, Adobe Reader and the like
+                            register it; the browser-based viewers do not, and the message says so)
     none                    not set up: a clear message says where to set it
 
 The URL forms of ``shared.printing.transports`` (``tcp://…``, ``file://…``) are accepted too. Every
@@ -22,9 +25,11 @@ import datetime as dt
 import itertools
 import shutil
 import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from pharmacy_desk.texts import t
 from shared.i18n import DEFAULT_LANGUAGE
@@ -111,9 +116,7 @@ def send(
         queue = target[len("cups:") :].strip()
         return _send_cups(job, queue, copies, lang, doc)
     if scheme == "win":
-        raise PrinterUnavailable(
-            t("print.win_unsupported", lang, name=target[4:]), code="printer_unsupported"
-        )
+        return _send_windows(job, target[4:].strip(), copies, lang, doc)
     if scheme in ("tcp", "usb", "serial"):
         transport = transport_from_url(_to_url(target), timeout=timeout)
         for _ in range(copies):
@@ -139,3 +142,121 @@ def _send_cups(job: PrintJob, queue: str, copies: int, lang: str, doc: str) -> s
         reason = done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
         raise PrinterUnavailable(t("print.cups_failed", lang, queue=queue, reason=reason))
     return f"cups:{queue}"
+
+
+# --- Windows printers ------------------------------------------------------------------------------------
+
+
+class WindowsSpooler(Protocol):
+    """What ``win:`` printing needs from Windows (replaced in tests; see ``windows_spooler``)."""
+
+    def printers(self) -> list[str]: ...
+
+    def print_raw(self, printer: str, title: str, data: bytes) -> None: ...
+
+    def print_pdf(self, printer: str, path: Path) -> None: ...
+
+
+class _Winspool:
+    """The Windows spooler through ``winspool.drv`` (ctypes) and the shell's ``printto`` verb."""
+
+    def __init__(self) -> None:
+        import ctypes
+        from ctypes import wintypes
+
+        self._ctypes = ctypes
+        self._spool = ctypes.WinDLL("winspool.drv", use_last_error=True)  # type: ignore[attr-defined]
+        self._wintypes = wintypes
+
+    def printers(self) -> list[str]:
+        ctypes, wintypes = self._ctypes, self._wintypes
+        flags = 0x2 | 0x4  # PRINTER_ENUM_LOCAL | PRINTER_ENUM_CONNECTIONS
+        needed, returned = wintypes.DWORD(), wintypes.DWORD()
+        self._spool.EnumPrintersW(flags, None, 4, None, 0, ctypes.byref(needed), ctypes.byref(returned))
+        if not needed.value:
+            return []
+        buffer = ctypes.create_string_buffer(needed.value)
+        if not self._spool.EnumPrintersW(
+            flags, None, 4, buffer, needed, ctypes.byref(needed), ctypes.byref(returned)
+        ):
+            raise OSError(ctypes.get_last_error(), "EnumPrintersW failed")  # type: ignore[attr-defined]
+
+        class PrinterInfo4(ctypes.Structure):
+            _fields_ = [
+                ("pPrinterName", wintypes.LPWSTR),
+                ("pServerName", wintypes.LPWSTR),
+                ("Attributes", wintypes.DWORD),
+            ]
+
+        infos = ctypes.cast(buffer, ctypes.POINTER(PrinterInfo4))
+        return [infos[i].pPrinterName for i in range(returned.value)]
+
+    def print_raw(self, printer: str, title: str, data: bytes) -> None:
+        ctypes, wintypes = self._ctypes, self._wintypes
+
+        class DocInfo1(ctypes.Structure):
+            _fields_ = [
+                ("pDocName", wintypes.LPWSTR),
+                ("pOutputFile", wintypes.LPWSTR),
+                ("pDatatype", wintypes.LPWSTR),
+            ]
+
+        handle = wintypes.HANDLE()
+        if not self._spool.OpenPrinterW(printer, ctypes.byref(handle), None):
+            raise OSError(ctypes.get_last_error(), f"OpenPrinterW({printer})")  # type: ignore[attr-defined]
+        try:
+            info = DocInfo1(title, None, "RAW")
+            if not self._spool.StartDocPrinterW(handle, 1, ctypes.byref(info)):
+                raise OSError(ctypes.get_last_error(), "StartDocPrinterW")  # type: ignore[attr-defined]
+            try:
+                self._spool.StartPagePrinter(handle)
+                written = wintypes.DWORD()
+                ok = self._spool.WritePrinter(handle, data, len(data), ctypes.byref(written))
+                if not ok or written.value != len(data):
+                    raise OSError(ctypes.get_last_error(), "WritePrinter")  # type: ignore[attr-defined]
+                self._spool.EndPagePrinter(handle)
+            finally:
+                self._spool.EndDocPrinter(handle)
+        finally:
+            self._spool.ClosePrinter(handle)
+
+    def print_pdf(self, printer: str, path: Path) -> None:
+        import os
+
+        os.startfile(str(path), "printto", f'"{printer}"')  # type: ignore[attr-defined,call-arg]
+
+
+def windows_spooler() -> WindowsSpooler | None:
+    """The Windows spooler, or None off Windows (tests replace this function)."""
+    if sys.platform != "win32":
+        return None
+    return _Winspool()
+
+
+def _send_windows(job: PrintJob, name: str, copies: int, lang: str, doc: str) -> str:
+    spooler = windows_spooler()
+    if spooler is None:
+        raise PrinterUnavailable(t("print.win_unsupported", lang, name=name), code="printer_unsupported")
+    try:
+        known = spooler.printers()
+    except OSError as exc:
+        raise PrinterUnavailable(t("print.win_failed", lang, name=name, reason=str(exc))) from exc
+    if name not in known:
+        raise PrinterUnavailable(
+            t("print.win_unknown", lang, name=name, known="、".join(known) or "-"), code="printer_unavailable"
+        )
+    try:
+        if job.content == "escpos":
+            for _ in range(copies):
+                spooler.print_raw(name, job.title or doc, job.data)
+        else:
+            folder = Path(tempfile.gettempdir()) / "clinic-print"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{job.kind}-{job.id}.pdf"
+            path.write_bytes(job.data)
+            for _ in range(copies):
+                spooler.print_pdf(name, path)
+    except OSError as exc:
+        key = "print.win_no_viewer" if job.content == "pdf" else "print.win_failed"
+        raise PrinterUnavailable(t(key, lang, name=name, reason=str(exc))) from exc
+    return f"win:{name}"

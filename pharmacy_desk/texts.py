@@ -264,6 +264,22 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "Windows printer {name} works only on Windows",
         "Windows 印表機 {name} 只能在 Windows 上使用",
     ),
+    "print.win_unknown": (
+        "Windows 中没有名为“{name}”的打印机（本机打印机：{known}）",
+        "Windows has no printer named {name} (printers here: {known})",
+        "Windows 中沒有名為「{name}」的印表機（本機印表機：{known}）",
+    ),
+    "print.win_failed": (
+        "Windows 打印机 {name} 未能打印：{reason}",
+        "Windows printer {name} did not print: {reason}",
+        "Windows 印表機 {name} 未能列印：{reason}",
+    ),
+    "print.win_no_viewer": (
+        "无法把 PDF 交给 {name}：{reason}。请安装支持“打印到”的 PDF 阅读器（如 SumatraPDF），或改用 tcp: 网络打印机",
+        "Could not hand the PDF to {name}: {reason}. Install a PDF viewer that supports printto (such as "
+        "SumatraPDF) or use a tcp: network printer",
+        "無法把 PDF 交給 {name}：{reason}。請安裝支援「列印到」的 PDF 閱讀器（如 SumatraPDF），或改用 tcp: 網路印表機",
+    ),
     "print.bad_target": (
         "打印机设置无效：{target}",
         "Invalid printer setting: {target}",

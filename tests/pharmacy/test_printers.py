@@ -78,6 +78,52 @@ def test_printers_that_cannot_print_say_why(target: str, expected: str) -> None:
     assert expected in caught.value.message
 
 
+class FakeSpooler:
+    """Stands in for the Windows spooler (the one external thing): records what it was handed."""
+
+    def __init__(self, *names: str, fail: bool = False) -> None:
+        self.names = list(names)
+        self.fail = fail
+        self.raw: list[tuple[str, str, bytes]] = []
+        self.pdfs: list[tuple[str, bytes]] = []
+
+    def printers(self) -> list[str]:
+        return self.names
+
+    def print_raw(self, printer: str, title: str, data: bytes) -> None:
+        self.raw.append((printer, title, data))
+
+    def print_pdf(self, printer: str, path: Path) -> None:
+        if self.fail:
+            raise OSError(1155, "No application is associated with the specified file for this operation")
+        self.pdfs.append((printer, path.read_bytes()))
+
+
+def test_windows_printers_get_escpos_raw_and_pdfs_through_the_spooler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pharmacy_desk import print_routes
+
+    spooler = FakeSpooler("POS-80C", "HP LaserJet M404")
+    monkeypatch.setattr(print_routes, "windows_spooler", lambda: spooler)
+    receipt = "收费小票".encode("gb18030")
+    where = send(job(data=receipt), PrinterSetting(target="win:POS-80C", copies=2))
+    assert where == "win:POS-80C" and spooler.raw == [("POS-80C", "RX1", receipt)] * 2
+    pdf = b"%PDF-1.4 label"
+    send(job("drug_label", "pdf", pdf), PrinterSetting(target="win:HP LaserJet M404"))
+    assert spooler.pdfs == [("HP LaserJet M404", pdf)]
+
+    with pytest.raises(PrinterUnavailable) as unknown:
+        send(job(), PrinterSetting(target="win:Kitchen Printer"))
+    assert "没有名为“Kitchen Printer”的打印机" in unknown.value.message
+    assert "POS-80C" in unknown.value.message
+
+    monkeypatch.setattr(print_routes, "windows_spooler", lambda: FakeSpooler("HP", fail=True))
+    with pytest.raises(PrinterUnavailable) as no_viewer:
+        send(job("drug_label", "pdf", pdf), PrinterSetting(target="win:HP"))
+    assert "SumatraPDF" in no_viewer.value.message
+
+
 def test_a_printer_that_is_off_raises_printer_unavailable() -> None:
     with pytest.raises(PrinterUnavailable) as caught:
         send(job(), PrinterSetting(target=f"tcp:127.0.0.1:{free_port()}"), timeout=2)
@@ -206,3 +252,24 @@ def test_self_test_builds_the_window_and_renders_a_drug_label(tmp_path: Path) ->
     assert report["ok"] and report["window"] == "PharmacyWindow"
     text = PdfReader(report["document"]).pages[0].extract_text()
     assert "阿莫西林胶囊" in text and "每日3次" in text
+
+
+def test_a_failed_job_survives_a_restart_and_is_recorded_once_it_prints(qtbot: QtBot, tmp_path: Path) -> None:
+    from pharmacy_desk.print_queue import PrintQueue
+
+    spool = tmp_path / "print_spool"
+    site = SiteConfig(printers={"receipt": PrinterSetting(target="none")})  # type: ignore[dict-item]
+    first = PrintQueue(lambda: site, spool=spool)
+    with qtbot.waitSignal(first.sig_job_finished, timeout=10_000) as failed:
+        first.print("receipt", "RX1", "escpos", b"\x1b@again", ref_id="dispense-1", reprint=True)
+    assert failed.args[0].state == "failed" and len(list(spool.glob("*.json"))) == 1
+
+    # The app restarts: the job comes back from the spool with what its print record needs.
+    site = SiteConfig(printers={"receipt": PrinterSetting(target=f"file:{tmp_path}/r.bin")})  # type: ignore[dict-item]
+    second = PrintQueue(lambda: site, spool=spool)
+    (waiting,) = second.failed()
+    assert (waiting.job.ref_id, waiting.job.reprint, waiting.job.data) == ("dispense-1", True, b"\x1b@again")
+    with qtbot.waitSignal(second.sig_job_finished, timeout=10_000) as sent:
+        assert second.retry() == 1
+    assert sent.args[0].state == "sent" and sent.args[0].job.ref_id == "dispense-1"
+    assert (tmp_path / "r.bin").read_bytes() == b"\x1b@again" and not list(spool.iterdir())

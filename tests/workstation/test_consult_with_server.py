@@ -231,9 +231,11 @@ def test_a_whole_consult_reaches_the_server_signed_and_prints(
     rasterise(pdf, tmp_path / "rx_page")
 
     # A reprint from the list of this visit's prescriptions is marked 补打.
+    qtbot.waitUntil(lambda: rx.written_model.rowCount() == 1, timeout=10_000)
     rx.written_table.selectRow(0)
     qtbot.mouseClick(rx.reprint_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(list(printed.glob("prescription-*.pdf"))) == 2, timeout=15_000)
+    qtbot.waitUntil(lambda: "处方已补打" in window.message_line.text(), timeout=15_000)
+    assert len(list(printed.glob("prescription-*.pdf"))) == 2, window.message_line.text()
     again_pdf = max(printed.glob("prescription-*.pdf"), key=lambda p: p.stat().st_mtime_ns)
     assert "补打" in pdf_text(again_pdf) and "补打" not in text
 
