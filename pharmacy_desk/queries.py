@@ -38,7 +38,7 @@ from shared.store.view import FIND_LIMIT
 
 REVIEW_STATUSES = ("signed", "approved", "rejected")
 PRINTS_STATE = "pharmacy.prints"  # rx id -> times printed on this PC (reprints are marked)
-DISPENSABLE = ("approved", "paid", "partly_dispensed", "partially_dispensed")
+DISPENSABLE = ("approved", "partly_dispensed")
 
 
 def find_every(store: Any, kind: type[Any], *, many: bool = False, **equals: Any) -> list[Any]:

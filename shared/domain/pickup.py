@@ -29,7 +29,7 @@ CODE_DIGITS = 6
 MAX_ATTEMPTS = 5
 CODE_LIFETIME = dt.timedelta(days=7)
 QR_PREFIX = "clinic:pickup:"
-ISSUABLE_STATUSES = frozenset({"approved", "paid", "partially_dispensed"})
+ISSUABLE_STATUSES = frozenset({"approved", "partly_dispensed"})
 
 _MESSAGES = {
     "pickup.not_approved": {

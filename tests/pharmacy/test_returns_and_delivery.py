@@ -156,10 +156,13 @@ def test_refund_puts_stock_back_and_delivery_prints_waybills(
     qtbot.waitUntil(lambda: screen.delivery_model.row(0).delivery.status == "shipped", timeout=10_000)
 
     # A shipped parcel cannot be cancelled any more; nothing is recorded.
-    pending = state.runtime.store.pending_count()
+    def cancels() -> int:
+        return sum(e.name == "delivery.cancel" for e in state.runtime.store.outbox())
+
+    assert cancels() == 1  # the first order's
     qtbot.mouseClick(screen.cancel_button, Qt.MouseButton.LeftButton)
     assert "不能取消" in window.message_line.text()
-    assert state.runtime.store.pending_count() == pending
+    assert cancels() == 1
 
     # The courier reports the parcel delivered: a tracking refresh moves the order on.
     screen.courier.push(
@@ -196,7 +199,7 @@ def test_refund_puts_stock_back_and_delivery_prints_waybills(
 
 
 def test_a_dispense_recorded_before_a_stocktake_goes_to_the_review_list_and_is_closed_with_a_note(
-    qtbot: QtBot, desk: Any, pharmacy_server: Any, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, desk: Any, pharmacy_server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from pharmacy_desk import actions
     from pharmacy_desk.queries import dispense_plan
@@ -267,6 +270,20 @@ def test_a_dispense_recorded_before_a_stocktake_goes_to_the_review_list_and_is_c
     assert report.dispensed_amount == sum(line.amount for line in report.lines) > 0
     assert str(report.dispensed_amount) in stock.totals_label.text().replace("￥", "")
     save_screenshot(window, "pharmacy_sales_1366x768")
+
+    # ... and exports as a spreadsheet (numbers, not text) and a PDF, both with the total.
+    with qtbot.waitSignal(stock.sig_exported, timeout=20_000):
+        stock.export("xlsx", str(tmp_path / "sales.xlsx"))
+    from openpyxl import load_workbook
+
+    cells = [
+        c for row in load_workbook(tmp_path / "sales.xlsx").active.iter_rows(values_only=True) for c in row
+    ]
+    assert rx.number in cells and any(isinstance(c, int | float) and c > 0 for c in cells)
+    with qtbot.waitSignal(stock.sig_exported, timeout=20_000):
+        stock.export("pdf", str(tmp_path / "sales.pdf"))
+    text = pdf_text(tmp_path / "sales.pdf")
+    assert rx.number in text and f"{report.dispensed_amount:.2f}" in text
 
 
 def test_a_code_locked_by_wrong_tries_is_replaced_and_the_new_one_works(

@@ -699,9 +699,7 @@ def dispense_rx(state: StateReader, args: DispenseRx, ctx: MutationContext) -> E
         event = _pickup_event(code, ctx, "reopened", note=args.id)
         expires_at = max(code.expires_at, at + pickup_rules.CODE_LIFETIME)
         writes.append(
-            next_version(
-                code, ctx, used_at=None, expires_at=expires_at, events=_kept([*code.events, event])
-            )
+            next_version(code, ctx, used_at=None, expires_at=expires_at, events=_kept([*code.events, event]))
         )
     if rx.status in DISPENSABLE_STATUSES and not rx.voided:
         writes.insert(0, next_version(rx, ctx, status="dispensed" if complete else "partly_dispensed"))

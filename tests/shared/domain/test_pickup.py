@@ -47,7 +47,7 @@ def test_no_code_before_approval_or_payment() -> None:
 
 
 def test_the_right_code_opens_once_and_a_wrong_code_is_refused() -> None:
-    code, state = issue_pickup_code("rx-1", rx_status="paid", paid=True, now=NOW)
+    code, state = issue_pickup_code("rx-1", rx_status="partly_dispensed", paid=True, now=NOW)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     refused = verify_pickup_code(state, wrong, now=NOW)
     assert not refused.ok and refused.reason == "wrong" and refused.remaining == MAX_ATTEMPTS - 1
