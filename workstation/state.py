@@ -8,6 +8,7 @@ they show. ``WorkState`` holds no widgets.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,8 @@ from workstation.texts import t
 
 if TYPE_CHECKING:
     from workstation.documents import Printed
+
+log = logging.getLogger(__name__)
 
 PIN_MEMORY_SECONDS = 300.0
 
@@ -54,6 +57,7 @@ class WorkState(QObject):
         self.room_id: str = ""
         self._clock = clock or (lambda: dt.datetime.now().astimezone())
         self._pin: tuple[str, float] | None = None
+        self._warming: Any = None  # the BackgroundCall that prepares printing, once started
 
     # -- who and where ------------------------------------------------------------------------------
 
@@ -139,17 +143,29 @@ class WorkState(QObject):
             self.runtime.bus.report_error(error)
         self.message(report.message, "error")
 
-    def warm_printing(self, parent: QObject) -> None:
-        """Load the PDF libraries and the Chinese font on the DB thread after start-up, so the window
-        opens without them and the first print does not wait for them."""
+    def printing_ready(self, timeout: float = 0.0) -> bool:
+        """Whether printing has been prepared (waits up to ``timeout`` seconds)."""
+        return self._warming is not None and bool(self._warming.wait(timeout))
 
-        def load(_store: Any) -> None:
+    def warm_printing(self, parent: QObject) -> None:
+        """Load the PDF libraries and the Chinese font on a background thread after start-up, so the
+        window opens without them and the first print does not wait for them. Not on the DB thread:
+        the font takes a few hundred milliseconds that a search typed meanwhile must not wait for."""
+        from shared.gui.workers import BackgroundCall
+
+        if self._warming is not None:
+            return
+
+        def load() -> None:
             from shared.printing.prescription import render_prescription
             from workstation.documents import sample_prescription
 
             render_prescription(sample_prescription())
 
-        self.query(parent, load, lambda _r: None)
+        def failed(error: BaseException) -> None:
+            log.warning("could not prepare printing: %s", error)
+
+        self._warming = BackgroundCall(load, on_failure=failed, label="warm-printing", parent=parent).start()
 
     # -- printing -------------------------------------------------------------------------------------
 

@@ -35,6 +35,8 @@ from workstation.texts import t
 from workstation.waiting_rx import WaitingRxLabel
 from workstation.widgets import MessageLine
 
+WARM_PRINTING_MS = 5000  # after start-up, when the doctor is reading the list, not typing yet
+
 
 class WorkstationWindow(QMainWindow):
     def __init__(self, state: WorkState) -> None:
@@ -67,6 +69,8 @@ class WorkstationWindow(QMainWindow):
         self.reset_action.setVisible(False)
         pin_menu.addAction(self.reset_action)
         self.pin_button.setMenu(pin_menu)
+        for button in (self.rejected_button, self.pin_button):
+            button.setStyleSheet("QToolButton { padding-right: 16px; }")  # room for the menu arrow
         top.addWidget(self.pin_button)
         layout.addLayout(top)
         self.message_line = MessageLine()
@@ -134,7 +138,7 @@ class WorkstationWindow(QMainWindow):
         self.waiting_rx.refresh()
         if not self._printing_warm:
             self._printing_warm = True
-            QTimer.singleShot(1500, self._warm_printing)
+            QTimer.singleShot(WARM_PRINTING_MS, self._warm_printing)
 
     def _load_items(self) -> None:
         campus = self.state.campus_id

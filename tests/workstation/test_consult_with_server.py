@@ -393,6 +393,8 @@ def test_a_prescription_signed_while_the_server_is_down_waits_and_then_arrives(
     assert waiting.text() == "1 张已签名处方待上传"
     printed = tmp_path / "printed"
     qtbot.waitUntil(lambda: len(list(printed.glob("prescription-*.pdf"))) == 1, timeout=15_000)
+    qtbot.waitUntil(lambda: window.statusBar().status.state.name == "OFFLINE", timeout=20_000)
+    qtbot.wait(50)  # the status bar lays out its new text
     save_screenshot(window, "workstation_offline_1366x768")
     server.start()
     wait_synced(qtbot, runtime, timeout=60_000)

@@ -738,7 +738,7 @@ class ConsultScreen(QWidget):
         self.sign_note_button = QPushButton(t("consult.sign_note", lang))
         self.print_note_button = QPushButton(t("consult.print_note", lang))
         self.withdraw_button = QPushButton(t("consult.withdraw", lang))
-        self.withdraw_button.setStyleSheet(f"color: {theme.ERROR};")
+        self.withdraw_button.setStyleSheet(f"QPushButton:enabled {{ color: {theme.ERROR}; }}")
         for button in (self.save_button, self.sign_note_button, self.print_note_button):
             buttons.addWidget(button)
         buttons.addStretch(1)

@@ -168,6 +168,20 @@ class PrescribingScreen(QWidget):
         )
         self.results = make_table(self.results_model, stretch=1)
         self.results.setMaximumHeight(170)
+        # Fixed column widths: sizing columns to their contents would read every cell of every
+        # result on each keystroke; with fixed widths only the rows on screen are drawn.
+        header = self.results.horizontalHeader()
+        metrics = self.results.fontMetrics()
+        samples = ("YP000000", "", "0.25g×24粒/盒", "颗粒剂", "¥1234.56/盒", "1234盒12粒", "精神二类")
+        for column, sample in enumerate(samples):
+            if column == 1:
+                continue
+            title = self.results_model.columns[column].title
+            width = max(metrics.horizontalAdvance(sample), metrics.horizontalAdvance(title)) + 18
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
+            header.resizeSection(column, width)
+        self.results.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.results.verticalHeader().setDefaultSectionSize(metrics.height() + 8)
         self.results.setVisible(False)
         self.results.installEventFilter(self)
         layout.addWidget(self.results)
@@ -233,7 +247,8 @@ class PrescribingScreen(QWidget):
         self.sign_button = QPushButton(t("rx.sign", lang))
         self.sign_button.setToolTip("F10")
         self.sign_button.setStyleSheet(
-            f"font-weight: 700; color: white; background: {theme.BUSY}; padding: 4px 14px;"
+            "QPushButton { font-weight: 700; padding: 4px 14px; }"
+            f"QPushButton:enabled {{ color: white; background: {theme.BUSY}; }}"
         )
         for button in (self.remove_button, self.clear_button, self.sign_button):
             bottom.addWidget(button)
@@ -356,7 +371,14 @@ class PrescribingScreen(QWidget):
             return
         patient_id, visit_id = data.patient.id, data.visit.id
 
+        self.previous = []
+        self.renew_combo.clear()
+        self.renew_combo.setEnabled(False)
+        self.renew_button.setEnabled(False)
+
         def got(rows: list[Prescription]) -> None:
+            if self.consult is None or self.consult.visit.id != visit_id:
+                return  # another patient was opened meanwhile
             self.previous = rows
             self.renew_combo.clear()
             for rx in rows[:30]:
@@ -693,7 +715,9 @@ class PrescribingScreen(QWidget):
 
     def renew_selected(self) -> None:
         rx = next((r for r in self.previous if r.id == self.renew_combo.currentData()), None)
-        if rx is None or self.formulary is None:
+        if rx is None or self.formulary is None or self.consult is None:
+            return
+        if rx.patient_id != self.consult.patient.id:  # never another patient's prescription
             return
         ids = [str(line["drug"]["id"]) for line in rx.lines]
 
