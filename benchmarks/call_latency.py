@@ -7,7 +7,9 @@ sync engine (long-poll pull), with the real announcer and composer over the ship
 silent player that reports playback start at once (so "audio start" is when a sound card would start).
 Both PCs live in this one process, so one clock (``perf_counter``) times both ends.
 
-For each call: made → seen by B's display (snapshot read after the pull) → audio start → highlight on.
+For each call: made → seen by B's display (snapshot read after the pull) → audio start → highlight on,
+and audio end → highlight off (audio start and end are taken on the speaker's thread as the player reports
+them; the highlight on the GUI thread when the window repaints its call panel).
 Calls are spaced wider than one announcement so a call never waits behind the previous one in the FIFO.
 
     .venv/bin/python benchmarks/call_latency.py [--calls 20] [--spacing 10.0]
@@ -148,7 +150,7 @@ def main() -> int:
         by_ticket = {}
         for call_id, event in controller._by_call_id.items():
             by_ticket[event.ticket_id] = call_id
-        to_seen, to_audio, highlight_lag = [], [], []
+        to_seen, to_audio, highlight_lag, unhighlight_lag = [], [], [], []
         for ticket_id, t0 in made.items():
             call_id = by_ticket.get(ticket_id)
             if call_id is None or call_id not in timeline.audio_start:
@@ -156,6 +158,8 @@ def main() -> int:
             to_seen.append(timeline.seen[call_id] - t0)
             to_audio.append(timeline.audio_start[call_id] - t0)
             highlight_lag.append(timeline.highlight_on[call_id] - timeline.audio_start[call_id])
+            if call_id in timeline.audio_end and call_id in timeline.highlight_off:
+                unhighlight_lag.append(timeline.highlight_off[call_id] - timeline.audio_end[call_id])
 
         controller.stop()
         stop_a.set()
@@ -173,6 +177,10 @@ def main() -> int:
     print(f"call -> display saw it : {ms(to_seen)}")
     print(f"call -> audio start    : {ms(to_audio)}   (target p95 < 1000 ms)")
     print(f"audio start -> highlight: {ms(highlight_lag)}   (target < 100 ms)")
+    if unhighlight_lag:
+        print(f"audio end -> highlight off: {ms(unhighlight_lag)}")
+    ends = sorted(set(controller.timeline.end_reason.values()))
+    print(f"playback ended by      : {', '.join(ends) or '-'}")
     return 0
 
 

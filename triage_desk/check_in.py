@@ -31,7 +31,9 @@ from PySide6.QtWidgets import (
 
 from shared.domain.entities import Appointment, Patient, Queue, QueueTicket, Room
 from shared.domain.queue_rules import PRIORITY_CLASSES, order_for
-from shared.gui.ops import OpChanges, QueryOp
+from shared.domain.search_keys import has_cjk
+from shared.gui.ops import CollectionOp, OpChanges, QueryOp, describe_error
+from shared.i18n import tr
 from shared.ids import new_id
 from shared.printing.ticket import TicketSlip
 from shared.store.store import LocalStore
@@ -348,8 +350,6 @@ class CheckInScreen(QWidget):
 
     def register_patient(self) -> None:
         text = self.find_edit.text().strip()
-        from shared.domain.search_keys import has_cjk
-
         values = RegisterDialog.ask(self, self.state.lang, text if has_cjk(text) else "")
         if values is None:
             return
@@ -431,8 +431,6 @@ class CheckInScreen(QWidget):
             self.check_in_button.setEnabled(True)
             self._show_error(error)
 
-        from shared.gui.ops import CollectionOp
-
         CollectionOp(
             self,
             op,
@@ -463,12 +461,8 @@ class CheckInScreen(QWidget):
         self.reprint_button.setEnabled(True)
 
     def _show_error(self, error: BaseException) -> None:
-        from shared.gui.ops import describe_error
-
         self.state.message(describe_error(error, self.state.lang).message, "error")
 
 
 def t_status(status: str, lang: str) -> str:
-    from shared.i18n import tr
-
     return tr(f"queue.status.{status}", lang)

@@ -132,6 +132,8 @@ class QueueConsole(QWidget):
             if r.place is None:
                 return ""
             reason = t(f"reason.{r.place.reason}", lang)
+            if r.place.reason == "priority" and r.place.klass != r.ticket.priority:
+                reason = f"{reason}({t(f'priority.{r.place.klass}', lang)})"  # e.g. elderly by age
             stream = t(f"stream.{r.place.stream}", lang)
             return f"{stream} {reason}".strip()
 
@@ -248,7 +250,7 @@ class QueueConsole(QWidget):
         state.runtime.bus.sig_operation_did_execute.connect(self._changed)
         self._tick = QTimer(self)
         self._tick.setInterval(30_000)  # waiting times move on by themselves
-        self._tick.timeout.connect(self.reload)
+        self._tick.timeout.connect(lambda: self.reload() if self.isVisible() else None)
         self._tick.start()
 
     # -- data ----------------------------------------------------------------------------------------

@@ -257,7 +257,7 @@ class DisplayWindow(QWidget):
         """Set a label's font and reserve the height its lines need (labels never widen the window)."""
         font = self._font(size, bold)
         label.setFont(font)
-        del lines
+        label.setMinimumHeight(int(QFontMetrics(font).lineSpacing() * lines + 0.5))
 
     def _apply_sizes(self) -> None:
         c = self.colours
@@ -278,8 +278,13 @@ class DisplayWindow(QWidget):
         size = self._room_size()
         for row in self._room_rows:
             for n, label in enumerate(row):
-                two_lines = self.english and n == 0 and "<br>" in label.text()
-                self._size(label, size, n == 1, 1.75 if two_lines else 1.0)
+                english = str(label.property("name_en") or "") if n == 0 else ""
+                if english:  # the English line's size follows the window too
+                    small = self._px(size * 0.6)
+                    label.setText(
+                        f"{label.property('name_zh')}<br><span style='font-size:{small}px'>{english}</span>"
+                    )
+                self._size(label, size, n == 1, 1.6 if english else 1.0)
         self.skipped_label.setFont(self._font(34))
         self.waiting_label.setFont(self._font(30))
         self.notice_label.setFont(self._font(40, True))
@@ -370,11 +375,9 @@ class DisplayWindow(QWidget):
         self._room_count = len(boards) + 1
         for row, board in enumerate(boards, start=1):
             name = _label(board.room.name)
-            if self.english and board.room.name_en:
-                small = self._px(self._room_size() * 0.6)
-                name.setText(
-                    f"{board.room.name}<br><span style='font-size:{small}px'>{board.room.name_en}</span>"
-                )
+            if self.english and board.room.name_en:  # drawn on two lines by _apply_sizes
+                name.setProperty("name_zh", board.room.name)
+                name.setProperty("name_en", board.room.name_en)
             now = _label(board.current or ("—" if not board.paused else t("display.paused", lang)))
             now.setStyleSheet(f"color: {c['hi'] if board.current else c['muted']};")
             nxt = _label("  ".join(board.next_labels))
