@@ -86,6 +86,7 @@ class DisplaySetting(_Section):
     full_screen: bool = True
     queue_codes: list[str] = Field(default_factory=list, max_length=50)  # empty = every queue of the campus
     theme: Literal["dark", "light"] = "dark"
+    english: bool = False  # English lines under the Chinese on the waiting-room display
 
 
 class VoiceSetting(_Section):

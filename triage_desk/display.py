@@ -133,7 +133,7 @@ def make_announcer(
                 engine = None
         except SuiteError as exc:
             log.warning("speech engine %s unavailable: %s", voice.engine, exc.message)
-    composer = Composer(pack, ComposeSettings(repeat=voice.repeat), engine=engine)
+    composer = Composer(pack, ComposeSettings(repeat=voice.repeat, volume=voice.volume), engine=engine)
     return Announcer(composer, player or default_player(), settings=AnnouncerSettings(), name=name)
 
 

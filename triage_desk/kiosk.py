@@ -1,7 +1,7 @@
 """The self check-in kiosk: full screen, touch-sized, for patients with an appointment (scan or type).
 
 The appointment number comes from a scanner (a keyboard wedge: the code then Enter) or the on-screen
-keypad. Outside the check-in window (``model.check_in_window``), for another day, a cancelled or an
+keypad. Outside the check-in window (``shared.domain.queue_rules.check_in_window``), for another day, a cancelled or an
 unknown appointment the kiosk refuses with a clear message and sends the patient to the triage desk.
 Two ways to run it:
 
@@ -10,7 +10,9 @@ Two ways to run it:
   so it keeps working through a network outage.
 * ``clinic kiosk`` under a kiosk account (role ``kiosk``, e.g. ``kiosk1``): such an account may not
   download patient data, so the kiosk holds none and checks in online through ``POST /queue/check-in``
-  (the server's rules and numbering); without the network it sends patients to the desk.
+  with ``within_window`` (the server's rules, window and numbering; its ``outside_check_in_window``
+  refusal becomes the same too-early / too-late message); without the network it sends patients to
+  the desk.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from shared.gui.workers import BackgroundCall
 from shared.ids import new_id
 from shared.printing.ticket import TicketSlip
 from shared.store.store import LocalStore
-from shared.sync.transport import ApiTransport, raise_for_answer
+from shared.sync.transport import ApiTransport
 from triage_desk import model
 from triage_desk.check_in import check_in_in_store, slip_for
 from triage_desk.state import TriageState
@@ -68,23 +70,46 @@ def decision_message(decision: model.KioskDecision, code: str, lang: str) -> str
 
 
 def online_check_in(transport: ApiTransport, code: str) -> dict[str, Any]:
-    """Check in through the server's kiosk endpoint (blocking; call it off the GUI thread)."""
-    response = transport._call("POST", "/queue/check-in", json={"appointment_number": code})
-    raise_for_answer(response)
-    return response.json()  # type: ignore[no-any-return]
+    """Check in through the server's kiosk endpoint, inside the appointment's window only (blocking;
+    call it off the GUI thread)."""
+    return transport.queue_check_in(code, within_window=True)
+
+
+def _moment(value: object) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def online_verdict(error: BaseException) -> str:
     """What a failed online check-in means for the patient: ``offline`` (no server: go to the desk),
-    ``unknown`` / ``no_queue`` / ``cancelled`` (the server's rule), else ``failed`` (show the reason)."""
+    ``unknown`` / ``no_queue`` / ``cancelled`` / ``too_early`` / ``too_late`` (the server's rule), else
+    ``failed`` (show the reason)."""
     if isinstance(error, TransientError):
         return "offline"
     code = error.code if isinstance(error, SuiteError) else ""
+    if code == "outside_check_in_window":
+        detail = error.detail if isinstance(error, SuiteError) and isinstance(error.detail, dict) else {}
+        return "too_late" if detail.get("verdict") == "too_late" else "too_early"
     return {
         "appointment_not_found": "unknown",
         "no_queue": "no_queue",
         "appointment_cancelled": "cancelled",
     }.get(code, "failed")
+
+
+def online_message(error: BaseException, verdict: str, code: str, lang: str) -> str:
+    """The kiosk's own words for a refusal the server gave (times from the server's window)."""
+    if verdict == "unknown":
+        return t("kiosk.unknown", lang, number=code)
+    if verdict in ("too_early", "too_late"):
+        detail = error.detail if isinstance(error, SuiteError) and isinstance(error.detail, dict) else {}
+        slot = hhmm(_moment(detail.get("slot_time")))
+        if verdict == "too_early":
+            return t("kiosk.too_early", lang, slot=slot, opens=hhmm(_moment(detail.get("opens_at"))))
+        return t("kiosk.too_late", lang, slot=slot, closes=hhmm(_moment(detail.get("closes_at"))))
+    return t(f"kiosk.{verdict}", lang)
 
 
 def is_kiosk_account(state: TriageState) -> bool:
@@ -338,9 +363,7 @@ class KioskWindow(QWidget):
         self._busy = False
         self.verdict = verdict
         self._reset_timer.start(RESET_AFTER_MS)
-        lang = self.state.lang
-        text = t("kiosk.unknown", lang, number=code) if verdict == "unknown" else t(f"kiosk.{verdict}", lang)
-        self.show_answer(text, "error")
+        self.show_answer(online_message(error, verdict, code, self.state.lang), "error")
 
     def _failed(self, error: BaseException) -> None:
         self._busy = False

@@ -93,7 +93,8 @@ def render_sample_announcement(folder: Path) -> Path:
     pack_path = Path(site.voice.pack).expanduser()
     pack = VoicePack.load(pack_path) if (pack_path / "manifest.json").is_file() else VoicePack.default()
     path = folder / "announcement_selftest.wav"
-    Composer(pack, ComposeSettings(repeat=1)).render(Announcement("A023", "3诊室")).write_wav(path)
+    settings = ComposeSettings(repeat=1, volume=site.voice.volume)
+    Composer(pack, settings).render(Announcement("A023", "3诊室")).write_wav(path)
     return path
 
 
@@ -141,7 +142,7 @@ def open_display_here(state: Any, *, player: Any = None) -> Any:
     window = DisplayWindow(
         state.lang,
         theme=site.display.theme,
-        english=bool(getattr(site.display, "english", False)),
+        english=site.display.english,
         hospital=hospital_name(state.runtime.store, state.campus_id),
     )
     controller = DisplayController(
@@ -240,7 +241,7 @@ def _run_display(qt_app: Any, runtime: Any, args: argparse.Namespace, site: Site
     from triage_desk.state import TriageState
 
     state = TriageState(runtime, site=site, lang=lang)
-    english = args.english or bool(getattr(site.display, "english", False))
+    english = args.english or site.display.english
     window = DisplayWindow(lang, theme=site.display.theme, english=english)
     if _needs_login(runtime) and runtime.ask_login(window) is None:
         return 0

@@ -26,14 +26,11 @@ from shared.domain.entities import (
 )
 from shared.domain.masking import mask_name
 from shared.domain.queue_numbers import NumberingPlan
-from shared.domain.queue_rules import Place, QueueOrder, order_for, rules_for
+from shared.domain.queue_rules import Place, QueueOrder, check_in_window, order_for
 from shared.domain.queue_states import effective_events, last_call
 from shared.printing.ticket import ticket_id_from_qr
 from shared.store.store import LocalStore
 from shared.store.view import LocalView
-
-# How long before the slot a kiosk accepts an appointment (the queue's own ``early_minutes`` if longer).
-KIOSK_OPENS_MINUTES = 60
 
 
 def local_day(now: dt.datetime) -> dt.date:
@@ -298,15 +295,6 @@ class KioskDecision:
     @property
     def ok(self) -> bool:
         return self.verdict == "ok"
-
-
-def check_in_window(queue: Queue, appointment: Appointment) -> tuple[dt.datetime, dt.datetime]:
-    """When a kiosk accepts an appointment: from ``max(60, early_minutes)`` minutes before its slot to
-    ``late_minutes`` after it (a later arrival becomes a walk-in, which the triage desk handles)."""
-    rules = rules_for(queue)
-    opens = appointment.slot_time - dt.timedelta(minutes=max(KIOSK_OPENS_MINUTES, rules.early_minutes))
-    closes = appointment.slot_time + dt.timedelta(minutes=rules.late_minutes)
-    return opens, closes
 
 
 def kiosk_decision(store: LocalStore, code: str, now: dt.datetime) -> KioskDecision:

@@ -12,7 +12,7 @@ from shared.audio.compose import Announcement, Composer, ComposeSettings
 from shared.audio.engines import ENGINES, SpeechEngine, engine_from_config
 from shared.audio.pcm import AudioError
 from shared.audio.players import default_player
-from shared.audio.voicepack import DEFAULT_PACK, DEFAULT_SAMPLE_RATE, VoicePack, build_pack
+from shared.audio.voicepack import DEFAULT_PACK, DEFAULT_SAMPLE_RATE, DEMO_DEPARTMENTS, VoicePack, build_pack
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--out", required=True, type=Path, help="pack folder (site recordings in it are kept)")
     build.add_argument("--rooms", nargs="*", default=[], help="room names to add as clips, e.g. 内科一诊室")
     build.add_argument("--departments", nargs="*", default=[], help="department names to add as clips")
+    build.add_argument(
+        "--demo-departments",
+        action="store_true",
+        help="add the demo hospital's departments too (as the shipped pack has them)",
+    )
     build.add_argument("--sample-rate", type=int, default=DEFAULT_SAMPLE_RATE)
     _engine_args(build)
     check = sub.add_parser("check", help="list missing or unreadable clips")
@@ -67,8 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _build(args: argparse.Namespace) -> int:
     engine = _engine(args)
+    departments = list(
+        dict.fromkeys([*args.departments, *(DEMO_DEPARTMENTS if args.demo_departments else ())])
+    )
     pack = build_pack(
-        args.out, engine, rooms=args.rooms, departments=args.departments, sample_rate=args.sample_rate
+        args.out, engine, rooms=args.rooms, departments=departments, sample_rate=args.sample_rate
     )
     problems = pack.check()
     sys.stdout.write(f"voice pack written to {args.out} with {engine.describe()}\n")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from shared.audio.engines import SpeechEngine
-from shared.audio.pcm import AudioError, ding_dong, silence, wav_bytes, write_wav
+from shared.audio.pcm import AudioError, ding_dong, scaled, silence, wav_bytes, write_wav
 from shared.audio.voicepack import (
     CHIME,
     DIGIT_WORDS,
@@ -83,7 +83,8 @@ class Announcement:
 
 @dataclass(frozen=True)
 class ComposeSettings:
-    """Per-speaker announcement settings (all gaps in milliseconds)."""
+    """Per-speaker announcement settings (all gaps in milliseconds; ``volume`` 0.0-1.0 is a gain on the
+    whole announcement, the site's ``voice.volume``)."""
 
     repeat: int = 2
     name_mode: NameMode = "off"
@@ -94,6 +95,7 @@ class ComposeSettings:
     phrase_gap_ms: int = 160
     repeat_gap_ms: int = 900
     tail_ms: int = 250
+    volume: float = 1.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.repeat <= 5:
@@ -104,6 +106,8 @@ class ComposeSettings:
             )
         if self.chime not in ("once", "each", "off"):
             raise AudioError(tr("audio.bad_settings", detail=f"chime {self.chime}"), code="invalid_input")
+        if not 0.0 <= self.volume <= 1.0:
+            raise AudioError(tr("audio.bad_settings", detail="volume 0.0–1.0"), code="invalid_input")
 
 
 @dataclass(frozen=True)
@@ -351,7 +355,8 @@ class Composer:
                     out.add("speech", token.label, data, rep)
         out.gap(s.tail_ms, s.repeat - 1)
         text = " ".join(" ".join(t.label for t in phrase) for phrase in phrases)
-        return RenderedAnnouncement(out.pcm, self.sample_rate, tuple(out.segments), text)
+        pcm = scaled(out.pcm, s.volume)  # the same length: the segments still tile it
+        return RenderedAnnouncement(pcm, self.sample_rate, tuple(out.segments), text)
 
 
 def render_to_wav(

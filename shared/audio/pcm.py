@@ -173,6 +173,13 @@ def normalise(samples: array, target_rms: float = 4000.0, max_peak: int = 29000)
     return array("h", (max(-FULL_SCALE, min(FULL_SCALE, int(v * gain))) for v in samples))
 
 
+def scaled(samples: array, gain: float) -> array:
+    """``samples`` times ``gain`` (a speaker's volume, 0.0-1.0; above 1 clips at full scale)."""
+    if gain == 1.0:
+        return array("h", samples)
+    return array("h", (max(-FULL_SCALE, min(FULL_SCALE, round(v * gain))) for v in samples))
+
+
 def tone(
     frequency: float,
     duration_s: float,

@@ -61,6 +61,26 @@ PHRASES: dict[str, str] = {
     "shi": "十",
 }
 
+# The demo hospital's clinical departments (server_stub/seed/demo.py; a test keeps the two in step). The
+# default pack ships them as clips, so calls name the department without any speech engine; a site adds
+# its own with ``clinic voicepack build --departments …`` (or its own recordings).
+DEMO_DEPARTMENTS: tuple[str, ...] = (
+    "心血管内科",
+    "呼吸内科",
+    "消化内科",
+    "内分泌科",
+    "普通外科",
+    "儿科",
+    "妇科",
+    "耳鼻咽喉科",
+    "皮肤科",
+    "全科医学科",
+    "骨科",
+    "眼科",
+    "口腔科",
+    "中医科",
+)
+
 register(
     "audio.pack_missing",
     {
@@ -194,10 +214,20 @@ class VoicePack:
             self._cache[key] = data
         return data
 
+    def listed_clips(self) -> list[ClipSpec]:
+        """The room and department clips the manifest lists (beyond the standard ones)."""
+        clips = self.manifest.get("clips")
+        out = []
+        for clip_id, entry in (clips if isinstance(clips, dict) else {}).items():
+            if str(clip_id).startswith(("room:", "department:")) and isinstance(entry, dict):
+                out.append(ClipSpec(str(clip_id), str(entry.get("file", "")), str(entry.get("text", ""))))
+        return out
+
     def check(self) -> list[str]:
-        """Problems a support person should fix: missing or unreadable standard clips."""
+        """Problems a support person should fix: missing or unreadable standard clips, and room or
+        department clips the manifest lists but the folder lacks."""
         problems: list[str] = []
-        for spec in standard_clips():
+        for spec in standard_clips() + self.listed_clips():
             if not self.has(spec):
                 problems.append(f"missing {spec.file} ({spec.text})")
                 continue

@@ -36,7 +36,7 @@ from typing import Final, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.domain.entities import PriorityClass, Queue, QueuePolicy, QueueTicket, TicketEvent
+from shared.domain.entities import Appointment, PriorityClass, Queue, QueuePolicy, QueueTicket, TicketEvent
 from shared.domain.queue_states import effective_events
 
 Stream = Literal["appointment", "walk_in"]
@@ -442,3 +442,17 @@ def order_for(queue: Queue, tickets: Iterable[QueueTicket], now: dt.datetime) ->
         rooms=queue.room_ids,
         paused_rooms=queue.paused_rooms,
     )
+
+
+# How long before its slot an appointment may check itself in (the queue's ``early_minutes`` if longer).
+KIOSK_OPENS_MINUTES: Final = 60
+
+
+def check_in_window(queue: Queue, appointment: Appointment) -> tuple[dt.datetime, dt.datetime]:
+    """When a self check-in (kiosk, phone) accepts an appointment: from ``max(60, early_minutes)``
+    minutes before its slot to ``late_minutes`` after it (a later arrival becomes a walk-in, which the
+    triage desk handles). The kiosk decides with it offline and the server's check-in route online."""
+    rules = rules_for(queue)
+    opens = appointment.slot_time - dt.timedelta(minutes=max(KIOSK_OPENS_MINUTES, rules.early_minutes))
+    closes = appointment.slot_time + dt.timedelta(minutes=rules.late_minutes)
+    return opens, closes

@@ -207,6 +207,25 @@ class ApiTransport:
         raise_for_answer(response)
         return self._parse(PullResponse, response)  # type: ignore[no-any-return]
 
+    def queue_check_in(self, appointment_number: str, *, within_window: bool) -> dict[str, Any]:
+        """``POST /queue/check-in`` by appointment number: the ticket's status view (label, queue_name,
+        ahead, room_name, already_checked_in, …) as a dict. With ``within_window`` the server refuses a
+        check-in outside the appointment's window (``outside_check_in_window``, detail with
+        ``slot_time``, ``opens_at``, ``closes_at``, ``verdict``); other refusals raise their suite error."""
+        response = self._call(
+            "POST",
+            "/queue/check-in",
+            json={"appointment_number": appointment_number, "within_window": within_window},
+        )
+        raise_for_answer(response)
+        try:
+            answer = response.json()
+        except ValueError as error:
+            raise TransientError(f"unreadable answer from the server: {error}", code="bad_answer") from error
+        if not isinstance(answer, dict):
+            raise TransientError("unreadable answer from the server: not an object", code="bad_answer")
+        return answer
+
     @contextmanager
     def bootstrap(self, after: int) -> Iterator[Iterator[bytes]]:
         """The NDJSON snapshot after checkpoint ``after``, as raw lines (bytes, without the newline).

@@ -191,3 +191,47 @@ def test_bad_settings_are_refused() -> None:
         ComposeSettings(repeat=0)
     with pytest.raises(AudioError):
         ComposeSettings(name_mode="loud")  # type: ignore[arg-type]
+    with pytest.raises(AudioError):
+        ComposeSettings(volume=1.5)
+
+
+def test_the_default_pack_names_the_demo_departments_without_a_speech_engine(tmp_path: Path) -> None:
+    composer = Composer(VoicePack.default(), ComposeSettings(repeat=1))  # no engine at all
+    rendered = composer.render(Announcement("A023", "1诊室", department="心血管内科"))
+    assert speech_labels(rendered) == [
+        "请",
+        "A",
+        "零",
+        "二",
+        "三",
+        "号",
+        "到",
+        "心血管内科",
+        "一",
+        "诊室",
+        "就诊",
+    ]
+
+    samples, rate = read_wav_samples(rendered.write_wav(tmp_path / "call.wav"))
+    (department,) = [s for s in rendered.segments if s.label == "心血管内科"]
+    assert department.length / rate > 0.5  # five syllables, not a click
+    assert rms(samples, department.start, department.end) > 1000
+    digit = next(s for s in rendered.segments if s.label == "零")
+    level = rms(samples, digit.start, digit.end)
+    assert abs(20 * math.log10(rms(samples, department.start, department.end) / level)) < 12
+
+
+def test_the_volume_setting_scales_the_whole_announcement(espeak_pack: VoicePack, tmp_path: Path) -> None:
+    call = Announcement("A023", "3诊室", department="儿科")
+    levels = {}
+    renders = {}
+    for volume in (1.0, 0.5, 0.25, 0.0):
+        rendered = Composer(espeak_pack, ComposeSettings(repeat=1, volume=volume)).render(call)
+        samples, _rate = read_wav_samples(rendered.write_wav(tmp_path / f"call-{volume}.wav"))
+        levels[volume] = rms(samples, 0, len(samples))
+        renders[volume] = rendered
+    assert levels[1.0] > 1000 and levels[0.0] == 0
+    assert levels[0.5] / levels[1.0] == pytest.approx(0.5, rel=0.01)
+    assert levels[0.25] / levels[1.0] == pytest.approx(0.25, rel=0.02)
+    # the same length and segments: only the level changes, so the highlight timing does not
+    assert {r.segments for r in renders.values()} == {renders[1.0].segments}

@@ -13,7 +13,15 @@ import pytest
 from shared.audio.compose import Announcement, Composer, ComposeSettings
 from shared.audio.engines import CommandEngine, EspeakEngine, engine_from_config
 from shared.audio.pcm import AudioError, read_wav, tone, write_wav
-from shared.audio.voicepack import DEFAULT_PACK, MANIFEST, VoicePack, build_pack, standard_clips
+from shared.audio.voicepack import (
+    DEFAULT_PACK,
+    DEMO_DEPARTMENTS,
+    MANIFEST,
+    VoicePack,
+    build_pack,
+    department_clip,
+    standard_clips,
+)
 from tests.audio.conftest import needs_espeak, run_clinic
 
 
@@ -153,3 +161,37 @@ def test_an_unreadable_clip_is_a_clear_audio_error(tmp_path: Path) -> None:
     assert "bad.wav" in caught.value.message
     write_wav(tmp_path / "ok.wav", tone(440, 0.1, 8000), 8000)
     assert len(read_wav(tmp_path / "ok.wav", 16000)) == pytest.approx(1600, abs=2)
+
+
+def test_the_shipped_pack_has_every_demo_department_and_they_match_the_demo_seed() -> None:
+    from server_stub.seed.demo import _departments_and_rooms
+
+    clinical = {d.name for d in _departments_and_rooms()[0] if d.kind == "clinical"}
+    assert set(DEMO_DEPARTMENTS) == clinical
+    pack = VoicePack.default()
+    for name in DEMO_DEPARTMENTS:
+        spec = department_clip(name)
+        assert pack.has(spec), name
+        with wave.open(str(DEFAULT_PACK / spec.file), "rb") as wav:
+            assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16000, 1, 2), spec.file
+            assert wav.getnframes() > 16000 * 0.2, spec.file
+    assert {s.text for s in pack.listed_clips()} == set(DEMO_DEPARTMENTS)
+
+
+def test_check_lists_a_department_clip_the_manifest_names_but_the_folder_lacks(tmp_path: Path) -> None:
+    folder = tmp_path / "pack"
+    shutil.copytree(DEFAULT_PACK, folder)
+    (folder / department_clip("儿科").file).unlink()
+    assert VoicePack.load(folder).check() == ["missing departments/儿科.wav (儿科)"]
+
+
+def test_voicepack_build_adds_the_demo_departments_on_request(tmp_path: Path) -> None:
+    needs_espeak()
+    out = tmp_path / "pack"
+    assert (
+        run_clinic(["voicepack", "build", "--out", str(out), "--demo-departments", "--departments", "急诊科"])
+        == 0
+    )
+    pack = VoicePack.load(out)
+    assert {s.text for s in pack.listed_clips()} == {*DEMO_DEPARTMENTS, "急诊科"}
+    assert pack.check() == []

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import create_engine, update
 
+from server_stub.db.tables import ENTITY_TABLES
+from shared.errors import SuiteError
 from shared.ids import new_id, reference_id
+from shared.sync.transport import ApiTransport
 from tests.support.api import ApiUser, patient_args
 from tests.support.server import ServerProcess
 
@@ -105,3 +111,70 @@ def test_queue_endpoints_are_documented_and_role_protected(shared_server: Server
     assert all(q["code"].startswith("MAIN-") for q in queues)
     east = reference_id("queue", "EAST-QK-Q")
     assert kiosk.http.get(f"/api/v1/queue/{east}").status_code == 403
+
+
+def move_slot(server: ServerProcess, appointment_id: str, slot_time: dt.datetime) -> None:
+    """Move an appointment's slot in the server's database: the server's clock is the real one, so a
+    test puts the slot where it needs it relative to now."""
+    engine = create_engine(server.db_url)
+    table = ENTITY_TABLES["appointment"]
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(table).where(table.c.id == appointment_id).values(slot_time=slot_time))
+    finally:
+        engine.dispose()
+
+
+def test_a_self_check_in_outside_the_window_is_refused_with_the_window(server: ServerProcess) -> None:
+    nurse = ApiUser(server.url, "nurse1")
+    changes, _ = nurse.pull_all()
+    early, late, on_time = sorted(_latest(changes, "appointment"), key=lambda a: a["number"])[:3]
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    move_slot(server, early["id"], now + dt.timedelta(hours=3))
+    move_slot(server, late["id"], now - dt.timedelta(hours=2))
+    move_slot(server, on_time["id"], now + dt.timedelta(minutes=20))
+    kiosk = ApiUser(server.url, "kiosk1")
+
+    def check_in(number: str, lang: str = "zh-CN", **extra: Any) -> httpx.Response:
+        return kiosk.http.post(
+            "/api/v1/queue/check-in",
+            json={"appointment_number": number, **extra},
+            headers={"Accept-Language": lang},
+        )
+
+    too_early = check_in(early["number"], within_window=True)
+    assert too_early.status_code == 422, too_early.text
+    body = too_early.json()
+    assert body["code"] == "outside_check_in_window" and "还未到签到时间" in body["message"]
+    detail = body["detail"]
+    slot = dt.datetime.fromisoformat(detail["slot_time"])
+    assert slot == now + dt.timedelta(hours=3) and detail["verdict"] == "too_early"
+    assert dt.datetime.fromisoformat(detail["opens_at"]) == slot - dt.timedelta(minutes=60)
+    assert dt.datetime.fromisoformat(detail["closes_at"]) == slot + dt.timedelta(minutes=15)
+
+    too_late = check_in(late["number"], "en", within_window=True)
+    assert too_late.status_code == 422 and too_late.json()["detail"]["verdict"] == "too_late"
+    assert too_late.json()["message"].startswith("Too late to check in here")
+
+    # nothing was checked in by the refusals
+    for refused in (early, late):
+        status = kiosk.http.get(
+            f"/api/v1/queue/{CARDIOLOGY}/status", params={"appointment": refused["number"]}
+        )
+        assert status.status_code == 404
+
+    # without ``within_window`` (a desk, another hospital system) the window is not the server's business
+    assert check_in(late["number"]).status_code == 200
+
+    # the desktop client's call: within the window it checks in, outside it raises the code and detail
+    transport = ApiTransport(server.url, lang="zh_CN")
+    transport.set_token(kiosk.token)
+    try:
+        answer = transport.queue_check_in(on_time["number"], within_window=True)
+        assert answer["already_checked_in"] is False and answer["label"]
+        with pytest.raises(SuiteError) as refused:
+            transport.queue_check_in(early["number"], within_window=True)
+        assert refused.value.code == "outside_check_in_window"
+        assert isinstance(refused.value.detail, dict) and refused.value.detail["verdict"] == "too_early"
+    finally:
+        transport.close()

@@ -243,3 +243,15 @@ def test_clinic_config_check_on_the_command_line(tmp_path: Path) -> None:
 
     missing = run_check("--file", str(tmp_path / "absent.toml"), "--lang", "en", env=env)
     assert missing.returncode == 2 and "No configuration file" in missing.stdout
+
+
+def test_english_lines_on_the_display_are_a_site_setting_off_by_default(tmp_path: Path) -> None:
+    assert SiteConfig().display.english is False
+    site = write(tmp_path / "site.toml", '[display]\nenglish = true\ntheme = "light"\n')
+    assert load_site_config(site, user_path=tmp_path / "user.toml").display.english is True
+    wrong = write(tmp_path / "wrong.toml", '[display]\nenglish = "yes"\n')
+    assert problems(wrong) == ["display.english: should be true or false, not 'yes'"]
+    # IT may let a user switch it (a per-user override names it like any other display setting)
+    allowed = write(tmp_path / "allowed.toml", 'user_may_override = ["display.english"]\n')
+    user = write(tmp_path / "mine.toml", "[display]\nenglish = true\n")
+    assert load_site_config(allowed, user_path=user).display.english is True

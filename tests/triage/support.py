@@ -6,7 +6,9 @@ import datetime as dt
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine, update
 
+from server_stub.db.tables import ENTITY_TABLES
 from shared.domain.entities import Appointment, Patient, Queue, QueueTicket
 from shared.printing.escpos_decode import Decoded, decode
 from shared.store.store import LocalStore
@@ -80,3 +82,15 @@ def is_up(url: str) -> bool:
         return httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def move_slot_on_server(db_url: str, appointment_id: str, slot_time: dt.datetime) -> None:
+    """Move an appointment's slot in the server's database. The server checks a kiosk's check-in window
+    against its real clock, so a test puts the slot where it needs it relative to now."""
+    engine = create_engine(db_url)
+    table = ENTITY_TABLES["appointment"]
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(table).where(table.c.id == appointment_id).values(slot_time=slot_time))
+    finally:
+        engine.dispose()

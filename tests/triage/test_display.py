@@ -12,6 +12,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
@@ -231,3 +232,42 @@ def test_the_watchdog_ends_the_highlight_when_the_player_never_reports_the_end(
     assert timeline.highlight_off[call_id] - timeline.audio_start[call_id] >= seconds
     assert timeline.audio_end[call_id] <= timeline.highlight_off[call_id]
     assert window.call_number.text() == pc.runtime.store.get(QueueTicket, ticket_id).label  # type: ignore[union-attr]
+
+
+def test_the_sites_english_setting_puts_english_lines_under_the_chinese(
+    qtbot: QtBot, make_pc: Any, tmp_path: Path
+) -> None:
+    from shared.site import DisplaySetting
+    from triage_desk.main import open_display_here
+
+    pc = make_pc()
+    pc.state.site = pc.state.site.model_copy(
+        update={"display": DisplaySetting(english=True, full_screen=False)}
+    )
+    display = open_display_here(pc.state, player=FilePlayer(tmp_path / "played"))
+    pc.windows.append(display)
+    qtbot.waitUntil(lambda: display.controller._seen is not None, timeout=10_000)
+    assert display.english
+    names = [row[0] for row in display._room_rows[1:]]
+    assert names and any(str(label.property("name_en") or "").endswith(" Room 1") for label in names)
+    english_room = next(label for label in names if label.property("name_en"))
+    assert "<br>" in english_room.text() and str(english_room.property("name_en")) in english_room.text()
+
+
+def test_the_default_voice_settings_say_the_department_at_the_sites_volume(tmp_path: Path) -> None:
+    from shared.audio import Announcement
+    from shared.audio.pcm import rms
+    from shared.site import SiteConfig, VoiceSetting
+    from triage_desk.display import make_announcer
+
+    def render(volume: float) -> Any:
+        site = SiteConfig(voice=VoiceSetting(repeat=1, volume=volume))  # engine "pack": clips only
+        announcer = make_announcer(site, player=FilePlayer(tmp_path / "played"))
+        assert announcer is not None and announcer.composer.engine is None
+        room, department = spoken_room("儿科2诊室", "儿科")
+        return announcer.composer.render(Announcement("F012", room, department=department))
+
+    full, half = render(1.0), render(0.4)
+    labels = [s.label for s in full.segments if s.kind == "speech"]
+    assert labels[-5:] == ["到", "儿科", "二", "诊室", "就诊"]
+    assert rms(half.pcm, 0, half.samples) / rms(full.pcm, 0, full.samples) == pytest.approx(0.4, rel=0.02)

@@ -10,9 +10,11 @@ from pytestqt.qtbot import QtBot
 
 from shared.domain.entities import Appointment, QueueTicket
 from shared.printing.ticket import qr_payload
+from tests.gui.conftest import save_screenshot
+from tests.support.api import ApiUser
 from tests.support.server import ServerProcess
 from tests.triage.conftest import Pc
-from tests.triage.support import _taken, server_ticket, slips
+from tests.triage.support import _taken, move_slot_on_server, server_ticket, slips
 from triage_desk import model
 from triage_desk.kiosk import KioskWindow
 
@@ -108,6 +110,10 @@ def test_a_kiosk_account_checks_in_online_through_the_server_and_a_repeat_scan_r
 ) -> None:
     nurse = make_pc()  # only to pick an appointment; the kiosk itself holds no patient data
     appointment = daytime_appointments(nurse, 1)[0]
+    # the server checks the window against its own clock: the slot is put ten minutes from now
+    move_slot_on_server(
+        triage_server.db_url, appointment.id, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
+    )
     pc = make_pc("kiosk", "kiosk1", sync=False)
     assert pc.runtime.store.cursor() is None
     window = open_kiosk(qtbot, pc)
@@ -129,3 +135,40 @@ def test_a_kiosk_account_checks_in_online_through_the_server_and_a_repeat_scan_r
     # The nurse's desk sees the kiosk's check-in through sync.
     qtbot.waitUntil(lambda: nurse.runtime.store.get(QueueTicket, ticket_id) is not None, timeout=15_000)
     assert nurse.runtime.store.get(QueueTicket, ticket_id).appointment_id == appointment.id  # type: ignore[union-attr]
+
+
+def test_a_kiosk_account_is_refused_outside_the_window_by_the_server_and_prints_nothing(
+    qtbot: QtBot, make_pc: Any, triage_server: ServerProcess
+) -> None:
+    nurse = make_pc()  # only to pick appointments; the kiosk itself holds no patient data
+    early, late = daytime_appointments(nurse, 2)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    early_slot, late_slot = now + dt.timedelta(hours=3), now - dt.timedelta(hours=2)
+    move_slot_on_server(triage_server.db_url, early.id, early_slot)
+    move_slot_on_server(triage_server.db_url, late.id, late_slot)
+    pc = make_pc("kiosk", "kiosk1", sync=False)
+    window = open_kiosk(qtbot, pc)
+
+    scan(qtbot, window, early.number, "too_early")
+    opens = (early_slot - dt.timedelta(minutes=60)).astimezone().strftime("%H:%M")
+    text = window.answer.text()
+    assert "还未到签到时间" in text and opens in text
+    assert early_slot.astimezone().strftime("%H:%M") in text
+
+    scan(qtbot, window, late.number, "too_late")
+    closes = (late_slot + dt.timedelta(minutes=15)).astimezone().strftime("%H:%M")
+    assert "请到分诊台办理" in window.answer.text() and closes in window.answer.text()
+    window.resize(1366, 768)
+    qtbot.waitUntil(lambda: window.width() == 1366, timeout=2_000)
+    save_screenshot(window, "triage_kiosk_refused_1366x768")
+
+    # nothing printed, nothing checked in on the server
+    assert not pc.slips.exists()
+    desk = ApiUser(triage_server.url, "nurse1")
+    for appointment in (early, late):
+        with nurse.runtime.store.reading() as view:
+            queue = model.queue_for_appointment(view, appointment)
+        assert queue is not None
+        status = desk.http.get(f"/api/v1/queue/{queue.id}/status", params={"appointment": appointment.number})
+        assert status.status_code == 404, status.text
+    desk.close()

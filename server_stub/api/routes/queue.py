@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,7 +31,7 @@ from shared.domain.entities import (
     TicketStatus,
 )
 from shared.domain.masking import mask_name
-from shared.domain.queue_rules import Place, PlaceReason, QueueOrder, Stream, order_for
+from shared.domain.queue_rules import Place, PlaceReason, QueueOrder, Stream, check_in_window, order_for
 from shared.domain.queue_states import ACTIVE
 from shared.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from shared.i18n import register, tr
@@ -59,6 +60,15 @@ class CheckInRequest(_Wire):
     appointment_number: str = Field(min_length=1, max_length=32, examples=["YY202611220001"])
     queue_id: str | None = Field(
         default=None, min_length=1, max_length=64, description="Override the queue chosen for the appointment"
+    )
+    within_window: bool = Field(
+        default=False,
+        description=(
+            "Self check-in (kiosk, phone): refuse with 422 `outside_check_in_window` unless now is within "
+            "the check-in window around the slot (from max(60, early_minutes) minutes before it to "
+            "late_minutes after it); detail gives slot_time, opens_at, closes_at and verdict "
+            "(too_early | too_late)"
+        ),
     )
 
 
@@ -261,8 +271,10 @@ def check_in(
     existing = _active_ticket(db, appointment)
     warnings: list[str] = []
     if existing is not None:
-        ticket_id = existing.id
+        ticket_id = existing.id  # a repeat scan reprints whatever the time
     else:
+        if body.within_window:
+            _refuse_outside_window(queue, appointment, settings.timezone, lang)
         outcome = push.apply_direct(
             db,
             name="queue.check_in",
@@ -296,6 +308,36 @@ def check_in(
         order, _ = _order(conn, queue, ticket.day)
         view = _status_view(conn, queue, ticket, order)
     return CheckInResponse(**view.model_dump(), already_checked_in=existing is not None, warnings=warnings)
+
+
+def _refuse_outside_window(queue: Queue, appointment: Appointment, timezone: str, lang: str) -> None:
+    """Raise ``outside_check_in_window`` when a self check-in comes before or after its window."""
+    opens, closes = check_in_window(queue, appointment)
+    now = utcnow()
+    if opens <= now <= closes:
+        return
+    zone = ZoneInfo(timezone)
+
+    def hhmm(moment: dt.datetime) -> str:
+        return moment.astimezone(zone).strftime("%H:%M")
+
+    verdict = "too_early" if now < opens else "too_late"
+    raise BusinessRuleViolation(
+        tr(
+            f"queue.check_in_{verdict}",
+            lang,
+            slot=hhmm(appointment.slot_time),
+            opens=hhmm(opens),
+            closes=hhmm(closes),
+        ),
+        code="outside_check_in_window",
+        detail={
+            "slot_time": appointment.slot_time.isoformat(),
+            "opens_at": opens.isoformat(),
+            "closes_at": closes.isoformat(),
+            "verdict": verdict,
+        },
+    )
 
 
 def _active_ticket(db: Database, appointment: Appointment) -> QueueTicket | None:
@@ -384,6 +426,16 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "该预约没有对应的候诊队列，请到分诊台签到",
         "No queue serves this appointment; please check in at the triage desk",
         "該預約沒有對應的候診隊列，請到分診台簽到",
+    ),
+    "queue.check_in_too_early": (
+        "还未到签到时间：预约 {slot}，{opens} 起可签到",
+        "Too early to check in: the appointment is at {slot}; check-in opens at {opens}",
+        "還未到簽到時間：預約 {slot}，{opens} 起可簽到",
+    ),
+    "queue.check_in_too_late": (
+        "已过签到时间（预约 {slot}，签到截止 {closes}），请到分诊台办理",
+        "Too late to check in here (appointment {slot}, check-in closed at {closes}); please see the triage desk",
+        "已過簽到時間（預約 {slot}，簽到截止 {closes}），請到分診台辦理",
     ),
     "queue.other_campus": (
         "不能查看其他院区的队列",
