@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import math
 import multiprocessing as mp
 import os
@@ -14,7 +15,6 @@ import random
 import re
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 from machine import describe  # benchmarks/machine.py (scripts run with benchmarks/ on sys.path)
@@ -78,7 +78,7 @@ class VirtualUser:
     seq: int = 0
     pending: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    client: httpx.AsyncClient = field(init=False, repr=False)
+    client: RawClient = field(init=False, repr=False)
 
     def envelope(self) -> dict[str, Any]:
         """The push to send next: the unacknowledged one again (idempotent), else a fresh registration."""
@@ -108,6 +108,123 @@ class LongPollStats:
         self.errors += other.errors
         for kind, n in other.error_kinds.items():
             self.error_kinds[kind] = self.error_kinds.get(kind, 0) + n
+
+
+# ---------------------------------------------------------------------------------------------------
+# A small HTTP/1.1 keep-alive client for the virtual users
+
+
+class ConnectionDropped(Exception):
+    """The server closed a kept-alive connection before answering (the request may be retried)."""
+
+
+@dataclass
+class RawResponse:
+    status_code: int
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class RawClient:
+    """Just enough HTTP/1.1 for the load: keep-alive connections to one host, Content-Length or chunked
+    bodies, JSON in and out. It costs a fraction of httpx's CPU per request, which matters because the
+    generator shares the machine with the server it measures (with httpx it took more CPU than the
+    server did). Event loop only."""
+
+    def __init__(self, base_url: str, *, timeout: float, keepalive: float = 4.0, max_idle: int = 8) -> None:
+        parts = urlsplit(base_url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.host_header = parts.netloc.encode()
+        self.timeout = timeout
+        self.keepalive = keepalive
+        self.max_idle = max_idle
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        now = time.monotonic()
+        while self._idle:
+            reader, writer, used = self._idle.pop()
+            if now - used < self.keepalive and not reader.at_eof():
+                return reader, writer, True
+            writer.close()
+        reader, writer = await asyncio.open_connection(self.host, self.port, limit=1 << 22)
+        return reader, writer, False
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> RawResponse:
+        target = path + ("?" + urlencode(params) if params else "")
+        lines = [f"{method} {target} HTTP/1.1".encode(), b"Host: " + self.host_header]
+        for name, value in (headers or {}).items():
+            lines.append(f"{name}: {value}".encode())
+        body = b""
+        if json_body is not None:
+            body = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+            lines.append(b"Content-Type: application/json")
+        lines.append(b"Content-Length: " + str(len(body)).encode())
+        data = b"\r\n".join(lines) + b"\r\n\r\n" + body
+        reader, writer, reused = await self._connection()
+        try:
+            response, keep = await asyncio.wait_for(
+                self._exchange(reader, writer, data), timeout or self.timeout
+            )
+        except (asyncio.IncompleteReadError, ConnectionError) as error:
+            writer.close()
+            if reused:
+                raise ConnectionDropped(str(error)) from error
+            raise
+        except BaseException:
+            writer.close()
+            raise
+        if keep and len(self._idle) < self.max_idle:
+            self._idle.append((reader, writer, time.monotonic()))
+        else:
+            writer.close()
+        return response
+
+    @staticmethod
+    async def _exchange(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes
+    ) -> tuple[RawResponse, bool]:
+        writer.write(data)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = head[:-4].split(b"\r\n")
+        status = int(status_line.split(b" ", 2)[1])
+        fields = {}
+        for line in header_lines:
+            name, _, value = line.partition(b":")
+            fields[name.strip().lower()] = value.strip()
+        if b"content-length" in fields:
+            content = await reader.readexactly(int(fields[b"content-length"]))
+        elif fields.get(b"transfer-encoding", b"").lower() == b"chunked":
+            chunks = []
+            while True:
+                size = int((await reader.readuntil(b"\r\n"))[:-2].split(b";")[0], 16)
+                if size == 0:
+                    await reader.readuntil(b"\r\n")
+                    break
+                chunks.append(await reader.readexactly(size))
+                await reader.readexactly(2)
+            content = b"".join(chunks)
+        else:
+            content = await reader.read()
+            return RawResponse(status, content), False
+        return RawResponse(status, content), fields.get(b"connection", b"").lower() != b"close"
+
+    async def close(self) -> None:
+        for _, writer, _ in self._idle:
+            writer.close()
+        self._idle = []
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -164,20 +281,13 @@ class _Generator:
         self.retries = 0
 
     async def serve(self) -> None:
-        # One small client per VU rather than one big pool per process: httpcore's pool scans all its
-        # connections for every idle one on each request (quadratic), which with ~1,000 kept-alive
-        # connections made the generator, not the server, the bottleneck. Keep-alive expires before
-        # the server's 5 s so a request never races the server closing an idle connection.
-        limits = httpx.Limits(max_connections=8, max_keepalive_connections=8, keepalive_expiry=4.0)
-        timeout = httpx.Timeout(self.spec.request_timeout, connect=self.spec.request_timeout)
-        tls = ssl.create_default_context()  # unused on http://, but made once instead of once per client
+        # One small client per VU (its own keep-alive connections: a loop request and a long-poll, or
+        # three requests of a burst, at once). Keep-alive expires before the server's 5 s so a request
+        # never races the server closing an idle connection.
         async with contextlib.AsyncExitStack() as stack:
             for vu in self.vus:
-                vu.client = await stack.enter_async_context(
-                    httpx.AsyncClient(
-                        base_url=self.spec.server_url, limits=limits, timeout=timeout, verify=tls
-                    )
-                )
+                vu.client = RawClient(self.spec.server_url, timeout=self.spec.request_timeout)
+                stack.push_async_callback(vu.client.close)
             self.results.put(("ready", self.worker, await self.ramp()))
             while True:
                 command, *args = await asyncio.to_thread(self.commands.get)
@@ -203,7 +313,7 @@ class _Generator:
 
     async def request(
         self, vu: VirtualUser, method: str, url: str, **kwargs: Any
-    ) -> tuple[float, int | str, httpx.Response | None]:
+    ) -> tuple[float, int | str, RawResponse | None]:
         """One request, timed from the first attempt. A kept-alive connection that the server closed
         under our feet (its 5 s keep-alive timer fires late when its event loop lags) is retried once on a
         new connection, as a real client would; every request here is idempotent (push by mutation_id)."""
@@ -211,12 +321,12 @@ class _Generator:
         for attempt in range(2):
             try:
                 response = await vu.client.request(method, url, headers=vu.headers, **kwargs)
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as error:
+            except ConnectionDropped as error:
                 if attempt == 0:
                     self.retries += 1
                     continue
                 return time.perf_counter() - started, f"exc:{type(error).__name__}", None
-            except httpx.HTTPError as error:
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as error:
                 return time.perf_counter() - started, f"exc:{type(error).__name__}", None
             return time.perf_counter() - started, response.status_code, response
         raise AssertionError("unreachable")
@@ -230,7 +340,7 @@ class _Generator:
 
     async def push(self, vu: VirtualUser) -> tuple[float, int | str]:
         body = {"client_id": vu.client_id, "mutations": [vu.envelope()]}
-        latency, status, response = await self.request(vu, "POST", f"{API}/sync/push", json=body)
+        latency, status, response = await self.request(vu, "POST", f"{API}/sync/push", json_body=body)
         if status == 409 and response is not None:
             # Out of step (a push that timed out here but landed there): continue where the server is.
             detail = response.json().get("detail") or {}
@@ -259,7 +369,9 @@ class _Generator:
                 body = {"username": vu.username, "password": DEMO_PASSWORD, "device_id": vu.device_id}
                 for _attempt in range(5):
                     started = time.time()
-                    latency, status, response = await self.request(vu, "POST", f"{API}/auth/login", json=body)
+                    latency, status, response = await self.request(
+                        vu, "POST", f"{API}/auth/login", json_body=body
+                    )
                     samples.append(("login", started, latency, status))
                     if response is not None and status == 200:
                         vu.token = response.json()["token"]
@@ -283,7 +395,7 @@ class _Generator:
 
         if self.spec.start_at_head and self.vus:
             # The VUs stand for PCs that are already in sync: their cursors start at the feed head.
-            head = int((await self.vus[0].client.get("/healthz")).json()["head"])
+            head = int((await self.vus[0].client.request("GET", "/healthz")).json()["head"])
             for vu in self.vus:
                 vu.cursor = head
         await asyncio.gather(*(log_in(vu) for vu in self.vus))

@@ -10,13 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
 from pharmacy_desk import keys as key_files
 from pharmacy_desk.documents import prescription_pdf
+from pharmacy_desk.payment import PaymentConfirmation, PaymentMethod, PaymentRequest
 from pharmacy_desk.queries import PRINTS_STATE
 from pharmacy_desk.texts import t
-from shared.domain.entities import Prescription, PrintRecord, SigningKey, Staff
+from shared.domain.entities import Pharmacy, Prescription, PrintRecord, SigningKey, Staff
 from shared.domain.mutations import REGISTRY
 from shared.domain.pharmacy import review_signed_content
 from shared.domain.pickup import issue_pickup_code
@@ -43,6 +45,7 @@ class ReviewOutcome:
     number: str
     pickup_code: str = ""
     key_fingerprint: str = ""  # set when this review created the pharmacist's key
+    awaiting_payment: bool = False  # approved; the pickup code comes with the payment
 
 
 def _key_id(store: Any, staff_id: str, public_key: str) -> str | None:
@@ -95,7 +98,7 @@ def review(
     )
     signature = sign(canonical_bytes(content), key, pin, lang=lang)
     code = ""
-    if decision == "approve":
+    if decision == "approve" and not payment_comes_first(store, rx):
         code, _state = issue_pickup_code(
             rx.id, rx_status="approved", paid=True, payment_required=False, now=at
         )
@@ -113,12 +116,81 @@ def review(
     }
     if code:
         args["pickup_code"] = code
-    store.record("rx.review", args, lang=lang)
+    entry = store.record("rx.review", args, lang=lang)
+    if code and not (entry.local_result or {}).get("pickup_code_issued", True):
+        code = ""  # the pharmacy's setting changed meanwhile: the code comes with the payment
     if code:
         codes = dict(store.state(CODES_STATE, {}) or {})
         codes[rx.id] = code
         store.set_state(CODES_STATE, codes)
-    return ReviewOutcome(decision, rx.number, code, created)
+    waits = decision == "approve" and bool((entry.local_result or {}).get("payment_required"))
+    return ReviewOutcome(decision, rx.number, code, created, awaiting_payment=waits)
+
+
+def payment_comes_first(store: Any, rx: Prescription) -> bool:
+    """Whether the prescription's pharmacy issues the pickup code only after payment (``rx.pay``)."""
+    pharmacy = store.get(Pharmacy, rx.pharmacy_id) if rx.pharmacy_id else None
+    return pharmacy is not None and pharmacy.payment_required
+
+
+# --- payment -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    number: str
+    payment_ref: str
+    amount: str
+    pickup_code: str = ""  # set when this payment issued the code (payment before the code)
+    repeated: bool = False  # the prescription was already paid with this reference
+
+
+def payment_request(store: Any, rx_id: str, method: PaymentMethod) -> PaymentRequest:
+    """What to ask the payment gateway for: the prescription's amount, as the server will check it."""
+    rx = store.get(Prescription, rx_id)
+    if rx is None:
+        raise ValidationFailed(rx_id, code="not_found")
+    return PaymentRequest(rx.id, rx.number, Decimal(rx.total_amount or "0"), method)
+
+
+def record_payment(
+    store: Any, rx_id: str, confirmation: PaymentConfirmation, *, lang: str = "zh_CN"
+) -> PaymentOutcome:
+    """Record ``rx.pay`` for a payment the gateway confirmed. Draws a pickup code here (random, on this
+    PC) and sends it along; the handler issues it only where the pharmacy takes payment before the code
+    and none exists yet, and then the code is kept for the counter as at approval."""
+    require_mutation("rx.pay")
+    rx = store.get(Prescription, rx_id)
+    if rx is None:
+        raise ValidationFailed(rx_id, code="not_found")
+    at = (
+        confirmation.confirmed_at
+        if confirmation.confirmed_at.tzinfo
+        else confirmation.confirmed_at.astimezone()
+    )
+    code, _state = issue_pickup_code(rx.id, rx_status="approved", paid=True, now=at)
+    args = {
+        "rx_id": rx.id,
+        "payment_ref": confirmation.ref,
+        "method": confirmation.method,
+        "amount": confirmation.amount,
+        "paid_at": at,
+        "pickup_code": code,
+    }
+    entry = store.record("rx.pay", args, lang=lang)
+    result = entry.local_result or {}
+    issued = bool(result.get("pickup_code_issued"))
+    if issued:
+        codes = dict(store.state(CODES_STATE, {}) or {})
+        codes[rx.id] = code
+        store.set_state(CODES_STATE, codes)
+    return PaymentOutcome(
+        rx.number,
+        confirmation.ref,
+        str(result.get("amount", confirmation.amount)),
+        code if issued else "",
+        bool(result.get("repeated")),
+    )
 
 
 def pickup_code_drawn_here(store: Any, rx_id: str) -> str:

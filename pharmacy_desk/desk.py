@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from pharmacy_desk import actions
 from pharmacy_desk.keys import KeyFile
+from pharmacy_desk.payment import PaymentGateway, StubGateway
 from pharmacy_desk.print_queue import PrintQueue, QueuedJob
 from pharmacy_desk.queries import pharmacies
 from pharmacy_desk.texts import t
@@ -58,9 +59,12 @@ class DeskState(QObject):
         data_folder: Path,
         lang: str,
         clock: Callable[[], dt.datetime] | None = None,
+        payment_gateway: PaymentGateway | None = None,
     ) -> None:
         super().__init__()
         self.runtime = runtime
+        # takes the money where the pharmacy wants payment before the pickup code (local stub by default)
+        self.payment_gateway: PaymentGateway = payment_gateway or StubGateway()
         self.site = site
         self.lang = lang
         self.data_folder = data_folder

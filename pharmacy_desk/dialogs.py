@@ -168,3 +168,38 @@ class TextDialog(QDialog):
     def ask(cls, parent: QWidget | None, *, lang: str, title: str, label: str, error: str) -> str | None:
         dialog = cls(parent, lang=lang, title=title, label=label, error=error)
         return dialog.edit.text().strip() if dialog.exec() == QDialog.DialogCode.Accepted else None
+
+
+class PaymentDialog(QDialog):
+    """Take payment for one prescription: the amount due and the method (replaced in tests via ``ask``)."""
+
+    def __init__(
+        self, parent: QWidget | None = None, *, lang: str, number: str, amount: str, methods: Sequence[str]
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(t("pay.title", lang, number=number))
+        form = QFormLayout(self)
+        due = QLabel(f"¥{amount}")
+        due.setStyleSheet("font-size: 20px; font-weight: 600;")
+        form.addRow(t("pay.amount", lang), due)
+        self.method_combo = QComboBox()
+        for method in methods:
+            self.method_combo.addItem(t(f"pay.method.{method}", lang), method)
+        form.addRow(t("pay.method", lang), self.method_combo)
+        form.addRow(ok_cancel(self, lang))
+
+    @classmethod
+    def ask(
+        cls,
+        parent: QWidget | None,
+        *,
+        lang: str,
+        number: str,
+        amount: str,
+        methods: Sequence[str] = ("cash", "qr"),
+    ) -> str | None:
+        """The chosen method, or None when cancelled."""
+        dialog = cls(parent, lang=lang, number=number, amount=amount, methods=methods)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return str(dialog.method_combo.currentData())

@@ -511,6 +511,49 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     "status.dispensed": ("已发药", "dispensed", "已發藥"),
     "status.refunded": ("已退药", "refunded", "已退藥"),
     "status.draft": ("草稿", "draft", "草稿"),
+    "review.approved_awaiting_payment": (
+        "处方 {number} 已审核通过，待缴费：收费后生成取药码",
+        "Prescription {number} approved; awaiting payment: the pickup code is issued once paid",
+        "處方 {number} 已審核通過，待繳費：收費後產生取藥碼",
+    ),
+    "pay.button": ("收费(&P)", "Take &payment", "收費(&P)"),
+    "pay.awaiting": ("待缴费 ¥{amount}", "Awaiting payment ¥{amount}", "待繳費 ¥{amount}"),
+    "pay.paid": (
+        "已缴费 ¥{amount}（{method}，流水号 {ref}）",
+        "Paid ¥{amount} ({method}, ref {ref})",
+        "已繳費 ¥{amount}（{method}，流水號 {ref}）",
+    ),
+    "pay.title": ("收费：处方 {number}", "Take payment: prescription {number}", "收費：處方 {number}"),
+    "pay.amount": ("应收金额", "Amount due", "應收金額"),
+    "pay.method": ("支付方式", "Method", "支付方式"),
+    "pay.method.cash": ("现金（柜台收款）", "Cash (at the counter)", "現金（櫃檯收款）"),
+    "pay.method.qr": ("扫码支付（本地模拟）", "QR pay (local stub)", "掃碼支付（本地模擬）"),
+    "pay.method.card": ("银行卡", "Card", "銀行卡"),
+    "pay.done_code": (
+        "处方 {number} 已收费 ¥{amount}，取药码 {code}",
+        "Prescription {number} paid ¥{amount}; pickup code {code}",
+        "處方 {number} 已收費 ¥{amount}，取藥碼 {code}",
+    ),
+    "pay.done": (
+        "处方 {number} 已收费 ¥{amount}",
+        "Prescription {number} paid ¥{amount}",
+        "處方 {number} 已收費 ¥{amount}",
+    ),
+    "pay.repeated": (
+        "处方 {number} 此前已收费（流水号 {ref}），未重复收费",
+        "Prescription {number} was already paid (ref {ref}); not charged twice",
+        "處方 {number} 此前已收費（流水號 {ref}），未重複收費",
+    ),
+    "pay.code_here": (
+        "取药码 {code}（请告知患者）",
+        "Pickup code {code} (tell the patient)",
+        "取藥碼 {code}（請告知患者）",
+    ),
+    "pay.first": (
+        "待缴费：请先收费，收费后生成取药码",
+        "Awaiting payment: take payment first; the pickup code follows",
+        "待繳費：請先收費，收費後產生取藥碼",
+    ),
 }
 
 for _key, (_zh, _en, _tw) in _TEXTS.items():

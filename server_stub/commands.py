@@ -39,8 +39,7 @@ def _server_args(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=1,
-        help="server processes (PostgreSQL recommended above 1; set CLINIC_WORKERS to the total when "
-        "several machines share one database)",
+        help="server processes (PostgreSQL recommended above 1; on SQLite one process is faster)",
     )
     parser.add_argument("--no-migrate", action="store_true", help="do not migrate the database at start")
 
@@ -54,8 +53,6 @@ def _server(args: argparse.Namespace) -> int:
     if not args.no_migrate:
         upgrade(url)
     os.environ["CLINIC_DATABASE_URL"] = url
-    # Each process's pulls then check the database for what its sibling processes wrote.
-    os.environ["CLINIC_WORKERS"] = str(max(args.workers, int(os.environ.get("CLINIC_WORKERS") or 1)))
     log.info("central API on http://%s:%s (OpenAPI at /docs)", args.host, args.port)
     uvicorn.run(
         "server_stub.app:create_app",

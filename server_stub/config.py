@@ -39,9 +39,6 @@ class ServerSettings(BaseSettings):
     feed_tail_entries: int = 20000
     # Most mutations applied in one group-commit transaction.
     group_commit_max: int = 1000
-    # Server processes behind this database (``clinic server --workers``). Above 1 a plain pull first
-    # checks the database for changes other processes wrote, so a PC always reads its own writes.
-    workers: int = 1
     sqlite_busy_ms: int = 15000
     db_pool_size: int = 20
     db_max_overflow: int = 20

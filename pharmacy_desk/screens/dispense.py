@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from pharmacy_desk import actions
-from pharmacy_desk.dialogs import TextDialog, close_box, ok_cancel
+from pharmacy_desk.dialogs import PaymentDialog, TextDialog, close_box, ok_cancel
 from pharmacy_desk.documents import (
     hospital_name,
     labels_for,
@@ -37,6 +37,7 @@ from pharmacy_desk.documents import (
     receipt_bytes,
     receipt_for,
 )
+from pharmacy_desk.payment import METHODS
 from pharmacy_desk.queries import (
     DispensePlan,
     LinePlan,
@@ -53,6 +54,7 @@ from shared.domain.stock import BatchStock
 from shared.errors import SuiteError
 from shared.gui import theme
 from shared.gui.ops import CollectionOp, OpChanges, OpContext, QueryOp
+from shared.gui.workers import run_in_background
 from shared.i18n import tr
 from shared.ids import new_id
 
@@ -115,6 +117,7 @@ class DispenseScreen(QWidget):
     sig_dispensed = Signal(object)  # actions.DispenseOutcome
     sig_printed = Signal(str, str)  # document kind, "sent"/"failed"
     sig_results = Signal(list)
+    sig_paid = Signal(object)  # actions.PaymentOutcome
 
     def __init__(self, state: Any) -> None:
         super().__init__()
@@ -130,6 +133,7 @@ class DispenseScreen(QWidget):
         self._plan_seq = 0
         self._shown_seq = 0
         self._fresh_after = -1.0
+        self._paying = False
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
@@ -180,6 +184,15 @@ class DispenseScreen(QWidget):
         code_row.addStretch(1)
         code_row.addWidget(self.reissue_button)
         dl.addLayout(code_row)
+        pay_row = QHBoxLayout()
+        self.payment_label = QLabel()
+        self.pay_button = QPushButton(t("pay.button", lang))
+        self.pay_button.setToolTip("F8")
+        self.pay_button.setStyleSheet("font-weight: 600; padding: 4px 16px;")
+        pay_row.addWidget(self.payment_label)
+        pay_row.addWidget(self.pay_button)
+        pay_row.addStretch(1)
+        dl.addLayout(pay_row)
         self.lines_model: RowsModel[LinePlan] = RowsModel(
             [
                 Column(
@@ -243,6 +256,8 @@ class DispenseScreen(QWidget):
         self.verify_button.clicked.connect(self.verify_code)
         self.reissue_button.clicked.connect(self.reissue_code)
         self.code_edit.returnPressed.connect(self.verify_code)
+        self.pay_button.clicked.connect(self.take_payment)
+        QShortcut(QKeySequence("F8"), self).activated.connect(self.take_payment)
         self.skip_check.toggled.connect(lambda _on: self._set_actions())
         self.lines.selectionModel().selectionChanged.connect(lambda *_: self._line_chosen())
         self.now_spin.editingFinished.connect(self._limit_changed)
@@ -323,6 +338,7 @@ class DispenseScreen(QWidget):
             self.last_dispense_id = plan.dispenses[-1].id if plan.dispenses else ""
         self.plan = plan
         self._shown_seq = seq if seq is not None else self._plan_seq
+        self._show_payment(plan)
         if plan is None:
             self.header_label.setText("")
             self.lines_model.set_rows([])
@@ -352,7 +368,11 @@ class DispenseScreen(QWidget):
             or (plan is not None and plan.pickup is None)
         )
         has_now = plan is not None and any(line.now > 0 for line in plan.lines)
-        self.dispense_button.setEnabled(dispensable and code_ok and has_now and not self.dispensing)
+        unpaid = plan is not None and plan.awaiting_payment
+        self.dispense_button.setEnabled(
+            dispensable and code_ok and has_now and not unpaid and not self.dispensing
+        )
+        self.pay_button.setEnabled(unpaid and not self._paying)
         self.verify_button.setEnabled(self.current_rx_id() is not None)
         self.reissue_button.setEnabled(plan is not None and plan.pickup is not None and dispensable)
         self.override_button.setEnabled(plan is not None and selected_row(self.lines) is not None)
@@ -419,6 +439,93 @@ class DispenseScreen(QWidget):
         ).success(lambda code: self.state.message(t("dispense.reissued", lang, code=code), "ok")).failure(
             self._failed
         ).run_in_background()
+
+    # -- payment (where the pharmacy takes it before the pickup code) -----------------------------------
+
+    def _show_payment(self, plan: DispensePlan | None) -> None:
+        rx = plan.rx if plan is not None else None
+        shown = plan is not None and (plan.payment_first or (rx is not None and rx.paid_at is not None))
+        self.payment_label.setVisible(shown)
+        self.pay_button.setVisible(plan is not None and plan.awaiting_payment)
+        if not shown or rx is None or plan is None:
+            return
+        if rx.paid_at is not None:
+            method = t(f"pay.method.{rx.payment_method}", self.lang) if rx.payment_method else ""
+            self.payment_label.setText(
+                t("pay.paid", self.lang, amount=rx.amount_paid, method=method, ref=rx.payment_ref)
+            )
+            self.payment_label.setStyleSheet(f"color: {theme.OK}; font-weight: 600;")
+        elif plan.awaiting_payment:
+            self.payment_label.setText(t("pay.awaiting", self.lang, amount=rx.total_amount))
+            self.payment_label.setStyleSheet(f"color: {theme.WARN}; font-weight: 600; font-size: 15px;")
+        else:
+            self.payment_label.setText("")
+
+    def take_payment(self) -> None:
+        """收费: ask the method, charge through the payment gateway (off the GUI thread), record ``rx.pay``;
+        where the pharmacy takes payment first, the pickup code comes back and is shown."""
+        plan = self.plan
+        if plan is None or not plan.awaiting_payment or self._paying:
+            return
+        method = PaymentDialog.ask(
+            self, lang=self.lang, number=plan.rx.number, amount=plan.rx.total_amount, methods=METHODS
+        )
+        if method is None:
+            return
+        self._paying = True
+        self._set_actions()
+        rx_id, lang, now = plan.rx.id, self.lang, self.state.now()
+        gateway = self.state.payment_gateway
+
+        def charge(request: Any) -> None:
+            run_in_background(
+                lambda: gateway.charge(request, now=now),
+                on_success=record,
+                on_failure=self._payment_failed,
+                label="payment",
+            )
+
+        def record(confirmation: Any) -> None:
+            CollectionOp(
+                self,
+                lambda store: actions.record_payment(store, rx_id, confirmation, lang=lang),
+                changes=("rx", "pickup_code", OpChanges.OUTBOX),
+            ).success(self._paid).failure(self._payment_failed).run_in_background()
+
+        QueryOp(
+            parent=self, op=lambda store: actions.payment_request(store, rx_id, method), success=charge
+        ).failure(self._payment_failed).run_in_background()
+
+    def _paid(self, outcome: actions.PaymentOutcome) -> None:
+        self._paying = False
+        lang = self.lang
+        if outcome.repeated:
+            self.state.message(
+                t("pay.repeated", lang, number=outcome.number, ref=outcome.payment_ref), "warning"
+            )
+        elif outcome.pickup_code:
+            self.state.message(
+                t(
+                    "pay.done_code",
+                    lang,
+                    number=outcome.number,
+                    amount=outcome.amount,
+                    code=outcome.pickup_code,
+                ),
+                "ok",
+            )
+            self.code_label.setText(t("pay.code_here", lang, code=outcome.pickup_code))
+            self.code_label.setStyleSheet(f"color: {theme.OK}; font-weight: 600; font-size: 15px;")
+        else:
+            self.state.message(t("pay.done", lang, number=outcome.number, amount=outcome.amount), "ok")
+        self.last_payment = outcome
+        self._set_actions()
+        self.sig_paid.emit(outcome)
+
+    def _payment_failed(self, error: BaseException) -> None:
+        self._paying = False
+        self._set_actions()
+        self._failed(error)
 
     # -- lines: quantity now and batch override ---------------------------------------------------------
 

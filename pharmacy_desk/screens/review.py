@@ -430,11 +430,12 @@ class ReviewScreen(QWidget):
         if outcome.key_fingerprint:
             self.state.message(t("pin.registered", lang, fp=outcome.key_fingerprint), "ok")
         if outcome.decision == "approve":
-            text = (
-                t("review.approved_msg", lang, number=outcome.number, code=outcome.pickup_code)
-                if outcome.pickup_code
-                else t("review.approved_plain", lang, number=outcome.number)
-            )
+            if outcome.pickup_code:
+                text = t("review.approved_msg", lang, number=outcome.number, code=outcome.pickup_code)
+            elif outcome.awaiting_payment:
+                text = t("review.approved_awaiting_payment", lang, number=outcome.number)
+            else:
+                text = t("review.approved_plain", lang, number=outcome.number)
         else:
             text = t("review.rejected_msg", lang, number=outcome.number)
         self.state.message(text, "ok")

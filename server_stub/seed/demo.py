@@ -138,6 +138,7 @@ def _pharmacies() -> list[Pharmacy]:
             campus_id=reference_id("campus", "EAST"),
             code="EAST-WY",
             name="东院门诊药房",
+            payment_required=True,  # pays at the counter before the pickup code (MAIN-WY: code at approval)
         ),
     ]
 

@@ -100,6 +100,8 @@ class Pharmacy(Entity):
     code: str = Field(max_length=32)
     name: str = Field(max_length=100)
     kind: Literal["outpatient", "emergency", "tcm", "central"] = "outpatient"
+    # the pickup code is issued once the prescription is paid (``rx.pay``), not at approval (``rx.review``)
+    payment_required: bool = False
 
 
 class Staff(Entity):
@@ -483,6 +485,12 @@ class Prescription(Entity):
     review_key_id: str | None = None
     pickup_code_hash: str = Field(default="", max_length=128)
     cancel_reason: str = Field(default="", max_length=500)
+    # the payment (``rx.pay``), confirmed by the payment adapter; ``amount_paid`` is a Decimal as text
+    paid_at: dt.datetime | None = None
+    paid_by: str | None = None
+    payment_ref: str = Field(default="", max_length=64)
+    payment_method: str = Field(default="", max_length=16)
+    amount_paid: str = Field(default="", max_length=24)
 
 
 # --- pharmacy: stock ledger, dispensing, pickup codes, refunds, delivery ----------------------------------

@@ -332,9 +332,20 @@ class LocalStore:
         with self.reading() as view:
             return view.get(kind, entity_id)
 
-    def find(self, kind: type[E], **equals: Any) -> list[E]:
+    def find(self, kind: type[E], *, limit: int | None = None, **equals: Any) -> list[E]:
+        """Every row matching ``equals`` (or the first ``limit``), ordered by id; see ``LocalView.find``."""
         with self.reading() as view:
-            return view.find(kind, **equals)
+            return view.find(kind, limit=limit, **equals)
+
+    def rows(self, kind: type[Entity], fields: Sequence[str], **equals: Any) -> list[dict[str, Any]]:
+        """A cheap projection of many rows as plain dicts (no entities built); see ``LocalView.rows``."""
+        with self.reading() as view:
+            return view.rows(kind, fields, **equals)
+
+    def values(self, kind: type[Entity], fields: Sequence[str], **equals: Any) -> list[list[Any]]:
+        """``rows`` as ``[id, *fields]`` lists; see ``LocalView.values``."""
+        with self.reading() as view:
+            return view.values(kind, fields, **equals)
 
     def all(self, kind: type[E], *, include_voided: bool = False) -> list[E]:
         with self.reading() as view:

@@ -1,5 +1,5 @@
-"""The desk's reads past the local store's ``find`` cap: a big pharmacy's stock list and a busy day's
-sales are never cut short (``queries.find_every``)."""
+"""The desk's reads of a big pharmacy: the stock list (read as projections, ``queries.batch_lines``) and
+every ``find`` return every row (the local store used to cut a find at 1,000 rows, silently)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ from server_stub.seed.scale import scale_drugs
 from shared.domain.entities import Drug, Pharmacy, StockBatch, StockMinimum
 from shared.domain.pharmacy import batch_id, drug_key, minimum_id
 from shared.store import LocalStore
-from shared.store.view import FIND_LIMIT
 from tests.pharmacy_domain.support import EAST_PHARMACY, MAIN, MAIN_PHARMACY
 from tests.store.helpers import changes
 
 TODAY = dt.date(2026, 11, 22)
 NOW = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.UTC)
-DRUGS = FIND_LIMIT + 150  # more than one find returns
+DRUGS = 1150  # more than the 1,000 rows a find used to stop at
 
 
 def _batch(pharmacy_id: str, drug: Drug, batch_no: str, expiry: dt.date, quantity: int) -> StockBatch:
@@ -68,9 +67,11 @@ def big_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalS
     store.close()
 
 
-def test_a_find_past_the_cap_returns_every_row(big_store: tuple[LocalStore, list[Drug]]) -> None:
+def test_a_find_returns_every_row_and_caps_only_on_request(big_store: tuple[LocalStore, list[Drug]]) -> None:
     store, _drugs = big_store
-    assert len(store.find(StockBatch, pharmacy_id=MAIN_PHARMACY)) == FIND_LIMIT  # the cap this guards
+    assert len(store.find(StockBatch, pharmacy_id=MAIN_PHARMACY)) == DRUGS
+    capped = store.find(StockBatch, pharmacy_id=MAIN_PHARMACY, limit=10)
+    assert len(capped) == 10 and [b.id for b in capped] == sorted(b.id for b in capped)
     found = find_every(store, StockBatch, pharmacy_id=MAIN_PHARMACY)
     assert len(found) == DRUGS and {b.pharmacy_id for b in found} == {MAIN_PHARMACY}
     assert len(find_every(store, StockBatch, pharmacy_id=EAST_PHARMACY)) == 20
@@ -91,3 +92,33 @@ def test_the_stock_tab_lists_every_batch_and_alert_of_a_big_pharmacy(
     # each negative batch, and its drug (one batch each) below zero too
     assert len([n for n in listed.negative if n.batch_no]) == 30 and len(listed.negative) == 60
     assert drugs[-1].id in {r.drug_id for r in listed.rows if r.low}
+
+
+def test_the_stock_tab_reads_projections_that_match_the_entities(
+    big_store: tuple[LocalStore, list[Drug]],
+) -> None:
+    from pharmacy_desk.queries import batch_lines, drug_lines
+
+    store, drugs = big_store
+    lines = {b.id: b for b in batch_lines(store, MAIN_PHARMACY)}
+    entities = {b.id: b for b in store.find(StockBatch, pharmacy_id=MAIN_PHARMACY)}
+    assert lines.keys() == entities.keys()
+    for batch_id_, entity in list(entities.items())[:50]:
+        line = lines[batch_id_]
+        assert (line.drug_id, line.batch_no, line.expiry, line.quantity, line.unit_cost) == (
+            entity.drug_id,
+            entity.batch_no,
+            entity.expiry,
+            entity.quantity,
+            entity.unit_cost,
+        )
+    table = drug_lines(store)
+    assert len(table) == DRUGS
+    first = table[drugs[0].id]
+    assert (first.code, first.generic_name, first.pack_qty, first.min_unit) == (
+        drugs[0].code,
+        drugs[0].generic_name,
+        drugs[0].pack_qty,
+        drugs[0].min_unit,
+    )
+    assert drug_lines(store, {drugs[1].id}) == {drugs[1].id: table[drugs[1].id]}

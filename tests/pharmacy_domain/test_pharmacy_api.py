@@ -441,3 +441,63 @@ def test_bad_pharmacy_input_is_refused_with_a_clear_message_and_writes_nothing(
     assert after.of("stock_movement", source_id=receipt_id) == []
     assert after.of("dispense", rx_id=rx.id) == [] and after.of("refund", rx_id=rx.id) == []
     assert after.one("rx", rx.id) == before.one("rx", rx.id)
+
+
+def test_payment_before_the_code_round_trips_through_the_server(
+    server: ServerProcess, pharmacist: ApiUser
+) -> None:
+    """东院门诊药房 takes payment before the pickup code (demo seed): approval issues none, ``rx.pay`` does;
+    the same payment reference again changes nothing, a wrong amount and a nurse are refused."""
+    from server_stub.services.entities import ServerState
+    from shared.domain.entities import Pharmacy, PickupCodeState
+    from shared.domain.pharmacy import pickup_state_id
+    from tests.pharmacy_domain.support import EAST, EAST_PHARMACY
+
+    rx = prescription((AMOX, 3), pharmacy_id=EAST_PHARMACY, campus_id=EAST).model_copy(
+        update={"total_amount": "31.50"}
+    )
+    put(server, rx)
+
+    def read(fn: Any) -> Any:
+        db = Database.open(server.db_url, pool_size=1)
+        try:
+            with db.read() as conn:
+                return fn(ServerState(conn))
+        finally:
+            db.dispose()
+
+    assert read(lambda s: s.get(Pharmacy, EAST_PHARMACY).payment_required) is True
+    review = pharmacist.push_one("rx.review", review_args(rx, pickup_code=None))
+    assert review["status"] == "applied", review
+    assert review["result"]["pickup_code_issued"] is False and review["result"]["payment_required"] is True
+    assert read(lambda s: s.get(PickupCodeState, pickup_state_id(rx.id))) is None
+
+    pay = {
+        "rx_id": rx.id,
+        "payment_ref": "QRPY000000000042",
+        "method": "qr",
+        "amount": "31.50",
+        "pickup_code": "730518",
+    }
+    nurse = ApiUser(server.url, "nurse1")
+    try:
+        refused = nurse.push_one("rx.pay", pay)
+    finally:
+        nurse.close()
+    assert refused["status"] == "rejected", refused
+    wrong = pharmacist.push_one("rx.pay", {**pay, "amount": "30.00"})
+    assert wrong["status"] == "rejected" and wrong["code"] == "wrong_amount", wrong
+
+    paid = pharmacist.push_one("rx.pay", pay)
+    assert paid["status"] == "applied" and paid["result"]["pickup_code_issued"] is True, paid
+    row = read(lambda s: s.get(Prescription, rx.id))
+    assert row.payment_ref == "QRPY000000000042" and row.amount_paid == "31.50" and row.payment_method == "qr"
+    assert row.paid_at is not None and row.pickup_code_hash == code_digest(rx.id, "730518")
+    code_row = read(lambda s: s.get(PickupCodeState, pickup_state_id(rx.id)))
+    assert code_row is not None and code_row.digest == code_digest(rx.id, "730518")
+
+    again = pharmacist.push_one("rx.pay", {**pay, "pickup_code": "111222"})
+    assert again["status"] == "applied" and again["result"]["repeated"] is True, again
+    assert read(lambda s: s.get(Prescription, rx.id)).version == row.version
+    other = pharmacist.push_one("rx.pay", {**pay, "payment_ref": "CASH000000000001"})
+    assert other["status"] == "rejected" and other["code"] == "already_paid", other

@@ -23,9 +23,16 @@ class ServerProcess:
     """``clinic server`` in a subprocess; logs go to ``log_path``."""
 
     def __init__(
-        self, db_url: str, log_path: Path, *, port: int | None = None, env: dict[str, str] | None = None
+        self,
+        db_url: str,
+        log_path: Path,
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        workers: int = 1,
     ) -> None:
         self.db_url = db_url
+        self.workers = workers
         self.port = port or free_port()
         self.log_path = log_path
         self.env = env or {}
@@ -39,7 +46,18 @@ class ServerProcess:
         env = {**os.environ, **self.env}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "server", "--db", self.db_url, "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "shared.cli",
+                "server",
+                "--db",
+                self.db_url,
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

@@ -43,10 +43,10 @@ async def list_reference(
     """Non-voided rows of ``kind`` ordered by code: all of them, or those whose code or pinyin initials
     start with ``q`` or whose names contain it (case-insensitive), at most ``limit``. Answered from the
     process's in-memory copy, which follows the change feed; like a pull, it first catches up with
-    writes this process announced (and, with several server processes, with theirs)."""
+    writes this process announced (other server processes' writes arrive within the poll interval)."""
     state = request.app.state
     notifier: FeedNotifier = state.notifier
-    if notifier.behind or state.settings.workers > 1:
+    if notifier.behind:
         await notifier.refresh()
     cache: ReferenceCache = state.reference_cache
     return Response(content=await cache.search(kind, q, limit), media_type="application/json")

@@ -92,7 +92,10 @@ async def pull(
     and one token's long-polls are answered at most once per ``longpoll_min_interval_seconds``.
 
     Pages near the head come from the process's in-memory feed tail (no database read); older
-    cursors read the database, concurrent requests for the same page sharing one read."""
+    cursors read the database, concurrent requests for the same page sharing one read. The tail has
+    every write of this process before the write is answered; writes of other server processes behind
+    the same database reach it within ``longpoll_poll_seconds`` (a later pull or the long-poll's wake-up
+    brings them; the tail is always a gap-free prefix of the feed, so no change is ever skipped)."""
     state = request.app.state
     db: Database = state.db
     settings: ServerSettings = state.settings
@@ -107,8 +110,6 @@ async def pull(
         if hold > 0:
             await asyncio.sleep(hold)
             remaining -= hold
-    elif settings.workers > 1:
-        await notifier.refresh()  # other processes' writes, so a PC always reads its own pushes
 
     def read() -> feed.Page:
         with db.read() as conn:

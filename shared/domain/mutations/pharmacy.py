@@ -9,6 +9,15 @@ All need the ``pharmacist`` role. Quantities are whole **minimum units** (片/�
   pharmacy.review_signed_content(rx, ...))``), ``pickup_code`` (six digits drawn on the PC with
   ``pickup.issue_pickup_code``; required to approve — only its digest is stored). The prescription
   must be ``signed``; it becomes ``approved`` or ``rejected`` (a rejection goes back to the doctor).
+  Where the prescription's pharmacy has ``payment_required``, approval issues no code (``pickup_code``
+  is then ignored): ``rx.pay`` issues it.
+``rx.pay`` — ``PayRx`` (pharmacist or admin, the roles that take money at the counter): ``rx_id``,
+  ``payment_ref`` (the payment adapter's confirmation reference), ``method`` ("cash" | "qr" | "card"),
+  ``amount`` (must equal ``Prescription.total_amount``), ``paid_at`` (optional), ``pickup_code`` (six
+  digits drawn on the PC; required when payment comes first and no code exists yet). Records the payment
+  on the prescription; idempotent by ``payment_ref`` (the same reference again returns the stored
+  payment and changes nothing; another reference for a paid prescription is refused). Refused for a
+  prescription that is not approved (signed, rejected, draft), cancelled or refunded, or a wrong amount.
 ``rx.pickup_reissue`` — ``ReissuePickup``: ``rx_id``, ``pickup_code`` (new six digits), ``reason``.
 ``rx.pickup_verify`` — ``VerifyPickup``: ``rx_id``, ``code`` (as typed or scanned), ``at`` (optional).
   Always recorded: the result says ``ok``; a wrong, locked, expired or used code comes back ``ok:
@@ -92,6 +101,9 @@ from shared.security.signing import canonical_bytes, verify
 
 Id = Field(min_length=1, max_length=64)
 ROLES: tuple[Literal["pharmacist"], ...] = ("pharmacist",)
+PAY_ROLES: tuple[Literal["pharmacist", "admin"], ...] = ("pharmacist", "admin")  # no cashier role yet
+PAYABLE_STATUSES = frozenset({"approved", "partly_dispensed", "dispensed"})
+PaymentMethod = Literal["cash", "qr", "card"]
 
 _MESSAGES = {
     "pharmacy.rx_not_found": {
@@ -224,6 +236,26 @@ _MESSAGES = {
         "en": "Refund request not found: {id}",
         "zh_TW": "找不到退藥申請：{id}",
     },
+    "pharmacy.not_payable": {
+        "zh_CN": "处方 {number} 当前状态为“{status}”，不能收费",
+        "en": "Prescription {number} is {status}; it cannot be paid",
+        "zh_TW": "處方 {number} 當前狀態為「{status}」，不能收費",
+    },
+    "pharmacy.wrong_amount": {
+        "zh_CN": "收费金额 {amount} 与处方金额 {due} 不符",
+        "en": "The amount paid ({amount}) is not the prescription's amount ({due})",
+        "zh_TW": "收費金額 {amount} 與處方金額 {due} 不符",
+    },
+    "pharmacy.already_paid": {
+        "zh_CN": "处方已于 {at} 缴费（流水号 {ref}），不能重复收费",
+        "en": "The prescription was already paid at {at} (reference {ref}); it is not charged twice",
+        "zh_TW": "處方已於 {at} 繳費（流水號 {ref}），不能重複收費",
+    },
+    "pharmacy.dispensed_unpaid": {
+        "zh_CN": "处方 {number} 尚未缴费即已发药，请补收费用",
+        "en": "Prescription {number} was dispensed before it was paid; collect the payment",
+        "zh_TW": "處方 {number} 尚未繳費即已發藥，請補收費用",
+    },
     "pharmacy.refund_reviewed": {
         "zh_CN": "退药申请已审核（{status}）",
         "en": "The refund request was already reviewed ({status})",
@@ -245,6 +277,15 @@ class ReviewRx(MutationArgs):
     reviewed_at: AwareDatetime
     signing_key_id: str = Id
     signature: str = Field(min_length=1, max_length=200)
+    pickup_code: str | None = Field(default=None, pattern=r"^\d{6}$")
+
+
+class PayRx(MutationArgs):
+    rx_id: str = Id
+    payment_ref: str = Id
+    method: PaymentMethod
+    amount: Decimal = Field(ge=0, le=Decimal("10000000"), decimal_places=2)
+    paid_at: AwareDatetime | None = None
     pickup_code: str | None = Field(default=None, pattern=r"^\d{6}$")
 
 
@@ -325,6 +366,12 @@ def _pharmacy(state: StateReader, pharmacy_id: str, ctx: MutationContext) -> Pha
     if found is None or found.voided:
         raise Rejected(ctx.t("pharmacy.pharmacy_not_found", id=pharmacy_id), code="not_found")
     return found
+
+
+def payment_first(state: StateReader, rx: Prescription) -> bool:
+    """Whether the prescription's pharmacy issues the pickup code only once the prescription is paid."""
+    pharmacy = state.get(Pharmacy, rx.pharmacy_id) if rx.pharmacy_id else None
+    return pharmacy is not None and pharmacy.payment_required
 
 
 def _check_reason(code: str, text: str, table: dict[str, tuple[str, str, str]], ctx: MutationContext) -> None:
@@ -442,7 +489,8 @@ def review_rx(state: StateReader, args: ReviewRx, ctx: MutationContext) -> Effec
         "review_signature": args.signature,
         "review_key_id": key.id,
     }
-    if args.decision == "approve":
+    waits_for_payment = args.decision == "approve" and payment_first(state, rx) and rx.paid_at is None
+    if args.decision == "approve" and not waits_for_payment:
         if not args.pickup_code:
             raise Rejected(ctx.t("pharmacy.code_required"), code="pickup_code_required")
         current = state.get(PickupCodeState, pickup_state_id(rx.id))
@@ -454,8 +502,80 @@ def review_rx(state: StateReader, args: ReviewRx, ctx: MutationContext) -> Effec
     updated = next_version(rx, ctx, **changes)
     return Effect(
         writes=[updated, *writes],
-        result={"rx_id": rx.id, "status": updated.status, "pickup_code_issued": bool(writes)},
+        result={
+            "rx_id": rx.id,
+            "status": updated.status,
+            "pickup_code_issued": bool(writes),
+            "payment_required": waits_for_payment,
+        },
     )
+
+
+# ------------------------------------------------------------------------------------------- payment
+
+
+@mutation(
+    "rx.pay",
+    PayRx,
+    roles=PAY_ROLES,
+    summary="Record a payment the payment adapter confirmed; issues the pickup code where payment comes first.",
+)
+def pay_rx(state: StateReader, args: PayRx, ctx: MutationContext) -> Effect:
+    rx = _rx(state, args.rx_id, ctx)
+    if rx.paid_at is not None:
+        if rx.payment_ref == args.payment_ref:  # the same payment told twice: nothing new
+            return Effect(result=_payment_result(rx, issued=False, repeated=True))
+        raise Rejected(
+            ctx.t(
+                "pharmacy.already_paid",
+                at=rx.paid_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                ref=rx.payment_ref,
+            ),
+            code="already_paid",
+            detail={"payment_ref": rx.payment_ref},
+        )
+    if rx.voided or rx.status not in PAYABLE_STATUSES:
+        raise Rejected(
+            ctx.t("pharmacy.not_payable", number=rx.number, status=rx.status),
+            code="bad_transition",
+            detail={"status": rx.status},
+        )
+    due = money(Decimal(rx.total_amount or "0"))
+    if money(args.amount) != due:
+        raise Rejected(
+            ctx.t("pharmacy.wrong_amount", amount=money(args.amount), due=due),
+            code="wrong_amount",
+            detail={"due": str(due)},
+        )
+    at = args.paid_at or ctx.now
+    changes: dict[str, object] = {
+        "paid_at": at,
+        "paid_by": ctx.staff_id,
+        "payment_ref": args.payment_ref,
+        "payment_method": args.method,
+        "amount_paid": str(due),
+    }
+    writes: list[Any] = []
+    current = state.get(PickupCodeState, pickup_state_id(rx.id))
+    if payment_first(state, rx) and current is None and rx.status == "approved":
+        if not args.pickup_code:
+            raise Rejected(ctx.t("pharmacy.code_required"), code="pickup_code_required")
+        code_state = _new_code_state(rx, args.pickup_code, ctx, at, None, "issue", note=args.payment_ref)
+        writes.append(code_state)
+        changes["pickup_code_hash"] = code_state.digest
+    updated = next_version(rx, ctx, **changes)
+    return Effect(writes=[updated, *writes], result=_payment_result(updated, issued=bool(writes)))
+
+
+def _payment_result(rx: Prescription, *, issued: bool, repeated: bool = False) -> dict[str, Any]:
+    return {
+        "rx_id": rx.id,
+        "payment_ref": rx.payment_ref,
+        "amount": rx.amount_paid,
+        "paid_at": rx.paid_at.isoformat() if rx.paid_at else None,
+        "pickup_code_issued": issued,
+        "repeated": repeated,
+    }
 
 
 # -------------------------------------------------------------------------------------------- pickup
@@ -704,6 +824,8 @@ def dispense_rx(state: StateReader, args: DispenseRx, ctx: MutationContext) -> E
     if rx.status in DISPENSABLE_STATUSES and not rx.voided:
         writes.insert(0, next_version(rx, ctx, status="dispensed" if complete else "partly_dispensed"))
     warnings = [_conflict_warning(c, names, ctx) for c in conflicts] + warnings
+    if rx.paid_at is None and payment_first(state, rx):  # stands (it happened), but the money is owed
+        warnings.append(ctx.t("pharmacy.dispensed_unpaid", number=rx.number))
     return Effect(
         writes=writes,
         warnings=warnings,
