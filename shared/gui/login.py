@@ -163,6 +163,9 @@ class LoginDialog(QDialog):
         campus_id: str | None = None,
     ) -> None:
         super().__init__(parent)
+        # Its own colours: a parent with a dark style sheet (the waiting-room display) must not make the
+        # dialog's labels white on the light dialog; a widget's own style sheet wins over inherited ones.
+        self.setStyleSheet("QLabel { color: palette(window-text); background: transparent; }")
         self.setObjectName("login-dialog")
         self.lang = lang
         self.mode = LoginMode(mode)

@@ -261,3 +261,21 @@ def test_ask_can_be_replaced_by_a_test(monkeypatch: pytest.MonkeyPatch) -> None:
         LoginDialog, "ask", classmethod(lambda cls, *a, **kw: LoginResult(DOCTOR, None, False))
     )
     assert LoginDialog.ask(None, login=None).staff == DOCTOR  # type: ignore[union-attr]
+
+
+def test_the_dialog_keeps_readable_labels_under_a_dark_parent(qtbot: QtBot) -> None:
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QLabel, QWidget
+
+    dark = QWidget()
+    dark.setObjectName("display")
+    dark.setStyleSheet("QWidget#display { background: #101820; } QLabel { color: #ffffff; }")
+    qtbot.addWidget(dark)
+    dialog = LoginDialog(dark, login=lambda *a, **k: None, lang="zh_CN")
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    label = dialog.findChildren(QLabel)[0]
+    text = label.palette().color(label.foregroundRole())
+    background = dialog.palette().color(dialog.backgroundRole())
+    assert text != QColor("#ffffff")
+    assert abs(text.lightness() - background.lightness()) > 100, (text.name(), background.name())
