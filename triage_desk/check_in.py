@@ -33,6 +33,7 @@ from shared.domain.entities import Appointment, Patient, Queue, QueueTicket, Roo
 from shared.domain.queue_rules import PRIORITY_CLASSES, order_for
 from shared.domain.search_keys import has_cjk
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp, describe_error
+from shared.gui.widgets import Column, RowsModel, selected_row, table_view
 from shared.i18n import tr
 from shared.ids import new_id
 from shared.printing.ticket import TicketSlip
@@ -40,7 +41,6 @@ from shared.store.store import LocalStore
 from triage_desk import model
 from triage_desk.state import TriageState
 from triage_desk.texts import t
-from triage_desk.widgets import Column, RowsModel, selected_row, table_view
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,12 @@ from shared.domain.entities import Queue
 from shared.domain.queue_rules import PRIORITY_CLASSES
 from shared.gui import theme
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp, describe_error
+from shared.gui.widgets import Column, RowsModel, selected_row, table_view
 from shared.i18n import tr
 from shared.ids import new_id
 from triage_desk import model
 from triage_desk.state import QUEUE_KINDS, TriageState
 from triage_desk.texts import t
-from triage_desk.widgets import Column, RowsModel, selected_row, table_view
 
 _STATUS_COLOURS = {"called": theme.BUSY, "in_consultation": theme.OK, "skipped": theme.WARN}
 

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
+from shared.gui.widgets import MessageLine
 from triage_desk.check_in import CheckInScreen
 from triage_desk.console import QueueConsole
 from triage_desk.state import TriageState
 from triage_desk.texts import t
-from triage_desk.widgets import MessageLine
 
 
 class TriageWindow(QMainWindow):

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from shared.domain.entities import Prescription
 from shared.gui.ops import OpChanges
+from shared.gui.widgets import MessageLine
 from workstation import keys, queries
 from workstation.dialogs import ChangePinDialog, ResetKeyDialog
 from workstation.queries import ConsultData
@@ -33,7 +34,6 @@ from workstation.screens.prescribing import PrescribingScreen
 from workstation.state import WorkState
 from workstation.texts import t
 from workstation.waiting_rx import WaitingRxLabel
-from workstation.widgets import MessageLine
 
 WARM_PRINTING_MS = 5000  # after start-up, when the doctor is reading the list, not typing yet
 

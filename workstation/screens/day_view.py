@@ -28,12 +28,12 @@ from shared.domain.masking import mask_name
 from shared.domain.prescribing import age_text_zh
 from shared.gui import theme
 from shared.gui.ops import OpChanges
+from shared.gui.widgets import Column, RowsModel, selected_row, table_view
 from shared.i18n import tr
 from workstation import actions, queries
 from workstation.queries import DayView, TicketRow
 from workstation.state import WorkState
 from workstation.texts import t
-from workstation.widgets import Column, RowsModel, make_table, selected_row
 
 WATCHED = ("queue_ticket", "queue", "patient", "visit", "schedule", "room", "appointment", "staff")
 PRIORITY_COLOUR = theme.ERROR
@@ -128,8 +128,8 @@ class DayViewScreen(QWidget):
                 Column(t("col.time", lang), lambda r: self._last_time(r)),
             ]
         )
-        self.waiting_table = make_table(self.waiting_model, stretch=6)
-        self.seen_table = make_table(self.seen_model, stretch=1)
+        self.waiting_table = table_view(self.waiting_model, stretch=6)
+        self.seen_table = table_view(self.seen_model, stretch=1)
         self.waiting_box = QGroupBox(t("day.waiting", lang, n=0))
         box_layout = QVBoxLayout(self.waiting_box)
         box_layout.setContentsMargins(4, 4, 4, 4)

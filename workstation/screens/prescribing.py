@@ -55,6 +55,7 @@ from shared.domain.rx_rules import BASE_TYPES, RxType, default_rules
 from shared.errors import ValidationFailed
 from shared.gui import theme
 from shared.gui.ops import OpChanges
+from shared.gui.widgets import Column, RowsModel, selected_row, table_view
 from workstation import actions, queries
 from workstation.dialogs import NameScopeDialog, ReasonDialog
 from workstation.formats import money
@@ -63,7 +64,6 @@ from workstation.rx_plan import AckKey, Plan, plan_prescriptions
 from workstation.sign_flow import pin_refused, with_key
 from workstation.state import WorkState
 from workstation.texts import t
-from workstation.widgets import Column, RowsModel, make_table, selected_row
 
 COLUMNS = ("drug", "dose", "unit", "route", "frequency", "days", "quantity", "amount", "note")
 BASE_TYPE_ORDER: tuple[RxType, ...] = ("ordinary", "emergency", "paediatric", "chronic")
@@ -166,7 +166,7 @@ class PrescribingScreen(QWidget):
                 ),
             ]
         )
-        self.results = make_table(self.results_model, stretch=1)
+        self.results = table_view(self.results_model, stretch=1)
         self.results.setMaximumHeight(170)
         # Fixed column widths: sizing columns to their contents would read every cell of every
         # result on each keystroke; with fixed widths only the rows on screen are drawn.
@@ -223,7 +223,7 @@ class PrescribingScreen(QWidget):
                 Column(t("rx.col.amount", lang), lambda r: money(r.total_amount), align_right=True),
             ]
         )
-        self.written_table = make_table(self.written_model, stretch=0)
+        self.written_table = table_view(self.written_model, stretch=0)
         written_layout.addWidget(self.written_table, 1)
         written_buttons = QHBoxLayout()
         self.reprint_button = QPushButton(t("rx.reprint", lang))

@@ -1,4 +1,5 @@
-"""Small widgets the workstation screens share: a table model over plain rows, a message line."""
+"""Small widgets every app's screens share: a table model over plain rows, a table view for it, and the
+screen's in-place message line (not a pop-up)."""
 
 from __future__ import annotations
 
@@ -80,9 +81,11 @@ class RowsModel(QAbstractTableModel, Generic[R]):
         return None
 
 
-def make_table(model: QAbstractTableModel, *, stretch: int | None = None) -> QTableView:
-    """A row-selecting, read-only table view for ``model``."""
-    view = QTableView()
+def table_view(
+    model: QAbstractTableModel, parent: QWidget | None = None, *, stretch: int | None = None
+) -> QTableView:
+    """A row-selecting, read-only table view for ``model``; column ``stretch`` (else the last) takes the rest."""
+    view = QTableView(parent)
     view.setModel(model)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
