@@ -214,6 +214,11 @@ class ReviewDetail:
     checks: list[CheckRow]
     reviewer_name: str = ""
     times_printed: int = 0  # on this PC; the next print is marked as a reprint when > 0
+    payment_first: bool = False  # the pharmacy issues the pickup code once the prescription is paid
+
+    @property
+    def awaiting_payment(self) -> bool:
+        return self.payment_first and self.rx.paid_at is None and self.rx.status in DISPENSABLE
 
     @property
     def blocks(self) -> int:
@@ -236,6 +241,7 @@ def review_detail(store: Any, rx_id: str, lang: str) -> ReviewDetail | None:
         checks.append(CheckRow(finding, (ack.note or "✓") if ack is not None else None))
     checks.sort(key=lambda c: (c.finding.level != "block", c.finding.line_index or -1))
     reviewer = store.get(Staff, rx.reviewed_by) if rx.reviewed_by else None
+    pharmacy = store.get(Pharmacy, rx.pharmacy_id) if rx.pharmacy_id else None
     return ReviewDetail(
         rx=rx,
         draft=draft,
@@ -244,6 +250,7 @@ def review_detail(store: Any, rx_id: str, lang: str) -> ReviewDetail | None:
         checks=checks,
         reviewer_name=reviewer.name if reviewer else "",
         times_printed=_times_printed(store, rx.id),
+        payment_first=pharmacy is not None and pharmacy.payment_required,
     )
 
 

@@ -1,5 +1,7 @@
-"""Dispensing: find a prescription (number, pickup code, patient, scanned QR), check the pickup code, see the
-first-expiry-first-out batches per line (override with a reason, hand out part), dispense, and print the
+"""Dispensing: find a prescription (number, pickup code, patient, scanned QR), take payment (收费, where
+the pharmacy takes it before the pickup code: ``payment.PaymentGateway`` then ``rx.pay``), check the
+pickup code, see the first-expiry-first-out batches per line (override with a reason, hand out part),
+dispense, and print the
 drug labels and receipt (and a pick list for many prescriptions at once). Conflicts found when offline
 dispenses reached the server are listed for review."""
 

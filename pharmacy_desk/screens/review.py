@@ -337,6 +337,8 @@ class ReviewScreen(QWidget):
             )
         else:
             self.review_label.clear()
+        if detail.awaiting_payment:
+            self.review_label.setText(self.review_label.text() + "\n" + t("pay.first", lang))
         self._set_actions()
         self.sig_detail_shown.emit(detail)
 
@@ -353,6 +355,11 @@ class ReviewScreen(QWidget):
         )
         self.print_button.setText(
             t("review.reprint" if self._printed_before() else "review.print", self.lang)
+        )
+        # where payment comes first, the way on is to the counter's 收费 (on the dispensing screen)
+        go = "pay.button" if detail is not None and detail.awaiting_payment else "dispense.go"
+        self.dispense_button.setText(
+            t(go, self.lang).replace("(&D)", "").replace("(&P)", "").replace("&", "") + " →"
         )
 
     def _printed_before(self) -> bool:

@@ -114,7 +114,9 @@ def write_entities(conn: Connection, writes: Sequence[Entity]) -> int | None:
             raise Conflict(
                 f"{entity.KIND} {entity.id} changed concurrently; expected version {entity.version - 1}"
             )
-    return publish(conn, [(entity.KIND, entity.id, entity.scope_key()) for entity in writes])
+    # A version-1 row was just inserted (its primary key was free), so it has no older feed position.
+    fresh = all(entity.version == 1 for entity in writes)
+    return publish(conn, [(entity.KIND, entity.id, entity.scope_key()) for entity in writes], fresh=fresh)
 
 
 def publish(conn: Connection, keys: Sequence[tuple[str, str, str]], *, fresh: bool = False) -> int:

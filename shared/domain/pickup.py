@@ -10,6 +10,10 @@ to try), which is what the attempt lock and the code's short life are for.
 Verification compares digests in constant time, counts wrong tries and locks the code after
 ``MAX_ATTEMPTS``; a locked or expired code needs a pharmacist to reissue one (a new code, attempts
 reset). The patient shows the code typed or as the QR ``clinic:pickup:<rx id>:<code>``.
+
+When: at approval (``rx.review``), or — at a pharmacy with ``Pharmacy.payment_required`` — once the
+prescription is paid (``rx.pay``, with the payment the desk's payment adapter confirmed); the PC draws
+the code with ``issue_pickup_code`` either way and the handler stores its digest.
 """
 
 from __future__ import annotations

@@ -501,3 +501,26 @@ def test_payment_before_the_code_round_trips_through_the_server(
     assert read(lambda s: s.get(Prescription, rx.id)).version == row.version
     other = pharmacist.push_one("rx.pay", {**pay, "payment_ref": "CASH000000000001"})
     assert other["status"] == "rejected" and other["code"] == "already_paid", other
+
+
+def test_an_administrator_sets_payment_first_and_pharmacists_see_it(
+    server: ServerProcess, pharmacist: ApiUser
+) -> None:
+    from shared.domain.entities import Pharmacy
+
+    refused = pharmacist.push_one(
+        "pharmacy.configure", {"pharmacy_id": MAIN_PHARMACY, "payment_required": True}
+    )
+    assert refused["status"] == "rejected", refused
+    admin = ApiUser(server.url, "admin")
+    try:
+        done = admin.push_one("pharmacy.configure", {"pharmacy_id": MAIN_PHARMACY, "payment_required": True})
+    finally:
+        admin.close()
+    assert done["status"] == "applied" and done["result"]["changed"] is True, done
+    seen = State(pharmacist).one("pharmacy", MAIN_PHARMACY)
+    assert seen["payment_required"] is True and Pharmacy.model_validate(seen).version == 2
+    rx = prescription((AMOX, 3))
+    put(server, rx)
+    review = pharmacist.push_one("rx.review", review_args(rx, pickup_code="482913"))
+    assert review["status"] == "applied" and review["result"]["payment_required"] is True, review

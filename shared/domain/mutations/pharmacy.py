@@ -18,6 +18,9 @@ All need the ``pharmacist`` role. Quantities are whole **minimum units** (片/�
   on the prescription; idempotent by ``payment_ref`` (the same reference again returns the stored
   payment and changes nothing; another reference for a paid prescription is refused). Refused for a
   prescription that is not approved (signed, rejected, draft), cancelled or refunded, or a wrong amount.
+``pharmacy.configure`` — ``ConfigurePharmacy`` (admin): ``pharmacy_id``, ``payment_required`` (whether
+  the pharmacy takes payment before it issues pickup codes). Prescriptions approved before a change
+  keep the code they have (or wait for payment, as they did).
 ``rx.pickup_reissue`` — ``ReissuePickup``: ``rx_id``, ``pickup_code`` (new six digits), ``reason``.
 ``rx.pickup_verify`` — ``VerifyPickup``: ``rx_id``, ``code`` (as typed or scanned), ``at`` (optional).
   Always recorded: the result says ``ok``; a wrong, locked, expired or used code comes back ``ok:
@@ -287,6 +290,11 @@ class PayRx(MutationArgs):
     amount: Decimal = Field(ge=0, le=Decimal("10000000"), decimal_places=2)
     paid_at: AwareDatetime | None = None
     pickup_code: str | None = Field(default=None, pattern=r"^\d{6}$")
+
+
+class ConfigurePharmacy(MutationArgs):
+    pharmacy_id: str = Id
+    payment_required: bool
 
 
 class ReissuePickup(MutationArgs):
@@ -565,6 +573,20 @@ def pay_rx(state: StateReader, args: PayRx, ctx: MutationContext) -> Effect:
         changes["pickup_code_hash"] = code_state.digest
     updated = next_version(rx, ctx, **changes)
     return Effect(writes=[updated, *writes], result=_payment_result(updated, issued=bool(writes)))
+
+
+@mutation(
+    "pharmacy.configure",
+    ConfigurePharmacy,
+    roles=("admin",),
+    summary="Set whether a pharmacy takes payment before it issues pickup codes.",
+)
+def configure_pharmacy(state: StateReader, args: ConfigurePharmacy, ctx: MutationContext) -> Effect:
+    pharmacy = _pharmacy(state, args.pharmacy_id, ctx)
+    if pharmacy.payment_required == args.payment_required:
+        return Effect(result={"pharmacy_id": pharmacy.id, "changed": False})
+    updated = next_version(pharmacy, ctx, payment_required=args.payment_required)
+    return Effect(writes=[updated], result={"pharmacy_id": pharmacy.id, "changed": True})
 
 
 def _payment_result(rx: Prescription, *, issued: bool, repeated: bool = False) -> dict[str, Any]:
