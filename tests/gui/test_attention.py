@@ -100,3 +100,13 @@ def test_a_store_error_is_shown_inside_the_dialog_not_as_a_popup(qtbot: QtBot, b
         qtbot.waitUntil(lambda dialog=dialog: dialog.notice.text() == "本地数据库已损坏")
         assert dialog.notice.property("role") == "error"
     assert reported == []
+
+
+def test_every_mutation_the_suite_knows_has_a_label_in_each_language() -> None:
+    from shared.domain.mutations import REGISTRY
+    from shared.gui.attention import mutation_label
+
+    for name in REGISTRY:
+        for lang in ("zh_CN", "en", "zh_TW"):
+            label = mutation_label(name, lang)
+            assert label and label != name and not label.startswith("mutation."), (name, lang, label)
