@@ -23,19 +23,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.i18n import LANGUAGES, normalize_language
+from shared.gui.launch import add_app_arguments, app_settings, open_runtime, run_main_window, self_test
 from shared.site import SiteConfig, SiteConfigError, load_site_config
 
 log = logging.getLogger(__name__)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", help="central API URL (default: the site configuration's server_url)")
-    parser.add_argument("--data-folder", help="where this PC keeps its local database")
-    parser.add_argument("--lang", choices=LANGUAGES, help="language (default: the site configuration's)")
-    parser.add_argument(
-        "--self-test", action="store_true", help="build the window offscreen, write a slip, exit"
-    )
+    add_app_arguments(parser, self_test_help="build the window offscreen, write a slip, exit")
 
 
 def add_triage_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,19 +57,6 @@ def add_display_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--silent", action="store_true", help="no voice (display only)")
 
 
-def settings(args: argparse.Namespace) -> tuple[SiteConfig, str, Path | None]:
-    site = load_site_config()
-    updates: dict[str, object] = {}
-    if args.server:
-        updates["server_url"] = args.server
-    if args.data_folder:
-        updates["data_folder"] = args.data_folder
-    site = site.model_copy(update=updates)
-    lang = args.lang or normalize_language(site.language)
-    folder = Path(site.data_folder).expanduser() if site.data_folder else None
-    return site, lang, folder
-
-
 def render_sample_slip(folder: Path) -> Path:
     """The self-test's document: a ticket slip's ESC/POS bytes with built-in sample data."""
     from shared.printing.ticket import ticket_escpos
@@ -96,12 +78,6 @@ def render_sample_announcement(folder: Path) -> Path:
     settings = ComposeSettings(repeat=1, volume=site.voice.volume)
     Composer(pack, settings).render(Announcement("A023", "3诊室")).write_wav(path)
     return path
-
-
-def open_runtime(app: str, site: SiteConfig, lang: str, folder: Path | None) -> Any:
-    from shared.gui.app import ClientRuntime
-
-    return ClientRuntime.open(app=app, server_url=site.server_url, lang=lang, data_folder=folder)
 
 
 def build_window(kind: str, site: SiteConfig, lang: str, folder: Path | None, *, runtime: Any = None) -> Any:
@@ -157,23 +133,6 @@ def open_display_here(state: Any, *, player: Any = None) -> Any:
     return window
 
 
-def _self_test(kind: str, site: SiteConfig, lang: str, folder: Path | None) -> int:
-    from shared.gui.selftest import run_self_test
-
-    made: list[Any] = []
-
-    def make_window() -> Any:
-        window = build_window(kind, site, lang, folder)
-        made.append(window)
-        return window
-
-    render = render_sample_announcement if kind == "display" else render_sample_slip
-    code = run_self_test(kind, make_window, render, data_folder=folder)
-    for window in made:
-        window.triage_state.runtime.shutdown()
-    return code
-
-
 def _needs_login(runtime: Any) -> bool:
     from shared.sync.status import SyncState
 
@@ -184,58 +143,80 @@ def _needs_login(runtime: Any) -> bool:
 
 
 def _run_gui(kind: str, args: argparse.Namespace, site: SiteConfig, lang: str, folder: Path | None) -> int:
+    if kind == "display":
+        return _run_display(args, site, lang, folder)
+    if kind == "kiosk":
+        return _run_kiosk(args, site, lang, folder)
+    return run_main_window(
+        kind,
+        site,
+        lang,
+        folder,
+        lambda runtime: build_window(kind, site, lang, folder, runtime=runtime),
+        lambda window: window.load(),
+        should_sync=_may_sync,
+        on_exit=_close_windows,
+    )
+
+
+def _may_sync(window: Any) -> bool:
+    """A kiosk account may not sync: it works online only."""
+    from triage_desk.kiosk import is_kiosk_account
+
+    return not is_kiosk_account(window.triage_state)
+
+
+def _close_windows(window: Any) -> None:
+    """No timer of a closed window (the desk's, or the display it opened) may reach the stopped runtime."""
+    display = getattr(window.triage_state, "display_window", None)
+    if display is not None:
+        display.controller.stop()
+    for made in (display, window):
+        if made is not None:
+            made.close()
+            made.deleteLater()
+
+
+def _run_kiosk(args: argparse.Namespace, site: SiteConfig, lang: str, folder: Path | None) -> int:
     from shared.gui.app import create_app, install_excepthook
 
-    qt_app = create_app(sys.argv[:1], app_name=f"clinic-{kind}", lang=lang)
-    runtime = open_runtime(kind, site, lang, folder)
+    qt_app = create_app(sys.argv[:1], app_name="clinic-kiosk", lang=lang)
+    runtime = open_runtime("kiosk", site, lang, folder)
     install_excepthook(runtime.bus)
     window: Any = None
     try:
-        if kind == "display":
-            return _run_display(qt_app, runtime, args, site, lang)
-        window = build_window(kind, site, lang, folder, runtime=runtime)
+        window = build_window("kiosk", site, lang, folder, runtime=runtime)
         if runtime.ask_login(window) is None:
             return 0
-        from triage_desk.kiosk import is_kiosk_account
-
-        if not is_kiosk_account(window.triage_state):  # a kiosk account may not sync: it works online
+        if _may_sync(window):
             runtime.start_sync()
-        if kind == "kiosk":
-            if args.windowed:
-                window.resize(1024, 768)
-                window.show()
-            else:
-                window.showFullScreen()
-            window.reset()
-            return int(qt_app.exec())
-        window.load()
-        lock = runtime.idle_lock(window, minutes=site.idle_lock_minutes)
-
-        def switch_user() -> None:
-            def after() -> None:
-                if runtime.ask_login(window) is not None:
-                    runtime.start_sync()
-                    window.load()
-                lock.release()
-
-            runtime.sign_out(after)
-
-        lock.sig_sign_out_requested.connect(switch_user)
-        window.showMaximized()
+        if args.windowed:
+            window.resize(1024, 768)
+            window.show()
+        else:
+            window.showFullScreen()
+        window.reset()
         return int(qt_app.exec())
     finally:
-        display = getattr(getattr(window, "triage_state", None), "display_window", None)
-        if display is not None:
-            display.controller.stop()
-        for made in (display, window):
-            if made is not None:  # no timer of a closed window may reach the stopped runtime
-                made.close()
-                made.deleteLater()
+        if window is not None:
+            _close_windows(window)
         runtime.shutdown()
 
 
-def _run_display(qt_app: Any, runtime: Any, args: argparse.Namespace, site: SiteConfig, lang: str) -> int:
+def _run_display(args: argparse.Namespace, site: SiteConfig, lang: str, folder: Path | None) -> int:
     """A PC that only follows the server: log in once (a nurse or kiosk account); the token is kept."""
+    from shared.gui.app import create_app, install_excepthook
+
+    qt_app = create_app(sys.argv[:1], app_name="clinic-display", lang=lang)
+    runtime = open_runtime("display", site, lang, folder)
+    install_excepthook(runtime.bus)
+    try:
+        return _follow_server(qt_app, runtime, args, site, lang)
+    finally:
+        runtime.shutdown()
+
+
+def _follow_server(qt_app: Any, runtime: Any, args: argparse.Namespace, site: SiteConfig, lang: str) -> int:
     from triage_desk.display import DisplayController, DisplayWindow, ScreenKeeper, make_announcer
     from triage_desk.model import hospital_name
     from triage_desk.state import TriageState
@@ -280,12 +261,19 @@ def run_display(args: argparse.Namespace) -> int:
 
 def _run(kind: str, args: argparse.Namespace) -> int:
     try:
-        site, lang, folder = settings(args)
+        site, lang, folder = app_settings(args)
     except SiteConfigError as exc:
         sys.stderr.write(f"{exc.message}\n")
         return 2
     if args.self_test:
-        return _self_test(kind, site, lang, folder)
+        render = render_sample_announcement if kind == "display" else render_sample_slip
+        return self_test(
+            kind,
+            lambda: build_window(kind, site, lang, folder),
+            render,
+            folder,
+            lambda window: window.triage_state.runtime,
+        )
     return _run_gui(kind, args, site, lang, folder)
 
 
