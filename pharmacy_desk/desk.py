@@ -35,10 +35,10 @@ from pharmacy_desk.payment import PaymentGateway, StubGateway
 from pharmacy_desk.print_queue import PrintQueue, QueuedJob
 from pharmacy_desk.queries import pharmacies
 from pharmacy_desk.texts import t
-from pharmacy_desk.widgets import MessageLine
 from shared.domain.entities import Pharmacy, Staff
 from shared.gui.app import ClientRuntime
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
+from shared.gui.widgets import MessageLine
 from shared.site import SiteConfig
 
 log = logging.getLogger(__name__)

@@ -50,12 +50,12 @@ from pharmacy_desk.queries import (
     open_conflicts,
 )
 from pharmacy_desk.texts import t
-from pharmacy_desk.widgets import Column, RowsModel, selected_row, table_view
 from shared.domain.prescribing import plain_usage_zh
 from shared.domain.stock import BatchStock
 from shared.errors import SuiteError
 from shared.gui import theme
 from shared.gui.ops import CollectionOp, OpChanges, OpContext, QueryOp
+from shared.gui.widgets import Column, RowsModel, selected_row, table_view
 from shared.gui.workers import run_in_background
 from shared.i18n import tr
 from shared.ids import new_id

@@ -26,7 +26,7 @@ from pharmacy_desk.printer_settings import (
     test_page,
 )
 from pharmacy_desk.texts import t
-from pharmacy_desk.widgets import MessageLine
+from shared.gui.widgets import MessageLine
 from shared.site import PrinterSetting, user_config_path
 
 

@@ -36,13 +36,13 @@ from pharmacy_desk.queries import (
     returns_data,
 )
 from pharmacy_desk.texts import t
-from pharmacy_desk.widgets import Column, RowsModel, selected_row, table_view
 from shared.domain.delivery import Address, StubCourier, address_problems
 from shared.domain.masking import mask_phone
 from shared.domain.mutations.delivery import delivery_order
 from shared.domain.pharmacy import REFUND_REASONS, reason_text
 from shared.errors import SuiteError
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
+from shared.gui.widgets import Column, RowsModel, selected_row, table_view
 from shared.gui.workers import run_in_background
 from shared.printing.waybill import WaybillPrint, render_waybill
 

@@ -28,12 +28,12 @@ from pharmacy_desk.dialogs import PinDialog, ReasonDialog
 from pharmacy_desk.keys import find_key
 from pharmacy_desk.queries import ReviewDetail, ReviewQueue, RxRow, review_detail, review_queue
 from pharmacy_desk.texts import t
-from pharmacy_desk.widgets import Column, RowsModel, selected_row, table_view
 from shared.domain.pharmacy import REVIEW_REASONS, reason_text
 from shared.domain.prescribing import age_text_zh, type_name
 from shared.errors import SuiteError
 from shared.gui import theme
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
+from shared.gui.widgets import Column, RowsModel, selected_row, table_view
 from shared.security.signing import WrongPin
 
 log = logging.getLogger(__name__)

@@ -34,13 +34,13 @@ from pharmacy_desk.dialogs import ok_cancel
 from pharmacy_desk.queries import BatchRow, LowRow, overview, pharmacies, sales, stock_screen
 from pharmacy_desk.queries import StockScreen as StockData
 from pharmacy_desk.texts import t
-from pharmacy_desk.widgets import Column, RowsModel, selected_row, table_view
 from shared.domain.entities import Drug, Pharmacy
 from shared.domain.pharmacy import MOVE_KINDS, reason_text
 from shared.domain.pharmacy_queries import SalesLine, SalesReport
 from shared.errors import SuiteError
 from shared.gui import theme
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
+from shared.gui.widgets import Column, RowsModel, selected_row, table_view
 from shared.printing.stock_report import sales_summary
 
 WATCHED = ("stock_batch", "stock_movement", "stocktake", "stock_minimum", "dispense", "refund")

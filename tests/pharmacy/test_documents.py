@@ -20,8 +20,8 @@ from pharmacy_desk.documents import (
     receipt_for,
     sample_line,
 )
-from pharmacy_desk.widgets import Column, RowsModel
 from shared.domain.entities import Prescription
+from shared.gui.widgets import Column, RowsModel
 from shared.printing.escpos_decode import decode
 
 NOW = dt.datetime(2026, 11, 22, 10, 30)
