@@ -25,7 +25,7 @@ from server_stub.services.auth import PrincipalCache
 from server_stub.services.feed import CursorAhead, CursorExpired
 from server_stub.services.feed_tail import FeedTail, fetch_after
 from server_stub.services.group_commit import GroupCommitter
-from server_stub.services.longpoll import LongPollPacer
+from server_stub.services.longpoll import URGENT_KINDS, LongPollPacer
 from server_stub.services.notifier import FeedNotifier
 from server_stub.services.push import ClientMismatch, SequenceError
 from server_stub.services.reference_cache import ReferenceCache
@@ -111,6 +111,7 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     )
 
     tail = FeedTail(capacity=settings.feed_tail_entries)
+    tail.urgent_kinds = URGENT_KINDS
     notifier = FeedNotifier(db, tail, settings.longpoll_poll_seconds)
     committer = GroupCommitter(
         db,

@@ -31,6 +31,7 @@ class ServerSettings(BaseSettings):
     # A long-poll from the same token is answered at most this often: a PC that gets changes and asks
     # again at once is held until this long after its previous answer (no thread or connection held),
     # so hundreds of PCs polling a busy feed get one page a second each instead of a page per write.
+    # A queue ticket or notice change (a call, a check-in) ends the hold at once.
     longpoll_min_interval_seconds: float = 1.0
     # Recently checked tokens are trusted this long (logout in the same process forgets at once; other
     # processes and a deactivated account take up to this long).

@@ -106,6 +106,9 @@ class FeedTail:
         # caches of a kind (reference search) compare these to know they are still current.
         self.kind_changes: dict[str, int] = {}
         self.epoch = 0
+        # Highest sequence of a change of one of ``urgent_kinds`` (see longpoll.URGENT_KINDS).
+        self.urgent_kinds: frozenset[str] = frozenset()
+        self.last_urgent = 0
 
     @property
     def ready(self) -> bool:
@@ -140,6 +143,8 @@ class FeedTail:
             self._seqs.append(entry.seq)
             self.head = entry.seq
             self.kind_changes[entry.kind] = self.kind_changes.get(entry.kind, 0) + 1
+            if entry.kind in self.urgent_kinds:
+                self.last_urgent = entry.seq
             moved = True
         if batch.min_cursor > self.min_cursor:
             # Retention purged rows: cursors before min_cursor get 410 from the database path.

@@ -1,5 +1,7 @@
 """Pacing of long-polls per token: a PC that got changes and long-polls again at once is held (on the
-event loop, no thread, no connection) until ``min_interval`` after its previous long-poll answer.
+event loop, no thread, no connection) until ``min_interval`` after its previous long-poll answer, or
+until a change of an URGENT kind (a queue call, a waiting-room notice) arrives, which ends the hold
+at once: waiting-room screens and desks must show a call within a second however busy the feed is.
 
 Without it, a busy feed turns every open long-poll into continuous polling: each answer is followed
 by a new request that finds new changes at once. With it, each PC gets at most one long-poll answer
@@ -10,6 +12,9 @@ needs. Event loop only (not thread-safe, needs no lock).
 from __future__ import annotations
 
 import asyncio
+
+# Changes that end a pacing hold at once: queue tickets (check-ins, calls, recalls …) and notices.
+URGENT_KINDS = frozenset({"queue_ticket", "queue_notice"})
 
 
 class LongPollPacer:

@@ -27,6 +27,7 @@ class FeedNotifier:
         self._poll_seconds = poll_seconds
         self._preload = preload
         self._changed = asyncio.Event()
+        self._urgent = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._poller: asyncio.Task[None] | None = None
         self._inflight: asyncio.Task[None] | None = None
@@ -84,8 +85,12 @@ class FeedNotifier:
 
     def absorb(self, batch: TailBatch) -> None:
         """Add changes read right after a commit (event loop only) and wake the waiters."""
+        urgent = self.tail.last_urgent
         if self.tail.apply(batch):
             self._wake()
+            if self.tail.last_urgent > urgent:
+                self._urgent.set()
+                self._urgent = asyncio.Event()
 
     async def refresh(self) -> None:
         """Bring the tail up to everything committed before this call (one read shared by callers)."""
@@ -120,6 +125,19 @@ class FeedNotifier:
                 return False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
+        return True
+
+    async def wait_urgent_beyond(self, cursor: int, timeout: float) -> bool:
+        """Wait until a change of an urgent kind (``tail.urgent_kinds``) lands after ``cursor`` or
+        ``timeout`` seconds pass; True if one did."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.tail.last_urgent <= cursor:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._urgent.wait(), remaining)
         return True
 
     async def _poll(self) -> None:

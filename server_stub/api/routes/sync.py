@@ -89,7 +89,8 @@ async def pull(
 ) -> Response:
     """Changes after ``cursor`` in commit order, each entity once at its latest version. With ``wait``,
     an empty answer is held until something changes; the wait holds no database connection or thread,
-    and one token's long-polls are answered at most once per ``longpoll_min_interval_seconds``.
+    and one token's long-polls are answered at most once per ``longpoll_min_interval_seconds`` unless a
+    queue ticket or notice changed meanwhile (calls are never paced).
 
     Pages near the head come from the process's in-memory feed tail (no database read); older
     cursors read the database, concurrent requests for the same page sharing one read. The tail has
@@ -108,8 +109,10 @@ async def pull(
     if wait > 0:
         hold = min(pacer.delay(principal.token_hash), wait)
         if hold > 0:
-            await asyncio.sleep(hold)
-            remaining -= hold
+            # Held to pace a busy feed, but a queue call or notice after the cursor ends the hold.
+            started = loop.time()
+            await notifier.wait_urgent_beyond(cursor, hold)
+            remaining -= loop.time() - started
 
     def read() -> feed.Page:
         with db.read() as conn:
