@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,10 @@ from sqlalchemy.engine import make_url
 from shared.errors import TransientError
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
+
+# Key in ``Connection.info`` of the per-transaction state ``Database.write`` keeps (see ``before_commit``).
+_TXN_STATE = "clinic_write_transaction"
+_BEFORE_COMMIT = "before_commit"
 
 
 class DatabaseBusy(TransientError):
@@ -54,6 +58,38 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, busy_ms: int) -
     return engine
 
 
+def transaction_state(conn: Connection) -> dict[str, Any] | None:
+    """A dict that lives exactly as long as the ``Database.write`` transaction ``conn`` is in (None
+    outside one), for work a transaction collects and writes once at its end (the audit entries)."""
+    state = conn.info.get(_TXN_STATE)
+    return state if isinstance(state, dict) else None
+
+
+def before_commit(conn: Connection, hook: Callable[[Connection], None]) -> bool:
+    """Run ``hook(conn)`` once, after the body of the ``Database.write`` transaction ``conn`` is in
+    and just before its commit (hooks in the order added; a hook that raises rolls everything back).
+    Returns False, running nothing, when ``conn`` is not in such a transaction."""
+    state = transaction_state(conn)
+    if state is None:
+        return False
+    state.setdefault(_BEFORE_COMMIT, []).append(hook)
+    return True
+
+
+@contextlib.contextmanager
+def _tracked(conn: Connection) -> Iterator[Connection]:
+    conn.info[_TXN_STATE] = {}
+    try:
+        yield conn
+        state = conn.info[_TXN_STATE]
+        hooks = state.get(_BEFORE_COMMIT, [])
+        # A hook may add another hook; run until none is left.
+        while hooks:
+            hooks.pop(0)(conn)
+    finally:
+        conn.info.pop(_TXN_STATE, None)
+
+
 @dataclass
 class Database:
     """The server's database: a writer engine and a reader engine (the same one on PostgreSQL)."""
@@ -86,13 +122,13 @@ class Database:
         """One write transaction: commits on success, rolls back on any exception. Raises
         ``DatabaseBusy`` if this process's SQLite write lock is not free within the busy timeout."""
         if self.write_lock is None:
-            with self.writer.begin() as conn:
+            with self.writer.begin() as conn, _tracked(conn):
                 yield conn
             return
         if not self.write_lock.acquire(timeout=self.busy_ms / 1000):
             raise DatabaseBusy("database is busy (write lock wait timed out)")
         try:
-            with self.writer.begin() as conn:
+            with self.writer.begin() as conn, _tracked(conn):
                 yield conn
         finally:
             self.write_lock.release()

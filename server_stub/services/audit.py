@@ -10,12 +10,12 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
+from server_stub.db.engine import before_commit, transaction_state
 from server_stub.db.tables import audit_head, audit_log
 
 GENESIS_HASH = "0" * 64
 
 # Built once (see entities.py): one append runs three of these per applied mutation.
-_LOCK_HEAD = select(audit_head.c.id).where(audit_head.c.id == 1).with_for_update()
 _READ_HEAD = select(audit_head).where(audit_head.c.id == 1).with_for_update()
 _INSERT = audit_log.insert()
 _MOVE_HEAD = (
@@ -45,10 +45,17 @@ def _row_hash(prev_hash: str, row: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 
+_HEAD = "audit_head"
+
+
 def lock_head(conn: Connection) -> None:
     """Lock the chain's head row for the rest of the caller's transaction (no-op on SQLite, whose
-    write transactions are exclusive anyway)."""
-    conn.execute(_LOCK_HEAD).first()
+    write transactions are exclusive anyway). Inside a ``Database.write`` transaction the head read
+    here is kept, so the deferred entries written at its end need not read it again."""
+    head = conn.execute(_READ_HEAD).one()
+    state = transaction_state(conn)
+    if state is not None:
+        state[_HEAD] = (int(head.last_id), str(head.last_hash))
 
 
 def append(
@@ -64,6 +71,9 @@ def append(
     detail: dict[str, Any] | None = None,
 ) -> int:
     """Append one entry inside the caller's transaction; the head row's lock serialises appenders."""
+    state = transaction_state(conn)
+    if state is not None:
+        state.pop(_HEAD, None)  # the head kept by lock_head moves now
     head = conn.execute(_READ_HEAD).one()
     row = {
         "id": head.last_id + 1,
@@ -81,6 +91,90 @@ def append(
     conn.execute(_INSERT, row)
     conn.execute(_MOVE_HEAD, {"b_last_id": row["id"], "b_last_hash": row["hash"]})
     return int(row["id"])
+
+
+_PENDING = "audit_pending"
+
+
+def defer(
+    conn: Connection,
+    *,
+    at: dt.datetime,
+    action: str,
+    outcome: str,
+    staff_id: str | None = None,
+    username: str | None = None,
+    device_id: str | None = None,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Like ``append``, but the entry is written just before the caller's ``Database.write``
+    transaction commits, together with the other entries deferred in it: one read and one update of
+    the chain's head and one multi-row insert per transaction instead of three statements per entry.
+    Entries keep the order in which they were deferred. Outside a ``Database.write`` transaction the
+    entry is appended at once. A caller that rolls back to a savepoint must drop the entries deferred
+    since (``pending_mark`` / ``drop_pending``)."""
+    entry: dict[str, Any] = {
+        "at": at,
+        "staff_id": staff_id,
+        "username": username,
+        "device_id": device_id,
+        "action": action,
+        "target": target,
+        "outcome": outcome,
+        "detail": json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=str),
+    }
+    state = transaction_state(conn)
+    if state is None:
+        _write(conn, [entry])
+        return
+    pending = state.get(_PENDING)
+    if pending is None:
+        pending = state[_PENDING] = []
+        before_commit(conn, _flush)
+    pending.append(entry)
+
+
+def pending_mark(conn: Connection) -> int:
+    """How many entries the caller's transaction has deferred so far."""
+    state = transaction_state(conn)
+    return len(state.get(_PENDING) or []) if state is not None else 0
+
+
+def drop_pending(conn: Connection, mark: int) -> None:
+    """Forget the entries deferred after ``pending_mark`` returned ``mark`` (their savepoint was
+    rolled back)."""
+    state = transaction_state(conn)
+    pending = state.get(_PENDING) if state is not None else None
+    if pending is not None:
+        del pending[mark:]
+
+
+def _flush(conn: Connection) -> None:
+    state = transaction_state(conn)
+    pending = state.pop(_PENDING, None) if state is not None else None
+    if pending:
+        _write(conn, pending)
+
+
+def _write(conn: Connection, entries: list[dict[str, Any]]) -> None:
+    """Chain ``entries`` onto the head (locked) and insert them in one statement; one head update."""
+    state = transaction_state(conn)
+    kept = state.pop(_HEAD, None) if state is not None else None
+    if kept is None:
+        head = conn.execute(_READ_HEAD).one()
+        kept = (int(head.last_id), str(head.last_hash))
+    last_id, last_hash = kept
+    rows = []
+    for entry in entries:
+        last_id += 1
+        row = {"id": last_id, **entry, "prev_hash": last_hash}
+        row["hash"] = last_hash = _row_hash(last_hash, row)
+        rows.append(row)
+    conn.execute(_INSERT, rows)
+    conn.execute(_MOVE_HEAD, {"b_last_id": last_id, "b_last_hash": last_hash})
+    if state is not None:
+        state[_HEAD] = (last_id, last_hash)
 
 
 @dataclass

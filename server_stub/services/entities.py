@@ -7,7 +7,17 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Insert, Select, Update, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Select,
+    Update,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 
 from server_stub.db.tables import ENTITY_TABLES, change_index, sync_counter
 from shared.domain.entities import ENTITY_BY_KIND, Entity
@@ -56,6 +66,8 @@ class ServerState:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        # Whether the handler has written (a counter), so a refusal must be undone.
+        self.wrote = False
 
     def get(self, kind: type[E], entity_id: str) -> E | None:
         row = self.conn.execute(_by_id(kind.KIND), {"b_id": entity_id}).first()
@@ -73,6 +85,7 @@ class ServerState:
         return [to_entity(kind, row) for row in self.conn.execute(query.order_by(table.c.id).limit(1000))]
 
     def next_number(self, counter: str) -> int | None:
+        self.wrote = True
         return next_counter(self.conn, counter)
 
 

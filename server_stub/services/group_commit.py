@@ -4,8 +4,10 @@ one WAL flush on PostgreSQL) instead of paying one each.
 
 Nothing is weakened: every push still runs the same handlers with the same checks, each mutation in a
 SAVEPOINT of its own (``push.apply_batch_in``), so a rejection or a failure undoes only that mutation;
-the audit chain still gets one entry per mutation, in the order they were applied; and a push is
-answered only after its transaction is durably committed. If the group's transaction itself fails
+the audit chain still gets one entry per mutation, in the order they were applied (written together
+just before the commit, ``audit.defer``); and a push is answered only after its transaction is durably
+committed. A job alone in its transaction (``ALONE``) may skip its savepoints: if it then fails, it
+raises ``RunAgainWithSavepoints`` and runs again in a fresh transaction with them. If the group's transaction itself fails
 (anything but a busy or unreachable database), each push in it is retried alone, so one poisonous
 push cannot fail its neighbours.
 
@@ -28,7 +30,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
-from server_stub.db.engine import Database, DatabaseBusy
+from server_stub.db.engine import Database, DatabaseBusy, transaction_state
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,16 @@ T = TypeVar("T")
 
 # Failures of the whole transaction that retrying each push alone would only repeat (and wait for again).
 _WHOLE_DATABASE = (DatabaseBusy, OperationalError, SQLAlchemyTimeoutError)
+
+
+# Key in the transaction state (``engine.transaction_state``): True while the transaction runs one job
+# alone, so that job may skip its per-mutation savepoints (nothing of another job to protect).
+ALONE = "group_commit_alone"
+
+
+class RunAgainWithSavepoints(Exception):
+    """Raised by a job that ran without savepoints (``ALONE``) and failed: the committer rolls the
+    transaction back and runs the job again, this time with ``ALONE`` unset."""
 
 
 @dataclass
@@ -176,13 +188,24 @@ class GroupCommitter:
             return None
 
     def _transaction(self, group: list[_Job[Any]]) -> None:
+        try:
+            self._transaction_once(group, alone=len(group) == 1)
+        except RunAgainWithSavepoints:
+            self._transaction_once(group, alone=False)
+
+    def _transaction_once(self, group: list[_Job[Any]], *, alone: bool) -> None:
         with self.db.write() as conn:
             if self.begin is not None:
                 self.begin(conn)
+            state = transaction_state(conn)
+            if alone and state is not None:
+                state[ALONE] = True
             for job in group:
                 job.value, job.error = None, None
                 try:
                     job.value = job.work(conn)
+                except RunAgainWithSavepoints:
+                    raise
                 except Exception as error:  # noqa: BLE001 - the job's savepoints undid its failed part
                     job.error = error
                     # A job must leave the transaction usable (its failed part rolled back to a

@@ -1,5 +1,7 @@
 """Applying pushed mutations: idempotent by mutation_id, contiguous client_seq, one SAVEPOINT each
-inside a (group) write transaction, outcomes stored so a replay returns the very same answer."""
+inside a (group) write transaction (none for a one-mutation push alone in its transaction), outcomes
+stored so a replay returns the very same answer. Audit entries are deferred to the end of the
+transaction (``audit.defer``): one head read, one multi-row insert and one head update per group."""
 
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from server_stub.db.engine import Database
+from server_stub.db.engine import Database, transaction_state
 from server_stub.db.tables import mutation_log, sync_client
 from server_stub.services import audit
 from server_stub.services.auth import Principal
 from server_stub.services.clock import local_today, utcnow
 from server_stub.services.entities import ServerState, write_entities
+from server_stub.services.group_commit import ALONE, RunAgainWithSavepoints
 from shared.domain.mutations import REGISTRY, MutationContext, Rejected
 from shared.errors import Conflict, SuiteError
 from shared.i18n import tr
@@ -164,6 +167,10 @@ def apply_batch_in(
     outcomes: list[MutationOutcome] = []
     invalid: list[MutationOutcome] = []
     last_seq = 0
+    # A push of one mutation that has the group's transaction to itself needs no savepoint: if it
+    # fails in any way, the committer rolls the transaction back and runs it again with savepoints.
+    state = transaction_state(conn)
+    alone = len(mutations) == 1 and state is not None and bool(state.get(ALONE))
     for envelope in mutations:
         try:
             outcome = _apply_one(
@@ -173,6 +180,7 @@ def apply_batch_in(
                 principal=principal,
                 timezone=timezone,
                 lang=lang,
+                alone=alone,
             )
         except SequenceError as error:
             # Tell the client what did get applied before the gap, so it can acknowledge those.
@@ -191,26 +199,69 @@ def apply_batch_in(
     return PushResult(outcomes=outcomes, last_client_seq=last_seq, invalid=invalid)
 
 
+class _RejectedAfterWrites(Exception):
+    """A handler refused after it had written (a numbering counter): its attempt is rolled back and
+    the refusal recorded in a fresh savepoint (``_with_retries``)."""
+
+    def __init__(self, outcome: MutationOutcome) -> None:
+        super().__init__(outcome.message)
+        self.outcome = outcome
+
+
 def _with_retries(
     conn: Connection,
     work: Callable[[Connection], MutationOutcome],
-    give_up: Callable[[Connection, str], MutationOutcome] | None = None,
+    give_up: Callable[[Connection, str], MutationOutcome] | None,
+    reject: Callable[[Connection, MutationOutcome], MutationOutcome],
+    *,
+    alone: bool = False,
 ) -> MutationOutcome:
     """Run ``work`` in a SAVEPOINT, again (up to three times) when a concurrent writer got there first:
     a version moved under us or a unique key was taken. The handler then decides afresh on the new
     state, so no rule is bypassed. If it keeps losing, ``give_up`` records a permanent rejection in a
-    fresh savepoint (so a client's queue is never blocked), or the caller gets a 409 Conflict."""
+    fresh savepoint (so a client's queue is never blocked), or the caller gets a 409 Conflict. A
+    handler that refuses after writing has its attempt undone and ``reject`` records the refusal in a
+    fresh savepoint (a handler that refuses before writing needs no undo: no extra savepoint)."""
+    if alone:
+        # The only work in its transaction (GroupCommitter.ALONE): no savepoint; any failure,
+        # including a lost race or a refusal to undo, rolls it all back and runs it again with them.
+        try:
+            return work(conn)
+        except Exception as error:
+            raise RunAgainWithSavepoints(str(error)) from error
+    # Audit entries are deferred to the end of the transaction (audit.defer): an attempt whose
+    # savepoint is rolled back must take its entries with it.
+    mark = audit.pending_mark(conn)
     for attempt in range(3):
         try:
             with conn.begin_nested():
                 return work(conn)
         except (Conflict, IntegrityError) as error:
+            audit.drop_pending(conn, mark)
             log.warning("write lost a race (attempt %d): %s", attempt + 1, error)
-    message = "concurrent changes kept colliding with this one; check the record and try again"
-    if give_up is None:
-        raise Conflict(message)
-    with conn.begin_nested():
-        return give_up(conn, message)
+        except _RejectedAfterWrites as refusal:
+            audit.drop_pending(conn, mark)
+            outcome = refusal.outcome
+            break
+        except BaseException:
+            audit.drop_pending(conn, mark)
+            raise
+    else:
+        message = "concurrent changes kept colliding with this one; check the record and try again"
+        if give_up is None:
+            raise Conflict(message)
+        try:
+            with conn.begin_nested():
+                return give_up(conn, message)
+        except BaseException:
+            audit.drop_pending(conn, mark)
+            raise
+    try:
+        with conn.begin_nested():
+            return reject(conn, outcome)
+    except BaseException:
+        audit.drop_pending(conn, mark)
+        raise
 
 
 def _audit_outcome(
@@ -223,7 +274,7 @@ def _audit_outcome(
     detail: dict[str, Any],
 ) -> None:
     status = outcome.status if outcome.code is None else f"{outcome.status}:{outcome.code}"
-    audit.append(
+    audit.defer(
         conn,
         at=now,
         action=f"mutation.{envelope.name}"[:64],
@@ -244,8 +295,11 @@ def _apply_one(
     principal: Principal,
     timezone: str,
     lang: str,
+    alone: bool = False,
 ) -> MutationOutcome:
-    def attempt(conn: Connection, give_up: str | None = None) -> MutationOutcome:
+    def attempt(
+        conn: Connection, give_up: str | None = None, rejection: MutationOutcome | None = None
+    ) -> MutationOutcome:
         return _apply_in_transaction(
             conn,
             client_id=client_id,
@@ -254,9 +308,13 @@ def _apply_one(
             timezone=timezone,
             lang=lang,
             give_up=give_up,
+            rejection=rejection,
         )
 
-    return _with_retries(conn, attempt, attempt)
+    def reject(conn: Connection, outcome: MutationOutcome) -> MutationOutcome:
+        return attempt(conn, rejection=outcome)
+
+    return _with_retries(conn, attempt, attempt, reject, alone=alone)
 
 
 def apply_direct(
@@ -269,19 +327,22 @@ def apply_direct(
         mutation_id=new_id(), client_seq=1, name=name, args=args, occurred_at=utcnow()
     )
 
-    def work(conn: Connection) -> MutationOutcome:
-        now = utcnow()
-        outcome = _run_handler(
-            conn, envelope=envelope, principal=principal, timezone=timezone, lang=lang, now=now
-        )
+    def audited(conn: Connection, outcome: MutationOutcome, now: dt.datetime) -> MutationOutcome:
         _audit_outcome(
             conn, envelope=envelope, outcome=outcome, principal=principal, now=now, detail={"direct": True}
         )
         return outcome
 
+    def work(conn: Connection) -> MutationOutcome:
+        now = utcnow()
+        outcome = _run_handler(
+            conn, envelope=envelope, principal=principal, timezone=timezone, lang=lang, now=now
+        )
+        return audited(conn, outcome, now)
+
     with db.write() as conn:
         lock_for_mutations(conn)
-        return _with_retries(conn, work)
+        return _with_retries(conn, work, None, lambda conn, outcome: audited(conn, outcome, utcnow()))
 
 
 def _apply_in_transaction(
@@ -293,9 +354,11 @@ def _apply_in_transaction(
     timezone: str,
     lang: str,
     give_up: str | None = None,
+    rejection: MutationOutcome | None = None,
 ) -> MutationOutcome:
-    """Check the replay log and the client's sequence, run the handler (or, with ``give_up``, record a
-    permanent rejection instead), store the outcome, advance the sequence and audit, all in ``conn``."""
+    """Check the replay log and the client's sequence, run the handler (or, with ``give_up`` or
+    ``rejection``, record that permanent rejection instead), store the outcome, advance the sequence
+    and audit, all in ``conn``."""
     now = utcnow()
     stored = conn.execute(_STORED, {"b_mutation_id": envelope.mutation_id}).first()
     if stored is not None:
@@ -318,7 +381,9 @@ def _apply_in_transaction(
             detail={"expected": expected, "mutation_id": envelope.mutation_id},
         )
 
-    if give_up is None:
+    if rejection is not None:
+        outcome = rejection
+    elif give_up is None:
         outcome = _run_handler(
             conn, envelope=envelope, principal=principal, timezone=timezone, lang=lang, now=now
         )
@@ -417,14 +482,18 @@ def _run_handler(
         base_version=envelope.base_version,
         lang=lang,
     )
-    savepoint = conn.begin_nested()
+    # A handler only reads, except for numbering counters (ServerState notes those). A refusal before
+    # any write has nothing to undo; a refusal after one is undone with the caller's savepoint
+    # (``_with_retries``). So no savepoint of its own per mutation.
+    state = ServerState(conn)
     try:
-        effect = spec.handler(ServerState(conn), args, ctx)
-        seq = write_entities(conn, effect.writes)
+        effect = spec.handler(state, args, ctx)
     except Rejected as refusal:
-        savepoint.rollback()
-        return rejected(refusal.code, refusal.message, refusal.detail)
-    savepoint.commit()
+        outcome = rejected(refusal.code, refusal.message, refusal.detail)
+        if state.wrote:
+            raise _RejectedAfterWrites(outcome) from refusal
+        return outcome
+    seq = write_entities(conn, effect.writes)
     return MutationOutcome(
         mutation_id=envelope.mutation_id,
         client_seq=envelope.client_seq,

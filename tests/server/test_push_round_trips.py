@@ -1,0 +1,316 @@
+"""Fewer statements per pushed mutation (issue 2): a group's audit entries are chained and written once
+at the end of its transaction (one head read, one multi-row insert, one head update), and a mutation
+runs in one SAVEPOINT, not two. Checked on a real SQLite file by counting the statements the writer
+engine sends, and by reading back the audit chain, the replay log and the counters."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, event, func, select
+
+from server_stub.db.engine import Database
+from server_stub.db.tables import ENTITY_TABLES, audit_log, mutation_log, sync_client, sync_counter
+from server_stub.services import audit, push
+from server_stub.services.auth import Principal
+from server_stub.services.entities import to_entity
+from server_stub.services.group_commit import GroupCommitter
+from shared.domain.entities import Staff
+from shared.domain.mutations import REGISTRY, Rejected
+from shared.domain.mutations.base import Effect, MutationArgs, MutationContext, MutationSpec, StateReader
+from shared.protocol.models import MutationEnvelope
+from tests.support.api import patient_args
+
+
+@pytest.fixture
+def db(demo_db_url: str) -> Iterator[Database]:
+    database = Database.open(demo_db_url, pool_size=4)
+    yield database
+    database.dispose()
+
+
+def _principal(db: Database, username: str) -> Principal:
+    table = ENTITY_TABLES["staff"]
+    with db.read() as conn:
+        staff = to_entity(Staff, conn.execute(select(table).where(table.c.username == username)).one())
+    return Principal(
+        staff=staff,
+        device_id=f"pc-{username}",
+        campus_id=staff.campus_id,
+        token_hash="test",
+        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+    )
+
+
+def _envelope(mutation_id: str, seq: int, name: str, args: dict[str, Any]) -> MutationEnvelope:
+    return MutationEnvelope.model_validate(
+        {
+            "mutation_id": mutation_id,
+            "client_seq": seq,
+            "name": name,
+            "args": args,
+            "occurred_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+    )
+
+
+def _push(principal: Principal, client_id: str, envelopes: list[MutationEnvelope]) -> Any:
+    return functools.partial(
+        push.apply_batch_in,
+        client_id=client_id,
+        mutations=envelopes,
+        principal=principal,
+        timezone="Asia/Shanghai",
+        lang="en",
+    )
+
+
+class _Statements:
+    """Every statement the writer engine sends while recording."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.sent: list[str] = []
+
+    def __enter__(self) -> _Statements:
+        event.listen(self.db.writer, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.db.writer, "before_cursor_execute", self._record)
+
+    def _record(self, _conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        self.sent.append(" ".join(statement.split()).upper())
+
+    def count(self, prefix: str) -> int:
+        return sum(1 for s in self.sent if s.startswith(prefix.upper()))
+
+
+def _run_group(db: Database, jobs: list[tuple[Any, int]]) -> tuple[list[Any], GroupCommitter]:
+    """Hold the writer with a first job until every other job is queued, so they form one group."""
+    release = threading.Event()
+
+    def blocker(_conn: Connection) -> str:
+        release.wait(30)
+        return "blocker"
+
+    async def main() -> tuple[list[Any], GroupCommitter]:
+        committer = GroupCommitter(db, begin=push.lock_for_mutations)
+        await committer.start()
+        try:
+            first = asyncio.ensure_future(committer.run(blocker))
+            await asyncio.sleep(0.05)
+            rest = [asyncio.ensure_future(committer.run(work, size=size)) for work, size in jobs]
+            await asyncio.sleep(0.05)
+            release.set()
+            results = await asyncio.gather(first, *rest, return_exceptions=True)
+            return list(results[1:]), committer
+        finally:
+            await committer.stop()
+
+    return asyncio.run(main())
+
+
+def _audit_targets(db: Database, since_id: int) -> list[str]:
+    with db.read() as conn:
+        return list(
+            conn.execute(
+                select(audit_log.c.target).where(audit_log.c.id > since_id).order_by(audit_log.c.id)
+            ).scalars()
+        )
+
+
+def _last_audit_id(db: Database) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(func.coalesce(func.max(audit_log.c.id), 0))).scalar_one())
+
+
+def test_a_group_writes_its_audit_chain_once_and_each_mutation_in_one_savepoint(db: Database) -> None:
+    nurse = _principal(db, "nurse1")
+    doctor = _principal(db, "doctor1")
+    before = _last_audit_id(db)
+    envelopes = {
+        "a": [_envelope("rt-a1", 1, "patient.register", patient_args(name="往返一"))],
+        "b": [
+            _envelope("rt-b1", 1, "patient.register", patient_args(name="往返二")),
+            # refused before the handler wrote anything
+            _envelope("rt-b2", 2, "patient.register", patient_args(phone="12")),
+            _envelope("rt-b3", 3, "patient.register", patient_args(name="往返三")),
+        ],
+        "c": [_envelope("rt-c1", 1, "no.such_mutation", {})],
+    }
+    jobs = [
+        (_push(nurse, "rt-client-a", envelopes["a"]), 1),
+        (_push(doctor, "rt-client-b", envelopes["b"]), 3),
+        (_push(nurse, "rt-client-c", envelopes["c"]), 1),
+    ]
+
+    with _Statements(db) as statements:
+        results, committer = _run_group(db, jobs)
+
+    assert committer.stats.largest == 3
+    a, b, c = results
+    assert [o.status for o in a.outcomes] == ["applied"]
+    assert [o.status for o in b.outcomes] == ["applied", "rejected", "applied"]
+    assert b.outcomes[1].code == "bad_phone"
+    assert c.outcomes[0].code == "unknown_mutation"
+    # Five mutations: one audit insert and one head update for the whole group, one savepoint each.
+    assert statements.count("INSERT INTO audit_log") == 1
+    assert statements.count("UPDATE audit_head") == 1
+    assert statements.count("SAVEPOINT") == 5
+    # One entry per mutation, in the order they were applied, and the chain still verifies.
+    assert _audit_targets(db, before) == ["rt-a1", "rt-b1", "rt-b2", "rt-b3", "rt-c1"]
+    with db.read() as conn:
+        report = audit.verify(conn)
+    assert report.ok, report.problems
+
+
+class _NoArgs(MutationArgs):
+    pass
+
+
+def _numbered_refusal(state: StateReader, _args: _NoArgs, ctx: MutationContext) -> Effect:
+    state.next_number("rt_probe")
+    raise Rejected("refused after taking a number", code="probe_refused")
+
+
+def test_a_refusal_after_a_counter_write_undoes_the_write_and_is_still_stored(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(
+        REGISTRY,
+        "test.numbered_refusal",
+        MutationSpec(
+            name="test.numbered_refusal",
+            args=_NoArgs,
+            roles=frozenset({"nurse"}),
+            handler=_numbered_refusal,
+        ),
+    )
+    nurse = _principal(db, "nurse2")
+    before = _last_audit_id(db)
+    kept = patient_args(name="拒后仍在")
+    envelopes = [
+        _envelope("rt-r1", 1, "test.numbered_refusal", {}),
+        _envelope("rt-r2", 2, "patient.register", kept),
+        _envelope("rt-r3", 3, "test.numbered_refusal", {}),
+    ]
+
+    (result,), _committer = _run_group(db, [(_push(nurse, "rt-client-r", envelopes), 3)])
+
+    assert [(o.status, o.code) for o in result.outcomes] == [
+        ("rejected", "probe_refused"),
+        ("applied", None),
+        ("rejected", "probe_refused"),
+    ]
+    with db.read() as conn:
+        probe = conn.execute(select(sync_counter.c.value).where(sync_counter.c.name == "rt_probe")).first()
+        stored = dict(
+            conn.execute(
+                select(mutation_log.c.mutation_id, mutation_log.c.status).where(
+                    mutation_log.c.client_id == "rt-client-r"
+                )
+            ).all()
+        )
+        last_seq = conn.execute(
+            select(sync_client.c.last_seq).where(sync_client.c.client_id == "rt-client-r")
+        ).scalar_one()
+        patients = ENTITY_TABLES["patient"]
+        registered = conn.execute(select(patients.c.id).where(patients.c.id == kept["id"])).first()
+        report = audit.verify(conn)
+    assert probe is None or probe.value == 0  # the numbers taken before the refusals were undone
+    assert stored == {"rt-r1": "rejected", "rt-r2": "applied", "rt-r3": "rejected"}
+    assert last_seq == 3
+    assert registered is not None
+    assert _audit_targets(db, before) == ["rt-r1", "rt-r2", "rt-r3"]
+    assert report.ok, report.problems
+
+    # A replay returns the stored refusal without running the handler again.
+    again = push.apply_batch(
+        db,
+        client_id="rt-client-r",
+        mutations=envelopes[:1],
+        principal=nurse,
+        timezone="Asia/Shanghai",
+        lang="en",
+    )
+    assert again.outcomes[0].replayed and again.outcomes[0].code == "probe_refused"
+    assert _audit_targets(db, before) == ["rt-r1", "rt-r2", "rt-r3"]
+
+
+def test_audit_entries_outside_a_write_transaction_are_appended_at_once(db: Database) -> None:
+    before = _last_audit_id(db)
+    with db.writer.begin() as conn:
+        audit.defer(conn, at=dt.datetime.now(dt.UTC), action="probe.direct", outcome="ok", target="rt-direct")
+        assert audit.pending_mark(conn) == 0
+    assert _audit_targets(db, before) == ["rt-direct"]
+    with db.read() as conn:
+        assert audit.verify(conn).ok
+
+
+def test_a_push_of_one_mutation_alone_in_its_transaction_uses_no_savepoint(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alone in the group's transaction, a one-mutation push skips its savepoint; when it fails in a
+    way a savepoint would have undone (a refusal after a counter write, a sequence gap), the
+    committer rolls back and runs it again with savepoints, so the outcome is the same as before."""
+    monkeypatch.setitem(
+        REGISTRY,
+        "test.numbered_refusal",
+        MutationSpec(
+            name="test.numbered_refusal",
+            args=_NoArgs,
+            roles=frozenset({"nurse"}),
+            handler=_numbered_refusal,
+        ),
+    )
+    nurse = _principal(db, "nurse3")
+    before = _last_audit_id(db)
+    kept = patient_args(name="独自提交")
+
+    async def main() -> tuple[list[Any], GroupCommitter]:
+        committer = GroupCommitter(db, begin=push.lock_for_mutations)
+        await committer.start()
+        try:
+            results = []
+            for work in (
+                _push(nurse, "rt-alone", [_envelope("rt-alone-1", 1, "patient.register", kept)]),
+                _push(nurse, "rt-alone", [_envelope("rt-alone-2", 2, "test.numbered_refusal", {})]),
+                _push(nurse, "rt-alone", [_envelope("rt-alone-4", 4, "patient.register", patient_args())]),
+                _push(nurse, "rt-alone", [_envelope("rt-alone-1", 1, "patient.register", kept)]),
+            ):
+                try:
+                    results.append(await committer.run(work))
+                except Exception as error:  # noqa: BLE001 - compared below
+                    results.append(error)
+            return results, committer
+        finally:
+            await committer.stop()
+
+    with _Statements(db) as statements:
+        (applied, refused, gap, replay), committer = asyncio.run(main())
+
+    assert committer.stats.largest == 1
+    assert applied.outcomes[0].status == "applied"
+    assert (refused.outcomes[0].status, refused.outcomes[0].code) == ("rejected", "probe_refused")
+    assert isinstance(gap, push.SequenceError) and gap.detail["expected"] == 3
+    assert replay.outcomes[0].replayed and replay.outcomes[0].seq == applied.outcomes[0].seq
+    # Savepoints only in the second runs: the refusal's attempt and its recorded rejection (two), the
+    # gap's attempt (one); none for the applied push and the replay.
+    assert statements.count("SAVEPOINT") == 3
+    with db.read() as conn:
+        probe = conn.execute(select(sync_counter.c.value).where(sync_counter.c.name == "rt_probe")).first()
+        last_seq = conn.execute(
+            select(sync_client.c.last_seq).where(sync_client.c.client_id == "rt-alone")
+        ).scalar_one()
+        report = audit.verify(conn)
+    assert probe is None or probe.value == 0
+    assert last_seq == 2
+    assert _audit_targets(db, before) == ["rt-alone-1", "rt-alone-2"]
+    assert report.ok, report.problems
