@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 )
 
 from pharmacy_desk import actions
-from pharmacy_desk.keys import KeyFile
 from pharmacy_desk.payment import PaymentGateway, StubGateway
 from pharmacy_desk.print_queue import PrintQueue, QueuedJob
 from pharmacy_desk.queries import pharmacies
@@ -39,6 +38,7 @@ from shared.domain.entities import Pharmacy, Staff
 from shared.gui.app import ClientRuntime
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
 from shared.gui.widgets import MessageLine
+from shared.security.keyfile import KeyFile
 from shared.site import SiteConfig
 
 log = logging.getLogger(__name__)

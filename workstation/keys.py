@@ -11,56 +11,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from shared.domain.clinical import key_registration_content
 from shared.domain.entities import SigningKey
-from shared.ids import new_id
-from shared.security.signing import EncryptedKey, canonical_bytes, change_pin, generate_keypair, sign
+from shared.security.keyfile import REGISTER_MUTATION, KeyFile, register_args
+from shared.security.signing import EncryptedKey, change_pin, generate_keypair
 
 log = logging.getLogger(__name__)
-
-REGISTER = "signing_key.register"
-
-
-class KeyFile:
-    """``<folder>/<username>.json``."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def path(self, username: str) -> Path:
-        safe = "".join(ch for ch in username if ch.isalnum() or ch in "-_.") or "user"
-        return self.folder / f"{safe}.json"
-
-    def load(self, username: str) -> EncryptedKey | None:
-        path = self.path(username)
-        if not path.exists():
-            return None
-        return EncryptedKey.model_validate_json(path.read_text(encoding="utf-8"))
-
-    def save(self, username: str, key: EncryptedKey) -> Path:
-        path = self.path(username)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(key.model_dump_json(), encoding="utf-8")
-        tmp.replace(path)
-        return path
-
-    def remove(self, username: str) -> None:
-        self.path(username).unlink(missing_ok=True)
-
-
-def register_args(staff_id: str, key: EncryptedKey, pin: str) -> dict[str, Any]:
-    """``signing_key.register`` arguments: the public key, a proof signed with it, the sealed key."""
-    proof = sign(canonical_bytes(key_registration_content(staff_id, key.public_key)), key, pin)
-    return {
-        "id": new_id(),
-        "public_key": key.public_key,
-        "proof": proof,
-        "sealed_key": key.model_dump(mode="json"),
-    }
 
 
 def _usable_rows(store: Any, staff_id: str) -> list[SigningKey]:
@@ -99,7 +56,7 @@ def create_key(
     """Make the key pair under ``pin``, register it, keep it in this PC's file; (key, key id)."""
     key = generate_keypair(pin, lang=lang)
     args = register_args(staff_id, key, pin)
-    store.record(REGISTER, args, lang=lang)
+    store.record(REGISTER_MUTATION, args, lang=lang)
     keys.save(username, key)
     return key, str(args["id"])
 

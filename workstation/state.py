@@ -19,8 +19,8 @@ from PySide6.QtCore import QObject, Signal
 from shared.domain.entities import Staff
 from shared.gui.app import ClientRuntime
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
+from shared.security.keyfile import KeyFile
 from shared.site import SiteConfig
-from workstation.keys import KeyFile
 from workstation.texts import t
 
 if TYPE_CHECKING:

@@ -165,7 +165,7 @@ def seed_signed_prescriptions(
 
 def pharmacist_key_file(folder: Path, username: str = "pharmacist1") -> EncryptedKey:
     """A sealed key for the pharmacist, saved where the desk looks for it (``<data>/signing_keys``)."""
-    from pharmacy_desk.keys import KeyFile
+    from shared.security.keyfile import KeyFile
 
     key = generate_keypair(PHARMACIST_PIN)
     KeyFile(folder / "signing_keys").save(username, key)

@@ -20,13 +20,13 @@ from pytestqt.qtbot import QtBot
 from shared.domain.clinical import rx_signed_content
 from shared.domain.entities import Prescription
 from shared.domain.pharmacy import review_signed_content
+from shared.security.keyfile import register_args
 from shared.security.signing import canonical_bytes, generate_keypair, sign, verify
 from tests.gui.conftest import save_screenshot
 from tests.support.api import ApiUser
 from tests.support.server import ServerProcess
 from tests.workstation.conftest import PIN, Clinic, log_in, server_rows
 from workstation.dialogs import NewPinDialog, PinDialog, ReasonDialog
-from workstation.keys import register_args
 
 DRUG_QUERIES = (("tbkljn", "头孢克洛胶囊"), ("blfhsjn", "布洛芬缓释胶囊"), ("盐酸氨溴", "盐酸氨溴索片"))
 
