@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin
-
 _NON_ALNUM = re.compile(r"[^0-9a-z]")
 
 
@@ -18,6 +16,9 @@ def pinyin_initials(text: str) -> str:
     """
     if not text:
         return ""
+    # imported on first use: its phrase dictionary costs ~170 ms, which no app should pay at start-up
+    from pypinyin import Style, lazy_pinyin
+
     parts = lazy_pinyin(text, style=Style.FIRST_LETTER, errors="default")
     return _NON_ALNUM.sub("", "".join(parts).lower())
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.entities import Entity, Role
 from shared.errors import BusinessRuleViolation
@@ -62,6 +62,12 @@ class Effect:
 
 class Rejected(BusinessRuleViolation):
     """A permanent, acknowledged refusal. ``detail`` may carry the server's current state of the row."""
+
+
+# argument fields every mutation module uses
+Id = Field(min_length=1, max_length=64)
+OptionalId = Field(default=None, min_length=1, max_length=64)
+Reason = Field(min_length=1, max_length=500)
 
 
 class MutationArgs(BaseModel):

@@ -33,6 +33,7 @@ from shared.domain import delivery as rules
 from shared.domain.entities import Campus, Delivery, DeliveryAddress, DeliveryEvent, DeliveryItemRow
 from shared.domain.mutations.base import (
     Effect,
+    Id,
     MutationArgs,
     MutationContext,
     Rejected,
@@ -44,8 +45,6 @@ from shared.domain.mutations.pharmacy import ROLES, _pharmacy, _rx
 from shared.domain.pharmacy import rx_line_facts
 from shared.errors import SuiteError
 from shared.i18n import register
-
-Id = Field(min_length=1, max_length=64)
 
 _MESSAGES = {
     "delivery.exists": {

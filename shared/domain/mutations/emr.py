@@ -61,8 +61,11 @@ from shared.domain.entities import (
 )
 from shared.domain.mutations.base import (
     Effect,
+    Id,
     MutationArgs,
     MutationContext,
+    OptionalId,
+    Reason,
     Rejected,
     StateReader,
     check_base_version,
@@ -70,17 +73,12 @@ from shared.domain.mutations.base import (
     next_version,
     require,
 )
-from shared.domain.mutations.rx import signing_key_for
+from shared.domain.mutations.rx import DISPENSED, signing_key_for
 from shared.domain.rx_rules import RxType
 from shared.i18n import register, tr
 from shared.security.signing import canonical_bytes, verify
 
-Id = Field(min_length=1, max_length=64)
-OptionalId = Field(default=None, min_length=1, max_length=64)
-Reason = Field(min_length=1, max_length=500)
 DOCTOR: tuple[Role, ...] = ("doctor",)
-# prescriptions in these states had drugs handed out: a visit with one cannot be withdrawn
-_DISPENSED = frozenset({"partly_dispensed", "dispensed", "refunded"})
 
 _MESSAGES: dict[str, tuple[str, str, str]] = {
     "emr.duplicate": ("病历 {id} 已存在", "Visit note {id} already exists", "病歷 {id} 已存在"),
@@ -490,7 +488,7 @@ def withdraw_visit(state: StateReader, args: WithdrawVisit, ctx: MutationContext
     prescriptions = [rx for rx in state.find(Prescription, visit_id=visit.id) if not rx.voided]
     orders = [o for o in state.find(ClinicalOrder, visit_id=visit.id) if not o.voided]
     for rx in prescriptions:
-        if rx.status in _DISPENSED:
+        if rx.status in DISPENSED:
             raise Rejected(
                 ctx.t("visit.withdraw_dispensed", number=rx.number),
                 code="visit_has_dispensed_rx",

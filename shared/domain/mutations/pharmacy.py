@@ -79,6 +79,7 @@ from shared.domain.entities import (
 )
 from shared.domain.mutations.base import (
     Effect,
+    Id,
     MutationArgs,
     MutationContext,
     Rejected,
@@ -102,7 +103,6 @@ from shared.errors import SuiteError
 from shared.i18n import register
 from shared.security.signing import canonical_bytes, verify
 
-Id = Field(min_length=1, max_length=64)
 ROLES: tuple[Literal["pharmacist"], ...] = ("pharmacist",)
 PAY_ROLES: tuple[Literal["pharmacist", "admin"], ...] = ("pharmacist", "admin")  # no cashier role yet
 PAYABLE_STATUSES = frozenset({"approved", "partly_dispensed", "dispensed"})

@@ -32,8 +32,10 @@ from shared.domain.entities import (
 )
 from shared.domain.mutations.base import (
     Effect,
+    Id,
     MutationArgs,
     MutationContext,
+    OptionalId,
     Rejected,
     StateReader,
     mutation,
@@ -59,8 +61,6 @@ from shared.domain.queue_states import (
 )
 from shared.i18n import register
 
-Id = Field(min_length=1, max_length=64)
-OptionalId = Field(default=None, min_length=1, max_length=64)
 Note = Field(default="", max_length=500)
 CLOCK_SKEW = dt.timedelta(minutes=5)
 

@@ -65,8 +65,11 @@ from shared.domain.entities import (
 )
 from shared.domain.mutations.base import (
     Effect,
+    Id,
     MutationArgs,
     MutationContext,
+    OptionalId,
+    Reason,
     Rejected,
     StateReader,
     check_base_version,
@@ -88,10 +91,6 @@ from shared.domain.rx_rules import RxType, default_rules
 from shared.errors import BusinessRuleViolation, ValidationFailed
 from shared.i18n import register, tr
 from shared.security.signing import EncryptedKey, canonical_bytes, fingerprint, verify
-
-Id = Field(min_length=1, max_length=64)
-OptionalId = Field(default=None, min_length=1, max_length=64)
-Reason = Field(min_length=1, max_length=500)
 
 WRITER_ROLES: tuple[Role, ...] = ("doctor",)
 KEY_ROLES: tuple[Role, ...] = ("doctor", "pharmacist", "admin")

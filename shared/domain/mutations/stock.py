@@ -36,6 +36,7 @@ from pydantic import AwareDatetime, Field
 from shared.domain.entities import Drug, StockMinimum, StockMovement, Stocktake, StocktakeLine
 from shared.domain.mutations.base import (
     Effect,
+    Id,
     MutationArgs,
     MutationContext,
     Rejected,
@@ -53,7 +54,6 @@ from shared.domain.pharmacy import (
 )
 from shared.i18n import register
 
-Id = Field(min_length=1, max_length=64)
 COUNT_WINDOW_DAYS = 31
 
 _MESSAGES = {
