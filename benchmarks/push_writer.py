@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import functools
 import sys
 import time
 import uuid
@@ -22,51 +20,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import event, select  # noqa: E402
+from sqlalchemy import event  # noqa: E402
 
 from server_stub.db.engine import Database  # noqa: E402
-from server_stub.db.tables import ENTITY_TABLES  # noqa: E402
 from server_stub.services import audit, push  # noqa: E402
 from server_stub.services.auth import Principal  # noqa: E402
-from server_stub.services.entities import to_entity  # noqa: E402
 from server_stub.services.group_commit import GroupCommitter  # noqa: E402
-from shared.domain.entities import Staff  # noqa: E402
-from shared.protocol.models import MutationEnvelope  # noqa: E402
+from tests.server.writer_support import envelope, principal, push_job  # noqa: E402
 
 ROUNDS = ((1, 600), (20, 2000))  # (clients pushing at once, mutations in all)
 
 
-def principal(db: Database, username: str = "nurse1") -> Principal:
-    table = ENTITY_TABLES["staff"]
-    with db.read() as conn:
-        staff = to_entity(Staff, conn.execute(select(table).where(table.c.username == username)).one())
-    return Principal(
-        staff=staff,
-        device_id="pc-bench",
-        campus_id=staff.campus_id,
-        token_hash="bench",
-        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
-    )
-
-
 def register_push(client_id: str, seq: int, who: Principal) -> Any:
-    envelope = MutationEnvelope.model_validate(
-        {
-            "mutation_id": uuid.uuid4().hex,
-            "client_seq": seq,
-            "name": "patient.register",
-            "args": {"id": str(uuid.uuid4()), "name": "压测患者", "sex": "F", "birth_date": "1980-01-01"},
-            "occurred_at": dt.datetime.now(dt.UTC).isoformat(),
-        }
-    )
-    return functools.partial(
-        push.apply_batch_in,
-        client_id=client_id,
-        mutations=[envelope],
-        principal=who,
-        timezone="Asia/Shanghai",
-        lang="en",
-    )
+    args = {"id": str(uuid.uuid4()), "name": "压测患者", "sex": "F", "birth_date": "1980-01-01"}
+    return push_job(who, client_id, [envelope(seq, "patient.register", args, mutation_id=uuid.uuid4().hex)])
 
 
 async def measure(db: Database, who: Principal, sent: list[int], group: int, total: int, label: str) -> None:
@@ -107,7 +74,7 @@ def main() -> int:
     db = Database.open(args.url, pool_size=4)
     sent = [0]
     event.listen(db.writer, "before_cursor_execute", lambda *_: sent.__setitem__(0, sent[0] + 1))
-    who = principal(db)
+    who = principal(db, "nurse1")
     for group, total in ROUNDS:
         asyncio.run(measure(db, who, sent, group, total, args.label))
     with db.read() as conn:

@@ -4,10 +4,8 @@ every cursor, page size and campus scope; updates move an entity to the head; re
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from server_stub.db.engine import Database
@@ -21,13 +19,6 @@ from server_stub.services.shared_reads import _read_and_encode
 from shared.domain.entities import Campus, Staff
 from shared.protocol.models import MutationEnvelope
 from tests.support.api import patient_args
-
-
-@pytest.fixture
-def db(demo_db_url: str) -> Iterator[Database]:
-    database = Database.open(demo_db_url, pool_size=4)
-    yield database
-    database.dispose()
 
 
 def _principal(db: Database, username: str) -> Principal:

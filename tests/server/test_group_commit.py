@@ -3,136 +3,52 @@ failure undoes only its own mutation or push, the audit chain stays one entry pe
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import functools
-import threading
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from server_stub.db.engine import Database
 from server_stub.db.tables import ENTITY_TABLES, audit_log, mutation_log
 from server_stub.services import audit, push
-from server_stub.services.auth import Principal
-from server_stub.services.entities import to_entity
-from server_stub.services.group_commit import GroupCommitter
-from shared.domain.entities import Staff
-from shared.protocol.models import MutationEnvelope
+from tests.server.writer_support import count, envelope, principal, push_job, run_group
 from tests.support.api import patient_args
-
-
-@pytest.fixture
-def db(demo_db_url: str) -> Iterator[Database]:
-    database = Database.open(demo_db_url, pool_size=4)
-    yield database
-    database.dispose()
-
-
-def _principal(db: Database, username: str) -> Principal:
-    table = ENTITY_TABLES["staff"]
-    with db.read() as conn:
-        staff = to_entity(Staff, conn.execute(select(table).where(table.c.username == username)).one())
-    return Principal(
-        staff=staff,
-        device_id=f"pc-{username}",
-        campus_id=staff.campus_id,
-        token_hash="test",
-        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
-    )
-
-
-def _envelope(seq: int, name: str, args: dict[str, Any]) -> MutationEnvelope:
-    return MutationEnvelope.model_validate(
-        {
-            "mutation_id": f"m-{args.get('id', seq)}-{seq}",
-            "client_seq": seq,
-            "name": name,
-            "args": args,
-            "occurred_at": dt.datetime.now(dt.UTC).isoformat(),
-        }
-    )
-
-
-def _push(principal: Principal, client_id: str, envelopes: list[MutationEnvelope]) -> Any:
-    return functools.partial(
-        push.apply_batch_in,
-        client_id=client_id,
-        mutations=envelopes,
-        principal=principal,
-        timezone="Asia/Shanghai",
-        lang="en",
-    )
-
-
-def _count(db: Database, table: Any) -> int:
-    with db.read() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-
-def _run_group(db: Database, jobs: list[tuple[Any, int]]) -> tuple[list[Any], GroupCommitter]:
-    """Hold the writer with a first job until every other job is queued, so they form one group."""
-    release = threading.Event()
-
-    def blocker(_conn: Connection) -> str:
-        release.wait(30)
-        return "blocker"
-
-    async def main() -> tuple[list[Any], GroupCommitter]:
-        committer = GroupCommitter(db, begin=push.lock_for_mutations)
-        await committer.start()
-        try:
-            first = asyncio.ensure_future(committer.run(blocker))
-            await asyncio.sleep(0.05)
-            rest = [asyncio.ensure_future(committer.run(work, size=size)) for work, size in jobs]
-            await asyncio.sleep(0.05)
-            release.set()
-            results = await asyncio.gather(first, *rest, return_exceptions=True)
-            return list(results[1:]), committer
-        finally:
-            await committer.stop()
-
-    return asyncio.run(main())
 
 
 def test_pushes_queued_together_commit_in_one_transaction_and_a_rejection_undoes_only_itself(
     db: Database,
 ) -> None:
-    nurse = _principal(db, "nurse1")
-    doctor = _principal(db, "doctor1")
-    audit_before = _count(db, audit_log)
+    nurse = principal(db, "nurse1")
+    doctor = principal(db, "doctor1")
+    audit_before = count(db, audit_log)
     good = [patient_args(name=f"组提交{n}") for n in range(6)]
     jobs = [
-        (_push(nurse, "client-a", [_envelope(1, "patient.register", good[0])]), 1),
+        (push_job(nurse, "client-a", [envelope(1, "patient.register", good[0])]), 1),
         # a business rejection in the middle of a push: its neighbours in the push still apply
         (
-            _push(
+            push_job(
                 doctor,
                 "client-b",
                 [
-                    _envelope(1, "patient.register", good[1]),
-                    _envelope(2, "patient.register", patient_args(phone="12")),
-                    _envelope(3, "patient.register", good[2]),
+                    envelope(1, "patient.register", good[1]),
+                    envelope(2, "patient.register", patient_args(phone="12")),
+                    envelope(3, "patient.register", good[2]),
                 ],
             ),
             3,
         ),
         # a gap in client_seq: the mutation before the gap stays, the push answers SequenceError
         (
-            _push(
+            push_job(
                 nurse,
                 "client-c",
-                [_envelope(1, "patient.register", good[3]), _envelope(3, "patient.register", good[4])],
+                [envelope(1, "patient.register", good[3]), envelope(3, "patient.register", good[4])],
             ),
             2,
         ),
-        (_push(nurse, "client-d", [_envelope(1, "no.such_mutation", {})]), 1),
-        (_push(doctor, "client-e", [_envelope(1, "patient.register", good[5])]), 1),
+        (push_job(nurse, "client-d", [envelope(1, "no.such_mutation", {})]), 1),
+        (push_job(doctor, "client-e", [envelope(1, "patient.register", good[5])]), 1),
     ]
 
-    results, committer = _run_group(db, jobs)
+    results, committer = run_group(db, jobs)
 
     assert committer.stats.transactions == 2  # the blocker alone, then all five pushes together
     assert committer.stats.largest == 5
@@ -163,17 +79,17 @@ def test_pushes_queued_together_commit_in_one_transaction_and_a_rejection_undoes
     assert stored == {g["id"] for g in good} - {good[4]["id"]}
     assert report.ok, report.problems
     # one audit entry per mutation that reached a handler: 1 + 3 + 1 + 1 + 1 (the one after the gap: none)
-    assert _count(db, audit_log) - audit_before == 7
+    assert count(db, audit_log) - audit_before == 7
     assert sorted(s for _, s in logged).count("applied") == 5
     assert seqs == sorted(set(seqs))
 
 
 def test_a_replay_inside_the_same_group_returns_the_stored_outcome(db: Database) -> None:
-    nurse = _principal(db, "nurse2")
-    envelope = _envelope(1, "patient.register", patient_args(name="重放"))
-    jobs = [(_push(nurse, "client-r", [envelope]), 1), (_push(nurse, "client-r", [envelope]), 1)]
+    nurse = principal(db, "nurse2")
+    replayed = envelope(1, "patient.register", patient_args(name="重放"))
+    jobs = [(push_job(nurse, "client-r", [replayed]), 1), (push_job(nurse, "client-r", [replayed]), 1)]
 
-    (first, second), committer = _run_group(db, jobs)
+    (first, second), committer = run_group(db, jobs)
 
     assert committer.stats.largest == 2
     assert first.outcomes[0].status == "applied" and not first.outcomes[0].replayed
@@ -189,7 +105,7 @@ def test_a_push_that_breaks_the_group_transaction_fails_alone(db: Database) -> N
             "CREATE TABLE probe (id INTEGER PRIMARY KEY, "
             "parent INTEGER REFERENCES probe(id) DEFERRABLE INITIALLY DEFERRED)"
         )
-    nurse = _principal(db, "nurse3")
+    nurse = principal(db, "nurse3")
 
     def poison(conn: Connection) -> str:
         conn.exec_driver_sql("INSERT INTO probe (id, parent) VALUES (1, 999)")
@@ -197,12 +113,12 @@ def test_a_push_that_breaks_the_group_transaction_fails_alone(db: Database) -> N
 
     good = [patient_args(name=f"邻居{n}") for n in range(2)]
     jobs = [
-        (_push(nurse, "client-p1", [_envelope(1, "patient.register", good[0])]), 1),
+        (push_job(nurse, "client-p1", [envelope(1, "patient.register", good[0])]), 1),
         (poison, 1),
-        (_push(nurse, "client-p2", [_envelope(1, "patient.register", good[1])]), 1),
+        (push_job(nurse, "client-p2", [envelope(1, "patient.register", good[1])]), 1),
     ]
 
-    (first, broken, last), committer = _run_group(db, jobs)
+    (first, broken, last), committer = run_group(db, jobs)
 
     assert committer.stats.retried_alone == 3
     assert first.outcomes[0].status == "applied"
@@ -219,15 +135,15 @@ def test_a_push_that_breaks_the_group_transaction_fails_alone(db: Database) -> N
 
 
 def test_apply_batch_alone_keeps_what_was_applied_before_a_sequence_gap(db: Database) -> None:
-    nurse = _principal(db, "nurse4")
+    nurse = principal(db, "nurse4")
     kept = patient_args(name="缺口前")
     with pytest.raises(push.SequenceError):
         push.apply_batch(
             db,
             client_id="client-gap",
             mutations=[
-                _envelope(1, "patient.register", kept),
-                _envelope(5, "patient.register", patient_args()),
+                envelope(1, "patient.register", kept),
+                envelope(5, "patient.register", patient_args()),
             ],
             principal=nurse,
             timezone="Asia/Shanghai",

@@ -7,68 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, func, select
+from sqlalchemy import event, func, select
 
 from server_stub.db.engine import Database
 from server_stub.db.tables import ENTITY_TABLES, audit_log, mutation_log, sync_client, sync_counter
 from server_stub.services import audit, push
-from server_stub.services.auth import Principal
-from server_stub.services.entities import to_entity
 from server_stub.services.group_commit import GroupCommitter
-from shared.domain.entities import Staff
 from shared.domain.mutations import REGISTRY, Rejected
 from shared.domain.mutations.base import Effect, MutationArgs, MutationContext, MutationSpec, StateReader
-from shared.protocol.models import MutationEnvelope
+from tests.server.writer_support import envelope, principal, push_job, run_group
 from tests.support.api import patient_args
-
-
-@pytest.fixture
-def db(demo_db_url: str) -> Iterator[Database]:
-    database = Database.open(demo_db_url, pool_size=4)
-    yield database
-    database.dispose()
-
-
-def _principal(db: Database, username: str) -> Principal:
-    table = ENTITY_TABLES["staff"]
-    with db.read() as conn:
-        staff = to_entity(Staff, conn.execute(select(table).where(table.c.username == username)).one())
-    return Principal(
-        staff=staff,
-        device_id=f"pc-{username}",
-        campus_id=staff.campus_id,
-        token_hash="test",
-        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
-    )
-
-
-def _envelope(mutation_id: str, seq: int, name: str, args: dict[str, Any]) -> MutationEnvelope:
-    return MutationEnvelope.model_validate(
-        {
-            "mutation_id": mutation_id,
-            "client_seq": seq,
-            "name": name,
-            "args": args,
-            "occurred_at": dt.datetime.now(dt.UTC).isoformat(),
-        }
-    )
-
-
-def _push(principal: Principal, client_id: str, envelopes: list[MutationEnvelope]) -> Any:
-    return functools.partial(
-        push.apply_batch_in,
-        client_id=client_id,
-        mutations=envelopes,
-        principal=principal,
-        timezone="Asia/Shanghai",
-        lang="en",
-    )
 
 
 class _Statements:
@@ -92,31 +43,6 @@ class _Statements:
         return sum(1 for s in self.sent if s.startswith(prefix.upper()))
 
 
-def _run_group(db: Database, jobs: list[tuple[Any, int]]) -> tuple[list[Any], GroupCommitter]:
-    """Hold the writer with a first job until every other job is queued, so they form one group."""
-    release = threading.Event()
-
-    def blocker(_conn: Connection) -> str:
-        release.wait(30)
-        return "blocker"
-
-    async def main() -> tuple[list[Any], GroupCommitter]:
-        committer = GroupCommitter(db, begin=push.lock_for_mutations)
-        await committer.start()
-        try:
-            first = asyncio.ensure_future(committer.run(blocker))
-            await asyncio.sleep(0.05)
-            rest = [asyncio.ensure_future(committer.run(work, size=size)) for work, size in jobs]
-            await asyncio.sleep(0.05)
-            release.set()
-            results = await asyncio.gather(first, *rest, return_exceptions=True)
-            return list(results[1:]), committer
-        finally:
-            await committer.stop()
-
-    return asyncio.run(main())
-
-
 def _audit_targets(db: Database, since_id: int) -> list[str]:
     with db.read() as conn:
         return list(
@@ -132,27 +58,27 @@ def _last_audit_id(db: Database) -> int:
 
 
 def test_a_group_writes_its_audit_chain_once_and_each_mutation_in_one_savepoint(db: Database) -> None:
-    nurse = _principal(db, "nurse1")
-    doctor = _principal(db, "doctor1")
+    nurse = principal(db, "nurse1")
+    doctor = principal(db, "doctor1")
     before = _last_audit_id(db)
     envelopes = {
-        "a": [_envelope("rt-a1", 1, "patient.register", patient_args(name="往返一"))],
+        "a": [envelope(1, "patient.register", patient_args(name="往返一"), mutation_id="rt-a1")],
         "b": [
-            _envelope("rt-b1", 1, "patient.register", patient_args(name="往返二")),
+            envelope(1, "patient.register", patient_args(name="往返二"), mutation_id="rt-b1"),
             # refused before the handler wrote anything
-            _envelope("rt-b2", 2, "patient.register", patient_args(phone="12")),
-            _envelope("rt-b3", 3, "patient.register", patient_args(name="往返三")),
+            envelope(2, "patient.register", patient_args(phone="12"), mutation_id="rt-b2"),
+            envelope(3, "patient.register", patient_args(name="往返三"), mutation_id="rt-b3"),
         ],
-        "c": [_envelope("rt-c1", 1, "no.such_mutation", {})],
+        "c": [envelope(1, "no.such_mutation", {}, mutation_id="rt-c1")],
     }
     jobs = [
-        (_push(nurse, "rt-client-a", envelopes["a"]), 1),
-        (_push(doctor, "rt-client-b", envelopes["b"]), 3),
-        (_push(nurse, "rt-client-c", envelopes["c"]), 1),
+        (push_job(nurse, "rt-client-a", envelopes["a"]), 1),
+        (push_job(doctor, "rt-client-b", envelopes["b"]), 3),
+        (push_job(nurse, "rt-client-c", envelopes["c"]), 1),
     ]
 
     with _Statements(db) as statements:
-        results, committer = _run_group(db, jobs)
+        results, committer = run_group(db, jobs)
 
     assert committer.stats.largest == 3
     a, b, c = results
@@ -193,16 +119,16 @@ def test_a_refusal_after_a_counter_write_undoes_the_write_and_is_still_stored(
             handler=_numbered_refusal,
         ),
     )
-    nurse = _principal(db, "nurse2")
+    nurse = principal(db, "nurse2")
     before = _last_audit_id(db)
     kept = patient_args(name="拒后仍在")
     envelopes = [
-        _envelope("rt-r1", 1, "test.numbered_refusal", {}),
-        _envelope("rt-r2", 2, "patient.register", kept),
-        _envelope("rt-r3", 3, "test.numbered_refusal", {}),
+        envelope(1, "test.numbered_refusal", {}, mutation_id="rt-r1"),
+        envelope(2, "patient.register", kept, mutation_id="rt-r2"),
+        envelope(3, "test.numbered_refusal", {}, mutation_id="rt-r3"),
     ]
 
-    (result,), _committer = _run_group(db, [(_push(nurse, "rt-client-r", envelopes), 3)])
+    (result,), _committer = run_group(db, [(push_job(nurse, "rt-client-r", envelopes), 3)])
 
     assert [(o.status, o.code) for o in result.outcomes] == [
         ("rejected", "probe_refused"),
@@ -270,7 +196,7 @@ def test_a_push_of_one_mutation_alone_in_its_transaction_uses_no_savepoint(
             handler=_numbered_refusal,
         ),
     )
-    nurse = _principal(db, "nurse3")
+    nurse = principal(db, "nurse3")
     before = _last_audit_id(db)
     kept = patient_args(name="独自提交")
 
@@ -280,10 +206,20 @@ def test_a_push_of_one_mutation_alone_in_its_transaction_uses_no_savepoint(
         try:
             results = []
             for work in (
-                _push(nurse, "rt-alone", [_envelope("rt-alone-1", 1, "patient.register", kept)]),
-                _push(nurse, "rt-alone", [_envelope("rt-alone-2", 2, "test.numbered_refusal", {})]),
-                _push(nurse, "rt-alone", [_envelope("rt-alone-4", 4, "patient.register", patient_args())]),
-                _push(nurse, "rt-alone", [_envelope("rt-alone-1", 1, "patient.register", kept)]),
+                push_job(
+                    nurse, "rt-alone", [envelope(1, "patient.register", kept, mutation_id="rt-alone-1")]
+                ),
+                push_job(
+                    nurse, "rt-alone", [envelope(2, "test.numbered_refusal", {}, mutation_id="rt-alone-2")]
+                ),
+                push_job(
+                    nurse,
+                    "rt-alone",
+                    [envelope(4, "patient.register", patient_args(), mutation_id="rt-alone-4")],
+                ),
+                push_job(
+                    nurse, "rt-alone", [envelope(1, "patient.register", kept, mutation_id="rt-alone-1")]
+                ),
             ):
                 try:
                     results.append(await committer.run(work))

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import select
 
 from server_stub.db.engine import Database
@@ -19,13 +17,6 @@ from shared.domain.entities import Drug
 
 QUERIES = ["", "a", "AM", "amx", "阿莫", "片", "ｑ", "0", "%", "_", "zz-none", "胶囊", "j", "B"]
 KINDS = ["drug", "diagnosis", "exam_item", "staff", "department", "room", "campus", "frequency", "route"]
-
-
-@pytest.fixture
-def db(demo_db_url: str) -> Iterator[Database]:
-    database = Database.open(demo_db_url, pool_size=4)
-    yield database
-    database.dispose()
 
 
 def _tail(db: Database) -> FeedTail:
