@@ -50,17 +50,11 @@ class TriageState(QObject):
 
     @property
     def staff(self) -> Staff | None:
-        if self.runtime.current is not None:
-            return self.runtime.current.staff
-        session = self.runtime.store.session()
-        return session.staff if session is not None else None
+        return self.runtime.staff
 
     @property
     def campus_id(self) -> str | None:
-        if self.runtime.current is not None:
-            return self.runtime.current.campus_id
-        session = self.runtime.store.session()
-        return session.campus_id if session is not None else None
+        return self.runtime.campus_id
 
     def now(self) -> dt.datetime:
         return self._clock()

@@ -63,15 +63,11 @@ class WorkState(QObject):
 
     @property
     def staff(self) -> Staff | None:
-        if self.runtime.current is not None:
-            return self.runtime.current.staff
-        return None
+        return self.runtime.staff
 
     @property
     def campus_id(self) -> str | None:
-        if self.runtime.current is not None:
-            return self.runtime.current.campus_id or self.runtime.current.staff.campus_id
-        return None
+        return self.runtime.campus_id
 
     def now(self) -> dt.datetime:
         return self._clock()

@@ -32,7 +32,7 @@ from typing import Any
 from PySide6.QtCore import QLibraryInfo, QLocale, QObject, QTranslator, Signal
 from PySide6.QtWidgets import QApplication, QLabel, QStatusBar, QWidget
 
-from shared.domain.entities import Campus
+from shared.domain.entities import Campus, Staff
 from shared.gui.idle import IdleLock
 from shared.gui.login import LoginDialog, LoginMode, LoginResult
 from shared.gui.ops import OpBus, OpContext
@@ -190,6 +190,24 @@ class ClientRuntime:
         return runtime
 
     # -- widgets the apps reuse ------------------------------------------------------------------
+
+    @property
+    def staff(self) -> Staff | None:
+        """Who is signed in: this run's login, else the session kept in the local store."""
+        if self.current is not None:
+            return self.current.staff
+        session = self.store.session()
+        return session.staff if session is not None else None
+
+    @property
+    def campus_id(self) -> str | None:
+        """The campus chosen at login, else the signed-in staff member's own campus."""
+        if self.current is not None:
+            return self.current.campus_id or self.current.staff.campus_id
+        session = self.store.session()
+        if session is None:
+            return None
+        return session.campus_id or session.staff.campus_id
 
     def status_bar(self, parent: QWidget | None = None) -> SyncStatusBar:
         """A status bar bound to this runtime's network thread and bus (errors show in it)."""
