@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from shared.domain.entities import Staff
 from shared.gui.app import ClientRuntime
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
+from shared.gui.workers import run_in_background
 from shared.security.keyfile import KeyFile
 from shared.site import SiteConfig
 from workstation.texts import t
@@ -182,20 +183,47 @@ class WorkState(QObject):
         lang = self.lang
         folder = self.prints_folder
 
-        def job(store: Any) -> Printed:
-            from shared.domain.mutations.base import Rejected
-            from workstation.documents import Printed, printed_before, record_print, send_pdf
+        # render on the DB thread, send on a worker thread (a printer that is off or slow to answer must not
+        # hold up the database), then record the print on the DB thread
+        def prepare(store: Any) -> tuple[bool, bytes]:
+            from workstation.documents import printed_before
 
             reprint = printed_before(store, document, ref_id)
-            data = render(store, reprint)
-            where = send_pdf(data, setting, kind=kind, title=title, fallback_folder=folder, lang=lang)
-            try:
-                record_id = record_print(
-                    store, document, ref_id, reprint=reprint, copies=setting.copies, printer=where, lang=lang
-                )
-            except Rejected as refused:  # printed all the same: say so rather than "print failed"
-                return Printed(document, ref_id, where, reprint, data, warning=refused.message)
-            return Printed(document, ref_id, where, reprint, data, record_id=record_id)
+            return reprint, render(store, reprint)
+
+        def send(prepared: tuple[bool, bytes]) -> None:
+            from workstation.documents import send_pdf
+
+            reprint, data = prepared
+            run_in_background(
+                lambda: send_pdf(data, setting, kind=kind, title=title, fallback_folder=folder, lang=lang),
+                on_success=lambda where: record(reprint, data, where),
+                on_failure=failed,
+                label="print-pdf",
+            )
+
+        def record(reprint: bool, data: bytes, where: str) -> None:
+            def job(store: Any) -> Printed:
+                from shared.domain.mutations.base import Rejected
+                from workstation.documents import Printed, record_print
+
+                try:
+                    record_id = record_print(
+                        store,
+                        document,
+                        ref_id,
+                        reprint=reprint,
+                        copies=setting.copies,
+                        printer=where,
+                        lang=lang,
+                    )
+                except Rejected as refused:  # printed all the same: say so rather than "print failed"
+                    return Printed(document, ref_id, where, reprint, data, warning=refused.message)
+                return Printed(document, ref_id, where, reprint, data, record_id=record_id)
+
+            CollectionOp(
+                parent, job, changes=("print_record", OpChanges.OUTBOX), context=self.runtime.context
+            ).success(done).failure(failed).run_in_background()
 
         def done(printed: Printed) -> None:
             key = "print.reprinted" if printed.reprint else "print.sent"
@@ -220,6 +248,6 @@ class WorkState(QObject):
                 "error",
             )
 
-        CollectionOp(
-            parent, job, changes=("print_record", OpChanges.OUTBOX), context=self.runtime.context
-        ).success(done).failure(failed).run_in_background()
+        QueryOp(parent=parent, op=prepare, success=send, context=self.runtime.context).failure(
+            failed
+        ).run_in_background()

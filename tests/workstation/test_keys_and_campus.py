@@ -58,6 +58,8 @@ def sign_one(qtbot: QtBot, window: Any, query: str, name: str) -> Any:
     acknowledge_warnings(window)
     with qtbot.waitSignal(rx.sig_signed, timeout=30_000) as signed:
         qtbot.mouseClick(rx.sign_button, Qt.MouseButton.LeftButton)
+    # signing prints at once; the doctor sees it printed before doing anything else
+    qtbot.waitUntil(lambda: "已打印" in window.message_line.text(), timeout=30_000)
     return signed.args[0][0]
 
 
