@@ -519,9 +519,12 @@ class UpdateClient:
             self.fetcher.resumable.add(url)
             try:
                 path = Path(updater.download_target(info, str(dest)))
-            except tuf_errors.RepositoryError:
+            except (tuf_errors.RepositoryError, tuf_errors.DownloadLengthMismatchError) as exc:
                 self.fetcher.discard(url)  # a part that does not verify is never resumed
                 dest.unlink(missing_ok=True)
+                if isinstance(exc, tuf_errors.DownloadLengthMismatchError):
+                    # longer than the signed length: not an interrupted download but another file
+                    raise self._refused(exc) from exc
                 raise
             self.fetcher.discard(url)
             return path

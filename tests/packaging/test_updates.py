@@ -145,6 +145,19 @@ def test_a_tampered_artifact_is_refused_and_nothing_is_unpacked(world: World) ->
     assert last["event"] == "not_applied" and last["code"] == "update_refused"
 
 
+def test_an_artifact_longer_than_signed_is_refused_not_resumed(world: World) -> None:
+    world.install("1.0.0")
+    artifact = world.release("1.1.0")
+    artifact.write_bytes(artifact.read_bytes() + b"appended")
+
+    with pytest.raises(UpdateRefused, match="verification") as refused:
+        world.client().apply()
+
+    assert "DownloadLengthMismatchError" in refused.value.message
+    assert world.versions() == ["1.0.0"]
+    assert [p for p in tree(world.root / "downloads") if p.endswith((".part", ".tar.gz"))] == []
+
+
 def test_an_older_release_is_refused(world: World) -> None:
     world.install("1.2.0")
     world.release("1.1.0")

@@ -223,7 +223,8 @@ def test_a_whole_consult_reaches_the_server_signed_and_prints(
     assert len(rows) == 1 and rows[0].status == "signed" and len(rows[0].lines) == 3
     assert len(answers["new_pin"]) == 1 and answers["pin"] == []
     printed = tmp_path / "printed"
-    qtbot.waitUntil(lambda: len(list(printed.glob("prescription-*.pdf"))) == 1, timeout=15_000)
+    qtbot.waitUntil(lambda: "处方已打印" in window.message_line.text(), timeout=15_000)  # sent and recorded
+    assert len(list(printed.glob("prescription-*.pdf"))) == 1, window.message_line.text()
     pdf = next(printed.glob("prescription-*.pdf"))
     text = pdf_text(pdf)
     patient = consult.data.patient
@@ -244,7 +245,10 @@ def test_a_whole_consult_reaches_the_server_signed_and_prints(
     qtbot.waitUntil(lambda: note.status == "signed", timeout=15_000)
     assert answers["pin"] == []  # remembered for a few minutes
     qtbot.keyClick(window, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: len(list(printed.glob("visit_note-*.pdf"))) == 1, timeout=15_000)
+    qtbot.waitUntil(
+        lambda: "门诊病历已打印" in window.message_line.text(), timeout=15_000
+    )  # sent and recorded
+    assert len(list(printed.glob("visit_note-*.pdf"))) == 1, window.message_line.text()
     note_text = pdf_text(next(printed.glob("visit_note-*.pdf")))
     assert "咳嗽三天" in note_text and "急性上呼吸道感染" in note_text
 
@@ -392,7 +396,8 @@ def test_a_prescription_signed_while_the_server_is_down_waits_and_then_arrives(
     qtbot.waitUntil(lambda: waiting.isVisible() and waiting.count == 1, timeout=15_000)
     assert waiting.text() == "1 张已签名处方待上传"
     printed = tmp_path / "printed"
-    qtbot.waitUntil(lambda: len(list(printed.glob("prescription-*.pdf"))) == 1, timeout=15_000)
+    qtbot.waitUntil(lambda: "处方已打印" in window.message_line.text(), timeout=15_000)  # sent and recorded
+    assert len(list(printed.glob("prescription-*.pdf"))) == 1, window.message_line.text()
     qtbot.waitUntil(lambda: window.statusBar().status.state.name == "OFFLINE", timeout=20_000)
     qtbot.wait(50)  # the status bar lays out its new text
     save_screenshot(window, "workstation_offline_1366x768")
@@ -465,7 +470,8 @@ def test_screenshots_at_both_sizes(
     with qtbot.waitSignal(rx.sig_signed, timeout=30_000):
         qtbot.mouseClick(rx.sign_button, Qt.MouseButton.LeftButton)
     printed = tmp_path / "printed"
-    qtbot.waitUntil(lambda: len(list(printed.glob("prescription-*.pdf"))) == 1, timeout=15_000)
+    qtbot.waitUntil(lambda: "处方已打印" in window.message_line.text(), timeout=15_000)  # sent and recorded
+    assert len(list(printed.glob("prescription-*.pdf"))) == 1, window.message_line.text()
     pdf = next(printed.glob("prescription-*.pdf"))
     assert "头孢克洛胶囊" in pdf_text(pdf)
     out = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "workstation_printed_prescription"
