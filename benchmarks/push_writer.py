@@ -26,7 +26,7 @@ from server_stub.db.engine import Database  # noqa: E402
 from server_stub.services import audit, push  # noqa: E402
 from server_stub.services.auth import Principal  # noqa: E402
 from server_stub.services.group_commit import GroupCommitter  # noqa: E402
-from tests.server.writer_support import envelope, principal, push_job  # noqa: E402
+from tests.server.writer_support import envelope, principal, push_job, push_keys  # noqa: E402
 
 ROUNDS = ((1, 600), (20, 2000))  # (clients pushing at once, mutations in all)
 
@@ -45,7 +45,8 @@ async def measure(db: Database, who: Principal, sent: list[int], group: int, tot
         jobs = []
         for client in seqs:
             seqs[client] += 1
-            jobs.append(committer.run(register_push(client, seqs[client], who)))
+            job = register_push(client, seqs[client], who)
+            jobs.append(committer.run(job, keys=push_keys(job)))
         await asyncio.gather(*jobs)
 
     await one_round()  # warm-up

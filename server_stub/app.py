@@ -4,6 +4,7 @@ notifier, and the group committer that applies pushes."""
 from __future__ import annotations
 
 import logging
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -103,6 +104,9 @@ class BodySizeLimit:
 
 def create_app(settings: ServerSettings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # The writer thread gives up the GIL at every database call; with Python's default 5 ms switch
+    # interval it then waits up to 5 ms behind the busy event loop to get it back, per statement.
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
     db = database or Database.open(
         settings.database_url,
         pool_size=settings.db_pool_size,

@@ -41,6 +41,10 @@ class ServerSettings(BaseSettings):
     # Most mutations applied in one group-commit transaction.
     group_commit_max: int = 1000
     sqlite_busy_ms: int = 15000
+    # Python's GIL switch interval in this process (default 5 ms). The writer thread releases the GIL
+    # at every database call and must win it back from the event loop; a short interval keeps a busy
+    # loop from adding milliseconds to every statement of every push (see benchmarks/RESULTS.md).
+    gil_switch_interval_ms: float = 0.5
     db_pool_size: int = 20
     db_max_overflow: int = 20
 

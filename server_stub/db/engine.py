@@ -18,6 +18,7 @@ SQLITE_BUSY_TIMEOUT_MS = 15000
 # Key in ``Connection.info`` of the per-transaction state ``Database.write`` keeps (see ``before_commit``).
 _TXN_STATE = "clinic_write_transaction"
 _BEFORE_COMMIT = "before_commit"
+_PENDING_KEYS = "pending_keys"
 
 
 class DatabaseBusy(TransientError):
@@ -60,20 +61,58 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, busy_ms: int) -
 
 def transaction_state(conn: Connection) -> dict[str, Any] | None:
     """A dict that lives exactly as long as the ``Database.write`` transaction ``conn`` is in (None
-    outside one), for work a transaction collects and writes once at its end (the audit entries)."""
+    outside one), for work a transaction collects and writes once at its end (see ``pending``)."""
     state = conn.info.get(_TXN_STATE)
     return state if isinstance(state, dict) else None
 
 
-def before_commit(conn: Connection, hook: Callable[[Connection], None]) -> bool:
+def before_commit(conn: Connection, hook: Callable[[Connection], object], *, order: int = 0) -> bool:
     """Run ``hook(conn)`` once, after the body of the ``Database.write`` transaction ``conn`` is in
-    and just before its commit (hooks in the order added; a hook that raises rolls everything back).
-    Returns False, running nothing, when ``conn`` is not in such a transaction."""
+    and just before its commit: hooks of a lower ``order`` first, equal ones in the order added (a hook
+    that raises rolls everything back). Returns False, running nothing, when ``conn`` is not in such a
+    transaction."""
     state = transaction_state(conn)
     if state is None:
         return False
-    state.setdefault(_BEFORE_COMMIT, []).append(hook)
+    hooks = state.setdefault(_BEFORE_COMMIT, [])
+    hooks.append((order, len(hooks), hook))
     return True
+
+
+def pending(
+    conn: Connection, key: str, flush: Callable[[Connection, list[Any]], object], *, order: int
+) -> list[Any] | None:
+    """The list of rows the ``Database.write`` transaction ``conn`` is in collects under ``key``,
+    written by ``flush(conn, rows)`` just before the commit (``before_commit`` with ``order``), or
+    None outside such a transaction (the caller then writes at once). A savepoint that rolls back
+    must drop what was collected after it began (``pending_mark`` / ``drop_pending``)."""
+    state = transaction_state(conn)
+    if state is None:
+        return None
+    rows = state.get(key)
+    if rows is None:
+        rows = state[key] = []
+        state.setdefault(_PENDING_KEYS, []).append(key)
+        before_commit(conn, lambda c: flush(c, state[key]), order=order)
+    return rows  # type: ignore[no-any-return]
+
+
+def pending_mark(conn: Connection) -> dict[str, int]:
+    """How many rows each ``pending`` list of the caller's transaction holds now."""
+    state = transaction_state(conn)
+    if state is None:
+        return {}
+    return {key: len(state[key]) for key in state.get(_PENDING_KEYS, ())}
+
+
+def drop_pending(conn: Connection, mark: dict[str, int]) -> None:
+    """Forget the rows collected since ``pending_mark`` returned ``mark`` (their savepoint was rolled
+    back)."""
+    state = transaction_state(conn)
+    if state is None:
+        return
+    for key in state.get(_PENDING_KEYS, ()):
+        del state[key][mark.get(key, 0) :]
 
 
 @contextlib.contextmanager
@@ -83,9 +122,10 @@ def _tracked(conn: Connection) -> Iterator[Connection]:
         yield conn
         state = conn.info[_TXN_STATE]
         hooks = state.get(_BEFORE_COMMIT, [])
-        # A hook may add another hook; run until none is left.
+        # A hook may add another hook; run until none is left, lowest order first.
         while hooks:
-            hooks.pop(0)(conn)
+            hooks.sort(key=lambda item: item[:2])
+            hooks.pop(0)[2](conn)
     finally:
         conn.info.pop(_TXN_STATE, None)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from server_stub.db.engine import before_commit, transaction_state
+from server_stub.db.engine import pending, transaction_state
 from server_stub.db.tables import audit_head, audit_log
 
 GENESIS_HASH = "0" * 64
@@ -94,6 +95,9 @@ def append(
 
 
 _PENDING = "audit_pending"
+# Audit entries are written last before a commit: after the feed and the mutation log, whose
+# sequences their details carry (``engine.before_commit`` order).
+FLUSH_ORDER = 30
 
 
 def defer(
@@ -106,14 +110,15 @@ def defer(
     username: str | None = None,
     device_id: str | None = None,
     target: str | None = None,
-    detail: dict[str, Any] | None = None,
+    detail: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
 ) -> None:
     """Like ``append``, but the entry is written just before the caller's ``Database.write``
     transaction commits, together with the other entries deferred in it: one read and one update of
     the chain's head and one multi-row insert per transaction instead of three statements per entry.
-    Entries keep the order in which they were deferred. Outside a ``Database.write`` transaction the
+    Entries keep the order in which they were deferred; a callable ``detail`` is called then (it may
+    carry values the transaction settles at its end). Outside a ``Database.write`` transaction the
     entry is appended at once. A caller that rolls back to a savepoint must drop the entries deferred
-    since (``pending_mark`` / ``drop_pending``)."""
+    since (``engine.pending_mark`` / ``engine.drop_pending``)."""
     entry: dict[str, Any] = {
         "at": at,
         "staff_id": staff_id,
@@ -122,39 +127,13 @@ def defer(
         "action": action,
         "target": target,
         "outcome": outcome,
-        "detail": json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=str),
+        "detail": detail,
     }
-    state = transaction_state(conn)
-    if state is None:
+    rows = pending(conn, _PENDING, _write, order=FLUSH_ORDER)
+    if rows is None:
         _write(conn, [entry])
-        return
-    pending = state.get(_PENDING)
-    if pending is None:
-        pending = state[_PENDING] = []
-        before_commit(conn, _flush)
-    pending.append(entry)
-
-
-def pending_mark(conn: Connection) -> int:
-    """How many entries the caller's transaction has deferred so far."""
-    state = transaction_state(conn)
-    return len(state.get(_PENDING) or []) if state is not None else 0
-
-
-def drop_pending(conn: Connection, mark: int) -> None:
-    """Forget the entries deferred after ``pending_mark`` returned ``mark`` (their savepoint was
-    rolled back)."""
-    state = transaction_state(conn)
-    pending = state.get(_PENDING) if state is not None else None
-    if pending is not None:
-        del pending[mark:]
-
-
-def _flush(conn: Connection) -> None:
-    state = transaction_state(conn)
-    pending = state.pop(_PENDING, None) if state is not None else None
-    if pending:
-        _write(conn, pending)
+    else:
+        rows.append(entry)
 
 
 def _write(conn: Connection, entries: list[dict[str, Any]]) -> None:
@@ -164,11 +143,19 @@ def _write(conn: Connection, entries: list[dict[str, Any]]) -> None:
     if kept is None:
         head = conn.execute(_READ_HEAD).one()
         kept = (int(head.last_id), str(head.last_hash))
+    if not entries:
+        if state is not None:
+            state[_HEAD] = kept
+        return
     last_id, last_hash = kept
     rows = []
     for entry in entries:
         last_id += 1
-        row = {"id": last_id, **entry, "prev_hash": last_hash}
+        detail = entry["detail"]
+        detail = json.dumps(
+            (detail() if callable(detail) else detail) or {}, ensure_ascii=False, sort_keys=True, default=str
+        )
+        row = {"id": last_id, **entry, "detail": detail, "prev_hash": last_hash}
         row["hash"] = last_hash = _row_hash(last_hash, row)
         rows.append(row)
     conn.execute(_INSERT, rows)

@@ -4,7 +4,8 @@ publish each write to the change feed in the same transaction."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -19,6 +20,7 @@ from sqlalchemy import (
     update,
 )
 
+from server_stub.db.engine import pending
 from server_stub.db.tables import ENTITY_TABLES, change_index, sync_counter
 from shared.domain.entities import ENTITY_BY_KIND, Entity
 from shared.errors import Conflict
@@ -107,12 +109,12 @@ def _row_values(entity: Entity) -> dict[str, Any]:
     return entity.model_dump()
 
 
-def write_entities(conn: Connection, writes: Sequence[Entity]) -> int | None:
-    """Insert or update each entity (version 1 inserts; version n updates version n-1 only), then give
-    the writes fresh feed sequences. Returns the highest sequence written, or None for no writes.
-
-    The feed counter is taken last, so its row lock is held only for the end of the transaction.
-    """
+def write_entities(
+    conn: Connection, writes: Sequence[Entity], *, on_seq: Callable[[int], None] | None = None
+) -> int | None:
+    """Insert or update each entity (version 1 inserts; version n updates version n-1 only) and move
+    them to the head of the change feed (``publish``). ``on_seq`` gets the highest feed sequence of
+    these writes; so does the caller, unless the sequences are given at the transaction's end."""
     if not writes:
         return None
     for entity in writes:
@@ -129,26 +131,69 @@ def write_entities(conn: Connection, writes: Sequence[Entity]) -> int | None:
             )
     # A version-1 row was just inserted (its primary key was free), so it has no older feed position.
     fresh = all(entity.version == 1 for entity in writes)
-    return publish(conn, [(entity.KIND, entity.id, entity.scope_key()) for entity in writes], fresh=fresh)
+    keys = [(entity.KIND, entity.id, entity.scope_key()) for entity in writes]
+    return publish(conn, keys, fresh=fresh, on_seq=on_seq)
 
 
-def publish(conn: Connection, keys: Sequence[tuple[str, str, str]], *, fresh: bool = False) -> int:
-    """Move each (kind, id, scope) to the head of the change feed; returns the highest sequence used.
+@dataclass
+class _Publication:
+    keys: list[tuple[str, str, str]]
+    fresh: bool
+    on_seq: Callable[[int], None] | None
 
-    ``fresh`` says the entities are new, so they have no older feed position to remove.
-    """
-    unique = list(dict.fromkeys(keys))
-    top = next_counter(conn, "change_seq", len(unique))
-    first = top - len(unique) + 1
-    for kind, entity_id in [] if fresh else {(k, i) for k, i, _ in unique}:
-        conn.execute(_UNINDEX, {"b_kind": kind, "b_entity_id": entity_id})
+
+_FEED_PENDING = "feed_pending"
+# The feed's sequences are given first among a transaction's end-of-transaction writes: the mutation
+# log and the audit entries carry them (``engine.before_commit`` order).
+FEED_FLUSH_ORDER = 0
+
+
+def publish(
+    conn: Connection,
+    keys: Sequence[tuple[str, str, str]],
+    *,
+    fresh: bool = False,
+    on_seq: Callable[[int], None] | None = None,
+) -> int | None:
+    """Move each (kind, id, scope) to the head of the change feed; ``fresh`` says the entities are new,
+    so they have no older feed position to remove. ``on_seq`` gets the highest sequence used.
+
+    Inside a ``Database.write`` transaction the sequences are given at its end, to all of its writes
+    at once (one counter update, one delete and one insert per transaction; the feed counter's row
+    lock is then held only for the end of the transaction) and None is returned; outside one, now."""
+    publication = _Publication(list(keys), fresh, on_seq)
+    rows = pending(conn, _FEED_PENDING, _publish_all, order=FEED_FLUSH_ORDER)
+    if rows is not None:
+        rows.append(publication)
+        return None
+    return _publish_all(conn, [publication])
+
+
+def _publish_all(conn: Connection, publications: list[_Publication]) -> int | None:
+    """One feed position per entity, in the order written (an entity written twice sits at its later
+    position); each publication's ``on_seq`` gets the highest position of its entities."""
+    latest: dict[tuple[str, str], str] = {}
+    for publication in publications:
+        for kind, entity_id, scope in publication.keys:
+            latest.pop((kind, entity_id), None)
+            latest[(kind, entity_id)] = scope
+    if not latest:
+        return None
+    top = next_counter(conn, "change_seq", len(latest))
+    position = {key: top - len(latest) + 1 + n for n, key in enumerate(latest)}
+    stale = {(k, i) for p in publications if not p.fresh for k, i, _ in p.keys}
+    if stale:
+        conn.execute(_UNINDEX, [{"b_kind": kind, "b_entity_id": entity_id} for kind, entity_id in stale])
     conn.execute(
         _INDEX,
         [
-            {"seq": first + n, "kind": kind, "entity_id": eid, "scope": scope}
-            for n, (kind, eid, scope) in enumerate(unique)
+            {"seq": position[key], "kind": key[0], "entity_id": key[1], "scope": scope}
+            for key, scope in latest.items()
         ],
     )
+    for publication in publications:
+        if publication.on_seq is not None and publication.keys:
+            publication.on_seq(max(position[(k, i)] for k, i, _ in publication.keys))
     return top
 
 
@@ -172,7 +217,8 @@ def _insert_batch(conn: Connection, batch: list[Entity]) -> int:
         by_kind.setdefault(entity.KIND, []).append(_row_values(entity))
     for kind, rows in by_kind.items():
         conn.execute(insert(ENTITY_TABLES[kind]), rows)
-    publish(conn, [(e.KIND, e.id, e.scope_key()) for e in batch], fresh=True)
+    # at once, not at the transaction's end: a seeding transaction may write millions of rows
+    _publish_all(conn, [_Publication([(e.KIND, e.id, e.scope_key()) for e in batch], True, None)])
     return len(batch)
 
 

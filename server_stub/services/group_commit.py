@@ -6,8 +6,10 @@ Nothing is weakened: every push still runs the same handlers with the same check
 SAVEPOINT of its own (``push.apply_batch_in``), so a rejection or a failure undoes only that mutation;
 the audit chain still gets one entry per mutation, in the order they were applied (written together
 just before the commit, ``audit.defer``); and a push is answered only after its transaction is durably
-committed. A job alone in its transaction (``ALONE``) may skip its savepoints: if it then fails, it
-raises ``RunAgainWithSavepoints`` and runs again in a fresh transaction with them. If the group's transaction itself fails
+committed. Every group first runs without savepoints (``WITHOUT_SAVEPOINTS``): nearly always nothing
+fails after writing, and a savepoint costs two statements per mutation. A job that does fail in a way
+a savepoint would have undone raises ``RunAgainWithSavepoints``, and the group runs again in a fresh
+transaction with them. If the group's transaction itself fails
 (anything but a busy or unreachable database), each push in it is retried alone, so one poisonous
 push cannot fail its neighbours.
 
@@ -40,20 +42,21 @@ T = TypeVar("T")
 _WHOLE_DATABASE = (DatabaseBusy, OperationalError, SQLAlchemyTimeoutError)
 
 
-# Key in the transaction state (``engine.transaction_state``): True while the transaction runs one job
-# alone, so that job may skip its per-mutation savepoints (nothing of another job to protect).
-ALONE = "group_commit_alone"
+# Key in the transaction state (``engine.transaction_state``): True in a group's first run, in which
+# jobs skip their per-mutation savepoints and raise ``RunAgainWithSavepoints`` where one was needed.
+WITHOUT_SAVEPOINTS = "group_commit_without_savepoints"
 
 
 class RunAgainWithSavepoints(Exception):
-    """Raised by a job that ran without savepoints (``ALONE``) and failed: the committer rolls the
-    transaction back and runs the job again, this time with ``ALONE`` unset."""
+    """Raised by a job that ran without savepoints (``WITHOUT_SAVEPOINTS``) and failed: the committer
+    rolls the transaction back and runs the group again, this time with savepoints."""
 
 
 @dataclass
 class _Job(Generic[T]):
     work: Callable[[Connection], T]
     size: int
+    keys: Any
     future: asyncio.Future[T]
     value: Any = None
     error: BaseException | None = None
@@ -68,11 +71,13 @@ class GroupStats:
     jobs: int = 0
     largest: int = 0
     retried_alone: int = 0
+    rerun_with_savepoints: int = 0
 
 
 class GroupCommitter:
-    """Runs write jobs in shared transactions. ``begin`` runs first in every transaction (taking the
-    locks the jobs need in one fixed order); ``after_commit`` runs in the writer thread after each
+    """Runs write jobs in shared transactions. ``begin(conn, keys)`` runs first in every transaction
+    with the ``keys`` of its jobs (taking the locks the jobs need in one fixed order, reading what they
+    will look up); ``after_commit`` runs in the writer thread after each
     commit and its result is handed to ``on_committed`` on the event loop before any job is answered
     (the server loads the new changes into its feed tail there, so a pull sent after a push's answer
     sees the push)."""
@@ -81,7 +86,7 @@ class GroupCommitter:
         self,
         db: Database,
         *,
-        begin: Callable[[Connection], None] | None = None,
+        begin: Callable[[Connection, list[Any]], None] | None = None,
         after_commit: Callable[[], Any] | None = None,
         on_committed: Callable[[Any], None] | None = None,
         max_group: int = 1000,
@@ -112,14 +117,14 @@ class GroupCommitter:
         self._queue.clear()
         self._thread.shutdown(wait=True)
 
-    async def run(self, work: Callable[[Connection], T], *, size: int = 1) -> T:
+    async def run(self, work: Callable[[Connection], T], *, size: int = 1, keys: Any = None) -> T:
         """Queue ``work`` (called with the group's connection in the writer thread) and return its
         result once the group it ran in has committed, or raise what it raised. ``size`` (mutations)
-        bounds how much goes into one group."""
+        bounds how much goes into one group; ``keys`` is handed to ``begin``."""
         if self._wakeup is None:
             raise RuntimeError("GroupCommitter.run before start")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Job(work, max(1, size), future))
+        self._queue.append(_Job(work, max(1, size), keys, future))
         self._wakeup.set()
         # If the caller goes away, the job still runs (it is already queued); a retried push then gets
         # its stored outcome.
@@ -189,17 +194,18 @@ class GroupCommitter:
 
     def _transaction(self, group: list[_Job[Any]]) -> None:
         try:
-            self._transaction_once(group, alone=len(group) == 1)
+            self._transaction_once(group, savepoints=False)
         except RunAgainWithSavepoints:
-            self._transaction_once(group, alone=False)
+            self.stats.rerun_with_savepoints += 1
+            self._transaction_once(group, savepoints=True)
 
-    def _transaction_once(self, group: list[_Job[Any]], *, alone: bool) -> None:
+    def _transaction_once(self, group: list[_Job[Any]], *, savepoints: bool) -> None:
         with self.db.write() as conn:
             if self.begin is not None:
-                self.begin(conn)
+                self.begin(conn, [job.keys for job in group])
             state = transaction_state(conn)
-            if alone and state is not None:
-                state[ALONE] = True
+            if not savepoints and state is not None:
+                state[WITHOUT_SAVEPOINTS] = True
             for job in group:
                 job.value, job.error = None, None
                 try:

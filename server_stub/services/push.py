@@ -7,21 +7,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from server_stub.db.engine import Database, transaction_state
+from server_stub.db.engine import Database, drop_pending, pending, pending_mark, transaction_state
 from server_stub.db.tables import mutation_log, sync_client
 from server_stub.services import audit
 from server_stub.services.auth import Principal
 from server_stub.services.clock import local_today, utcnow
 from server_stub.services.entities import ServerState, write_entities
-from server_stub.services.group_commit import ALONE, RunAgainWithSavepoints
+from server_stub.services.group_commit import WITHOUT_SAVEPOINTS, RunAgainWithSavepoints
 from shared.domain.mutations import REGISTRY, MutationContext, Rejected
 from shared.errors import Conflict, SuiteError
 from shared.i18n import tr
@@ -82,8 +82,15 @@ def _format_validation(error: ValidationError) -> str:
 
 # Statements built once with bound parameters (see entities.py): each runs for every pushed mutation.
 _STORED = select(mutation_log).where(mutation_log.c.mutation_id == bindparam("b_mutation_id"))
+_STORED_MANY = select(mutation_log).where(mutation_log.c.mutation_id.in_(bindparam("b_ids", expanding=True)))
 _CLIENT = select(sync_client).where(sync_client.c.client_id == bindparam("b_client_id"))
 _CLIENT_LOCKED = _CLIENT.with_for_update()
+_CLIENTS_LOCKED = (
+    select(sync_client)
+    .where(sync_client.c.client_id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(sync_client.c.client_id)
+    .with_for_update()
+)
 _NEW_CLIENT = insert(sync_client)
 _LOG = insert(mutation_log)
 _ADVANCE_CLIENT = (
@@ -94,22 +101,171 @@ _ADVANCE_CLIENT = (
     )
 )
 
+# What a write transaction that applies mutations keeps (``engine.transaction_state``) and collects
+# (``engine.pending``): the mutation log rows and client sequence advances are written once, just
+# before the commit, after the feed has given the mutations their sequences and before the audit
+# entries (``before_commit`` orders: feed 0, log 10, clients 20, audit 30).
+_LOGGED = "push_logged"  # mutation id -> stored outcome read at the group's start (None: not stored)
+_CLIENTS = "push_clients"  # client id -> its sync_client row, read and locked at the group's start
+_LOG_PENDING = "push_log_pending"
+_TOUCHED = "push_touched"  # client and mutation ids with rows in the two pending lists
+_ADVANCE_PENDING = "push_advance_pending"
+_LOG_ORDER = 10
+_ADVANCE_ORDER = 20
 
-def _client_row(conn: Connection, *, client_id: str, principal: Principal, now: dt.datetime) -> Any:
-    row = conn.execute(_CLIENT_LOCKED, {"b_client_id": client_id}).first()
-    if row is None:
-        conn.execute(
-            _NEW_CLIENT,
-            {
-                "client_id": client_id,
-                "device_id": principal.device_id,
-                "staff_id": principal.staff.id,
-                "last_seq": 0,
-                "created_at": now,
-            },
+
+@dataclass(frozen=True)
+class PushKeys:
+    """What a queued push will touch, so the group's transaction reads it for all pushes at once."""
+
+    client_id: str
+    device_id: str
+    staff_id: str
+    mutation_ids: tuple[str, ...]
+
+    @classmethod
+    def of(cls, client_id: str, principal: Principal, mutations: list[MutationEnvelope]) -> PushKeys:
+        return cls(
+            client_id, principal.device_id, principal.staff.id, tuple(m.mutation_id for m in mutations)
         )
-        row = conn.execute(_CLIENT, {"b_client_id": client_id}).first()
-    return row
+
+
+@dataclass
+class _Logged:
+    """A mutation log row written at the end of the transaction (its outcome's ``seq`` is known then)."""
+
+    client_id: str
+    envelope: MutationEnvelope
+    principal: Principal
+    outcome: MutationOutcome
+    received_at: dt.datetime
+    # Answers to replays of this mutation within the same transaction; they get its ``seq`` too.
+    replays: list[MutationOutcome] = field(default_factory=list)
+
+    def replay(self) -> MutationOutcome:
+        answer = self.outcome.model_copy(update={"replayed": True})
+        self.replays.append(answer)
+        return answer
+
+    def row(self) -> dict[str, Any]:
+        envelope, outcome = self.envelope, self.outcome
+        return {
+            "mutation_id": envelope.mutation_id,
+            "client_id": self.client_id,
+            "client_seq": envelope.client_seq,
+            "name": envelope.name,
+            "staff_id": self.principal.staff.id,
+            "device_id": self.principal.device_id,
+            "status": outcome.status,
+            "code": outcome.code,
+            "message": outcome.message,
+            "warnings": outcome.warnings,
+            "result": outcome.result,
+            "detail": outcome.detail,
+            "seq": outcome.seq,
+            "occurred_at": envelope.occurred_at
+            if envelope.occurred_at.tzinfo
+            else envelope.occurred_at.replace(tzinfo=dt.UTC),
+            "received_at": self.received_at,
+        }
+
+
+@dataclass(frozen=True)
+class _Advance:
+    client_id: str
+    last_seq: int
+    at: dt.datetime
+    staff_id: str
+
+
+def _write_log(conn: Connection, logged: list[_Logged]) -> None:
+    for entry in logged:
+        for answer in entry.replays:
+            answer.seq = entry.outcome.seq
+    if logged:
+        conn.execute(_LOG, [entry.row() for entry in logged])
+
+
+def _write_advances(conn: Connection, advances: list[_Advance]) -> None:
+    latest = {advance.client_id: advance for advance in advances}
+    if latest:
+        conn.execute(
+            _ADVANCE_CLIENT,
+            [
+                {
+                    "b_client_id": a.client_id,
+                    "b_last_seq": a.last_seq,
+                    "b_now": a.at,
+                    "b_staff_id": a.staff_id,
+                }
+                for a in latest.values()
+            ],
+        )
+
+
+class _ClientRow(NamedTuple):
+    client_id: str
+    device_id: str
+    last_seq: int
+
+
+def _new_client_row(
+    conn: Connection, *, client_id: str, device_id: str, staff_id: str, now: dt.datetime
+) -> _ClientRow:
+    conn.execute(
+        _NEW_CLIENT,
+        {
+            "client_id": client_id,
+            "device_id": device_id,
+            "staff_id": staff_id,
+            "last_seq": 0,
+            "created_at": now,
+        },
+    )
+    return _ClientRow(client_id, device_id, 0)
+
+
+def _stored(conn: Connection, mutation_id: str) -> tuple[str, MutationOutcome] | None:
+    """(client id, stored outcome) of a mutation already applied: earlier in this transaction, read at
+    the group's start, or in the database."""
+    state = transaction_state(conn)
+    if state is not None and mutation_id in state.get(_TOUCHED, ()):
+        for entry in reversed(_pending_list(conn, _LOG_PENDING)):
+            if entry.envelope.mutation_id == mutation_id:
+                return entry.client_id, entry.replay()
+    known = state.get(_LOGGED) if state is not None else None
+    if known is not None and mutation_id in known:
+        row = known[mutation_id]
+    else:
+        row = conn.execute(_STORED, {"b_mutation_id": mutation_id}).first()
+    return None if row is None else (row.client_id, _stored_outcome(row))
+
+
+def _client_seq(
+    conn: Connection, *, client_id: str, principal: Principal, now: dt.datetime
+) -> tuple[str, int]:
+    """(device id, last applied client_seq) of a sync client, its row locked for the transaction (a new
+    client gets a row)."""
+    state = transaction_state(conn)
+    known = state.get(_CLIENTS) if state is not None else None
+    row = known.get(client_id) if known is not None else None
+    if row is None:
+        row = conn.execute(_CLIENT_LOCKED, {"b_client_id": client_id}).first() or _new_client_row(
+            conn, client_id=client_id, device_id=principal.device_id, staff_id=principal.staff.id, now=now
+        )
+    last_seq = int(row.last_seq)
+    if state is not None and client_id in state.get(_TOUCHED, ()):
+        for advance in reversed(_pending_list(conn, _ADVANCE_PENDING)):
+            if advance.client_id == client_id:
+                last_seq = advance.last_seq
+                break
+    return str(row.device_id), last_seq
+
+
+def _pending_list(conn: Connection, key: str) -> list[Any]:
+    state = transaction_state(conn)
+    rows = state.get(key) if state is not None else None
+    return rows if rows is not None else []
 
 
 def apply_batch(
@@ -143,12 +299,37 @@ def apply_batch(
     return result
 
 
-def lock_for_mutations(conn: Connection) -> None:
+def lock_for_mutations(conn: Connection, keys: Sequence[Any] = ()) -> None:
     """Take the audit chain's head row first in every transaction that applies mutations. Such
     transactions then queue on one lock instead of taking their row locks in different orders
     (PostgreSQL with several server processes could otherwise deadlock); they would meet on the
-    audit head and the feed counter anyway. On SQLite the write lock already serialises them."""
+    audit head and the feed counter anyway. On SQLite the write lock already serialises them.
+
+    With the ``PushKeys`` of a group's pushes, also read (and lock, in one order) the group's sync
+    clients, creating new ones, and look up all of its mutation ids in the log: two statements per
+    group instead of two per mutation."""
     audit.lock_head(conn)
+    state = transaction_state(conn)
+    pushes = [k for k in keys if isinstance(k, PushKeys)]
+    if state is None or not pushes:
+        return
+    now = utcnow()
+    clients: dict[str, Any] = {
+        row.client_id: row
+        for row in conn.execute(_CLIENTS_LOCKED, {"b_ids": sorted({k.client_id for k in pushes})})
+    }
+    for k in pushes:
+        if k.client_id not in clients:
+            clients[k.client_id] = _new_client_row(
+                conn, client_id=k.client_id, device_id=k.device_id, staff_id=k.staff_id, now=now
+            )
+    ids = sorted({mid for k in pushes for mid in k.mutation_ids})
+    logged: dict[str, Any] = dict.fromkeys(ids)
+    for start in range(0, len(ids), 900):  # under SQL parameter limits
+        for row in conn.execute(_STORED_MANY, {"b_ids": ids[start : start + 900]}):
+            logged[row.mutation_id] = row
+    state[_CLIENTS] = clients
+    state[_LOGGED] = logged
 
 
 def apply_batch_in(
@@ -167,10 +348,10 @@ def apply_batch_in(
     outcomes: list[MutationOutcome] = []
     invalid: list[MutationOutcome] = []
     last_seq = 0
-    # A push of one mutation that has the group's transaction to itself needs no savepoint: if it
-    # fails in any way, the committer rolls the transaction back and runs it again with savepoints.
+    # In a group's first run mutations take no savepoint: if one fails where a savepoint was needed,
+    # the committer rolls the transaction back and runs the group again with savepoints.
     state = transaction_state(conn)
-    alone = len(mutations) == 1 and state is not None and bool(state.get(ALONE))
+    alone = state is not None and bool(state.get(WITHOUT_SAVEPOINTS))
     for envelope in mutations:
         try:
             outcome = _apply_one(
@@ -223,28 +404,31 @@ def _with_retries(
     handler that refuses after writing has its attempt undone and ``reject`` records the refusal in a
     fresh savepoint (a handler that refuses before writing needs no undo: no extra savepoint)."""
     if alone:
-        # The only work in its transaction (GroupCommitter.ALONE): no savepoint; any failure,
+        # A group's first run (GroupCommitter.WITHOUT_SAVEPOINTS): no savepoint; any failure,
         # including a lost race or a refusal to undo, rolls it all back and runs it again with them.
+        # A sequence gap or a foreign mutation id is found before anything is written: no undo needed.
         try:
             return work(conn)
+        except (SequenceError, ClientMismatch):
+            raise
         except Exception as error:
             raise RunAgainWithSavepoints(str(error)) from error
     # Audit entries are deferred to the end of the transaction (audit.defer): an attempt whose
     # savepoint is rolled back must take its entries with it.
-    mark = audit.pending_mark(conn)
+    mark = pending_mark(conn)
     for attempt in range(3):
         try:
             with conn.begin_nested():
                 return work(conn)
         except (Conflict, IntegrityError) as error:
-            audit.drop_pending(conn, mark)
+            drop_pending(conn, mark)
             log.warning("write lost a race (attempt %d): %s", attempt + 1, error)
         except _RejectedAfterWrites as refusal:
-            audit.drop_pending(conn, mark)
+            drop_pending(conn, mark)
             outcome = refusal.outcome
             break
         except BaseException:
-            audit.drop_pending(conn, mark)
+            drop_pending(conn, mark)
             raise
     else:
         message = "concurrent changes kept colliding with this one; check the record and try again"
@@ -254,13 +438,13 @@ def _with_retries(
             with conn.begin_nested():
                 return give_up(conn, message)
         except BaseException:
-            audit.drop_pending(conn, mark)
+            drop_pending(conn, mark)
             raise
     try:
         with conn.begin_nested():
             return reject(conn, outcome)
     except BaseException:
-        audit.drop_pending(conn, mark)
+        drop_pending(conn, mark)
         raise
 
 
@@ -283,7 +467,8 @@ def _audit_outcome(
         username=principal.staff.username,
         device_id=principal.device_id,
         target=envelope.mutation_id,
-        detail={**detail, "result": outcome.result, "seq": outcome.seq},
+        # called when the entry is written, at the transaction's end, once the feed gave ``seq``
+        detail=lambda: {**detail, "result": outcome.result, "seq": outcome.seq},
     )
 
 
@@ -360,15 +545,15 @@ def _apply_in_transaction(
     ``rejection``, record that permanent rejection instead), store the outcome, advance the sequence
     and audit, all in ``conn``."""
     now = utcnow()
-    stored = conn.execute(_STORED, {"b_mutation_id": envelope.mutation_id}).first()
+    stored = _stored(conn, envelope.mutation_id)
     if stored is not None:
-        if stored.client_id != client_id:
+        if stored[0] != client_id:
             raise ClientMismatch(tr("sync.client_mismatch", lang))
-        return _stored_outcome(stored)
-    client = _client_row(conn, client_id=client_id, principal=principal, now=now)
-    if client.device_id != principal.device_id:
+        return stored[1]
+    device_id, last_seq = _client_seq(conn, client_id=client_id, principal=principal, now=now)
+    if device_id != principal.device_id:
         raise ClientMismatch(tr("sync.client_mismatch", lang))
-    expected = client.last_seq + 1
+    expected = last_seq + 1
     if envelope.client_seq < expected:
         raise SequenceError(
             tr("sync.seq_reused", lang, seq=envelope.client_seq),
@@ -395,37 +580,20 @@ def _apply_in_transaction(
             code="conflict",
             message=give_up,
         )
-    conn.execute(
-        _LOG,
-        {
-            "mutation_id": envelope.mutation_id,
-            "client_id": client_id,
-            "client_seq": envelope.client_seq,
-            "name": envelope.name,
-            "staff_id": principal.staff.id,
-            "device_id": principal.device_id,
-            "status": outcome.status,
-            "code": outcome.code,
-            "message": outcome.message,
-            "warnings": outcome.warnings,
-            "result": outcome.result,
-            "detail": outcome.detail,
-            "seq": outcome.seq,
-            "occurred_at": envelope.occurred_at
-            if envelope.occurred_at.tzinfo
-            else envelope.occurred_at.replace(tzinfo=dt.UTC),
-            "received_at": now,
-        },
-    )
-    conn.execute(
-        _ADVANCE_CLIENT,
-        {
-            "b_client_id": client_id,
-            "b_last_seq": envelope.client_seq,
-            "b_now": now,
-            "b_staff_id": principal.staff.id,
-        },
-    )
+    logged = _Logged(client_id, envelope, principal, outcome, now)
+    advance = _Advance(client_id, envelope.client_seq, now, principal.staff.id)
+    log_rows = pending(conn, _LOG_PENDING, _write_log, order=_LOG_ORDER)
+    advances = pending(conn, _ADVANCE_PENDING, _write_advances, order=_ADVANCE_ORDER)
+    if log_rows is None or advances is None:  # not in a Database.write transaction: write now
+        _write_log(conn, [logged])
+        _write_advances(conn, [advance])
+    else:
+        log_rows.append(logged)
+        advances.append(advance)
+        # Which ids have rows in those lists (a superset once a savepoint drops some): only those are
+        # looked for there.
+        touched = transaction_state(conn).setdefault(_TOUCHED, set())  # type: ignore[union-attr]
+        touched.update((client_id, envelope.mutation_id))
     _audit_outcome(
         conn,
         envelope=envelope,
@@ -493,12 +661,16 @@ def _run_handler(
         if state.wrote:
             raise _RejectedAfterWrites(outcome) from refusal
         return outcome
-    seq = write_entities(conn, effect.writes)
-    return MutationOutcome(
+    outcome = MutationOutcome(
         mutation_id=envelope.mutation_id,
         client_seq=envelope.client_seq,
         status="applied_with_warning" if effect.warnings else "applied",
         warnings=effect.warnings,
         result=effect.result,
-        seq=seq,
     )
+
+    def settle(seq: int) -> None:  # now, or when the transaction gives the feed its sequences
+        outcome.seq = seq
+
+    write_entities(conn, effect.writes, on_seq=settle)
+    return outcome

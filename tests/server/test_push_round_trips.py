@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from server_stub.db.engine import Database
+from server_stub.db.engine import Database, pending_mark
 from server_stub.db.tables import ENTITY_TABLES, audit_log, mutation_log, sync_client, sync_counter
 from server_stub.services import audit, push
 from server_stub.services.group_commit import GroupCommitter
@@ -57,7 +57,7 @@ def _last_audit_id(db: Database) -> int:
         return int(conn.execute(select(func.coalesce(func.max(audit_log.c.id), 0))).scalar_one())
 
 
-def test_a_group_writes_its_audit_chain_once_and_each_mutation_in_one_savepoint(db: Database) -> None:
+def test_a_group_reads_and_writes_its_bookkeeping_once_and_needs_no_savepoint(db: Database) -> None:
     nurse = principal(db, "nurse1")
     doctor = principal(db, "doctor1")
     before = _last_audit_id(db)
@@ -86,10 +86,18 @@ def test_a_group_writes_its_audit_chain_once_and_each_mutation_in_one_savepoint(
     assert [o.status for o in b.outcomes] == ["applied", "rejected", "applied"]
     assert b.outcomes[1].code == "bad_phone"
     assert c.outcomes[0].code == "unknown_mutation"
-    # Five mutations: one audit insert and one head update for the whole group, one savepoint each.
+    # Five mutations, nothing to undo (the refusals came before any write): no savepoint; the clients
+    # and the replay log read once; feed, log, client sequences and audit written once.
+    assert statements.count("SAVEPOINT") == 0
+    assert statements.count("SELECT SYNC_CLIENT") == 1
+    assert statements.count("SELECT MUTATION_LOG") == 1
+    assert statements.count("INSERT INTO SYNC_CLIENT") == 3  # three new clients
+    assert statements.count("UPDATE SYNC_COUNTER") == 4  # three MRNs (in the handlers) and the feed
+    assert statements.count("INSERT INTO CHANGE_INDEX") == 1
+    assert statements.count("INSERT INTO MUTATION_LOG") == 1
+    assert statements.count("UPDATE SYNC_CLIENT") == 1
     assert statements.count("INSERT INTO audit_log") == 1
     assert statements.count("UPDATE audit_head") == 1
-    assert statements.count("SAVEPOINT") == 5
     # One entry per mutation, in the order they were applied, and the chain still verifies.
     assert _audit_targets(db, before) == ["rt-a1", "rt-b1", "rt-b2", "rt-b3", "rt-c1"]
     with db.read() as conn:
@@ -174,7 +182,7 @@ def test_audit_entries_outside_a_write_transaction_are_appended_at_once(db: Data
     before = _last_audit_id(db)
     with db.writer.begin() as conn:
         audit.defer(conn, at=dt.datetime.now(dt.UTC), action="probe.direct", outcome="ok", target="rt-direct")
-        assert audit.pending_mark(conn) == 0
+        assert pending_mark(conn) == {}
     assert _audit_targets(db, before) == ["rt-direct"]
     with db.read() as conn:
         assert audit.verify(conn).ok
@@ -237,9 +245,9 @@ def test_a_push_of_one_mutation_alone_in_its_transaction_uses_no_savepoint(
     assert (refused.outcomes[0].status, refused.outcomes[0].code) == ("rejected", "probe_refused")
     assert isinstance(gap, push.SequenceError) and gap.detail["expected"] == 3
     assert replay.outcomes[0].replayed and replay.outcomes[0].seq == applied.outcomes[0].seq
-    # Savepoints only in the second runs: the refusal's attempt and its recorded rejection (two), the
-    # gap's attempt (one); none for the applied push and the replay.
-    assert statements.count("SAVEPOINT") == 3
+    # Savepoints only in the refusal's second run: its attempt and its recorded rejection (two); none
+    # for the applied push, the gap (found before anything was written) and the replay.
+    assert statements.count("SAVEPOINT") == 2
     with db.read() as conn:
         probe = conn.execute(select(sync_counter.c.value).where(sync_counter.c.name == "rt_probe")).first()
         last_seq = conn.execute(

@@ -62,6 +62,14 @@ def push_job(who: Principal, client_id: str, envelopes: list[MutationEnvelope]) 
     )
 
 
+def push_keys(job: Any) -> push.PushKeys | None:
+    """The keys ``POST /sync/push`` queues with a job (None for a job that is not a push)."""
+    kw = getattr(job, "keywords", None)
+    if not kw or "client_id" not in kw:
+        return None
+    return push.PushKeys.of(kw["client_id"], kw["principal"], kw["mutations"])
+
+
 def count(db: Database, table: Any) -> int:
     with db.read() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
@@ -81,7 +89,10 @@ def run_group(db: Database, jobs: list[tuple[Any, int]]) -> tuple[list[Any], Gro
         try:
             first = asyncio.ensure_future(committer.run(blocker))
             await asyncio.sleep(0.05)
-            rest = [asyncio.ensure_future(committer.run(work, size=size)) for work, size in jobs]
+            rest = [
+                asyncio.ensure_future(committer.run(work, size=size, keys=push_keys(work)))
+                for work, size in jobs
+            ]
             await asyncio.sleep(0.05)
             release.set()
             results = await asyncio.gather(first, *rest, return_exceptions=True)

@@ -62,7 +62,8 @@ async def push_mutations(body: PushRequest, principal: AnyStaffDep, request: Req
         timezone=settings.timezone,
         lang=lang,
     )
-    result = await committer.run(work, size=len(body.mutations))
+    keys = push.PushKeys.of(body.client_id, principal, body.mutations)
+    result = await committer.run(work, size=len(body.mutations), keys=keys)
     if result.head_seq:
         notifier.publish(result.head_seq)
     response = PushResponse(
