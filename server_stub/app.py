@@ -3,6 +3,7 @@ notifier, and the group committer that applies pushes."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import uuid
@@ -32,6 +33,7 @@ from server_stub.services.push import ClientMismatch, SequenceError
 from server_stub.services.reference_cache import ReferenceCache
 from server_stub.services.shared_reads import SharedReads
 from shared import __version__
+from shared.domain.search_keys import pinyin_initials
 from shared.errors import (
     AccountLocked,
     AuthFailed,
@@ -127,6 +129,9 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The pinyin dictionary loads on first use (~1 s of CPU): now, in the background, rather than
+        # in the first patient registration of a busy hour.
+        asyncio.get_running_loop().run_in_executor(None, pinyin_initials, "预热")
         await notifier.start()
         await committer.start()
         try:
@@ -154,7 +159,8 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     app.include_router(health.router)
-    for router in (auth.router, sync.router, reference.router, admin.router, queue.router):
+    # sync first: routes are matched in order, and pulls and pushes are most of the traffic
+    for router in (sync.router, reference.router, auth.router, queue.router, admin.router):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.exception_handler(SuiteError)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -16,8 +18,10 @@ from server_stub.services.auth import Principal
 from server_stub.services.clock import utcnow
 from server_stub.services.notifier import FeedNotifier
 from server_stub.services.shared_reads import SharedReads
-from shared.errors import AuthFailed, PermissionDenied
+from shared.errors import AuthFailed, PermissionDenied, SuiteError
 from shared.i18n import normalize_language, tr
+
+log = logging.getLogger(__name__)
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -62,18 +66,42 @@ async def get_principal(
         raise AuthFailed(tr("auth.missing_token", lang), code="token_missing")
 
     cache: auth.PrincipalCache = request.app.state.principals
-    cached = cache.get(credentials.credentials, utcnow())
-    if cached is not None:
-        return cached
     db: Database = request.app.state.db
 
     def check() -> Principal:
         with db.read() as conn:
             return auth.authenticate(conn, token=credentials.credentials, now=utcnow(), lang=lang)
 
-    principal = await run_in_threadpool(check)
-    cache.put(principal, utcnow())
-    return principal
+    cached = cache.get(credentials.credentials, utcnow())
+    if cached is None:
+        principal = await run_in_threadpool(check)
+        cache.put(principal, utcnow())
+        return principal
+    if cache.claim_refresh(cached.token_hash, utcnow()):
+        _background(_refresh(cache, cached.token_hash, check))
+    return cached
+
+
+_tasks: set[asyncio.Task[None]] = set()
+
+
+def _background(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _tasks.add(task)  # the loop keeps only a weak reference
+    task.add_done_callback(_tasks.discard)
+
+
+async def _refresh(cache: auth.PrincipalCache, token_hash: str, check: Callable[[], Principal]) -> None:
+    """Re-check a cached token off the request's path: renewed, or forgotten when no longer valid."""
+    try:
+        principal = await run_in_threadpool(check)
+    except SuiteError:
+        cache.forget(token_hash)  # revoked, expired or deactivated: the next request is refused
+    except Exception:  # noqa: BLE001 - a busy database: served from the cache until its ttl ends
+        log.warning("re-checking a cached token failed", exc_info=True)
+        cache.release(token_hash)
+    else:
+        cache.put(principal, utcnow())
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -237,12 +237,15 @@ def authenticate(conn: Connection, *, token: str, now: dt.datetime, lang: str) -
 class PrincipalCache:
     """Recently checked tokens, kept for a few seconds so a busy client does not cost two queries per
     request. Logout in this process forgets the token at once; other server processes behind the same
-    database stop accepting it within ``ttl`` seconds. Thread-safe."""
+    database stop accepting it within ``ttl`` seconds. An entry past half its ``ttl`` is still served
+    while one caller re-checks it in the background (``claim_refresh``), so tokens cached together (a
+    clinic's PCs after a restart) do not all fall back to the database in the same second. Thread-safe."""
 
     def __init__(self, ttl: float = 5.0, size: int = 4096) -> None:
         self.ttl = dt.timedelta(seconds=ttl)
         self.size = size
         self._entries: dict[str, tuple[Principal, dt.datetime]] = {}
+        self._refreshing: set[str] = set()
         self._lock = threading.Lock()
 
     def get(self, token: str, now: dt.datetime) -> Principal | None:
@@ -256,15 +259,31 @@ class PrincipalCache:
             return None
         return principal
 
+    def claim_refresh(self, token_hash: str, now: dt.datetime) -> bool:
+        """True (once, until ``put``, ``forget`` or ``release``) when the entry is past half its ttl and
+        the caller should re-check the token."""
+        with self._lock:
+            entry = self._entries.get(token_hash)
+            if entry is None or token_hash in self._refreshing or now - entry[1] <= self.ttl / 2:
+                return False
+            self._refreshing.add(token_hash)
+            return True
+
+    def release(self, token_hash: str) -> None:
+        with self._lock:
+            self._refreshing.discard(token_hash)
+
     def put(self, principal: Principal, now: dt.datetime) -> None:
         with self._lock:
             if len(self._entries) >= self.size:
                 self._entries.clear()
             self._entries[principal.token_hash] = (principal, now)
+            self._refreshing.discard(principal.token_hash)
 
     def forget(self, token_hash: str) -> None:
         with self._lock:
             self._entries.pop(token_hash, None)
+            self._refreshing.discard(token_hash)
 
 
 def logout(conn: Connection, *, principal: Principal, now: dt.datetime) -> None:
