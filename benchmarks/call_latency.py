@@ -12,7 +12,7 @@ and audio end → highlight off (audio start and end are taken on the speaker's 
 them; the highlight on the GUI thread when the window repaints its call panel).
 Calls are spaced wider than one announcement so a call never waits behind the previous one in the FIFO.
 
-    .venv/bin/python benchmarks/call_latency.py [--calls 20] [--spacing 10.0]
+    .venv/bin/python benchmarks/call_latency.py [--calls 20] [--spacing 10.0] [--workers 1]
 
 Targets (issue 4): p95 of call → audio start under 1 s; highlight within 100 ms of audio start.
 """
@@ -58,12 +58,15 @@ def main() -> int:
     parser.add_argument(
         "--spacing", type=float, default=10.0, help="seconds between calls (longer than one announcement)"
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes (with 2, A and B may reach different ones)"
+    )
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="clinic-call-latency-"))
     seed_demo(sqlite_url(folder / "demo.db"), patients=max(60, args.calls + 10))
     qt_app = create_app(app_name="call-latency")
-    with server_on_copy(folder / "demo.db") as server:
+    with server_on_copy(folder / "demo.db", workers=args.workers) as server:
         # PC A: the desk, a plain sync engine on its own thread (as the app's network worker runs it).
         store_a = LocalStore.open(folder / "a" / "triage.db", app="triage")
         engine_a = SyncEngine(

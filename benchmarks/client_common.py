@@ -30,13 +30,14 @@ def machine() -> str:
 
 
 @contextlib.contextmanager
-def server_on_copy(source: Path) -> Iterator[ServerProcess]:
-    """A server process on an online-backup copy of ``source`` (the original stays untouched)."""
+def server_on_copy(source: Path, *, workers: int = 1) -> Iterator[ServerProcess]:
+    """A server (``workers`` processes) on an online-backup copy of ``source`` (the original stays
+    untouched)."""
     folder = Path(tempfile.mkdtemp(prefix="clinic-bench-"))
     target = folder / "server.db"
     with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
         src.backup(dst)
-    server = ServerProcess(sqlite_url(target), folder / "server.log").start(timeout=120)
+    server = ServerProcess(sqlite_url(target), folder / "server.log", workers=workers).start(timeout=120)
     try:
         yield server
     finally:

@@ -37,7 +37,7 @@ def register_push(client_id: str, seq: int, who: Principal) -> Any:
 
 
 async def measure(db: Database, who: Principal, sent: list[int], group: int, total: int, label: str) -> None:
-    committer = GroupCommitter(db, begin=push.lock_for_mutations)
+    committer = GroupCommitter(db, begin=push.prepare_group)
     await committer.start()
     seqs = {f"bench-{uuid.uuid4().hex[:8]}": 0 for _ in range(group)}
 

@@ -121,7 +121,7 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     notifier = FeedNotifier(db, tail, settings.longpoll_poll_seconds)
     committer = GroupCommitter(
         db,
-        begin=push.lock_for_mutations,
+        begin=push.prepare_group,
         after_commit=lambda: fetch_after(db, tail.head),
         on_committed=notifier.absorb,
         max_group=settings.group_commit_max,

@@ -39,7 +39,7 @@ def _server_args(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=1,
-        help="server processes (PostgreSQL recommended above 1; on SQLite one process is faster)",
+        help="server processes: one per core for many users (SQLite or PostgreSQL); 1 for a small clinic",
     )
     parser.add_argument("--no-migrate", action="store_true", help="do not migrate the database at start")
 

@@ -13,6 +13,11 @@ from sqlalchemy.engine import make_url
 
 from shared.errors import TransientError
 
+try:
+    import fcntl
+except ImportError:  # Windows: SQLite's busy timeout alone
+    fcntl = None  # type: ignore[assignment]
+
 SQLITE_BUSY_TIMEOUT_MS = 15000
 
 # Key in ``Connection.info`` of the per-transaction state ``Database.write`` keeps (see ``before_commit``).
@@ -130,6 +135,43 @@ def _tracked(conn: Connection) -> Iterator[Connection]:
         conn.info.pop(_TXN_STATE, None)
 
 
+class _WriterFileLock:
+    """Server processes sharing one SQLite file take turns on a kernel lock of ``<file>-writer.lock``
+    before they begin writing: the next writer is woken the moment the lock is released, where
+    SQLite's own busy handler would have it sleep and retry for up to 100 ms at a time. The kernel
+    drops the lock of a process that dies. Without the file (a read-only folder, an in-memory
+    database, Windows), SQLite's busy timeout alone decides, as before. Used under the process's own
+    write lock, so one open file per database serves all its threads."""
+
+    def __init__(self, url: str) -> None:
+        database = make_url(url).database
+        self.path = f"{database}-writer.lock" if database and database != ":memory:" else None
+        self._handle: Any = None
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        if fcntl is None or self.path is None:
+            yield
+            return
+        if self._handle is None:
+            try:
+                self._handle = open(self.path, "a+b")  # noqa: SIM115 - kept open, closed by close()
+            except OSError:
+                self.path = None
+                yield
+                return
+        fcntl.flock(self._handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
 @dataclass
 class Database:
     """The server's database: a writer engine and a reader engine (the same one on PostgreSQL)."""
@@ -141,6 +183,7 @@ class Database:
     # letting them spin in SQLite's busy handler (other processes still meet the busy timeout).
     write_lock: threading.Lock | None = None
     busy_ms: int = SQLITE_BUSY_TIMEOUT_MS
+    file_lock: _WriterFileLock | None = None
 
     @classmethod
     def open(
@@ -149,7 +192,14 @@ class Database:
         if is_sqlite(url):
             writer = _sqlite_engine(url, immediate=True, pool_size=pool_size, busy_ms=busy_ms)
             reader = _sqlite_engine(url, immediate=False, pool_size=pool_size, busy_ms=busy_ms)
-            return cls(url=url, writer=writer, reader=reader, write_lock=threading.Lock(), busy_ms=busy_ms)
+            return cls(
+                url=url,
+                writer=writer,
+                reader=reader,
+                write_lock=threading.Lock(),
+                busy_ms=busy_ms,
+                file_lock=_WriterFileLock(url),
+            )
         engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
         return cls(url=url, writer=engine, reader=engine)
 
@@ -168,7 +218,8 @@ class Database:
         if not self.write_lock.acquire(timeout=self.busy_ms / 1000):
             raise DatabaseBusy("database is busy (write lock wait timed out)")
         try:
-            with self.writer.begin() as conn, _tracked(conn):
+            between_processes = self.file_lock.held() if self.file_lock else contextlib.nullcontext()
+            with between_processes, self.writer.begin() as conn, _tracked(conn):
                 yield conn
         finally:
             self.write_lock.release()
@@ -179,6 +230,8 @@ class Database:
             yield conn
 
     def dispose(self) -> None:
+        if self.file_lock is not None:
+            self.file_lock.close()
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()

@@ -15,12 +15,12 @@ from sqlalchemy import Connection, func, select
 
 from server_stub.db.engine import Database
 from server_stub.db.migrate import upgrade
-from server_stub.db.tables import ENTITY_TABLES, sync_counter
+from server_stub.db.tables import ENTITY_TABLES
 from server_stub.seed import clinical, queues, reference, stock
 from server_stub.seed.people import generate_patients, make_name
 from server_stub.services import audit, auth
 from server_stub.services.clock import utcnow
-from server_stub.services.entities import bulk_insert
+from server_stub.services.entities import bulk_insert, set_counter
 from shared.domain.entities import Appointment, Campus, Department, Entity, Pharmacy, Room, Schedule, Staff
 from shared.ids import reference_id
 
@@ -358,7 +358,7 @@ def seed_demo(url: str, *, timezone: str = "Asia/Shanghai", patients: int = 1000
             for member in (e for e in entities if isinstance(e, Staff)):
                 # one slow hash per account (own salt each); the demo password is the same for all
                 auth.set_password(conn, staff_id=member.id, password=DEMO_PASSWORD, now=now)
-            conn.execute(sync_counter.update().where(sync_counter.c.name == "mrn").values(value=patients))
+            set_counter(conn, "mrn", patients)
             audit.append(conn, at=now, action="seed.demo", outcome="ok", detail=counts)
         log.info("demo data created: %s", counts)
         return DemoSummary(created=True, counts=counts)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     delete,
     insert,
     select,
+    text,
     update,
 )
 
@@ -91,13 +92,45 @@ class ServerState:
         return next_counter(self.conn, counter)
 
 
+# Counters whose numbers may have gaps live in a PostgreSQL sequence there (migration 0009): taking a
+# number locks nothing, so transactions of several server processes do not queue on the counter row
+# until they commit; a transaction that rolls back leaves its number unused. SQLite, one writer at a
+# time, keeps them in ``sync_counter`` like the others.
+SEQUENCE_COUNTERS = {"mrn": "counter_mrn"}
+_NEXTVAL = {name: text(f"SELECT nextval('{seq}')") for name, seq in SEQUENCE_COUNTERS.items()}
+_LOCK_FEED = _READ_COUNTER.with_for_update()
+
+
+def _sequenced(conn: Connection, name: str) -> bool:
+    return name in SEQUENCE_COUNTERS and conn.dialect.name == "postgresql"
+
+
 def next_counter(conn: Connection, name: str, step: int = 1) -> int:
     """Increment a named counter inside the caller's transaction and return its new value."""
+    if step == 1 and _sequenced(conn, name):
+        return int(conn.execute(_NEXTVAL[name]).scalar_one())
     result = conn.execute(_BUMP_COUNTER, {"b_name": name, "b_step": step}).scalar_one_or_none()
     if result is None:
         conn.execute(insert(sync_counter).values(name=name, value=step))
         return step
     return int(result)
+
+
+def set_counter(conn: Connection, name: str, value: int) -> None:
+    """Set a counter so that its next number is ``value + 1`` (seeding)."""
+    conn.execute(update(sync_counter).where(sync_counter.c.name == name).values(value=value))
+    if _sequenced(conn, name):
+        conn.execute(
+            text("SELECT setval(:seq, :value, :called)"),
+            {"seq": SEQUENCE_COUNTERS[name], "value": max(value, 1), "called": value > 0},
+        )
+
+
+def lock_feed(conn: Connection) -> None:
+    """Lock the feed counter for the rest of the caller's transaction. Transactions that need both the
+    feed counter and the audit chain's head take them in this order (a push group's end does), so
+    they never wait for each other in a circle."""
+    conn.execute(_LOCK_FEED, {"b_name": "change_seq"})
 
 
 def read_counter(conn: Connection, name: str) -> int:

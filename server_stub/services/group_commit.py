@@ -42,6 +42,16 @@ T = TypeVar("T")
 _WHOLE_DATABASE = (DatabaseBusy, OperationalError, SQLAlchemyTimeoutError)
 
 
+# SQLSTATEs of a transaction PostgreSQL stopped because it raced another one (deadlock detected,
+# serialization failure): nothing of it stands, and running it again normally succeeds.
+_RACE_STATES = frozenset({"40P01", "40001"})
+_RACE_ATTEMPTS = 3
+
+
+def lost_a_race(error: BaseException) -> bool:
+    return getattr(getattr(error, "orig", None), "sqlstate", None) in _RACE_STATES
+
+
 # Key in the transaction state (``engine.transaction_state``): True in a group's first run, in which
 # jobs skip their per-mutation savepoints and raise ``RunAgainWithSavepoints`` where one was needed.
 WITHOUT_SAVEPOINTS = "group_commit_without_savepoints"
@@ -72,6 +82,7 @@ class GroupStats:
     largest: int = 0
     retried_alone: int = 0
     rerun_with_savepoints: int = 0
+    lost_races: int = 0
 
 
 class GroupCommitter:
@@ -165,7 +176,15 @@ class GroupCommitter:
     def _apply_group(self, group: list[_Job[Any]]) -> Any:
         """Writer thread: one transaction for the group; falls back to one per job if it fails."""
         try:
-            self._transaction(group)
+            for attempt in range(1, _RACE_ATTEMPTS + 1):
+                try:
+                    self._transaction(group)
+                    break
+                except OperationalError as error:
+                    if attempt == _RACE_ATTEMPTS or not lost_a_race(error):
+                        raise
+                    self.stats.lost_races += 1
+                    log.info("group of %d lost a race to another server process; again", len(group))
         except _WHOLE_DATABASE as error:
             for job in group:
                 job.value, job.error = None, error
@@ -213,6 +232,8 @@ class GroupCommitter:
                 except RunAgainWithSavepoints:
                     raise
                 except Exception as error:  # noqa: BLE001 - the job's savepoints undid its failed part
+                    if lost_a_race(error):
+                        raise  # PostgreSQL ended the whole transaction: the group runs again
                     job.error = error
                     # A job must leave the transaction usable (its failed part rolled back to a
                     # savepoint). If it did not (PostgreSQL: "current transaction is aborted"), fail the

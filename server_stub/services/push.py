@@ -282,7 +282,6 @@ def apply_batch(
     other failure are committed, as ``apply_batch_in`` promises."""
     failure: Exception | None = None
     with db.write() as conn:
-        lock_for_mutations(conn)
         try:
             result = apply_batch_in(
                 conn,
@@ -299,16 +298,19 @@ def apply_batch(
     return result
 
 
-def lock_for_mutations(conn: Connection, keys: Sequence[Any] = ()) -> None:
-    """Take the audit chain's head row first in every transaction that applies mutations. Such
-    transactions then queue on one lock instead of taking their row locks in different orders
-    (PostgreSQL with several server processes could otherwise deadlock); they would meet on the
-    audit head and the feed counter anyway. On SQLite the write lock already serialises them.
+def prepare_group(conn: Connection, keys: Sequence[Any] = ()) -> None:
+    """The ``GroupCommitter``'s ``begin``: with the ``PushKeys`` of a group's pushes, read (and lock, in
+    one order) the group's sync clients, creating new ones, and look up all of its mutation ids in the
+    log: two statements per group instead of two per mutation.
 
-    With the ``PushKeys`` of a group's pushes, also read (and lock, in one order) the group's sync
-    clients, creating new ones, and look up all of its mutation ids in the log: two statements per
-    group instead of two per mutation."""
-    audit.lock_head(conn)
+    Locks, on PostgreSQL with several server processes: a group locks its clients here, in client
+    order; its handlers lock the rows and counters they write; at its end it takes the feed counter
+    and then the audit chain's head (``entities.FEED_FLUSH_ORDER`` before ``audit.FLUSH_ORDER``), which
+    every transaction needing both takes in that order, and commits. So groups of different processes
+    apply their mutations side by side and queue only for the few end-of-group statements (patient
+    numbers come from a sequence, migration 0009). Two groups that do lock the same rows in opposite
+    orders are stopped by PostgreSQL's deadlock check, and the committer runs the loser again. On
+    SQLite the write lock serialises whole transactions anyway."""
     state = transaction_state(conn)
     pushes = [k for k in keys if isinstance(k, PushKeys)]
     if state is None or not pushes:
@@ -526,7 +528,6 @@ def apply_direct(
         return audited(conn, outcome, now)
 
     with db.write() as conn:
-        lock_for_mutations(conn)
         return _with_retries(conn, work, None, lambda conn, outcome: audited(conn, outcome, utcnow()))
 
 

@@ -11,6 +11,7 @@ from server_stub.db.engine import Database
 from server_stub.db.tables import ENTITY_TABLES, change_index, sync_counter
 from server_stub.services import audit
 from server_stub.services.clock import utcnow
+from server_stub.services.entities import lock_feed
 from server_stub.services.feed import head
 
 
@@ -39,7 +40,9 @@ def compact(url: str, *, days: int, settle_seconds: float = 0.0) -> tuple[int, i
         if settle_seconds > 0:
             time.sleep(settle_seconds)
         with db.write() as conn:
-            audit.lock_head(conn)  # first, as every transaction that applies mutations does
+            # the feed counter, then the audit head: the order a push group's end takes them in
+            lock_feed(conn)
+            audit.lock_head(conn)
             # Only rows whose last change is at or below min_cursor can be old enough to purge: a row
             # changed since has a recent updated_at. Every cursor left valid has seen their voids.
             for kind, table in ENTITY_TABLES.items():

@@ -1,14 +1,21 @@
 """Group commit on a real SQLite file: pushes queued together share one transaction, a rejection or a
-failure undoes only its own mutation or push, the audit chain stays one entry per mutation, in order."""
+failure undoes only its own mutation or push, the audit chain stays one entry per mutation, in order.
+On PostgreSQL: a group that loses a deadlock to another server process runs again."""
 
 from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, select
 
 from server_stub.db.engine import Database
+from server_stub.db.migrate import upgrade
 from server_stub.db.tables import ENTITY_TABLES, audit_log, mutation_log
 from server_stub.services import audit, push
+from server_stub.services.group_commit import GroupCommitter
 from tests.server.writer_support import count, envelope, principal, push_job, run_group
 from tests.support.api import patient_args
 
@@ -152,3 +159,51 @@ def test_apply_batch_alone_keeps_what_was_applied_before_a_sequence_gap(db: Data
     patients = ENTITY_TABLES["patient"]
     with db.read() as conn:
         assert conn.execute(select(patients.c.id).where(patients.c.id == kept["id"])).first() is not None
+
+
+def test_a_group_that_loses_a_deadlock_to_another_process_runs_again(pg_url: str) -> None:
+    """Two committers (two server processes) whose groups lock the same two rows in opposite orders:
+    PostgreSQL stops one of them; its committer runs that group again, and both groups stand."""
+    upgrade(pg_url)
+    first_db, second_db = Database.open(pg_url, pool_size=2), Database.open(pg_url, pool_size=2)
+    with first_db.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE probe (id INTEGER PRIMARY KEY, hits INTEGER NOT NULL)")
+        conn.exec_driver_sql("INSERT INTO probe VALUES (1, 0), (2, 0)")
+    both_hold_one = threading.Barrier(2, timeout=10)
+
+    def locking(first: int, second: int) -> Any:
+        attempts = []
+
+        def job(conn: Connection) -> int:
+            attempts.append(1)
+            conn.exec_driver_sql(f"UPDATE probe SET hits = hits + 1 WHERE id = {first}")
+            if len(attempts) == 1:
+                both_hold_one.wait()  # each holds its first row: the second update closes the circle
+            conn.exec_driver_sql(f"UPDATE probe SET hits = hits + 1 WHERE id = {second}")
+            return len(attempts)
+
+        return job
+
+    async def main() -> tuple[list[Any], list[GroupCommitter]]:
+        committers = [GroupCommitter(first_db), GroupCommitter(second_db)]
+        for committer in committers:
+            await committer.start()
+        try:
+            results = await asyncio.gather(
+                committers[0].run(locking(1, 2)), committers[1].run(locking(2, 1)), return_exceptions=True
+            )
+            return list(results), committers
+        finally:
+            for committer in committers:
+                await committer.stop()
+
+    try:
+        results, committers = asyncio.run(main())
+        with first_db.read() as conn:
+            hits = dict(conn.exec_driver_sql("SELECT id, hits FROM probe").all())
+    finally:
+        first_db.dispose()
+        second_db.dispose()
+    assert sorted(map(str, results)) == ["1", "2"], results  # one ran once, the deadlock's loser twice
+    assert sum(c.stats.lost_races for c in committers) == 1
+    assert hits == {1: 2, 2: 2}  # the loser's first attempt left nothing behind

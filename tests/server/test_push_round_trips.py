@@ -209,7 +209,7 @@ def test_a_push_of_one_mutation_alone_in_its_transaction_uses_no_savepoint(
     kept = patient_args(name="独自提交")
 
     async def main() -> tuple[list[Any], GroupCommitter]:
-        committer = GroupCommitter(db, begin=push.lock_for_mutations)
+        committer = GroupCommitter(db, begin=push.prepare_group)
         await committer.start()
         try:
             results = []

@@ -84,7 +84,7 @@ def run_group(db: Database, jobs: list[tuple[Any, int]]) -> tuple[list[Any], Gro
         return "blocker"
 
     async def main() -> tuple[list[Any], GroupCommitter]:
-        committer = GroupCommitter(db, begin=push.lock_for_mutations)
+        committer = GroupCommitter(db, begin=push.prepare_group)
         await committer.start()
         try:
             first = asyncio.ensure_future(committer.run(blocker))
