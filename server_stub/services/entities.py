@@ -4,6 +4,7 @@ publish each write to the change feed in the same transaction."""
 from __future__ import annotations
 
 import functools
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -21,7 +22,7 @@ from sqlalchemy import (
     update,
 )
 
-from server_stub.db.engine import pending
+from server_stub.db.engine import pending, transaction_state
 from server_stub.db.tables import ENTITY_TABLES, change_index, sync_counter
 from shared.domain.entities import ENTITY_BY_KIND, Entity
 from shared.errors import Conflict
@@ -73,7 +74,12 @@ class ServerState:
         self.wrote = False
 
     def get(self, kind: type[E], entity_id: str) -> E | None:
-        row = self.conn.execute(_by_id(kind.KIND), {"b_id": entity_id}).first()
+        ahead = _read_ahead(self.conn)
+        key = (kind.KIND, entity_id)
+        if ahead is not None and key in ahead:
+            row = ahead[key]
+        else:
+            row = self.conn.execute(_by_id(kind.KIND), {"b_id": entity_id}).first()
         return None if row is None else to_entity(kind, row)
 
     def find(self, kind: type[E], **equals: Any) -> list[E]:
@@ -98,6 +104,10 @@ class ServerState:
 # time, keeps them in ``sync_counter`` like the others.
 SEQUENCE_COUNTERS = {"mrn": "counter_mrn"}
 _NEXTVAL = {name: text(f"SELECT nextval('{seq}')") for name, seq in SEQUENCE_COUNTERS.items()}
+_NEXTVALS = {
+    name: text(f"SELECT nextval('{seq}') FROM generate_series(1, :b_count)")
+    for name, seq in SEQUENCE_COUNTERS.items()
+}
 _LOCK_FEED = _READ_COUNTER.with_for_update()
 
 
@@ -108,12 +118,59 @@ def _sequenced(conn: Connection, name: str) -> bool:
 def next_counter(conn: Connection, name: str, step: int = 1) -> int:
     """Increment a named counter inside the caller's transaction and return its new value."""
     if step == 1 and _sequenced(conn, name):
+        pool = _number_pools(conn).get(name)
+        if pool:
+            return pool.popleft()
         return int(conn.execute(_NEXTVAL[name]).scalar_one())
     result = conn.execute(_BUMP_COUNTER, {"b_name": name, "b_step": step}).scalar_one_or_none()
     if result is None:
         conn.execute(insert(sync_counter).values(name=name, value=step))
         return step
     return int(result)
+
+
+# Read ahead for a group of mutations (``read_ahead``): rows by (kind, id), None for "no such row".
+_READ_AHEAD = "entities_read_ahead"
+_NUMBER_POOLS = "entities_number_pools"
+
+
+def read_ahead(conn: Connection, keys: Iterable[tuple[str, str]], numbers: Iterable[str] = ()) -> None:
+    """Read the rows ``keys`` names in one statement per kind, for ``ServerState.get`` to answer from
+    for the rest of the ``Database.write`` transaction ``conn`` is in (a row written meanwhile is read
+    again); and, on PostgreSQL, take the numbers ``numbers`` lists (one per use) from their sequences
+    in one statement each, for ``next_counter`` to hand out in order (numbers left unused are gaps, as
+    after any rollback)."""
+    state = transaction_state(conn)
+    if state is None:
+        return
+    by_kind: dict[str, set[str]] = {}
+    for kind, entity_id in keys:
+        if kind in ENTITY_TABLES:
+            by_kind.setdefault(kind, set()).add(entity_id)
+    ahead: dict[tuple[str, str], Any] = state.setdefault(_READ_AHEAD, {})
+    for kind, ids in by_kind.items():
+        table = ENTITY_TABLES[kind]
+        wanted = sorted(ids)
+        for start in range(0, len(wanted), 900):  # under SQL parameter limits
+            chunk = wanted[start : start + 900]
+            ahead.update(((kind, entity_id), None) for entity_id in chunk)
+            for row in conn.execute(select(table).where(table.c.id.in_(chunk))):
+                ahead[(kind, row.id)] = row
+    counts = Counter(name for name in numbers if _sequenced(conn, name))
+    pools: dict[str, deque[int]] = state.setdefault(_NUMBER_POOLS, {})
+    for name, count in counts.items():
+        values = conn.execute(_NEXTVALS[name], {"b_count": count}).scalars()
+        pools.setdefault(name, deque()).extend(sorted(int(v) for v in values))
+
+
+def _read_ahead(conn: Connection) -> dict[tuple[str, str], Any] | None:
+    state = transaction_state(conn)
+    return state.get(_READ_AHEAD) if state is not None else None
+
+
+def _number_pools(conn: Connection) -> dict[str, deque[int]]:
+    state = transaction_state(conn)
+    return state.get(_NUMBER_POOLS, {}) if state is not None else {}
 
 
 def set_counter(conn: Connection, name: str, value: int) -> None:
@@ -150,7 +207,10 @@ def write_entities(
     these writes; so does the caller, unless the sequences are given at the transaction's end."""
     if not writes:
         return None
+    ahead = _read_ahead(conn)
     for entity in writes:
+        if ahead is not None:
+            ahead.pop((entity.KIND, entity.id), None)  # read again if asked for
         values = _row_values(entity)
         if entity.version == 1:
             conn.execute(_insert(entity.KIND), values)

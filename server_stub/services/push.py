@@ -20,7 +20,7 @@ from server_stub.db.tables import mutation_log, sync_client
 from server_stub.services import audit
 from server_stub.services.auth import Principal
 from server_stub.services.clock import local_today, utcnow
-from server_stub.services.entities import ServerState, write_entities
+from server_stub.services.entities import ServerState, read_ahead, write_entities
 from server_stub.services.group_commit import WITHOUT_SAVEPOINTS, RunAgainWithSavepoints
 from shared.domain.mutations import REGISTRY, MutationContext, Rejected
 from shared.errors import Conflict, SuiteError
@@ -122,11 +122,29 @@ class PushKeys:
     device_id: str
     staff_id: str
     mutation_ids: tuple[str, ...]
+    # from the mutations' hints (``MutationSpec.reads_id_of`` / ``takes_numbers``)
+    reads: tuple[tuple[str, str], ...] = ()
+    numbers: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, client_id: str, principal: Principal, mutations: list[MutationEnvelope]) -> PushKeys:
+        reads: list[tuple[str, str]] = []
+        numbers: list[str] = []
+        for envelope in mutations:
+            spec = REGISTRY.get(envelope.name)
+            if spec is None:
+                continue
+            entity_id = envelope.args.get("id")
+            if spec.reads_id_of and isinstance(entity_id, str):
+                reads.append((spec.reads_id_of, entity_id))
+            numbers.extend(spec.takes_numbers)
         return cls(
-            client_id, principal.device_id, principal.staff.id, tuple(m.mutation_id for m in mutations)
+            client_id,
+            principal.device_id,
+            principal.staff.id,
+            tuple(m.mutation_id for m in mutations),
+            tuple(reads),
+            tuple(numbers),
         )
 
 
@@ -301,7 +319,8 @@ def apply_batch(
 def prepare_group(conn: Connection, keys: Sequence[Any] = ()) -> None:
     """The ``GroupCommitter``'s ``begin``: with the ``PushKeys`` of a group's pushes, read (and lock, in
     one order) the group's sync clients, creating new ones, and look up all of its mutation ids in the
-    log: two statements per group instead of two per mutation.
+    log: two statements per group instead of two per mutation; and read ahead what the mutations' hints
+    name (their own rows, their numbers: ``entities.read_ahead``).
 
     Locks, on PostgreSQL with several server processes: a group locks its clients here, in client
     order; its handlers lock the rows and counters they write; at its end it takes the feed counter
@@ -332,6 +351,7 @@ def prepare_group(conn: Connection, keys: Sequence[Any] = ()) -> None:
             logged[row.mutation_id] = row
     state[_CLIENTS] = clients
     state[_LOGGED] = logged
+    read_ahead(conn, [key for k in pushes for key in k.reads], [n for k in pushes for n in k.numbers])
 
 
 def apply_batch_in(

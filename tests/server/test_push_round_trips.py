@@ -14,6 +14,7 @@ from sqlalchemy import event, func, select
 
 from server_stub.db.engine import Database, pending_mark
 from server_stub.db.tables import ENTITY_TABLES, audit_log, mutation_log, sync_client, sync_counter
+from server_stub.seed.demo import seed_demo
 from server_stub.services import audit, push
 from server_stub.services.group_commit import GroupCommitter
 from shared.domain.mutations import REGISTRY, Rejected
@@ -258,3 +259,58 @@ def test_a_push_of_one_mutation_alone_in_its_transaction_uses_no_savepoint(
     assert last_seq == 2
     assert _audit_targets(db, before) == ["rt-alone-1", "rt-alone-2"]
     assert report.ok, report.problems
+
+
+def test_on_postgresql_a_group_of_registrations_reads_ahead_and_numbers_in_order(pg_url: str) -> None:
+    """The group's start reads every registration's own row (one statement) and takes its patient numbers
+    from the sequence (one statement); the handlers then send one statement each (the insert)."""
+    seed_demo(pg_url, patients=30)
+    db = Database.open(pg_url, pool_size=2)
+    try:
+        nurse = principal(db, "nurse1")
+        taken = patient_args(name="已有患者")
+        push.apply_batch(
+            db,
+            client_id="ra-first",
+            mutations=[envelope(1, "patient.register", taken, mutation_id="ra-0")],
+            principal=nurse,
+            timezone="Asia/Shanghai",
+            lang="en",
+        )
+        fresh = [patient_args(name=f"预读{n}") for n in range(5)]
+        jobs = [
+            (
+                push_job(
+                    nurse,
+                    f"ra-client-{n}",
+                    [envelope(1, "patient.register", args, mutation_id=f"ra-{n + 1}")],
+                ),
+                1,
+            )
+            for n, args in enumerate(fresh)
+        ]
+        # the same id again, in the same group: read ahead as taken, refused
+        jobs.append(
+            (
+                push_job(
+                    nurse, "ra-client-dup", [envelope(1, "patient.register", taken, mutation_id="ra-9")]
+                ),
+                1,
+            )
+        )
+
+        with _Statements(db) as statements:
+            results, _committer = run_group(db, jobs)
+
+        outcomes = [r.outcomes[0] for r in results]
+        assert [o.status for o in outcomes] == ["applied"] * 5 + ["rejected"]
+        assert outcomes[-1].code == "duplicate_id"
+        numbers = [int(o.result["mrn"][4:]) for o in outcomes[:5]]
+        assert numbers == sorted(numbers) and len(set(numbers)) == 5
+        assert statements.count("SELECT PATIENT.") == 1  # one read for all six, none per mutation
+        assert statements.count("SELECT NEXTVAL") == 1  # six numbers in one statement
+        assert statements.count("INSERT INTO PATIENT") == 5
+        with db.read() as conn:
+            assert audit.verify(conn).ok
+    finally:
+        db.dispose()

@@ -81,13 +81,24 @@ class MutationSpec(Generic[A]):
     roles: frozenset[Role]
     handler: Callable[[StateReader, A, MutationContext], Effect]
     summary: str = ""
+    # Hints for a server that applies many mutations at once and may read ahead for all of them: the
+    # entity kind whose row ``args["id"]`` names (the handler reads it), and the numbering counters the
+    # handler usually takes. Handlers behave the same without them.
+    reads_id_of: str | None = None
+    takes_numbers: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, MutationSpec[Any]] = {}
 
 
 def mutation(
-    name: str, args: type[A], roles: tuple[Role, ...], summary: str = ""
+    name: str,
+    args: type[A],
+    roles: tuple[Role, ...],
+    summary: str = "",
+    *,
+    reads_id_of: str | None = None,
+    takes_numbers: tuple[str, ...] = (),
 ) -> Callable[
     [Callable[[StateReader, A, MutationContext], Effect]], Callable[[StateReader, A, MutationContext], Effect]
 ]:
@@ -99,7 +110,13 @@ def mutation(
         if name in REGISTRY:
             raise ValueError(f"mutation {name} registered twice")
         REGISTRY[name] = MutationSpec(
-            name=name, args=args, roles=frozenset(roles), handler=fn, summary=summary
+            name=name,
+            args=args,
+            roles=frozenset(roles),
+            handler=fn,
+            summary=summary,
+            reads_id_of=reads_id_of,
+            takes_numbers=takes_numbers,
         )
         return fn
 

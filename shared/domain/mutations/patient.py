@@ -94,6 +94,8 @@ def _reject_duplicate_id(
     RegisterPatient,
     roles=("nurse", "doctor", "admin", "pharmacist"),
     summary="Register a new patient (walk-in or at the desk).",
+    reads_id_of="patient",
+    takes_numbers=("mrn",),
 )
 def register_patient(state: StateReader, args: RegisterPatient, ctx: MutationContext) -> Effect:
     if state.get(Patient, args.id) is not None:
