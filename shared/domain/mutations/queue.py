@@ -335,7 +335,13 @@ def _step(
 # ---------------------------------------------------------------------------------------- mutations
 
 
-@mutation("queue.check_in", CheckIn, roles=CHECK_IN_ROLES, summary="Check a patient in to a queue.")
+@mutation(
+    "queue.check_in",
+    CheckIn,
+    roles=CHECK_IN_ROLES,
+    summary="Check a patient in to a queue.",
+    reads_id_of="queue_ticket",
+)
 def check_in(state: StateReader, args: CheckIn, ctx: MutationContext) -> Effect:
     if state.get(QueueTicket, args.id) is not None:
         raise Rejected(ctx.t("queue.duplicate_ticket", id=args.id), code="duplicate_id")

@@ -387,7 +387,13 @@ def _patient_changed(patient: PatientFacts, current: Patient) -> bool:
 # ------------------------------------------------------------------------------------- prescriptions
 
 
-@mutation("rx.create", CreateRx, roles=WRITER_ROLES, summary="Record a checked prescription (draft).")
+@mutation(
+    "rx.create",
+    CreateRx,
+    roles=WRITER_ROLES,
+    summary="Record a checked prescription (draft).",
+    reads_id_of="rx",
+)
 def create_rx(state: StateReader, args: CreateRx, ctx: MutationContext) -> Effect:
     if state.get(Prescription, args.id) is not None:
         raise Rejected(ctx.t("rx.duplicate", id=args.id), code="duplicate_id")
