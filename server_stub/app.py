@@ -4,6 +4,7 @@ notifier, and the group committer that applies pushes."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import uuid
@@ -134,6 +135,12 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         asyncio.get_running_loop().run_in_executor(None, pinyin_initials, "预热")
         await notifier.start()
         await committer.start()
+        # Garbage collection pauses were the slowest 1% of requests (p99 at 800 users halved without
+        # them): what exists after start-up is long-lived and left out of collections, and young objects
+        # are collected every ``gc_young_threshold`` allocations instead of every 700.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(settings.gc_young_threshold, 50, 100)
         try:
             yield
         finally:

@@ -45,6 +45,9 @@ class ServerSettings(BaseSettings):
     # at every database call and must win it back from the event loop; a short interval keeps a busy
     # loop from adding milliseconds to every statement of every push (see benchmarks/RESULTS.md).
     gil_switch_interval_ms: float = 0.5
+    # Allocations between two collections of young objects (Python's default 700); fewer collections,
+    # fewer pauses (see app.lifespan and benchmarks/RESULTS.md).
+    gc_young_threshold: int = 20000
     db_pool_size: int = 20
     db_max_overflow: int = 20
 
