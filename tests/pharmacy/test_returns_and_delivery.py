@@ -86,14 +86,14 @@ def test_refund_puts_stock_back_and_delivery_prints_waybills(
         (screen.detail_edit, "科技园南路 88 号 3 栋 502"),
     ):
         edit.setText(text)
-    pending = state.runtime.store.pending_count()
+    recorded = len(state.runtime.store.outbox())  # every mutation ever recorded here, sent or not
     confirmations: list[str] = []
     monkeypatch.setattr(
         returns_module, "confirm_delivery", lambda parent, **kw: confirmations.append(kw["text"]) or True
     )
     qtbot.mouseClick(screen.confirm_button, Qt.MouseButton.LeftButton)
     assert "手机号" in screen.address_error.text() and not confirmations
-    assert state.runtime.store.pending_count() == pending
+    assert len(state.runtime.store.outbox()) == recorded
 
     # A good address: the confirmation step shows the masked phone, then the courier stub books it.
     screen.mobile_edit.setText("13812345678")
