@@ -72,12 +72,20 @@ def append(
     detail: dict[str, Any] | None = None,
 ) -> int:
     """Append one entry inside the caller's transaction; the head row's lock serialises appenders."""
-    state = transaction_state(conn)
-    if state is not None:
-        state.pop(_HEAD, None)  # the head kept by lock_head moves now
-    head = conn.execute(_READ_HEAD).one()
-    row = {
-        "id": head.last_id + 1,
+    return _write(conn, [_entry(at, action, outcome, staff_id, username, device_id, target, detail)])
+
+
+def _entry(
+    at: dt.datetime,
+    action: str,
+    outcome: str,
+    staff_id: str | None,
+    username: str | None,
+    device_id: str | None,
+    target: str | None,
+    detail: dict[str, Any] | Callable[[], dict[str, Any]] | None,
+) -> dict[str, Any]:
+    return {
         "at": at,
         "staff_id": staff_id,
         "username": username,
@@ -85,13 +93,8 @@ def append(
         "action": action,
         "target": target,
         "outcome": outcome,
-        "detail": json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=str),
+        "detail": detail,
     }
-    row["prev_hash"] = head.last_hash
-    row["hash"] = _row_hash(head.last_hash, row)
-    conn.execute(_INSERT, row)
-    conn.execute(_MOVE_HEAD, {"b_last_id": row["id"], "b_last_hash": row["hash"]})
-    return int(row["id"])
 
 
 _PENDING = "audit_pending"
@@ -119,16 +122,7 @@ def defer(
     carry values the transaction settles at its end). Outside a ``Database.write`` transaction the
     entry is appended at once. A caller that rolls back to a savepoint must drop the entries deferred
     since (``engine.pending_mark`` / ``engine.drop_pending``)."""
-    entry: dict[str, Any] = {
-        "at": at,
-        "staff_id": staff_id,
-        "username": username,
-        "device_id": device_id,
-        "action": action,
-        "target": target,
-        "outcome": outcome,
-        "detail": detail,
-    }
+    entry = _entry(at, action, outcome, staff_id, username, device_id, target, detail)
     rows = pending(conn, _PENDING, _write, order=FLUSH_ORDER)
     if rows is None:
         _write(conn, [entry])
@@ -136,17 +130,16 @@ def defer(
         rows.append(entry)
 
 
-def _write(conn: Connection, entries: list[dict[str, Any]]) -> None:
-    """Chain ``entries`` onto the head (locked) and insert them in one statement; one head update."""
+def _write(conn: Connection, entries: list[dict[str, Any]]) -> int:
+    """Chain ``entries`` onto the head (locked) and insert them in one statement; one head update.
+    Returns the last entry's id (0 for none)."""
+    if not entries:  # all dropped with their savepoints
+        return 0
     state = transaction_state(conn)
     kept = state.pop(_HEAD, None) if state is not None else None
     if kept is None:
         head = conn.execute(_READ_HEAD).one()
         kept = (int(head.last_id), str(head.last_hash))
-    if not entries:
-        if state is not None:
-            state[_HEAD] = kept
-        return
     last_id, last_hash = kept
     rows = []
     for entry in entries:
@@ -162,6 +155,7 @@ def _write(conn: Connection, entries: list[dict[str, Any]]) -> None:
     conn.execute(_MOVE_HEAD, {"b_last_id": last_id, "b_last_hash": last_hash})
     if state is not None:
         state[_HEAD] = (last_id, last_hash)
+    return last_id
 
 
 @dataclass

@@ -115,9 +115,9 @@ def _numbered_refusal(state: StateReader, _args: _NoArgs, ctx: MutationContext) 
     raise Rejected("refused after taking a number", code="probe_refused")
 
 
-def test_a_refusal_after_a_counter_write_undoes_the_write_and_is_still_stored(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def numbered_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``test.numbered_refusal``: a mutation that takes a number, then refuses."""
     monkeypatch.setitem(
         REGISTRY,
         "test.numbered_refusal",
@@ -128,6 +128,10 @@ def test_a_refusal_after_a_counter_write_undoes_the_write_and_is_still_stored(
             handler=_numbered_refusal,
         ),
     )
+
+
+@pytest.mark.usefixtures("numbered_refusal")
+def test_a_refusal_after_a_counter_write_undoes_the_write_and_is_still_stored(db: Database) -> None:
     nurse = principal(db, "nurse2")
     before = _last_audit_id(db)
     kept = patient_args(name="拒后仍在")
@@ -189,22 +193,12 @@ def test_audit_entries_outside_a_write_transaction_are_appended_at_once(db: Data
         assert audit.verify(conn).ok
 
 
-def test_a_push_of_one_mutation_alone_in_its_transaction_uses_no_savepoint(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Alone in the group's transaction, a one-mutation push skips its savepoint; when it fails in a
-    way a savepoint would have undone (a refusal after a counter write, a sequence gap), the
-    committer rolls back and runs it again with savepoints, so the outcome is the same as before."""
-    monkeypatch.setitem(
-        REGISTRY,
-        "test.numbered_refusal",
-        MutationSpec(
-            name="test.numbered_refusal",
-            args=_NoArgs,
-            roles=frozenset({"nurse"}),
-            handler=_numbered_refusal,
-        ),
-    )
+@pytest.mark.usefixtures("numbered_refusal")
+def test_a_group_first_runs_without_savepoints_and_again_with_them_only_when_needed(db: Database) -> None:
+    """A group's first run takes no savepoints; when a push fails in a way a savepoint would have undone
+    (a refusal after a counter write), the committer rolls back and runs the group again with
+    savepoints, so the outcome is the same as before. A sequence gap, found before anything is
+    written, needs no second run."""
     nurse = principal(db, "nurse3")
     before = _last_audit_id(db)
     kept = patient_args(name="独自提交")
