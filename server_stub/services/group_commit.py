@@ -2,16 +2,16 @@
 in ONE write transaction, so they share one commit (one fsync on SQLite with ``synchronous=FULL``,
 one WAL flush on PostgreSQL) instead of paying one each.
 
-Nothing is weakened: every push still runs the same handlers with the same checks, each mutation in a
-SAVEPOINT of its own (``push.apply_batch_in``), so a rejection or a failure undoes only that mutation;
-the audit chain still gets one entry per mutation, in the order they were applied (written together
-just before the commit, ``audit.defer``); and a push is answered only after its transaction is durably
-committed. Every group first runs without savepoints (``WITHOUT_SAVEPOINTS``): nearly always nothing
-fails after writing, and a savepoint costs two statements per mutation. A job that does fail in a way
-a savepoint would have undone raises ``RunAgainWithSavepoints``, and the group runs again in a fresh
-transaction with them. If the group's transaction itself fails
-(anything but a busy or unreachable database), each push in it is retried alone, so one poisonous
-push cannot fail its neighbours.
+Nothing is weakened: every push still runs the same handlers with the same checks, and a rejection or
+a failure undoes only its own mutation; the audit chain still gets one entry per mutation, in the order
+they were applied (written together just before the commit, ``audit.defer``); and a push is answered
+only after its transaction is durably committed. Every group first runs without savepoints
+(``WITHOUT_SAVEPOINTS``): nearly always nothing fails after writing, and a savepoint costs two
+statements per mutation. A job that does fail in a way a savepoint would have undone raises
+``RunAgainWithSavepoints``, and the group runs again in a fresh transaction with one SAVEPOINT per
+mutation (``push.apply_batch_in``). A group PostgreSQL stops for a deadlock runs again. If the group's
+transaction itself fails (anything but a busy or unreachable database), each push in it is retried
+alone, so one poisonous push cannot fail its neighbours.
 
 One committer per server process: a single writer thread works through the queue; requests wait on
 the event loop (no thread, no connection held while queued).

@@ -1,7 +1,8 @@
-"""Applying pushed mutations: idempotent by mutation_id, contiguous client_seq, one SAVEPOINT each
-inside a (group) write transaction (none for a one-mutation push alone in its transaction), outcomes
-stored so a replay returns the very same answer. Audit entries are deferred to the end of the
-transaction (``audit.defer``): one head read, one multi-row insert and one head update per group."""
+"""Applying pushed mutations: idempotent by mutation_id, contiguous client_seq, outcomes stored so a
+replay returns the very same answer. Inside a group's write transaction (``GroupCommitter``) a mutation
+takes no savepoint on the group's first run and one on its second (``_with_retries``); the group's
+clients and replay-log entries are read at its start (``prepare_group``), and its mutation log rows,
+client sequences, feed positions and audit entries are written once at its end (``engine.pending``)."""
 
 from __future__ import annotations
 
