@@ -26,7 +26,7 @@ from server_stub.db.engine import Database, DatabaseBusy
 from server_stub.services import push
 from server_stub.services.auth import PrincipalCache
 from server_stub.services.feed import CursorAhead, CursorExpired
-from server_stub.services.feed_tail import FeedTail, fetch_after
+from server_stub.services.feed_tail import FeedTail, fetch_after_commit
 from server_stub.services.group_commit import GroupCommitter
 from server_stub.services.longpoll import URGENT_KINDS, LongPollPacer
 from server_stub.services.notifier import FeedNotifier
@@ -123,7 +123,7 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     committer = GroupCommitter(
         db,
         begin=push.prepare_group,
-        after_commit=lambda: fetch_after(db, tail.head),
+        after_commit=lambda states: fetch_after_commit(db, tail.head, states),
         on_committed=notifier.absorb,
         max_group=settings.group_commit_max,
     )
@@ -153,6 +153,8 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         version=__version__,
         summary="Auth, reference data and the offline-first sync protocol (push / pull / bootstrap).",
         lifespan=lifespan,
+        # No OpenTelemetry here: without it FastAPI still looked for providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.db = db

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 from shared.errors import TransientError
 
@@ -34,6 +36,31 @@ class DatabaseBusy(TransientError):
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+# A pooled PostgreSQL connection idle for longer than this is pinged before it is handed out (a
+# restarted database or a dropped connection is then replaced, not met by a request). One used more
+# recently is handed out as it is: a ping on every checkout was an extra round trip for each group of
+# pushes and each read under load, and a connection that did die meanwhile fails its statement, which
+# invalidates the whole pool and is answered 503 (retried by the client).
+PING_IF_IDLE_SECONDS = 5.0
+_LAST_USED = "clinic_last_used"
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _used(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_LAST_USED, 0.0) < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as error:  # noqa: BLE001 - any failure: the pool replaces this connection
+            raise DisconnectionError(f"pooled connection is dead: {error}") from error
 
 
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, busy_ms: int) -> Engine:
@@ -200,7 +227,8 @@ class Database:
                 busy_ms=busy_ms,
                 file_lock=_WriterFileLock(url),
             )
-        engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+        engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        _ping_when_idle(engine, PING_IF_IDLE_SECONDS)
         return cls(url=url, writer=engine, reader=engine)
 
     @property

@@ -3,15 +3,20 @@ publish each write to the change feed in the same transaction."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import json
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    JSON,
     Connection,
     Insert,
+    Numeric,
     Select,
     Update,
     bindparam,
@@ -23,7 +28,7 @@ from sqlalchemy import (
 )
 
 from server_stub.db.engine import pending, transaction_state
-from server_stub.db.tables import ENTITY_TABLES, change_index, sync_counter
+from server_stub.db.tables import ENTITY_TABLES, UTCDateTime, change_index, sync_counter
 from shared.domain.entities import ENTITY_BY_KIND, Entity
 from shared.errors import Conflict
 
@@ -51,6 +56,12 @@ def _by_id(kind: str) -> Select[Any]:
 
 
 @functools.cache
+def _by_ids(kind: str) -> Select[Any]:
+    table = ENTITY_TABLES[kind]
+    return select(table).where(table.c.id.in_(bindparam("b_ids", expanding=True)))
+
+
+@functools.cache
 def _insert(kind: str) -> Insert:
     return insert(ENTITY_TABLES[kind])
 
@@ -63,6 +74,54 @@ def _update_next_version(kind: str) -> Update:
 
 def to_entity(kind: type[E], row: Any) -> E:
     return kind.model_validate(dict(row._mapping))
+
+
+class NotStoredExactly(ValueError):
+    """A value the database would round (a decimal finer than its column's scale)."""
+
+
+def _decimal_at_scale(scale: int) -> Callable[[Any], Any]:
+    step = Decimal(1).scaleb(-scale)
+
+    def normalize(value: Any) -> Any:
+        stored = value.quantize(step)
+        if stored != value:
+            raise NotStoredExactly(f"{value} has more than {scale} decimal places")
+        return stored
+
+    return normalize
+
+
+def _utc(value: Any) -> Any:
+    return value.astimezone(dt.UTC)
+
+
+def _json_round_trip(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+@functools.cache
+def _column_normalizers(kind: str) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    found: list[tuple[str, Callable[[Any], Any]]] = []
+    for column in ENTITY_TABLES[kind].columns:
+        if isinstance(column.type, UTCDateTime):
+            found.append((column.name, _utc))
+        elif isinstance(column.type, Numeric) and column.type.scale is not None:
+            found.append((column.name, _decimal_at_scale(column.type.scale)))
+        elif isinstance(column.type, JSON):
+            found.append((column.name, _json_round_trip))
+    return tuple(found)
+
+
+def as_stored(entity: E) -> E:
+    """``entity`` exactly as reading its row back would give it (``to_entity``), without reading it:
+    timestamps in UTC, decimals at their column's scale, JSON values as JSON gives them back. Raises
+    ``NotStoredExactly`` for a value the database would round; the caller then reads the row."""
+    values = entity.model_dump()
+    for name, normalize in _column_normalizers(entity.KIND):
+        if values.get(name) is not None:
+            values[name] = normalize(values[name])
+    return type(entity).model_validate(values)
 
 
 class ServerState:
@@ -149,12 +208,11 @@ def read_ahead(conn: Connection, keys: Iterable[tuple[str, str]], numbers: Itera
             by_kind.setdefault(kind, set()).add(entity_id)
     ahead: dict[tuple[str, str], Any] = state.setdefault(_READ_AHEAD, {})
     for kind, ids in by_kind.items():
-        table = ENTITY_TABLES[kind]
         wanted = sorted(ids)
         for start in range(0, len(wanted), 900):  # under SQL parameter limits
             chunk = wanted[start : start + 900]
             ahead.update(((kind, entity_id), None) for entity_id in chunk)
-            for row in conn.execute(select(table).where(table.c.id.in_(chunk))):
+            for row in conn.execute(_by_ids(kind), {"b_ids": chunk}):
                 ahead[(kind, row.id)] = row
     counts = Counter(name for name in numbers if _sequenced(conn, name))
     pools: dict[str, deque[int]] = state.setdefault(_NUMBER_POOLS, {})
@@ -225,7 +283,7 @@ def write_entities(
     # A version-1 row was just inserted (its primary key was free), so it has no older feed position.
     fresh = all(entity.version == 1 for entity in writes)
     keys = [(entity.KIND, entity.id, entity.scope_key()) for entity in writes]
-    return publish(conn, keys, fresh=fresh, on_seq=on_seq)
+    return publish(conn, keys, fresh=fresh, on_seq=on_seq, entities=writes)
 
 
 @dataclass
@@ -233,6 +291,19 @@ class _Publication:
     keys: list[tuple[str, str, str]]
     fresh: bool
     on_seq: Callable[[int], None] | None
+    entities: Sequence[Entity] = ()
+
+
+@dataclass(frozen=True)
+class Published:
+    """One feed position a write transaction gave (``published``): the entity as it was written, or
+    None when the publisher gave only its key."""
+
+    seq: int
+    kind: str
+    entity_id: str
+    scope: str
+    entity: Entity | None
 
 
 _FEED_PENDING = "feed_pending"
@@ -247,14 +318,16 @@ def publish(
     *,
     fresh: bool = False,
     on_seq: Callable[[int], None] | None = None,
+    entities: Sequence[Entity] = (),
 ) -> int | None:
     """Move each (kind, id, scope) to the head of the change feed; ``fresh`` says the entities are new,
-    so they have no older feed position to remove. ``on_seq`` gets the highest sequence used.
+    so they have no older feed position to remove. ``on_seq`` gets the highest sequence used;
+    ``entities`` are the written entities of the keys, kept with their positions (``published``).
 
     Inside a ``Database.write`` transaction the sequences are given at its end, to all of its writes
     at once (one counter update, one delete and one insert per transaction; the feed counter's row
     lock is then held only for the end of the transaction) and None is returned; outside one, now."""
-    publication = _Publication(list(keys), fresh, on_seq)
+    publication = _Publication(list(keys), fresh, on_seq, entities)
     rows = pending(conn, _FEED_PENDING, _publish_all, order=FEED_FLUSH_ORDER)
     if rows is not None:
         rows.append(publication)
@@ -287,7 +360,22 @@ def _publish_all(conn: Connection, publications: list[_Publication]) -> int | No
     for publication in publications:
         if publication.on_seq is not None and publication.keys:
             publication.on_seq(max(position[(k, i)] for k, i, _ in publication.keys))
+    state = transaction_state(conn)
+    if state is not None:
+        written = {(e.KIND, e.id): e for p in publications for e in p.entities}
+        state[_PUBLISHED] = [
+            Published(position[key], key[0], key[1], scope, written.get(key)) for key, scope in latest.items()
+        ]
     return top
+
+
+_PUBLISHED = "feed_published"
+
+
+def published(state: dict[str, Any]) -> list[Published]:
+    """The feed positions the write transaction whose ``engine.transaction_state`` is ``state`` gave
+    at its end, in sequence order (one contiguous run; empty if it published nothing)."""
+    return list(state.get(_PUBLISHED, ()))
 
 
 def bulk_insert(conn: Connection, entities: Iterable[Entity], *, chunk: int = 2000) -> int:
@@ -318,11 +406,10 @@ def _insert_batch(conn: Connection, batch: list[Entity]) -> int:
 def load_many(conn: Connection, kind: str, ids: Sequence[str]) -> dict[str, Entity]:
     """Entities of one kind by id, in chunks that stay under SQL parameter limits."""
     entity_type = ENTITY_BY_KIND[kind]
-    table = ENTITY_TABLES[kind]
     found: dict[str, Entity] = {}
     for start in range(0, len(ids), 900):
-        chunk = ids[start : start + 900]
-        for row in conn.execute(select(table).where(table.c.id.in_(chunk))):
+        chunk = list(ids[start : start + 900])
+        for row in conn.execute(_by_ids(kind), {"b_ids": chunk}):
             entity = to_entity(entity_type, row)
             found[entity.id] = entity
     return found

@@ -16,14 +16,16 @@ from __future__ import annotations
 import bisect
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import select
 
 from server_stub.db.engine import Database
 from server_stub.db.tables import change_index
-from server_stub.services.entities import load_many, read_counter
+from server_stub.services.entities import NotStoredExactly, as_stored, load_many, published, read_counter
 from server_stub.services.shared_reads import EncodedPage
+from shared.domain.entities import Entity
 from shared.protocol.models import Change
 
 _change_json = TypeAdapter(Change)
@@ -55,8 +57,11 @@ class TailPage:
     scanned_to: int
 
 
-def fetch_after(db: Database, after: int, *, limit: int | None = None) -> TailBatch:
-    """Read and encode the current changes after ``after`` (worker thread; one short read)."""
+def fetch_after(
+    db: Database, after: int, *, limit: int | None = None, before: int | None = None
+) -> TailBatch:
+    """Read and encode the current changes after ``after`` (and before ``before``, if given; worker
+    thread; one short read)."""
     with db.read() as conn:
         min_cursor = read_counter(conn, "min_cursor")
         query = (
@@ -64,6 +69,8 @@ def fetch_after(db: Database, after: int, *, limit: int | None = None) -> TailBa
             .where(change_index.c.seq > after)
             .order_by(change_index.c.seq)
         )
+        if before is not None:
+            query = query.where(change_index.c.seq < before)
         if limit is not None:
             query = query.limit(limit)
         rows = conn.execute(query).all()
@@ -76,15 +83,40 @@ def fetch_after(db: Database, after: int, *, limit: int | None = None) -> TailBa
         entity = loaded[row.kind].get(row.entity_id)
         if entity is None:  # purged by retention meanwhile; a later read heals it, as in feed._materialize
             continue
-        change = Change(
-            seq=row.seq,
-            kind=row.kind,
-            id=entity.id,
-            version=entity.version,
-            data=entity.model_dump(mode="json"),
-        )
-        entries.append(TailEntry(row.seq, row.kind, row.entity_id, row.scope, _change_json.dump_json(change)))
+        entries.append(_entry(row.seq, row.kind, row.scope, entity))
     return TailBatch(after=after, entries=entries, min_cursor=min_cursor)
+
+
+def _entry(seq: int, kind: str, scope: str, entity: Entity) -> TailEntry:
+    change = Change(
+        seq=seq, kind=kind, id=entity.id, version=entity.version, data=entity.model_dump(mode="json")
+    )
+    return TailEntry(seq, kind, entity.id, scope, _change_json.dump_json(change))
+
+
+def fetch_after_commit(db: Database, after: int, states: list[dict[str, Any]]) -> TailBatch:
+    """The changes after ``after`` once a group of writes has committed (worker thread), with the
+    group's own writes encoded from what it wrote (``entities.published``, ``as_stored``) instead of
+    read back: only changes other writers made before the group's first position are read, and none
+    at all when the tail already has everything before it. Commit order equals sequence order (the
+    feed counter's row lock is held until commit), so every position before the group's is committed
+    by now. Falls back to reading everything for several transactions or a write it cannot encode."""
+    own = published(states[0]) if len(states) == 1 else []
+    if not own or any(p.entity is None for p in own):
+        return fetch_after(db, after)
+    first, top = own[0].seq, own[-1].seq
+    if after >= top:
+        return TailBatch(after=after, entries=[], min_cursor=0)
+    try:
+        mine = [
+            _entry(p.seq, p.kind, p.scope, as_stored(p.entity)) for p in own if p.seq > after and p.entity
+        ]
+    except NotStoredExactly:
+        return fetch_after(db, after)
+    if after + 1 >= first:
+        return TailBatch(after=after, entries=mine, min_cursor=0)
+    earlier = fetch_after(db, after, before=first)
+    return TailBatch(after=after, entries=[*earlier.entries, *mine], min_cursor=earlier.min_cursor)
 
 
 class FeedTail:

@@ -88,17 +88,18 @@ class GroupStats:
 class GroupCommitter:
     """Runs write jobs in shared transactions. ``begin(conn, keys)`` runs first in every transaction
     with the ``keys`` of its jobs (taking the locks the jobs need in one fixed order, reading what they
-    will look up); ``after_commit`` runs in the writer thread after each
-    commit and its result is handed to ``on_committed`` on the event loop before any job is answered
-    (the server loads the new changes into its feed tail there, so a pull sent after a push's answer
-    sees the push)."""
+    will look up); ``after_commit(states)`` runs in the writer thread after each group with the
+    ``engine.transaction_state`` of each transaction that committed for it (normally one), and its
+    result is handed to ``on_committed`` on the event loop before any job is answered (the server
+    loads the new changes into its feed tail there, so a pull sent after a push's answer sees the
+    push)."""
 
     def __init__(
         self,
         db: Database,
         *,
         begin: Callable[[Connection, list[Any]], None] | None = None,
-        after_commit: Callable[[], Any] | None = None,
+        after_commit: Callable[[list[dict[str, Any]]], Any] | None = None,
         on_committed: Callable[[Any], None] | None = None,
         max_group: int = 1000,
     ) -> None:
@@ -112,6 +113,7 @@ class GroupCommitter:
         self._wakeup: asyncio.Event | None = None
         self._runner: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
+        self._committed: list[dict[str, Any]] = []  # writer thread only
 
     async def start(self) -> None:
         self._wakeup = asyncio.Event()
@@ -175,6 +177,7 @@ class GroupCommitter:
 
     def _apply_group(self, group: list[_Job[Any]]) -> Any:
         """Writer thread: one transaction for the group; falls back to one per job if it fails."""
+        self._committed = []
         try:
             for attempt in range(1, _RACE_ATTEMPTS + 1):
                 try:
@@ -206,7 +209,7 @@ class GroupCommitter:
         if self.after_commit is None:
             return None
         try:
-            return self.after_commit()
+            return self.after_commit(self._committed)
         except Exception:  # noqa: BLE001 - the commit stands; the poller catches up
             log.exception("reading the feed after a commit failed")
             return None
@@ -239,3 +242,5 @@ class GroupCommitter:
                     # savepoint). If it did not (PostgreSQL: "current transaction is aborted"), fail the
                     # group, so the jobs are retried alone, rather than commit a half-dead transaction.
                     conn.exec_driver_sql("SELECT 1")
+        if state is not None:
+            self._committed.append(state)

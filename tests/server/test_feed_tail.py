@@ -1,22 +1,30 @@
 """The in-memory feed tail answers exactly what a database read of the feed would, on a real SQLite file:
-every cursor, page size and campus scope; updates move an entity to the head; retention is honoured."""
+every cursor, page size and campus scope; updates move an entity to the head; retention is honoured.
+A group's own writes go into the tail as written, without reading them back, and still give exactly
+what a read would (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select
 
 from server_stub.db.engine import Database
 from server_stub.db.tables import ENTITY_TABLES
+from server_stub.seed.demo import seed_demo
 from server_stub.services import feed, push
 from server_stub.services.auth import Principal
-from server_stub.services.entities import to_entity
-from server_stub.services.feed_tail import FeedTail, fetch_after
+from server_stub.services.entities import to_entity, write_entities
+from server_stub.services.feed_tail import FeedTail, fetch_after, fetch_after_commit
+from server_stub.services.group_commit import GroupCommitter
 from server_stub.services.retention import compact
 from server_stub.services.shared_reads import _read_and_encode
-from shared.domain.entities import Campus, Staff
+from shared.domain.entities import ENTITY_BY_KIND, Campus, Drug, Entity, Staff
 from shared.protocol.models import MutationEnvelope
 from tests.support.api import patient_args
 
@@ -153,3 +161,146 @@ def test_after_retention_the_tail_refuses_cursors_that_must_get_410(db: Database
     assert tail.page(cursor=min_cursor, limit=50, campus_id=None).page == _database_page(
         db, min_cursor, 50, None
     )
+
+
+# --- a group's own writes, encoded from what it wrote (``fetch_after_commit``) --------------------------
+
+
+def _as_a_handler_holds_it(entity: Entity) -> Entity:
+    """A newer version of ``entity`` with values as handlers make them, which the database then stores
+    differently: timestamps in China time, decimals without trailing zeros (10 as 1E+1)."""
+    china = dt.timezone(dt.timedelta(hours=8))
+    changed: dict[str, Any] = {"version": entity.version + 1}
+    for name in type(entity).model_fields:
+        value = getattr(entity, name)
+        if isinstance(value, dt.datetime):
+            changed[name] = value.astimezone(china)
+        elif isinstance(value, Decimal):
+            changed[name] = value.normalize()
+    return entity.model_copy(update=changed)
+
+
+def _one_of_each_kind(db: Database) -> list[Entity]:
+    found = []
+    with db.read() as conn:
+        for kind, table in ENTITY_TABLES.items():
+            row = conn.execute(select(table).order_by(table.c.id).limit(1)).first()
+            if row is not None:
+                found.append(to_entity(ENTITY_BY_KIND[kind], row))
+    return found
+
+
+def _commit_writes(db: Database, writes: list[Entity]) -> list[dict[str, Any]]:
+    """Write ``writes`` in one group of the server's group committer; the committed transactions'
+    states, as the committer hands them to ``fetch_after_commit``."""
+
+    async def main() -> list[dict[str, Any]]:
+        committed: list[list[dict[str, Any]]] = []
+        committer = GroupCommitter(db, after_commit=list, on_committed=committed.append)
+        await committer.start()
+        try:
+            await committer.run(lambda conn: write_entities(conn, writes))
+        finally:
+            await committer.stop()
+        return committed[0]
+
+    return asyncio.run(main())
+
+
+class _Reads:
+    """Statements the database's reader engine runs while recording."""
+
+    def __init__(self, db: Database) -> None:
+        self.engine, self.sent = db.reader, list[str]()
+
+    def _record(self, _conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        self.sent.append(statement)
+
+    @property
+    def entity_tables(self) -> set[str]:
+        """Entity tables read (the rows themselves, not the feed's index or counters)."""
+        return {kind for s in self.sent for kind in ENTITY_TABLES if f"FROM {kind} " in f"{s} "}
+
+    def __enter__(self) -> _Reads:
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+
+def _assert_tail_equals_database(db: Database, tail: FeedTail, start: int) -> None:
+    with db.read() as conn:
+        assert tail.head == feed.head(conn)
+    for campus_id in _campuses(db):
+        for cursor in range(start, tail.head + 1):
+            for limit in (1, 7, 500):
+                mine = tail.page(cursor=cursor, limit=limit, campus_id=campus_id).page
+                assert mine == _database_page(db, cursor, limit, campus_id), (cursor, limit, campus_id)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request: pytest.FixtureRequest) -> Iterator[Database]:
+    """The demo database on SQLite, and on PostgreSQL (whose numeric and timestamp columns give values
+    back differently)."""
+    if request.param == "sqlite":
+        url = request.getfixturevalue("demo_db_url")
+    else:
+        url = request.getfixturevalue("pg_url")
+        seed_demo(url, patients=30)
+    database = Database.open(url, pool_size=4)
+    yield database
+    database.dispose()
+
+
+def test_a_groups_own_writes_are_encoded_exactly_as_reading_them_back_would(any_db: Database) -> None:
+    db = any_db
+    with db.read() as conn:
+        start = feed.head(conn)
+    tail = FeedTail()
+    tail.reset(fetch_after(db, start))
+    writes = [_as_a_handler_holds_it(entity) for entity in _one_of_each_kind(db)]
+    assert len(writes) >= 20 and any(isinstance(getattr(w, "price", None), Decimal) for w in writes)
+    states = _commit_writes(db, writes)
+    with _Reads(db) as reads:
+        batch = fetch_after_commit(db, tail.head, states)
+    assert reads.sent == [], "the tail had everything before the group: nothing needs reading"
+    assert [entry.seq for entry in batch.entries] == list(range(start + 1, start + len(writes) + 1))
+    assert tail.apply(batch)
+    _assert_tail_equals_database(db, tail, start)
+
+
+def test_changes_of_other_writers_before_the_group_are_read_and_its_own_are_not(db: Database) -> None:
+    with db.read() as conn:
+        start = feed.head(conn)
+    tail = FeedTail()
+    tail.reset(fetch_after(db, start))
+    nurse = _Client(db, "doctor2")  # another writer, whose changes this tail has not seen
+    for n in range(3):
+        nurse.push("patient.register", patient_args(name=f"别人{n}"))
+    writes = [_as_a_handler_holds_it(entity) for entity in _one_of_each_kind(db)]
+    states = _commit_writes(db, writes)
+    with _Reads(db) as reads:
+        batch = fetch_after_commit(db, tail.head, states)
+    assert reads.entity_tables == {"patient"}, "only the other writer's patients are read"
+    assert len(batch.entries) == 3 + len(writes)
+    assert tail.apply(batch)
+    _assert_tail_equals_database(db, tail, start)
+
+
+def test_a_value_the_database_rounds_is_read_back_rather_than_encoded(any_db: Database) -> None:
+    db = any_db
+    with db.read() as conn:
+        start = feed.head(conn)
+    tail = FeedTail()
+    tail.reset(fetch_after(db, start))
+    drug = next(e for e in _one_of_each_kind(db) if isinstance(e, Drug))
+    states = _commit_writes(
+        db, [drug.model_copy(update={"version": drug.version + 1, "price": Decimal("1.23456")})]
+    )
+    with _Reads(db) as reads:
+        batch = fetch_after_commit(db, tail.head, states)
+    assert reads.entity_tables == {"drug"}
+    assert tail.apply(batch)
+    _assert_tail_equals_database(db, tail, start)
+    assert b'"price":"1.2346"' in tail.page(cursor=start, limit=5, campus_id=None).page.changes_json
