@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from server_stub.api.deps import TokenRechecks
 from server_stub.api.routes import admin, auth, health, queue, reference, sync
 from server_stub.config import ServerSettings, get_settings
 from server_stub.db.engine import Database, DatabaseBusy
@@ -163,6 +164,7 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     app.state.committer = committer
     app.state.reference_cache = ReferenceCache(db, tail)
     app.state.principals = PrincipalCache(ttl=settings.token_cache_seconds)
+    app.state.token_rechecks = TokenRechecks(app.state.principals, db)
     app.state.shared_reads = SharedReads()
     app.state.longpoll_pacer = LongPollPacer(settings.longpoll_min_interval_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

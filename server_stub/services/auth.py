@@ -6,11 +6,13 @@ import datetime as dt
 import hashlib
 import secrets
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from server_stub.db.tables import ENTITY_TABLES, auth_token, staff_credential
 from server_stub.services import audit
@@ -210,28 +212,79 @@ def _local_clock(instant: dt.datetime) -> str:
     return instant.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def authenticate(conn: Connection, *, token: str, now: dt.datetime, lang: str) -> Principal:
-    """The principal behind a bearer token, or AuthFailed (code 'token_expired' when merely expired)."""
-    digest = _token_hash(token)
-    row = conn.execute(select(auth_token).where(auth_token.c.token_hash == digest)).first()
-    if row is None or row.revoked_at is not None:
-        raise AuthFailed(tr("auth.missing_token", lang), code="token_invalid")
-    if row.expires_at <= now:
-        raise AuthFailed(tr("auth.expired", lang), code="token_expired")
-    table = ENTITY_TABLES["staff"]
-    staff_row = conn.execute(select(table).where(table.c.id == row.staff_id)).first()
+_TOKEN_BY_HASH = select(auth_token).where(auth_token.c.token_hash == bindparam("b_hash"))
+_TOKENS_BY_HASH = select(auth_token).where(auth_token.c.token_hash.in_(bindparam("b_hashes", expanding=True)))
+
+
+def _principal(token_row: Any, staff_row: Any, now: dt.datetime) -> Principal | str:
+    """The principal of a token row and its staff row, or why the token is refused (an AuthFailed
+    code): the token rules, in one place for ``authenticate`` and ``recheck``."""
+    if token_row is None or token_row.revoked_at is not None:
+        return "token_invalid"
+    if token_row.expires_at <= now:
+        return "token_expired"
     if staff_row is None:
-        raise AuthFailed(tr("auth.missing_token", lang), code="token_invalid")
+        return "token_invalid"
     staff = to_entity(Staff, staff_row)
     if not staff.active or staff.voided:
-        raise AuthFailed(tr("auth.inactive", lang), code="account_inactive")
+        return "account_inactive"
     return Principal(
         staff=staff,
-        device_id=row.device_id,
-        campus_id=row.campus_id,
-        token_hash=digest,
-        expires_at=row.expires_at,
+        device_id=token_row.device_id,
+        campus_id=token_row.campus_id,
+        token_hash=token_row.token_hash,
+        expires_at=token_row.expires_at,
     )
+
+
+_REFUSAL_MESSAGE = {
+    "token_invalid": "auth.missing_token",
+    "token_expired": "auth.expired",
+    "account_inactive": "auth.inactive",
+}
+
+
+def authenticate(conn: Connection, *, token: str, now: dt.datetime, lang: str) -> Principal:
+    """The principal behind a bearer token, or AuthFailed (code 'token_expired' when merely expired)."""
+    row = conn.execute(_TOKEN_BY_HASH, {"b_hash": _token_hash(token)}).first()
+    staff_rows = _staff_rows(conn, [] if row is None else [row.staff_id])
+    found = _principal(row, None if row is None else staff_rows.get(row.staff_id), now)
+    if isinstance(found, str):
+        raise AuthFailed(tr(_REFUSAL_MESSAGE[found], lang), code=found)
+    return found
+
+
+def recheck(
+    conn: Connection, token_hashes: Collection[str], now: dt.datetime
+) -> tuple[list[Principal], set[str]]:
+    """Re-check many cached tokens in one read (two statements): the principals still valid, and the
+    hashes of the tokens now refused (revoked, expired, account deactivated)."""
+    hashes = sorted(token_hashes)
+    rows = {}
+    for start in range(0, len(hashes), 900):  # under SQL parameter limits
+        chunk = hashes[start : start + 900]
+        rows.update({row.token_hash: row for row in conn.execute(_TOKENS_BY_HASH, {"b_hashes": chunk})})
+    staff_rows = _staff_rows(conn, sorted({row.staff_id for row in rows.values()}))
+    valid, refused = [], set()
+    for token_hash in hashes:
+        row = rows.get(token_hash)
+        found = _principal(row, None if row is None else staff_rows.get(row.staff_id), now)
+        if isinstance(found, str):
+            refused.add(token_hash)
+        else:
+            valid.append(found)
+    return valid, refused
+
+
+_STAFF_BY_IDS = select(ENTITY_TABLES["staff"]).where(
+    ENTITY_TABLES["staff"].c.id.in_(bindparam("b_ids", expanding=True))
+)
+
+
+def _staff_rows(conn: Connection, staff_ids: list[str]) -> dict[str, Any]:
+    if not staff_ids:
+        return {}
+    return {row.id: row for row in conn.execute(_STAFF_BY_IDS, {"b_ids": staff_ids})}
 
 
 class PrincipalCache:

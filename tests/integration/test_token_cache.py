@@ -1,10 +1,11 @@
 """Each server process trusts a checked token for ``token_cache_seconds``; past half of that it re-checks
 the token in the background while still answering from its cache. Two real server processes on one
 SQLite file: a logout on one reaches the other through that re-check, and a valid token keeps working
-across several re-checks."""
+across several re-checks. Tokens that come due together are re-checked in one read."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import operator
@@ -13,7 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
+from server_stub.api.deps import TokenRechecks
+from server_stub.db.engine import Database
+from server_stub.services import auth
 from server_stub.services.auth import Principal, PrincipalCache, _token_hash
 from shared.domain.entities import Staff
 from tests.support.api import ApiUser
@@ -90,3 +95,65 @@ def test_an_entry_past_half_its_ttl_is_served_and_claimed_for_one_re_check() -> 
     assert not cache.claim_refresh(principal.token_hash, at(dt.timedelta(seconds=30)))
     assert cache.get("token-1", at(dt.timedelta(seconds=52))) == principal
     assert cache.get("token-1", at(dt.timedelta(seconds=54))) is None  # past the renewed ttl
+
+
+def _log_in(db: Database, username: str) -> str:
+    with db.write() as conn:
+        result = auth.login(
+            conn,
+            username=username,
+            password="Demo-2026",
+            device_id=f"pc-{username}",
+            campus_id=None,
+            now=dt.datetime.now(dt.UTC),
+            ttl=dt.timedelta(hours=8),
+            threshold=5,
+            lockout=dt.timedelta(minutes=15),
+            lang="en",
+        )
+    return result.token
+
+
+def test_tokens_due_together_are_re_checked_in_one_read(demo_db_url: str) -> None:
+    db = Database.open(demo_db_url, pool_size=2)
+    users = ["nurse1", "nurse2", "doctor1", "doctor2", "pharmacist1"]
+    tokens = {name: _log_in(db, name) for name in users}
+    cache = PrincipalCache(ttl=30)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=20)  # past half the ttl
+    for token in tokens.values():
+        with db.read() as conn:
+            cache.put(auth.authenticate(conn, token=token, now=long_ago, lang="en"), long_ago)
+    leaving = cache.get(tokens["doctor1"], long_ago)
+    assert leaving is not None
+    with db.write() as conn:  # logged out on another server process
+        auth.logout(conn, principal=leaving, now=dt.datetime.now(dt.UTC))
+
+    selects: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    async def due_together() -> None:
+        rechecks = TokenRechecks(cache, db, gather_seconds=0.05)
+        for token in tokens.values():
+            principal = cache.get(token, dt.datetime.now(dt.UTC))
+            assert principal is not None and cache.claim_refresh(
+                principal.token_hash, dt.datetime.now(dt.UTC)
+            )
+            rechecks.want(principal.token_hash)
+        while rechecks._running:
+            await asyncio.sleep(0.02)
+
+    event.listen(db.reader, "before_cursor_execute", record)
+    try:
+        asyncio.run(due_together())
+    finally:
+        event.remove(db.reader, "before_cursor_execute", record)
+        db.dispose()
+    assert len(selects) == 2, selects  # the tokens, then their staff
+    now = dt.datetime.now(dt.UTC)
+    assert cache.get(tokens["doctor1"], now) is None, "the token logged out elsewhere is forgotten"
+    for name in set(users) - {"doctor1"}:
+        assert cache.get(tokens[name], now) is not None
+        assert not cache.claim_refresh(_token_hash(tokens[name]), now), f"{name}'s entry was renewed"
