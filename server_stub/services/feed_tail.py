@@ -1,11 +1,13 @@
 """An in-memory tail of the change feed, already encoded as JSON, so pulls near the head (nearly all of
 them: every PC that is in sync, every long-poll) are answered without a database read.
 
-One tail per server process. It is filled from the database only (``fetch_after`` reads the
+One tail per server process. It is filled from the database (``fetch_after`` reads the
 ``change_index`` rows after a sequence, exactly as a pull would, and encodes each change once), so it
-works for every mutation handler and for writes made by other server processes or tools. Commit
-order equals sequence order (one counter row inside each write transaction), so the rows after a
-sequence are always a gap-free extension of what the tail already holds.
+works for every mutation handler and for writes made by other server processes or tools; after a
+group of pushes commits, the group's own changes are encoded from what it wrote instead of being read
+back (``fetch_after_commit``; tests check both give the same bytes). Commit order equals sequence
+order (one counter row inside each write transaction), so the rows after a sequence are always a
+gap-free extension of what the tail already holds.
 
 Threading: ``fetch_after`` runs in a worker thread and touches no tail state; ``apply`` and ``page``
 run on the event loop only, so the tail needs no lock.
