@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pharmacy_desk.payment import METHODS, PaymentMethod
 from pharmacy_desk.texts import t
 from shared.security.signing import MIN_PIN_LENGTH
 
@@ -196,10 +197,11 @@ class PaymentDialog(QDialog):
         lang: str,
         number: str,
         amount: str,
-        methods: Sequence[str] = ("cash", "qr"),
-    ) -> str | None:
-        """The chosen method, or None when cancelled."""
+        methods: Sequence[PaymentMethod] = METHODS,
+    ) -> PaymentMethod | None:
+        """The chosen method (one of ``methods``), or None when cancelled."""
         dialog = cls(parent, lang=lang, number=number, amount=amount, methods=methods)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
-        return str(dialog.method_combo.currentData())
+        chosen = dialog.method_combo.currentData()
+        return next(method for method in methods if method == chosen)

@@ -21,6 +21,7 @@ here touches Qt, and ``send`` blocks, so the desk calls it off the GUI thread.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import itertools
 import shutil
@@ -161,15 +162,13 @@ class _Winspool:
     """The Windows spooler through ``winspool.drv`` (ctypes) and the shell's ``printto`` verb."""
 
     def __init__(self) -> None:
-        import ctypes
         from ctypes import wintypes
 
-        self._ctypes = ctypes
         self._spool = ctypes.WinDLL("winspool.drv", use_last_error=True)  # type: ignore[attr-defined]
         self._wintypes = wintypes
 
     def printers(self) -> list[str]:
-        ctypes, wintypes = self._ctypes, self._wintypes
+        wintypes = self._wintypes
         flags = 0x2 | 0x4  # PRINTER_ENUM_LOCAL | PRINTER_ENUM_CONNECTIONS
         needed, returned = wintypes.DWORD(), wintypes.DWORD()
         self._spool.EnumPrintersW(flags, None, 4, None, 0, ctypes.byref(needed), ctypes.byref(returned))
@@ -192,7 +191,7 @@ class _Winspool:
         return [infos[i].pPrinterName for i in range(returned.value)]
 
     def print_raw(self, printer: str, title: str, data: bytes) -> None:
-        ctypes, wintypes = self._ctypes, self._wintypes
+        wintypes = self._wintypes
 
         class DocInfo1(ctypes.Structure):
             _fields_ = [

@@ -30,14 +30,15 @@ def with_key(parent: QWidget, state: WorkState, what: str, then: Then) -> None:
 
     def found(result: tuple[EncryptedKey, str] | None) -> None:
         if result is None:
-            pin = NewPinDialog.ask(parent, lang=lang)
-            if pin is None:
+            chosen = NewPinDialog.ask(parent, lang=lang)
+            if chosen is None:
                 return
+            new_pin: str = chosen
             state.act(
                 parent,
-                lambda store: keys.create_key(store, state.keys, staff.username, staff.id, pin, lang),
+                lambda store: keys.create_key(store, state.keys, staff.username, staff.id, new_pin, lang),
                 changes=("signing_key",),
-                success=lambda made: _registered(state, made, pin, then),
+                success=lambda made: _registered(state, made, new_pin, then),
             )
             return
         key, key_id = result

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Protocol
 
 from shared.domain import stock as ledger
 from shared.domain.entities import Dispense, Drug, Refund, StockBatch, StockMinimum, StockMovement
@@ -92,8 +93,50 @@ def balance_mismatches(
     return out
 
 
+class DrugFacts(Protocol):
+    """What the stock queries read of a drug: ``Drug`` has it, and so does a lighter projection."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def generic_name(self) -> str: ...
+    @property
+    def spec(self) -> str: ...
+    @property
+    def pack_unit(self) -> str: ...
+    @property
+    def min_unit(self) -> str: ...
+    @property
+    def pack_qty(self) -> int: ...
+    @property
+    def min_stock(self) -> int: ...
+    @property
+    def voided(self) -> bool: ...
+
+
+class BatchFacts(Protocol):
+    """What the stock queries read of a batch: ``StockBatch`` has it, and so does a lighter projection."""
+
+    @property
+    def pharmacy_id(self) -> str: ...
+    @property
+    def drug_id(self) -> str: ...
+    @property
+    def batch_no(self) -> str: ...
+    @property
+    def expiry(self) -> dt.date: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def unit_cost(self) -> Decimal: ...
+    @property
+    def voided(self) -> bool: ...
+
+
 def effective_minimums(
-    drugs: Iterable[Drug], minimums: Iterable[StockMinimum], pharmacy_id: str
+    drugs: Iterable[DrugFacts], minimums: Iterable[StockMinimum], pharmacy_id: str
 ) -> dict[str, int]:
     """Each drug's minimum in minimum units for one pharmacy: its ``StockMinimum`` or the catalogue's."""
     own = {m.drug_id: m.min_packs for m in minimums if m.pharmacy_id == pharmacy_id and not m.voided}
@@ -173,8 +216,8 @@ class StockOverview:
 
 
 def stock_overview(
-    batches: Iterable[StockBatch],
-    drugs: Mapping[str, Drug],
+    batches: Iterable[BatchFacts],
+    drugs: Mapping[str, DrugFacts],
     minimums: Mapping[str, int],
     pharmacy_id: str,
     today: dt.date,
@@ -188,7 +231,7 @@ def stock_overview(
     batch appears only with ``include_unstocked`` (it is in the low-stock alerts either way). The alerts
     are ``shared.domain.stock``'s: ``expiry_alerts``, ``low_stock`` on usable stock, ``negative_stock``.
     """
-    groups: dict[str, list[StockBatch]] = {}
+    groups: dict[str, list[BatchFacts]] = {}
     for row in batches:
         if row.pharmacy_id == pharmacy_id and not row.voided:
             groups.setdefault(row.drug_id, []).append(row)

@@ -10,6 +10,7 @@ catalogue (``order.create``). "Withdraw" (退诊) asks for a reason (``visit.wit
 from __future__ import annotations
 
 import html
+from decimal import Decimal
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -595,7 +596,7 @@ class OrdersPanel(QWidget):
         self.orders = orders
         lang = self.state.lang
         self.table.setRowCount(0)
-        total = 0
+        total = Decimal(0)
         for row, order in enumerate(orders):
             self.table.insertRow(row)
             status = t(f"order.status.{order.status}", lang) + (
