@@ -20,7 +20,7 @@ from server_stub.seed.demo import seed_demo
 from server_stub.services import feed, push
 from server_stub.services.auth import Principal
 from server_stub.services.entities import to_entity, write_entities
-from server_stub.services.feed_tail import FeedTail, fetch_after, fetch_after_commit
+from server_stub.services.feed_tail import FeedTail, TailBatch, fetch_after, fetch_after_commit
 from server_stub.services.group_commit import GroupCommitter
 from server_stub.services.retention import compact
 from server_stub.services.shared_reads import _read_and_encode
@@ -82,6 +82,15 @@ def _campuses(db: Database) -> list[str | None]:
         return [None, *(to_entity(Campus, r).id for r in conn.execute(select(table)))]
 
 
+def _tail_at_head(db: Database, *, capacity: int = 20000) -> tuple[FeedTail, int]:
+    """A tail started at the feed's head now, and that head."""
+    with db.read() as conn:
+        start = feed.head(conn)
+    tail = FeedTail(capacity=capacity)
+    tail.reset(fetch_after(db, start))
+    return tail, start
+
+
 def test_tail_pages_equal_database_pages_for_every_cursor_limit_and_scope(db: Database) -> None:
     with db.read() as conn:
         start = feed.head(conn)
@@ -113,10 +122,7 @@ def test_tail_pages_equal_database_pages_for_every_cursor_limit_and_scope(db: Da
 
 
 def test_batches_that_overlap_or_arrive_late_change_nothing(db: Database) -> None:
-    with db.read() as conn:
-        start = feed.head(conn)
-    tail = FeedTail()
-    tail.reset(fetch_after(db, start))
+    tail, start = _tail_at_head(db)
     nurse = _Client(db, "nurse2")
     nurse.push("patient.register", patient_args())
     early = fetch_after(db, start)
@@ -128,10 +134,7 @@ def test_batches_that_overlap_or_arrive_late_change_nothing(db: Database) -> Non
 
 
 def test_a_full_tail_forgets_its_oldest_changes_and_sends_older_cursors_to_the_database(db: Database) -> None:
-    with db.read() as conn:
-        start = feed.head(conn)
-    tail = FeedTail(capacity=5)
-    tail.reset(fetch_after(db, start))
+    tail, start = _tail_at_head(db, capacity=5)
     nurse = _Client(db, "nurse3")
     for _ in range(8):
         nurse.push("patient.register", patient_args())
@@ -145,10 +148,7 @@ def test_a_full_tail_forgets_its_oldest_changes_and_sends_older_cursors_to_the_d
 
 
 def test_after_retention_the_tail_refuses_cursors_that_must_get_410(db: Database, demo_db_url: str) -> None:
-    with db.read() as conn:
-        start = feed.head(conn)
-    tail = FeedTail()
-    tail.reset(fetch_after(db, start))
+    tail, start = _tail_at_head(db)
     nurse = _Client(db, "nurse4")
     nurse.push("patient.register", patient_args())
     tail.apply(fetch_after(db, tail.head))
@@ -188,6 +188,13 @@ def _one_of_each_kind(db: Database) -> list[Entity]:
             if row is not None:
                 found.append(to_entity(ENTITY_BY_KIND[kind], row))
     return found
+
+
+def _commit_and_fetch(db: Database, tail: FeedTail, writes: list[Entity]) -> tuple[TailBatch, _Reads]:
+    """Commit ``writes`` as one group, then what ``fetch_after_commit`` gives the tail, and what it read."""
+    states = _commit_writes(db, writes)
+    with _Reads(db) as reads:
+        return fetch_after_commit(db, tail.head, states), reads
 
 
 def _commit_writes(db: Database, writes: list[Entity]) -> list[dict[str, Any]]:
@@ -255,15 +262,10 @@ def any_db(request: pytest.FixtureRequest) -> Iterator[Database]:
 
 def test_a_groups_own_writes_are_encoded_exactly_as_reading_them_back_would(any_db: Database) -> None:
     db = any_db
-    with db.read() as conn:
-        start = feed.head(conn)
-    tail = FeedTail()
-    tail.reset(fetch_after(db, start))
+    tail, start = _tail_at_head(db)
     writes = [_as_a_handler_holds_it(entity) for entity in _one_of_each_kind(db)]
     assert len(writes) >= 20 and any(isinstance(getattr(w, "price", None), Decimal) for w in writes)
-    states = _commit_writes(db, writes)
-    with _Reads(db) as reads:
-        batch = fetch_after_commit(db, tail.head, states)
+    batch, reads = _commit_and_fetch(db, tail, writes)
     assert reads.sent == [], "the tail had everything before the group: nothing needs reading"
     assert [entry.seq for entry in batch.entries] == list(range(start + 1, start + len(writes) + 1))
     assert tail.apply(batch)
@@ -271,17 +273,12 @@ def test_a_groups_own_writes_are_encoded_exactly_as_reading_them_back_would(any_
 
 
 def test_changes_of_other_writers_before_the_group_are_read_and_its_own_are_not(db: Database) -> None:
-    with db.read() as conn:
-        start = feed.head(conn)
-    tail = FeedTail()
-    tail.reset(fetch_after(db, start))
-    nurse = _Client(db, "doctor2")  # another writer, whose changes this tail has not seen
+    tail, start = _tail_at_head(db)
+    other = _Client(db, "doctor2")  # another writer, whose changes this tail has not seen
     for n in range(3):
-        nurse.push("patient.register", patient_args(name=f"别人{n}"))
+        other.push("patient.register", patient_args(name=f"别人{n}"))
     writes = [_as_a_handler_holds_it(entity) for entity in _one_of_each_kind(db)]
-    states = _commit_writes(db, writes)
-    with _Reads(db) as reads:
-        batch = fetch_after_commit(db, tail.head, states)
+    batch, reads = _commit_and_fetch(db, tail, writes)
     assert reads.entity_tables == {"patient"}, "only the other writer's patients are read"
     assert len(batch.entries) == 3 + len(writes)
     assert tail.apply(batch)
@@ -290,16 +287,10 @@ def test_changes_of_other_writers_before_the_group_are_read_and_its_own_are_not(
 
 def test_a_value_the_database_rounds_is_read_back_rather_than_encoded(any_db: Database) -> None:
     db = any_db
-    with db.read() as conn:
-        start = feed.head(conn)
-    tail = FeedTail()
-    tail.reset(fetch_after(db, start))
+    tail, start = _tail_at_head(db)
     drug = next(e for e in _one_of_each_kind(db) if isinstance(e, Drug))
-    states = _commit_writes(
-        db, [drug.model_copy(update={"version": drug.version + 1, "price": Decimal("1.23456")})]
-    )
-    with _Reads(db) as reads:
-        batch = fetch_after_commit(db, tail.head, states)
+    rounded = drug.model_copy(update={"version": drug.version + 1, "price": Decimal("1.23456")})
+    batch, reads = _commit_and_fetch(db, tail, [rounded])
     assert reads.entity_tables == {"drug"}
     assert tail.apply(batch)
     _assert_tail_equals_database(db, tail, start)
