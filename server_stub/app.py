@@ -4,7 +4,6 @@ notifier, and the group committer that applies pushes."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import sys
 import uuid
@@ -46,6 +45,7 @@ from shared.errors import (
     SuiteError,
     ValidationFailed,
 )
+from shared.gc_tuning import settle_after_start
 from shared.i18n import normalize_language, tr
 from shared.protocol.models import API_PREFIX, ErrorBody
 
@@ -137,11 +137,8 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         await notifier.start()
         await committer.start()
         # Garbage collection pauses were the slowest 1% of requests (p99 at 800 users halved without
-        # them): what exists after start-up is long-lived and left out of collections, and young objects
-        # are collected every ``gc_young_threshold`` allocations instead of every 700.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(settings.gc_young_threshold, 50, 100)
+        # them): see shared.gc_tuning.
+        settle_after_start(settings.gc_young_threshold)
         try:
             yield
         finally:

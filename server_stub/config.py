@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.gc_tuning import YOUNG_THRESHOLD
+
 DEFAULT_DB_PATH = Path("var") / "clinic.db"
 
 
@@ -46,8 +48,8 @@ class ServerSettings(BaseSettings):
     # loop from adding milliseconds to every statement of every push (see benchmarks/RESULTS.md).
     gil_switch_interval_ms: float = 0.5
     # Allocations between two collections of young objects (Python's default 700); fewer collections,
-    # fewer pauses (see app.lifespan and benchmarks/RESULTS.md).
-    gc_young_threshold: int = 20000
+    # fewer pauses (see shared.gc_tuning and benchmarks/RESULTS.md).
+    gc_young_threshold: int = YOUNG_THRESHOLD
     db_pool_size: int = 20
     db_max_overflow: int = 20
 

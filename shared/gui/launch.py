@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from shared.gc_tuning import settle_after_start
 from shared.i18n import LANGUAGES, normalize_language
 from shared.site import SiteConfig, load_site_config
 
@@ -116,6 +117,7 @@ def run_main_window(
             runtime.sign_out(after)
 
         lock.sig_sign_out_requested.connect(switch_user)
+        settle_after_start()
         window.showMaximized()
         return int(qt_app.exec())
     finally:
