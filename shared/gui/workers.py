@@ -68,13 +68,18 @@ class Job(Generic[S]):
 
 def _deliver(job: Job[Any]) -> None:
     """GUI-thread side: call the job's callback; an error in a callback is logged with its traceback."""
+    on_success, on_failure = job.on_success, job.on_failure
+    # The callbacks are bound to widgets. A worker thread that still holds the job must not hold the
+    # last reference to one: dropped off the GUI thread, PySide deletes the widget's C++ object later on
+    # the GUI thread, after its parent may already have deleted it. Logging in crashed the apps that way.
+    job.on_success = job.on_failure = None
     if job.cancelled:
         return
     if job.error is None:
-        if job.on_success is not None:
-            job.on_success(job.result)
-    elif job.on_failure is not None:
-        job.on_failure(job.error)
+        if on_success is not None:
+            on_success(job.result)
+    elif on_failure is not None:
+        on_failure(job.error)
     else:
         log.error("background job %r failed and nobody handled it", job.label, exc_info=job.error)
 
