@@ -7,7 +7,8 @@ with a segmentation fault right after logging in): the login's background job ke
 to the dialog, and the worker thread dropped the last reference to them off the GUI thread, so PySide
 deleted the dialog's C++ object a second time. ``workers._deliver`` now drops the callbacks on the GUI
 thread (the same script then launched cleanly 3 times of 3). This test's timing does not reproduce that
-crash reliably (it passed once without the fix), so it guards the launch path, not that race."""
+crash reliably (it passed once without the fix), so it guards the launch path; the race itself is pinned
+by ``test_workers.test_a_delivered_call_keeps_no_widget_alive_for_the_thread_that_ran_it``."""
 
 from __future__ import annotations
 

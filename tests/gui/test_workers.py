@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
 from PySide6.QtCore import QThread, QTimer
+from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from shared.errors import StoreError
@@ -205,3 +208,26 @@ def test_following_the_bus_announces_pulls_and_wakes_the_engine_after_local_edit
     bus.sig_operation_did_execute.emit(OpChanges.of("patient"), None)  # nothing to push
     assert engine.wakes == before + 1
     assert worker.stop(5.0)
+
+
+def test_a_delivered_call_keeps_no_widget_alive_for_the_thread_that_ran_it(qtbot: QtBot) -> None:
+    """The worker thread of a call still holds the call (and its job) for a moment after the answer was
+    delivered. If that kept the widget whose method got the answer alive, the thread could drop the last
+    reference to it off the GUI thread: PySide then deleted the widget's C++ object a second time, and
+    logging in crashed the apps (the login dialog was that widget)."""
+
+    answers: list[int] = []
+
+    class Dialog(QWidget):
+        def answered(self, value: int) -> None:
+            answers.append(value)
+
+    dialog = Dialog()
+    call = BackgroundCall(lambda: 42, on_success=dialog.answered).start()
+    qtbot.waitUntil(lambda: answers == [42])
+    still_held_by_the_thread = call  # as the thread's target holds it
+    gone = weakref.ref(dialog)
+    del dialog
+    gc.collect()
+    assert gone() is None, "the delivered call still refers to the dialog"
+    assert still_held_by_the_thread.wait(1)
