@@ -40,6 +40,7 @@ from shared.gui.ops import CollectionOp, OpChanges, QueryOp
 from shared.gui.widgets import MessageLine
 from shared.security.keyfile import KeyFile
 from shared.site import SiteConfig
+from shared.sync.status import SyncStatus
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,10 @@ class PharmacyWindow(QMainWindow):
         state.print_queue.sig_failed_changed.connect(self._show_failed_jobs)
         self.pharmacy_combo.currentIndexChanged.connect(self._pharmacy_chosen)
         self.review.sig_open_for_dispensing.connect(self.open_for_dispensing)
+        state.runtime.bus.sig_operation_did_execute.connect(self._changed)
+        state.runtime.network.sig_status_changed.connect(self._sync_status)
+        self._pharmacies_tried_at: dt.datetime | None = None
+        self._downloading = False
         self._pharmacies: list[Pharmacy] = []
         self._show_failed_jobs(len(state.print_queue.failed()))
         self.resize(1366, 768)
@@ -243,7 +248,8 @@ class PharmacyWindow(QMainWindow):
     # -- pharmacy ------------------------------------------------------------------------------------
 
     def load_pharmacies(self) -> None:
-        """Fill the pharmacy chooser (after login); the site's pharmacy code is chosen when present."""
+        """Fill the pharmacy chooser (after login, after a new PC's first download, when a pharmacy
+        changes); the pharmacy chosen stays, else the site's pharmacy code is chosen when present."""
         campus = self.state.campus_id
 
         def loaded(found: list[Pharmacy]) -> None:
@@ -252,12 +258,33 @@ class PharmacyWindow(QMainWindow):
             self.pharmacy_combo.clear()
             for pharmacy in found:
                 self.pharmacy_combo.addItem(pharmacy.name, pharmacy.id)
-            wanted = next((i for i, p in enumerate(found) if p.code == self.state.site.pharmacy), 0)
+            wanted = next((i for i, p in enumerate(found) if p.id == self.state.pharmacy_id), None)
+            if wanted is None:
+                wanted = next((i for i, p in enumerate(found) if p.code == self.state.site.pharmacy), 0)
             self.pharmacy_combo.setCurrentIndex(wanted if found else -1)
             self.pharmacy_combo.blockSignals(False)
             self._pharmacy_chosen(self.pharmacy_combo.currentIndex())
 
         QueryOp(parent=self, op=lambda store: pharmacies(store, campus), success=loaded).run_in_background()
+
+    def _changed(self, changes: OpChanges, _initiator: object) -> None:
+        if changes.touches("pharmacy") and self.state.pharmacy_id:
+            self.load_pharmacies()  # a name changed: the choice stays
+
+    def _sync_status(self, status: SyncStatus) -> None:
+        """A new PC has no pharmacies until its first download ends: choose one then (not during the
+        download, whose prescriptions would otherwise be announced as new arrivals)."""
+        if status.bootstrap_progress is not None:
+            self._downloading = True
+            return
+        if self.state.pharmacy_id or self.state.staff is None:
+            return
+        just_downloaded, self._downloading = self._downloading, False
+        if just_downloaded or (
+            status.last_sync is not None and status.last_sync != self._pharmacies_tried_at
+        ):
+            self._pharmacies_tried_at = status.last_sync
+            self.load_pharmacies()
 
     def _pharmacy_chosen(self, index: int) -> None:
         pharmacy = self._pharmacies[index] if 0 <= index < len(self._pharmacies) else None

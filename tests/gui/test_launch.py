@@ -1,6 +1,7 @@
 """Each app as IT starts it (``clinic pharmacy`` / ``workstation`` / ``triage``), logged in through its
 login dialog like a person, against a real server: the main window opens with the signed-in user in its
-title, the garbage-collection settings are applied after start-up, and the process exits cleanly.
+title (the pharmacy desk also with the pharmacy it chose once the new PC's first download ended), the
+garbage-collection settings are applied after start-up, and the process exits cleanly.
 
 Written after a crash found by launching the pharmacy desk this way from a script (4 launches of 4 died
 with a segmentation fault right after logging in): the login's background job kept its callbacks, bound
@@ -25,13 +26,25 @@ from tests.support.server import ServerProcess
 
 
 @pytest.mark.parametrize(
-    ("command", "username", "name_in_title"),
-    [("pharmacy", "pharmacist1", "药房"), ("workstation", "doctor1", "医生"), ("triage", "nurse1", "")],
+    ("command", "username", "in_title", "lacks"),
+    [
+        # a new PC has no pharmacies until its first download ends; then the desk chooses one
+        ("pharmacy", "pharmacist1", "本部门诊西药房", "未选择药房"),
+        ("workstation", "doctor1", "医生", None),
+        ("triage", "nurse1", "", None),
+    ],
 )
 def test_an_app_logs_in_through_its_dialog_and_opens_its_window(
-    shared_server: ServerProcess, tmp_path: Path, command: str, username: str, name_in_title: str
+    shared_server: ServerProcess,
+    tmp_path: Path,
+    command: str,
+    username: str,
+    in_title: str,
+    lacks: str | None,
 ) -> None:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "CLINIC_TOKEN_FILE": str(tmp_path / "token.bin")}
+    if lacks:
+        env["LAUNCH_TITLE_LACKS"] = lacks
     argv = ["--server", shared_server.url, "--data-folder", str(tmp_path / "data")]
     done = subprocess.run(
         [sys.executable, "-m", "tests.support.launch_driver", command, username, *argv],
@@ -44,5 +57,5 @@ def test_an_app_logs_in_through_its_dialog_and_opens_its_window(
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}"
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["exit"] == 0
-    assert name_in_title in seen["title"] and seen["title"], seen
+    assert in_title in seen["title"] and seen["title"], seen
     assert seen["gc_threshold"] == YOUNG_THRESHOLD

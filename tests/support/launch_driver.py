@@ -12,6 +12,7 @@ import argparse
 import gc
 import importlib
 import json
+import os
 import sys
 
 from PySide6.QtCore import QTimer
@@ -39,9 +40,12 @@ def main() -> int:
         dialog.submit_button.click()  # type: ignore[attr-defined]
         QTimer.singleShot(100, look)
 
+    lacks = os.environ.get("LAUNCH_TITLE_LACKS", "\0")  # wait until the title no longer shows this
+
     def look(tries: int = 0) -> None:
         shown = [w for w in QApplication.topLevelWidgets() if w.isVisible() and w.windowTitle()]
-        if (QApplication.activeModalWidget() is not None or not shown) and tries < 100:
+        waiting = QApplication.activeModalWidget() is not None or not shown or lacks in shown[0].windowTitle()
+        if waiting and tries < 300:
             QTimer.singleShot(100, lambda: look(tries + 1))
             return
         seen["title"] = shown[0].windowTitle() if shown else ""
