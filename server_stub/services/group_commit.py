@@ -113,7 +113,6 @@ class GroupCommitter:
         self._wakeup: asyncio.Event | None = None
         self._runner: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
-        self._committed: list[dict[str, Any]] = []  # writer thread only
 
     async def start(self) -> None:
         self._wakeup = asyncio.Event()
@@ -177,11 +176,11 @@ class GroupCommitter:
 
     def _apply_group(self, group: list[_Job[Any]]) -> Any:
         """Writer thread: one transaction for the group; falls back to one per job if it fails."""
-        self._committed = []
+        committed: list[dict[str, Any]] = []  # the state of each transaction that committed
         try:
             for attempt in range(1, _RACE_ATTEMPTS + 1):
                 try:
-                    self._transaction(group)
+                    committed.append(self._transaction(group))
                     break
                 except OperationalError as error:
                     if attempt == _RACE_ATTEMPTS or not lost_a_race(error):
@@ -200,7 +199,7 @@ class GroupCommitter:
             self.stats.retried_alone += len(group)
             for job in group:
                 try:
-                    self._transaction([job])
+                    committed.append(self._transaction([job]))
                 except Exception as alone:  # noqa: BLE001 - this job's own failure
                     job.value, job.error = None, alone
         self.stats.transactions += 1
@@ -209,19 +208,20 @@ class GroupCommitter:
         if self.after_commit is None:
             return None
         try:
-            return self.after_commit(self._committed)
+            return self.after_commit(committed)
         except Exception:  # noqa: BLE001 - the commit stands; the poller catches up
             log.exception("reading the feed after a commit failed")
             return None
 
-    def _transaction(self, group: list[_Job[Any]]) -> None:
+    def _transaction(self, group: list[_Job[Any]]) -> dict[str, Any]:
         try:
-            self._transaction_once(group, savepoints=False)
+            return self._transaction_once(group, savepoints=False)
         except RunAgainWithSavepoints:
             self.stats.rerun_with_savepoints += 1
-            self._transaction_once(group, savepoints=True)
+            return self._transaction_once(group, savepoints=True)
 
-    def _transaction_once(self, group: list[_Job[Any]], *, savepoints: bool) -> None:
+    def _transaction_once(self, group: list[_Job[Any]], *, savepoints: bool) -> dict[str, Any]:
+        """One transaction for ``group``; returns its ``engine.transaction_state`` once committed."""
         with self.db.write() as conn:
             if self.begin is not None:
                 self.begin(conn, [job.keys for job in group])
@@ -242,5 +242,4 @@ class GroupCommitter:
                     # savepoint). If it did not (PostgreSQL: "current transaction is aborted"), fail the
                     # group, so the jobs are retried alone, rather than commit a half-dead transaction.
                     conn.exec_driver_sql("SELECT 1")
-        if state is not None:
-            self._committed.append(state)
+        return state if state is not None else {}
