@@ -42,6 +42,10 @@ def _server_args(parser: argparse.ArgumentParser) -> None:
         help="server processes: one per core for many users (SQLite or PostgreSQL); 1 for a small clinic",
     )
     parser.add_argument("--no-migrate", action="store_true", help="do not migrate the database at start")
+    parser.add_argument(
+        "--tls-cert", help="serve HTTPS with this PEM certificate (chain); PCs pin the CA in site.toml"
+    )
+    parser.add_argument("--tls-key", help="the certificate's PEM private key (with --tls-cert)")
 
 
 def _server(args: argparse.Namespace) -> int:
@@ -49,11 +53,13 @@ def _server(args: argparse.Namespace) -> int:
 
     from server_stub.db.migrate import upgrade
 
+    tls = tls_options(args.tls_cert, args.tls_key)
     url = _db_url(args.db)
     if not args.no_migrate:
         upgrade(url)
     os.environ["CLINIC_DATABASE_URL"] = url
-    log.info("central API on http://%s:%s (OpenAPI at /docs)", args.host, args.port)
+    scheme = "https" if tls else "http"
+    log.info("central API on %s://%s:%s (OpenAPI at /docs)", scheme, args.host, args.port)
     uvicorn.run(
         "server_stub.app:create_app",
         factory=True,
@@ -64,8 +70,21 @@ def _server(args: argparse.Namespace) -> int:
         access_log=False,
         timeout_graceful_shutdown=3,
         backlog=2048,
+        **tls,
     )
     return 0
+
+
+def tls_options(cert: str | None, key: str | None) -> dict[str, str]:
+    """uvicorn's TLS arguments for ``--tls-cert``/``--tls-key``; both or neither, and both readable."""
+    if not cert and not key:
+        return {}
+    if not (cert and key):
+        raise SystemExit("--tls-cert and --tls-key go together")
+    for name, value in (("--tls-cert", cert), ("--tls-key", key)):
+        if not Path(value).is_file():
+            raise SystemExit(f"{name}: no such file: {value}")
+    return {"ssl_certfile": cert, "ssl_keyfile": key}
 
 
 def _migrate_args(parser: argparse.ArgumentParser) -> None:

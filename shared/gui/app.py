@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import sys
 import threading
 import types
@@ -162,11 +163,17 @@ class ClientRuntime:
         timeout: float = 15.0,
         engine_options: dict[str, Any] | None = None,
         install: bool = True,
+        ca_certificate: str = "",
     ) -> ClientRuntime:
-        """Open ``<data folder>/<app>.db`` and wire everything; ``install`` makes its OpContext current."""
+        """Open ``<data folder>/<app>.db`` and wire everything; ``install`` makes its OpContext current.
+
+        ``ca_certificate`` pins the hospital's CA: an ``https://`` server is trusted only if its
+        certificate chains to that PEM file (not to the system's CAs); empty means the system's CAs.
+        """
         folder = data_dir(data_folder)
         store = LocalStore.open(folder / f"{app}.db", app=app)
-        transport = ApiTransport(server_url, timeout=timeout, lang=lang)
+        verify = ssl.create_default_context(cafile=ca_certificate) if ca_certificate else True
+        transport = ApiTransport(server_url, timeout=timeout, lang=lang, verify=verify)
         network = NetworkWorker()
         engine = SyncEngine(
             store,

@@ -68,7 +68,13 @@ def self_test(
 def open_runtime(app: str, site: SiteConfig, lang: str, folder: Path | None) -> Any:
     from shared.gui.app import ClientRuntime
 
-    return ClientRuntime.open(app=app, server_url=site.server_url, lang=lang, data_folder=folder)
+    return ClientRuntime.open(
+        app=app,
+        server_url=site.server_url,
+        lang=lang,
+        data_folder=folder,
+        ca_certificate=str(Path(site.ca_certificate).expanduser()) if site.ca_certificate else "",
+    )
 
 
 def run_main_window(

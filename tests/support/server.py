@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -30,7 +31,10 @@ class ServerProcess:
         port: int | None = None,
         env: dict[str, str] | None = None,
         workers: int = 1,
+        tls: tuple[Path, Path, Path] | None = None,
     ) -> None:
+        """``tls`` = (certificate, key, CA certificate): serve HTTPS and trust only that CA."""
+        self.tls = tls
         self.db_url = db_url
         self.workers = workers
         self.port = port or free_port()
@@ -40,7 +44,7 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         env = {**os.environ, **self.env}
@@ -57,6 +61,7 @@ class ServerProcess:
                 str(self.port),
                 "--workers",
                 str(self.workers),
+                *(["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])] if self.tls else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -69,7 +74,8 @@ class ServerProcess:
                     f"server exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}"
                 )
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
+                verify = ssl.create_default_context(cafile=self.tls[2]) if self.tls else True
+                if httpx.get(f"{self.url}/healthz", timeout=1.0, verify=verify).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
