@@ -1,0 +1,136 @@
+"""``clinic import KIND FILE``: bring a hospital's own reference data (drugs, frequencies, routes, ICD-10
+codes, lab and imaging items) in from its HIS exports, with a preview of every change before anything is
+applied."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from server_stub.commands import _add_db, _db_url
+from shared.errors import SuiteError
+from shared.reference_io.plan import KINDS, ColumnMapping, ImportPlan
+
+
+def _import_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kind", choices=sorted(KINDS), help="what the file holds")
+    parser.add_argument("file", type=Path, help="a .csv (UTF-8 or GB18030) or .xlsx file with a header row")
+    parser.add_argument(
+        "--mapping", type=Path, help="a TOML file: [columns] field = 'column', [defaults], [values.field]"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the changes, apply nothing")
+    parser.add_argument(
+        "--retire-missing",
+        action="store_true",
+        help="retire (never delete) codes the server has and the file lacks",
+    )
+    parser.add_argument("--sheet", help="the xlsx sheet to read (default: the first)")
+    parser.add_argument("--by", default=None, help="who runs the import, for the audit log")
+    parser.add_argument("--show", type=int, default=20, help="rows shown per section (0: all)")
+    parser.add_argument("--report", type=Path, help="also write every planned change to this CSV file")
+    _add_db(parser)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from server_stub.db.engine import Database
+    from server_stub.db.migrate import upgrade
+    from server_stub.services.reference_import import import_file
+
+    url = _db_url(args.db)
+    try:
+        mapping = ColumnMapping.load(args.mapping) if args.mapping else None
+        if not args.file.is_file():
+            raise SuiteError(f"{args.file}: no such file", code="not_found")
+        upgrade(url)
+        db = Database.open(url, pool_size=1)
+        try:
+            run = import_file(
+                db,
+                args.kind,
+                args.file,
+                mapping=mapping,
+                retire_missing=args.retire_missing,
+                dry_run=args.dry_run,
+                username=args.by,
+                sheet=args.sheet,
+            )
+        finally:
+            db.dispose()
+    except SuiteError as error:
+        sys.stderr.write(f"clinic import: {error.message}\n")
+        return 2
+    print_plan(run.plan, sys.stdout, show=args.show)
+    if args.report:
+        write_report(run.plan, args.report)
+    counts = run.plan.summary()
+    if args.dry_run:
+        sys.stdout.write("dry run: nothing applied\n")
+    elif run.applied:
+        sys.stdout.write(
+            f"applied in one batch: {counts['added']} added, {counts['changed']} changed, "
+            f"{counts['retired']} retired (file sha256 {run.file_sha256[:16]}…)\n"
+        )
+    else:
+        sys.stdout.write("nothing to apply: the server already holds this file's data\n")
+    return 1 if run.plan.refused else 0
+
+
+def _label(entity: object) -> str:
+    for name in ("generic_name", "name_zh", "code"):
+        value = getattr(entity, name, "")
+        if value:
+            return str(value)
+    return ""
+
+
+def _plan_lines(plan: ImportPlan) -> dict[str, list[tuple[str, ...]]]:
+    """Section -> rows of (row, code, what) for the printout and the report."""
+    return {
+        "added": [("", str(getattr(e, "code", "")), _label(e)) for e in plan.added],
+        "changed": [
+            (
+                "",
+                str(getattr(c.after, "code", "")),
+                "; ".join(f"{f}: {getattr(c.before, f)!s} -> {getattr(c.after, f)!s}" for f in c.fields),
+            )
+            for c in plan.changed
+        ],
+        "retired": [("", str(getattr(e, "code", "")), _label(e)) for e in plan.retired],
+        "refused": [(str(r.row), r.code, r.reason) for r in plan.refused],
+    }
+
+
+def print_plan(plan: ImportPlan, out: TextIO, *, show: int) -> None:
+    counts = plan.summary()
+    out.write(
+        f"{plan.kind}: {counts['added']} added, {counts['changed']} changed, {counts['retired']} retired, "
+        f"{counts['unchanged']} unchanged, {counts['refused']} refused\n"
+    )
+    marks = {"added": "+", "changed": "~", "retired": "-", "refused": "!"}
+    for section, lines in _plan_lines(plan).items():
+        if not lines:
+            continue
+        out.write(f"{section}:\n")
+        for row, code, what in lines[: show or None]:
+            where = f"row {row} " if row else ""
+            out.write(f"  {marks[section]} {where}{code or '(no code)'}  {what}\n")
+        if show and len(lines) > show:
+            out.write(f"  … and {len(lines) - show} more (--show 0 or --report FILE for all)\n")
+
+
+def write_report(plan: ImportPlan, path: Path) -> None:
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["section", "row", "code", "detail"])
+        for section, lines in _plan_lines(plan).items():
+            for row, code, what in lines:
+                writer.writerow([section, row, code, what])
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "import": (_import_args, _import),
+}

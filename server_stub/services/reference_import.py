@@ -1,0 +1,102 @@
+"""Apply a planned reference-data import on the server: every write of the plan in one transaction, on
+the change feed (so every PC picks it up), with one audit entry for the batch. Nothing is written when
+the plan changes nothing, so importing the same file twice leaves the database as it was."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Connection, select
+
+from server_stub.db.engine import Database
+from server_stub.db.tables import ENTITY_TABLES
+from server_stub.services import audit
+from server_stub.services.entities import to_entity, write_entities
+from shared.domain.entities import ENTITY_BY_KIND, Entity
+from shared.reference_io.plan import KINDS, ColumnMapping, ImportPlan, plan_import
+from shared.reference_io.tables import Table, read_table
+
+
+@dataclass(frozen=True)
+class ImportRun:
+    plan: ImportPlan
+    applied: bool
+    file_sha256: str
+
+
+def _all(conn: Connection, kind: str) -> list[Entity]:
+    table = ENTITY_TABLES[kind]
+    entity_type = ENTITY_BY_KIND[kind]
+    return [to_entity(entity_type, row) for row in conn.execute(select(table))]
+
+
+def _codes(conn: Connection, kind: str) -> set[str]:
+    table = ENTITY_TABLES[kind]
+    return {code for (code,) in conn.execute(select(table.c.code).where(table.c.voided.is_(False)))}
+
+
+def plan_from_database(
+    conn: Connection,
+    kind: str,
+    table: Table,
+    *,
+    mapping: ColumnMapping | None,
+    retire_missing: bool,
+    now: dt.datetime,
+) -> ImportPlan:
+    spec = KINDS[kind]
+    known = {other: _codes(conn, other) for other in set(spec.references.values())}
+    return plan_import(
+        spec,
+        table,
+        _all(conn, kind),
+        mapping=mapping,
+        known_codes=known,
+        retire_missing=retire_missing,
+        now=now,
+        source=table.path.name,
+    )
+
+
+def import_file(
+    db: Database,
+    kind: str,
+    path: Path,
+    *,
+    mapping: ColumnMapping | None = None,
+    retire_missing: bool = False,
+    dry_run: bool = False,
+    username: str | None = None,
+    sheet: str | None = None,
+) -> ImportRun:
+    """Plan the import of ``path`` against the database and, unless ``dry_run``, apply it atomically.
+    ``username`` is who runs it (recorded in the audit entry with the file's SHA-256)."""
+    if kind not in KINDS:
+        raise KeyError(kind)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    table = read_table(path, sheet=sheet)
+    now = dt.datetime.now(dt.UTC)
+    if dry_run:
+        with db.read() as conn:
+            plan = plan_from_database(
+                conn, kind, table, mapping=mapping, retire_missing=retire_missing, now=now
+            )
+        return ImportRun(plan, False, digest)
+    with db.write() as conn:
+        plan = plan_from_database(conn, kind, table, mapping=mapping, retire_missing=retire_missing, now=now)
+        writes = plan.writes
+        if writes:
+            write_entities(conn, writes)
+            audit.defer(
+                conn,
+                at=now,
+                action="reference.import",
+                outcome="applied",
+                username=username,
+                target=f"{kind}:{path.name}",
+                detail={"file": path.name, "sha256": digest, "rows": len(table.rows), **plan.summary()},
+            )
+    return ImportRun(plan, bool(writes), digest)

@@ -1,0 +1,1 @@
+"""Reference data in and out of the suite: read a hospital's HIS exports and plan their import."""

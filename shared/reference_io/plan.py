@@ -1,0 +1,268 @@
+"""Plan an import of reference data: map a table's columns to an entity's fields, check every row, and
+compare with what the server holds — added, changed (field by field), retired, unchanged, refused (row
+number and reason). Pure: the server plans against its database and applies the plan in one transaction;
+``clinic import --dry-run`` prints the same plan and applies nothing.
+
+A row's identity is its code (``reference_id(kind, code)``), so importing the same file twice plans
+nothing the second time, and a code that disappears from the file is retired (voided with a reason, never
+deleted: old prescriptions and notes still read it) only when asked (``retire_missing``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.domain.entities import Diagnosis, Drug, Entity, ExamItem, Frequency, Route
+from shared.domain.search_keys import pinyin_initials
+from shared.errors import ValidationFailed
+from shared.ids import reference_id
+from shared.reference_io.tables import SourceRow, Table
+
+_TRUE = {"1", "true", "yes", "y", "是", "t", "√"}
+_FALSE = {"0", "false", "no", "n", "否", "f", ""}
+
+
+@dataclass(frozen=True)
+class ImportKind:
+    """How rows of one kind become entities: the entity type, the field its pinyin initials come from,
+    and fields that must name a code of another kind (``references``: field -> kind)."""
+
+    entity: type[Entity]
+    pinyin_from: str | None = None
+    references: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.entity.KIND
+
+
+KINDS: dict[str, ImportKind] = {
+    k.name: k
+    for k in (
+        ImportKind(Drug, "generic_name", {"default_route": "route", "default_frequency": "frequency"}),
+        ImportKind(Frequency),
+        ImportKind(Route),
+        ImportKind(Diagnosis, "name_zh"),
+        ImportKind(ExamItem, "name_zh"),
+    )
+}
+
+# Fields the import never takes from a file: identity and bookkeeping are the server's.
+_MANAGED = {"id", "version", "voided", "void_reason", "updated_at"}
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which column fills which field (``columns``: field -> column header), constant values for fields
+    the file lacks (``defaults``), and value translations per field (``values``: field -> {text: value},
+    e.g. 麻醉药品 -> narcotic). Without a mapping file a column fills the field of the same name."""
+
+    columns: dict[str, str] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> ColumnMapping:
+        """A TOML mapping file with tables ``[columns]``, ``[defaults]`` and ``[values.<field>]``."""
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise ValidationFailed(f"{path.name}: not a readable TOML mapping file: {error}") from error
+        unknown = set(data) - {"columns", "defaults", "values", "kind"}
+        if unknown:
+            raise ValidationFailed(f"{path.name}: unknown sections {sorted(unknown)}", code="bad_mapping")
+        return cls(
+            columns={str(k): str(v) for k, v in data.get("columns", {}).items()},
+            defaults=dict(data.get("defaults", {})),
+            values={
+                str(f): {str(k): str(v) for k, v in m.items()} for f, m in data.get("values", {}).items()
+            },
+        )
+
+    def resolve(self, kind: ImportKind, headers: Iterable[str]) -> dict[str, str]:
+        """field -> column for every importable field the file (or the mapping) provides."""
+        present = set(headers)
+        fields = set(kind.entity.model_fields) - _MANAGED
+        unknown = set(self.columns) - fields
+        if unknown:
+            raise ValidationFailed(
+                f"the mapping names fields that {kind.name} does not have: {sorted(unknown)}",
+                code="bad_mapping",
+            )
+        missing = {f: c for f, c in self.columns.items() if c not in present}
+        if missing:
+            raise ValidationFailed(
+                "columns named in the mapping are not in the file: "
+                + ", ".join(f"{c!r} (for {f})" for f, c in sorted(missing.items())),
+                code="bad_mapping",
+            )
+        resolved = {f: f for f in fields if f in present and f not in self.columns}
+        resolved.update(self.columns)
+        if "code" not in resolved:
+            raise ValidationFailed(f"no column gives the code of each {kind.name}", code="bad_mapping")
+        return resolved
+
+
+@dataclass(frozen=True)
+class Refusal:
+    row: int
+    code: str  # the row's code, "" when it has none
+    reason: str
+
+
+@dataclass(frozen=True)
+class Change:
+    before: Entity
+    after: Entity
+    fields: tuple[str, ...]  # the fields whose values differ
+
+
+@dataclass
+class ImportPlan:
+    kind: str
+    added: list[Entity] = field(default_factory=list)
+    changed: list[Change] = field(default_factory=list)
+    retired: list[Entity] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def writes(self) -> list[Entity]:
+        """Every entity to write, at its new version, in a stable order."""
+        return [*self.added, *(c.after for c in self.changed), *self.retired]
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "added": len(self.added),
+            "changed": len(self.changed),
+            "retired": len(self.retired),
+            "unchanged": self.unchanged,
+            "refused": len(self.refused),
+        }
+
+
+def plan_import(
+    kind: ImportKind,
+    table: Table,
+    current: Iterable[Entity],
+    *,
+    mapping: ColumnMapping | None = None,
+    known_codes: Mapping[str, set[str]] | None = None,
+    retire_missing: bool = False,
+    now: dt.datetime,
+    source: str = "",
+) -> ImportPlan:
+    """Compare ``table`` with ``current`` (every row of the kind, retired ones too). ``known_codes``
+    gives the codes of the kinds ``kind.references`` point at (after this import where the same batch
+    brings them)."""
+    mapping = mapping or ColumnMapping()
+    columns = mapping.resolve(kind, table.headers)
+    by_code = {getattr(e, "code"): e for e in current}  # noqa: B009 - every importable kind has a code
+    plan = ImportPlan(kind.name)
+    seen: dict[str, int] = {}
+    for row in table.rows:
+        data, problem = _row_data(kind, row, columns, mapping)
+        code = str(data.get("code", "")) if data else row.cells.get(columns["code"], "")
+        if problem is None and code in seen:
+            problem = f"duplicate code {code}: already in row {seen[code]}"
+        if problem is None:
+            problem = _unknown_reference(kind, data, known_codes)
+        if problem is not None:
+            plan.refused.append(Refusal(row.number, code, problem))
+            continue
+        seen[code] = row.number
+        before = by_code.get(code)
+        try:
+            after = _entity(kind, data, before, now)
+        except ValidationError as error:
+            plan.refused.append(Refusal(row.number, code, _explain(error)))
+            continue
+        if before is None:
+            plan.added.append(after)
+            continue
+        differing = _differing(before, after, (*columns, *mapping.defaults, "pinyin", "voided"))
+        if differing:
+            plan.changed.append(Change(before, after, differing))
+        else:
+            plan.unchanged += 1
+    if retire_missing:
+        reason = f"retired by import {source}".strip()
+        for code, entity in sorted(by_code.items()):
+            if code not in seen and not entity.voided:
+                plan.retired.append(_next(entity, now, voided=True, void_reason=reason[:500]))
+    return plan
+
+
+def _row_data(
+    kind: ImportKind, row: SourceRow, columns: Mapping[str, str], mapping: ColumnMapping
+) -> tuple[dict[str, Any], str | None]:
+    data: dict[str, Any] = dict(mapping.defaults)
+    for name, column in columns.items():
+        text = row.cells.get(column, "").strip()
+        text = mapping.values.get(name, {}).get(text, text)
+        annotation = str(kind.entity.model_fields[name].annotation)
+        if "bool" in annotation and annotation != "str":
+            lowered = text.lower()
+            if lowered not in _TRUE | _FALSE:
+                return data, f"{name}: {text!r} is not yes/no (1/0, 是/否)"
+            data[name] = lowered in _TRUE
+        elif text:
+            data[name] = text
+        else:
+            data.pop(name, None)  # empty: the field's default, or a refusal if it has none
+    if not data.get("code"):
+        return data, "no code"
+    return data, None
+
+
+def _unknown_reference(
+    kind: ImportKind, data: Mapping[str, Any], known_codes: Mapping[str, set[str]] | None
+) -> str | None:
+    if known_codes is None:
+        return None
+    for name, other in kind.references.items():
+        value = data.get(name)
+        if value is not None and other in known_codes and value not in known_codes[other]:
+            return f"{name}: unknown {other} code {value!r}"
+    return None
+
+
+def _entity(kind: ImportKind, data: dict[str, Any], before: Entity | None, now: dt.datetime) -> Entity:
+    values = dict(data)
+    if kind.pinyin_from and "pinyin" not in values:
+        source = values.get(kind.pinyin_from, getattr(before, kind.pinyin_from, "") if before else "")
+        values["pinyin"] = pinyin_initials(str(source))[:100]
+    if before is None:
+        entity_id = reference_id(kind.name, str(values["code"]))
+        return kind.entity.model_validate({**values, "id": entity_id, "version": 1, "updated_at": now})
+    return _next(before, now, **values, voided=False, void_reason=None)
+
+
+def _next(entity: Entity, now: dt.datetime, **changes: Any) -> Entity:
+    data = {**entity.model_dump(), **changes, "version": entity.version + 1, "updated_at": now}
+    return type(entity).model_validate(data)
+
+
+def _differing(before: Entity, after: Entity, names: Iterable[str]) -> tuple[str, ...]:
+    out = []
+    for name in dict.fromkeys(names):
+        if name in after.model_fields and getattr(before, name) != getattr(after, name):
+            out.append(name)
+    return tuple(out)
+
+
+def _explain(error: ValidationError) -> str:
+    parts = []
+    for problem in error.errors():
+        where = ".".join(str(p) for p in problem["loc"]) or "row"
+        given = problem.get("input")
+        shown = "" if isinstance(given, dict) else f" (given {given!r})"
+        parts.append(f"{where}: {problem['msg']}{shown}")
+    return "; ".join(parts)
