@@ -11,6 +11,7 @@ deleted: old prescriptions and notes still read it) only when asked (``retire_mi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,13 @@ class ImportKind:
     @property
     def name(self) -> str:
         return self.entity.KIND
+
+    @functools.cached_property
+    def flags(self) -> frozenset[str]:
+        """The yes/no fields, read as 1/0, true/false, 是/否."""
+        return frozenset(
+            n for n, f in self.entity.model_fields.items() if f.annotation in (bool, bool | None)
+        )
 
 
 KINDS: dict[str, ImportKind] = {
@@ -207,8 +215,7 @@ def _row_data(
     for name, column in columns.items():
         text = row.cells.get(column, "").strip()
         text = mapping.values.get(name, {}).get(text, text)
-        annotation = str(kind.entity.model_fields[name].annotation)
-        if "bool" in annotation and annotation != "str":
+        if name in kind.flags:
             lowered = text.lower()
             if lowered not in _TRUE | _FALSE:
                 return data, f"{name}: {text!r} is not yes/no (1/0, 是/否)"
@@ -237,8 +244,9 @@ def _unknown_reference(
 def _entity(kind: ImportKind, data: dict[str, Any], before: Entity | None, now: dt.datetime) -> Entity:
     values = dict(data)
     if kind.pinyin_from and "pinyin" not in values:
-        source = values.get(kind.pinyin_from, getattr(before, kind.pinyin_from, "") if before else "")
-        values["pinyin"] = pinyin_initials(str(source))[:100]
+        source = str(values.get(kind.pinyin_from, getattr(before, kind.pinyin_from, "") if before else ""))
+        unchanged = before is not None and getattr(before, kind.pinyin_from) == source
+        values["pinyin"] = getattr(before, "pinyin") if unchanged else pinyin_initials(source)[:100]  # noqa: B009
     if before is None:
         entity_id = reference_id(kind.name, str(values["code"]))
         return kind.entity.model_validate({**values, "id": entity_id, "version": 1, "updated_at": now})
@@ -252,8 +260,9 @@ def _next(entity: Entity, now: dt.datetime, **changes: Any) -> Entity:
 
 def _differing(before: Entity, after: Entity, names: Iterable[str]) -> tuple[str, ...]:
     out = []
+    fields = type(after).model_fields
     for name in dict.fromkeys(names):
-        if name in after.model_fields and getattr(before, name) != getattr(after, name):
+        if name in fields and getattr(before, name) != getattr(after, name):
             out.append(name)
     return tuple(out)
 
