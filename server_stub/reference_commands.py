@@ -131,6 +131,26 @@ def write_report(plan: ImportPlan, path: Path) -> None:
                 writer.writerow([section, row, code, what])
 
 
+def _export_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kind", choices=sorted(KINDS), help="what to export")
+    parser.add_argument("file", type=Path, help="a .csv (UTF-8 with BOM) or .xlsx file to write")
+    _add_db(parser)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from server_stub.db.engine import Database
+    from server_stub.services.reference_import import export_file
+
+    db = Database.open(_db_url(args.db), pool_size=1)
+    try:
+        count = export_file(db, args.kind, args.file)
+    finally:
+        db.dispose()
+    sys.stdout.write(f"{args.kind}: {count} rows written to {args.file}\n")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "import": (_import_args, _import),
+    "export": (_export_args, _export),
 }

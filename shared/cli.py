@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit-verify": ("server_stub.commands", "check the audit log's hash chain"),
     "sync-compact": ("server_stub.commands", "purge voided rows and expire older sync cursors"),
     "import": ("server_stub.reference_commands", "import reference data (drugs, ICD-10 …) from CSV or xlsx"),
+    "export": ("server_stub.reference_commands", "export reference data as CSV or xlsx, as import reads it"),
     "sync-report": ("shared.sync.report", "export this PC's sync state for support"),
     "voicepack": ("shared.audio.cli", "build or check a voice pack"),
     "update": ("shared.update.cli", "check for, install or roll back a verified update of this app"),

@@ -16,6 +16,7 @@ from server_stub.db.tables import ENTITY_TABLES
 from server_stub.services import audit
 from server_stub.services.entities import to_entity, write_entities
 from shared.domain.entities import ENTITY_BY_KIND, Entity
+from shared.reference_io import export
 from shared.reference_io.plan import KINDS, ColumnMapping, ImportPlan, plan_import
 from shared.reference_io.tables import Table, read_table
 
@@ -33,9 +34,11 @@ def _all(conn: Connection, kind: str) -> list[Entity]:
     return [to_entity(entity_type, row) for row in conn.execute(select(table))]
 
 
-def _codes(conn: Connection, kind: str) -> set[str]:
+def _codes(conn: Connection, kind: str) -> dict[str, str]:
+    """Live code -> id of ``kind``."""
     table = ENTITY_TABLES[kind]
-    return {code for (code,) in conn.execute(select(table.c.code).where(table.c.voided.is_(False)))}
+    live = select(table.c.code, table.c.id).where(table.c.voided.is_(False))
+    return {code: entity_id for code, entity_id in conn.execute(live)}
 
 
 def plan_from_database(
@@ -100,3 +103,18 @@ def import_file(
                 detail={"file": path.name, "sha256": digest, "rows": len(table.rows), **plan.summary()},
             )
     return ImportRun(plan, bool(writes), digest)
+
+
+def export_file(db: Database, kind: str, path: Path) -> int:
+    """Write ``kind``'s live rows to ``path`` (CSV or xlsx) as ``import_file`` reads them; returns the
+    number of rows."""
+    spec = KINDS[kind]
+    with db.read() as conn:
+        entities = _all(conn, kind)
+        codes_by_id = {
+            other: {entity_id: code for code, entity_id in _codes(conn, other).items()}
+            for other in set(spec.references.values())
+        }
+    body = export.rows(spec, entities, codes_by_id)
+    export.write(path, export.columns(spec), body)
+    return len(body)

@@ -20,7 +20,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.domain.entities import Diagnosis, Drug, Entity, ExamItem, Frequency, Route
+from shared.domain.entities import (
+    Campus,
+    Department,
+    Diagnosis,
+    Drug,
+    Entity,
+    ExamItem,
+    Frequency,
+    Pharmacy,
+    Room,
+    Route,
+)
 from shared.domain.search_keys import pinyin_initials
 from shared.errors import ValidationFailed
 from shared.ids import reference_id
@@ -33,7 +44,9 @@ _FALSE = {"0", "false", "no", "n", "否", "f", ""}
 @dataclass(frozen=True)
 class ImportKind:
     """How rows of one kind become entities: the entity type, the field its pinyin initials come from,
-    and fields that must name a code of another kind (``references``: field -> kind)."""
+    and fields that must name a code of another kind (``references``: field -> kind). A file always
+    names the other row by its code; a field ending in ``_id`` stores that row's id (``room.department_id``
+    comes from a department code), any other stores the code itself (``drug.default_route``)."""
 
     entity: type[Entity]
     pinyin_from: str | None = None
@@ -59,11 +72,27 @@ KINDS: dict[str, ImportKind] = {
         ImportKind(Route),
         ImportKind(Diagnosis, "name_zh"),
         ImportKind(ExamItem, "name_zh"),
+        ImportKind(Campus),
+        ImportKind(Department, references={"campus_id": "campus"}),
+        ImportKind(Room, references={"campus_id": "campus", "department_id": "department"}),
+        ImportKind(Pharmacy, references={"campus_id": "campus"}),
     )
 }
+# The order in which kinds are imported when one batch brings several: a kind after those it names.
+IMPORT_ORDER = (
+    "campus",
+    "department",
+    "room",
+    "pharmacy",
+    "frequency",
+    "route",
+    "drug",
+    "diagnosis",
+    "exam_item",
+)
 
 # Fields the import never takes from a file: identity and bookkeeping are the server's.
-_MANAGED = {"id", "version", "voided", "void_reason", "updated_at"}
+MANAGED_FIELDS = frozenset({"id", "version", "voided", "void_reason", "updated_at"})
 
 
 @dataclass(frozen=True)
@@ -97,7 +126,7 @@ class ColumnMapping:
     def resolve(self, kind: ImportKind, headers: Iterable[str]) -> dict[str, str]:
         """field -> column for every importable field the file (or the mapping) provides."""
         present = set(headers)
-        fields = set(kind.entity.model_fields) - _MANAGED
+        fields = set(kind.entity.model_fields) - MANAGED_FIELDS
         unknown = set(self.columns) - fields
         if unknown:
             raise ValidationFailed(
@@ -162,14 +191,13 @@ def plan_import(
     current: Iterable[Entity],
     *,
     mapping: ColumnMapping | None = None,
-    known_codes: Mapping[str, set[str]] | None = None,
+    known_codes: Mapping[str, Mapping[str, str]] | None = None,
     retire_missing: bool = False,
     now: dt.datetime,
     source: str = "",
 ) -> ImportPlan:
     """Compare ``table`` with ``current`` (every row of the kind, retired ones too). ``known_codes``
-    gives the codes of the kinds ``kind.references`` point at (after this import where the same batch
-    brings them)."""
+    gives, per kind that ``kind.references`` points at, its live codes and their ids."""
     mapping = mapping or ColumnMapping()
     columns = mapping.resolve(kind, table.headers)
     by_code = {getattr(e, "code"): e for e in current}  # noqa: B009 - every importable kind has a code
@@ -230,14 +258,22 @@ def _row_data(
 
 
 def _unknown_reference(
-    kind: ImportKind, data: Mapping[str, Any], known_codes: Mapping[str, set[str]] | None
+    kind: ImportKind, data: dict[str, Any], known_codes: Mapping[str, Mapping[str, str]] | None
 ) -> str | None:
-    if known_codes is None:
-        return None
+    """Refuse a code of another kind that does not exist; put the row's id in an ``_id`` field."""
     for name, other in kind.references.items():
         value = data.get(name)
-        if value is not None and other in known_codes and value not in known_codes[other]:
+        if value is None:
+            continue
+        codes = (known_codes or {}).get(other)
+        if codes is None:
+            if name.endswith("_id"):
+                return f"{name}: no {other} codes to check {value!r} against"
+            continue
+        if value not in codes:
             return f"{name}: unknown {other} code {value!r}"
+        if name.endswith("_id"):
+            data[name] = codes[value]
     return None
 
 

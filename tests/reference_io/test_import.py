@@ -208,3 +208,47 @@ def test_an_imported_drug_reaches_a_pc_syncing_with_a_running_server(
     finally:
         doctor.close()
         server.stop()
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "import_examples"
+
+
+@pytest.mark.parametrize("kind", ["campus", "department", "room", "pharmacy", "drug", "frequency", "route", "diagnosis", "exam_item"])  # fmt: skip
+def test_the_shipped_example_file_is_the_demo_data_exported_and_imports_unchanged(
+    kind: str, db: Path, tmp_path: Path
+) -> None:
+    exported = tmp_path / f"{kind}.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "export", kind, str(exported), "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert exported.read_bytes() == (EXAMPLES / f"{kind}.csv").read_bytes()
+    again = run_import(db, kind, EXAMPLES / f"{kind}.csv", "--dry-run")
+    assert (
+        again.returncode == 0
+        and " 0 added, 0 changed, 0 retired, " in again.stdout
+        and "0 refused" in again.stdout
+    )
+
+
+def test_a_room_names_its_department_by_code_and_an_unknown_one_is_refused(db: Path, tmp_path: Path) -> None:
+    path = tmp_path / "rooms.csv"
+    path.write_text(
+        "campus_id,department_id,code,name,name_en,floor\n"
+        "MAIN,MAIN-NK,MAIN-NK-99,内科99诊室,Internal Medicine Room 99,3F\n"
+        "MAIN,NOPE,MAIN-XX-01,无科室诊室,,1F\n",
+        encoding="utf-8",
+    )
+    done = run_import(db, "room", path)
+    assert done.returncode == 1
+    assert "! row 3 MAIN-XX-01  department_id: unknown department code 'NOPE'" in done.stdout
+    assert "applied in one batch: 1 added" in done.stdout
+    engine = create_engine(sqlite_url(db))
+    with engine.connect() as conn:
+        room = conn.execute(text("SELECT department_id, name_en FROM room WHERE code = 'MAIN-NK-99'")).one()
+        department = conn.execute(text("SELECT id FROM department WHERE code = 'MAIN-NK'")).scalar_one()
+    engine.dispose()
+    assert room.department_id == department and room.name_en == "Internal Medicine Room 99"

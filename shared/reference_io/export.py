@@ -1,0 +1,64 @@
+"""Write reference data in the form ``clinic import`` reads back: one row per live entity, a column per
+importable field, other rows named by their codes. Exporting and importing the result changes nothing,
+which is how the example files shipped for each kind are made."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from pathlib import Path
+
+from shared.domain.entities import Entity
+from shared.reference_io.plan import MANAGED_FIELDS, ImportKind
+
+
+def columns(kind: ImportKind) -> list[str]:
+    return [name for name in kind.entity.model_fields if name not in MANAGED_FIELDS]
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+    return str(value)
+
+
+def rows(
+    kind: ImportKind, entities: Iterable[Entity], codes_by_id: Mapping[str, Mapping[str, str]]
+) -> list[list[str]]:
+    """Live entities as text rows in ``columns(kind)`` order, sorted by code. ``codes_by_id`` gives, per
+    referenced kind, id -> code for the ``_id`` fields."""
+    names = columns(kind)
+    out = []
+    for entity in sorted((e for e in entities if not e.voided), key=lambda e: str(getattr(e, "code", ""))):
+        row = []
+        for name in names:
+            value = getattr(entity, name)
+            other = kind.references.get(name)
+            if other and name.endswith("_id") and value is not None:
+                value = codes_by_id.get(other, {}).get(str(value), value)
+            row.append(_cell(value))
+        out.append(row)
+    return out
+
+
+def write(path: Path, header: list[str], body: list[list[str]]) -> None:
+    """A CSV (UTF-8 with a BOM, so Excel shows the Chinese right) or, for ``.xlsx``, a workbook."""
+    if path.suffix.lower() == ".xlsx":
+        from openpyxl import Workbook
+
+        workbook = Workbook(write_only=True)
+        sheet = workbook.create_sheet(path.stem[:31] or "data")
+        sheet.append(header)
+        for row in body:
+            sheet.append(row)
+        workbook.save(path)
+        return
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(body)
