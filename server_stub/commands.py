@@ -53,12 +53,12 @@ def _server(args: argparse.Namespace) -> int:
 
     from server_stub.db.migrate import upgrade
 
-    tls = tls_options(args.tls_cert, args.tls_key)
+    cert, key = tls_files(args.tls_cert, args.tls_key)
     url = _db_url(args.db)
     if not args.no_migrate:
         upgrade(url)
     os.environ["CLINIC_DATABASE_URL"] = url
-    scheme = "https" if tls else "http"
+    scheme = "https" if cert else "http"
     log.info("central API on %s://%s:%s (OpenAPI at /docs)", scheme, args.host, args.port)
     uvicorn.run(
         "server_stub.app:create_app",
@@ -70,21 +70,22 @@ def _server(args: argparse.Namespace) -> int:
         access_log=False,
         timeout_graceful_shutdown=3,
         backlog=2048,
-        **tls,
+        ssl_certfile=cert,
+        ssl_keyfile=key,
     )
     return 0
 
 
-def tls_options(cert: str | None, key: str | None) -> dict[str, str]:
-    """uvicorn's TLS arguments for ``--tls-cert``/``--tls-key``; both or neither, and both readable."""
+def tls_files(cert: str | None, key: str | None) -> tuple[str | None, str | None]:
+    """``--tls-cert`` and ``--tls-key``: both or neither, and both readable files."""
     if not cert and not key:
-        return {}
+        return None, None
     if not (cert and key):
         raise SystemExit("--tls-cert and --tls-key go together")
     for name, value in (("--tls-cert", cert), ("--tls-key", key)):
         if not Path(value).is_file():
             raise SystemExit(f"{name}: no such file: {value}")
-    return {"ssl_certfile": cert, "ssl_keyfile": key}
+    return cert, key
 
 
 def _migrate_args(parser: argparse.ArgumentParser) -> None:
