@@ -15,7 +15,6 @@ from tests.support.server import ServerProcess
 from tests.triage.conftest import Pc
 from tests.triage.support import first_queue, free_appointment, free_patients, server_ticket, slips
 from triage_desk import model
-from triage_desk.check_in import RegisterDialog
 from triage_desk.console import FormDialog
 from triage_desk.window import TriageWindow
 
@@ -114,21 +113,23 @@ def test_register_a_walk_in_and_check_in_an_appointment_by_its_scanned_number(
     screen = window.check_in
     queue = first_queue(pc.runtime.store, pc.state.campus_id)
 
-    # A walk-in with a bad phone number is refused with the rule's message and nothing is lost.
-    values = {
-        "id": "walkin-" + queue.id[-8:],
-        "name": "司马相如",
-        "sex": "M",
-        "birth_date": "1950-03-04",
-        "id_number": None,
-        "phone": "12345",
-    }
-    monkeypatch.setattr(RegisterDialog, "ask", classmethod(lambda cls, *a, **k: dict(values)))
+    # A walk-in with a bad phone number is refused with the rule's message, inside the dialog, next to
+    # the phone field, and nothing typed is lost.
     qtbot.mouseClick(screen.register_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.message_line.level == "error", timeout=5_000)
-    assert "12345" in window.message_line.text()
-    values["phone"] = "13912345678"
-    qtbot.mouseClick(screen.register_button, Qt.MouseButton.LeftButton)
+    dialog = screen.register_dialog
+    assert dialog is not None and dialog.isVisible()
+    dialog.name_edit.setText("司马相如")
+    choose(dialog.sex_combo, "M")
+    dialog.birth_edit.setText("1950-03-04")
+    dialog.phone_edit.setText("12345")
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.errors["phone"].isVisible(), timeout=5_000)
+    assert "12345" in dialog.errors["phone"].text() and dialog.isVisible()
+    assert (dialog.name_edit.text(), dialog.birth_edit.text()) == ("司马相如", "1950-03-04")
+    dialog.phone_edit.setText("13912345678")
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5_000)
+    values = {"id": (dialog.values_sent or {})["id"]}
     qtbot.waitUntil(
         lambda: screen.selected() is not None and screen.selected().patient.id == values["id"], timeout=5_000
     )
