@@ -222,6 +222,13 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     ),
     "display.recent": ("最近叫号", "Recent calls", "最近叫號"),
     "display.rooms": ("诊室", "Room", "診室"),
+    "display.page": ("第 {page}/{pages} 页", "page {page}/{pages}", "第 {page}/{pages} 頁"),
+    "display.backlog": (
+        "广播排队 {n} 条，约 {seconds} 秒后播完",
+        "{n} calls waiting to be said, ~{seconds} s behind",
+        "廣播排隊 {n} 條，約 {seconds} 秒後播完",
+    ),
+    "display.no_rooms": ("暂无开诊诊室", "No rooms open", "暫無開診診室"),
     "display.current": ("就诊", "Now", "就診"),
     "display.next": ("候诊", "Next", "候診"),
     "display.skipped": ("过号", "Missed", "過號"),
