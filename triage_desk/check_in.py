@@ -38,6 +38,7 @@ from shared.printing.ticket import TicketSlip
 from shared.store.store import LocalStore
 from triage_desk import model
 from triage_desk.registration import RegisterDialog
+from triage_desk.reprint import ReprintDialog
 from triage_desk.state import TriageState
 from triage_desk.texts import t
 
@@ -124,6 +125,7 @@ class CheckInScreen(QWidget):
         self._last_ticket_id: str | None = None
         self._pending_select: str | None = None
         self.register_dialog: RegisterDialog | None = None
+        self.reprint_dialog: ReprintDialog | None = None
 
         layout = QVBoxLayout(self)
         top = QHBoxLayout()
@@ -189,7 +191,6 @@ class CheckInScreen(QWidget):
         self.last_label = QLabel()
         self.last_label.setProperty("role", "title")
         self.reprint_button = QPushButton(t("check_in.reprint", lang))
-        self.reprint_button.setEnabled(False)
         form.addRow(self.last_label)
         form.addRow(self.reprint_button)
         body.addWidget(side, 2)
@@ -396,26 +397,12 @@ class CheckInScreen(QWidget):
         ).success(done).failure(failed).run_in_background()
 
     def reprint(self) -> None:
-        ticket_id = self._last_ticket_id
-        if not ticket_id:
-            return
-        now = self.state.now()
-
-        def printed(slip: TicketSlip | None) -> None:
-            if slip is not None:
-                self.state.print_slip(slip)
-
-        QueryOp(
-            parent=self,
-            context=self.state.runtime.context,
-            op=lambda store: slip_for(store, ticket_id, now),
-            success=printed,
-        ).run_in_background()
+        """Reprint any slip of today: the picker opens on today's tickets, the last one chosen."""
+        self.reprint_dialog = ReprintDialog.ask(self.state, self, select=self._last_ticket_id)
 
     def _set_last(self, ticket_id: str, label: str) -> None:
         self._last_ticket_id = ticket_id
         self.last_label.setText(t("check_in.last", self.state.lang, label=label))
-        self.reprint_button.setEnabled(True)
 
     def _show_error(self, error: BaseException) -> None:
         self.state.message(describe_error(error, self.state.lang).message, "error")

@@ -73,7 +73,7 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "Checked in: {label} {name}, {queue}, {ahead} ahead",
         "已簽到：{label} {name}，{queue}，前面 {ahead} 人",
     ),
-    "check_in.reprint": ("重打小票(&T)", "Reprin&t slip", "重打小票(&T)"),
+    "check_in.reprint": ("重打小票(&T)…", "Reprin&t a slip…", "重打小票(&T)…"),
     "check_in.last": ("上一张：{label}", "Last: {label}", "上一張：{label}"),
     # printing
     "print.sent": ("小票已打印：{where}", "Slip printed: {where}", "小票已列印：{where}"),
@@ -123,6 +123,7 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     "console.priority": ("改优先级(&P)", "&Priority", "改優先級(&P)"),
     "console.undo": ("撤销上一步(&Z)", "Undo last step (&Z)", "撤銷上一步(&Z)"),
     "console.pause": ("暂停诊室(&A)", "P&ause room", "暫停診室(&A)"),
+    "console.reprint": ("重打小票(&R)", "&Reprint slip", "重打小票(&R)"),
     "console.resume": ("恢复诊室(&A)", "Resume room (&A)", "恢復診室(&A)"),
     "console.notice": ("发布公告(&N)", "Post &notice", "發布公告(&N)"),
     "console.withdraw": ("撤下公告", "Withdraw notice", "撤下公告"),

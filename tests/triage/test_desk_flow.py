@@ -101,8 +101,14 @@ def test_find_by_pinyin_and_id_tail_check_in_with_priority_reason_and_print_the_
     qtbot.keyClick(screen.find_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: ticket.label in window.message_line.text(), timeout=5_000)
     qtbot.mouseClick(screen.reprint_button, Qt.MouseButton.LeftButton)
+    picker = screen.reprint_dialog
+    assert picker is not None
+    qtbot.waitUntil(lambda: picker.selected() is not None, timeout=5_000)
+    assert picker.selected().ticket.id == ticket.id  # type: ignore[union-attr]  # the scanned one, chosen
+    qtbot.mouseClick(picker.print_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: slip_count(pc) == 2, timeout=10_000)
     assert slips(pc.slips).lines.count(ticket.label) == 2
+    picker.reject()
 
 
 def test_register_a_walk_in_and_check_in_an_appointment_by_its_scanned_number(
