@@ -241,3 +241,22 @@ def test_the_screen_shows_how_far_behind_its_speaker_is(qtbot: QtBot, make_pc: A
     controller.show_backlog()
     assert window.backlog_label.text() == ""
     assert Backlog(0, 0.0, False).behind is False
+
+
+def test_the_speaker_names_the_department_only_where_rooms_would_sound_the_same(
+    qtbot: QtBot, make_pc: Any
+) -> None:
+    pc: Pc = make_pc("display", "nurse3")
+    window = open_window(qtbot, 1366, 768)
+    controller = DisplayController(pc.state, window)  # no speaker: the call is shown, and kept in ``said``
+    window.controller = controller  # type: ignore[attr-defined]
+    pc.windows.append(window)
+    now = dt.datetime.now(dt.UTC)
+    # A screen for one department (儿科1诊室, 儿科2诊室): "到 一 诊室" is enough.
+    controller.rooms_said = {room(6).id: (room(6).name, "儿科"), room(7).id: (room(7).name, "儿科")}
+    controller.announce(call_to(6, "A001", now))
+    assert (controller.said[-1].room, controller.said[-1].department) == ("1诊室", None)
+    # A screen for the whole campus (骨科1诊室 too): "到 儿科 一 诊室".
+    controller.rooms_said[room(8).id] = (room(8).name, "骨科")
+    controller.announce(call_to(6, "A002", now))
+    assert (controller.said[-1].room, controller.said[-1].department) == ("1诊室", "儿科")
