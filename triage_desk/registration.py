@@ -41,12 +41,28 @@ from shared.i18n import register, tr
 from shared.ids import new_id
 from triage_desk.texts import t
 
-FIELDS = ("name", "id_number", "sex", "birth_date", "phone", "allergies")
+FIELDS = ("name", "id_type", "id_number", "sex", "birth_date", "phone", "allergies")
+ID_TYPES = ("resident_id", "passport", "hk_macao_permit", "taiwan_permit", "military_id", "birth_cert")
 # What the nurse may type for a birth date: 1985-07-15, 1985/7/15, 1985.7.15 or 19850715.
 _DATE = re.compile(r"^(\d{4})[-/.年]?(\d{1,2})[-/.月]?(\d{1,2})日?$")
 
 _TEXTS = {
     "register.sex_choose": ("请选择", "Choose", "請選擇"),
+    "register.id_type": ("证件类型", "ID type", "證件類型"),
+    "register.id_type.resident_id": ("居民身份证", "Resident ID card", "居民身份證"),
+    "register.id_type.passport": ("护照", "Passport", "護照"),
+    "register.id_type.hk_macao_permit": (
+        "港澳居民来往内地通行证",
+        "Home Return Permit (HK/Macao)",
+        "港澳居民來往內地通行證",
+    ),
+    "register.id_type.taiwan_permit": (
+        "台湾居民来往大陆通行证",
+        "Taiwan Compatriot Permit",
+        "台灣居民來往大陸通行證",
+    ),
+    "register.id_type.military_id": ("军官证", "Military ID", "軍官證"),
+    "register.id_type.birth_cert": ("出生医学证明", "Birth certificate", "出生醫學證明"),
     "register.sex_required": ("请选择性别", "Choose the sex", "請選擇性別"),
     "register.birth_placeholder": ("例如 1985-07-15", "e.g. 1985-07-15", "例如 1985-07-15"),
     "register.birth_required": ("请填写出生日期", "Enter the date of birth", "請填寫出生日期"),
@@ -120,6 +136,9 @@ class RegisterDialog(QDialog):
         grid = QGridLayout()
         grid.setColumnStretch(1, 1)
         self.name_edit = QLineEdit(name)
+        self.id_type_combo = QComboBox()
+        for id_type in ID_TYPES:
+            self.id_type_combo.addItem(t(f"register.id_type.{id_type}", lang), id_type)
         self.id_edit = QLineEdit()
         self.id_edit.setMaxLength(22)  # 18 characters, with room for the spaces a scanner or a nurse adds
         self.id_edit.setPlaceholderText(t("register.id_placeholder", lang))
@@ -151,9 +170,11 @@ class RegisterDialog(QDialog):
 
         self.hint = QLabel()
         self.hint.setStyleSheet(f"color: {theme.MUTED};")
+        self.hint.setVisible(False)
         self.errors: dict[str, QLabel] = {}
         rows: list[tuple[str, str, QWidget]] = [
             ("name", "register.name", self.name_edit),
+            ("id_type", "register.id_type", self.id_type_combo),
             ("id_number", "register.id_number", self.id_edit),
             ("sex", "register.sex", self.sex_combo),
             ("birth_date", "register.birth", self.birth_edit),
@@ -194,6 +215,7 @@ class RegisterDialog(QDialog):
         self.setMinimumWidth(560)
 
         self.id_edit.textChanged.connect(lambda _text: self._id_typed())
+        self.id_type_combo.currentIndexChanged.connect(lambda _i: self._id_typed())
         self.sex_combo.currentIndexChanged.connect(lambda _i: self._recheck(("sex",)))
         self.birth_edit.textChanged.connect(lambda _text: self._recheck(("birth_date",)))
         self.name_edit.textChanged.connect(lambda _text: self._clear("name"))
@@ -211,6 +233,13 @@ class RegisterDialog(QDialog):
     def birth_date(self) -> dt.date | None:
         return parse_birth_date(self.birth_edit.text())
 
+    def id_type(self) -> str:
+        return str(self.id_type_combo.currentData())
+
+    def id_number(self) -> str:
+        text = self.id_edit.text()
+        return normalise_id_number(text) if self.id_type() == "resident_id" else " ".join(text.split())
+
     def allergy_status(self) -> str:
         return next(s for s, b in self.allergy_buttons.items() if b.isChecked())
 
@@ -218,12 +247,13 @@ class RegisterDialog(QDialog):
         """``patient.register`` arguments (call only when ``problems()`` is empty)."""
         birth = self.birth_date()
         status = self.allergy_status()
-        id_number = normalise_id_number(self.id_edit.text())
+        id_number = self.id_number()
         return {
             "id": new_id(),
             "name": " ".join(self.name_edit.text().split()),
             "sex": self.sex(),
             "birth_date": birth.isoformat() if birth else None,
+            "id_type": self.id_type() if id_number else "none",
             "id_number": id_number or None,
             "phone": self.phone_edit.text().strip() or None,
             "allergy_status": status,
@@ -244,10 +274,15 @@ class RegisterDialog(QDialog):
             out["birth_date"] = t("register.birth_bad", lang)
         elif complete and not birth_text:
             out["birth_date"] = t("register.birth_required", lang)
-        id_number = normalise_id_number(self.id_edit.text())
-        if id_number and (complete or len(id_number) >= 18):
+        id_number = self.id_number()
+        resident = self.id_type() == "resident_id"
+        if id_number and (complete or not resident or len(id_number) >= 18):
             for problem in identity_problems(
-                id_type="resident_id", id_number=id_number, sex=self.sex(), birth_date=birth, today=self.today
+                id_type=self.id_type(),
+                id_number=id_number,
+                sex=self.sex(),
+                birth_date=birth,
+                today=self.today,
             ):
                 out.setdefault(problem.field, problem.message(lang))
         elif birth is not None and birth > self.today:
@@ -261,8 +296,11 @@ class RegisterDialog(QDialog):
     def _id_typed(self) -> None:
         """A complete, valid resident ID number fills in what is still empty; a contradiction shows."""
         self._clear("id_number")
-        facts = id_facts(normalise_id_number(self.id_edit.text()))
+        resident = self.id_type() == "resident_id"
+        self.id_edit.setPlaceholderText(t("register.id_placeholder", self.lang) if resident else "")
+        facts = id_facts(self.id_number(), self.id_type())
         self.hint.setText("")
+        self.hint.setVisible(False)
         if facts is not None:
             birth, sex = facts
             filled = False
@@ -274,6 +312,7 @@ class RegisterDialog(QDialog):
                 filled = True
             if filled:
                 self.hint.setText(t("register.id_filled", self.lang))
+                self.hint.setVisible(True)
         self._recheck(("id_number", "sex", "birth_date"))
 
     def _allergy_typed(self) -> None:
@@ -299,6 +338,7 @@ class RegisterDialog(QDialog):
         first = next((f for f in FIELDS if f in problems), None)
         widget = {
             "name": self.name_edit,
+            "id_type": self.id_type_combo,
             "id_number": self.id_edit,
             "sex": self.sex_combo,
             "birth_date": self.birth_edit,

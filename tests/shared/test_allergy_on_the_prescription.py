@@ -50,3 +50,31 @@ def test_a_patient_who_said_none_is_printed_as_no_known_allergy() -> None:
 def test_named_allergies_are_printed() -> None:
     row = printed_allergy_line(patient(allergies=["青霉素", "磺胺类"], allergy_status="listed"))
     assert "青霉素" in row and "磺胺类" in row and "未询问" not in row
+
+
+def test_the_visit_note_says_not_asked_too() -> None:
+    from shared.printing.visit_note import NoteSection, VisitNotePrint, render_visit_note
+
+    def printed(p: Patient) -> str:
+        doc = VisitNotePrint(
+            hospital_name="兰州市第一人民医院",
+            patient=PatientFacts.from_patient(p),
+            visit_at=dt.datetime(2026, 12, 6, 9, 5),
+            department="呼吸内科",
+            doctor_name="李明华",
+            doctor_title="主治医师",
+            sections=(NoteSection(title="主诉", text="咳嗽3天。"),),
+            diagnoses=(),
+            signature_fingerprint=None,
+            signed_at=None,
+            printed_at=dt.datetime(2026, 12, 6, 9, 30),
+        )
+        text = (
+            PdfReader(io.BytesIO(render_visit_note(doc, font=cjk_pdf_font(cid_only=True))))
+            .pages[0]
+            .extract_text()
+        )
+        return next(row for row in text.splitlines() if "过敏史" in row).replace(" ", "")
+
+    assert "过敏史：未询问" in printed(patient())
+    assert "过敏史：无已知过敏" in printed(patient(allergy_status="none"))

@@ -55,6 +55,25 @@ def test_a_valid_id_number_fills_in_sex_and_birth_date(qtbot: QtBot) -> None:
     assert legacy.sex() == "F" and legacy.birth_edit.text() == "1949-12-31"
 
 
+def test_a_passport_is_taken_as_typed_without_resident_id_rules(qtbot: QtBot) -> None:
+    dialog = RegisterDialog(None, "en", today=dt.date(2026, 12, 6))
+    qtbot.addWidget(dialog)
+    choose(dialog.id_type_combo, "passport")
+    dialog.id_edit.setText("E12345678")
+    assert dialog.sex() is None and not dialog.errors["id_number"].isVisible()
+    dialog.name_edit.setText("John Smith")
+    choose(dialog.sex_combo, "M")
+    dialog.birth_edit.setText("19800215")  # typed without dashes
+    assert dialog.problems() == {}
+    values = dialog.values()
+    assert (values["id_type"], values["id_number"], values["birth_date"]) == (
+        "passport",
+        "E12345678",
+        "1980-02-15",
+    )
+    assert values["allergy_status"] == "not_asked" and values["allergies"] == []
+
+
 def test_a_contradiction_is_shown_next_to_its_field_and_refused(qtbot: QtBot) -> None:
     dialog = RegisterDialog(None, "zh_CN", today=dt.date(2026, 12, 6))
     qtbot.addWidget(dialog)
