@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from shared.domain.entities import Patient, Queue, QueueNotice, QueueTicket
+from shared.domain.entities import Patient, PrintRecord, Queue, QueueNotice, QueueTicket
 from shared.printing.ticket import qr_payload
 from tests.support.server import ServerProcess
 from tests.triage.conftest import Pc
@@ -108,6 +108,10 @@ def test_find_by_pinyin_and_id_tail_check_in_with_priority_reason_and_print_the_
     qtbot.mouseClick(picker.print_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: slip_count(pc) == 2, timeout=10_000)
     assert slips(pc.slips).lines.count(ticket.label) == 2
+    qtbot.waitUntil(  # the reprint is recorded once the slip is sent
+        lambda: any(r.ref_id == ticket.id and r.reprint for r in pc.runtime.store.all(PrintRecord)),
+        timeout=10_000,
+    )
     picker.reject()
 
 

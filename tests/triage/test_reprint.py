@@ -86,6 +86,10 @@ def test_the_queue_console_reprints_the_chosen_ticket(
     qtbot.mouseClick(console.buttons["reprint"], Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: slip_count(pc) == 1, timeout=10_000)
     assert ticket.label in slips(pc.slips).lines and "【补打" in slips(pc.slips).text
+    qtbot.waitUntil(
+        lambda: any(r.ref_id == ticket.id and r.reprint for r in pc.runtime.store.all(PrintRecord)),
+        timeout=10_000,
+    )
 
 
 def test_the_picker_finds_a_ticket_by_its_number_or_the_digits_alone(make_pc: Any) -> None:
