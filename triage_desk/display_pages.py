@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from shared.domain.entities import Department, Room, Schedule
 from shared.store.store import LocalStore
-from triage_desk.model import CallEvent, DisplaySnapshot, RoomBoard, display_snapshot
+from triage_desk.model import CallEvent, DisplaySnapshot, RoomBoard, area_queues, display_snapshot
 
 RECENT_CALL = dt.timedelta(minutes=30)
 T = TypeVar("T")
@@ -97,6 +97,16 @@ def screen_data(
     calls = [c for c in snapshot.calls if not scoped or c.room_id in room_ids]
     staffed = staffed_rooms(schedules, boards, calls, now)
     cut = replace(snapshot, rooms=shown_boards(boards, staffed, scope.hide_idle), calls=calls)
+    if scoped:  # waiting counts and missed numbers of the queues that serve this screen's rooms only
+        with store.reading() as view:
+            queues = [q for q in area_queues(view, campus_id, codes) if room_ids & set(q.room_ids)]
+        names = {q.name for q in queues}
+        prefixes = tuple(q.prefix for q in queues)
+        cut = replace(
+            cut,
+            waiting={name: n for name, n in snapshot.waiting.items() if name in names},
+            skipped=[label for label in snapshot.skipped if prefixes and label.startswith(prefixes)],
+        )
     said = {
         b.room.id: (
             b.room.name,
