@@ -78,3 +78,15 @@ def test_the_visit_note_says_not_asked_too() -> None:
 
     assert "过敏史：未询问" in printed(patient())
     assert "过敏史：无已知过敏" in printed(patient(allergy_status="none"))
+
+
+def test_the_checks_say_the_allergy_history_was_not_asked_and_never_block_for_it() -> None:
+    from shared.domain.rx_checks import allergy_note, check_prescription
+
+    not_asked = PatientFacts.from_patient(patient())
+    assert allergy_note(not_asked) == "过敏史：未询问（不是“无已知过敏”），过敏核对无从进行，请先询问患者"
+    assert "not asked" in (allergy_note(not_asked, "en") or "")
+    assert allergy_note(PatientFacts.from_patient(patient(allergy_status="none"))) is None
+    assert allergy_note(PatientFacts.from_patient(patient(allergies=["青霉素"]))) is None
+    findings = check_prescription(draft(line("布洛芬缓释胶囊", days=3), pat=not_asked))
+    assert all(f.code != "rx.allergy_not_asked" for f in findings)  # shown beside, not a finding to sign off
