@@ -85,6 +85,10 @@ class DisplaySetting(_Section):
     screen_name: str = Field(default="", max_length=200)  # QScreen.name(); empty = the primary screen
     full_screen: bool = True
     queue_codes: list[str] = Field(default_factory=list, max_length=50)  # empty = every queue of the campus
+    departments: list[str] = Field(default_factory=list, max_length=50)  # department codes; empty = all
+    rooms: list[str] = Field(default_factory=list, max_length=200)  # room codes; empty = all
+    hide_idle_rooms: bool = True  # leave out rooms with no doctor and nobody waiting
+    page_seconds: int = Field(default=10, ge=3, le=120)  # how long each page of rooms stays up
     theme: Literal["dark", "light"] = "dark"
     english: bool = False  # English lines under the Chinese on the waiting-room display
 

@@ -9,16 +9,14 @@ and the slip is printed at once with its final number.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QDate, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
-    QDateEdit,
-    QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -39,6 +37,8 @@ from shared.ids import new_id
 from shared.printing.ticket import TicketSlip
 from shared.store.store import LocalStore
 from triage_desk import model
+from triage_desk.registration import RegisterDialog
+from triage_desk.reprint import ReprintDialog
 from triage_desk.state import TriageState
 from triage_desk.texts import t
 
@@ -112,60 +112,6 @@ def check_in_in_store(
     return entry, slip
 
 
-class RegisterDialog(QDialog):
-    """A new walk-in patient's essentials; ``values()`` are ``patient.register`` arguments."""
-
-    def __init__(self, parent: QWidget | None, lang: str, name: str = "") -> None:
-        super().__init__(parent)
-        self.lang = lang
-        self.setWindowTitle(t("register.title", lang))
-        form = QFormLayout(self)
-        self.name_edit = QLineEdit(name)
-        self.sex_combo = QComboBox()
-        for sex in ("F", "M", "U"):
-            self.sex_combo.addItem(t(f"sex.{sex}", lang), sex)
-        self.birth_edit = QDateEdit(QDate(1980, 1, 1))
-        self.birth_edit.setDisplayFormat("yyyy-MM-dd")
-        self.birth_edit.setCalendarPopup(True)
-        self.id_edit = QLineEdit()
-        self.phone_edit = QLineEdit()
-        form.addRow(t("register.name", lang), self.name_edit)
-        form.addRow(t("register.sex", lang), self.sex_combo)
-        form.addRow(t("register.birth", lang), self.birth_edit)
-        form.addRow(t("register.id_number", lang), self.id_edit)
-        form.addRow(t("register.phone", lang), self.phone_edit)
-        self.problem = QLabel()
-        self.problem.setProperty("role", "error")
-        form.addRow(self.problem)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self._accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-
-    def _accept(self) -> None:
-        if not self.name_edit.text().strip():
-            self.problem.setText(t("register.name_required", self.lang))
-            return
-        self.accept()
-
-    def values(self) -> dict[str, Any]:
-        return {
-            "id": new_id(),
-            "name": self.name_edit.text().strip(),
-            "sex": self.sex_combo.currentData(),
-            "birth_date": self.birth_edit.date().toString("yyyy-MM-dd"),
-            "id_number": self.id_edit.text().strip() or None,
-            "phone": self.phone_edit.text().strip() or None,
-        }
-
-    @classmethod
-    def ask(cls, parent: QWidget | None, lang: str, name: str = "") -> dict[str, Any] | None:
-        dialog = cls(parent, lang, name)
-        return dialog.values() if dialog.exec() == QDialog.DialogCode.Accepted else None
-
-
 class CheckInScreen(QWidget):
     """Find, register, choose queue and priority, check in and print."""
 
@@ -178,6 +124,8 @@ class CheckInScreen(QWidget):
         self._queues: list[Queue] = []
         self._last_ticket_id: str | None = None
         self._pending_select: str | None = None
+        self.register_dialog: RegisterDialog | None = None
+        self.reprint_dialog: ReprintDialog | None = None
 
         layout = QVBoxLayout(self)
         top = QHBoxLayout()
@@ -243,7 +191,6 @@ class CheckInScreen(QWidget):
         self.last_label = QLabel()
         self.last_label.setProperty("role", "title")
         self.reprint_button = QPushButton(t("check_in.reprint", lang))
-        self.reprint_button.setEnabled(False)
         form.addRow(self.last_label)
         form.addRow(self.reprint_button)
         body.addWidget(side, 2)
@@ -349,29 +296,40 @@ class CheckInScreen(QWidget):
     # -- actions -------------------------------------------------------------------------------------
 
     def register_patient(self) -> None:
+        """Open the registration dialog (``self.register_dialog``); it records ``patient.register``
+        itself and stays open on any refusal, so nothing typed is lost."""
         text = self.find_edit.text().strip()
-        values = RegisterDialog.ask(self, self.state.lang, text if has_cjk(text) else "")
-        if values is None:
-            return
-        self.register(values)
-
-    def register(self, values: dict[str, Any]) -> None:
-        """Record ``patient.register`` and select the new patient in the list."""
-        lang = self.state.lang
-
-        def done(_entry: object) -> None:
-            self.state.message(t("register.done", lang, name=values["name"]), "ok")
-            self._pending_select = values["id"]
-            self.find_edit.setText(values["name"])
-            self.run_search()
-
-        self.state.record(
+        if self.register_dialog is not None:
+            self.register_dialog.deleteLater()  # the last one, long closed
+        self.register_dialog = RegisterDialog.ask(
             self,
-            "patient.register",
-            values,
-            kinds=("patient",),
-            on_done=done,
+            self.state.lang,
+            text if has_cjk(text) else "",
+            record=self._record_registration,
+            on_registered=self._registered,
+            today=model.local_day(self.state.now()),
         )
+
+    def _record_registration(
+        self,
+        values: dict[str, Any],
+        on_done: Callable[[Any], None],
+        on_failed: Callable[[BaseException], None],
+    ) -> None:
+        lang = self.state.lang
+        CollectionOp(
+            self,
+            lambda store: store.record("patient.register", dict(values), lang=lang),
+            changes=("patient", OpChanges.OUTBOX),
+            context=self.state.runtime.context,
+        ).success(on_done).failure(on_failed).run_in_background()
+
+    def _registered(self, values: dict[str, Any]) -> None:
+        """Select the new patient in the list."""
+        self.state.message(t("register.done", self.state.lang, name=values["name"]), "ok")
+        self._pending_select = values["id"]
+        self.find_edit.setText(values["name"])
+        self.run_search()
 
     def check_in(self) -> None:
         lang = self.state.lang
@@ -439,26 +397,12 @@ class CheckInScreen(QWidget):
         ).success(done).failure(failed).run_in_background()
 
     def reprint(self) -> None:
-        ticket_id = self._last_ticket_id
-        if not ticket_id:
-            return
-        now = self.state.now()
-
-        def printed(slip: TicketSlip | None) -> None:
-            if slip is not None:
-                self.state.print_slip(slip)
-
-        QueryOp(
-            parent=self,
-            context=self.state.runtime.context,
-            op=lambda store: slip_for(store, ticket_id, now),
-            success=printed,
-        ).run_in_background()
+        """Reprint any slip of today: the picker opens on today's tickets, the last one chosen."""
+        self.reprint_dialog = ReprintDialog.ask(self.state, self, select=self._last_ticket_id)
 
     def _set_last(self, ticket_id: str, label: str) -> None:
         self._last_ticket_id = ticket_id
         self.last_label.setText(t("check_in.last", self.state.lang, label=label))
-        self.reprint_button.setEnabled(True)
 
     def _show_error(self, error: BaseException) -> None:
         self.state.message(describe_error(error, self.state.lang).message, "error")

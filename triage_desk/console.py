@@ -35,6 +35,7 @@ from shared.gui.widgets import Column, RowsModel, selected_row, table_view
 from shared.i18n import tr
 from shared.ids import new_id
 from triage_desk import model
+from triage_desk.reprint import reprint_ticket
 from triage_desk.state import QUEUE_KINDS, TriageState
 from triage_desk.texts import t
 
@@ -187,6 +188,7 @@ class QueueConsole(QWidget):
             "priority",
             "undo",
             "pause",
+            "reprint",
         ):
             button = QPushButton(t(f"console.{key}", lang))
             button.setMinimumHeight(34)
@@ -198,6 +200,7 @@ class QueueConsole(QWidget):
         tools.addWidget(buttons["call_next"], 0, 2)
         tools.addWidget(buttons["pause"], 0, 3)
         tools.addWidget(self.paused_label, 0, 4, 1, 3)
+        tools.addWidget(buttons["reprint"], 0, 8)
         for column, key in enumerate(
             ("call", "recall", "skip", "return", "up", "down", "transfer", "priority", "undo")
         ):
@@ -235,6 +238,7 @@ class QueueConsole(QWidget):
         buttons["priority"].clicked.connect(self.ask_priority)
         buttons["undo"].clicked.connect(self.ask_undo)
         buttons["pause"].clicked.connect(self.toggle_pause)
+        buttons["reprint"].clicked.connect(self.reprint)
         self.room_combo.currentIndexChanged.connect(lambda _i: self._update_pause_button())
         self.notice_button.clicked.connect(self.ask_notice)
         self.withdraw_button.clicked.connect(self.withdraw_notice)
@@ -512,6 +516,13 @@ class QueueConsole(QWidget):
             {"ticket_id": row.ticket.id, "note": note},
             on_done=self._done(t("console.undo", self.state.lang).split("(")[0]),
         )
+
+    def reprint(self) -> None:
+        """Reprint the chosen ticket's slip, marked as a reprint (any ticket of today: the check-in
+        screen's picker finds those no longer in a queue's list)."""
+        row = self._need_ticket()
+        if row is not None:
+            reprint_ticket(self.state, self, row.ticket.id)
 
     def toggle_pause(self) -> None:
         queue = self.selected_queue()

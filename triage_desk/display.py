@@ -10,6 +10,13 @@ call is highlighted for ``SILENT_HIGHLIGHT_S``. A call that reaches this PC afte
 (started, skipped, done: typically a call pushed late after an outage) is shown but not said; the
 announcer itself drops calls older than its stale limit. Names are always masked (张*三).
 
+Rooms: a screen serves the site's ``display.departments`` / ``display.rooms`` (and ``queue_codes``) and leaves
+out rooms with no doctor and nobody waiting (``triage_desk.display_pages``). Rooms that do not fit one
+screen are shown in pages that rotate every ``display.page_seconds`` ("第 2/3 页"); a call being said
+brings its room's page up and holds it, and is shown large in the call panel whatever page is up. A call
+names the department only when another room of this screen would sound the same. Under the header the
+screen shows how far behind its speaker is ("广播排队 3 条，约 17 秒后播完") while calls wait their turn.
+
 Screen placement: the window goes to the screen named in the site configuration (``display.screen_name``)
 or else the one it was last on (remembered by name in the user settings); when that screen is unplugged
 it moves to the primary screen, and back when the named screen returns.
@@ -39,12 +46,14 @@ from PySide6.QtWidgets import (
 )
 
 from shared.audio import Announcer, AnnouncerSettings, Call, Composer, ComposeSettings, VoicePack
+from shared.audio.announcer import Backlog
 from shared.audio.players import Player, default_player
 from shared.errors import SuiteError
 from shared.gui.ops import OpChanges, QueryOp
 from shared.site import SiteConfig
 from shared.sync.status import SyncState, SyncStatus
 from triage_desk import model
+from triage_desk.display_pages import DisplayScope, ScreenData, page_of, pages, screen_data, spoken_department
 from triage_desk.state import QUEUE_KINDS, TriageState
 from triage_desk.texts import t
 
@@ -53,6 +62,10 @@ log = logging.getLogger(__name__)
 SILENT_HIGHLIGHT_S = 8.0
 RECENT_CALLS = 4
 SETTINGS_KEY = "display/screen_name"
+# The smallest room line that still reads from across a waiting room, in pixels of a 1080-high design: as
+# many rooms go on a page as fit at this size (fewer rooms: bigger letters).
+MIN_ROOM_PX = 30.0
+ROOM_AREA_PX = 760.0  # of the 1080 design height (the rest: header, page, missed, waiting, notice)
 
 THEMES = {
     "dark": {
@@ -156,11 +169,14 @@ class DisplayWindow(QWidget):
         self.hospital_label = QLabel(hospital)
         self.title_label = QLabel(t("display.title", lang))
         self.offline_label = QLabel("")
+        self.backlog_label = QLabel("")
+        self.backlog_label.setObjectName("backlog")
         self.clock_label = QLabel()
         header = QHBoxLayout()
         header.addWidget(self.hospital_label)
         header.addWidget(self.title_label)
         header.addStretch(1)
+        header.addWidget(self.backlog_label)
         header.addWidget(self.offline_label)
         header.addWidget(self.clock_label)
 
@@ -200,8 +216,11 @@ class DisplayWindow(QWidget):
         self.waiting_label = _label("")
         self.waiting_label.setWordWrap(True)
         self.waiting_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.page_label = _label("")
+        self.page_label.setAlignment(Qt.AlignmentFlag.AlignRight)
         right = QVBoxLayout()
         right.addWidget(self.rooms_widget)
+        right.addWidget(self.page_label)
         right.addStretch(1)
         right.addWidget(self.skipped_label)
         right.addWidget(self.waiting_label)
@@ -230,6 +249,13 @@ class DisplayWindow(QWidget):
         self._notice_offset = 0
         self._room_rows: list[list[QLabel]] = []
         self._room_count = 1
+        self.boards: list[model.RoomBoard] = []  # every room to show, over all pages
+        self.room_pages: list[list[model.RoomBoard]] = [[]]
+        self.page_index = 0
+        self._pager = QTimer(self)
+        self._pager.setInterval(10_000)
+        self._pager.timeout.connect(self.next_page)
+        self._pager.start()
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
         self._clock.timeout.connect(self._tick)
@@ -267,6 +293,10 @@ class DisplayWindow(QWidget):
         self.clock_label.setFont(self._font(40, True))
         self.offline_label.setFont(self._font(22))
         self.offline_label.setStyleSheet(f"color: {c['muted']};")
+        self.backlog_label.setFont(self._font(28, True))
+        self.backlog_label.setStyleSheet(f"color: {c['hi']}; padding-right: 16px;")
+        self.page_label.setFont(self._font(26))
+        self.page_label.setStyleSheet(f"color: {c['muted']};")
         self._size(self.call_number, 160, True)
         self._size(self.call_room, 72, True)
         self._size(self.call_name, 48)
@@ -289,11 +319,20 @@ class DisplayWindow(QWidget):
         self.waiting_label.setFont(self._font(30))
         self.notice_label.setFont(self._font(40, True))
 
+    def _room_factor(self) -> float:
+        return 0.42 if self.english else 0.56  # font size per row height; an English line takes 0.6 more
+
     def _room_size(self) -> float:
         """Room rows share the height: fewer rooms, bigger letters."""
         rows = max(1, self._room_count)
-        per_row = 720 / rows  # of the 1080 design height; an English line takes 0.6 of the Chinese one
-        return max(24.0, min(52.0, per_row * (0.42 if self.english else 0.6)))
+        per_row = ROOM_AREA_PX / rows  # of the 1080 design height
+        return max(MIN_ROOM_PX, min(52.0, per_row * self._room_factor()))
+
+    def rooms_per_page(self) -> int:
+        """How many rooms fit one page at ``MIN_ROOM_PX`` or more (the header takes one row)."""
+        design_height = 1080 * self.height() / max(self.width() * 9 / 16, 1)  # taller than 16:9 fits more
+        area = ROOM_AREA_PX * max(1.0, design_height / 1080)
+        return max(1, int(area * self._room_factor() / MIN_ROOM_PX) - 1)
 
     def _fit(self, label: QLabel, size: float, bold: bool) -> None:
         """The largest font up to ``size`` at which the label's text fits its width."""
@@ -305,6 +344,8 @@ class DisplayWindow(QWidget):
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
+        if len(self.room_pages) != len(pages(self.boards, self.rooms_per_page())):
+            self.set_rooms(self.boards)
         self._apply_sizes()
         self._paint_call_panel()
 
@@ -355,38 +396,8 @@ class DisplayWindow(QWidget):
         for n, label in enumerate(self.recent_labels):
             recent = shown[n] if n < len(shown) else None
             label.setText(f"{recent.label}  →  {recent.room_name}" if recent else "")
-        # rooms: name | now | next
-        while self.rooms_grid.count():
-            item = self.rooms_grid.takeAt(0)
-            if item is not None and item.widget() is not None:
-                item.widget().deleteLater()  # type: ignore[union-attr]
-        self._room_rows = []
+        self.set_rooms(snapshot.rooms)
         c = self.colours
-        head = [
-            _label(t("display.rooms", lang)),
-            _label(t("display.current", lang)),
-            _label(t("display.next", lang)),
-        ]
-        for n, label in enumerate(head):
-            label.setStyleSheet(f"color: {c['accent']}; border-bottom: 2px solid {c['line']};")
-            self.rooms_grid.addWidget(label, 0, n)
-        self._room_rows.append(head)
-        boards = snapshot.rooms[: 9 if self.english else 12]
-        self._room_count = len(boards) + 1
-        for row, board in enumerate(boards, start=1):
-            name = _label(board.room.name)
-            if self.english and board.room.name_en:  # drawn on two lines by _apply_sizes
-                name.setProperty("name_zh", board.room.name)
-                name.setProperty("name_en", board.room.name_en)
-            now = _label(board.current or ("—" if not board.paused else t("display.paused", lang)))
-            now.setStyleSheet(f"color: {c['hi'] if board.current else c['muted']};")
-            nxt = _label("  ".join(board.next_labels))
-            nxt.setStyleSheet(f"color: {c['muted']};")
-            for column, label in enumerate((name, now, nxt)):
-                self.rooms_grid.addWidget(label, row, column)
-            self._room_rows.append([name, now, nxt])
-        for column, stretch in enumerate((11, 4, 6)):
-            self.rooms_grid.setColumnStretch(column, stretch)
         skipped = "  ".join(snapshot.skipped[:20])
         self.skipped_label.setText(
             f"{t('display.skipped', lang)}：{skipped}\n{t('display.skipped_hint', lang)}" if skipped else ""
@@ -407,6 +418,100 @@ class DisplayWindow(QWidget):
         self.notice_label.setVisible(bool(text))
         self._apply_sizes()
 
+    # -- rooms, in pages ----------------------------------------------------------------------------
+
+    def set_page_seconds(self, seconds: float) -> None:
+        self._pager.setInterval(int(seconds * 1000))
+
+    def set_rooms(self, boards: list[model.RoomBoard]) -> None:
+        """Every room to show; cut into pages of what fits, the current page kept where it can be."""
+        shown = self.room_pages[self.page_index] if self.page_index < len(self.room_pages) else []
+        first = shown[0].room.id if shown else None
+        self.boards = list(boards)
+        self.room_pages = pages(self.boards, self.rooms_per_page())
+        again = page_of(self.room_pages, first) if first else None
+        self.page_index = again if again is not None else min(self.page_index, len(self.room_pages) - 1)
+        self._follow_call()
+        self._draw_rooms()
+
+    def next_page(self) -> None:
+        """The rotation's step (the page timer); a call being said holds its page."""
+        if len(self.room_pages) <= 1 or self._follow_call():
+            return
+        self.page_index = (self.page_index + 1) % len(self.room_pages)
+        self._draw_rooms()
+
+    def _follow_call(self) -> bool:
+        """Bring up the page of the room being called; True when a call holds the page."""
+        if self.highlighted is None:
+            return False
+        page = page_of(self.room_pages, self.highlighted.room_id)
+        if page is None:
+            return False
+        if page != self.page_index:
+            self.page_index = page
+            self._draw_rooms()
+        return True
+
+    def _draw_rooms(self) -> None:
+        """The current page: name | now | next, one row per room."""
+        lang = self.lang
+        while self.rooms_grid.count():
+            item = self.rooms_grid.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.hide()  # at once: deleteLater runs after the next paint
+                widget.deleteLater()
+        self._room_rows = []
+        c = self.colours
+        head = [
+            _label(t("display.rooms", lang)),
+            _label(t("display.current", lang)),
+            _label(t("display.next", lang)),
+        ]
+        for n, label in enumerate(head):
+            label.setStyleSheet(f"color: {c['accent']}; border-bottom: 2px solid {c['line']};")
+            self.rooms_grid.addWidget(label, 0, n)
+        self._room_rows.append(head)
+        boards = self.room_pages[self.page_index] if self.page_index < len(self.room_pages) else []
+        # the same letter size on every page: that of the fullest page (pages are balanced)
+        self._room_count = max(len(p) for p in self.room_pages) + 1
+        called = self.highlighted.room_id if self.highlighted is not None else None
+        for row, board in enumerate(boards, start=1):
+            name = _label(board.room.name)
+            if self.english and board.room.name_en:  # drawn on two lines by _apply_sizes
+                name.setProperty("name_zh", board.room.name)
+                name.setProperty("name_en", board.room.name_en)
+            now = _label(board.current or ("—" if not board.paused else t("display.paused", lang)))
+            now.setStyleSheet(f"color: {c['hi'] if board.current else c['muted']};")
+            nxt = _label("  ".join(board.next_labels))
+            nxt.setStyleSheet(f"color: {c['muted']};")
+            if board.room.id == called:
+                name.setStyleSheet(f"color: {c['hi']};")
+            for column, label in enumerate((name, now, nxt)):
+                self.rooms_grid.addWidget(label, row, column)
+            self._room_rows.append([name, now, nxt])
+        if not self.boards:
+            empty = _label(t("display.no_rooms", lang))
+            empty.setStyleSheet(f"color: {c['muted']};")
+            self.rooms_grid.addWidget(empty, 1, 0, 1, 3)
+            self._room_rows.append([empty])
+        for column, stretch in enumerate((11, 4, 6)):
+            self.rooms_grid.setColumnStretch(column, stretch)
+        count = len(self.room_pages)
+        self.page_label.setText(
+            t("display.page", lang, page=self.page_index + 1, pages=count) if count > 1 else ""
+        )
+        self._apply_sizes()
+
+    def set_backlog(self, backlog: Backlog | None) -> None:
+        """How far behind the speaker is; nothing while no call waits behind the one being said."""
+        if backlog is None or not backlog.behind:
+            self.backlog_label.setText("")
+            return
+        seconds = max(1, round(backlog.seconds))
+        self.backlog_label.setText(t("display.backlog", self.lang, n=backlog.waiting, seconds=seconds))
+
     def _scroll_notice(self) -> None:
         text = self._notice_text
         if not text:
@@ -426,6 +531,8 @@ class DisplayWindow(QWidget):
         if call is not None:
             self.current_call = call
         self._paint_call_panel()
+        if not self._follow_call():
+            self._draw_rooms()  # the called room's name is marked while it is said
 
     def _paint_call_panel(self) -> None:
         c = self.colours
@@ -483,6 +590,11 @@ class DisplayController(QObject):
         self.codes = list(codes)
         self.timeline = Timeline()
         self.announced: list[model.CallEvent] = []
+        self.said: list[Call] = []  # what was handed to the speaker, as it was to be said
+        self.rooms_said: dict[str, tuple[str, str]] = {}  # room id -> (name, department), in scope
+        display = state.site.display
+        self.scope = DisplayScope(tuple(display.departments), tuple(display.rooms), display.hide_idle_rooms)
+        window.set_page_seconds(display.page_seconds)
         self._seen: set[tuple[str, int]] | None = None
         self._by_call_id: dict[str, model.CallEvent] = {}
         self._silent_timer = QTimer(self)
@@ -505,6 +617,14 @@ class DisplayController(QObject):
             announcer.on_end = lambda call, reason: self._relay_end(call, reason)
             announcer.on_error = lambda call, error: self.sig_audio_failed.emit(call.call_id)
             announcer.start()
+        self._backlog = QTimer(self)
+        self._backlog.setInterval(1000)
+        self._backlog.timeout.connect(self.show_backlog)
+        self._backlog.start()
+
+    def show_backlog(self) -> None:
+        """How far behind the speaker is, on the screen (every second)."""
+        self.window.set_backlog(self.announcer.backlog() if self.announcer is not None else None)
 
     def _relay_start(self, call: Call, duration: float) -> None:
         self.timeline.audio_start[call.call_id] = time.perf_counter()  # the player has begun (worker thread)
@@ -530,10 +650,11 @@ class DisplayController(QObject):
         campus = self.state.campus_id
         now = self.state.now()
         codes = self.codes
+        scope = self.scope
         QueryOp(
             parent=self,
             context=self.state.runtime.context,
-            op=lambda store: model.display_snapshot(store, campus, now, codes),
+            op=lambda store: screen_data(store, campus, now, codes, scope),
             success=self._show,
         ).failure(self._failed).run_in_background()
 
@@ -541,8 +662,10 @@ class DisplayController(QObject):
         self._loading = False
         log.error("display refresh failed: %s", error)
 
-    def _show(self, snapshot: model.DisplaySnapshot) -> None:
+    def _show(self, data: ScreenData) -> None:
         self._loading = False
+        snapshot = data.snapshot
+        self.rooms_said = data.rooms_said
         self.window.show_snapshot(snapshot)
         first = self._seen is None
         seen = self._seen or set()
@@ -563,6 +686,8 @@ class DisplayController(QObject):
         """Say a new call (or show it highlighted for a while when this display has no speaker)."""
         self.announced.append(event)
         room, department = spoken_room(event.room_name, event.department)
+        if department and self.rooms_said and not spoken_department(event.room_id, self.rooms_said):
+            department = None  # no other room here sounds the same: the shorter call is enough
         call = Call(
             ticket_id=event.ticket_id,
             number=event.label,
@@ -571,6 +696,7 @@ class DisplayController(QObject):
             department=department,
         )
         self._by_call_id[call.call_id] = event
+        self.said.append(call)
         self.timeline.seen[call.call_id] = time.perf_counter()
         if self.announcer is None:
             self._highlight(call.call_id, event)
@@ -606,6 +732,7 @@ class DisplayController(QObject):
 
     def stop(self) -> None:
         self._poll.stop()
+        self._backlog.stop()
         if self.announcer is not None:
             self.announcer.stop()
 

@@ -15,6 +15,11 @@ Rules, in the order they apply:
   the announcer is stopped (``"stopped"``). ``on_error(call, error)`` reports a call that could not be
   rendered or played; it gets no ``on_start``/``on_end``.
 
+How far behind the speaker is: ``backlog()`` gives the number of calls waiting behind the one being
+said and about how long until the newest of them will have been said (what is left of the current call
+plus the waiting calls at the length of the calls said lately); a screen shows it so a nurse sees the
+speaker falling behind before patients complain.
+
 Threading: ``start()`` runs a worker thread that calls ``process_next()`` in a loop; all callbacks run
 on that thread (a Qt window must hand them to its GUI thread, e.g. by emitting a signal). ``submit`` is
 safe from any thread. Tests call ``process_next()`` directly with a fake clock.
@@ -71,6 +76,21 @@ class AnnouncerSettings:
     stale_after_s: float = 180.0
     watchdog_margin_s: float = 3.0
     max_queue: int = 50
+    expected_call_s: float = 6.0  # a call's length for the backlog estimate until one has been rendered
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """How far behind a speaker is: ``waiting`` calls queued behind the one being said (``speaking``),
+    and ``seconds`` (an estimate) until the last of them will have been said."""
+
+    waiting: int
+    seconds: float
+    speaking: bool
+
+    @property
+    def behind(self) -> bool:
+        return self.waiting > 0
 
 
 class Announcer:
@@ -100,6 +120,8 @@ class Announcer:
         self.name = name
         self._queue: list[Call] = []
         self._current: Call | None = None
+        self._current_ends: float | None = None  # clock time the call being said should end
+        self._lengths: list[float] = []  # the last few rendered lengths (for the backlog estimate)
         self._playback: Playback | None = None
         self._cond = threading.Condition()
         self._stopping = False
@@ -145,6 +167,22 @@ class Announcer:
         with self._cond:
             return list(self._queue)
 
+    def backlog(self) -> Backlog:
+        """How many calls wait behind the current one and about how long until they are all said
+        (any thread)."""
+        with self._cond:
+            waiting = len(self._queue)
+            speaking = self._current is not None
+            ends = self._current_ends
+            lengths = list(self._lengths)
+        each = sum(lengths) / len(lengths) if lengths else self.settings.expected_call_s
+        left = (
+            max(0.0, ends - self.clock.now())
+            if speaking and ends is not None
+            else (each if speaking else 0.0)
+        )
+        return Backlog(waiting, left + waiting * each, speaking)
+
     @property
     def current(self) -> Call | None:
         with self._cond:
@@ -174,6 +212,7 @@ class Announcer:
         finally:
             with self._cond:
                 self._current = None
+                self._current_ends = None
                 self._playback = None
                 self._cond.notify_all()
         return True
@@ -188,6 +227,8 @@ class Announcer:
             return
         with self._cond:
             self._playback = playback
+            self._current_ends = self.clock.now() + audio.duration
+            self._lengths = [*self._lengths[-4:], audio.duration]
         log.info("%s: announcing %r (%.2f s): %s", self.name, call, audio.duration, audio.text)
         self.on_start(call, audio.duration)
         finished = playback.wait(audio.duration + self.settings.watchdog_margin_s)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shared.audio.compose import Announcement, Composer, ComposeSettings
-from shared.audio.engines import ENGINES, SpeechEngine, engine_from_config
+from shared.audio.engines import ENGINES, ESPEAK_SPEED, SpeechEngine, engine_from_config
 from shared.audio.pcm import AudioError
 from shared.audio.players import default_player
 from shared.audio.voicepack import DEFAULT_PACK, DEFAULT_SAMPLE_RATE, DEMO_DEPARTMENTS, VoicePack, build_pack
@@ -22,7 +22,9 @@ def _engine_args(parser: argparse.ArgumentParser) -> None:
         "--engine", choices=ENGINES, help="speech engine (default: espeak on Linux, sapi on Windows)"
     )
     parser.add_argument("--voice", default="cmn", help="espeak-ng voice (default cmn, Mandarin)")
-    parser.add_argument("--speed", type=int, default=165, help="espeak-ng words per minute")
+    parser.add_argument(
+        "--speed", type=int, default=ESPEAK_SPEED, help=f"espeak-ng words per minute (default {ESPEAK_SPEED})"
+    )
     parser.add_argument("--culture", default="zh-CN", help="SAPI voice culture")
     parser.add_argument(
         "--command", dest="tts_command", help="for --engine command: e.g. 'mytts -o {out} {text}'"

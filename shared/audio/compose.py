@@ -5,8 +5,15 @@ known before playing and tests can check order, lengths and loudness of the part
 
 Sentences (Mandarin)::
 
-    call     请 | A 零 二 三 号 | [张某三] | 到 [内科] 三 诊室 | 就诊
+    call     请 | A 零 二 三 号 | [张某三] | 到 [内科] 三 诊室 | [就诊]
+    repeat   A 零 二 三 号 | 到 三 诊室                  (``repeat_words = "short"``; "full" says it all again)
     prepare  A 零 二 四 号 | [张某三] | 请准备
+
+Length: a waiting room with several doctors calling needs each call short, or the speaker's FIFO falls
+behind. The defaults say the whole call once and then only what the patient must catch (number and
+room), leave out the closing 就诊 (``visit_word``) and keep the chime and the pauses short: a call to
+"A023 → 3诊室" with the shipped pack lasts about 5 s (``benchmarks/announcement_length.py``). Words are
+never cut: clips are only trimmed of silence.
 
 How a room is said, first that applies: a clip ``rooms/<room text>.wav``; a room label that is a number
 with an optional letter and suffix ("3", "12诊室", "B301室") is said from clips ("十二 诊室",
@@ -65,6 +72,7 @@ register(
 
 NameMode = Literal["off", "masked", "full"]
 ChimeMode = Literal["once", "each", "off"]
+RepeatWords = Literal["full", "short"]
 Kind = Literal["call", "prepare"]
 
 _ROOM_NUMBER = re.compile(r"([A-Z]?)(\d{1,4})(号诊室|诊室|号|室)?")
@@ -89,12 +97,15 @@ class ComposeSettings:
     repeat: int = 2
     name_mode: NameMode = "off"
     chime: ChimeMode = "once"
-    lead_in_ms: int = 60
-    chime_gap_ms: int = 350
-    word_gap_ms: int = 30
-    phrase_gap_ms: int = 160
-    repeat_gap_ms: int = 900
-    tail_ms: int = 250
+    # the repeats say the whole call again ("full") or only the number and the room ("short")
+    repeat_words: RepeatWords = "short"
+    visit_word: bool = False  # end the call with 就诊 ("请 A023 号 到 3 诊室 就诊")
+    lead_in_ms: int = 30
+    chime_gap_ms: int = 80
+    word_gap_ms: int = 0  # clips keep 15 ms of their own silence at each end
+    phrase_gap_ms: int = 60
+    repeat_gap_ms: int = 300
+    tail_ms: int = 50
     volume: float = 1.0
 
     def __post_init__(self) -> None:
@@ -106,6 +117,9 @@ class ComposeSettings:
             )
         if self.chime not in ("once", "each", "off"):
             raise AudioError(tr("audio.bad_settings", detail=f"chime {self.chime}"), code="invalid_input")
+        if self.repeat_words not in ("full", "short"):
+            detail = f"repeat_words {self.repeat_words}"
+            raise AudioError(tr("audio.bad_settings", detail=detail), code="invalid_input")
         if not 0.0 <= self.volume <= 1.0:
             raise AudioError(tr("audio.bad_settings", detail="volume 0.0–1.0"), code="invalid_input")
 
@@ -265,25 +279,23 @@ class Composer:
         said = mask_name(name).replace("*", "某") if mode == "masked" else name
         return [_Token(mask_name(name), synth=said, private=True)]
 
-    def phrases(self, announcement: Announcement) -> list[list[_Token]]:
-        """The sentence as phrases of tokens (word gaps inside a phrase, phrase gaps between)."""
+    def phrases(self, announcement: Announcement, *, repeat: bool = False) -> list[list[_Token]]:
+        """The sentence as phrases of tokens (word gaps inside a phrase, phrase gaps between).
+
+        ``repeat``: the sentence said after the first one, the number and the room only when the
+        settings' ``repeat_words`` is "short".
+        """
         number = self._number_tokens(announcement.number)
         name = self._name_tokens(announcement.name)
         if announcement.kind == "prepare":
             parts = [number, name, [_Token("请准备", self._std("qing_zhunbei"))]]
         else:
-            where = [
-                _Token("到", self._std("dao")),
-                *self._department_tokens(announcement.department),
-                *self._room_tokens(announcement.room),
-            ]
-            parts = [
-                [_Token("请", self._std("qing"))],
-                number,
-                name,
-                where,
-                [_Token("就诊", self._std("jiuzhen"))],
-            ]
+            room = [_Token("到", self._std("dao")), *self._room_tokens(announcement.room)]
+            if repeat and self.settings.repeat_words == "short":
+                return [number, room]  # the department was said once (and is on the screen)
+            where = [room[0], *self._department_tokens(announcement.department), *room[1:]]
+            ending = [_Token("就诊", self._std("jiuzhen"))] if self.settings.visit_word else []
+            parts = [[_Token("请", self._std("qing"))], number, name, where, ending]
         return [p for p in parts if p]
 
     # --- audio ---------------------------------------------------------------------------------
@@ -338,6 +350,10 @@ class Composer:
         s = self.settings
         phrases = self.phrases(announcement)
         audio = [[(token, self._token_audio(token)) for token in phrase] for phrase in phrases]
+        again = [
+            [(token, self._token_audio(token)) for token in phrase]
+            for phrase in self.phrases(announcement, repeat=True)
+        ]
         out = _Builder(self.sample_rate)
         out.gap(s.lead_in_ms, -1)
         for rep in range(s.repeat):
@@ -346,7 +362,7 @@ class Composer:
             if s.chime == "each" or (s.chime == "once" and rep == 0):
                 out.add("chime", "chime", self.chime(), rep - 1 if s.chime == "once" else rep)
                 out.gap(s.chime_gap_ms, rep)
-            for p, phrase in enumerate(audio):
+            for p, phrase in enumerate(again if rep else audio):
                 if p:
                     out.gap(s.phrase_gap_ms, rep)
                 for w, (token, data) in enumerate(phrase):

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 Role = Literal["doctor", "pharmacist", "nurse", "admin", "kiosk"]
 ROLES: tuple[Role, ...] = ("doctor", "pharmacist", "nurse", "admin", "kiosk")
 Sex = Literal["M", "F", "U"]
+# Whether anyone asked the patient about allergies: "none" is "no known allergy", "listed" names them.
+AllergyStatus = Literal["not_asked", "none", "listed"]
 IdType = Literal[
     "resident_id", "passport", "hk_macao_permit", "taiwan_permit", "military_id", "birth_cert", "none"
 ]
@@ -138,6 +140,8 @@ class Patient(Entity):
     phone: str | None = Field(default=None, max_length=20)
     allergies: list[str] = Field(default_factory=list, max_length=50)
     registered_by: str | None = None
+    # None on patients registered before it existed: read as shared.domain.allergies.allergy_status says
+    allergy_status: AllergyStatus | None = None
 
 
 class Visit(Entity):

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.entities import (
+    AllergyStatus,
     ControlledClass,
     Drug,
     Frequency,
@@ -183,6 +184,7 @@ class PatientFacts(_Value):
     mrn: str = ""
     weight_kg: Decimal | None = Field(default=None, gt=0, le=500)
     allergies: tuple[str, ...] = ()
+    allergy_status: AllergyStatus | None = None  # None: read from the list (shared.domain.allergies)
 
     @classmethod
     def from_patient(cls, patient: Patient, *, weight_kg: Decimal | None = None) -> PatientFacts:
@@ -194,6 +196,7 @@ class PatientFacts(_Value):
             mrn=patient.mrn or "",
             weight_kg=weight_kg,
             allergies=tuple(patient.allergies),
+            allergy_status=patient.allergy_status,
         )
 
     def age_years(self, on: dt.date) -> int:

@@ -16,7 +16,9 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.domain.allergies import allergy_status
 from shared.domain.prescribing import (
+    PatientFacts,
     PrescriptionDraft,
     RxLine,
     class_name,
@@ -49,6 +51,11 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "患者有{allergy}过敏史，{drug}属于或含有该类药物（{allergen}）",
         "The patient is allergic to {allergy}; {drug} belongs to or contains it ({allergen})",
         "患者有{allergy}過敏史，{drug}屬於或含有該類藥物（{allergen}）",
+    ),
+    "rx.allergy_not_asked": (
+        "过敏史：未询问（不是“无已知过敏”），过敏核对无从进行，请先询问患者",
+        "Allergies: not asked (not “no known allergy”); nothing to check against, ask the patient first",
+        "過敏史：未詢問（不是「無已知過敏」），過敏核對無從進行，請先詢問患者",
     ),
     "rx.duplicate_drug": (
         "{drug} 重复开具（第 {first} 行）",
@@ -287,6 +294,17 @@ def _check_allergy(
         if hit is not None:
             out.add("block", "rx.allergy", index, allergy=word, drug=_name(line, out.lang), allergen=hit)
             return
+
+
+def allergy_note(patient: PatientFacts, lang: str = DEFAULT_LANGUAGE) -> str | None:
+    """What the checks say about the allergy history beside the findings: for a patient nobody asked,
+    that the allergy check had nothing to check against (never "no known allergy"); None otherwise.
+
+    Not a finding: a warning would have to be acknowledged on every prescription of every patient
+    registered before allergies were recorded, so it is shown, not enforced."""
+    if allergy_status(patient.allergy_status, patient.allergies) != "not_asked":
+        return None
+    return tr("rx.allergy_not_asked", lang)
 
 
 def _check_class_and_right(

@@ -12,6 +12,7 @@ from reportlab.lib.colors import HexColor
 from reportlab.lib.pagesizes import A5
 from reportlab.pdfgen.canvas import Canvas
 
+from shared.domain.allergies import allergy_status, allergy_text
 from shared.domain.masking import mask_id_number
 from shared.domain.prescribing import (
     ONCE_FREQUENCIES,
@@ -173,8 +174,10 @@ def _patient_fields(
             c.restoreState()
             x += cell
         y -= 16
-    allergies = "、".join(patient.allergies)
-    rows = [("过敏史", allergies or "无", REPRINT_RED if allergies else BLACK)]
+    # 未询问 (nobody asked) is not 无已知过敏: both stand out unless someone asked and there is none
+    fact = allergy_status(patient.allergy_status, patient.allergies)
+    allergies = allergy_text(patient.allergy_status, patient.allergies, "zh_CN")
+    rows = [("过敏史", allergies, BLACK if fact == "none" else REPRINT_RED)]
     diagnosis = "；".join(d.name + (f"（{d.code}）" if d.code else "") for d in draft.diagnoses)
     rows.append(("临床诊断", diagnosis, BLACK))
     label_w = pen.width("临床诊断：", 9)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
+from shared.domain.allergies import allergy_text
 from shared.domain.prescribing import DiagnosisFacts, PatientFacts, age_text_zh
 from shared.printing.pdf_common import (
     GREY,
@@ -144,7 +145,7 @@ def _header(c: Canvas, pen: Pen, doc: VisitNotePrint, left: float, right: float)
     lw = pen.text(left, y, "就诊时间：", 9.5, color=GREY)
     pen.text(left + lw, y, format_time(doc.visit_at), 10)
     lw2 = pen.text(left + (right - left) * 0.5, y, "过敏史：", 9.5, color=GREY)
-    allergies = "、".join(patient.allergies) or "无"
+    allergies = allergy_text(patient.allergy_status, patient.allergies, "zh_CN")  # 未询问 is not 无
     pen.text(left + (right - left) * 0.5 + lw2, y, allergies, 10, max_width=(right - left) * 0.5 - lw2)
     c.setLineWidth(0.8)
     c.line(left, y - 10, right, y - 10)

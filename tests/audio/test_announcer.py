@@ -333,3 +333,32 @@ def test_the_subprocess_player_ends_when_the_process_ends_and_is_killed_when_it_
         ((_, _, ended, reason),) = journal.of("end")
         assert reason == expected
         assert 0.25 < ended - started < (1.5 if expected == "finished" else 3.0)
+
+
+def test_the_backlog_says_how_many_calls_wait_and_about_how_long_until_they_are_said(
+    clock: FakeClock,
+) -> None:
+    announcer, journal = make(clock, composer=ShortComposer(4.0))
+    assert announcer.backlog().waiting == 0 and announcer.backlog().seconds == 0.0
+    for number in ("A001", "A002", "A003"):
+        announcer.submit(call(clock, number))
+    before = announcer.backlog()
+    assert before.waiting == 3 and not before.speaking
+    assert before.seconds == pytest.approx(3 * AnnouncerSettings().expected_call_s)  # nothing rendered yet
+
+    seen: list[object] = []
+
+    def halfway(c: Call, duration: float) -> None:
+        journal.start(c, duration)
+        clock.sleep(1.0)  # one second into the call
+        seen.append(announcer.backlog())
+
+    announcer.on_start = halfway
+    announcer.process_next()
+    during = seen[0]
+    assert during.speaking and during.waiting == 2  # type: ignore[attr-defined]
+    # 3 s left of this call, then two more calls of the length just rendered (4 s)
+    assert during.seconds == pytest.approx(3.0 + 2 * 4.0)  # type: ignore[attr-defined]
+    while announcer.process_next():
+        pass
+    assert announcer.backlog() == type(before)(0, 0.0, False)

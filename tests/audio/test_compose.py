@@ -14,7 +14,8 @@ from shared.audio.pcm import AudioError, rms, tone, write_wav
 from shared.audio.voicepack import VoicePack
 from tests.audio.conftest import read_wav_samples
 
-CALL_WORDS = ["请", "A", "零", "二", "三", "号", "到", "三", "诊室", "就诊"]
+CALL_WORDS = ["请", "A", "零", "二", "三", "号", "到", "三", "诊室"]
+FULL = ComposeSettings(repeat_words="full", visit_word=True)  # the long call, said in full each time
 
 
 def speech_labels(rendered, repeat: int | None = None) -> list[str]:  # type: ignore[no-untyped-def]
@@ -42,13 +43,26 @@ class RecordingEngine:
         write_wav(out, tone(300, 0.1 * len(text), 22050, decay=0.5), 22050)
 
 
-def test_a_call_is_a_chime_then_please_number_to_room_visit_in_that_order(espeak_pack: VoicePack) -> None:
+def test_a_call_is_a_chime_then_please_number_to_room_in_that_order(espeak_pack: VoicePack) -> None:
     rendered = Composer(espeak_pack, ComposeSettings(repeat=1)).render(Announcement("A023", "3诊室"))
 
     sounding = [s for s in rendered.segments if s.kind != "silence"]
     assert sounding[0].kind == "chime"
     assert speech_labels(rendered) == CALL_WORDS
-    assert rendered.text == "请 A 零 二 三 号 到 三 诊室 就诊"
+    assert rendered.text == "请 A 零 二 三 号 到 三 诊室"
+    with_visit = Composer(espeak_pack, ComposeSettings(repeat=1, visit_word=True))
+    assert speech_labels(with_visit.render(Announcement("A023", "3诊室"))) == [*CALL_WORDS, "就诊"]
+
+
+def test_the_repeat_says_only_the_number_and_the_room_by_default(espeak_pack: VoicePack) -> None:
+    call = Announcement("A023", "3诊室", department="儿科")
+    short = Composer(espeak_pack).render(call)
+    full = Composer(espeak_pack, FULL).render(call)
+
+    assert speech_labels(short, 0) == ["请", "A", "零", "二", "三", "号", "到", "儿科", "三", "诊室"]
+    assert speech_labels(short, 1) == ["A", "零", "二", "三", "号", "到", "三", "诊室"]
+    assert speech_labels(full, 1) == speech_labels(full, 0) == [*speech_labels(short, 0), "就诊"]
+    assert short.duration < full.duration - 1.0
 
 
 def test_the_segments_tile_the_wav_file_exactly(espeak_pack: VoicePack, tmp_path: Path) -> None:
@@ -84,8 +98,12 @@ def test_speech_is_far_louder_than_the_gaps_between_words(espeak_pack: VoicePack
 
 
 def test_the_sentence_is_repeated_the_configured_number_of_times(espeak_pack: VoicePack) -> None:
-    once = Composer(espeak_pack, ComposeSettings(repeat=1)).render(Announcement("A023", "3诊室"))
-    thrice = Composer(espeak_pack, ComposeSettings(repeat=3)).render(Announcement("A023", "3诊室"))
+    once = Composer(espeak_pack, ComposeSettings(repeat=1, repeat_words="full")).render(
+        Announcement("A023", "3诊室")
+    )
+    thrice = Composer(espeak_pack, ComposeSettings(repeat=3, repeat_words="full")).render(
+        Announcement("A023", "3诊室")
+    )
 
     assert speech_labels(thrice) == CALL_WORDS * 3
     assert [speech_labels(thrice, r) for r in range(3)] == [CALL_WORDS] * 3
@@ -118,7 +136,7 @@ def test_a_chime_before_each_repeat_when_configured(espeak_pack: VoicePack) -> N
 def test_rooms_are_said_as_people_say_them(espeak_pack: VoicePack, room: str, words: list[str]) -> None:
     rendered = Composer(espeak_pack, ComposeSettings(repeat=1)).render(Announcement("A1", room))
     labels = speech_labels(rendered)
-    assert labels[labels.index("到") + 1 : -1] == words
+    assert labels[labels.index("到") + 1 :] == words
 
 
 def test_numbers_up_to_ninety_nine_are_read_as_numbers() -> None:
@@ -140,7 +158,7 @@ def test_a_department_clip_is_said_before_the_room(espeak_pack: VoicePack) -> No
     rendered = Composer(espeak_pack, ComposeSettings(repeat=1)).render(
         Announcement("A1", "2诊室", department="儿科")
     )
-    assert speech_labels(rendered)[-5:] == ["到", "儿科", "二", "诊室", "就诊"]
+    assert speech_labels(rendered)[-4:] == ["到", "儿科", "二", "诊室"]
 
 
 def test_names_are_silent_by_default_and_masked_when_switched_on(espeak_pack: VoicePack) -> None:
@@ -193,6 +211,8 @@ def test_bad_settings_are_refused() -> None:
         ComposeSettings(name_mode="loud")  # type: ignore[arg-type]
     with pytest.raises(AudioError):
         ComposeSettings(volume=1.5)
+    with pytest.raises(AudioError):
+        ComposeSettings(repeat_words="twice")  # type: ignore[arg-type]
 
 
 def test_the_default_pack_names_the_demo_departments_without_a_speech_engine(tmp_path: Path) -> None:
@@ -209,7 +229,6 @@ def test_the_default_pack_names_the_demo_departments_without_a_speech_engine(tmp
         "心血管内科",
         "一",
         "诊室",
-        "就诊",
     ]
 
     samples, rate = read_wav_samples(rendered.write_wav(tmp_path / "call.wav"))

@@ -12,6 +12,7 @@ import pytest
 
 from server_stub.seed.people import make_resident_id
 from shared.domain.entities import Department, Patient
+from shared.domain.identity import resident_id_facts
 from shared.domain.mutations import Rejected
 from shared.ids import new_id
 from tests.faults.proxy import FaultProxy
@@ -51,6 +52,8 @@ def act(
             }
             if rng.random() < 0.4:  # the same ID card at two desks: the second one is refused somewhere
                 args["id_number"] = rng.choice(id_pool)
+                birth, sex = resident_id_facts(args["id_number"])  # the ID card's own sex and birth date
+                args.update(sex=sex, birth_date=birth.isoformat())
             pc.store.record("patient.register", args)
         elif action == "update":
             patients = pc.store.all(Patient)

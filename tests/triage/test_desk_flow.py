@@ -9,13 +9,12 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from shared.domain.entities import Patient, Queue, QueueNotice, QueueTicket
+from shared.domain.entities import Patient, PrintRecord, Queue, QueueNotice, QueueTicket
 from shared.printing.ticket import qr_payload
 from tests.support.server import ServerProcess
 from tests.triage.conftest import Pc
 from tests.triage.support import first_queue, free_appointment, free_patients, server_ticket, slips
 from triage_desk import model
-from triage_desk.check_in import RegisterDialog
 from triage_desk.console import FormDialog
 from triage_desk.window import TriageWindow
 
@@ -102,8 +101,18 @@ def test_find_by_pinyin_and_id_tail_check_in_with_priority_reason_and_print_the_
     qtbot.keyClick(screen.find_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: ticket.label in window.message_line.text(), timeout=5_000)
     qtbot.mouseClick(screen.reprint_button, Qt.MouseButton.LeftButton)
+    picker = screen.reprint_dialog
+    assert picker is not None
+    qtbot.waitUntil(lambda: picker.selected() is not None, timeout=5_000)
+    assert picker.selected().ticket.id == ticket.id  # type: ignore[union-attr]  # the scanned one, chosen
+    qtbot.mouseClick(picker.print_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: slip_count(pc) == 2, timeout=10_000)
     assert slips(pc.slips).lines.count(ticket.label) == 2
+    qtbot.waitUntil(  # the reprint is recorded once the slip is sent
+        lambda: any(r.ref_id == ticket.id and r.reprint for r in pc.runtime.store.all(PrintRecord)),
+        timeout=10_000,
+    )
+    picker.reject()
 
 
 def test_register_a_walk_in_and_check_in_an_appointment_by_its_scanned_number(
@@ -114,21 +123,23 @@ def test_register_a_walk_in_and_check_in_an_appointment_by_its_scanned_number(
     screen = window.check_in
     queue = first_queue(pc.runtime.store, pc.state.campus_id)
 
-    # A walk-in with a bad phone number is refused with the rule's message and nothing is lost.
-    values = {
-        "id": "walkin-" + queue.id[-8:],
-        "name": "司马相如",
-        "sex": "M",
-        "birth_date": "1950-03-04",
-        "id_number": None,
-        "phone": "12345",
-    }
-    monkeypatch.setattr(RegisterDialog, "ask", classmethod(lambda cls, *a, **k: dict(values)))
+    # A walk-in with a bad phone number is refused with the rule's message, inside the dialog, next to
+    # the phone field, and nothing typed is lost.
     qtbot.mouseClick(screen.register_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.message_line.level == "error", timeout=5_000)
-    assert "12345" in window.message_line.text()
-    values["phone"] = "13912345678"
-    qtbot.mouseClick(screen.register_button, Qt.MouseButton.LeftButton)
+    dialog = screen.register_dialog
+    assert dialog is not None and dialog.isVisible()
+    dialog.name_edit.setText("司马相如")
+    choose(dialog.sex_combo, "M")
+    dialog.birth_edit.setText("1950-03-04")
+    dialog.phone_edit.setText("12345")
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.errors["phone"].isVisible(), timeout=5_000)
+    assert "12345" in dialog.errors["phone"].text() and dialog.isVisible()
+    assert (dialog.name_edit.text(), dialog.birth_edit.text()) == ("司马相如", "1950-03-04")
+    dialog.phone_edit.setText("13912345678")
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5_000)
+    values = {"id": (dialog.values_sent or {})["id"]}
     qtbot.waitUntil(
         lambda: screen.selected() is not None and screen.selected().patient.id == values["id"], timeout=5_000
     )

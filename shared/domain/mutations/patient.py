@@ -8,8 +8,9 @@ from typing import Any
 
 from pydantic import Field
 
-from shared.domain.entities import IdType, Patient, Sex
-from shared.domain.identity import resident_id_facts, resident_id_problem
+from shared.domain.allergies import allergy_status
+from shared.domain.entities import AllergyStatus, IdType, Patient, Sex
+from shared.domain.identity import identity_problems, normalise_id_number
 from shared.domain.mutations.base import (
     Effect,
     MutationArgs,
@@ -36,6 +37,7 @@ class PatientFields(MutationArgs):
     id_number: str | None = Field(default=None, max_length=32)
     phone: str | None = Field(default=None, max_length=20)
     allergies: list[str] = Field(default_factory=list, max_length=50)
+    allergy_status: AllergyStatus | None = None  # None: "listed" with allergies, else "not asked"
 
 
 class RegisterPatient(PatientFields):
@@ -52,23 +54,54 @@ class UpdatePatient(MutationArgs):
     id_number: str | None = Field(default=None, max_length=32)
     phone: str | None = Field(default=None, max_length=20)
     allergies: list[str] | None = Field(default=None, max_length=50)
+    allergy_status: AllergyStatus | None = None
 
 
 def _normalized(fields: dict[str, Any], ctx: MutationContext) -> dict[str, Any]:
-    """Validate and normalise patient fields; derive the search keys."""
+    """Validate and normalise patient fields; derive the search keys.
+
+    The identity rule (a valid ID number, and sex and birth date as it encodes them) is
+    ``shared.domain.identity.identity_problems``, the same the registration dialog shows next to its
+    fields; the first problem refuses the mutation with ``detail.field`` naming the field."""
     out = dict(fields)
     out["name"] = " ".join(str(out["name"]).split())
-    if out["birth_date"] > ctx.today:
-        raise Rejected(ctx.t("patient.birth_in_future"), code="birth_in_future")
-    id_number = (out.get("id_number") or "").strip().upper() or None
+    id_number = normalise_id_number(out.get("id_number") or "") or None
     out["id_number"] = id_number
-    if id_number and out.get("id_type", "resident_id") == "resident_id" and resident_id_problem(id_number):
-        raise Rejected(ctx.t("patient.bad_id_number", id_number=id_number), code="bad_id_number")
+    problems = identity_problems(
+        id_type=out.get("id_type") or "resident_id",
+        id_number=id_number,
+        sex=out["sex"],
+        birth_date=out["birth_date"],
+        today=ctx.today,
+    )
+    if problems:
+        first = problems[0]
+        raise Rejected(
+            first.message(ctx.lang),
+            code=first.code,
+            detail={
+                "field": first.field,
+                "problems": [{"field": p.field, "message": p.message(ctx.lang)} for p in problems],
+            },
+        )
     phone = re.sub(r"[\s()]", "", out.get("phone") or "") or None
     if phone and not (_MOBILE.match(phone) or _LANDLINE.match(phone)):
-        raise Rejected(ctx.t("patient.bad_phone", phone=phone), code="bad_phone")
+        raise Rejected(ctx.t("patient.bad_phone", phone=phone), code="bad_phone", detail={"field": "phone"})
     out["phone"] = phone
     out["allergies"] = sorted({a.strip() for a in out.get("allergies") or [] if a and a.strip()})
+    status = out.get("allergy_status")
+    if status == "listed" and not out["allergies"]:
+        raise Rejected(
+            ctx.t("patient.allergies_missing"), code="invalid_input", detail={"field": "allergies"}
+        )
+    if status in ("none", "not_asked") and out["allergies"]:
+        raise Rejected(
+            ctx.t("patient.allergies_contradict", status=ctx.t(f"allergy.{status}")),
+            code="invalid_input",
+            detail={"field": "allergies"},
+        )
+    if status is not None or out["allergies"]:
+        out["allergy_status"] = allergy_status(status, out["allergies"])
     out["name_pinyin"] = pinyin_initials(out["name"])
     out["id_number_tail"] = id_number[-4:] if id_number else ""
     return out
@@ -85,7 +118,7 @@ def _reject_duplicate_id(
             raise Rejected(
                 ctx.t("patient.duplicate_id_number", mrn=other.mrn or other.id),
                 code="duplicate_patient",
-                detail={"patient_id": other.id},
+                detail={"patient_id": other.id, "field": "id_number"},
             )
 
 
@@ -109,12 +142,7 @@ def register_patient(state: StateReader, args: RegisterPatient, ctx: MutationCon
         number = state.next_number("mrn")
         mrn = None if number is None else f"{ctx.today:%Y}{number:07d}"
     patient = Patient(id=args.id, mrn=mrn, registered_by=ctx.staff_id, updated_at=ctx.now, **fields)
-    warnings = []
-    if fields["id_number"] and fields.get("id_type") == "resident_id":
-        birth, sex = resident_id_facts(fields["id_number"])
-        if birth != fields["birth_date"] or (fields["sex"] != "U" and sex != fields["sex"]):
-            warnings.append(ctx.t("patient.id_facts_differ"))
-    return Effect(writes=[patient], warnings=warnings, result={"patient_id": patient.id, "mrn": mrn})
+    return Effect(writes=[patient], result={"patient_id": patient.id, "mrn": mrn})
 
 
 @mutation(
@@ -129,8 +157,19 @@ def update_patient(state: StateReader, args: UpdatePatient, ctx: MutationContext
     changes = args.model_dump(exclude={"patient_id"}, exclude_unset=True)
     merged = {
         key: changes.get(key, getattr(current, key))
-        for key in ("name", "sex", "birth_date", "id_type", "id_number", "phone", "allergies")
+        for key in (
+            "name",
+            "sex",
+            "birth_date",
+            "id_type",
+            "id_number",
+            "phone",
+            "allergies",
+            "allergy_status",
+        )
     }
+    if "allergies" in changes and "allergy_status" not in changes:
+        merged["allergy_status"] = None  # a new list without a status: derived from the list again
     fields = _normalized(merged, ctx)
     _reject_duplicate_id(state, fields, ctx, current.id)
     updated = next_version(current, ctx, **fields)
