@@ -208,7 +208,7 @@ class PharmacyWindow(QMainWindow):
         top.addWidget(self.pharmacy_combo)
         layout.addLayout(top)
 
-        self.message_line = MessageLine()
+        self.message_line = MessageLine(single_line=True)
         layout.addWidget(self.message_line)
 
         self.tabs = QTabWidget()

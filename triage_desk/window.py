@@ -36,7 +36,7 @@ class TriageWindow(QMainWindow):
             self.display_button.clicked.connect(lambda: open_display())
         top.addWidget(self.display_button)
         layout.addLayout(top)
-        self.message_line = MessageLine()
+        self.message_line = MessageLine(single_line=True)
         layout.addWidget(self.message_line)
         self.tabs = QTabWidget()
         self.check_in = CheckInScreen(state)

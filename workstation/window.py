@@ -73,7 +73,7 @@ class WorkstationWindow(QMainWindow):
             button.setStyleSheet("QToolButton { padding-right: 16px; }")  # room for the menu arrow
         top.addWidget(self.pin_button)
         layout.addLayout(top)
-        self.message_line = MessageLine()
+        self.message_line = MessageLine(single_line=True)
         layout.addWidget(self.message_line)
 
         self.day = DayViewScreen(state)
