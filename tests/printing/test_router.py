@@ -112,3 +112,21 @@ def test_a_printer_that_is_off_raises_printer_unavailable() -> None:
     with pytest.raises(PrinterUnavailable) as caught:
         send(job(), PrinterSetting(target=f"tcp:127.0.0.1:{free_port()}"), timeout=2)
     assert "无法连接打印机" in caught.value.message
+
+
+def test_the_os_printers_are_listed_default_first(fake_cups: Path) -> None:
+    printers = router.os_printers()
+    assert [(p.name, p.target, p.default) for p in printers] == [
+        ("Office_A4", "cups:Office_A4", True),
+        ("Label_70x50", "cups:Label_70x50", False),
+    ]
+
+
+def test_a_pdf_to_a_cups_printer_goes_through_lp(fake_cups: Path) -> None:
+    where = send(
+        job("prescription", "pdf", b"%PDF-1.4 rx"), PrinterSetting(target="cups:Office_A4", copies=2)
+    )
+    assert where == "cups:Office_A4"
+    (sent,) = fake_cups.glob("Office_A4-*.job")
+    assert sent.read_bytes() == b"%PDF-1.4 rx"
+    assert "-n 2" in sent.with_suffix(".args").read_text()
