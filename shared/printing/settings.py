@@ -148,3 +148,26 @@ def test_page(kind: str, setting: PrinterSetting, title: str) -> tuple[Content, 
     if spec is not None and spec.content == "escpos":
         return "escpos", escpos_test_page(title, paper, setting.encoding)
     return "pdf", pdf_test_page(kind, title, paper)
+
+
+def demo_site_toml(server_url: str, prints: Path) -> str:
+    """The site file ``./run demo`` gives its apps: every kind prints to a file printer of its own under
+    ``prints`` (``var/prints/<kind>``), and the printers screen stays editable."""
+    data: dict[str, Any] = {
+        "server_url": server_url,
+        "user_may_override": ["language", "display.theme", "printers"],
+        "printers": {
+            key: {"target": f"file:{prints / key}", "paper": spec.default_paper}
+            for key, spec in KINDS.items()
+        },
+    }
+    return dumps_toml(data)
+
+
+def write_demo_site(path: str | Path, server_url: str, prints: str | Path) -> Path:
+    """Write ``demo_site_toml`` to ``path`` unless a file is there already (a changed demo PC stays)."""
+    target = Path(path)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(demo_site_toml(server_url, Path(prints).resolve()), encoding="utf-8")
+    return target

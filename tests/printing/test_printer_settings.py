@@ -38,3 +38,22 @@ def test_user_printers_are_written_as_toml_the_site_loader_accepts(tmp_path: Pat
         "a": {"b": {"c": 1}},
         "x": "中文",
     }
+
+
+def test_the_demo_site_prints_every_kind_to_its_own_folder_and_the_loader_accepts_it(tmp_path: Path) -> None:
+    from shared.printing.kinds import KINDS
+    from shared.printing.settings import may_edit, write_demo_site
+
+    site = write_demo_site(tmp_path / "demo-site.toml", "http://127.0.0.1:8750", tmp_path / "var" / "prints")
+    config = load_site_config(site, user_path=tmp_path / "none.toml")
+    assert may_edit(config)
+    for key in KINDS:
+        assert config.printer(key).target == f"file:{tmp_path / 'var' / 'prints' / key}"  # type: ignore[arg-type]
+    site.write_text('server_url = "http://127.0.0.1:9"\n', encoding="utf-8")
+    write_demo_site(site, "http://127.0.0.1:8750", tmp_path)  # an existing file is kept
+    assert "9" in site.read_text(encoding="utf-8")
+
+
+def test_the_run_script_gives_the_demo_apps_the_demo_site() -> None:
+    script = (Path(__file__).resolve().parents[2] / "run").read_text(encoding="utf-8")
+    assert "write_demo_site" in script and "$ROOT/var/prints" in script and "CLINIC_SITE_CONFIG" in script
