@@ -290,7 +290,8 @@ class PrintersScreen(QWidget):
     def save(self) -> None:
         if not may_edit(self.host.site):
             return
-        printers: dict[str, PrinterSetting] = {**self.host.site.printers, **self.settings()}
+        printers: dict[str, PrinterSetting] = dict(self.host.site.printers.items())
+        printers.update(self.settings())
         try:
             path = save_user_printers(printers)  # a small file in the user's profile
         except OSError as exc:
@@ -347,8 +348,8 @@ class PrintersDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(t("title", host.lang))
         layout = QVBoxLayout(self)
-        self.screen = PrintersScreen(host, app, test_page=test_page)
-        layout.addWidget(self.screen)
+        self.printers = PrintersScreen(host, app, test_page=test_page)
+        layout.addWidget(self.printers)
         close = QPushButton(t("close", host.lang))
         close.clicked.connect(self.accept)
         row = QHBoxLayout()

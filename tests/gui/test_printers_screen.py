@@ -48,7 +48,7 @@ def _open_screen(qtbot: QtBot, window: Any) -> tuple[PrintersScreen, Any]:
     dialog = window.printers_button.dialog
     assert isinstance(dialog, PrintersDialog)
     qtbot.waitExposed(dialog)
-    return dialog.screen, dialog
+    return dialog.printers, dialog
 
 
 @pytest.mark.parametrize(
