@@ -44,7 +44,7 @@ TestPage = Callable[[str, PrinterSetting, str], tuple[Content, bytes]]
 
 _TEXTS: dict[str, tuple[str, str, str]] = {
     "title": ("本机打印机设置", "This PC's printers", "本機印表機設置"),
-    "open": ("打印机设置(&P)…", "&Printer settings…", "印表機設置(&P)…"),
+    "open": ("打印机设置(&J)…", "Printer settings (&J)…", "印表機設置(&J)…"),
     "kind": ("单据", "Document", "單據"),
     "target": ("打印机", "Printer", "印表機"),
     "paper": ("纸张", "Paper", "紙張"),
