@@ -113,13 +113,12 @@ def qt_printer_names() -> list[str]:
     return list(QPrinterInfo.availablePrinterNames())
 
 
-def all_os_printers() -> list[OsPrinter]:
-    """The OS's printers (``shared.printing.router.os_printers``) plus any only Qt knows. Blocks."""
-    found = os_printers()
+def with_qt_printers(found: list[OsPrinter]) -> list[OsPrinter]:
+    """``found`` (the OS's list, ``shared.printing.router.os_printers``) plus any printer only Qt knows.
+    GUI thread: Qt's print support is not used from worker threads here."""
     known = {p.name for p in found}
     scheme = "win" if sys.platform == "win32" else "cups"
-    found += [OsPrinter(name, f"{scheme}:{name}") for name in qt_printer_names() if name not in known]
-    return found
+    return found + [OsPrinter(name, f"{scheme}:{name}") for name in qt_printer_names() if name not in known]
 
 
 @dataclass
@@ -152,7 +151,7 @@ class PrintersScreen(QWidget):
         app: str,
         *,
         test_page: TestPage | None = None,
-        lister: Callable[[], list[OsPrinter]] = all_os_printers,
+        lister: Callable[[], list[OsPrinter]] = os_printers,
     ) -> None:
         super().__init__()
         self.host = host
@@ -248,9 +247,10 @@ class PrintersScreen(QWidget):
         combo.blockSignals(False)
 
     def refresh_printers(self) -> None:
-        """List the OS's printers off the GUI thread (a CUPS server may be slow) and offer them."""
+        """List the OS's printers off the GUI thread (a CUPS server may be slow), add Qt's, offer them."""
 
-        def listed(found: list[OsPrinter]) -> None:
+        def listed(os_found: list[OsPrinter]) -> None:
+            found = with_qt_printers(os_found)
             self.os_printers = found
             for row in self.rows.values():
                 self._fill_targets(row, row.target_text())

@@ -138,10 +138,6 @@ def is_file_target(target: str) -> bool:
     return scheme_of(target) == "file"
 
 
-def describe_target(setting: PrinterSetting) -> str:
-    return setting.target or "none"
-
-
 def _to_url(target: str) -> str:
     """Site form (``tcp:host:port``) to the transports' URL form (``tcp://host:port``)."""
     scheme, _, rest = target.partition(":")
