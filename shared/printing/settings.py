@@ -131,7 +131,7 @@ def pdf_test_page(kind: str, title: str, paper: str) -> bytes:
     return render_pdf(page, title=f"test {kind}", author="Clinic Suite", draw=draw)
 
 
-def escpos_test_page(title: str, paper: str, encoding: str) -> bytes:
+def escpos_test_page(title: str, paper: str) -> bytes:
     """A thermal test slip: Chinese through GB18030, an amount, a QR code and a cut."""
     columns = 32 if paper.startswith("58") else 48
     out = EscPos().init().align("center").bold().size(2, 2).line("打印机测试页").size().bold(False)
@@ -146,7 +146,7 @@ def test_page(kind: str, setting: PrinterSetting, title: str) -> tuple[Content, 
     spec = KINDS.get(kind)
     paper = setting.paper or (spec.default_paper if spec else "A4")
     if spec is not None and spec.content == "escpos":
-        return "escpos", escpos_test_page(title, paper, setting.encoding)
+        return "escpos", escpos_test_page(title, paper)
     return "pdf", pdf_test_page(kind, title, paper)
 
 

@@ -57,3 +57,20 @@ def test_the_demo_site_prints_every_kind_to_its_own_folder_and_the_loader_accept
 def test_the_run_script_gives_the_demo_apps_the_demo_site() -> None:
     script = (Path(__file__).resolve().parents[2] / "run").read_text(encoding="utf-8")
     assert "write_demo_site" in script and "$ROOT/var/prints" in script and "CLINIC_SITE_CONFIG" in script
+
+
+def test_the_generic_test_pages_read_back_on_their_paper() -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    from shared.printing.escpos_decode import decode
+    from shared.printing.settings import test_page
+
+    content, data = test_page("ticket", PrinterSetting(paper="58mm"), "排队小票")
+    slip = decode(data)
+    assert content == "escpos" and "金额：￥25.60" in slip.lines and slip.qr_payloads == ["clinic:test"]
+    content, data = test_page("waybill", PrinterSetting(paper="76x130mm"), "快递面单")
+    page = PdfReader(io.BytesIO(data)).pages[0]
+    assert content == "pdf" and round(float(page.mediabox.width) / 72 * 25.4) == 76
+    assert "打印机测试页" in page.extract_text() and "快递面单" in page.extract_text()
