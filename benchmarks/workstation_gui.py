@@ -277,7 +277,9 @@ def measure_sign_print(folder: Path, rounds: int) -> list[float]:
         for row in rows:
             reprint = printed_before(store, "prescription", row.id)
             data = render_prescription(prescription_print(store, row, reprint=reprint))
-            job = PrintJob(new_id(), "prescription", row.number, "pdf", data, dt.datetime.now(), row.id, reprint)
+            job = PrintJob(
+                new_id(), "prescription", row.number, "pdf", data, dt.datetime.now(), row.id, reprint
+            )
             where = send(job, setting, lang="zh_CN")
             record_print(
                 store, "prescription", row.id, reprint=reprint, copies=1, printer=where, lang="zh_CN"
