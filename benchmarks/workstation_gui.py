@@ -212,10 +212,12 @@ def measure_sign_print(folder: Path, rounds: int) -> list[float]:
     from shared.domain.prescribing import DiagnosisFacts, PatientFacts, PrescriberFacts, new_line
     from shared.ids import new_id
     from shared.printing.prescription import render_prescription
+    from shared.printing.records import printed_before, record_print
+    from shared.printing.router import PrintJob, send
     from shared.site import PrinterSetting
     from shared.store import LocalStore
     from workstation import actions, keys, queries
-    from workstation.documents import prescription_print, printed_before, record_print, send_pdf
+    from workstation.documents import prescription_print
     from workstation.rx_plan import plan_prescriptions
 
     store = LocalStore.open(folder / "workstation.db", app="workstation")
@@ -275,9 +277,10 @@ def measure_sign_print(folder: Path, rounds: int) -> list[float]:
         for row in rows:
             reprint = printed_before(store, "prescription", row.id)
             data = render_prescription(prescription_print(store, row, reprint=reprint))
-            where = send_pdf(
-                data, setting, kind="prescription", title=row.number, fallback_folder=folder, lang="zh_CN"
+            job = PrintJob(
+                new_id(), "prescription", row.number, "pdf", data, dt.datetime.now(), row.id, reprint
             )
+            where = send(job, setting, lang="zh_CN")
             record_print(
                 store, "prescription", row.id, reprint=reprint, copies=1, printer=where, lang="zh_CN"
             )

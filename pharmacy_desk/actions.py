@@ -18,12 +18,13 @@ from pharmacy_desk.documents import prescription_pdf
 from pharmacy_desk.payment import PaymentConfirmation, PaymentMethod, PaymentRequest
 from pharmacy_desk.queries import PRINTS_STATE
 from pharmacy_desk.texts import t
-from shared.domain.entities import Pharmacy, Prescription, PrintRecord, SigningKey, Staff
+from shared.domain.entities import Pharmacy, Prescription, SigningKey, Staff
 from shared.domain.mutations import REGISTRY
 from shared.domain.pharmacy import review_signed_content
 from shared.domain.pickup import issue_pickup_code
 from shared.errors import ValidationFailed
 from shared.ids import new_id
+from shared.printing.records import printed_before
 from shared.security.signing import canonical_bytes, fingerprint, sign
 
 log = logging.getLogger(__name__)
@@ -220,55 +221,6 @@ def prescription_for_print(
     prints[rx_id] = before + 1
     store.set_state(PRINTS_STATE, prints)
     return data, is_reprint
-
-
-# Desk printer kinds (``shared.site.DocumentKind``) as ``print.record`` documents.
-PRINT_DOCUMENTS = {
-    "prescription": "prescription",
-    "drug_label": "label",
-    "receipt": "receipt",
-    "pick_list": "pick_list",
-    "waybill": "waybill",
-    "report": "stock_report",
-    "stock_report": "stock_report",
-    "sales_report": "sales_report",
-}
-
-
-def printed_before(store: Any, document: str, ref_id: str) -> bool:
-    """Whether a ``print.record`` of this document and row is known here (from any PC, once synced)."""
-    return any(r.document == document and not r.voided for r in store.find(PrintRecord, ref_id=ref_id))
-
-
-def record_print(
-    store: Any,
-    kind: str,
-    ref_id: str,
-    *,
-    reprint: bool,
-    now: dt.datetime,
-    printer: str = "",
-    copies: int = 1,
-    lang: str = "zh_CN",
-) -> str:
-    """Record ``print.record`` for a job that reached its printer; returns the record's id.
-
-    ``kind`` is the desk's printer kind (``drug_label`` …) or a ``print.record`` document name.
-    """
-    require_mutation("print.record")
-    document = PRINT_DOCUMENTS.get(kind, kind)
-    record_id = new_id()
-    args = {
-        "id": record_id,
-        "document": document,
-        "ref_id": ref_id[:64],
-        "reprint": reprint,
-        "copies": max(1, min(99, copies)),
-        "printer": printer[:200],
-        "printed_at": now if now.tzinfo else now.astimezone(),
-    }
-    store.record("print.record", args, lang=lang)
-    return record_id
 
 
 # --- pickup codes -----------------------------------------------------------------------------------

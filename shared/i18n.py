@@ -167,6 +167,64 @@ _KIND_NAMES: dict[str, dict[str, str]] = {
     "drug": {"zh_CN": "药品", "en": "Drug", "zh_TW": "藥品"},
 }
 
+# The states people read, per kind of row (entities' ``status`` values): every message that names a state
+# goes through ``state_name`` so no raw English state ends up inside a Chinese sentence.
+_STATE_NAMES: dict[str, dict[str, tuple[str, str, str]]] = {
+    "prescription": {
+        "draft": ("草稿", "a draft", "草稿"),
+        "signed": ("已签名待审核", "signed, awaiting review", "已簽名待審核"),
+        "approved": ("已审核", "approved", "已審核"),
+        "rejected": ("已驳回", "rejected", "已駁回"),
+        "cancelled": ("已作废", "cancelled", "已作廢"),
+        "partly_dispensed": ("部分发药", "partly dispensed", "部分發藥"),
+        "dispensed": ("已发药", "dispensed", "已發藥"),
+        "refunded": ("已退药", "refunded", "已退藥"),
+    },
+    "queue_ticket": {
+        "waiting": ("候诊", "waiting", "候診"),
+        "called": ("已叫号", "called", "已叫號"),
+        "in_consultation": ("就诊中", "in consultation", "就診中"),
+        "done": ("已完成", "done", "已完成"),
+        "skipped": ("过号", "skipped", "過號"),
+        "transferred": ("已转出", "transferred", "已轉出"),
+        "cancelled": ("已取消", "cancelled", "已取消"),
+    },
+    "clinical_order": {
+        "ordered": ("已申请", "ordered", "已申請"),
+        "cancelled": ("已取消", "cancelled", "已取消"),
+        "resulted": ("已出结果", "resulted", "已出結果"),
+    },
+    "delivery": {
+        "draft": ("草稿", "a draft", "草稿"),
+        "confirmed": ("已确认", "confirmed", "已確認"),
+        "placed": ("已下单", "booked", "已下單"),
+        "shipped": ("已交寄", "shipped", "已交寄"),
+        "delivered": ("已签收", "delivered", "已簽收"),
+        "cancelled": ("已取消", "cancelled", "已取消"),
+    },
+    "refund_request": {
+        "requested": ("待审核", "awaiting review", "待審核"),
+        "approved": ("已同意", "approved", "已同意"),
+        "rejected": ("已拒绝", "refused", "已拒絕"),
+    },
+    "emr_note": {
+        "draft": ("草稿", "a draft", "草稿"),
+        "signed": ("已签名", "signed", "已簽名"),
+        "superseded": ("已被新版本替代", "superseded", "已被新版本替代"),
+    },
+    "visit": {
+        "open": ("就诊中", "open", "就診中"),
+        "closed": ("已结束", "closed", "已結束"),
+        "withdrawn": ("已退诊", "withdrawn", "已退診"),
+    },
+    "appointment": {
+        "booked": ("已预约", "booked", "已預約"),
+        "checked_in": ("已签到", "checked in", "已簽到"),
+        "cancelled": ("已取消", "cancelled", "已取消"),
+        "no_show": ("爽约", "a no-show", "爽約"),
+    },
+}
+
 
 def normalize_language(value: str | None) -> str:
     """Map an Accept-Language style value to one of LANGUAGES (default Simplified Chinese)."""
@@ -183,6 +241,21 @@ def normalize_language(value: str | None) -> str:
 def kind_name(kind: str, lang: str = DEFAULT_LANGUAGE) -> str:
     names = _KIND_NAMES.get(kind)
     return names.get(lang, names[DEFAULT_LANGUAGE]) if names else kind
+
+
+def state_name(kind: str, state: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """A row's state as people read it (``state_name("prescription", "dispensed")`` -> 已发药); a state this
+    table does not know comes back as it is (never blank)."""
+    names = _STATE_NAMES.get(kind, {}).get(state)
+    if names is None:
+        return state
+    zh, en, tw = names
+    return {"zh_CN": zh, "en": en, "zh_TW": tw}.get(lang, zh)
+
+
+def state_names(kind: str) -> dict[str, tuple[str, str, str]]:
+    """Every known state of ``kind`` with its names (zh_CN, en, zh_TW)."""
+    return dict(_STATE_NAMES.get(kind, {}))
 
 
 def tr(key: str, lang: str = DEFAULT_LANGUAGE, /, **params: object) -> str:

@@ -117,7 +117,8 @@ class SiteConfig(_Section):
     idle_lock_minutes: float = Field(default=10.0, ge=1.0, le=240.0)
     language: Literal["zh-CN", "zh-TW", "en"] = "zh-CN"
     data_folder: str = Field(default="", max_length=500)
-    user_may_override: list[str] = Field(default_factory=lambda: ["language", "display.theme"])
+    # printers: out of the box the user picks this PC's printers (IT locks them by leaving it out)
+    user_may_override: list[str] = Field(default_factory=lambda: ["language", "display.theme", "printers"])
 
     @field_validator("server_url")
     @classmethod

@@ -23,7 +23,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.gui.launch import add_app_arguments, app_settings, open_runtime, run_main_window, self_test
+from shared.gui.launch import (
+    add_app_arguments,
+    app_settings,
+    open_runtime,
+    run_main_window,
+    self_test,
+    start_logging,
+)
 from shared.site import SiteConfig, SiteConfigError, load_site_config
 
 log = logging.getLogger(__name__)
@@ -265,6 +272,7 @@ def _run(kind: str, args: argparse.Namespace) -> int:
     except SiteConfigError as exc:
         sys.stderr.write(f"{exc.message}\n")
         return 2
+    start_logging(kind, folder)
     if args.self_test:
         render = render_sample_announcement if kind == "display" else render_sample_slip
         return self_test(

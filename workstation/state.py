@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal
 
 from shared.domain.entities import Staff
+from shared.errors import SuiteError
 from shared.gui.app import ClientRuntime
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
-from shared.gui.workers import run_in_background
+from shared.gui.printing import PrintQueue, QueuedJob
 from shared.security.keyfile import KeyFile
 from shared.site import SiteConfig
 from workstation.texts import t
@@ -55,6 +56,14 @@ class WorkState(QObject):
         self.data_folder = data_folder
         self.keys = KeyFile(data_folder / "signing_keys")
         self.prints_folder = data_folder / "prints"
+        self.print_queue = PrintQueue(
+            lambda: self.site,
+            data_folder=data_folder,
+            spool=data_folder / "print_spool",
+            lang=lang,
+            context=runtime.context,
+            parent=self,
+        )
         self.room_id: str = ""
         self._clock = clock or (lambda: dt.datetime.now().astimezone())
         self._pin: tuple[str, float] | None = None
@@ -179,51 +188,39 @@ class WorkState(QObject):
     ) -> None:
         """Render (``render(store, reprint)``) and send a PDF to the PC's printer for ``kind``, then record
         the print (``print.record``); a document printed before (a record is known) is marked a reprint."""
-        setting = self.site.printer(kind)  # type: ignore[arg-type]
         lang = self.lang
-        folder = self.prints_folder
 
-        # render on the DB thread, send on a worker thread (a printer that is off or slow to answer must not
-        # hold up the database), then record the print on the DB thread
+        # render on the DB thread; the shared print queue sends it on a worker thread (a printer that is
+        # off or slow to answer must not hold up the database), keeps it for a retry if it fails, and
+        # records the print (print.record) once it reached the printer
         def prepare(store: Any) -> tuple[bool, bytes]:
-            from workstation.documents import printed_before
+            from shared.printing.records import printed_before
 
             reprint = printed_before(store, document, ref_id)
             return reprint, render(store, reprint)
 
         def send(prepared: tuple[bool, bytes]) -> None:
-            from workstation.documents import send_pdf
-
             reprint, data = prepared
-            run_in_background(
-                lambda: send_pdf(data, setting, kind=kind, title=title, fallback_folder=folder, lang=lang),
-                on_success=lambda where: record(reprint, data, where),
-                on_failure=failed,
-                label="print-pdf",
+            self.print_queue.print(kind, title, "pdf", data, ref_id=ref_id, reprint=reprint, on_done=queued)
+
+        def queued(job: QueuedJob) -> None:
+            if job.state != "sent":
+                failed(SuiteError(job.error, code="printer_unavailable"))
+                return
+            from workstation.documents import Printed
+
+            done(
+                Printed(
+                    document,
+                    ref_id,
+                    job.where,
+                    job.job.reprint,
+                    job.job.data,
+                    record_id=job.record_id,
+                    warning=job.record_warning,
+                    saved_to_file=job.saved_to_file,
+                )
             )
-
-        def record(reprint: bool, data: bytes, where: str) -> None:
-            def job(store: Any) -> Printed:
-                from shared.domain.mutations.base import Rejected
-                from workstation.documents import Printed, record_print
-
-                try:
-                    record_id = record_print(
-                        store,
-                        document,
-                        ref_id,
-                        reprint=reprint,
-                        copies=setting.copies,
-                        printer=where,
-                        lang=lang,
-                    )
-                except Rejected as refused:  # printed all the same: say so rather than "print failed"
-                    return Printed(document, ref_id, where, reprint, data, warning=refused.message)
-                return Printed(document, ref_id, where, reprint, data, record_id=record_id)
-
-            CollectionOp(
-                parent, job, changes=("print_record", OpChanges.OUTBOX), context=self.runtime.context
-            ).success(done).failure(failed).run_in_background()
 
         def done(printed: Printed) -> None:
             key = "print.reprinted" if printed.reprint else "print.sent"

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from shared.domain.entities import Prescription
 from shared.gui.ops import OpChanges
+from shared.gui.printers import PrintJobsButton, printers_button
 from shared.gui.widgets import MessageLine
 from workstation import keys, queries
 from workstation.dialogs import ChangePinDialog, ResetKeyDialog
@@ -72,8 +73,12 @@ class WorkstationWindow(QMainWindow):
         for button in (self.rejected_button, self.pin_button):
             button.setStyleSheet("QToolButton { padding-right: 16px; }")  # room for the menu arrow
         top.addWidget(self.pin_button)
+        self.print_jobs_button = PrintJobsButton(state.print_queue, lang)
+        top.addWidget(self.print_jobs_button)
+        self.printers_button = printers_button(state, "workstation", self)
+        top.addWidget(self.printers_button)
         layout.addLayout(top)
-        self.message_line = MessageLine()
+        self.message_line = MessageLine(single_line=True)
         layout.addWidget(self.message_line)
 
         self.day = DayViewScreen(state)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from shared.errors import BusinessRuleViolation, ValidationFailed
-from shared.i18n import register, tr
+from shared.i18n import register, state_name, tr
 
 CODE_DIGITS = 6
 MAX_ATTEMPTS = 5
@@ -154,7 +154,10 @@ def issue_pickup_code(
     prescriptions (a match on several is resolved by the patient's name; see ``find_by_code``).
     """
     if rx_status not in ISSUABLE_STATUSES:
-        raise BusinessRuleViolation(tr("pickup.not_approved", status=rx_status), code="pickup_not_approved")
+        raise BusinessRuleViolation(
+            tr("pickup.not_approved", status=state_name("prescription", rx_status)),
+            code="pickup_not_approved",
+        )
     if payment_required and not paid:
         raise BusinessRuleViolation(tr("pickup.not_paid"), code="pickup_not_paid")
     code = _new_code(prescription_id, avoid, randbelow)

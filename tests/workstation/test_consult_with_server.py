@@ -419,7 +419,7 @@ SIZES = ((1920, 1080), (1366, 768))
 def shoot(qtbot: QtBot, window: Any, name: str) -> None:
     for width, height in SIZES:
         window.resize(width, height)
-        qtbot.wait(150)
+        qtbot.waitUntil(lambda w=width: window.width() == w or window.minimumSizeHint().width() > w)
         assert window.width() == width, (
             f"the window cannot shrink to {width} px (minimum {window.minimumSizeHint().width()})"
         )

@@ -44,7 +44,7 @@ from shared.domain.mutations.base import (
 from shared.domain.mutations.pharmacy import ROLES, _pharmacy, _rx
 from shared.domain.pharmacy import rx_line_facts
 from shared.errors import SuiteError
-from shared.i18n import register
+from shared.i18n import register, state_name
 
 _MESSAGES = {
     "delivery.exists": {
@@ -193,7 +193,7 @@ def create_delivery(state: StateReader, args: CreateDelivery, ctx: MutationConte
     for other in state.find(Delivery, rx_id=rx.id):
         if other.status != "cancelled" and not other.voided:
             raise Rejected(
-                ctx.t("delivery.exists", status=other.status, id=other.id),
+                ctx.t("delivery.exists", status=state_name("delivery", other.status, ctx.lang), id=other.id),
                 code="delivery_exists",
                 detail={"delivery_id": other.id},
             )

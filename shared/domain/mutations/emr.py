@@ -75,7 +75,7 @@ from shared.domain.mutations.base import (
 )
 from shared.domain.mutations.rx import DISPENSED, signing_key_for
 from shared.domain.rx_rules import RxType
-from shared.i18n import register, tr
+from shared.i18n import register, state_name, tr
 from shared.security.signing import canonical_bytes, verify
 
 DOCTOR: tuple[Role, ...] = ("doctor",)
@@ -436,7 +436,7 @@ def _order_bad_status(order: ClinicalOrder, action: str, ctx: MutationContext) -
         ctx.t(
             "order.bad_status",
             item=order.item_name,
-            status=order.status,
+            status=state_name("clinical_order", order.status, ctx.lang),
             action=ctx.t(f"order.action.{action}"),
         ),
         code="bad_transition",

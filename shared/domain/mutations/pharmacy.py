@@ -100,7 +100,7 @@ from shared.domain.pharmacy import (
     rx_line_facts,
 )
 from shared.errors import SuiteError
-from shared.i18n import register
+from shared.i18n import register, state_name
 from shared.security.signing import canonical_bytes, verify
 
 ROLES: tuple[Literal["pharmacist"], ...] = ("pharmacist",)
@@ -460,7 +460,11 @@ def review_rx(state: StateReader, args: ReviewRx, ctx: MutationContext) -> Effec
     rx = _rx(state, args.rx_id, ctx)
     if rx.status != "signed" or rx.voided:
         raise Rejected(
-            ctx.t("pharmacy.not_signed", number=rx.number, status=rx.status),
+            ctx.t(
+                "pharmacy.not_signed",
+                number=rx.number,
+                status=state_name("prescription", rx.status, ctx.lang),
+            ),
             code="bad_transition",
             detail={"status": rx.status},
         )
@@ -544,7 +548,11 @@ def pay_rx(state: StateReader, args: PayRx, ctx: MutationContext) -> Effect:
         )
     if rx.voided or rx.status not in PAYABLE_STATUSES:
         raise Rejected(
-            ctx.t("pharmacy.not_payable", number=rx.number, status=rx.status),
+            ctx.t(
+                "pharmacy.not_payable",
+                number=rx.number,
+                status=state_name("prescription", rx.status, ctx.lang),
+            ),
             code="bad_transition",
             detail={"status": rx.status},
         )
@@ -1017,7 +1025,10 @@ def review_refund(state: StateReader, args: ReviewRefund, ctx: MutationContext) 
     if refund is None:
         raise Rejected(ctx.t("pharmacy.refund_not_found", id=args.refund_id), code="not_found")
     if refund.status != "requested":
-        raise Rejected(ctx.t("pharmacy.refund_reviewed", status=refund.status), code="bad_transition")
+        raise Rejected(
+            ctx.t("pharmacy.refund_reviewed", status=state_name("refund_request", refund.status, ctx.lang)),
+            code="bad_transition",
+        )
     changes: dict[str, object] = {
         "status": "approved" if args.decision == "approve" else "rejected",
         "reviewed_by": ctx.staff_id,

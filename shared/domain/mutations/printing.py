@@ -3,7 +3,7 @@
 ``RecordPrint``: ``id`` (new), ``document`` (``entities.PrintDocument``), ``ref_id`` (the printed row: a
 prescription, visit note, dispense, delivery, ticket …), ``reprint``, ``copies``, ``printer`` (the printer's
 name as this PC knows it), ``printed_at`` (the PC's clock; the record keeps it as given). The campus is the
-caller's. Any signed-in staff member may record a print.
+caller's. Any signed-in staff member (and a kiosk, for its slips) may record a print.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class RecordPrint(MutationArgs):
 @mutation(
     "print.record",
     RecordPrint,
-    roles=("doctor", "pharmacist", "nurse", "admin"),
+    roles=("doctor", "pharmacist", "nurse", "admin", "kiosk"),  # a kiosk prints the slips it issues
     summary="Record a printed document (reprints marked).",
 )
 def record_print(state: StateReader, args: RecordPrint, ctx: MutationContext) -> Effect:

@@ -89,7 +89,7 @@ from shared.domain.prescribing import (
 from shared.domain.rx_checks import Acknowledgement, Finding, check_prescription, ensure_signable
 from shared.domain.rx_rules import RxType, default_rules
 from shared.errors import BusinessRuleViolation, ValidationFailed
-from shared.i18n import register, tr
+from shared.i18n import register, state_name, tr
 from shared.security.signing import EncryptedKey, canonical_bytes, fingerprint, verify
 
 WRITER_ROLES: tuple[Role, ...] = ("doctor",)
@@ -357,7 +357,12 @@ def _own_rx(state: StateReader, rx_id: str, ctx: MutationContext) -> Prescriptio
 
 def _bad_status(rx: Prescription, action: str, ctx: MutationContext) -> Rejected:
     return Rejected(
-        ctx.t("rx.bad_status", number=rx.number, status=rx.status, action=ctx.t(f"rx.action.{action}")),
+        ctx.t(
+            "rx.bad_status",
+            number=rx.number,
+            status=state_name("prescription", rx.status, ctx.lang),
+            action=ctx.t(f"rx.action.{action}"),
+        ),
         code="bad_transition",
         detail={"status": rx.status},
     )
