@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from shared.domain import queue_check_in
 from shared.domain.entities import (
     Appointment,
     Campus,
@@ -21,7 +22,6 @@ from shared.domain.entities import (
     QueueNotice,
     QueueTicket,
     Room,
-    Schedule,
     Staff,
 )
 from shared.domain.masking import mask_name
@@ -241,31 +241,18 @@ def todays_appointments(view: LocalView, patient_ids: Iterable[str], day: dt.dat
 
 
 def queue_for_appointment(view: LocalView, appointment: Appointment) -> Queue | None:
-    """The doctor's own queue if there is one, else the department queue of the appointment's schedule
-    (the same choice as the server's check-in endpoint)."""
-    queues = [q for q in view.find(Queue, doctor_id=appointment.doctor_id) if q.active and not q.voided]
-    if queues:
-        return sorted(queues, key=lambda q: q.code)[0]
-    schedule = view.get(Schedule, appointment.schedule_id)
-    if schedule is None:
-        return None
-    queues = [
-        q
-        for q in view.find(Queue, department_id=schedule.department_id)
-        if q.active and not q.voided and q.kind == "department"
-    ]
-    return sorted(queues, key=lambda q: q.code)[0] if queues else None
+    """The appointment's queue: the rule the server's check-in route applies too (``queue_check_in``)."""
+    return queue_check_in.queue_for_appointment(view, appointment)
 
 
-def active_ticket(view: LocalView, patient_id: str, queue_id: str, day: dt.date) -> QueueTicket | None:
-    for ticket in view.find(QueueTicket, patient_id=patient_id, day=day):
-        if (
-            ticket.queue_id == queue_id
-            and not ticket.voided
-            and ticket.status in ("waiting", "called", "skipped")
-        ):
-            return ticket
-    return None
+def active_ticket(
+    view: LocalView, patient_id: str, queue_id: str, day: dt.date, appointment_id: str | None = None
+) -> QueueTicket | None:
+    """The patient's ticket still in play in this queue (or for this appointment): "already checked
+    in", as ``queue.check_in`` and the server decide it."""
+    return queue_check_in.active_ticket(
+        view, patient_id=patient_id, queue_id=queue_id, day=day, appointment_id=appointment_id
+    )
 
 
 def next_number(view: LocalView, queue: Queue, day: dt.date, slot: int) -> int:
@@ -313,7 +300,7 @@ def kiosk_decision(store: LocalStore, code: str, now: dt.datetime) -> KioskDecis
         if queue is None:
             return KioskDecision("no_queue", appointment, patient)
         day = local_day(now)
-        existing = active_ticket(view, appointment.patient_id, queue.id, day)
+        existing = active_ticket(view, appointment.patient_id, queue.id, day, appointment.id)
         if existing is not None:
             return KioskDecision("done", appointment, patient, queue, existing)
     if local_day(appointment.slot_time) != day:
