@@ -45,7 +45,7 @@ from shared.domain.queue_states import effective_events
 Stream = Literal["appointment", "walk_in"]
 PlaceReason = Literal["emergency", "aged", "priority", "normal", "pinned", "held"]
 # Why a room's next call is not a given waiting ticket (``QueueOrder.passed_over``)
-PassReason = Literal["room_paused", "room_closed", "other_door", "other_room", "held", "ahead"]
+PassReason = Literal["room_paused", "room_closed", "other_door", "other_room", "other_queue", "held", "ahead"]
 
 PRIORITY_CLASSES: Final[tuple[PriorityClass, ...]] = (
     "emergency",

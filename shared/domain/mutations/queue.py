@@ -687,6 +687,7 @@ def room_open(state: StateReader, args: RoomOpen, ctx: MutationContext) -> Effec
     if room is None or room.voided:
         raise Rejected(ctx.t("queue.room_not_found", id=args.room_id), code="not_found")
     by_schedule = [s for s in state.find(Schedule, date=ctx.today) if not s.voided and s.room_id == room.id]
+    source: Literal["login", "nurse"]
     if "doctor" in ctx.roles and args.doctor_id in (None, ctx.staff_id):
         doctor_id, source = ctx.staff_id, "login"
     elif ctx.roles & {"nurse", "admin"}:
