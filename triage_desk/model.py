@@ -440,6 +440,13 @@ def display_snapshot(
     return DisplaySnapshot(area.day, now, calls, boards, skipped, waiting, area.notices)
 
 
+def department_name(view: LocalView, queue: Queue, room: Room | None = None) -> str | None:
+    """The department a queue (or its fixed room) belongs to, for the slip."""
+    department_id = queue.department_id or (room.department_id if room else None)
+    department = view.get(Department, department_id) if department_id else None
+    return department.name if department else None
+
+
 def hospital_name(store: LocalStore, campus_id: str | None) -> str:
     campus = store.get(Campus, campus_id) if campus_id else None
     if campus is None:

@@ -61,3 +61,9 @@ def active_ticket(
         and (t.queue_id == queue_id or (appointment_id is not None and t.appointment_id == appointment_id))
     ]
     return min(found, key=lambda t: (t.queue_id != queue_id, t.checked_in_at, t.id)) if found else None
+
+
+def fixed_room_id(ticket: QueueTicket) -> str | None:
+    """The room a ticket slip may print: the one the ticket is bound to at check-in (a doctor-specific
+    appointment's room), never the door it happens to wait at now (that follows which doctors work)."""
+    return ticket.room_id

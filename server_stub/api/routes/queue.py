@@ -19,6 +19,7 @@ from server_stub.services.clock import local_today, utcnow
 from server_stub.services.entities import ServerState, load_many, to_entity
 from shared.domain.entities import (
     Appointment,
+    Department,
     Patient,
     PriorityClass,
     Queue,
@@ -30,7 +31,7 @@ from shared.domain.entities import (
     TicketStatus,
 )
 from shared.domain.masking import mask_name
-from shared.domain.queue_check_in import active_ticket, queue_for_appointment
+from shared.domain.queue_check_in import active_ticket, fixed_room_id, queue_for_appointment
 from shared.domain.queue_rules import (
     Place,
     PlaceReason,
@@ -117,6 +118,11 @@ class TicketStatusView(_Wire):
 class CheckInResponse(TicketStatusView):
     already_checked_in: bool = False
     warnings: list[str] = Field(default_factory=list)
+    department_name: str | None = Field(default=None, description="For the slip")
+    fixed_room_name: str | None = Field(
+        default=None,
+        description="The room the ticket is bound to (a doctor-specific appointment's); the only room a slip prints",
+    )
 
 
 class QueueEntry(_Wire):
@@ -316,7 +322,18 @@ def check_in(
         queue = _rows(conn, Queue, id=ticket.queue_id)[0]
         order, _ = _order(conn, queue, ticket.day)
         view = _status_view(conn, queue, ticket, order)
-    return CheckInResponse(**view.model_dump(), already_checked_in=existing is not None, warnings=warnings)
+        fixed = fixed_room_id(ticket)
+        state = ServerState(conn)
+        room = state.get(Room, fixed) if fixed else None
+        department_id = queue.department_id or (room.department_id if room else None)
+        department = state.get(Department, department_id) if department_id else None
+    return CheckInResponse(
+        **view.model_dump(),
+        already_checked_in=existing is not None,
+        warnings=warnings,
+        department_name=department.name if department else None,
+        fixed_room_name=room.name if room else None,
+    )
 
 
 def _refuse_outside_window(queue: Queue, appointment: Appointment, timezone: str, lang: str) -> None:
