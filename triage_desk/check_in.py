@@ -108,7 +108,9 @@ def check_in_in_store(
     with store.reading() as view:
         queue = view.get(Queue, args["queue_id"])
         if queue is not None:
-            args = {**args, "number": model.next_number(view, queue, model.local_day(now), slot)}
+            day = model.local_day(now)
+            number = model.next_number(view, queue, day, slot, device_id=store.device_id, lang=lang)
+            args = {**args, "number": number}
     entry = store.record("queue.check_in", args, lang=lang)
     slip = slip_for(store, args["id"], now)
     return entry, slip

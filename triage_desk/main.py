@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from shared.domain.queue_numbers import desk_slot_problem, slot_message
 from shared.gui.launch import add_app_arguments, app_settings, open_runtime, run_main_window, self_test
 from shared.site import SiteConfig, SiteConfigError, load_site_config
 
@@ -264,6 +265,11 @@ def _run(kind: str, args: argparse.Namespace) -> int:
         site, lang, folder = app_settings(args)
     except SiteConfigError as exc:
         sys.stderr.write(f"{exc.message}\n")
+        return 2
+    problem = desk_slot_problem(site.queue_desk_slot)
+    if kind == "triage" and problem is not None and not args.self_test:
+        # a desk without its own slot would print numbers another desk (or the server) prints too
+        sys.stderr.write("queue_desk_slot: " + slot_message(problem, site.queue_desk_slot, lang) + "\n")
         return 2
     if args.self_test:
         render = render_sample_announcement if kind == "display" else render_sample_slip

@@ -25,9 +25,10 @@ from shared.domain.entities import (
     Staff,
 )
 from shared.domain.masking import mask_name
-from shared.domain.queue_numbers import NumberingPlan
+from shared.domain.queue_numbers import NumberingPlan, desk_slot_problem, slot_message, slot_taken_by
 from shared.domain.queue_rules import Place, QueueOrder, check_in_window, order_for
 from shared.domain.queue_states import effective_events, last_call
+from shared.errors import Conflict, ValidationFailed
 from shared.printing.ticket import ticket_id_from_qr
 from shared.store.store import LocalStore
 from shared.store.view import LocalView
@@ -255,11 +256,25 @@ def active_ticket(
     )
 
 
-def next_number(view: LocalView, queue: Queue, day: dt.date, slot: int) -> int:
-    """This desk's next ticket number for ``queue`` on ``day`` (its own slot, never another desk's)."""
+def next_number(
+    view: LocalView, queue: Queue, day: dt.date, slot: int, *, device_id: str = "", lang: str = "zh_CN"
+) -> int:
+    """This desk's next ticket number for ``queue`` on ``day`` (its own slot, never another desk's).
+
+    Raises ``ValidationFailed`` (``bad_desk_slot``) when ``slot`` is not one of the queue's desk slots,
+    and ``Conflict`` (``desk_slot_taken``) when another PC (not ``device_id``) issued numbers of this
+    slot today: two desks sharing a slot would print the same numbers offline."""
     plan = NumberingPlan(queue.number_block, queue.number_slots)
-    used = [t.number for t in view.find(QueueTicket, queue_id=queue.id, day=day)]
-    return plan.next_number(slot, used)
+    problem = desk_slot_problem(slot, plan)
+    if problem is not None:
+        raise ValidationFailed(slot_message(problem, slot, lang, plan=plan), code="bad_desk_slot")
+    tickets = view.find(QueueTicket, queue_id=queue.id, day=day)
+    if device_id:
+        other = slot_taken_by(plan, slot, ((t.number, t.issued_device) for t in tickets), device_id)
+        if other is not None:
+            message = slot_message("taken", slot, lang, plan=plan, device=other)
+            raise Conflict(message, code="desk_slot_taken")
+    return plan.next_number(slot, [t.number for t in tickets])
 
 
 # ----------------------------------------------------------------------------------------------- kiosk

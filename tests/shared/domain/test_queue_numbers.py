@@ -62,3 +62,22 @@ def test_numbers_are_shown_with_three_digits_and_keyed_per_queue_and_day() -> No
     assert number_key("q", day, 23) == "q:2026-11-22:23"
     assert len(counter_name("x" * 64, day)) <= 32
     assert counter_name("q", day) != counter_name("q", day + dt.timedelta(days=1))
+
+
+def test_only_the_plans_desk_slots_are_desk_slots() -> None:
+    from shared.domain.queue_numbers import desk_slot_problem
+
+    assert desk_slot_problem(0) == "unset"  # the server's slot (kiosks, phones)
+    assert [desk_slot_problem(s) for s in (1, 2, 3)] == [None, None, None]
+    assert desk_slot_problem(4) == "beyond" and desk_slot_problem(5) == "beyond"  # 5 would issue 1's numbers
+    assert desk_slot_problem(5, NumberingPlan(block=100, slots=8)) is None
+
+
+def test_a_slot_another_pc_issued_from_today_is_found() -> None:
+    from shared.domain.queue_numbers import slot_taken_by
+
+    plan = NumberingPlan()
+    issued = [(1, "server"), (101, "desk-a"), (201, "desk-b")]
+    assert slot_taken_by(plan, 1, issued, "desk-a") is None
+    assert slot_taken_by(plan, 1, issued, "desk-c") == "desk-a"
+    assert slot_taken_by(plan, 3, issued, "desk-c") is None
