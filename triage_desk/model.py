@@ -26,7 +26,7 @@ from shared.domain.entities import (
 )
 from shared.domain.masking import mask_name
 from shared.domain.queue_numbers import NumberingPlan, desk_slot_problem, slot_message, slot_taken_by
-from shared.domain.queue_rules import Place, QueueOrder, check_in_window, order_for
+from shared.domain.queue_rules import Place, QueueOrder, check_in_window, clinic_day, order_for, rules_for
 from shared.domain.queue_states import effective_events, last_call
 from shared.errors import Conflict, ValidationFailed
 from shared.printing.ticket import ticket_id_from_qr
@@ -105,6 +105,16 @@ class AreaSnapshot:
             place,
             minutes_between(ticket.checked_in_at, self.now),
         )
+
+
+def staffed_today(queue: Queue, now: dt.datetime) -> set[str]:
+    """The queue's rooms with a doctor at work today (paused or not)."""
+    rules = rules_for(queue)
+    return {
+        r
+        for r, duty in queue.staffed_rooms.items()
+        if clinic_day(duty.since, rules) == clinic_day(now, rules)
+    }
 
 
 def minutes_between(start: dt.datetime, end: dt.datetime) -> int:

@@ -16,7 +16,8 @@ cancellation. Numbers say nothing about order: the queue rules decide who is cal
 A desk slot is valid only when it is one of the plan's desk slots (``desk_slot_problem``): 0 is the
 server's, and a slot at or past ``slots`` would wrap onto another desk's numbers (5 issues desk 1's with
 4 slots). ``clinic config check`` and the triage app's start refuse a bad slot; a desk never numbers
-from one; and a desk that finds another PC numbering from its slot today stops (``slot_taken_by``).
+from one; and a desk that finds another PC numbering from its slot alongside it today stops
+(``slot_taken_by``).
 """
 
 from __future__ import annotations
@@ -92,12 +93,17 @@ def desk_slot_problem(slot: int, plan: NumberingPlan | None = None) -> SlotProbl
 def slot_taken_by(
     plan: NumberingPlan, slot: int, issued: Iterable[tuple[int, str]], device_id: str
 ) -> str | None:
-    """Another device that issued numbers of ``slot`` (``issued``: number and issuing device of a
-    queue's tickets of the day), or ``None``: two desks sharing a slot would print the same numbers."""
-    for number, device in issued:
-        if device and device != device_id and plan.slot_of(number) == slot % plan.slots:
-            return device
-    return None
+    """Another device issuing numbers of ``slot`` alongside this one (``issued``: number and issuing
+    device of a queue's tickets of the day), or ``None``. Two desks sharing a slot print the same
+    numbers while both are offline; their numbers then interleave in the slot (one issued after the
+    other started), whereas a desk that takes over a slot (a new PC) continues after the old one's."""
+    slot %= plan.slots
+    in_slot = [(number, device) for number, device in issued if plan.slot_of(number) == slot]
+    mine = [number for number, device in in_slot if device == device_id]
+    if not mine:
+        return None
+    first = min(mine)
+    return next((d for n, d in sorted(in_slot) if d and d != device_id and n > first), None)
 
 
 def ticket_label(prefix: str, number: int) -> str:
@@ -151,10 +157,10 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "分診台號段 {slot} 不存在（每個隊列 {slots} 個號段，分診台可用 1–{max}），它會發出號段 {alias} 的號碼",
     ),
     "queue.slot.taken": (
-        "号段 {slot} 今天已由另一台电脑（{device}）发号，两台分诊台会打出相同的号码：请给本机另设 queue_desk_slot",
-        "Slot {slot} already issued numbers today on another PC ({device}): two desks would print the same "
-        "numbers; give this PC another queue_desk_slot",
-        "號段 {slot} 今天已由另一台電腦（{device}）發號，兩台分診台會打出相同的號碼：請給本機另設 queue_desk_slot",
+        "另一台电脑（{device}）今天也在用号段 {slot} 发号，两台分诊台离线时会打出相同的号码：请给本机另设 queue_desk_slot",
+        "Another PC ({device}) is also issuing numbers from slot {slot} today: offline, two desks would print "
+        "the same numbers; give this PC another queue_desk_slot",
+        "另一台電腦（{device}）今天也在用號段 {slot} 發號，兩台分診台離線時會打出相同的號碼：請給本機另設 queue_desk_slot",
     ),
 }
 for _key, (_zh, _en, _tw) in _MESSAGES.items():

@@ -77,7 +77,10 @@ def test_a_slot_another_pc_issued_from_today_is_found() -> None:
     from shared.domain.queue_numbers import slot_taken_by
 
     plan = NumberingPlan()
-    issued = [(1, "server"), (101, "desk-a"), (201, "desk-b")]
-    assert slot_taken_by(plan, 1, issued, "desk-a") is None
-    assert slot_taken_by(plan, 1, issued, "desk-c") == "desk-a"
-    assert slot_taken_by(plan, 3, issued, "desk-c") is None
+    # desk-a and desk-c both number from slot 1: their numbers interleave
+    issued = [(1, "server"), (101, "desk-a"), (102, "desk-c"), (201, "desk-b")]
+    assert slot_taken_by(plan, 1, issued, "desk-a") == "desk-c"
+    assert slot_taken_by(plan, 2, issued, "desk-b") is None
+    # a new PC that takes over slot 1 continues after the old one: no clash
+    assert slot_taken_by(plan, 1, [(101, "old"), (102, "old"), (103, "new")], "new") is None
+    assert slot_taken_by(plan, 1, [(101, "old")], "new") is None
