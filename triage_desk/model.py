@@ -144,7 +144,7 @@ def _summary(queue: Queue, tickets: list[QueueTicket], now: dt.datetime) -> Queu
             counts[ticket.status] += 1
         first = next((e for e in effective_events(ticket.events) if e.kind == "call"), None)
         if first is not None:
-            waits.append(minutes_between(ticket.checked_in_at, first.at))
+            waits.append(minutes_between(ticket.checked_in_at, first.when))
     longest = max((minutes_between(p.ticket.checked_in_at, now) for p in order.waiting), default=0)
     return QueueSummary(
         queue,
@@ -427,7 +427,7 @@ def display_snapshot(
                         room.name if room else "",
                         department.name if department else "",
                         patient.name if patient else "",
-                        event.at,
+                        event.when,  # when it was called (occurred_at), not when the server heard of it
                         room.name_en if room else "",
                         ticket.status == "called" and latest is not None and latest.no == event.no,
                     )
