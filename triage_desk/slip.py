@@ -30,6 +30,7 @@ def sample_slip(now: dt.datetime | None = None) -> TicketSlip:
         hospital="示例市第一人民医院",
         room="内科1诊室",
         patient_name="张小三",
+        department="心血管内科",
     )
 
 

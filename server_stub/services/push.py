@@ -23,6 +23,7 @@ from server_stub.services.auth import Principal
 from server_stub.services.clock import local_today, utcnow
 from server_stub.services.entities import ServerState, read_ahead, write_entities
 from server_stub.services.group_commit import WITHOUT_SAVEPOINTS, RunAgainWithSavepoints
+from shared.domain.event_time import bound_occurred_at
 from shared.domain.mutations import REGISTRY, MutationContext, Rejected
 from shared.errors import Conflict, SuiteError
 from shared.i18n import tr
@@ -671,6 +672,7 @@ def _run_handler(
         today=local_today(timezone, now),
         base_version=envelope.base_version,
         lang=lang,
+        occurred_at=bound_occurred_at(envelope.occurred_at, received=now),
     )
     # A handler only reads, except for numbering counters (ServerState notes those). A refusal before
     # any write has nothing to undo; a refusal after one is undone with the caller's savepoint

@@ -315,6 +315,19 @@ TicketEventKind = Literal[
 JsonInstant = Annotated[dt.datetime, PlainSerializer(lambda v: v.isoformat(), return_type=str)]
 
 
+class RoomDuty(BaseModel):
+    """A doctor at work in a room: who, since when (server time once synced), and who said so
+    (``login``: the doctor chose the room at a workstation; ``nurse``: the room is open by the
+    schedule and a nurse opened it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    doctor_id: str = Field(max_length=64)
+    since: JsonInstant
+    by: str = Field(max_length=64)
+    source: Literal["login", "nurse"] = "login"
+
+
 class Queue(Entity):
     """A standing queue (department, doctor, room, lab or imaging) with its numbering and rule set.
 
@@ -342,6 +355,9 @@ class Queue(Entity):
     number_slots: int = Field(default=4, ge=1, le=100)
     paused_rooms: list[str] = Field(default_factory=list, max_length=50)
     active: bool = True
+    # room id -> the doctor at work there now (``queue.room_open`` / ``queue.room_close``): only these
+    # rooms take patients from the queue (``shared.domain.queue_rules.working_rooms``)
+    staffed_rooms: dict[str, RoomDuty] = Field(default_factory=dict)
 
 
 class TicketEvent(BaseModel):
@@ -363,6 +379,14 @@ class TicketEvent(BaseModel):
     priority: PriorityClass | None = None
     # transfer: the new ticket's id; transfer_in: the ticket it came from
     other: str | None = Field(default=None, max_length=64)
+    # when it happened on the PC (its clock corrected by the measured offset, bounded by the server);
+    # ``at`` is when the server recorded it. Statistics and screens use ``occurred_at``; order never.
+    occurred_at: JsonInstant | None = None
+
+    @property
+    def when(self) -> dt.datetime:
+        """When it happened: ``occurred_at`` when known, else ``at``."""
+        return self.occurred_at or self.at
 
 
 class QueueTicket(Entity):

@@ -236,7 +236,8 @@ class SyncEngine:
                 self._publish(SyncState.SYNCING)
             offset = self.store.seq_offset()
             client_id = self.store.client_id
-            envelopes = [_envelope(entry, offset) for entry in entries]
+            skew = dt.timedelta(seconds=float(self.store.state("clock_offset") or 0.0))
+            envelopes = [_envelope(entry, offset, skew) for entry in entries]
             ids = [entry.mutation_id for entry in entries]
             self.store.mark_sent(ids)
             sent = self.store.clock()
@@ -519,12 +520,14 @@ class SyncEngine:
             waited += step
 
 
-def _envelope(entry: OutboxEntry, offset: int) -> MutationEnvelope:
+def _envelope(entry: OutboxEntry, offset: int, skew: dt.timedelta = dt.timedelta(0)) -> MutationEnvelope:
+    """The wire form of an outbox entry; ``occurred_at`` is this PC's time corrected by its measured
+    clock offset (server minus PC), so the server reads it on its own clock."""
     return MutationEnvelope(
         mutation_id=entry.mutation_id,
         client_seq=entry.client_seq - offset,
         name=entry.name,
         args=entry.args,
         base_version=entry.base_version,
-        occurred_at=entry.occurred_at,
+        occurred_at=entry.occurred_at + skew,
     )

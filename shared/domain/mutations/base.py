@@ -46,9 +46,17 @@ class MutationContext:
     today: dt.date
     base_version: int | None = None
     lang: str = DEFAULT_LANGUAGE
+    # When the action happened on the PC (the server's bounded reading of the envelope's
+    # ``occurred_at``); ``None`` on a client, where ``now`` is that moment.
+    occurred_at: dt.datetime | None = None
 
     def t(self, key: str, **params: object) -> str:
         return tr(key, self.lang, **params)
+
+    @property
+    def happened_at(self) -> dt.datetime:
+        """When the action happened: ``occurred_at`` when the server knows it, else ``now``."""
+        return self.occurred_at or self.now
 
 
 @dataclass
