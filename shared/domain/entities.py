@@ -672,7 +672,7 @@ class Dispense(Entity):
     resolution_note: str = Field(default="", max_length=500)
 
 
-PickupEventKind = Literal["issue", "reissue", "verified", "wrong", "refused", "reopened"]
+PickupEventKind = Literal["issue", "reissue", "verified", "wrong", "refused", "reopened", "dispensed"]
 
 
 class PickupEvent(_Row):
