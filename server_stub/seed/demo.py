@@ -204,6 +204,7 @@ def _staff(departments: list[Department], rng: random.Random) -> list[Staff]:
             roles=["admin"],
             title="信息科",
             campus_id=reference_id("campus", "MAIN"),
+            campus_ids=[reference_id("campus", "EAST")],  # IT serves both campuses
         )
     )
     return staff
