@@ -941,10 +941,10 @@ def _seen_approved(state: StateReader, rx: Prescription) -> bool:
         return True
     if rx.status in _NEVER_APPROVED:
         return False
-    if rx.reviewed_at is None:
-        return False
-    issued = state.get(PickupCodeState, pickup_state_id(rx.id)) is not None
-    return issued or rx.paid_at is not None or (payment_first(state, rx) and not rx.review_reason_code)
+    if state.get(PickupCodeState, pickup_state_id(rx.id)) is not None or rx.paid_at is not None:
+        return True
+    # approved at a pharmacy that takes payment first, and cancelled before it was paid
+    return rx.reviewed_at is not None and payment_first(state, rx) and not rx.review_reason_code
 
 
 def _pickup_evidence(
