@@ -46,7 +46,7 @@ All need the ``pharmacist`` role. Quantities are whole **minimum units** (片/�
   cannot have happened: a prescription never approved (draft, signed, rejected, or cancelled before
   approval), more than a line prescribes in one dispense, more than owed after this PC's own earlier
   dispense, another campus's prescription or pharmacy, a controlled drug (narcotic, psychotropic,
-  toxic, precursor) without a verified code on a prescription approved now — and what is malformed
+  toxic) without a verified code on a prescription approved now — and what is malformed
   (unknown prescription or line, duplicate id, an override without a reason) or hands out nothing. The
   desk always sends ``batches`` (what it physically handed out), so an offline dispense is recorded as
   it happened.
@@ -931,6 +931,8 @@ def dispense_rx(state: StateReader, args: DispenseRx, ctx: MutationContext) -> E
 
 
 _NEVER_APPROVED = frozenset({"draft", "signed", "rejected"})
+# narcotic, psychotropic and toxic drugs: never handed over on a claim alone
+CONTROLLED_CLASSES = frozenset({"narcotic", "psychotropic1", "psychotropic2", "toxic"})
 _APPROVED_ONCE = frozenset({"approved", "partly_dispensed", "dispensed", "refunded"})
 
 
@@ -1016,7 +1018,7 @@ def _refuse_impossible(
                 code="already_dispensed",
             )
         controlled = str(rx.lines[line_no].get("drug", {}).get("controlled_class", "none") or "none")
-        if controlled != "none" and quantity and not (verified and approved_now):
+        if controlled in CONTROLLED_CLASSES and quantity and not (verified and approved_now):
             raise Rejected(
                 ctx.t("pharmacy.controlled_unverified", drug=fact.drug_name), code="controlled_unverified"
             )
