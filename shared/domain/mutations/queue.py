@@ -762,15 +762,16 @@ for _key, (_zh, _en, _tw) in _MESSAGES.items():
 
 # Where each queue mutation's objects are and whose they are (checked before the handler; base.py).
 _QUEUE_WORK = Shared("queues are the campus's shared work: any nurse or doctor there runs them")
-_TICKET = CampusOf(ticket_id=QueueTicket, room_id=Room)
+_TICKET = CampusOf(ticket_id=QueueTicket)
+_CALL = CampusOf(ticket_id=QueueTicket, room_id=Room)
 declare_claims(
     {
         "queue.check_in": (
             CampusOf(queue_id=Queue, appointment_id=Appointment, room_id=Room, visit_id=Visit),
             Shared("any desk, doctor or kiosk at the queue's campus checks a patient in"),
         ),
-        "queue.call": (_TICKET, _QUEUE_WORK),
-        "queue.recall": (_TICKET, _QUEUE_WORK),
+        "queue.call": (_CALL, _QUEUE_WORK),
+        "queue.recall": (_CALL, _QUEUE_WORK),
         "queue.skip": (_TICKET, _QUEUE_WORK),
         "queue.return": (_TICKET, _QUEUE_WORK),
         "queue.start": (CampusOf(ticket_id=QueueTicket, room_id=Room, visit_id=Visit), _QUEUE_WORK),
