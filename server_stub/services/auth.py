@@ -191,8 +191,8 @@ def login(
         .where(staff_credential.c.staff_id == staff.id)
         .values(failed_count=0, locked_until=None)
     )
-    chosen_campus = login_campus(conn, staff, campus_id)
-    if chosen_campus is False:
+    allowed, chosen_campus = login_campus(conn, staff, campus_id)
+    if not allowed:
         audit.append(
             conn,
             at=now,
@@ -229,17 +229,17 @@ def login(
     return LoginResult(token=token, expires_at=expires_at, staff=staff, campus_id=chosen_campus)
 
 
-def login_campus(conn: Connection, staff: Staff, requested: str | None) -> str | None | bool:
-    """The campus a login works at: the one asked for if the staff member is assigned to it and it
-    exists, else ``False`` (refused, one message for unassigned and unknown alike); none asked for:
-    their home campus."""
+def login_campus(conn: Connection, staff: Staff, requested: str | None) -> tuple[bool, str | None]:
+    """(allowed, campus) for a login: the campus asked for if the staff member is assigned to it and it
+    exists (refused otherwise, one message for unassigned and unknown alike); none asked for: their
+    home campus."""
     if requested is None:
-        return staff.campus_id
+        return True, staff.campus_id
     if not works_at(staff, requested):
-        return False
+        return False, None
     table = ENTITY_TABLES[Campus.KIND]
     found = conn.execute(select(table.c.id).where(table.c.id == requested, table.c.voided.is_(False))).first()
-    return requested if found is not None else False
+    return found is not None, requested
 
 
 def _local_clock(instant: dt.datetime) -> str:

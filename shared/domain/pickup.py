@@ -261,9 +261,7 @@ def find_by_code(active: Iterable[PickupCode], entered: str) -> list[PickupCode]
     return [
         s
         for s in active
-        if not s.locked
-        and s.used_at is None
-        and digest_matches(s.prescription_id, code, s.digest)
+        if not s.locked and s.used_at is None and digest_matches(s.prescription_id, code, s.digest)
     ]
 
 

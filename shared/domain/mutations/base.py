@@ -244,7 +244,8 @@ class CampusRule(Protocol):
 class OwnerRule(Protocol):
     """Whose a mutation's object is; ``check`` rejects a caller who may not act on it."""
 
-    description: str
+    @property
+    def description(self) -> str: ...
 
     def check(self, state: StateReader, args: Any, ctx: MutationContext) -> None: ...
 
