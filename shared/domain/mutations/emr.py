@@ -17,12 +17,13 @@ pharmacists only read. Times are aware datetimes; ids are client-made uuids.
   amendment marks the note it amends ``superseded``.
 ``order.create`` — ``CreateOrder`` (doctor): ``id``, ``visit_id``, ``exam_item_id`` (``ExamItem``),
   ``urgent``, ``note`` (indication). One order per item; the item is snapshotted (name, price, site).
-``order.cancel`` — ``CancelOrder`` (doctor, admin): ``order_id``, ``reason``. Not once resulted.
-``order.result`` — ``RecordResult`` (doctor, nurse, admin; the lab/PACS adapter): ``order_id``,
+``order.cancel`` — ``CancelOrder`` (the ordering doctor): ``order_id``, ``reason``. Not once resulted.
+``order.result`` — ``RecordResult`` (doctor, nurse; the lab/PACS adapter): ``order_id``,
   ``result_text``, ``result_flag`` ("normal" | "abnormal" | "critical"), ``resulted_at`` (optional).
-``visit.withdraw`` — ``WithdrawVisit`` (doctor, nurse, admin): ``visit_id``, ``reason``. The visit
-  becomes ``withdrawn``; its open orders and its prescriptions not yet dispensed are cancelled with
-  the reason in the same step. Refused once a prescription was dispensed or an order has a result.
+``visit.withdraw`` — ``WithdrawVisit`` (the visit's doctor; a nurse before another doctor wrote anything):
+  ``visit_id``, ``reason``. The visit becomes ``withdrawn``; its open orders and its prescriptions not yet
+  dispensed are cancelled with the reason in the same step. Refused once a prescription was dispensed or
+  an order has a result, and while another doctor's prescription or order is on the visit.
 ``template.save`` — ``SaveTemplate`` (doctor, admin): ``id``, ``name``, ``scope`` ("personal" |
   "department"), ``department_id`` (department scope; default: the author's department), the six
   sections, ``diagnoses``. Creates or replaces; a personal template only by its owner, a department

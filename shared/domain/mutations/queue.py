@@ -68,8 +68,8 @@ from shared.i18n import register
 Note = Field(default="", max_length=500)
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
-STAFF_ROLES: tuple[Role, ...] = ("nurse", "doctor", "admin")
-CHECK_IN_ROLES: tuple[Role, ...] = ("nurse", "doctor", "admin", "kiosk")
+STAFF_ROLES: tuple[Role, ...] = ("nurse", "doctor")  # IT (admin) posts notices but runs no patient's ticket
+CHECK_IN_ROLES: tuple[Role, ...] = ("nurse", "doctor", "kiosk")
 
 
 # ---------------------------------------------------------------------------------------------- args
