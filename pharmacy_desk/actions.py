@@ -305,6 +305,7 @@ def dispense(
         "dispensed_at": at,
         "handover": handover,
         "pickup_verified": bool(pickup_code),
+        "pickup_code": pickup_code or None,  # the evidence: the server checks it against its digest
         "lines": lines,
     }
     entry = store.record("rx.dispense", args, lang=lang)

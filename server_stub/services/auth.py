@@ -17,9 +17,18 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from server_stub.db.tables import ENTITY_TABLES, auth_token, staff_credential
 from server_stub.services import audit
 from server_stub.services.entities import to_entity
-from shared.domain.entities import Staff
+from shared.domain.entities import Campus, Staff, works_at
 from shared.errors import AccountLocked, AuthFailed
-from shared.i18n import tr
+from shared.i18n import register, tr
+
+register(
+    "auth.campus_refused",
+    {
+        "zh_CN": "您未被分配到所选院区，不能在该院区登录；请选择您所在的院区",
+        "en": "You are not assigned to the chosen campus; log in at a campus you work at",
+        "zh_TW": "您未被分配到所選院區，不能在該院區登入；請選擇您所在的院區",
+    },
+)
 
 # Argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): slow for an attacker with a
 # stolen table, yet a login burst of hundreds of staff at 08:00 stays affordable on a small server.
@@ -182,9 +191,21 @@ def login(
         .where(staff_credential.c.staff_id == staff.id)
         .values(failed_count=0, locked_until=None)
     )
+    allowed, chosen_campus = login_campus(conn, staff, campus_id)
+    if not allowed:
+        audit.append(
+            conn,
+            at=now,
+            action="auth.login",
+            outcome="campus_refused",
+            staff_id=staff.id,
+            username=username,
+            device_id=device_id,
+            detail={"campus_id": campus_id},
+        )
+        raise AuthFailed(tr("auth.campus_refused", lang), code="campus_refused")
     token = secrets.token_urlsafe(32)
     expires_at = now + ttl
-    chosen_campus = campus_id or staff.campus_id
     conn.execute(
         insert(auth_token).values(
             token_hash=_token_hash(token),
@@ -206,6 +227,19 @@ def login(
         detail={"campus_id": chosen_campus},
     )
     return LoginResult(token=token, expires_at=expires_at, staff=staff, campus_id=chosen_campus)
+
+
+def login_campus(conn: Connection, staff: Staff, requested: str | None) -> tuple[bool, str | None]:
+    """(allowed, campus) for a login: the campus asked for if the staff member is assigned to it and it
+    exists (refused otherwise, one message for unassigned and unknown alike); none asked for: their
+    home campus."""
+    if requested is None:
+        return True, staff.campus_id
+    if not works_at(staff, requested):
+        return False, None
+    table = ENTITY_TABLES[Campus.KIND]
+    found = conn.execute(select(table.c.id).where(table.c.id == requested, table.c.voided.is_(False))).first()
+    return found is not None, requested
 
 
 def _local_clock(instant: dt.datetime) -> str:

@@ -23,6 +23,7 @@ from server_stub.services.auth import Principal
 from server_stub.services.clock import local_today, utcnow
 from server_stub.services.entities import ServerState, read_ahead, write_entities
 from server_stub.services.group_commit import WITHOUT_SAVEPOINTS, RunAgainWithSavepoints
+from shared.domain.entities import works_at
 from shared.domain.event_time import bound_occurred_at
 from shared.domain.mutations import REGISTRY, MutationContext, Rejected
 from shared.errors import Conflict, SuiteError
@@ -667,7 +668,10 @@ def _run_handler(
         staff_id=principal.staff.id,
         roles=principal.roles,
         device_id=principal.device_id,
-        campus_id=principal.campus_id,
+        # the token's campus, while the staff member is still assigned to it (else no campus at all)
+        campus_id=principal.campus_id
+        if principal.campus_id and works_at(principal.staff, principal.campus_id)
+        else None,
         now=now,
         today=local_today(timezone, now),
         base_version=envelope.base_version,

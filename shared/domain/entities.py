@@ -116,11 +116,17 @@ class Staff(Entity):
     name: str = Field(max_length=64)
     roles: list[Role] = Field(min_length=1)
     title: str = Field(default="", max_length=64)
-    campus_id: str | None = None
+    campus_id: str | None = None  # the home campus (always one the staff member works at)
+    campus_ids: list[str] = Field(default_factory=list, max_length=50)  # the other campuses assigned
     department_id: str | None = None
     prescribing_rights: list[PrescribingRight] = Field(default_factory=list)
     active: bool = True
     signing_public_key: str | None = Field(default=None, max_length=200)
+
+
+def works_at(staff: Staff, campus_id: str) -> bool:
+    """Whether ``staff`` is assigned to ``campus_id`` (their home campus or one of ``campus_ids``)."""
+    return campus_id == staff.campus_id or campus_id in staff.campus_ids
 
 
 class Patient(Entity):
@@ -700,7 +706,7 @@ class Dispense(Entity):
     resolution_note: str = Field(default="", max_length=500)
 
 
-PickupEventKind = Literal["issue", "reissue", "verified", "wrong", "refused", "reopened"]
+PickupEventKind = Literal["issue", "reissue", "verified", "wrong", "refused", "reopened", "dispensed"]
 
 
 class PickupEvent(_Row):

@@ -6,7 +6,7 @@ import datetime as dt
 
 from fastapi import APIRouter, Request
 
-from server_stub.api.deps import AnyStaffDep, DbDep, LangDep, SettingsDep
+from server_stub.api.deps import AnyStaffDep, DbDep, LangDep, PrincipalDep, SettingsDep
 from server_stub.services import auth
 from server_stub.services.clock import utcnow
 from shared.domain.entities import Staff
@@ -56,7 +56,9 @@ def login(body: LoginRequest, db: DbDep, settings: SettingsDep, lang: LangDep) -
 
 
 @router.post("/logout", status_code=204, responses={401: {"model": ErrorBody}})
-def logout(principal: AnyStaffDep, db: DbDep, request: Request) -> None:
+def logout(principal: PrincipalDep, db: DbDep, request: Request) -> None:
+    """Revoke the caller's own token: every account may end its session (a kiosk too, when it is shut
+    down or retired), which is all a kiosk may do here besides checking patients in."""
     request.app.state.principals.forget(principal.token_hash)
     with db.write() as conn:
         auth.logout(conn, principal=principal, now=utcnow())

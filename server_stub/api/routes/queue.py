@@ -73,7 +73,8 @@ class CheckInRequest(_Wire):
     within_window: bool = Field(
         default=False,
         description=(
-            "Self check-in (kiosk, phone): refuse with 422 `outside_check_in_window` unless now is within "
+            "Self check-in (phone, other systems; a kiosk account is always held to the window, whatever "
+            "it sends): refuse with 422 `outside_check_in_window` unless now is within "
             "the check-in window around the slot (from max(60, early_minutes) minutes before it to "
             "late_minutes after it); detail gives slot_time, opens_at, closes_at and verdict "
             "(too_early | too_late)"
@@ -286,7 +287,7 @@ def check_in(
     if existing is not None:
         ticket_id = existing.id  # a repeat scan reprints whatever the time
     else:
-        if body.within_window:
+        if body.within_window or "kiosk" in principal.roles:  # a kiosk is always held to the window
             _refuse_outside_window(queue, appointment, settings.timezone, lang)
         outcome = push.apply_direct(
             db,

@@ -30,14 +30,26 @@ from dataclasses import asdict, replace
 from pydantic import AwareDatetime, Field
 
 from shared.domain import delivery as rules
-from shared.domain.entities import Campus, Delivery, DeliveryAddress, DeliveryEvent, DeliveryItemRow
+from shared.domain.entities import (
+    Campus,
+    Delivery,
+    DeliveryAddress,
+    DeliveryEvent,
+    DeliveryItemRow,
+    Dispense,
+    Pharmacy,
+    Prescription,
+)
 from shared.domain.mutations.base import (
+    CampusOf,
     Effect,
     Id,
     MutationArgs,
     MutationContext,
     Rejected,
+    Shared,
     StateReader,
+    declare_claims,
     mutation,
     next_version,
 )
@@ -291,3 +303,19 @@ def cancel_delivery(state: StateReader, args: CancelDelivery, ctx: MutationConte
     return Effect(
         writes=[_with_order(row, order, ctx)], result={"delivery_id": row.id, "status": "cancelled"}
     )
+
+
+# Where each mutation's objects are and whose they are (checked before the handler; see base.py).
+_DELIVERY = CampusOf(delivery_id=Delivery)
+_PHARMACY_WORK = Shared("deliveries are the pharmacy team's shared work")
+declare_claims(
+    {
+        "delivery.create": (
+            CampusOf(rx_id=Prescription, pharmacy_id=Pharmacy, dispense_id=Dispense),
+            _PHARMACY_WORK,
+        ),
+        "delivery.ship": (_DELIVERY, _PHARMACY_WORK),
+        "delivery.track": (_DELIVERY, _PHARMACY_WORK),
+        "delivery.cancel": (_DELIVERY, _PHARMACY_WORK),
+    }
+)

@@ -14,11 +14,14 @@ from pydantic import Field
 
 from shared.domain.entities import PrintDocument, PrintRecord
 from shared.domain.mutations.base import (
+    CampusOf,
     Effect,
     MutationArgs,
     MutationContext,
     Rejected,
+    Shared,
     StateReader,
+    declare_claims,
     mutation,
 )
 from shared.i18n import kind_name, register
@@ -74,3 +77,9 @@ def record_print(state: StateReader, args: RecordPrint, ctx: MutationContext) ->
         updated_at=ctx.now,
     )
     return Effect(writes=[record], result={"print_record_id": record.id})
+
+
+# Where each mutation's objects are and whose they are (checked before the handler; see base.py).
+declare_claims(
+    {"print.record": (CampusOf(caller=True), Shared("whoever printed records the print, at their campus"))}
+)

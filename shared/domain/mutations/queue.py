@@ -31,16 +31,20 @@ from shared.domain.entities import (
     Staff,
     TicketEvent,
     TicketEventKind,
+    Visit,
 )
 from shared.domain.event_time import step_time
 from shared.domain.mutations.base import (
+    CampusOf,
     Effect,
     Id,
     MutationArgs,
     MutationContext,
     OptionalId,
     Rejected,
+    Shared,
     StateReader,
+    declare_claims,
     mutation,
     next_version,
 )
@@ -67,8 +71,8 @@ from shared.i18n import register
 Note = Field(default="", max_length=500)
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
-STAFF_ROLES: tuple[Role, ...] = ("nurse", "doctor", "admin")
-CHECK_IN_ROLES: tuple[Role, ...] = ("nurse", "doctor", "admin", "kiosk")
+STAFF_ROLES: tuple[Role, ...] = ("nurse", "doctor")  # IT (admin) posts notices but runs no patient's ticket
+CHECK_IN_ROLES: tuple[Role, ...] = ("nurse", "doctor", "kiosk")
 
 
 # ---------------------------------------------------------------------------------------------- args
@@ -906,3 +910,34 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
 }
 for _key, (_zh, _en, _tw) in _MESSAGES.items():
     register(_key, {"zh_CN": _zh, "en": _en, "zh_TW": _tw})
+
+
+# Where each queue mutation's objects are and whose they are (checked before the handler; base.py).
+_QUEUE_WORK = Shared("queues are the campus's shared work: any nurse or doctor there runs them")
+_TICKET = CampusOf(ticket_id=QueueTicket)
+_CALL = CampusOf(ticket_id=QueueTicket, room_id=Room)
+declare_claims(
+    {
+        "queue.check_in": (
+            CampusOf(queue_id=Queue, appointment_id=Appointment, room_id=Room, visit_id=Visit),
+            Shared("any desk, doctor or kiosk at the queue's campus checks a patient in"),
+        ),
+        "queue.call": (_CALL, _QUEUE_WORK),
+        "queue.recall": (_CALL, _QUEUE_WORK),
+        "queue.skip": (_TICKET, _QUEUE_WORK),
+        "queue.return": (_TICKET, _QUEUE_WORK),
+        "queue.start": (CampusOf(ticket_id=QueueTicket, room_id=Room, visit_id=Visit), _QUEUE_WORK),
+        "queue.finish": (_TICKET, _QUEUE_WORK),
+        "queue.cancel": (_TICKET, _QUEUE_WORK),
+        "queue.transfer": (CampusOf(ticket_id=QueueTicket, target_queue_id=Queue, room_id=Room), _QUEUE_WORK),
+        "queue.set_priority": (_TICKET, _QUEUE_WORK),
+        "queue.reorder": (
+            CampusOf(ticket_id=QueueTicket, before_ticket_id=QueueTicket, after_ticket_id=QueueTicket),
+            _QUEUE_WORK,
+        ),
+        "queue.undo": (_TICKET, _QUEUE_WORK),
+        "queue.pause_room": (CampusOf(queue_id=Queue, room_id=Room), _QUEUE_WORK),
+        "queue.notice": (CampusOf(caller=True, queue_id=Queue, room_id=Room), _QUEUE_WORK),
+        "queue.notice_withdraw": (CampusOf(notice_id=QueueNotice), _QUEUE_WORK),
+    }
+)

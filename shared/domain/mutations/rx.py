@@ -20,7 +20,7 @@ prescriptions; pharmacists read them (and review with ``rx.review``, pharmacy mo
   ``signing.canonical_bytes(clinical.draft_of(row))`` (the same as signing the ``PrescriptionDraft``
   that was sent to ``rx.create``). A signature that does not verify is refused (``bad_signature``).
   draft → signed; ``sign_count`` + 1.
-``rx.cancel`` — ``CancelRx`` (the prescribing doctor or admin): ``rx_id``, ``reason``. Refused once
+``rx.cancel`` — ``CancelRx`` (the prescribing doctor only): ``rx_id``, ``reason``. Refused once
   anything was dispensed (``partly_dispensed``, ``dispensed``, ``refunded``) or when already cancelled.
 ``rx.amend`` — ``AmendRx`` (own prescription in ``draft`` or ``rejected``; send ``base_version``):
   ``rx_id``, ``lines``, ``acknowledgements``, optional ``rx_type``, ``diagnoses``, ``patient``. Checks run
@@ -64,15 +64,21 @@ from shared.domain.entities import (
     Visit,
 )
 from shared.domain.mutations.base import (
+    CampusOf,
     Effect,
     Id,
+    InHandler,
     MutationArgs,
     MutationContext,
+    NoCampus,
     OptionalId,
+    OwnedBy,
     Reason,
     Rejected,
+    Shared,
     StateReader,
     check_base_version,
+    declare_claims,
     mutation,
     next_version,
     require,
@@ -505,10 +511,10 @@ def sign_rx(state: StateReader, args: SignRx, ctx: MutationContext) -> Effect:
     )
 
 
-@mutation("rx.cancel", CancelRx, roles=("doctor", "admin"), summary="Cancel a prescription (with reason).")
+@mutation("rx.cancel", CancelRx, roles=("doctor",), summary="Cancel one's own prescription (with reason).")
 def cancel_rx(state: StateReader, args: CancelRx, ctx: MutationContext) -> Effect:
     rx = require(state, Prescription, args.rx_id, ctx)
-    if rx.doctor_id != ctx.staff_id and "admin" not in ctx.roles:
+    if rx.doctor_id != ctx.staff_id:
         raise Rejected(ctx.t("rx.not_yours", number=rx.number), code="not_your_prescription")
     if rx.status in DISPENSED or rx.status == "cancelled":
         raise _bad_status(rx, "cancel", ctx)
@@ -643,3 +649,22 @@ def reseal_key(state: StateReader, args: ResealKey, ctx: MutationContext) -> Eff
         raise Rejected(ctx.t("signing.already_revoked"), code="already_revoked")
     resealed = next_version(key, ctx, sealed_key=_sealed(args.sealed_key, key.public_key, ctx))
     return Effect(writes=[resealed], result={"key_id": key.id})
+
+
+# Where each mutation's objects are and whose they are (checked before the handler; see base.py).
+_OWN_RX = OwnedBy("only the prescribing doctor", rx_id=(Prescription, "doctor_id"))
+_PERSONAL = NoCampus("a signing key is its person's, at every campus")
+declare_claims(
+    {
+        "rx.create": (
+            CampusOf(caller=True, visit_id=Visit, pharmacy_id=Pharmacy),
+            Shared("any doctor at the campus prescribes; the prescription is theirs"),
+        ),
+        "rx.sign": (CampusOf(rx_id=Prescription), _OWN_RX),
+        "rx.cancel": (CampusOf(rx_id=Prescription), _OWN_RX),
+        "rx.amend": (CampusOf(rx_id=Prescription), _OWN_RX),
+        "signing_key.register": (_PERSONAL, InHandler("one registers one's own key, proved by a signature")),
+        "signing_key.reseal": (_PERSONAL, OwnedBy("one's own key only", key_id=(SigningKey, "staff_id"))),
+        "signing_key.revoke": (_PERSONAL, Shared("an admin resets any staff member's key")),
+    }
+)
