@@ -38,6 +38,7 @@ from shared.domain.mutations.base import (
     CampusOf,
     Effect,
     Id,
+    InHandler,
     MutationArgs,
     MutationContext,
     OptionalId,
@@ -939,5 +940,17 @@ declare_claims(
         "queue.pause_room": (CampusOf(queue_id=Queue, room_id=Room), _QUEUE_WORK),
         "queue.notice": (CampusOf(caller=True, queue_id=Queue, room_id=Room), _QUEUE_WORK),
         "queue.notice_withdraw": (CampusOf(notice_id=QueueNotice), _QUEUE_WORK),
+        "queue.room_open": (
+            CampusOf(room_id=Room),
+            InHandler(
+                "a doctor opens a room for themself; a nurse only for the doctor the schedule puts there"
+            ),
+        ),
+        "queue.room_close": (
+            CampusOf(room_id=Room),
+            InHandler(
+                "a doctor closes a room only while on duty there; a nurse closes any room of the campus"
+            ),
+        ),
     }
 )
