@@ -14,8 +14,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-Role = Literal["doctor", "pharmacist", "nurse", "admin", "kiosk"]
-ROLES: tuple[Role, ...] = ("doctor", "pharmacist", "nurse", "admin", "kiosk")
+Role = Literal["doctor", "pharmacist", "nurse", "admin", "kiosk", "security_admin"]
+ROLES: tuple[Role, ...] = ("doctor", "pharmacist", "nurse", "admin", "kiosk", "security_admin")
 Sex = Literal["M", "F", "U"]
 IdType = Literal[
     "resident_id", "passport", "hk_macao_permit", "taiwan_permit", "military_id", "birth_cert", "none"

@@ -19,8 +19,9 @@ from server_stub.services.group_commit import GroupCommitter
 from server_stub.services.longpoll import LongPollPacer
 from server_stub.services.notifier import FeedNotifier
 from server_stub.services.shared_reads import EncodedPage, SharedReads
-from shared.i18n import normalize_language
+from shared.i18n import normalize_language, tr
 from shared.protocol.models import (
+    MAX_CURSOR,
     MAX_PULL_LIMIT,
     MAX_WAIT_SECONDS,
     ErrorBody,
@@ -82,7 +83,9 @@ async def push_mutations(body: PushRequest, principal: AnyStaffDep, request: Req
 async def pull(
     principal: AnyStaffDep,
     request: Request,
-    cursor: Annotated[int, Query(ge=0, description="Last sequence the client has applied")] = 0,
+    cursor: Annotated[
+        int, Query(ge=0, le=MAX_CURSOR, description="Last sequence the client has applied")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PULL_LIMIT)] = 500,
     wait: Annotated[
         float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Long-poll seconds if nothing is new")
@@ -129,10 +132,14 @@ async def pull(
         page = await shared.page((cursor, limit, principal.campus_id), read)
         return page, page.next_cursor
 
+    if notifier.stopping and wait > 0:
+        return _stopping(normalize_language(request.headers.get("accept-language")))
     page, scanned_to = await one_page()
     while not page.count and not page.has_more and remaining > 0:
         started = loop.time()
         if not await notifier.wait_beyond(scanned_to, remaining):
+            if notifier.stopping:
+                return _stopping(normalize_language(request.headers.get("accept-language")))
             break
         await asyncio.sleep(min(settings.longpoll_batch_seconds, max(remaining, 0)))
         remaining -= loop.time() - started
@@ -141,6 +148,17 @@ async def pull(
         pacer.answered(principal.token_hash)
     server_time = utcnow().isoformat().replace("+00:00", "Z")
     return Response(content=page.response_body(server_time), media_type="application/json")
+
+
+def _stopping(lang: str) -> Response:
+    """A long-poll open while the server stops: a clean 503 the client retries (with ``Connection:
+    close``, so the server can stop at once), not a request cut off with a 500 and a traceback."""
+    body = ErrorBody(code="server_stopping", message=tr("server.stopping", lang))
+    return JSONResponse(
+        status_code=503,
+        content=body.model_dump(mode="json"),
+        headers={"Retry-After": "2", "Connection": "close"},
+    )
 
 
 @router.get(
@@ -153,7 +171,9 @@ async def pull(
 def bootstrap(
     principal: AnyStaffDep,
     db: DbDep,
-    after: Annotated[int, Query(ge=0, description="Resume after this checkpoint sequence (0 to start)")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_CURSOR, description="Resume after this checkpoint sequence (0 to start)")
+    ] = 0,
 ) -> StreamingResponse:
     """Snapshot of reference data and the caller's scope as NDJSON: header, item chunks each closed by
     a checkpoint with the chunk's SHA-256, then an end line with the cursor to pull from."""
