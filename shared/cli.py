@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "seed-scale": ("server_stub.commands", "add the scale data set (20,000 drugs, 50,000 patients)"),
     "audit-verify": ("server_stub.commands", "check the audit log's hash chain"),
     "sync-compact": ("server_stub.commands", "purge voided rows and expire older sync cursors"),
+    "unlock-login": ("server_stub.commands", "clear an account's or a source address's login locks"),
     "sync-report": ("shared.sync.report", "export this PC's sync state for support"),
     "voicepack": ("shared.audio.cli", "build or check a voice pack"),
     "update": ("shared.update.cli", "check for, install or roll back a verified update of this app"),

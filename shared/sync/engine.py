@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import random
+import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -177,7 +178,11 @@ class SyncEngine:
         TransientError. A different campus than before makes this PC re-bootstrap (its scope changed)."""
         sent = self.store.clock()
         answer = self.transport.login(
-            username=username, password=password, device_id=self.store.device_id, campus_id=campus_id
+            username=username,
+            password=password,
+            device_id=self.store.device_id,
+            campus_id=campus_id,
+            device_secret=self._device_secret(),
         )
         self._note_server_time(answer.server_time, sent, self.store.clock())
         self.transport.set_token(answer.token)
@@ -196,6 +201,15 @@ class SyncEngine:
         self._publish(SyncState.ONLINE, message or self._healthy_message())
         self.wake()
         return answer.staff
+
+    def _device_secret(self) -> str:
+        """This PC's login secret: once an account logged in with it, failed logins elsewhere never
+        lock that account out of this PC (the server keeps its hash, ``login_throttle``)."""
+        secret = self.store.state("device_secret")
+        if not secret:
+            secret = secrets.token_urlsafe(32)
+            self.store.set_state("device_secret", secret)
+        return str(secret)
 
     def logout(self) -> None:
         """Push what can be pushed now, revoke the token, forget the session. Whatever is still pending
