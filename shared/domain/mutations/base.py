@@ -84,9 +84,10 @@ def _out_of_range(value: Any, path: str) -> str | None:
         return None
     if isinstance(value, int):
         return path if abs(value) > MAX_ABS_NUMBER else None
-    if isinstance(value, float | Decimal):
-        finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
-        return path if not finite or abs(value) > MAX_ABS_NUMBER else None
+    if isinstance(value, Decimal):
+        return path if not value.is_finite() or abs(value) > MAX_ABS_NUMBER else None
+    if isinstance(value, float):
+        return path if not math.isfinite(value) or abs(value) > MAX_ABS_NUMBER else None
     if isinstance(value, BaseModel):
         for name in type(value).model_fields:
             found = _out_of_range(getattr(value, name), f"{path}.{name}" if path else name)
