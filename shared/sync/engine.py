@@ -7,6 +7,10 @@ called on the engine's threads; GUI code must hand them to its own thread (``sha
 
 Nothing here ever drops the outbox: a rejection is stored and shown as "needs attention"; a transient
 error leaves the mutation for the next try; a 410 pushes the outbox first and only then re-bootstraps.
+
+Online means an exchange went through: nothing else says so. While the server is out of reach the loop
+probes ``GET /healthz`` every ``probe_interval`` (jittered, never growing); a server that answers with
+errors gets exponential backoff. ``wake()`` ("sync now") cuts any wait short.
 """
 
 from __future__ import annotations
@@ -201,6 +205,7 @@ class SyncEngine:
         except KeyringUnavailable as error:
             message = tr("sync.no_keyring", self.lang, detail=error.message)
         self._failures = 0
+        self._unreachable = False
         self._publish(SyncState.ONLINE, message or self._healthy_message())
         self.wake()
         return answer.staff
@@ -433,6 +438,7 @@ class SyncEngine:
                 self.push_outbox()
                 self.pull_changes(wait=0.0)
                 self._failures = 0
+                self._unreachable = False
                 return self._publish(SyncState.ONLINE, self._healthy_message())
             except CursorReset as error:
                 self._cursor_reset(error)

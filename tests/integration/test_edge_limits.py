@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from server_stub.seed.demo import seed_demo
 from tests.clinical.support import create_args, draft, first_drugs, line
 from tests.support.api import ApiUser, patient_args
 from tests.support.server import ServerProcess
@@ -38,13 +39,25 @@ def _crash(state, args, ctx):
 """
 
 
-@pytest.fixture
-def crashing_server(demo_db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+def _crashing(db_url: str, tmp_path: Path) -> ServerProcess:
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(textwrap.dedent(_CRASHING_MUTATION))
     path = os.pathsep.join([str(hooks), os.environ.get("PYTHONPATH", "")])
-    process = ServerProcess(demo_db_url, tmp_path / "server.log", env={"PYTHONPATH": path}).start()
+    return ServerProcess(db_url, tmp_path / "server.log", env={"PYTHONPATH": path}).start()
+
+
+@pytest.fixture
+def crashing_server(demo_db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    process = _crashing(demo_db_url, tmp_path)
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def crashing_pg_server(pg_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    seed_demo(pg_url, patients=20)
+    process = _crashing(pg_url, tmp_path)
     yield process
     process.stop()
 
@@ -163,6 +176,14 @@ def test_any_number_in_any_mutation_is_range_checked(shared_server: ServerProces
 
 
 # -- a mutation that makes the server fail ------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_a_mutation_that_fails_the_server_is_rejected_after_three_tries_on_postgresql(
+    crashing_pg_server: ServerProcess,
+) -> None:
+    test_a_mutation_that_fails_the_server_is_rejected_after_three_tries(crashing_pg_server)
+    test_mutations_before_the_failing_one_in_a_batch_are_applied_once(crashing_pg_server)
 
 
 def test_a_mutation_that_fails_the_server_is_rejected_after_three_tries(

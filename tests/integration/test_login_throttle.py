@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from server_stub.seed.demo import seed_demo
 from tests.support.api import DEMO_PASSWORD, ApiUser
 from tests.support.server import ServerProcess
 
@@ -46,6 +47,20 @@ def strict_server(demo_db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     process = ServerProcess(demo_db_url, tmp_path / "server.log", env=env).start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def pg_server(pg_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    seed_demo(pg_url, patients=20)
+    process = ServerProcess(pg_url, tmp_path / "server.log").start()
+    yield process
+    process.stop()
+
+
+@pytest.mark.postgres
+def test_login_throttling_holds_on_postgresql(pg_server: ServerProcess) -> None:
+    test_a_security_admin_unlocks_an_account_and_the_system_admin_cannot(pg_server)
+    test_failures_from_elsewhere_never_lock_an_account_out_of_its_known_pcs(pg_server)
 
 
 def test_failures_from_elsewhere_never_lock_an_account_out_of_its_known_pcs(server: ServerProcess) -> None:
