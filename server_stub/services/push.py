@@ -50,6 +50,22 @@ class ClientMismatch(SuiteError):
     code = "client_mismatch"
 
 
+class MutationFailed(Exception):
+    """A mutation's handling made the server fail; the failure is already counted (``mutation_failure``)."""
+
+    def __init__(self, mutation_id: str, failures: int) -> None:
+        super().__init__(f"mutation {mutation_id} made the server fail ({failures} of {MAX_FAILURES})")
+        self.mutation_id = mutation_id
+        self.failures = failures
+
+
+def is_failure_of_a_mutation(error: BaseException) -> bool:
+    """Whether a push's failure can be a mutation's fault (a bug, a value the database refuses), as
+    opposed to the database being busy or unreachable, a lost race, or a protocol error."""
+    excluded = (SuiteError, MutationFailed, RunAgainWithSavepoints, *_NOT_THE_MUTATIONS_FAULT)
+    return isinstance(error, Exception) and not isinstance(error, excluded) and not lost_a_race(error)
+
+
 @dataclass
 class PushResult:
     outcomes: list[MutationOutcome]
@@ -551,7 +567,7 @@ def _apply_one(
     except (SequenceError, ClientMismatch, RunAgainWithSavepoints, *_NOT_THE_MUTATIONS_FAULT):
         raise
     except Exception as error:
-        if alone or lost_a_race(error):
+        if alone or lost_a_race(error) or isinstance(error, MutationFailed):
             raise
         # Its savepoint is rolled back and the transaction goes on (the group commits the others):
         # count the failure there; at the limit, store the mutation as rejected instead of failing.
@@ -565,7 +581,7 @@ def _apply_one(
             error,
         )
         if failures < MAX_FAILURES:
-            raise
+            raise MutationFailed(envelope.mutation_id, failures) from error
         mark = pending_mark(conn)
         try:
             with conn.begin_nested():
@@ -608,6 +624,21 @@ def _count_failure(conn: Connection, *, client_id: str, envelope: MutationEnvelo
     state = transaction_state(conn)
     if state is not None and isinstance(state.get(_FAILED), dict):
         state[_FAILED][envelope.mutation_id] = failures
+    return failures
+
+
+def note_failure(conn: Connection, *, client_id: str, envelope: MutationEnvelope, error: Exception) -> int:
+    """Count a failure found outside the mutation's own savepoint (its transaction failed as a whole,
+    e.g. at commit), in a transaction of its own (``isolate_failure``)."""
+    failures = _count_failure(conn, client_id=client_id, envelope=envelope, error=error)
+    log.error(
+        "mutation %s (%s) made the server fail (%d of %d): %r",
+        envelope.mutation_id,
+        envelope.name,
+        failures,
+        MAX_FAILURES,
+        error,
+    )
     return failures
 
 

@@ -36,6 +36,12 @@ def _crash(state, args, ctx):
         raise RuntimeError("a bug in a handler")
     from shared.domain.mutations.base import Effect
     return Effect(result={"ok": True})
+
+@mutation("test.crash_at_commit", _CrashArgs, roles=("nurse", "doctor"))
+def _crash_at_commit(state, args, ctx):
+    from shared.domain.mutations.base import Effect
+    # a result the database cannot store: the transaction fails at its end, outside the handler
+    return Effect(result={"unstorable": object()} if args.crash else {"ok": True})
 """
 
 
@@ -233,6 +239,27 @@ def test_mutations_before_the_failing_one_in_a_batch_are_applied_once(crashing_s
         ("applied", None, True),
         ("rejected", "internal_error", False),
         ("applied", None, False),
+    ]
+    nurse.close()
+
+
+def test_a_mutation_that_fails_the_whole_transaction_is_found_and_rejected_too(
+    crashing_server: ServerProcess,
+) -> None:
+    """The failure comes at the commit, not in the handler: the server finds which mutation it was by
+    applying the push's mutations one by one, and counts it against that one only."""
+    nurse = ApiUser(crashing_server.url, "nurse1")
+    good = nurse.envelope("patient.register", patient_args())
+    poison = nurse.envelope("test.crash_at_commit", {"crash": True})
+    later = nurse.envelope("test.crash_at_commit", {"crash": False})
+    statuses = [nurse.push(good, poison, later).status_code for _ in range(3)]
+    assert statuses == [500, 500, 500]
+    response = nurse.push(good, poison, later)
+    assert response.status_code == 200, response.text
+    assert [(o["status"], o["code"]) for o in response.json()["outcomes"]] == [
+        ("applied", None),
+        ("rejected", "internal_error"),
+        ("applied", None),
     ]
     nurse.close()
 

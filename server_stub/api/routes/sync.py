@@ -13,6 +13,7 @@ from server_stub.api.deps import AnyStaffDep, DbDep
 from server_stub.config import ServerSettings
 from server_stub.db.engine import Database
 from server_stub.services import feed, push
+from server_stub.services.auth import Principal
 from server_stub.services.clock import utcnow
 from server_stub.services.feed_tail import FeedTail
 from server_stub.services.group_commit import GroupCommitter
@@ -64,7 +65,12 @@ async def push_mutations(body: PushRequest, principal: AnyStaffDep, request: Req
         lang=lang,
     )
     keys = push.PushKeys.of(body.client_id, principal, body.mutations)
-    result = await committer.run(work, size=len(body.mutations), keys=keys)
+    try:
+        result = await committer.run(work, size=len(body.mutations), keys=keys)
+    except Exception as error:
+        if push.is_failure_of_a_mutation(error):  # not counted yet: the transaction failed as a whole
+            await _isolate_failure(committer, work, body, principal)
+        raise
     if result.head_seq:
         notifier.publish(result.head_seq)
     response = PushResponse(
@@ -77,6 +83,28 @@ async def push_mutations(body: PushRequest, principal: AnyStaffDep, request: Req
     message = f"{len(result.invalid)} mutation(s) refused; first: #{first.client_seq} {first.message}"
     error = ErrorBody(code="mutations_refused", message=message, detail=response.model_dump(mode="json"))
     return JSONResponse(status_code=status, content=error.model_dump(mode="json"))
+
+
+async def _isolate_failure(
+    committer: GroupCommitter,
+    work: functools.partial[push.PushResult],
+    body: PushRequest,
+    principal: Principal,
+) -> None:
+    """A push failed as a whole (at commit, outside any mutation's savepoint): apply its mutations one
+    transaction each, in order, until one fails, and count that failure against that mutation, so a
+    poisoned mutation is still rejected after ``push.MAX_FAILURES`` tries. The ones before it stand."""
+    for envelope in body.mutations:
+        keys = push.PushKeys.of(body.client_id, principal, [envelope])
+        try:
+            await committer.run(functools.partial(work, mutations=[envelope]), size=1, keys=keys)
+        except Exception as error:  # noqa: BLE001 - the push's own answer re-raises the original error
+            if push.is_failure_of_a_mutation(error):
+                count = functools.partial(
+                    push.note_failure, client_id=body.client_id, envelope=envelope, error=error
+                )
+                await committer.run(count)
+            return
 
 
 @router.get("/pull", response_model=PullResponse, responses=_errors)
