@@ -67,8 +67,8 @@ async def push_mutations(body: PushRequest, principal: AnyStaffDep, request: Req
     keys = push.PushKeys.of(body.client_id, principal, body.mutations)
     try:
         result = await committer.run(work, size=len(body.mutations), keys=keys)
-    except Exception as error:
-        if push.is_failure_of_a_mutation(error):  # not counted yet: the transaction failed as a whole
+    except Exception as failure:
+        if push.is_failure_of_a_mutation(failure):  # not counted yet: the transaction failed as a whole
             await _isolate_failure(committer, work, body, principal)
         raise
     if result.head_seq:
