@@ -108,6 +108,7 @@ _STRINGS: dict[str, dict[str, str]] = {
     },
     "gui.sync.relogin": {"zh_CN": "重新登录", "en": "Log in again", "zh_TW": "重新登錄"},
     "gui.sync.now": {"zh_CN": "立即同步", "en": "Sync now", "zh_TW": "立即同步"},
+    "gui.sync.now_busy": {"zh_CN": "正在连接…", "en": "Connecting…", "zh_TW": "正在連接…"},
     "gui.sync.now_tip": {
         "zh_CN": "立即连接服务器上传并下载，不再等待下一次自动重试（{shortcut}）",
         "en": "Reach the server and exchange data now instead of waiting for the next automatic try ({shortcut})",
@@ -280,6 +281,12 @@ class SyncStatusBar(QStatusBar):
         self._sync_shortcut = QShortcut(QKeySequence(SYNC_NOW_SHORTCUT), self)
         self._sync_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
         self._sync_shortcut.activated.connect(self.sync_now)
+        # "sync now" says it is trying until the engine reports, or a few seconds pass (a probe that
+        # finds the server still away changes no status)
+        self._sync_feedback = QTimer(self)
+        self._sync_feedback.setSingleShot(True)
+        self._sync_feedback.setInterval(3000)
+        self._sync_feedback.timeout.connect(self._sync_done)
 
         self._ticker = QTimer(self)
         self._ticker.setInterval(15_000)  # relative times stay fresh without churn
@@ -296,7 +303,11 @@ class SyncStatusBar(QStatusBar):
         return self._status
 
     def set_status(self, status: SyncStatus) -> None:
+        changed = status.state is not self._status.state
         self._status = status
+        if changed and self._sync_feedback.isActive():
+            self._sync_feedback.stop()
+            self._sync_done()
         self._render()
 
     def bind_network(self, worker: NetworkWorker) -> None:
@@ -355,6 +366,13 @@ class SyncStatusBar(QStatusBar):
         self.sig_sync_requested.emit()
         if self._network is not None:
             self._network.wake()
+        self.sync_button.setEnabled(False)
+        self.sync_button.setText(tr("gui.sync.now_busy", self.lang))
+        self._sync_feedback.start()
+
+    def _sync_done(self) -> None:
+        self.sync_button.setEnabled(True)
+        self.sync_button.setText(tr("gui.sync.now", self.lang))
 
     def open_attention(self) -> None:
         self.sig_attention_requested.emit()

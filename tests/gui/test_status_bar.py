@@ -263,7 +263,10 @@ def test_sync_now_reaches_a_returned_server_at_once_instead_of_at_the_next_try(
             server.start()
             with qtbot.waitSignal(bar.sig_sync_requested):
                 qtbot.mouseClick(bar.sync_button, Qt.MouseButton.LeftButton)
+            assert bar.sync_button.text() == "正在连接…" and not bar.sync_button.isEnabled()
             qtbot.waitUntil(lambda: bar.status.state is SyncState.ONLINE, timeout=30_000)
+            qtbot.waitUntil(lambda: bar.sync_button.isEnabled(), timeout=10_000)
+            assert bar.sync_button.text() == "立即同步"
         finally:
             worker.stop(10.0)
             pc.close()
