@@ -9,7 +9,6 @@ import json
 import os
 import socket
 import textwrap
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -282,29 +281,31 @@ def test_the_connection_still_works_after_a_500(crashing_server: ServerProcess) 
 
 def test_stopping_the_server_ends_open_long_polls_cleanly(server: ServerProcess) -> None:
     nurse = ApiUser(server.url, "nurse1")
-    head = nurse.pull(0, limit=1)["next_cursor"]
-    _, cursor = nurse.pull_all(head)
-    answers: list[httpx.Response | BaseException] = []
-
-    def long_poll() -> None:
-        try:
-            answers.append(nurse.http.get("/api/v1/sync/pull", params={"cursor": cursor, "wait": 25}))
-        except BaseException as error:  # noqa: BLE001 - reported below
-            answers.append(error)
-
-    polls = [threading.Thread(target=long_poll) for _ in range(3)]
-    for thread in polls:
-        thread.start()
-    # the long-polls are waiting once the server has answered a later request
-    assert httpx.get(f"{server.url}/healthz").status_code == 200
-    threading.Event().wait(1.0)
+    _, cursor = nurse.pull_all()
+    request = (
+        f"GET /api/v1/sync/pull?cursor={cursor}&wait=25 HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {nurse.token}\r\n\r\n"
+    ).encode()
+    polls = []
+    for _ in range(3):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+        sock.sendall(request)  # in the server's socket buffer once this returns
+        polls.append(sock)
+    # answered after the server has read the long-polls that were already waiting in its sockets
+    assert nurse.http.get("/api/v1/auth/me").status_code == 200
     server.stop()
-    for thread in polls:
-        thread.join(30)
-    assert len(answers) == 3
-    for answer in answers:
-        assert isinstance(answer, httpx.Response), answer
-        assert answer.status_code == 503 and answer.json()["code"] == "server_stopping"
+    for sock in polls:
+        answer = b""
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+        sock.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503"), answer[:300]
+        assert json.loads(body)["code"] == "server_stopping"
     log = server.log_path.read_text()
     assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]
     assert "Cancel" not in log, log[-3000:]
+    nurse.close()
