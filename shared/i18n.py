@@ -14,6 +14,17 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": "Wrong username or password ({remaining} attempts left)",
         "zh_TW": "用戶名或密碼錯誤（還可嘗試 {remaining} 次）",
     },
+    "auth.login_failed": {
+        "zh_CN": "用户名或密码错误，或该账户暂时不能在这台电脑登录。请核对后重试，或请安全管理员解锁",
+        "en": "Wrong username or password, or this account cannot log in on this PC for now. "
+        "Check and try again, or ask the security administrator to unlock it",
+        "zh_TW": "用戶名或密碼錯誤，或該賬戶暫時不能在這台電腦登錄。請核對後重試，或請安全管理員解鎖",
+    },
+    "auth.source_blocked": {
+        "zh_CN": "这台电脑登录失败次数过多，请于 {until} 后重试或联系安全管理员",
+        "en": "Too many failed logins from this PC; try again after {until} or ask the security administrator",
+        "zh_TW": "這台電腦登錄失敗次數過多，請於 {until} 後重試或聯繫安全管理員",
+    },
     "auth.locked": {
         "zh_CN": "账户因多次密码错误已锁定，请于 {until} 后重试或联系管理员",
         "en": "Account locked after repeated failed logins; try again after {until} or ask an administrator",
@@ -53,6 +64,11 @@ _CATALOG: dict[str, dict[str, str]] = {
         "zh_CN": "未知的操作类型：{name}",
         "en": "Unknown mutation name: {name}",
         "zh_TW": "未知的操作類型：{name}",
+    },
+    "sync.internal_error": {
+        "zh_CN": "服务器处理该操作时出错 {tries} 次，已停止重试；请联系信息科",
+        "en": "The server failed {tries} times handling this operation and stopped retrying it; please contact IT",
+        "zh_TW": "伺服器處理該操作時出錯 {tries} 次，已停止重試；請聯繫資訊科",
     },
     "sync.seq_gap": {
         "zh_CN": "客户端序号不连续：应为 {expected}，收到 {got}",
@@ -153,6 +169,11 @@ _CATALOG: dict[str, dict[str, str]] = {
         "zh_CN": "服务器内部错误，请稍后重试（编号 {ref}）",
         "en": "Internal server error; please retry later (ref {ref})",
         "zh_TW": "伺服器內部錯誤，請稍後重試（編號 {ref}）",
+    },
+    "server.stopping": {
+        "zh_CN": "服务器正在停止，稍后自动重试",
+        "en": "The server is stopping; this PC retries by itself",
+        "zh_TW": "伺服器正在停止，稍後自動重試",
     },
 }
 

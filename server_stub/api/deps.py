@@ -150,4 +150,5 @@ def require_roles(*roles: str) -> Callable[..., Awaitable[Principal]]:
 
 
 AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
+SecurityAdminDep = Annotated[Principal, Depends(require_roles("security_admin"))]
 AnyStaffDep = Annotated[Principal, Depends(require_roles("doctor", "pharmacist", "nurse", "admin"))]

@@ -212,6 +212,16 @@ def _staff(departments: list[Department], rng: random.Random) -> list[Staff]:
             campus_ids=[reference_id("campus", "EAST")],  # IT serves both campuses
         )
     )
+    staff.append(
+        Staff(
+            id=reference_id("staff", "security"),
+            username="security",
+            name="安全管理员",
+            roles=["security_admin"],
+            title="信息科",
+            campus_id=reference_id("campus", "MAIN"),
+        )
+    )
     return staff
 
 

@@ -14,8 +14,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-Role = Literal["doctor", "pharmacist", "nurse", "admin", "kiosk"]
-ROLES: tuple[Role, ...] = ("doctor", "pharmacist", "nurse", "admin", "kiosk")
+Role = Literal["doctor", "pharmacist", "nurse", "admin", "kiosk", "security_admin"]
+ROLES: tuple[Role, ...] = ("doctor", "pharmacist", "nurse", "admin", "kiosk", "security_admin")
 Sex = Literal["M", "F", "U"]
 # Whether anyone asked the patient about allergies: "none" is "no known allergy", "listed" names them.
 AllergyStatus = Literal["not_asked", "none", "listed"]

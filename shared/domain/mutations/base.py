@@ -15,11 +15,13 @@ same way; a test over the registry holds that no mutation leaves either undeclar
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.domain.entities import Entity, Role
 from shared.errors import BusinessRuleViolation
@@ -85,8 +87,54 @@ OptionalId = Field(default=None, min_length=1, max_length=64)
 Reason = Field(min_length=1, max_length=500)
 
 
+# Every number anywhere in a mutation's arguments, whatever its field: finite, and at most this in
+# magnitude (a pushed ``1e30`` or ``10**30`` is refused as invalid_args, never reaches a handler or a
+# database column). Fields with a meaning (doses, quantities, days, prices) have tighter bounds.
+MAX_ABS_NUMBER = 10**12
+
+
+def _out_of_range(value: Any, path: str) -> str | None:
+    """The path of the first number in ``value`` (models, lists, dicts, walked) out of range."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return path if abs(value) > MAX_ABS_NUMBER else None
+    if isinstance(value, Decimal):
+        return path if not value.is_finite() or abs(value) > MAX_ABS_NUMBER else None
+    if isinstance(value, float):
+        return path if not math.isfinite(value) or abs(value) > MAX_ABS_NUMBER else None
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            found = _out_of_range(getattr(value, name), f"{path}.{name}" if path else name)
+            if found:
+                return found
+        return None
+    if isinstance(value, list | tuple | set | frozenset):
+        for n, item in enumerate(value):
+            found = _out_of_range(item, f"{path}.{n}")
+            if found:
+                return found
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _out_of_range(item, f"{path}.{key}")
+            if found:
+                return found
+    return None
+
+
 class MutationArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    """Base of every mutation's arguments: unknown fields refused, strings stripped, and every number
+    finite and within ``MAX_ABS_NUMBER`` (the server's edge: nothing out of range reaches a handler)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _numbers_in_range(self) -> MutationArgs:
+        where = _out_of_range(self, "")
+        if where:
+            raise ValueError(f"{where}: number out of range (finite, at most {MAX_ABS_NUMBER:.0e})")
+        return self
 
 
 @dataclass(frozen=True)
