@@ -25,6 +25,7 @@ from server_stub.config import ServerSettings, get_settings
 from server_stub.db.engine import Database, DatabaseBusy
 from server_stub.services import push
 from server_stub.services.auth import PrincipalCache
+from server_stub.services.contacts import ContactLog
 from server_stub.services.feed import CursorAhead, CursorExpired
 from server_stub.services.feed_tail import FeedTail, fetch_after_commit
 from server_stub.services.group_commit import GroupCommitter
@@ -164,6 +165,7 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     app.state.token_rechecks = TokenRechecks(app.state.principals, db)
     app.state.shared_reads = SharedReads()
     app.state.longpoll_pacer = LongPollPacer(settings.longpoll_min_interval_seconds)
+    app.state.contacts = ContactLog()
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     app.include_router(health.router)

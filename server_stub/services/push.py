@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server_stub.db.engine import Database, drop_pending, pending, pending_mark, transaction_state
 from server_stub.db.tables import mutation_log, sync_client
-from server_stub.services import audit
+from server_stub.services import audit, contacts
 from server_stub.services.auth import Principal
 from server_stub.services.clock import local_today, utcnow
 from server_stub.services.entities import ServerState, read_ahead, write_entities
@@ -671,6 +671,7 @@ def _run_handler(
         today=local_today(timezone, now),
         base_version=envelope.base_version,
         lang=lang,
+        last_contact=lambda: contacts.last_pull(conn, principal.staff.id, principal.device_id),
     )
     # A handler only reads, except for numbering counters (ServerState notes those). A refusal before
     # any write has nothing to undo; a refusal after one is undone with the caller's savepoint

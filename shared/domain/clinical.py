@@ -76,9 +76,10 @@ def draft_of(rx: Prescription) -> PrescriptionDraft:
     )
 
 
-def rx_signed_content(rx: Prescription) -> dict[str, Any]:
-    """What the doctor signs for this row (``signing.canonical_bytes`` serialises it)."""
-    return draft_of(rx).signed_content()
+def rx_signed_content(rx: Prescription, signed_at: dt.datetime) -> dict[str, Any]:
+    """What the doctor signs for this row at ``signed_at`` (``signing.canonical_bytes`` serialises it):
+    the draft's ``signed_content()`` with ``v`` 2 and the signing time, so the time is signed too."""
+    return {**draft_of(rx).signed_content(), "v": 2, "signed_at": signed_at}
 
 
 NOTE_SECTIONS = (

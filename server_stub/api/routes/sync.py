@@ -14,6 +14,7 @@ from server_stub.config import ServerSettings
 from server_stub.db.engine import Database
 from server_stub.services import feed, push
 from server_stub.services.clock import utcnow
+from server_stub.services.contacts import ContactLog
 from server_stub.services.feed_tail import FeedTail
 from server_stub.services.group_commit import GroupCommitter
 from server_stub.services.longpoll import LongPollPacer
@@ -105,7 +106,10 @@ async def pull(
     shared: SharedReads = state.shared_reads
     tail: FeedTail = state.feed_tail
     pacer: LongPollPacer = state.longpoll_pacer
+    contacts: ContactLog = state.contacts
     loop = asyncio.get_running_loop()
+    # this PC's contact, before anything else: its outbox was pushed before this pull
+    await asyncio.to_thread(contacts.note, db, principal.staff.id, principal.device_id, utcnow())
     remaining = wait
     if wait > 0:
         hold = min(pacer.delay(principal.token_hash), wait)
