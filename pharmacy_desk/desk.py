@@ -38,7 +38,7 @@ from shared.domain.entities import Pharmacy, Staff
 from shared.gui.app import ClientRuntime
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
 from shared.gui.widgets import MessageLine
-from shared.security.keyfile import KeyFile
+from shared.security.device_keys import DeviceKeys
 from shared.site import SiteConfig
 from shared.sync.status import SyncStatus
 
@@ -69,7 +69,7 @@ class DeskState(QObject):
         self.site = site
         self.lang = lang
         self.data_folder = data_folder
-        self.keys = KeyFile(data_folder / "signing_keys")
+        self._keys: DeviceKeys | None = None  # this PC's signing keys (OS key store), made on first use
         self.print_queue = PrintQueue(
             lambda: self.site, spool=data_folder / "print_spool", lang=lang, parent=self
         )
@@ -88,6 +88,17 @@ class DeskState(QObject):
     @property
     def campus_id(self) -> str | None:
         return self.runtime.campus_id
+
+    @property
+    def keys(self) -> DeviceKeys:
+        """This install's signing keys (first used on the DB thread: it reads the device id)."""
+        if self._keys is None:
+            self._keys = DeviceKeys(self.runtime.store.device_id)
+        return self._keys
+
+    @keys.setter
+    def keys(self, value: DeviceKeys) -> None:
+        self._keys = value
 
     def now(self) -> dt.datetime:
         return self._clock()

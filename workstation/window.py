@@ -157,6 +157,7 @@ class WorkstationWindow(QMainWindow):
     # -- consultations -----------------------------------------------------------------------------
 
     def open_consult(self, visit_id: str, ticket_id: str) -> None:
+        self.state.consult_opened(visit_id)
         self.day.current_ticket_id = ticket_id
         self.consult.open(visit_id, ticket_id)
 
@@ -217,7 +218,7 @@ class WorkstationWindow(QMainWindow):
         old, new = answer
 
         def job(store: Any) -> None:
-            keys.change_key_pin(store, self.state.keys, staff.username, staff.id, old, new, lang)
+            keys.change_pin(self.state.keys, staff.id, old, new, lang)
 
         def failed(error: BaseException) -> None:
             from workstation.sign_flow import pin_refused

@@ -27,7 +27,7 @@ import datetime as dt
 import getpass
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 import keyring
@@ -38,9 +38,9 @@ from keyring.backend import KeyringBackend
 from keyring.errors import KeyringError, PasswordDeleteError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.errors import SuiteError, ValidationFailed
+from shared.errors import ValidationFailed
 from shared.i18n import DEFAULT_LANGUAGE, register, tr
-from shared.security.providers import DEFAULT_ALGORITHM, key_fingerprint, provider_for
+from shared.security.providers import DEFAULT_ALGORITHM, SignatureProvider, key_fingerprint, provider_for
 from shared.security.signing import MIN_PIN_LENGTH, SigningError, WrongPin
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,7 @@ class DeviceKeyRecord(BaseModel):
     ciphertext: str
     failures: int = Field(default=0, ge=0)
     created_at: dt.datetime
+    registration_id: str = Field(default="", max_length=64)  # the outbox entry of signing_key.register
 
     @property
     def fingerprint(self) -> str:
@@ -161,6 +162,26 @@ def check_pin_policy(pin: str, lang: str = DEFAULT_LANGUAGE) -> None:
         steps = {int(b) - int(a) for a, b in zip(pin, pin[1:], strict=False)}
         if steps in ({0}, {1}, {-1}):
             raise ValidationFailed(tr("devicekey.trivial_pin", lang), code="weak_pin")
+
+
+@dataclass(frozen=True)
+class UnlockedKey:
+    """A key opened by its PIN for one action: signs without asking again. Never stored or sent."""
+
+    record: DeviceKeyRecord
+    provider: SignatureProvider
+    private: bytes = field(repr=False)
+
+    @property
+    def key_id(self) -> str:
+        return self.record.key_id
+
+    @property
+    def algorithm(self) -> str:
+        return self.record.algorithm
+
+    def sign(self, data: bytes) -> str:
+        return self.provider.sign(self.private, data)
 
 
 class DeviceKeys:
@@ -291,7 +312,8 @@ class DeviceKeys:
                 log.warning("signing key of %s erased after %d wrong PINs", record.staff_id, failures)
                 raise KeyWiped(tr("devicekey.wiped", lang, max=self.max_attempts)) from None
             self._write(record.model_copy(update={"failures": failures}), lang)
-            raise WrongPin(tr("devicekey.wrong_pin", lang, left=self.max_attempts - failures)) from None
+            left = self.max_attempts - failures
+            raise WrongPin(tr("devicekey.wrong_pin", lang, left=left), detail={"attempts_left": left}) from None
         if record.failures:
             self._write(record.model_copy(update={"failures": 0}), lang)
         return private
@@ -327,11 +349,10 @@ class DeviceKeys:
         self._write(record, lang)
         return record, pair.private
 
-    def sign(
-        self, staff_id: str, data: bytes, pin: str, *, lang: str = DEFAULT_LANGUAGE
-    ) -> tuple[str, DeviceKeyRecord]:
-        """(signature, record) of ``data`` with this PC's key of ``staff_id``. ``WrongPin`` (attempts
-        left in the message), ``KeyWiped`` at the last attempt, ``SigningError`` without a key."""
+    def unlock(self, staff_id: str, pin: str, *, lang: str = DEFAULT_LANGUAGE) -> UnlockedKey:
+        """This PC's key of ``staff_id`` opened with ``pin`` for one action (drop it afterwards).
+        ``WrongPin`` (attempts left in the message), ``KeyWiped`` at the last attempt, ``SigningError``
+        without a key."""
         record = self.load(staff_id, lang)
         if record is None:
             raise SigningError(tr("signing.bad_key", lang), code="no_signing_key")
@@ -340,8 +361,20 @@ class DeviceKeys:
             raise SigningError(
                 tr("devicekey.unknown_algorithm", lang, algorithm=record.algorithm), code="bad_key"
             )
-        private = self._open(record, pin, lang)
-        return provider.sign(private, data), record
+        return UnlockedKey(record, provider, self._open(record, pin, lang))
+
+    def sign(
+        self, staff_id: str, data: bytes, pin: str, *, lang: str = DEFAULT_LANGUAGE
+    ) -> tuple[str, DeviceKeyRecord]:
+        """(signature, record) of ``data`` with this PC's key of ``staff_id`` (``unlock`` + sign)."""
+        unlocked = self.unlock(staff_id, pin, lang=lang)
+        return unlocked.sign(data), unlocked.record
+
+    def note_registration(self, staff_id: str, registration_id: str, lang: str = DEFAULT_LANGUAGE) -> None:
+        """Remember which outbox entry registers this PC's key (to know when the server confirmed it)."""
+        record = self.load(staff_id, lang)
+        if record is not None:
+            self._write(record.model_copy(update={"registration_id": registration_id}), lang)
 
     def change_pin(
         self, staff_id: str, old_pin: str, new_pin: str, *, lang: str = DEFAULT_LANGUAGE
@@ -377,6 +410,6 @@ __all__ = [
     "KdfParams",
     "KeyWiped",
     "NoKeyStore",
-    "SuiteError",
+    "UnlockedKey",
     "check_pin_policy",
 ]
