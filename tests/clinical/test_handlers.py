@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace as dt_replace
 from decimal import Decimal
 
 import pytest
-
-from server_stub.seed.reference import diagnoses, drugs, exam_items
-from dataclasses import replace as dt_replace
-
 from pydantic import ValidationError
 
+from server_stub.seed.reference import diagnoses, drugs, exam_items
 from shared.domain.clinical import draft_of, next_rx_number, parse_rx_number, rx_number, rx_signed_content
 from shared.domain.entities import (
     ClinicalOrder,

@@ -16,11 +16,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QInputMethodEvent
 from PySide6.QtWidgets import QApplication, QListWidgetItem
 from pytestqt.qtbot import QtBot
+from shared.security.keyfile import register_args
 
 from shared.domain.clinical import rx_signed_content
 from shared.domain.entities import Prescription
 from shared.domain.pharmacy import review_signed_content
-from shared.security.keyfile import register_args
 from shared.security.signing import canonical_bytes, generate_keypair, sign, verify
 from tests.gui.conftest import save_screenshot
 from tests.support.api import ApiUser
