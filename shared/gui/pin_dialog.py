@@ -118,7 +118,10 @@ class PinDialog(QDialog):
     def showEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)  # type: ignore[arg-type]
         self.pin_edit.setFocus()
-        QTimer.singleShot(0, self.pin_edit.setFocus)  # after the window manager activated the dialog
+        QTimer.singleShot(0, self, self._focus_pin)  # after the window manager activated the dialog
+
+    def _focus_pin(self) -> None:
+        self.pin_edit.setFocus()
 
     def _update_ok(self) -> None:
         filled = bool(self.pin_edit.text()) and (not self.setup or bool(self.again_edit.text()))
