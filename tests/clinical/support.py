@@ -170,7 +170,12 @@ def sign_args(
 ) -> dict[str, Any]:
     signed_at = at or now()
     signature = sign(canonical_bytes(rx_signature_content(rx, signed_at)), sealed or doctor_key(), PIN)
-    return {"rx_id": rx.id, "signing_key_id": key_id, "signed_at": signed_at.isoformat(), "signature": signature}
+    return {
+        "rx_id": rx.id,
+        "signing_key_id": key_id,
+        "signed_at": signed_at.isoformat(),
+        "signature": signature,
+    }
 
 
 def note_sign_args(note: EmrNote, key_id: str, sealed: EncryptedKey | None = None) -> dict[str, Any]:

@@ -335,7 +335,8 @@ def test_a_key_is_registered_per_pc_with_public_parts_only_and_revocable_by_owne
     with pytest.raises(ValidationError):
         state.run(
             "signing_key.register",
-            register_args(DOCTOR1, generate_keypair(PIN)) | {"sealed_key": doctor_key().model_dump(mode="json")},
+            register_args(DOCTOR1, generate_keypair(PIN))
+            | {"sealed_key": doctor_key().model_dump(mode="json")},
             context(),
         )
 
@@ -347,7 +348,9 @@ def test_a_key_is_registered_only_with_proof_of_holding_it(world) -> None:
         state.run("signing_key.register", args, context())
     assert err.value.code == "bad_key_proof"
     with pytest.raises(Rejected) as err:
-        state.run("signing_key.register", register_args(DOCTOR1, doctor_key()) | {"algorithm": "sm9x"}, context())
+        state.run(
+            "signing_key.register", register_args(DOCTOR1, doctor_key()) | {"algorithm": "sm9x"}, context()
+        )
     assert err.value.code == "unknown_signature_algorithm"
 
 
