@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 
@@ -163,6 +164,19 @@ def seed_signed_prescriptions(
         return out
     finally:
         db.dispose()
+
+
+def registered_key(qtbot: Any, state: Any) -> None:
+    """The pharmacist's key on this PC, made and registered as the review screen does (the key in the
+    OS key store, ``signing_key.register`` pushed), waiting until the server confirmed it."""
+    from shared.security.device_signing import create_key, find_key
+
+    store, staff_id = state.runtime.store, state.staff.id
+    if find_key(store, state.keys, staff_id).state == "ready":
+        return
+    create_key(store, state.keys, staff_id, PHARMACIST_PIN)
+    state.runtime.network.wake()
+    qtbot.waitUntil(lambda: find_key(store, state.keys, staff_id).state == "ready", timeout=30_000)
 
 
 MAIN_PHARMACY = reference_id("pharmacy", "MAIN-WY")
