@@ -32,6 +32,7 @@ from workstation.texts import t
 
 Then = Callable[[DeviceSigner, str, str], Any]
 
+
 def with_key(parent: QWidget, state: WorkState, what: str, then: Then) -> None:
     staff = state.staff
     if staff is None:
@@ -65,7 +66,7 @@ def with_key(parent: QWidget, state: WorkState, what: str, then: Then) -> None:
             lambda store: keys.create_key(store, state.keys, staff.id, new_pin, lang),
             changes=("signing_key",),
             success=made,
-            failure=lambda error: pin_refused(state, error) or state.show_error(error),
+            failure=lambda error: _refused(state, error),
         )
 
     state.query(parent, lambda store: keys.find_key(store, state.keys, staff.id, lang), found)
@@ -99,6 +100,11 @@ def _wait_for_server(parent: QWidget, state: WorkState, pin: str | None, what: s
         done,
         wake=state.runtime.network.wake,
     )
+
+
+def _refused(state: WorkState, error: BaseException) -> None:
+    if not pin_refused(state, error):
+        state.show_error(error)
 
 
 def pin_refused(state: WorkState, error: BaseException) -> bool:

@@ -428,7 +428,9 @@ class ReviewScreen(QWidget):
                 return
             if status.state == "pending":
                 self.state.message(t("pin.registering", lang), "info")
-                wait_for_registration(self, query, find, sign_with(None), wake=self.state.runtime.network.wake)
+                wait_for_registration(
+                    self, query, find, sign_with(None), wake=self.state.runtime.network.wake
+                )
                 return
             pin = PinDialog.ask(self, lang=lang, setup=True)
             if pin is None:

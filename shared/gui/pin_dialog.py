@@ -152,9 +152,7 @@ class PinDialog(QDialog):
         super().accept()
 
     @classmethod
-    def ask(
-        cls, parent: QWidget | None, *, lang: str, what: str = "", setup: bool = False
-    ) -> str | None:
+    def ask(cls, parent: QWidget | None, *, lang: str, what: str = "", setup: bool = False) -> str | None:
         dialog = cls(parent, lang, what, setup=setup)
         return dialog.pin_edit.text() if dialog.exec() == QDialog.DialogCode.Accepted else None
 
@@ -162,7 +160,9 @@ class PinDialog(QDialog):
 class NewPinDialog(PinDialog):
     """A new signing PIN, twice (first signature on this PC, or after the key was reset or erased)."""
 
-    def __init__(self, parent: QWidget | None = None, lang: str = "zh_CN", what: str = "", **_: object) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, lang: str = "zh_CN", what: str = "", **_: object
+    ) -> None:
         super().__init__(parent, lang, what, setup=True)
 
     @classmethod

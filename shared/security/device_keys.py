@@ -313,7 +313,9 @@ class DeviceKeys:
                 raise KeyWiped(tr("devicekey.wiped", lang, max=self.max_attempts)) from None
             self._write(record.model_copy(update={"failures": failures}), lang)
             left = self.max_attempts - failures
-            raise WrongPin(tr("devicekey.wrong_pin", lang, left=left), detail={"attempts_left": left}) from None
+            raise WrongPin(
+                tr("devicekey.wrong_pin", lang, left=left), detail={"attempts_left": left}
+            ) from None
         if record.failures:
             self._write(record.model_copy(update={"failures": 0}), lang)
         return private

@@ -141,7 +141,9 @@ def unlock(signer: DeviceSigner, store: Any, pin: str, lang: str = DEFAULT_LANGU
         raise
 
 
-def change_pin(keys: DeviceKeys, staff_id: str, old_pin: str, new_pin: str, lang: str = DEFAULT_LANGUAGE) -> None:
+def change_pin(
+    keys: DeviceKeys, staff_id: str, old_pin: str, new_pin: str, lang: str = DEFAULT_LANGUAGE
+) -> None:
     """Re-seal this PC's key under a new PIN (same key pair; nothing goes to the server)."""
     keys.change_pin(staff_id, old_pin, new_pin, lang=lang)
 
