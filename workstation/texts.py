@@ -370,6 +370,12 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "吊銷所選人員的簽名密鑰。其已簽名的處方和病歷仍然有效；下次簽名時需設定新 PIN 並產生新密鑰。",
     ),
     "pin.reset_who": ("人员", "Staff member", "人員"),
+    "pin.revoke_own_title": (
+        "吊销我的签名密钥（某台电脑）",
+        "Revoke one of my signing keys (a PC)",
+        "吊銷我的簽名密鑰（某台電腦）",
+    ),
+    "pin.this_pc": ("本机", "this PC", "本機"),
     "pin.reset_none": ("没有可重置的签名密钥", "No signing key to reset", "沒有可重設的簽名密鑰"),
     "pin.reset_done": (
         "已吊销 {name} 的签名密钥（指纹 {fingerprint}）",

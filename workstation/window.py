@@ -68,6 +68,9 @@ class WorkstationWindow(QMainWindow):
         self.reset_action.triggered.connect(self.reset_key)
         self.reset_action.setVisible(False)
         pin_menu.addAction(self.reset_action)
+        self.revoke_own_action = QAction(t("pin.revoke_own_title", lang), pin_menu)
+        self.revoke_own_action.triggered.connect(lambda: self.reset_key(own=True))
+        pin_menu.addAction(self.revoke_own_action)
         self.pin_button.setMenu(pin_menu)
         for button in (self.rejected_button, self.pin_button):
             button.setStyleSheet("QToolButton { padding-right: 16px; }")  # room for the menu arrow
@@ -235,15 +238,30 @@ class WorkstationWindow(QMainWindow):
             failure=failed,
         )
 
-    def reset_key(self) -> None:
-        """An administrator revokes a staff member's key (the holder sets a new PIN next time)."""
+    def reset_key(self, own: bool = False) -> None:
+        """An administrator revokes a staff member's key on one PC, or (``own``) the user revokes one of
+        their own keys (a PC lost or left); the holder sets a new PIN on that PC next time."""
         lang = self.state.lang
+        staff = self.state.staff
+        if staff is None:
+            return
 
-        def chosen(holders: list[keys.KeyHolder]) -> None:
+        def chosen(found: tuple[list[keys.KeyHolder], str]) -> None:
+            holders, here = found
+            if own:
+                holders = [h for h in holders if h.staff_id == staff.id]
             if not holders:
                 self.state.message(t("pin.reset_none", lang), "info")
                 return
-            labels = [(h.key_id, f"{h.name}（{h.username}）  {h.fingerprint}") for h in holders]
+            labels = [
+                (
+                    h.key_id,
+                    f"{h.name}（{h.username}）  "
+                    + (t("pin.this_pc", lang) if h.device_id == here else (h.device_id[-12:] or "—"))
+                    + f"  {h.fingerprint[:19]}",
+                )
+                for h in holders
+            ]
             answer = ResetKeyDialog.ask(self, lang=lang, holders=labels)
             if answer is None:
                 return
@@ -258,4 +276,4 @@ class WorkstationWindow(QMainWindow):
                 ),
             )
 
-        self.state.query(self, keys.key_holders, chosen)
+        self.state.query(self, lambda store: (keys.key_holders(store), store.device_id), chosen)

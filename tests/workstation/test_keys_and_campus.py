@@ -234,6 +234,41 @@ def test_an_administrator_resets_a_doctors_key_from_the_workstation(
     assert row["revoked_at"] and row["revoked_reason"] == "离职"
 
 
+def test_a_doctor_revokes_their_own_key_from_the_workstation(
+    qtbot: QtBot,
+    window: Any,
+    runtime: Any,
+    clinic: Clinic,
+    server: ServerProcess,
+    answers: dict[str, list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ready(qtbot, window, runtime)
+    call_and_start(qtbot, window)
+    window.consult.tabs.setCurrentWidget(window.prescribing)
+    first = sign_one(qtbot, window, "mtss", "蒙脱石散")
+    offered: list[list[tuple[str, str]]] = []
+
+    def ask(cls: Any, parent: Any = None, **kw: Any) -> tuple[str, str]:
+        offered.append(kw["holders"])
+        return next(key_id for key_id, label in kw["holders"] if "本机" in label), "电脑送修"
+
+    monkeypatch.setattr(ResetKeyDialog, "ask", classmethod(ask))
+    window.reset_key(own=True)
+    qtbot.waitUntil(lambda: "已吊销" in window.message_line.text(), timeout=20_000)
+    assert [key_id for key_id, _ in offered[0]] == [first.signing_key_id]  # only the doctor's own keys
+    wait_synced(qtbot, runtime)
+    nurse = ApiUser(server.url, "nurse1")
+    try:
+        row = server_rows(nurse)["signing_key"][first.signing_key_id]
+    finally:
+        nurse.close()
+    assert row["revoked_at"] and row["revoked_reason"] == "电脑送修"
+    window.state.forget_pin()
+    second = sign_one(qtbot, window, "blfhsjn", "布洛芬缓释胶囊")
+    assert len(answers["new_pin"]) == 2 and second.signing_key_id != first.signing_key_id
+
+
 def test_a_doctor_who_logs_in_at_another_campus_works_in_that_campus_rooms_and_queue(
     qtbot: QtBot, window: Any, runtime: Any, server: ServerProcess
 ) -> None:
