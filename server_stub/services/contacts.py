@@ -4,7 +4,9 @@ A PC pushes its whole outbox before each pull, so a signature it pushes later ca
 before that pull (give or take ``shared.domain.signatures.SKEW``): ``last_pull`` bounds how far back an
 offline signature may claim to be (``MutationContext.last_contact``). ``ContactLog.note`` records a
 pull's start; it writes a (staff, device) at most once per ``interval`` seconds in this process, which
-only makes the bound older (more lenient), never wrong.
+only makes the bound older (more lenient), never wrong. A PC pushes one login's mutations at a time
+(``LocalStore.next_batch``): a mutation held behind another person's is not bound by a contact made
+while it was held (``held_behind_others``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from server_stub.db.engine import Database, DatabaseBusy
-from server_stub.db.tables import device_contact
+from server_stub.db.tables import device_contact, mutation_log
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,24 @@ def last_pull(conn: Connection, staff_id: str, device_id: str) -> dt.datetime | 
         )
     ).scalar_one_or_none()
     return value  # type: ignore[no-any-return]
+
+
+def held_behind_others(
+    conn: Connection, *, client_id: str, before_seq: int, staff_id: str, since: dt.datetime
+) -> bool:
+    """Whether another staff member's mutations, earlier in ``client_id``'s queue than ``before_seq``,
+    arrived at or after ``since``: a mutation queued behind them could not be pushed before then."""
+    row = conn.execute(
+        select(mutation_log.c.client_seq)
+        .where(
+            mutation_log.c.client_id == client_id,
+            mutation_log.c.client_seq < before_seq,
+            mutation_log.c.staff_id != staff_id,
+            mutation_log.c.received_at >= since,
+        )
+        .limit(1)
+    ).first()
+    return row is not None
 
 
 class ContactLog:

@@ -181,3 +181,40 @@ def test_the_apps_register_keys_per_pc_and_a_new_key_on_a_pc_replaces_its_old_on
     )
     assert rows[first["result"]["key_id"]]["device_id"] == doctor.device_id
     assert rows[second["result"]["key_id"]]["device_id"] != doctor.device_id
+
+
+def test_a_signature_held_behind_another_users_entries_on_a_shared_pc_is_not_refused(
+    server: ServerProcess, demo_db_url: str, doctor: ApiUser
+) -> None:
+    """A PC pushes one login's entries at a time: a doctor's offline signature queued behind a nurse's
+    offline entries could not be pushed at the doctor's next contact, so that contact does not bound it."""
+    from tests.support.api import patient_args
+
+    key_id = _key_for(demo_db_url, doctor, now() - dt.timedelta(hours=3))
+    signer = Signer(doctor, key_id)
+    nurse = ApiUser(server.url, "nurse1", device_id=doctor.device_id)  # the same PC, the same queue
+    nurse.client_id, nurse._seq = doctor.client_id, doctor._seq  # type: ignore[attr-defined]
+    try:
+        # offline, in this order: the nurse registers a patient, then the doctor writes and signs
+        queued_nurse = nurse.envelope("patient.register", patient_args())
+        rx = draft(
+            signer.patient,
+            _staff(doctor),
+            [line(first_drugs(1)[0])],
+            device_id=doctor.device_id,
+            existing=signer.numbers,
+            visit_id=signer.visit_id,
+        )
+        signed_at = now() - dt.timedelta(minutes=30)
+        queued_doctor = [
+            doctor.envelope("rx.create", create_args(rx)),
+            doctor.envelope("rx.sign", sign_args(rx, key_id, _key_for.sealed, at=signed_at)),  # type: ignore[attr-defined]
+        ]
+        # back online while the doctor is logged in: the doctor's entries wait behind the nurse's, the
+        # doctor's PC pulls; later the nurse logs in and pushes, then the doctor's entries go
+        doctor.pull()
+        assert nurse.push(queued_nurse).status_code == 200
+        outcomes = doctor.push(*queued_doctor).json()["outcomes"]
+    finally:
+        nurse.close()
+    assert [o["status"] for o in outcomes] == ["applied", "applied"], outcomes
