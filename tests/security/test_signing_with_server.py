@@ -218,3 +218,24 @@ def test_a_signature_held_behind_another_users_entries_on_a_shared_pc_is_not_ref
     finally:
         nurse.close()
     assert [o["status"] for o in outcomes] == ["applied", "applied"], outcomes
+
+
+def test_on_postgresql_the_last_contact_bounds_a_signatures_time(pg_url: str, tmp_path: Any) -> None:
+    from server_stub.seed.demo import seed_demo
+
+    seed_demo(pg_url, patients=30)
+    process = ServerProcess(pg_url, tmp_path / "server.log").start()
+    try:
+        doctor = _user(process, "doctor1")
+        try:
+            start = now()
+            signer = Signer(doctor, _key_for(pg_url, doctor, start - dt.timedelta(hours=3)))
+            assert signer.sign(start - dt.timedelta(hours=1)) == ("applied", None)
+            doctor.pull()
+            doctor.pull()  # a second pull soon after is not written again; the bound stays
+            assert signer.sign(start - dt.timedelta(hours=1)) == ("rejected", "signed_before_last_contact")
+            assert signer.sign(now()) == ("applied", None)
+        finally:
+            doctor.close()
+    finally:
+        process.stop()
