@@ -39,6 +39,7 @@ from shared.gui.app import ClientRuntime
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
 from shared.gui.widgets import MessageLine
 from shared.security.device_keys import DeviceKeys
+from shared.security.device_signing import remove_legacy_key_files
 from shared.site import SiteConfig
 from shared.sync.status import SyncStatus
 
@@ -70,6 +71,7 @@ class DeskState(QObject):
         self.lang = lang
         self.data_folder = data_folder
         self._keys: DeviceKeys | None = None  # this PC's signing keys (OS key store), made on first use
+        remove_legacy_key_files(data_folder)  # sealed key files of earlier versions: never kept again
         self.print_queue = PrintQueue(
             lambda: self.site, spool=data_folder / "print_spool", lang=lang, parent=self
         )

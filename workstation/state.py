@@ -22,6 +22,7 @@ from shared.gui.app import ClientRuntime
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
 from shared.gui.workers import run_in_background
 from shared.security.device_keys import DeviceKeys
+from shared.security.device_signing import remove_legacy_key_files
 from shared.site import SiteConfig
 from workstation.texts import t
 
@@ -57,6 +58,7 @@ class WorkState(QObject):
         self.lang = lang
         self.data_folder = data_folder
         self._keys: DeviceKeys | None = None
+        remove_legacy_key_files(data_folder)  # sealed key files of earlier versions: never kept again
         self.consult_visit_id = ""  # the visit whose consult is open (the PIN memory's scope)
         self.prints_folder = data_folder / "prints"
         self.room_id: str = ""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from shared.domain.clinical import key_registration_content
@@ -157,3 +158,26 @@ def signing_time(store: Any) -> dt.datetime:
     except (TypeError, ValueError):
         offset = 0.0
     return now + dt.timedelta(seconds=offset) if abs(offset) < 7 * 24 * 3600 else now
+
+
+LEGACY_KEY_FOLDER = "signing_keys"
+
+
+def remove_legacy_key_files(data_folder: Path) -> int:
+    """Erase ``<data folder>/signing_keys``, where earlier versions kept PIN-sealed private keys as files
+    (those keys were revoked by the server's migration 0013); returns how many files went."""
+    folder = data_folder / LEGACY_KEY_FOLDER
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.iterdir():
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    try:
+        folder.rmdir()
+    except OSError as error:
+        log.warning("could not remove %s: %s", folder, error)
+    if removed:
+        log.info("removed %d legacy signing key file(s) from %s", removed, folder)
+    return removed

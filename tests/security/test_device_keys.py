@@ -179,3 +179,14 @@ def test_another_signature_provider_plugs_in_behind_the_same_interface(store: Fi
     )
     assert wrong.reason == signatures.ALGORITHM_MISMATCH
     assert not verify_signature("unknown-alg", record.public_key, b"x", signature)
+
+
+def test_the_key_files_of_earlier_versions_are_erased(tmp_path: Path) -> None:
+    from shared.security.device_signing import remove_legacy_key_files
+    from shared.security.signing import generate_keypair
+
+    folder = tmp_path / "signing_keys"
+    folder.mkdir()
+    (folder / "doctor1.json").write_text(generate_keypair(PIN).model_dump_json(), encoding="utf-8")
+    assert remove_legacy_key_files(tmp_path) == 1 and not folder.exists()
+    assert remove_legacy_key_files(tmp_path) == 0
