@@ -130,6 +130,8 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         max_group=settings.group_commit_max,
     )
 
+    contacts = ContactLog()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The pinyin dictionary loads on first use (~1 s of CPU): now, in the background, rather than
@@ -137,6 +139,7 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         asyncio.get_running_loop().run_in_executor(None, pinyin_initials, "预热")
         await notifier.start()
         await committer.start()
+        contacts.start(db)
         # Garbage collection pauses were the slowest 1% of requests (p99 at 800 users halved without
         # them): see shared.gc_tuning.
         settle_after_start(settings.gc_young_threshold)
@@ -144,6 +147,7 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
             yield
         finally:
             await committer.stop()
+            await contacts.stop(db)
             await notifier.stop()
             db.dispose()
 
@@ -165,7 +169,7 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     app.state.token_rechecks = TokenRechecks(app.state.principals, db)
     app.state.shared_reads = SharedReads()
     app.state.longpoll_pacer = LongPollPacer(settings.longpoll_min_interval_seconds)
-    app.state.contacts = ContactLog()
+    app.state.contacts = contacts
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     app.include_router(health.router)

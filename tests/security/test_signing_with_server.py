@@ -5,12 +5,14 @@ before that PC's last contact) and the server's clock; the time is covered by th
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from server_stub.db.engine import Database
+from server_stub.services.contacts import last_pull
 from server_stub.services.entities import write_entities
 from shared.domain.entities import SigningKey
 from shared.ids import new_id
@@ -235,6 +237,18 @@ def test_on_postgresql_the_last_contact_bounds_a_signatures_time(pg_url: str, tm
             doctor.pull()  # a second pull soon after is not written again; the bound stays
             assert signer.sign(start - dt.timedelta(hours=1)) == ("rejected", "signed_before_last_contact")
             assert signer.sign(now()) == ("applied", None)
+            # the contact reaches the database (for the other server processes) within seconds
+            db = Database.open(pg_url, pool_size=1)
+            try:
+                deadline = time.monotonic() + 30
+                found = None
+                while found is None and time.monotonic() < deadline:
+                    with db.read() as conn:
+                        found = last_pull(conn, doctor.staff["id"], doctor.device_id)
+                    time.sleep(0.5)
+            finally:
+                db.dispose()
+            assert found is not None and found >= start
         finally:
             doctor.close()
     finally:

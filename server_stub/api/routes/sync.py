@@ -109,7 +109,7 @@ async def pull(
     contacts: ContactLog = state.contacts
     loop = asyncio.get_running_loop()
     # this PC's contact, before anything else: its outbox was pushed before this pull
-    await asyncio.to_thread(contacts.note, db, principal.staff.id, principal.device_id, utcnow())
+    contacts.note(principal.staff.id, principal.device_id, utcnow())
     remaining = wait
     if wait > 0:
         hold = min(pacer.delay(principal.token_hash), wait)
