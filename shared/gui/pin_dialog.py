@@ -184,25 +184,28 @@ def wait_for_registration(
     done: Callable[[KeyStatus | None], None],
     *,
     wake: Callable[[], None] | None = None,
-    seconds: float = REGISTRATION_WAIT_SECONDS,
+    seconds: float | None = None,
 ) -> None:
     """Look (``query(find, callback)`` runs ``find`` on the DB thread) every ``POLL_MS`` until this
-    PC's new key is no longer ``pending``, then ``done(status)``; ``done(None)`` after ``seconds``.
-    ``wake`` pushes the outbox at once. Never blocks the GUI."""
+    PC's new key is no longer ``pending``, then ``done(status)``; ``done(None)`` after ``seconds``
+    (default ``REGISTRATION_WAIT_SECONDS``). ``wake`` pushes the outbox at once. Never blocks the GUI."""
+    if seconds is None:
+        seconds = REGISTRATION_WAIT_SECONDS
     if wake is not None:
         wake()
+    left = seconds
 
     def looked(status: KeyStatus) -> None:
         if status.state != "pending":
             done(status)
-        elif seconds <= 0:
+        elif left <= 0:
             done(None)
         else:
             QTimer.singleShot(
                 POLL_MS,
                 parent,
                 lambda: wait_for_registration(
-                    parent, query, find, done, wake=None, seconds=seconds - POLL_MS / 1000
+                    parent, query, find, done, wake=None, seconds=left - POLL_MS / 1000
                 ),
             )
 

@@ -139,6 +139,41 @@ def test_the_key_is_this_pcs_a_pin_change_stays_here_and_a_revoked_key_means_a_n
     assert rows["rx"][first.id]["status"] == "signed"  # what was signed before the reset stays valid
 
 
+def test_a_first_signature_needs_the_server_once_to_register_this_pcs_key(
+    qtbot: QtBot,
+    window: Any,
+    runtime: Any,
+    clinic: Clinic,
+    server: ServerProcess,
+    answers: dict[str, list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Offline, a new key is made but nothing is signed (the server would refuse a signature older than
+    the key's registration); once the server is back the key is confirmed and the doctor signs."""
+    from shared.domain.entities import Prescription
+    from shared.gui import pin_dialog
+
+    monkeypatch.setattr(pin_dialog, "REGISTRATION_WAIT_SECONDS", 3.0)
+    ready(qtbot, window, runtime)
+    call_and_start(qtbot, window)
+    visit_id = window.consult.data.visit.id
+    window.consult.tabs.setCurrentWidget(window.prescribing)
+    server.kill()
+    runtime.network.wake()
+    rx = window.prescribing
+    add_drug(qtbot, window, "mtss", "蒙脱石散")
+    acknowledge_warnings(window)
+    qtbot.mouseClick(rx.sign_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "尚未被服务器确认" in window.message_line.text(), timeout=30_000)
+    assert len(answers["new_pin"]) == 1 and runtime.store.find(Prescription, visit_id=visit_id) == []
+    server.start()
+    with qtbot.waitSignal(rx.sig_signed, timeout=60_000) as signed:
+        qtbot.mouseClick(rx.sign_button, Qt.MouseButton.LeftButton)
+    assert len(answers["new_pin"]) == 1 and len(answers["pin"]) == 1  # the same key, now confirmed
+    assert signed.args[0][0].signing_key_id == window.state.keys.load(clinic.doctor["id"]).key_id
+    wait_synced(qtbot, runtime, timeout=60_000)
+
+
 def test_one_pin_entry_serves_one_patients_consult(
     qtbot: QtBot, window: Any, runtime: Any, clinic: Clinic, answers: dict[str, list[Any]]
 ) -> None:
