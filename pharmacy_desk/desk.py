@@ -35,7 +35,8 @@ from shared.gui.ops import OpChanges, QueryOp
 from shared.gui.printers import PrintJobsButton
 from shared.gui.printing import PrintQueue, QueuedJob
 from shared.gui.widgets import MessageLine
-from shared.security.keyfile import KeyFile
+from shared.security.device_keys import DeviceKeys
+from shared.security.device_signing import remove_legacy_key_files
 from shared.site import SiteConfig
 from shared.sync.status import SyncStatus
 
@@ -66,7 +67,8 @@ class DeskState(QObject):
         self.site = site
         self.lang = lang
         self.data_folder = data_folder
-        self.keys = KeyFile(data_folder / "signing_keys")
+        self._keys: DeviceKeys | None = None  # this PC's signing keys (OS key store), made on first use
+        remove_legacy_key_files(data_folder)  # sealed key files of earlier versions: never kept again
         self.print_queue = PrintQueue(
             lambda: self.site,
             data_folder=data_folder,
@@ -90,6 +92,17 @@ class DeskState(QObject):
     @property
     def campus_id(self) -> str | None:
         return self.runtime.campus_id
+
+    @property
+    def keys(self) -> DeviceKeys:
+        """This install's signing keys (first used on the DB thread: it reads the device id)."""
+        if self._keys is None:
+            self._keys = DeviceKeys(self.runtime.store.device_id)
+        return self._keys
+
+    @keys.setter
+    def keys(self, value: DeviceKeys) -> None:
+        self._keys = value
 
     def now(self) -> dt.datetime:
         return self._clock()

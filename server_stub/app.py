@@ -32,6 +32,7 @@ from server_stub.config import ServerSettings, get_settings
 from server_stub.db.engine import Database, DatabaseBusy
 from server_stub.services import push
 from server_stub.services.auth import PrincipalCache, SourceBlocked
+from server_stub.services.contacts import ContactLog
 from server_stub.services.feed import CursorAhead, CursorExpired
 from server_stub.services.feed_tail import FeedTail, fetch_after_commit
 from server_stub.services.group_commit import GroupCommitter
@@ -225,6 +226,8 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         max_group=settings.group_commit_max,
     )
 
+    contacts = ContactLog()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The pinyin dictionary loads on first use (~1 s of CPU): now, in the background, rather than
@@ -233,6 +236,7 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         await notifier.start()
         await committer.start()
         _end_long_polls_on_stop(notifier)
+        contacts.start(db)
         # Garbage collection pauses were the slowest 1% of requests (p99 at 800 users halved without
         # them): see shared.gc_tuning.
         settle_after_start(settings.gc_young_threshold)
@@ -241,6 +245,7 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         finally:
             notifier.stop_waiters()
             await committer.stop()
+            await contacts.stop(db)
             await notifier.stop()
             db.dispose()
 
@@ -262,6 +267,7 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     app.state.token_rechecks = TokenRechecks(app.state.principals, db)
     app.state.shared_reads = SharedReads()
     app.state.longpoll_pacer = LongPollPacer(settings.longpoll_min_interval_seconds)
+    app.state.contacts = contacts
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(UnhandledErrors)  # added last: the outermost of ours, around everything else
 

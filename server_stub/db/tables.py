@@ -204,6 +204,16 @@ sync_client = Table(
     Column("last_push_at", UTCDateTime(), nullable=True),
 )
 
+# When each (staff member, device) last pulled the feed: the earliest a signature it pushes later can
+# claim to be made (a PC pushes its outbox before every pull; ``shared.domain.signatures``).
+device_contact = Table(
+    "device_contact",
+    metadata,
+    Column("staff_id", String(64), primary_key=True),
+    Column("device_id", String(128), primary_key=True),
+    Column("last_pull_at", UTCDateTime(), nullable=False),
+)
+
 mutation_log = Table(
     "mutation_log",
     metadata,

@@ -26,7 +26,7 @@ from server_stub.db.engine import (
     transaction_state,
 )
 from server_stub.db.tables import mutation_failure, mutation_log, sync_client
-from server_stub.services import audit
+from server_stub.services import audit, contacts
 from server_stub.services.auth import Principal
 from server_stub.services.clock import local_today, utcnow
 from server_stub.services.entities import ServerState, read_ahead, write_entities
@@ -725,7 +725,13 @@ def _apply_in_transaction(
         outcome = _internal_error(envelope, lang)  # it failed the server before: not run again
     elif give_up is None:
         outcome = _run_handler(
-            conn, envelope=envelope, principal=principal, timezone=timezone, lang=lang, now=now
+            conn,
+            envelope=envelope,
+            principal=principal,
+            timezone=timezone,
+            lang=lang,
+            now=now,
+            client_id=client_id,
         )
     else:
         outcome = MutationOutcome(
@@ -760,6 +766,31 @@ def _apply_in_transaction(
     return outcome
 
 
+def _last_contact(
+    conn: Connection, principal: Principal, client_id: str, client_seq: int
+) -> dt.datetime | None:
+    """When this PC last pulled for this staff member (``services.contacts``), or None when that bound
+    does not hold for this mutation: another staff member's mutations, earlier in this install's queue,
+    arrived since then, so this one was held behind them (``LocalStore.next_batch`` pushes one login's
+    mutations at a time) and could not have been pushed at that contact."""
+    contact = contacts.last_pull(conn, principal.staff.id, principal.device_id)
+    if contact is None or not client_id:
+        return contact
+    for entry in _pending_list(conn, _LOG_PENDING):
+        if (
+            entry.client_id == client_id
+            and entry.envelope.client_seq < client_seq
+            and entry.principal.staff.id != principal.staff.id
+            and entry.received_at >= contact
+        ):
+            return None
+    if contacts.held_behind_others(
+        conn, client_id=client_id, before_seq=client_seq, staff_id=principal.staff.id, since=contact
+    ):
+        return None
+    return contact
+
+
 def _run_handler(
     conn: Connection,
     *,
@@ -768,6 +799,7 @@ def _run_handler(
     timezone: str,
     lang: str,
     now: dt.datetime,
+    client_id: str = "",
 ) -> MutationOutcome:
     def rejected(code: str, message: str, detail: Any = None) -> MutationOutcome:
         return MutationOutcome(
@@ -808,6 +840,7 @@ def _run_handler(
         base_version=envelope.base_version,
         lang=lang,
         occurred_at=bound_occurred_at(envelope.occurred_at, received=now),
+        last_contact=lambda: _last_contact(conn, principal, client_id, envelope.client_seq),
     )
     # A handler only reads, except for numbering counters (ServerState notes those). A refusal before
     # any write has nothing to undo; a refusal after one is undone with the caller's savepoint

@@ -12,7 +12,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 Role = Literal["doctor", "pharmacist", "nurse", "admin", "kiosk", "security_admin"]
 ROLES: tuple[Role, ...] = ("doctor", "pharmacist", "nurse", "admin", "kiosk", "security_admin")
@@ -453,23 +453,31 @@ RxStatus = Literal[
 
 
 class SigningKey(Entity):
-    """A staff member's registered Ed25519 public key (base64 raw 32 bytes); revoked keys stay listed so
-    old signatures still verify against the key that made them."""
+    """A public key one staff member registered for one PC (``device_id``; "" for keys registered before
+    keys were per PC). Only public parts are kept and synced: the private key stays sealed in that PC's
+    OS key store (``shared.security.device_keys``). ``algorithm`` names the signature provider
+    (``shared.security.providers``). Revoked keys stay listed so old signatures still verify."""
 
     KIND: ClassVar[str] = "signing_key"
     SCOPE: ClassVar = "global"
     INDEXES: ClassVar = ("staff_id", "fingerprint")
 
     staff_id: str
-    algorithm: Literal["ed25519"] = "ed25519"
+    algorithm: str = Field(default="ed25519", min_length=1, max_length=15)
     public_key: str = Field(min_length=40, max_length=64)
     fingerprint: str = Field(max_length=64)
     registered_at: dt.datetime
     revoked_at: dt.datetime | None = None
     revoked_reason: str = Field(default="", max_length=200)
-    # the PIN-sealed private key (``signing.EncryptedKey`` JSON) so its owner can sign on any PC; {} if the
-    # owner keeps it on one PC only. Sealed with scrypt + AES-GCM under the PIN, never the clear key.
-    sealed_key: dict[str, Any] = Field(default_factory=dict)
+    device_id: str = Field(default="", max_length=128)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_sealed_key(cls, data: Any) -> Any:
+        # rows cached before keys were per PC carried the PIN-sealed private key: never read it again
+        if isinstance(data, dict) and "sealed_key" in data:
+            data = {k: v for k, v in data.items() if k != "sealed_key"}
+        return data
 
 
 class Prescription(Entity):
@@ -509,6 +517,7 @@ class Prescription(Entity):
     signature: str = Field(default="", max_length=200)
     signing_key_id: str | None = None
     signed_at: dt.datetime | None = None
+    signature_algorithm: str = Field(default="", max_length=15)  # the key's provider, as signed
     sign_count: int = Field(default=0, ge=0)
     # the pharmacist's review
     reviewed_by: str | None = None
@@ -517,6 +526,7 @@ class Prescription(Entity):
     review_reason_code: str = Field(default="", max_length=64)
     review_signature: str = Field(default="", max_length=200)
     review_key_id: str | None = None
+    review_signature_algorithm: str = Field(default="", max_length=15)
     pickup_code_hash: str = Field(default="", max_length=128)
     cancel_reason: str = Field(default="", max_length=500)
     # the payment (``rx.pay``), confirmed by the payment adapter; ``amount_paid`` is a Decimal as text
@@ -871,6 +881,7 @@ class EmrNote(Entity):
     signature: str = Field(default="", max_length=200)
     signing_key_id: str | None = None
     signed_at: dt.datetime | None = None
+    signature_algorithm: str = Field(default="", max_length=15)
 
 
 class ClinicalOrder(Entity):

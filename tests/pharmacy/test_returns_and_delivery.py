@@ -16,21 +16,20 @@ from shared.domain.delivery import TrackingEvent
 from shared.domain.entities import Delivery, Dispense, PrintRecord, Refund, StockBatch
 from shared.domain.pharmacy import batch_id
 from tests.gui.conftest import save_screenshot
-from tests.pharmacy.support import PHARMACIST_PIN
+from tests.pharmacy.support import PHARMACIST_PIN, registered_key
 from tests.pharmacy.test_desk_flow import pdf_text, server_state
 from tests.support.api import ApiUser
 
 
-def approve_and_dispense(state: Any, rx_id: str) -> Any:
+def approve_and_dispense(qtbot: QtBot, state: Any, rx_id: str) -> Any:
     """What the review and dispense screens record, done directly against the desk's store."""
     from pharmacy_desk import actions
     from pharmacy_desk.queries import dispense_plan
 
     store = state.runtime.store
     staff = state.staff
-    actions.review(
-        store, state.keys, staff, rx_id, "approve", "", "", PHARMACIST_PIN, now=state.now(), create_key=True
-    )
+    registered_key(qtbot, state)
+    actions.review(store, state.keys, staff, rx_id, "approve", "", "", PHARMACIST_PIN)
     plan = dispense_plan(store, rx_id, state.pharmacy_id, state.today())
     actions.dispense(
         store, plan, pharmacy_id=state.pharmacy_id, handover="delivery", pickup_code="", now=state.now()
@@ -47,7 +46,7 @@ def test_refund_puts_stock_back_and_delivery_prints_waybills(
 
     window, state = desk, desk.state
     rx = pharmacy_server.prescriptions[0].rx
-    plan = approve_and_dispense(state, rx.id)
+    plan = approve_and_dispense(qtbot, state, rx.id)
     line = plan.lines[0]
     taken = line.allocation[0]
     key = batch_id(state.pharmacy_id, line.line.drug.id, taken.batch_no)
@@ -222,6 +221,7 @@ def test_a_dispense_recorded_before_a_stocktake_goes_to_the_review_list_and_is_c
     window, state = desk, desk.state
     store = state.runtime.store
     rx = pharmacy_server.prescriptions[0].rx
+    registered_key(qtbot, state)
     actions.review(
         store,
         state.keys,
@@ -231,8 +231,6 @@ def test_a_dispense_recorded_before_a_stocktake_goes_to_the_review_list_and_is_c
         "",
         "",
         PHARMACIST_PIN,
-        now=state.now(),
-        create_key=True,
     )
     plan = dispense_plan(store, rx.id, state.pharmacy_id, state.today())
     first = plan.lines[0].allocation[0]
@@ -327,6 +325,7 @@ def test_a_code_locked_by_wrong_tries_is_replaced_and_the_new_one_works(
 
     window, state = desk, desk.state
     rx = pharmacy_server.prescriptions[0].rx
+    registered_key(qtbot, state)
     outcome = actions.review(
         state.runtime.store,
         state.keys,
@@ -336,8 +335,6 @@ def test_a_code_locked_by_wrong_tries_is_replaced_and_the_new_one_works(
         "",
         "",
         PHARMACIST_PIN,
-        now=state.now(),
-        create_key=True,
     )
     screen = window.dispense
     window.open_for_dispensing(rx.number)

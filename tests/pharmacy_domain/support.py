@@ -102,7 +102,7 @@ def signing_key_row(staff_id: str = PHARMACIST, key: EncryptedKey | None = None)
         staff_id=staff_id,
         public_key=sealed.public_key,
         fingerprint=fingerprint(sealed.public_key),
-        registered_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
+        registered_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
     )
 
 
@@ -117,11 +117,13 @@ def review_args(
     key_row: SigningKey | None = None,
     pickup_code: str | None = "482913",
     tamper: bool = False,
+    at: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """``rx.review`` args signed with the pharmacist's key (``tamper`` changes the content after signing)."""
+    """``rx.review`` args signed with the pharmacist's key at ``at`` (default: now; ``tamper`` changes
+    the content after signing)."""
     sealed = key or pharmacist_key()
     row = key_row or signing_key_row(reviewer_id, sealed)
-    at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    at = at or dt.datetime.now(dt.UTC).replace(microsecond=0)
     content = review_signed_content(
         rx,
         decision=decision,  # type: ignore[arg-type]

@@ -259,7 +259,7 @@ def test_balances_always_equal_the_ledger_fold(state: MemoryState) -> None:
 def test_wrong_pickup_codes_are_recorded_and_the_fifth_locks(state: MemoryState) -> None:
     rx = prescription((AMOX, 3))
     state.rows["rx", rx.id] = rx
-    run(state, "rx.review", review_args(rx, pickup_code="482913"))
+    run(state, "rx.review", review_args(rx, pickup_code="482913", at=NOW))
     for _ in range(5):
         effect = run(state, "rx.pickup_verify", {"rx_id": rx.id, "code": "111112"})
         assert effect.result["ok"] is False and effect.warnings
@@ -313,7 +313,7 @@ def test_a_code_used_for_a_partial_dispense_still_opens_the_remainder(state: Mem
     receive(state, AMOX, ("ONLY", "2027-06-30", 1))
     rx = prescription((AMOX, 7))  # 42 capsules → two boxes of 24; one box on the shelf
     state.rows["rx", rx.id] = rx
-    run(state, "rx.review", review_args(rx, pickup_code="482913"))
+    run(state, "rx.review", review_args(rx, pickup_code="482913", at=NOW))
     issued = state.get(PickupCodeState, pickup_state_id(rx.id)).issued_at  # type: ignore[union-attr]
     soon = issued + dt.timedelta(days=6)  # the first visit, a day before the code's week is up
     assert run(
@@ -372,7 +372,7 @@ def test_a_partial_dispense_without_the_code_keeps_it_for_the_remainder(state: M
     receive(state, AMLO, ("L1", "2027-12-31", 4))
     rx = prescription((AMLO, 14), (AMOX, 7))  # two boxes of 7 tablets (in stock), two of 24 capsules (one)
     state.rows["rx", rx.id] = rx
-    run(state, "rx.review", review_args(rx, pickup_code="590317"))
+    run(state, "rx.review", review_args(rx, pickup_code="590317", at=NOW))
     first = run(
         state,
         "rx.dispense",

@@ -488,6 +488,7 @@ class DayViewScreen(QWidget):
     def call_next(self) -> None:
         if not self._need_room():
             return
+        self.state.consult_ended()  # the PIN entered for the last patient ends here
         data = self.view_data
         ticket_id = data.room_next.get(self.state.room_id) if data else None
         row = self._ticket_row(ticket_id) if ticket_id else None
@@ -506,6 +507,7 @@ class DayViewScreen(QWidget):
         row = self._selected_waiting()
         if row is None or not self._need_room():
             return
+        self.state.consult_ended()
         self._step("queue.call", row, "day.called", room_id=self.state.room_id)
 
     def recall(self) -> None:
@@ -561,6 +563,7 @@ class DayViewScreen(QWidget):
         if row is None:
             self.state.message(t("day.nothing_to_finish", self.state.lang), "info")
             return
+        self.state.consult_ended()
         self._step("queue.finish", row, "day.finished")
 
     def _waiting_activated(self, _index: QModelIndex) -> None:

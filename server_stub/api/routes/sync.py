@@ -15,6 +15,7 @@ from server_stub.db.engine import Database
 from server_stub.services import feed, push
 from server_stub.services.auth import Principal
 from server_stub.services.clock import utcnow
+from server_stub.services.contacts import ContactLog
 from server_stub.services.feed_tail import FeedTail
 from server_stub.services.group_commit import GroupCommitter
 from server_stub.services.longpoll import LongPollPacer
@@ -136,7 +137,10 @@ async def pull(
     shared: SharedReads = state.shared_reads
     tail: FeedTail = state.feed_tail
     pacer: LongPollPacer = state.longpoll_pacer
+    contacts: ContactLog = state.contacts
     loop = asyncio.get_running_loop()
+    # this PC's contact, before anything else: its outbox was pushed before this pull
+    contacts.note(principal.staff.id, principal.device_id, utcnow())
     remaining = wait
     if wait > 0:
         hold = min(pacer.delay(principal.token_hash), wait)

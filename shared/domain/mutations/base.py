@@ -58,6 +58,12 @@ class MutationContext:
     # When the action happened on the PC (the server's bounded reading of the envelope's
     # ``occurred_at``); ``None`` on a client, where ``now`` is that moment.
     occurred_at: dt.datetime | None = None
+    # the server only: when this device (with this staff member) last pulled before this push, asked
+    # lazily (signature time checks, ``shared.domain.signatures``); None on a client
+    last_contact: Callable[[], dt.datetime | None] | None = None
+
+    def last_contact_at(self) -> dt.datetime | None:
+        return self.last_contact() if self.last_contact is not None else None
 
     def t(self, key: str, **params: object) -> str:
         return tr(key, self.lang, **params)

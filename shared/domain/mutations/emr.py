@@ -12,8 +12,9 @@ pharmacists only read. Times are aware datetimes; ids are client-made uuids.
   marked). A signed note is never changed (``note_signed``): correct it with a new note + ``amends_id``.
   One live note per visit (``note_exists`` with ``detail.note_id`` names the one to edit).
 ``emr.sign`` — ``SignNote`` (the note's doctor): ``note_id``, ``signing_key_id``, ``signed_at``,
-  ``signature`` = base64 Ed25519 of ``canonical_bytes(clinical.note_signed_content(note, signed_at))``.
-  Needs a chief complaint and a diagnosis; refused when the signature does not verify. Signing an
+  ``algorithm`` (default "ed25519"), ``signature`` over
+  ``canonical_bytes(clinical.note_signed_content(note, signed_at))``. Needs a chief complaint and a
+  diagnosis; the signature rules of ``rx.sign`` apply (``signature_checks.require_signature``). Signing an
   amendment marks the note it amends ``superseded``.
 ``order.create`` — ``CreateOrder`` (doctor): ``id``, ``visit_id``, ``exam_item_id`` (``ExamItem``),
   ``urgent``, ``note`` (indication). One order per item; the item is snapshotted (name, price, site).
@@ -82,10 +83,11 @@ from shared.domain.mutations.base import (
     not_owner,
     require,
 )
-from shared.domain.mutations.rx import DISPENSED, signing_key_for
+from shared.domain.mutations.rx import DISPENSED
+from shared.domain.mutations.signature_checks import require_signature
 from shared.domain.rx_rules import RxType
 from shared.i18n import register, state_name, tr
-from shared.security.signing import canonical_bytes, verify
+from shared.security.providers import DEFAULT_ALGORITHM
 
 DOCTOR: tuple[Role, ...] = ("doctor",)
 
@@ -222,6 +224,7 @@ class SignNote(MutationArgs):
     note_id: str = Id
     signing_key_id: str = Id
     signed_at: dt.datetime
+    algorithm: str = Field(default=DEFAULT_ALGORITHM, min_length=1, max_length=15)
     signature: str = Field(min_length=1, max_length=200)
 
     _signed_at = field_validator("signed_at")(_aware)
@@ -382,10 +385,15 @@ def sign_note(state: StateReader, args: SignNote, ctx: MutationContext) -> Effec
     ]
     if missing:
         raise Rejected(ctx.t("emr.incomplete", missing="、".join(missing)), code="note_incomplete")
-    key = signing_key_for(state, args.signing_key_id, args.signed_at, ctx)
-    content = note_signed_content(note, args.signed_at)
-    if not verify(canonical_bytes(content), args.signature, key.public_key):
-        raise Rejected(ctx.t("signing.bad_signature"), code="bad_signature")
+    key = require_signature(
+        state,
+        key_id=args.signing_key_id,
+        at=args.signed_at,
+        content=note_signed_content(note, args.signed_at),
+        signature=args.signature,
+        algorithm=args.algorithm,
+        ctx=ctx,
+    )
     signed = next_version(
         note,
         ctx,
@@ -393,6 +401,7 @@ def sign_note(state: StateReader, args: SignNote, ctx: MutationContext) -> Effec
         signature=args.signature,
         signing_key_id=key.id,
         signed_at=args.signed_at,
+        signature_algorithm=key.algorithm,
     )
     writes: list[EmrNote] = [signed]
     if note.amends_id:

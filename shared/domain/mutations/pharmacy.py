@@ -5,8 +5,9 @@ All need the ``pharmacist`` role. Quantities are whole **minimum units** (片/�
 ``rx.review`` — ``ReviewRx``: ``rx_id``, ``decision`` ("approve" | "reject"), ``reason_code`` (a key of
   ``shared.domain.pharmacy.REVIEW_REASONS``; required to reject), ``reason`` (free text; required with
   "other"), ``reviewed_at`` (aware time the pharmacist signed), ``signing_key_id`` (the pharmacist's
-  registered ``SigningKey``), ``signature`` (base64 Ed25519 over ``signing.canonical_bytes(
-  pharmacy.review_signed_content(rx, ...))``), ``pickup_code`` (six digits drawn on the PC with
+  ``SigningKey`` registered for this PC), ``algorithm`` (default "ed25519"), ``signature`` over
+  ``signing.canonical_bytes(pharmacy.review_signed_content(rx, ...))`` (which covers ``reviewed_at``;
+  the rules of ``rx.sign`` apply: ``signature_checks.require_signature``), ``pickup_code`` (six digits drawn on the PC with
   ``pickup.issue_pickup_code``; required to approve — only its digest is stored). The prescription
   must be ``signed``; it becomes ``approved`` or ``rejected`` (a rejection goes back to the doctor).
   Where the prescription's pharmacy has ``payment_required``, approval issues no code (``pickup_code``
@@ -84,7 +85,6 @@ from shared.domain.entities import (
     Prescription,
     Refund,
     RefundLine,
-    SigningKey,
     StockMovement,
 )
 from shared.domain.mutations.base import (
@@ -102,6 +102,7 @@ from shared.domain.mutations.base import (
     next_version,
 )
 from shared.domain.mutations.ledger_writer import StockWriter, local_day
+from shared.domain.mutations.signature_checks import require_signature
 from shared.domain.pharmacy import (
     DISPENSABLE_STATUSES,
     REFUND_REASONS,
@@ -115,7 +116,7 @@ from shared.domain.pharmacy import (
 )
 from shared.errors import SuiteError
 from shared.i18n import register, state_name
-from shared.security.signing import canonical_bytes, verify
+from shared.security.providers import DEFAULT_ALGORITHM
 
 ROLES: tuple[Literal["pharmacist"], ...] = ("pharmacist",)
 PAY_ROLES: tuple[Literal["pharmacist"], ...] = ("pharmacist",)  # the counter takes money; an admin does not
@@ -318,6 +319,7 @@ class ReviewRx(MutationArgs):
     reason: str = Field(default="", max_length=500)
     reviewed_at: AwareDatetime
     signing_key_id: str = Id
+    algorithm: str = Field(default=DEFAULT_ALGORITHM, min_length=1, max_length=15)
     signature: str = Field(min_length=1, max_length=200)
     pickup_code: str | None = Field(default=None, pattern=r"^\d{6}$")
 
@@ -525,15 +527,7 @@ def review_rx(state: StateReader, args: ReviewRx, ctx: MutationContext) -> Effec
         _check_reason(args.reason_code, args.reason, REVIEW_REASONS, ctx)
     elif args.reason_code and args.reason_code not in REVIEW_REASONS:
         raise Rejected(ctx.t("pharmacy.unknown_reason", code=args.reason_code), code="unknown_reason")
-    key = state.get(SigningKey, args.signing_key_id)
     reviewed_at = args.reviewed_at
-    if (
-        key is None
-        or key.voided
-        or key.staff_id != ctx.staff_id
-        or (key.revoked_at is not None and key.revoked_at <= reviewed_at)
-    ):
-        raise Rejected(ctx.t("pharmacy.bad_key"), code="bad_signing_key")
     content = review_signed_content(
         rx,
         decision=args.decision,
@@ -542,8 +536,15 @@ def review_rx(state: StateReader, args: ReviewRx, ctx: MutationContext) -> Effec
         reviewer_id=ctx.staff_id,
         reviewed_at=args.reviewed_at,
     )
-    if not verify(canonical_bytes(content), args.signature, key.public_key):
-        raise Rejected(ctx.t("pharmacy.bad_signature"), code="bad_signature")
+    key = require_signature(
+        state,
+        key_id=args.signing_key_id,
+        at=reviewed_at,
+        content=content,
+        signature=args.signature,
+        algorithm=args.algorithm,
+        ctx=ctx,
+    )
     writes = []
     changes: dict[str, object] = {
         "status": "approved" if args.decision == "approve" else "rejected",
@@ -553,6 +554,7 @@ def review_rx(state: StateReader, args: ReviewRx, ctx: MutationContext) -> Effec
         "review_reason_code": args.reason_code,
         "review_signature": args.signature,
         "review_key_id": key.id,
+        "review_signature_algorithm": key.algorithm,
     }
     waits_for_payment = args.decision == "approve" and payment_first(state, rx) and rx.paid_at is None
     if args.decision == "approve" and not waits_for_payment:
