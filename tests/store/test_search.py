@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ def store(tmp_path: Path) -> LocalStore:
             mrn="20260000123",
             id_number="11010519491231002X",
             id_number_tail="002X",
+            birth_date=dt.date(1949, 12, 31),  # as the ID number says: patient.update re-checks it
             phone="13812345678",
         ),
         patient("p-2", "欧阳娜娜", mrn="20260000456", phone="13900001111"),

@@ -762,7 +762,11 @@ def dispense_rx(state: StateReader, args: DispenseRx, ctx: MutationContext) -> E
     at, day = local_day(args.dispensed_at, ctx)
     if not _seen_approved(state, rx):
         raise Rejected(
-            ctx.t("pharmacy.never_approved", number=rx.number, status=rx.status),
+            ctx.t(
+                "pharmacy.never_approved",
+                number=rx.number,
+                status=state_name("prescription", rx.status, ctx.lang),
+            ),
             code="rx_never_approved",
             detail={"status": rx.status},
         )
