@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server_stub.api.deps import TokenRechecks
-from server_stub.api.routes import admin, auth, health, queue, reference, sync
+from server_stub.api.routes import admin, auth, health, patients, queue, reference, sync
 from server_stub.config import ServerSettings, get_settings
 from server_stub.db.engine import Database, DatabaseBusy
 from server_stub.services import push
@@ -30,6 +30,7 @@ from server_stub.services.feed_tail import FeedTail, fetch_after_commit
 from server_stub.services.group_commit import GroupCommitter
 from server_stub.services.longpoll import URGENT_KINDS, LongPollPacer
 from server_stub.services.notifier import FeedNotifier
+from server_stub.services.patient_reads import PatientReadLog
 from server_stub.services.push import ClientMismatch, SequenceError
 from server_stub.services.reference_cache import ReferenceCache
 from server_stub.services.shared_reads import SharedReads
@@ -129,6 +130,8 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         max_group=settings.group_commit_max,
     )
 
+    patient_reads = PatientReadLog(db, flush_seconds=settings.patient_audit_flush_seconds)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The pinyin dictionary loads on first use (~1 s of CPU): now, in the background, rather than
@@ -136,12 +139,14 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         asyncio.get_running_loop().run_in_executor(None, pinyin_initials, "预热")
         await notifier.start()
         await committer.start()
+        await patient_reads.start()
         # Garbage collection pauses were the slowest 1% of requests (p99 at 800 users halved without
         # them): see shared.gc_tuning.
         settle_after_start(settings.gc_young_threshold)
         try:
             yield
         finally:
+            await patient_reads.stop()
             await committer.stop()
             await notifier.stop()
             db.dispose()
@@ -164,11 +169,12 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     app.state.token_rechecks = TokenRechecks(app.state.principals, db)
     app.state.shared_reads = SharedReads()
     app.state.longpoll_pacer = LongPollPacer(settings.longpoll_min_interval_seconds)
+    app.state.patient_reads = patient_reads
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     app.include_router(health.router)
     # sync first: routes are matched in order, and pulls and pushes are most of the traffic
-    for router in (sync.router, reference.router, auth.router, queue.router, admin.router):
+    for router in (sync.router, reference.router, auth.router, queue.router, admin.router, patients.router):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.exception_handler(SuiteError)

@@ -42,3 +42,14 @@ def mask_phone(phone: str) -> str:
     if len(digits) < 7:
         return "*" * len(digits)
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def mask_patient_identifiers(data: dict[str, object]) -> dict[str, object]:
+    """A patient's fields (as a dict) with the ID number and phone masked, for roles and screens that
+    do not need them in full; the last 4 of the ID number (``id_number_tail``) stay for look-ups."""
+    masked = dict(data)
+    if masked.get("id_number"):
+        masked["id_number"] = mask_id_number(str(masked["id_number"]))
+    if masked.get("phone"):
+        masked["phone"] = mask_phone(str(masked["phone"]))
+    return masked

@@ -135,3 +135,22 @@ def update_patient(state: StateReader, args: UpdatePatient, ctx: MutationContext
     _reject_duplicate_id(state, fields, ctx, current.id)
     updated = next_version(current, ctx, **fields)
     return Effect(writes=[updated], result={"patient_id": updated.id, "version": updated.version})
+
+
+class ViewPatient(MutationArgs):
+    """A patient's record was shown on a screen (``screen`` names it: consult, check_in, dispense …)."""
+
+    patient_id: str = Field(min_length=1, max_length=64)
+    screen: str = Field(min_length=1, max_length=40)
+
+
+@mutation(
+    "patient.view",
+    ViewPatient,
+    roles=("nurse", "doctor", "pharmacist", "admin"),
+    summary="Record that a patient's record was viewed (audit; recorded offline too).",
+)
+def view_patient(state: StateReader, args: ViewPatient, ctx: MutationContext) -> Effect:
+    # Writes nothing: the server's audit entry of the mutation (who, which device, when it happened,
+    # this result) is the record. A view made offline is pushed with the rest of the outbox.
+    return Effect(result={"patient_id": args.patient_id, "screen": args.screen, "campus_id": ctx.campus_id})
