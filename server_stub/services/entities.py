@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 
 from server_stub.db.engine import pending, transaction_state
-from server_stub.db.tables import ENTITY_TABLES, UTCDateTime, change_index, campus_patient, sync_counter
+from server_stub.db.tables import ENTITY_TABLES, UTCDateTime, campus_patient, change_index, sync_counter
 from shared.domain.entities import ENTITY_BY_KIND, Entity, Patient
 from shared.errors import Conflict
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, func, or_, select
 
 from server_stub.db.engine import Database
-from server_stub.db.tables import change_index, campus_patient
+from server_stub.db.tables import campus_patient, change_index
 from server_stub.services.clock import utcnow
 from server_stub.services.entities import PATIENT_SCOPE_MARK, load_many, patient_cutoff, read_counter
 from server_stub.services.feed_views import restrict

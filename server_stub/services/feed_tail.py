@@ -104,7 +104,9 @@ def _entry(seq: int, kind: str, scope: str, entity: Entity) -> TailEntry:
     change = Change(seq=seq, kind=kind, id=entity.id, version=entity.version, data=data)
     restricted = None
     if kind in RESTRICTABLE_KINDS:
-        restricted = _change_json.dump_json(change.model_copy(update={"data": restrict(kind, data)}))
+        shown = restrict(kind, data)
+        if shown is not data:  # unchanged (an rx without a pickup code): one encoding serves all
+            restricted = _change_json.dump_json(change.model_copy(update={"data": shown}))
     return TailEntry(seq, kind, entity.id, scope, _change_json.dump_json(change), restricted)
 
 

@@ -8,7 +8,8 @@ time in its restricted form (``restrict``), and each pull picks the form by the 
 - Patients' ID numbers and phones in full: doctors (prescriptions of controlled drugs carry the ID
   number) and nurses (they register patients and check IDs at the desk). Pharmacists and IT admins
   get them masked (``110***********1234``, ``138****5678``); the last 4 of the ID number stay.
-- The pickup-code digest: pharmacists only (they verify the code); everyone else gets it blank.
+- The pickup-code digest (``pickup_code.digest`` and its copy ``rx.pickup_code_hash``): pharmacists only
+  (they verify the code); everyone else gets it blank.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from shared.domain.masking import mask_patient_identifiers
 FULL_VIEW_ROLES: dict[str, frozenset[str]] = {
     "patient": frozenset({"doctor", "nurse"}),
     "pickup_code": frozenset({"pharmacist"}),
+    "rx": frozenset({"pharmacist"}),  # its copy of the pickup-code digest
 }
 
 
@@ -29,9 +31,14 @@ def _without_digest(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "digest": ""}
 
 
+def _rx_without_digest(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "pickup_code_hash": ""} if data.get("pickup_code_hash") else data
+
+
 _RESTRICT: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "patient": mask_patient_identifiers,
     "pickup_code": _without_digest,
+    "rx": _rx_without_digest,
 }
 
 RESTRICTABLE_KINDS = frozenset(_RESTRICT)

@@ -142,6 +142,8 @@ class ViewPatient(MutationArgs):
 
     patient_id: str = Field(min_length=1, max_length=64)
     screen: str = Field(min_length=1, max_length=40)
+    # when the PC showed it (its clock: a claim, kept beside the server's receipt time in the audit)
+    viewed_at: dt.datetime | None = None
 
 
 @mutation(
@@ -153,4 +155,12 @@ class ViewPatient(MutationArgs):
 def view_patient(state: StateReader, args: ViewPatient, ctx: MutationContext) -> Effect:
     # Writes nothing: the server's audit entry of the mutation (who, which device, when it happened,
     # this result) is the record. A view made offline is pushed with the rest of the outbox.
-    return Effect(result={"patient_id": args.patient_id, "screen": args.screen, "campus_id": ctx.campus_id})
+    viewed_at = (args.viewed_at or ctx.now).isoformat()
+    return Effect(
+        result={
+            "patient_id": args.patient_id,
+            "screen": args.screen,
+            "campus_id": ctx.campus_id,
+            "viewed_at": viewed_at,
+        }
+    )
