@@ -23,7 +23,7 @@ from server_stub.api.deps import TokenRechecks
 from server_stub.api.routes import admin, auth, health, patients, queue, reference, sync
 from server_stub.config import ServerSettings, get_settings
 from server_stub.db.engine import Database, DatabaseBusy
-from server_stub.services import push
+from server_stub.services import audit_key, push
 from server_stub.services.auth import PrincipalCache
 from server_stub.services.feed import CursorAhead, CursorExpired
 from server_stub.services.feed_tail import FeedTail, fetch_after_commit
@@ -107,6 +107,11 @@ class BodySizeLimit:
         await self.app(scope, receive, send)
 
 
+def _ensure_audit_key(db: Database) -> None:
+    with db.read() as conn:
+        audit_key.ensure(conn)
+
+
 def create_app(settings: ServerSettings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     # The writer thread gives up the GIL at every database call; with Python's default 5 ms switch
@@ -137,6 +142,8 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         # The pinyin dictionary loads on first use (~1 s of CPU): now, in the background, rather than
         # in the first patient registration of a busy hour.
         asyncio.get_running_loop().run_in_executor(None, pinyin_initials, "预热")
+        # The audit chain's key, outside the database: made (anchored at the chain's head) at first start.
+        await asyncio.get_running_loop().run_in_executor(None, _ensure_audit_key, db)
         await notifier.start()
         await committer.start()
         await patient_reads.start()

@@ -114,18 +114,39 @@ def _seed_scale(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_verify_args(parser: argparse.ArgumentParser) -> None:
+    _add_db(parser)
+    parser.add_argument(
+        "--key-file",
+        help="the audit key file (default: $CLINIC_AUDIT_KEY_FILE, beside an SQLite database, or var/)",
+    )
+
+
 def _audit_verify(args: argparse.Namespace) -> int:
     from server_stub.db.engine import Database
-    from server_stub.services import audit
+    from server_stub.services import audit, audit_key
 
     db = Database.open(_db_url(args.db), pool_size=1)
     try:
         with db.read() as conn:
-            report = audit.verify(conn)
+            key = audit_key.load(Path(args.key_file)) if args.key_file else audit_key.for_connection(conn)
+            if args.key_file and key is None:
+                sys.stdout.write(f"no audit key at {args.key_file}\n")
+                return 2
+            report = audit.verify(conn, key=key)
     finally:
         db.dispose()
+    if report.key_id is None:
+        sys.stdout.write(
+            "WARNING: no audit key found: entries are only hash-chained, and a database writer could "
+            "rewrite them and recompute the hashes\n"
+        )
     if report.ok:
-        sys.stdout.write(f"audit chain intact: {report.checked} entries verified\n")
+        sealed = report.checked - report.legacy
+        sys.stdout.write(
+            f"audit chain intact: {report.checked} entries verified "
+            f"({sealed} sealed with key {report.key_id or '-'}, {report.legacy} legacy unkeyed)\n"
+        )
         return 0
     sys.stdout.write(f"AUDIT CHAIN BROKEN: {len(report.problems)} problem(s) in {report.checked} entries\n")
     for problem in report.problems:
@@ -156,6 +177,6 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
     "migrate": (_migrate_args, _migrate),
     "seed-demo": (_seed_demo_args, _seed_demo),
     "seed-scale": (_seed_scale_args, _seed_scale),
-    "audit-verify": (_migrate_args, _audit_verify),
+    "audit-verify": (_audit_verify_args, _audit_verify),
     "sync-compact": (_sync_compact_args, _sync_compact),
 }

@@ -74,3 +74,70 @@ def test_every_login_and_mutation_is_audited_with_who_what_and_device(server: Se
         ).fetchall()
     assert rows[0] == ("nurse2", "desk-3", "mutation.patient.register", "applied", outcome["mutation_id"])
     assert rows[1][:4] == ("nurse2", "desk-3", "auth.login", "ok")
+
+
+def _rewrite_and_rechain(path: str, entry_id: int, **changes: str) -> None:
+    """What a database writer can do without the key: change an entry, then recompute every plain
+    SHA-256 link from it to the head (the scheme's code is public), so the chain looks whole."""
+    import hashlib
+
+    from server_stub.services.audit import _canonical
+
+    with sqlite3.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        sets = ", ".join(f"{name} = ?" for name in changes)
+        conn.execute(f"UPDATE audit_log SET {sets} WHERE id = ?", (*changes.values(), entry_id))  # noqa: S608
+        prev = conn.execute("SELECT hash FROM audit_log WHERE id = ?", (entry_id - 1,)).fetchone()
+        prev_hash = prev["hash"] if prev else "0" * 64
+        import datetime as dt
+
+        for row in conn.execute("SELECT * FROM audit_log WHERE id >= ? ORDER BY id", (entry_id,)).fetchall():
+            values = dict(row)
+            values["at"] = dt.datetime.fromisoformat(values["at"]).replace(tzinfo=dt.UTC)
+            new_hash = hashlib.sha256((prev_hash + _canonical(values)).encode()).hexdigest()
+            conn.execute(
+                "UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?", (prev_hash, new_hash, row["id"])
+            )
+            prev_hash = new_hash
+        conn.execute("UPDATE audit_head SET last_hash = ? WHERE id = 1", (prev_hash,))
+
+
+def test_audit_verify_detects_a_rewrite_whose_hashes_were_recomputed(server: ServerProcess) -> None:
+    nurse = ApiUser(server.url, "nurse1")
+    nurse.push_one("patient.register", patient_args())
+    path = _db_path(server.db_url)
+    with sqlite3.connect(path) as conn:
+        entry_id = conn.execute(
+            "SELECT MAX(id) FROM audit_log WHERE action = 'mutation.patient.register'"
+        ).fetchone()[0]
+    assert clinic("audit-verify", "--db", server.db_url).returncode == 0
+    _rewrite_and_rechain(path, entry_id, username="doctor7", staff_id="someone-else")
+    result = clinic("audit-verify", "--db", server.db_url)
+    assert result.returncode == 1, result.stdout
+    assert f"entry {entry_id}: not sealed with the audit key" in result.stdout
+
+
+def test_entries_from_before_the_key_are_verified_as_legacy_up_to_its_anchor(server: ServerProcess) -> None:
+    ApiUser(server.url, "nurse1").push_one("patient.register", patient_args())
+    intact = clinic("audit-verify", "--db", server.db_url)
+    assert intact.returncode == 0 and " legacy unkeyed" in intact.stdout
+    assert " 0 legacy" not in intact.stdout and "WARNING" not in intact.stdout  # the seeding's entries
+    _rewrite_and_rechain(_db_path(server.db_url), 1, outcome="rewritten")
+    result = clinic("audit-verify", "--db", server.db_url)
+    assert result.returncode == 1 and "anchored when the audit key was made" in result.stdout
+
+
+def test_the_audit_key_lives_outside_the_database_readable_by_its_owner_only(server: ServerProcess) -> None:
+    import base64
+    import json
+    import os
+    import stat
+    from pathlib import Path
+
+    path = Path(_db_path(server.db_url))
+    key_file = path.with_name(path.name + ".audit-key")
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 or os.name != "posix"
+    key = base64.b64decode(json.loads(key_file.read_text())["key"])
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(FULL)")
+    assert key not in path.read_bytes() and key.hex().encode() not in path.read_bytes()
