@@ -165,7 +165,7 @@ class ClientRuntime:
     ) -> ClientRuntime:
         """Open ``<data folder>/<app>.db`` and wire everything; ``install`` makes its OpContext current."""
         folder = data_dir(data_folder)
-        store = LocalStore.open(folder / f"{app}.db", app=app)
+        store = LocalStore.open(folder / f"{app}.db", app=app, key="os")  # encrypted at rest
         transport = ApiTransport(server_url, timeout=timeout, lang=lang)
         network = NetworkWorker()
         engine = SyncEngine(
