@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server_stub.api.deps import TokenRechecks
-from server_stub.api.routes import admin, auth, health, patients, queue, reference, sync
+from server_stub.api.routes import admin, auth, devices, health, patients, queue, reference, sync
 from server_stub.config import ServerSettings, get_settings
 from server_stub.db.engine import Database, DatabaseBusy
 from server_stub.services import audit_key, push
@@ -30,6 +30,7 @@ from server_stub.services.feed_tail import FeedTail, fetch_after_commit
 from server_stub.services.group_commit import GroupCommitter
 from server_stub.services.longpoll import URGENT_KINDS, LongPollPacer
 from server_stub.services.notifier import FeedNotifier
+from server_stub.services.device_wipe import WipeRegistry
 from server_stub.services.patient_reads import PatientReadLog
 from server_stub.services.push import ClientMismatch, SequenceError
 from server_stub.services.reference_cache import ReferenceCache
@@ -177,11 +178,20 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     app.state.shared_reads = SharedReads()
     app.state.longpoll_pacer = LongPollPacer(settings.longpoll_min_interval_seconds)
     app.state.patient_reads = patient_reads
+    app.state.wipes = WipeRegistry(db)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     app.include_router(health.router)
     # sync first: routes are matched in order, and pulls and pushes are most of the traffic
-    for router in (sync.router, reference.router, auth.router, queue.router, admin.router, patients.router):
+    for router in (
+        sync.router,
+        reference.router,
+        auth.router,
+        queue.router,
+        admin.router,
+        patients.router,
+        devices.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.exception_handler(SuiteError)

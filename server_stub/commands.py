@@ -1,4 +1,5 @@
-"""Server-side ``clinic`` commands: server, migrate, seed-demo, seed-scale, audit-verify, sync-compact."""
+"""Server-side ``clinic`` commands: server, migrate, seed-demo, seed-scale, audit-verify, sync-compact,
+device-wipe."""
 
 from __future__ import annotations
 
@@ -154,6 +155,32 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def _device_wipe_args(parser: argparse.ArgumentParser) -> None:
+    _add_db(parser)
+    parser.add_argument("device_id", help="the PC's device id (see GET /api/v1/admin/clients)")
+    parser.add_argument("--reason", default="", help="why (kept in the audit log)")
+    parser.add_argument("--cancel", action="store_true", help="withdraw a mark not yet delivered")
+
+
+def _device_wipe(args: argparse.Namespace) -> int:
+    from server_stub.db.engine import Database
+    from server_stub.services import device_wipe
+    from server_stub.services.clock import utcnow
+
+    db = Database.open(_db_url(args.db), pool_size=1)
+    try:
+        with db.write() as conn:
+            if args.cancel:
+                done = device_wipe.cancel(conn, device_id=args.device_id, by=None, now=utcnow())
+                sys.stdout.write(f"wipe of {args.device_id} {'cancelled' if done else 'was not marked'}\n")
+                return 0
+            device_wipe.mark(conn, device_id=args.device_id, by=None, reason=args.reason, now=utcnow())
+    finally:
+        db.dispose()
+    sys.stdout.write(f"{args.device_id} will be told to wipe its local data at its next contact\n")
+    return 0
+
+
 def _sync_compact_args(parser: argparse.ArgumentParser) -> None:
     _add_db(parser)
     parser.add_argument("--days", type=int, default=90, help="purge rows voided more than this many days ago")
@@ -179,4 +206,5 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
     "seed-scale": (_seed_scale_args, _seed_scale),
     "audit-verify": (_audit_verify_args, _audit_verify),
     "sync-compact": (_sync_compact_args, _sync_compact),
+    "device-wipe": (_device_wipe_args, _device_wipe),
 }

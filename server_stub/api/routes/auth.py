@@ -21,7 +21,10 @@ router = APIRouter(prefix="/auth", tags=["auth"])
     response_model=LoginResponse,
     responses={401: {"model": ErrorBody}, 423: {"model": ErrorBody}, 422: {"model": ErrorBody}},
 )
-def login(body: LoginRequest, db: DbDep, settings: SettingsDep, lang: LangDep) -> LoginResponse:
+def login(
+    body: LoginRequest, db: DbDep, settings: SettingsDep, lang: LangDep, request: Request
+) -> LoginResponse:
+    request.app.state.wipes.check_device_blocking(body.device_id, lang)  # a PC marked for a remote wipe
     now = utcnow()
     failure: AuthFailed | None = None
     with db.read() as conn:
