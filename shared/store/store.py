@@ -286,9 +286,10 @@ class LocalStore:
                 log.info("backed up %s to %s before migrating from schema %s", db_path, backup, version)
             schema.migrate(conn, version)
             conn.execute("BEGIN IMMEDIATE")
-            for key in ("device_id", "client_id"):
+            for name in ("device_id", "client_id"):
                 conn.execute(
-                    "INSERT OR IGNORE INTO sync_state (key, value) VALUES (?, ?)", (key, json.dumps(new_id()))
+                    "INSERT OR IGNORE INTO sync_state (key, value) VALUES (?, ?)",
+                    (name, json.dumps(new_id())),
                 )
             conn.execute("INSERT OR IGNORE INTO sync_state (key, value) VALUES ('seq_offset', '0')")
             conn.execute("INSERT OR IGNORE INTO sync_state (key, value) VALUES ('epoch', '0')")

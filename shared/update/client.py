@@ -53,6 +53,9 @@ from shared.update.running import databases_of, running_instances
 
 log = logging.getLogger(__name__)
 
+# backing up the local databases failed (either SQLite driver, a missing key, the disk)
+_BACKUP_ERRORS: tuple[type[BaseException], ...] = (*crypto.DRIVER_ERRORS, crypto.MissingKey, OSError)
+
 KEEP_BACKUPS = 5
 SELF_TEST_TIMEOUT = 300.0
 
@@ -548,7 +551,7 @@ class UpdateClient:
         existing = {name for name in names if (self.data_folder / f"{name}.db").exists()}
         try:
             backups = backup_databases(self.data_folder, f"{old or 'none'}-to-{release.version}", names)
-        except (*crypto.DRIVER_ERRORS, crypto.MissingKey, OSError) as exc:
+        except _BACKUP_ERRORS as exc:
             shutil.rmtree(version_dir, ignore_errors=True)
             raise UpdateError(f"could not back up the local databases: {exc}", code="backup_failed") from exc
         self.install.switch(state, release.version, note=f"update from {old or 'none'}")

@@ -79,6 +79,14 @@ class InUse(RuntimeError):
     """The app that owns the database is running on this PC."""
 
 
+_RESTORE_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    InUse,
+    crypto.MissingKey,
+    *crypto.DRIVER_ERRORS,
+)
+
+
 def restore(backup_file: Path, data_folder: Path) -> tuple[Path, Path | None]:
     """Write ``backup_file`` over ``data_folder/<its database>``; returns (restored, safety copy of the
     old). Refused while the app that opens that database is running (``InUse``)."""
@@ -138,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         live, safety = restore(args.source, folder)
-    except (ValueError, InUse, *crypto.DRIVER_ERRORS, crypto.MissingKey) as exc:
+    except _RESTORE_ERRORS as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
     sys.stdout.write(
