@@ -273,3 +273,29 @@ def test_a_view_recorded_offline_is_audited_with_its_time_when_pushed(server: Se
     result = entry["detail"]["result"]
     assert result["patient_id"] == patient_id and result["screen"] == "check_in"
     assert dt.datetime.fromisoformat(result["viewed_at"]) == dt.datetime.fromisoformat(viewed_at)
+
+
+def test_a_view_recorded_on_a_pc_waits_in_its_outbox_and_is_audited_when_it_syncs(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    from shared.domain.entities import Patient
+    from shared.store.patient_views import record_patient_view
+    from tests.sync.support import make_client
+
+    pc = make_client(tmp_path / "pc.db", server.url, "nurse1")
+    try:
+        patient = pc.store.all(Patient)[0]
+        record_patient_view(pc.store, patient.id, "consult")  # the PC may be offline: only the outbox
+        entry = pc.store.outbox("pending")[-1]
+        assert entry.name == "patient.view" and entry.args["patient_id"] == patient.id
+        assert not [
+            e for e in _audit(server.db_url, "mutation.patient.view") if e["device_id"] == pc.store.device_id
+        ]
+        pc.sync()
+        audited = [
+            e for e in _audit(server.db_url, "mutation.patient.view") if e["device_id"] == pc.store.device_id
+        ]
+        assert audited[-1]["detail"]["result"]["patient_id"] == patient.id
+        assert audited[-1]["detail"]["result"]["viewed_at"] == entry.args["viewed_at"]
+    finally:
+        pc.close()
