@@ -22,7 +22,7 @@ from shared.domain.mutations.base import (
     require,
 )
 from shared.domain.search_keys import pinyin_initials
-from shared.i18n import kind_name
+from shared.i18n import kind_name, register
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
@@ -135,6 +135,12 @@ def update_patient(state: StateReader, args: UpdatePatient, ctx: MutationContext
     _reject_duplicate_id(state, fields, ctx, current.id)
     updated = next_version(current, ctx, **fields)
     return Effect(writes=[updated], result={"patient_id": updated.id, "version": updated.version})
+
+
+register(
+    "mutation.patient.view",
+    {"zh_CN": "查看患者记录", "en": "View patient record", "zh_TW": "查看患者記錄"},
+)
 
 
 class ViewPatient(MutationArgs):
