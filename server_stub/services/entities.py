@@ -361,18 +361,6 @@ def patient_scope(campuses: Iterable[str]) -> str:
     return PATIENT_SCOPE_MARK + "".join(f"{c}{PATIENT_SCOPE_MARK}" for c in sorted(set(campuses)))
 
 
-def in_scope(scope: str, campus_id: str | None) -> bool:
-    """Whether a change published to ``scope`` goes to a PC of ``campus_id`` (the tail's filter; the
-    database's is ``feed._scope_filter``)."""
-    if not scope:
-        return True
-    if campus_id is None:
-        return False
-    if scope[0] == PATIENT_SCOPE_MARK:
-        return f"{PATIENT_SCOPE_MARK}{campus_id}{PATIENT_SCOPE_MARK}" in scope
-    return scope == campus_id
-
-
 _LINKS_OF = select(campus_patient.c.patient_id, campus_patient.c.campus_id, campus_patient.c.last_day).where(
     campus_patient.c.patient_id.in_(bindparam("b_ids", expanding=True))
 )

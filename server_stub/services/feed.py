@@ -53,7 +53,8 @@ class Page:
 
 
 def _scope_filter(campus_id: str | None):  # type: ignore[no-untyped-def]
-    """Rows for everyone, for the campus, and patients the campus needs (``entities.in_scope``)."""
+    """Rows for everyone, for the campus, and patients the campus needs (the tail filters the same way,
+    ``FeedTail.page``)."""
     if campus_id is None:
         return change_index.c.scope == ""
     return or_(

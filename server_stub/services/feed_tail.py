@@ -26,9 +26,9 @@ from sqlalchemy import select
 from server_stub.db.engine import Database
 from server_stub.db.tables import change_index
 from server_stub.services.entities import (
+    PATIENT_SCOPE_MARK,
     NotStoredExactly,
     as_stored,
-    in_scope,
     load_many,
     published,
     read_counter,
@@ -239,9 +239,18 @@ class FeedTail:
         patients: list[str] = []
         last = cursor
         has_more = False
+        # the same scope filter as the database's (``feed._scope_filter``), inline: the long-poll's hot path
+        needed = f"{PATIENT_SCOPE_MARK}{campus_id}{PATIENT_SCOPE_MARK}" if campus_id is not None else None
         for seq in self._seqs[bisect.bisect_right(self._seqs, cursor) :]:
             entry = self._live.get(seq)
-            if entry is None or (entry.scope and not in_scope(entry.scope, campus_id)):
+            if entry is None:
+                continue
+            scope = entry.scope
+            if (
+                scope
+                and scope != campus_id
+                and (needed is None or scope[0] != PATIENT_SCOPE_MARK or needed not in scope)
+            ):
                 continue
             if len(parts) == limit:
                 has_more = True

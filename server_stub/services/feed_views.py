@@ -3,7 +3,8 @@ and of a prescription's pickup-code digest.
 
 The feed is encoded once per change; a kind with fields some roles must not receive is encoded a second
 time in its restricted form (``restrict``), and each pull picks the form by the caller's roles
-(``restricted_kinds``). A staff member with several roles gets the widest view of them.
+(``restricted_kinds``, with the policy, in ``shared.domain.masking``). A staff member with several roles
+gets the widest view of them.
 
 - Patients' ID numbers and phones in full: doctors (prescriptions of controlled drugs carry the ID
   number) and nurses (they register patients and check IDs at the desk). Pharmacists and IT admins
@@ -14,17 +15,12 @@ time in its restricted form (``restrict``), and each pull picks the form by the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Any
 
-from shared.domain.masking import mask_patient_identifiers
+from shared.domain.masking import FULL_VIEW_ROLES, mask_patient_identifiers, restricted_kinds
 
-# kind -> roles that receive it unrestricted
-FULL_VIEW_ROLES: dict[str, frozenset[str]] = {
-    "patient": frozenset({"doctor", "nurse"}),
-    "pickup_code": frozenset({"pharmacist"}),
-    "rx": frozenset({"pharmacist"}),  # its copy of the pickup-code digest
-}
+__all__ = ["FULL_VIEW_ROLES", "RESTRICTABLE_KINDS", "restrict", "restricted_kinds"]
 
 
 def _without_digest(data: dict[str, Any]) -> dict[str, Any]:
@@ -42,12 +38,6 @@ _RESTRICT: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 }
 
 RESTRICTABLE_KINDS = frozenset(_RESTRICT)
-
-
-def restricted_kinds(roles: Collection[str]) -> frozenset[str]:
-    """The kinds a caller with ``roles`` receives in their restricted form."""
-    granted = frozenset(roles)
-    return frozenset(kind for kind, full in FULL_VIEW_ROLES.items() if not full & granted)
 
 
 def restrict(kind: str, data: dict[str, Any]) -> dict[str, Any]:

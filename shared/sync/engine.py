@@ -22,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from shared.domain.entities import Staff
+from shared.domain.masking import restricted_kinds
 from shared.errors import AuthFailed, SuiteError, TransientError
 from shared.i18n import DEFAULT_LANGUAGE, tr
 from shared.protocol.models import Change, MutationEnvelope, MutationOutcome, PullResponse
@@ -192,6 +193,12 @@ class SyncEngine:
         if self.store.cursor() is not None and self.store.state("scope_campus") != answer.campus_id:
             self.store.mark_reset_needed("campus_changed")
         self.store.set_state("scope_campus", answer.campus_id)
+        # Likewise the fields a role receives (ID numbers masked for some roles): a different view than
+        # the one downloaded is downloaded again, so a PC never keeps what its new user may not see.
+        view = sorted(restricted_kinds(answer.staff.roles))
+        if self.store.cursor() is not None and self.store.state("scope_view", view) != view:
+            self.store.mark_reset_needed("view_changed")
+        self.store.set_state("scope_view", view)
         self.store.set_session(answer.staff, answer.campus_id)
         message = ""
         try:

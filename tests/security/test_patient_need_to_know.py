@@ -299,3 +299,22 @@ def test_a_view_recorded_on_a_pc_waits_in_its_outbox_and_is_audited_when_it_sync
         assert audited[-1]["detail"]["result"]["viewed_at"] == entry.args["viewed_at"]
     finally:
         pc.close()
+
+
+def test_a_pc_a_pharmacist_uses_after_a_nurse_keeps_no_full_id_numbers(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    from shared.domain.entities import Patient
+    from tests.support.api import DEMO_PASSWORD
+    from tests.sync.support import make_client
+
+    pc = make_client(tmp_path / "pc.db", server.url, "nurse1")
+    try:
+        assert [p for p in pc.store.all(Patient) if p.id_number and "*" not in p.id_number]
+        pc.engine.login("pharmacist1", DEMO_PASSWORD)  # same campus, a role that sees them masked
+        pc.sync()
+        patients = pc.store.all(Patient)
+        assert patients and all(not p.id_number or "*" in p.id_number for p in patients)
+        assert all(not p.phone or "*" in p.phone for p in patients)
+    finally:
+        pc.close()
