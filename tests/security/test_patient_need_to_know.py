@@ -318,3 +318,27 @@ def test_a_pc_a_pharmacist_uses_after_a_nurse_keeps_no_full_id_numbers(
         assert all(not p.phone or "*" in p.phone for p in patients)
     finally:
         pc.close()
+
+
+def test_a_pc_finds_a_patient_of_another_campus_online_and_holds_it_once_opened(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    from shared.domain.entities import Patient
+    from shared.sync.patient_lookup import open_online, search_online
+    from tests.sync.support import make_client
+
+    main = ApiUser(server.url, "nurse1")
+    args = patient_args(id_number=ID_NUMBER, birth_date="1949-12-31", sex="F", phone=PHONE)
+    assert main.push_one("patient.register", args)["status"] == "applied"
+    pc = make_client(tmp_path / "east.db", server.url, "nurse2")
+    try:
+        assert pc.store.get(Patient, args["id"]) is None
+        found = search_online(pc.transport, ID_NUMBER)
+        assert [p.id for p in found] == [args["id"]]
+        pc.sync()
+        assert pc.store.get(Patient, args["id"]) is None  # found, not yet opened: not on this PC
+        assert open_online(pc.transport, args["id"]).id_number == ID_NUMBER
+        pc.sync()
+        assert pc.store.get(Patient, args["id"]) is not None
+    finally:
+        pc.close()
