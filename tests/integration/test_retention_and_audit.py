@@ -5,6 +5,10 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from tests.support.api import ApiUser, patient_args
 from tests.support.server import ServerProcess
@@ -76,43 +80,74 @@ def test_every_login_and_mutation_is_audited_with_who_what_and_device(server: Se
     assert rows[1][:4] == ("nurse2", "desk-3", "auth.login", "ok")
 
 
-def _rewrite_and_rechain(path: str, entry_id: int, **changes: str) -> None:
+def _rewrite_and_rechain(db_url: str, entry_id: int, **changes: str) -> None:
     """What a database writer can do without the key: change an entry, then recompute every plain
     SHA-256 link from it to the head (the scheme's code is public), so the chain looks whole."""
     import hashlib
 
+    import sqlalchemy as sa
+
+    from server_stub.db.tables import audit_head, audit_log
     from server_stub.services.audit import _canonical
 
-    with sqlite3.connect(path) as conn:
-        conn.row_factory = sqlite3.Row
-        sets = ", ".join(f"{name} = ?" for name in changes)
-        conn.execute(f"UPDATE audit_log SET {sets} WHERE id = ?", (*changes.values(), entry_id))  # noqa: S608
-        prev = conn.execute("SELECT hash FROM audit_log WHERE id = ?", (entry_id - 1,)).fetchone()
-        prev_hash = prev["hash"] if prev else "0" * 64
-        import datetime as dt
-
-        for row in conn.execute("SELECT * FROM audit_log WHERE id >= ? ORDER BY id", (entry_id,)).fetchall():
-            values = dict(row)
-            values["at"] = dt.datetime.fromisoformat(values["at"]).replace(tzinfo=dt.UTC)
-            new_hash = hashlib.sha256((prev_hash + _canonical(values)).encode()).hexdigest()
-            conn.execute(
-                "UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?", (prev_hash, new_hash, row["id"])
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.update(audit_log).where(audit_log.c.id == entry_id).values(**changes))
+            prev = conn.execute(sa.select(audit_log.c.hash).where(audit_log.c.id == entry_id - 1)).scalar()
+            prev_hash = prev or "0" * 64
+            rows = conn.execute(
+                sa.select(audit_log).where(audit_log.c.id >= entry_id).order_by(audit_log.c.id)
             )
-            prev_hash = new_hash
-        conn.execute("UPDATE audit_head SET last_hash = ? WHERE id = 1", (prev_hash,))
+            for row in rows.mappings().all():
+                new_hash = hashlib.sha256((prev_hash + _canonical(dict(row))).encode()).hexdigest()
+                conn.execute(
+                    sa.update(audit_log)
+                    .where(audit_log.c.id == row["id"])
+                    .values(prev_hash=prev_hash, hash=new_hash)
+                )
+                prev_hash = new_hash
+            conn.execute(sa.update(audit_head).where(audit_head.c.id == 1).values(last_hash=prev_hash))
+    finally:
+        engine.dispose()
 
 
-def test_audit_verify_detects_a_rewrite_whose_hashes_were_recomputed(server: ServerProcess) -> None:
-    nurse = ApiUser(server.url, "nurse1")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
+    if request.param == "sqlite":
+        yield request.getfixturevalue("server")
+        return
+    from server_stub.seed.demo import seed_demo
+
+    url = request.getfixturevalue("pg_url")
+    seed_demo(url, patients=20)
+    key_file = tmp_path / "audit.key"
+    process = ServerProcess(url, tmp_path / "pg.log", env={"CLINIC_AUDIT_KEY_FILE": str(key_file)}).start()
+    process.env["CLINIC_AUDIT_KEY_FILE"] = str(key_file)  # for the commands run below
+    yield process
+    process.stop()
+
+
+def _verify(server: ServerProcess) -> subprocess.CompletedProcess[str]:
+    key = server.env.get("CLINIC_AUDIT_KEY_FILE")
+    return clinic("audit-verify", "--db", server.db_url, *(["--key-file", key] if key else []))
+
+
+def test_audit_verify_detects_a_rewrite_whose_hashes_were_recomputed(any_server: ServerProcess) -> None:
+    import sqlalchemy as sa
+
+    nurse = ApiUser(any_server.url, "nurse1")
     nurse.push_one("patient.register", patient_args())
-    path = _db_path(server.db_url)
-    with sqlite3.connect(path) as conn:
+    engine = sa.create_engine(any_server.db_url)
+    with engine.connect() as conn:
         entry_id = conn.execute(
-            "SELECT MAX(id) FROM audit_log WHERE action = 'mutation.patient.register'"
-        ).fetchone()[0]
-    assert clinic("audit-verify", "--db", server.db_url).returncode == 0
-    _rewrite_and_rechain(path, entry_id, username="doctor7", staff_id="someone-else")
-    result = clinic("audit-verify", "--db", server.db_url)
+            sa.text("SELECT MAX(id) FROM audit_log WHERE action = 'mutation.patient.register'")
+        ).scalar_one()
+    engine.dispose()
+    intact = _verify(any_server)
+    assert intact.returncode == 0 and "sealed with key" in intact.stdout, intact.stdout
+    _rewrite_and_rechain(any_server.db_url, entry_id, username="doctor7", staff_id="someone-else")
+    result = _verify(any_server)
     assert result.returncode == 1, result.stdout
     assert f"entry {entry_id}: not sealed with the audit key" in result.stdout
 
@@ -122,7 +157,7 @@ def test_entries_from_before_the_key_are_verified_as_legacy_up_to_its_anchor(ser
     intact = clinic("audit-verify", "--db", server.db_url)
     assert intact.returncode == 0 and " legacy unkeyed" in intact.stdout
     assert " 0 legacy" not in intact.stdout and "WARNING" not in intact.stdout  # the seeding's entries
-    _rewrite_and_rechain(_db_path(server.db_url), 1, outcome="rewritten")
+    _rewrite_and_rechain(server.db_url, 1, outcome="rewritten")
     result = clinic("audit-verify", "--db", server.db_url)
     assert result.returncode == 1 and "anchored when the audit key was made" in result.stdout
 
