@@ -21,12 +21,21 @@ class _Tokens(Protocol):
     def delete(self, account: str) -> None: ...
 
 
+# Beside the stores in the data folder: offline-unlock password verifiers (shared.gui.app) and print
+# jobs waiting for a printer (pharmacy_desk.print_queue), both personal data.
+SHARED_FILES = ("verifiers.json",)
+SHARED_FOLDERS = ("print_spool",)
+
+
 def files_of(path: Path) -> list[Path]:
     """The store file and everything beside it that holds its data."""
     folder, name = path.parent, path.name
     found = [path, Path(f"{path}-wal"), Path(f"{path}-shm"), path.with_name(name + ".encrypting")]
     found += sorted(folder.glob(f"{name}.*.bak"))  # migration backups
     found += sorted((folder / "backups").glob(f"{path.stem}-*.db"))  # updater and restore safety copies
+    found += [folder / shared for shared in SHARED_FILES]
+    for spool in SHARED_FOLDERS:
+        found += sorted(p for p in (folder / spool).rglob("*") if p.is_file())
     return found
 
 

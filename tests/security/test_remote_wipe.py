@@ -45,6 +45,9 @@ def test_a_pc_marked_for_a_wipe_deletes_its_data_key_and_login_at_its_next_conta
     engine.login("nurse1", DEMO_PASSWORD)
     engine.bootstrap()
     device = store.device_id
+    (folder / "verifiers.json").write_text("{}")  # offline-unlock verifiers and a spooled print job
+    (folder / "print_spool").mkdir()
+    (folder / "print_spool" / "job-1.pdf").write_bytes(b"%PDF- patient label")
     assert crypto.os_key("workstation", folder / "workstation.db", create=False) is not None
     assert any(key.startswith("ClinicSuite/") for key in os_keys._all())  # the login token
     other = ApiUser(server.url, "nurse1")  # another PC of the same user: not affected
@@ -58,6 +61,7 @@ def test_a_pc_marked_for_a_wipe_deletes_its_data_key_and_login_at_its_next_conta
     transport.close()
 
     assert not [p for p in folder.iterdir() if p.name.startswith("workstation.db")]
+    assert not (folder / "verifiers.json").exists() and not list((folder / "print_spool").iterdir())
     assert crypto.os_key("workstation", folder / "workstation.db", create=False) is None
     assert not any(key.startswith("ClinicSuite/") for key in os_keys._all())
     assert "信息科" in statuses[-1].message or "IT retired" in statuses[-1].message
