@@ -25,12 +25,12 @@ from server_stub.config import ServerSettings, get_settings
 from server_stub.db.engine import Database, DatabaseBusy
 from server_stub.services import audit_key, push
 from server_stub.services.auth import PrincipalCache
+from server_stub.services.device_wipe import WipeRegistry
 from server_stub.services.feed import CursorAhead, CursorExpired
 from server_stub.services.feed_tail import FeedTail, fetch_after_commit
 from server_stub.services.group_commit import GroupCommitter
 from server_stub.services.longpoll import URGENT_KINDS, LongPollPacer
 from server_stub.services.notifier import FeedNotifier
-from server_stub.services.device_wipe import WipeRegistry
 from server_stub.services.patient_reads import PatientReadLog
 from server_stub.services.push import ClientMismatch, SequenceError
 from server_stub.services.reference_cache import ReferenceCache
