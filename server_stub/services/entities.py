@@ -364,14 +364,21 @@ def patient_scope(campuses: Iterable[str]) -> str:
 _LINKS_OF = select(campus_patient.c.patient_id, campus_patient.c.campus_id, campus_patient.c.last_day).where(
     campus_patient.c.patient_id.in_(bindparam("b_ids", expanding=True))
 )
-_MOVE_LINK = (
-    update(campus_patient)
-    .where(
-        campus_patient.c.patient_id == bindparam("b_patient_id"),
-        campus_patient.c.campus_id == bindparam("b_campus_id"),
+
+
+@functools.cache
+def _upsert_ties(dialect: str) -> Any:
+    """Insert a tie, or move its day forward: writers of several server processes may tie the same
+    patient at once (PostgreSQL), so a tie another transaction just made is updated, never an error."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = make(campus_patient)
+    return statement.on_conflict_do_update(
+        index_elements=[campus_patient.c.patient_id, campus_patient.c.campus_id],
+        set_={"last_day": statement.excluded.last_day},
+        where=campus_patient.c.last_day < statement.excluded.last_day,
     )
-    .values(last_day=bindparam("b_last_day"))
-)
 
 
 def _tie_patients(
@@ -400,22 +407,17 @@ def _tie_patients(
         for row in conn.execute(_LINKS_OF, {"b_ids": wanted[start : start + 900]}):
             known[(row.patient_id, row.campus_id)] = row.last_day
     gained: set[str] = set()
-    inserts, moves = [], []
-    for (patient_id, campus_id), day in links.items():
+    ties = []
+    for (patient_id, campus_id), day in sorted(links.items()):  # one order: no lock cycles between writers
         before = known.get((patient_id, campus_id))
-        if before is None:
-            inserts.append({"patient_id": patient_id, "campus_id": campus_id, "last_day": day})
-        elif day > before:
-            moves.append({"b_patient_id": patient_id, "b_campus_id": campus_id, "b_last_day": day})
-        else:
+        if before is not None and day <= before:
             continue
+        ties.append({"patient_id": patient_id, "campus_id": campus_id, "last_day": day})
         known[(patient_id, campus_id)] = day
         if (before is None or before < cutoff) and day >= cutoff:
             gained.add(patient_id)
-    if inserts:
-        conn.execute(insert(campus_patient), inserts)
-    if moves:
-        conn.execute(_MOVE_LINK, moves)
+    if ties:
+        conn.execute(_upsert_ties(conn.dialect.name), ties)
     scopes: dict[str, list[str]] = {}
     for (patient_id, campus_id), day in known.items():
         if day >= cutoff:
@@ -428,25 +430,16 @@ def _tie_patients(
         return moved
     # a patient newly needed at a campus goes to the head, after the rows that tie it; only one that
     # exists (a row may name a patient whose registration is not applied yet: that brings it itself)
-    existing = {row.id for row in conn.execute(_by_ids("patient"), {"b_ids": newly})}
+    existing = {
+        row.id
+        for start in range(0, len(newly), 900)
+        for row in conn.execute(_by_ids("patient"), {"b_ids": newly[start : start + 900]})
+    }
     for patient_id in newly:
         if patient_id in existing:
             key = ("patient", patient_id)
             latest[key] = patient_scope(scopes.get(patient_id, ()))
             moved.add(key)
-    return moved
-    # a patient only moved (not written) must still exist (rows may name a patient not yet synced)
-    table = ENTITY_TABLES["patient"]
-    existing = (
-        {row.id for row in conn.execute(_by_ids("patient"), {"b_ids": sorted(i for _, i in moved)})}
-        if moved
-        else set()
-    )
-    for key in list(moved):
-        if key[1] not in existing:
-            latest.pop(key, None)
-            moved.discard(key)
-    del table
     return moved
 
 
