@@ -27,17 +27,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server_stub.api.deps import TokenRechecks
-from server_stub.api.routes import admin, auth, health, queue, reference, sync
+from server_stub.api.routes import admin, auth, devices, health, patients, queue, reference, sync
 from server_stub.config import ServerSettings, get_settings
 from server_stub.db.engine import Database, DatabaseBusy
-from server_stub.services import push
+from server_stub.services import audit_key, push
 from server_stub.services.auth import PrincipalCache, SourceBlocked
 from server_stub.services.contacts import ContactLog
+from server_stub.services.device_wipe import WipeRegistry
 from server_stub.services.feed import CursorAhead, CursorExpired
 from server_stub.services.feed_tail import FeedTail, fetch_after_commit
 from server_stub.services.group_commit import GroupCommitter
 from server_stub.services.longpoll import URGENT_KINDS, LongPollPacer
 from server_stub.services.notifier import FeedNotifier
+from server_stub.services.patient_reads import PatientReadLog
 from server_stub.services.push import ClientMismatch, SequenceError
 from server_stub.services.reference_cache import ReferenceCache
 from server_stub.services.shared_reads import SharedReads
@@ -203,6 +205,11 @@ def _end_long_polls_on_stop(notifier: FeedNotifier) -> None:
         signal.signal(number, handler)
 
 
+def _ensure_audit_key(db: Database) -> None:
+    with db.read() as conn:
+        audit_key.ensure(conn)
+
+
 def create_app(settings: ServerSettings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     # The writer thread gives up the GIL at every database call; with Python's default 5 ms switch
@@ -227,16 +234,20 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     )
 
     contacts = ContactLog()
+    patient_reads = PatientReadLog(db, flush_seconds=settings.patient_audit_flush_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The pinyin dictionary loads on first use (~1 s of CPU): now, in the background, rather than
         # in the first patient registration of a busy hour.
         asyncio.get_running_loop().run_in_executor(None, pinyin_initials, "预热")
+        # The audit chain's key, outside the database: made (anchored at the chain's head) at first start.
+        await asyncio.get_running_loop().run_in_executor(None, _ensure_audit_key, db)
         await notifier.start()
         await committer.start()
         _end_long_polls_on_stop(notifier)
         contacts.start(db)
+        await patient_reads.start()
         # Garbage collection pauses were the slowest 1% of requests (p99 at 800 users halved without
         # them): see shared.gc_tuning.
         settle_after_start(settings.gc_young_threshold)
@@ -244,6 +255,7 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
             yield
         finally:
             notifier.stop_waiters()
+            await patient_reads.stop()
             await committer.stop()
             await contacts.stop(db)
             await notifier.stop()
@@ -268,12 +280,22 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     app.state.shared_reads = SharedReads()
     app.state.longpoll_pacer = LongPollPacer(settings.longpoll_min_interval_seconds)
     app.state.contacts = contacts
+    app.state.patient_reads = patient_reads
+    app.state.wipes = WipeRegistry(db)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(UnhandledErrors)  # added last: the outermost of ours, around everything else
 
     app.include_router(health.router)
     # sync first: routes are matched in order, and pulls and pushes are most of the traffic
-    for router in (sync.router, reference.router, auth.router, queue.router, admin.router):
+    for router in (
+        sync.router,
+        reference.router,
+        auth.router,
+        queue.router,
+        admin.router,
+        patients.router,
+        devices.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.exception_handler(SuiteError)

@@ -1,5 +1,5 @@
 """Server-side ``clinic`` commands: server, migrate, seed-demo, seed-scale, audit-verify, sync-compact,
-unlock-login."""
+unlock-login, device-wipe."""
 
 from __future__ import annotations
 
@@ -135,23 +135,70 @@ def _seed_scale(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_verify_args(parser: argparse.ArgumentParser) -> None:
+    _add_db(parser)
+    parser.add_argument(
+        "--key-file",
+        help="the audit key file (default: $CLINIC_AUDIT_KEY_FILE, beside an SQLite database, or var/)",
+    )
+
+
 def _audit_verify(args: argparse.Namespace) -> int:
     from server_stub.db.engine import Database
-    from server_stub.services import audit
+    from server_stub.services import audit, audit_key
 
     db = Database.open(_db_url(args.db), pool_size=1)
     try:
         with db.read() as conn:
-            report = audit.verify(conn)
+            key = audit_key.load(Path(args.key_file)) if args.key_file else audit_key.for_connection(conn)
+            if args.key_file and key is None:
+                sys.stdout.write(f"no audit key at {args.key_file}\n")
+                return 2
+            report = audit.verify(conn, key=key)
     finally:
         db.dispose()
+    if report.key_id is None:
+        sys.stdout.write(
+            "WARNING: no audit key found: entries are only hash-chained, and a database writer could "
+            "rewrite them and recompute the hashes\n"
+        )
     if report.ok:
-        sys.stdout.write(f"audit chain intact: {report.checked} entries verified\n")
+        sealed = report.checked - report.legacy
+        sys.stdout.write(
+            f"audit chain intact: {report.checked} entries verified "
+            f"({sealed} sealed with key {report.key_id or '-'}, {report.legacy} legacy unkeyed)\n"
+        )
         return 0
     sys.stdout.write(f"AUDIT CHAIN BROKEN: {len(report.problems)} problem(s) in {report.checked} entries\n")
     for problem in report.problems:
         sys.stdout.write(f"  - {problem}\n")
     return 1
+
+
+def _device_wipe_args(parser: argparse.ArgumentParser) -> None:
+    _add_db(parser)
+    parser.add_argument("device_id", help="the PC's device id (see GET /api/v1/admin/clients)")
+    parser.add_argument("--reason", default="", help="why (kept in the audit log)")
+    parser.add_argument("--cancel", action="store_true", help="withdraw a mark not yet delivered")
+
+
+def _device_wipe(args: argparse.Namespace) -> int:
+    from server_stub.db.engine import Database
+    from server_stub.services import device_wipe
+    from server_stub.services.clock import utcnow
+
+    db = Database.open(_db_url(args.db), pool_size=1)
+    try:
+        with db.write() as conn:
+            if args.cancel:
+                done = device_wipe.cancel(conn, device_id=args.device_id, by=None, now=utcnow())
+                sys.stdout.write(f"wipe of {args.device_id} {'cancelled' if done else 'was not marked'}\n")
+                return 0
+            device_wipe.mark(conn, device_id=args.device_id, by=None, reason=args.reason, now=utcnow())
+    finally:
+        db.dispose()
+    sys.stdout.write(f"{args.device_id} will be told to wipe its local data at its next contact\n")
+    return 0
 
 
 def _sync_compact_args(parser: argparse.ArgumentParser) -> None:
@@ -208,7 +255,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
     "migrate": (_migrate_args, _migrate),
     "seed-demo": (_seed_demo_args, _seed_demo),
     "seed-scale": (_seed_scale_args, _seed_scale),
-    "audit-verify": (_migrate_args, _audit_verify),
+    "audit-verify": (_audit_verify_args, _audit_verify),
     "sync-compact": (_sync_compact_args, _sync_compact),
     "unlock-login": (_unlock_login_args, _unlock_login),
+    "device-wipe": (_device_wipe_args, _device_wipe),
 }

@@ -54,6 +54,8 @@ class ServerSettings(BaseSettings):
     # Allocations between two collections of young objects (Python's default 700); fewer collections,
     # fewer pauses (see shared.gc_tuning and benchmarks/RESULTS.md).
     gc_young_threshold: int = YOUNG_THRESHOLD
+    # Patients sent by pulls are written to the audit chain per device this often (``patient_reads``).
+    patient_audit_flush_seconds: float = 30.0
     db_pool_size: int = 20
     db_max_overflow: int = 20
 

@@ -18,7 +18,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("server_stub.commands", "bring a server database to the newest schema"),
     "seed-demo": ("server_stub.commands", "create the demo hospital data set if absent"),
     "seed-scale": ("server_stub.commands", "add the scale data set (20,000 drugs, 50,000 patients)"),
-    "audit-verify": ("server_stub.commands", "check the audit log's hash chain"),
+    "audit-verify": ("server_stub.commands", "check the audit log's keyed hash chain"),
+    "device-wipe": (
+        "server_stub.commands",
+        "mark a retired or lost PC for a remote wipe at its next contact",
+    ),
     "sync-compact": ("server_stub.commands", "purge voided rows and expire older sync cursors"),
     "import": ("server_stub.reference_commands", "import reference data (drugs, ICD-10 …) from CSV or xlsx"),
     "export": ("server_stub.reference_commands", "export reference data as CSV or xlsx, as import reads it"),

@@ -52,6 +52,15 @@ def generous_qt_waits() -> None:
 generous_qt_waits()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def token_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tests that keep logins in a token file (PCs without a keyring) get the key file it needs, kept in
+    a folder of its own (``shared.sync.tokens``)."""
+    path = tmp_path_factory.mktemp("token-key") / "token.key"
+    os.environ.setdefault("CLINIC_TOKEN_KEY_FILE", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A seeded demo database made once per test session; tests get copies of it."""

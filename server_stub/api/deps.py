@@ -65,6 +65,8 @@ async def get_principal(
     if credentials is None or not credentials.credentials:
         raise AuthFailed(tr("auth.missing_token", lang), code="token_missing")
 
+    # a PC that IT marked for a remote wipe gets the wipe instruction, whatever its token's state
+    await request.app.state.wipes.check_token(credentials.credentials, lang)
     cache: auth.PrincipalCache = request.app.state.principals
     db: Database = request.app.state.db
 

@@ -189,8 +189,32 @@ change_index = Table(
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("kind", String(32), nullable=False),
     Column("entity_id", String(64), nullable=False),
-    Column("scope", String(64), nullable=False, default=""),
+    # '' (everyone), a campus id, or for patients '|<campus>|<campus>|' (the campuses that need them).
+    Column("scope", String(2000), nullable=False, default=""),
     UniqueConstraint("kind", "entity_id", name="uq_change_index_kind_entity"),
+)
+
+# Which campuses need which patients (need-to-know): a visit, appointment, queue ticket, prescription …
+# at the campus, or a registration / update there; ``last_day`` is the latest such day
+# (``entities.patient_scope``).
+campus_patient = Table(
+    "campus_patient",
+    metadata,
+    Column("patient_id", String(64), primary_key=True),
+    Column("campus_id", String(64), primary_key=True),
+    Column("last_day", Date, nullable=False),
+    Index("ix_campus_patient_campus_id_last_day", "campus_id", "last_day"),
+)
+
+# PCs that IT marked for a remote wipe: the device's next request is answered with a wipe instruction.
+device_wipe = Table(
+    "device_wipe",
+    metadata,
+    Column("device_id", String(128), primary_key=True),
+    Column("requested_at", UTCDateTime(), nullable=False),
+    Column("requested_by", String(64), nullable=True),
+    Column("reason", String(500), nullable=False, default=""),
+    Column("delivered_at", UTCDateTime(), nullable=True),
 )
 
 sync_client = Table(

@@ -1,9 +1,16 @@
-"""Append-only audit log with a SHA-256 hash chain, and its verification (``clinic audit-verify``)."""
+"""Append-only audit log with a keyed hash chain, and its verification (``clinic audit-verify``).
+
+Each entry's ``hash`` seals its content and the previous entry's hash with HMAC-SHA256 under a key kept
+outside the database (``audit_key``), so a database writer who rewrites an entry cannot recompute the
+seals. Entries written before the key existed (plain SHA-256, "legacy") are verified as such up to the
+anchor the key file holds.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +20,8 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from server_stub.db.engine import pending, transaction_state
 from server_stub.db.tables import audit_head, audit_log
+from server_stub.services import audit_key
+from server_stub.services.audit_key import AuditKey
 
 GENESIS_HASH = "0" * 64
 
@@ -26,8 +35,8 @@ _MOVE_HEAD = (
 )
 
 
-def _row_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    canonical = json.dumps(
+def _canonical(row: dict[str, Any]) -> str:
+    return json.dumps(
         {
             "id": row["id"],
             "at": row["at"].astimezone(dt.UTC).isoformat(timespec="microseconds"),
@@ -43,7 +52,14 @@ def _row_hash(prev_hash: str, row: dict[str, Any]) -> str:
         sort_keys=True,
         separators=(",", ":"),
     )
-    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+
+
+def _row_hash(prev_hash: str, row: dict[str, Any], key: AuditKey | None = None) -> str:
+    """The entry's seal: HMAC-SHA256 under the audit key, or plain SHA-256 for legacy entries."""
+    message = (prev_hash + _canonical(row)).encode()
+    if key is None:
+        return hashlib.sha256(message).hexdigest()
+    return hmac.new(key.key, message, hashlib.sha256).hexdigest()
 
 
 _HEAD = "audit_head"
@@ -141,6 +157,7 @@ def _write(conn: Connection, entries: list[dict[str, Any]]) -> int:
         head = conn.execute(_READ_HEAD).one()
         kept = (int(head.last_id), str(head.last_hash))
     last_id, last_hash = kept
+    key = audit_key.for_connection(conn)
     rows = []
     for entry in entries:
         last_id += 1
@@ -149,7 +166,9 @@ def _write(conn: Connection, entries: list[dict[str, Any]]) -> int:
             (detail() if callable(detail) else detail) or {}, ensure_ascii=False, sort_keys=True, default=str
         )
         row = {"id": last_id, **entry, "detail": detail, "prev_hash": last_hash}
-        row["hash"] = last_hash = _row_hash(last_hash, row)
+        row["hash"] = last_hash = _row_hash(
+            last_hash, row, key if key and last_id > key.legacy_until else None
+        )
         rows.append(row)
     conn.execute(_INSERT, rows)
     conn.execute(_MOVE_HEAD, {"b_last_id": last_id, "b_last_hash": last_hash})
@@ -162,14 +181,21 @@ def _write(conn: Connection, entries: list[dict[str, Any]]) -> int:
 class AuditReport:
     checked: int
     problems: list[str]
+    legacy: int = 0  # entries before the key existed (plain SHA-256, checked against the key's anchor)
+    key_id: str | None = None  # None: no key found, so every entry is only hash-chained
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def verify(conn: Connection, *, batch: int = 5000) -> AuditReport:
-    """Walk the chain from the start: detects edited rows, deleted rows (gaps) and a truncated tail."""
+def verify(conn: Connection, *, batch: int = 5000, key: AuditKey | None = None) -> AuditReport:
+    """Walk the chain from the start: detects edited rows, deleted rows (gaps), a truncated tail and,
+    with the key (``key``, else the database's key file, see ``audit_key``), rewrites whose hashes were
+    recomputed."""
+    sealer = key or audit_key.for_connection(conn)
+    legacy_until = sealer.legacy_until if sealer is not None else None
+    legacy = 0
     problems: list[str] = []
     prev_hash = GENESIS_HASH
     expected_id = 1
@@ -191,8 +217,20 @@ def verify(conn: Connection, *, batch: int = 5000) -> AuditReport:
                 problems.append(f"entries {expected_id}..{row['id'] - 1} are missing (deleted)")
             if row["prev_hash"] != prev_hash:
                 problems.append(f"entry {row['id']}: link to the previous entry is broken")
-            if _row_hash(row["prev_hash"], dict(row)) != row["hash"]:
-                problems.append(f"entry {row['id']}: content does not match its hash (edited)")
+            keyed = sealer is not None and row["id"] > sealer.legacy_until
+            legacy += not keyed
+            if _row_hash(row["prev_hash"], dict(row), sealer if keyed else None) != row["hash"]:
+                if keyed and _row_hash(row["prev_hash"], dict(row)) == row["hash"]:
+                    problems.append(
+                        f"entry {row['id']}: not sealed with the audit key (rewritten and its hash recomputed)"
+                    )
+                else:
+                    problems.append(f"entry {row['id']}: content does not match its hash (edited)")
+            if sealer is not None and row["id"] == legacy_until and row["hash"] != sealer.legacy_head:
+                problems.append(
+                    f"entries up to {row['id']} differ from the chain anchored when the audit key was made "
+                    "(rewritten and hashes recomputed)"
+                )
             prev_hash = row["hash"]
             expected_id = row["id"] + 1
             last_id = row["id"]
@@ -201,4 +239,10 @@ def verify(conn: Connection, *, batch: int = 5000) -> AuditReport:
         problems.append(
             f"chain ends at entry {last_id} but its head says {head.last_id} (newest entries deleted or head edited)"
         )
-    return AuditReport(checked=checked, problems=problems)
+    if legacy_until is not None and last_id < legacy_until:
+        problems.append(
+            f"chain ends at entry {last_id}, before the audit key's anchor {legacy_until} (deleted)"
+        )
+    return AuditReport(
+        checked=checked, problems=problems, legacy=legacy, key_id=sealer.key_id if sealer else None
+    )

@@ -28,8 +28,8 @@ from sqlalchemy import (
 )
 
 from server_stub.db.engine import pending, transaction_state
-from server_stub.db.tables import ENTITY_TABLES, UTCDateTime, change_index, sync_counter
-from shared.domain.entities import ENTITY_BY_KIND, Entity
+from server_stub.db.tables import ENTITY_TABLES, UTCDateTime, campus_patient, change_index, sync_counter
+from shared.domain.entities import ENTITY_BY_KIND, Entity, Patient
 from shared.errors import Conflict
 
 E = TypeVar("E", bound=Entity)
@@ -258,11 +258,18 @@ def _row_values(entity: Entity) -> dict[str, Any]:
 
 
 def write_entities(
-    conn: Connection, writes: Sequence[Entity], *, on_seq: Callable[[int], None] | None = None
+    conn: Connection,
+    writes: Sequence[Entity],
+    *,
+    on_seq: Callable[[int], None] | None = None,
+    campus_id: str | None = None,
+    today: dt.date | None = None,
 ) -> int | None:
     """Insert or update each entity (version 1 inserts; version n updates version n-1 only) and move
     them to the head of the change feed (``publish``). ``on_seq`` gets the highest feed sequence of
-    these writes; so does the caller, unless the sequences are given at the transaction's end."""
+    these writes; so does the caller, unless the sequences are given at the transaction's end.
+    ``campus_id`` is where the writer works: a patient registered or updated there is needed there
+    (``patient_scope``)."""
     if not writes:
         return None
     ahead = _read_ahead(conn)
@@ -283,7 +290,8 @@ def write_entities(
     # A version-1 row was just inserted (its primary key was free), so it has no older feed position.
     fresh = all(entity.version == 1 for entity in writes)
     keys = [(entity.KIND, entity.id, entity.scope_key()) for entity in writes]
-    return publish(conn, keys, fresh=fresh, on_seq=on_seq, entities=writes)
+    links = _writer_links(writes, campus_id, today)
+    return publish(conn, keys, fresh=fresh, on_seq=on_seq, entities=writes, links=links)
 
 
 @dataclass
@@ -292,6 +300,147 @@ class _Publication:
     fresh: bool
     on_seq: Callable[[int], None] | None
     entities: Sequence[Entity] = ()
+    # (patient, campus) -> day: campuses that need a patient because of these writes
+    links: dict[tuple[str, str], dt.date] | None = None
+
+
+# -- need-to-know: which campuses receive which patients ------------------------------------------
+# A patient is sent to the PCs of the campuses that had business with them (a visit, appointment,
+# queue ticket, prescription, note, order, dispense … there, or a registration or update made there)
+# on a day no older than this many days. Changes of such rows tie the patient to the campus
+# (``campus_patient``); a patient newly tied (or tied again after the window passed) moves to the
+# head of the feed with its new scope, so the campus's PCs receive it. A patient's feed scope is
+# ``|<campus>|<campus>|`` ('|' alone: no PC receives it); a bootstrap sends only the patients whose tie
+# to the caller's campus is inside the window.
+PATIENT_WINDOW_DAYS = 30
+PATIENT_SCOPE_MARK = "|"
+_DAY_FIELDS = ("visit_date", "day", "date", "slot_time")
+
+
+def _activity_day(entity: Entity, fallback: dt.date) -> dt.date:
+    for name in _DAY_FIELDS:
+        value = getattr(entity, name, None)
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+    return fallback
+
+
+def _writer_links(
+    writes: Sequence[Entity], campus_id: str | None, today: dt.date | None
+) -> dict[tuple[str, str], dt.date] | None:
+    if not campus_id:
+        return None
+    day = today or dt.datetime.now(dt.UTC).date()
+    links = {(e.id, campus_id): day for e in writes if isinstance(e, Patient)}
+    return links or None
+
+
+def _entity_links(entities: Iterable[Entity], today: dt.date) -> dict[tuple[str, str], dt.date]:
+    links: dict[tuple[str, str], dt.date] = {}
+    for entity in entities:
+        patient_id = getattr(entity, "patient_id", None)
+        campus_id = getattr(entity, "campus_id", None)
+        if not patient_id or not campus_id or entity.SCOPE != "campus":
+            continue
+        day = _activity_day(entity, today)
+        key = (str(patient_id), str(campus_id))
+        if key not in links or links[key] < day:
+            links[key] = day
+    return links
+
+
+def patient_cutoff(today: dt.date | None = None) -> dt.date:
+    """The oldest day of business that still ties a patient to a campus (a day of slack for time zones)."""
+    return (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=PATIENT_WINDOW_DAYS + 1)
+
+
+def patient_scope(campuses: Iterable[str]) -> str:
+    """The feed scope of a patient needed at ``campuses``."""
+    return PATIENT_SCOPE_MARK + "".join(f"{c}{PATIENT_SCOPE_MARK}" for c in sorted(set(campuses)))
+
+
+_LINKS_OF = select(campus_patient.c.patient_id, campus_patient.c.campus_id, campus_patient.c.last_day).where(
+    campus_patient.c.patient_id.in_(bindparam("b_ids", expanding=True))
+)
+
+
+@functools.cache
+def _upsert_ties(dialect: str) -> Any:
+    """Insert a tie, or move its day forward: writers of several server processes may tie the same
+    patient at once (PostgreSQL), so a tie another transaction just made is updated, never an error."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = make(campus_patient)
+    return statement.on_conflict_do_update(
+        index_elements=[campus_patient.c.patient_id, campus_patient.c.campus_id],
+        set_={"last_day": statement.excluded.last_day},
+        where=campus_patient.c.last_day < statement.excluded.last_day,
+    )
+
+
+def _tie_patients(
+    conn: Connection, publications: list[_Publication], latest: dict[tuple[str, str], str]
+) -> set[tuple[str, str]]:
+    """Record which campuses need the patients these publications touch, give every patient in
+    ``latest`` its campus scope, and add patients newly needed somewhere to ``latest`` (returned: they
+    have an older feed position to remove)."""
+    today = dt.datetime.now(dt.UTC).date()
+    links: dict[tuple[str, str], dt.date] = {}
+    for publication in publications:
+        found = _entity_links(publication.entities, today)
+        if publication.links:
+            found.update({k: v for k, v in publication.links.items() if k not in found or found[k] < v})
+        for key, day in found.items():
+            if key not in links or links[key] < day:
+                links[key] = day
+    published_patients = {entity_id for kind, entity_id in latest if kind == "patient"}
+    patient_ids = published_patients | {patient_id for patient_id, _ in links}
+    if not patient_ids:
+        return set()
+    cutoff = patient_cutoff(today)
+    known: dict[tuple[str, str], dt.date] = {}
+    wanted = sorted(patient_ids)
+    for start in range(0, len(wanted), 900):
+        for row in conn.execute(_LINKS_OF, {"b_ids": wanted[start : start + 900]}):
+            known[(row.patient_id, row.campus_id)] = row.last_day
+    gained: set[str] = set()
+    ties = []
+    for (patient_id, campus_id), day in sorted(links.items()):  # one order: no lock cycles between writers
+        before = known.get((patient_id, campus_id))
+        if before is not None and day <= before:
+            continue
+        ties.append({"patient_id": patient_id, "campus_id": campus_id, "last_day": day})
+        known[(patient_id, campus_id)] = day
+        if (before is None or before < cutoff) and day >= cutoff:
+            gained.add(patient_id)
+    if ties:
+        conn.execute(_upsert_ties(conn.dialect.name), ties)
+    scopes: dict[str, list[str]] = {}
+    for (patient_id, campus_id), day in known.items():
+        if day >= cutoff:
+            scopes.setdefault(patient_id, []).append(campus_id)
+    moved: set[tuple[str, str]] = set()
+    for patient_id in published_patients:
+        latest[("patient", patient_id)] = patient_scope(scopes.get(patient_id, ()))
+    newly = sorted(gained - published_patients)
+    if not newly:
+        return moved
+    # a patient newly needed at a campus goes to the head, after the rows that tie it; only one that
+    # exists (a row may name a patient whose registration is not applied yet: that brings it itself)
+    existing = {
+        row.id
+        for start in range(0, len(newly), 900)
+        for row in conn.execute(_by_ids("patient"), {"b_ids": newly[start : start + 900]})
+    }
+    for patient_id in newly:
+        if patient_id in existing:
+            key = ("patient", patient_id)
+            latest[key] = patient_scope(scopes.get(patient_id, ()))
+            moved.add(key)
+    return moved
 
 
 @dataclass(frozen=True)
@@ -319,15 +468,17 @@ def publish(
     fresh: bool = False,
     on_seq: Callable[[int], None] | None = None,
     entities: Sequence[Entity] = (),
+    links: dict[tuple[str, str], dt.date] | None = None,
 ) -> int | None:
     """Move each (kind, id, scope) to the head of the change feed; ``fresh`` says the entities are new,
     so they have no older feed position to remove. ``on_seq`` gets the highest sequence used;
-    ``entities`` are the written entities of the keys, kept with their positions (``published``).
+    ``entities`` are the written entities of the keys, kept with their positions (``published``), and
+    tie their patients to their campuses (``links`` adds ties of its own, see ``_tie_patients``).
 
     Inside a ``Database.write`` transaction the sequences are given at its end, to all of its writes
     at once (one counter update, one delete and one insert per transaction; the feed counter's row
     lock is then held only for the end of the transaction) and None is returned; outside one, now."""
-    publication = _Publication(list(keys), fresh, on_seq, entities)
+    publication = _Publication(list(keys), fresh, on_seq, entities, links)
     rows = pending(conn, _FEED_PENDING, _publish_all, order=FEED_FLUSH_ORDER)
     if rows is not None:
         rows.append(publication)
@@ -343,11 +494,12 @@ def _publish_all(conn: Connection, publications: list[_Publication]) -> int | No
         for kind, entity_id, scope in publication.keys:
             latest.pop((kind, entity_id), None)
             latest[(kind, entity_id)] = scope
+    moved = _tie_patients(conn, publications, latest)
     if not latest:
         return None
     top = next_counter(conn, "change_seq", len(latest))
     position = {key: top - len(latest) + 1 + n for n, key in enumerate(latest)}
-    stale = {(k, i) for p in publications if not p.fresh for k, i, _ in p.keys}
+    stale = {(k, i) for p in publications if not p.fresh for k, i, _ in p.keys} | moved
     if stale:
         conn.execute(_UNINDEX, [{"b_kind": kind, "b_entity_id": entity_id} for kind, entity_id in stale])
     conn.execute(
@@ -399,7 +551,7 @@ def _insert_batch(conn: Connection, batch: list[Entity]) -> int:
     for kind, rows in by_kind.items():
         conn.execute(insert(ENTITY_TABLES[kind]), rows)
     # at once, not at the transaction's end: a seeding transaction may write millions of rows
-    _publish_all(conn, [_Publication([(e.KIND, e.id, e.scope_key()) for e in batch], True, None)])
+    _publish_all(conn, [_Publication([(e.KIND, e.id, e.scope_key()) for e in batch], True, None, batch)])
     return len(batch)
 
 

@@ -25,7 +25,15 @@ from sqlalchemy import select
 
 from server_stub.db.engine import Database
 from server_stub.db.tables import change_index
-from server_stub.services.entities import NotStoredExactly, as_stored, load_many, published, read_counter
+from server_stub.services.entities import (
+    PATIENT_SCOPE_MARK,
+    NotStoredExactly,
+    as_stored,
+    load_many,
+    published,
+    read_counter,
+)
+from server_stub.services.feed_views import RESTRICTABLE_KINDS, restrict
 from server_stub.services.shared_reads import EncodedPage
 from shared.domain.entities import Entity
 from shared.protocol.models import Change
@@ -40,6 +48,8 @@ class TailEntry:
     entity_id: str
     scope: str
     json: bytes
+    # the change in its restricted form (``feed_views``), for kinds that have one
+    restricted_json: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -90,10 +100,14 @@ def fetch_after(
 
 
 def _entry(seq: int, kind: str, scope: str, entity: Entity) -> TailEntry:
-    change = Change(
-        seq=seq, kind=kind, id=entity.id, version=entity.version, data=entity.model_dump(mode="json")
-    )
-    return TailEntry(seq, kind, entity.id, scope, _change_json.dump_json(change))
+    data = entity.model_dump(mode="json")
+    change = Change(seq=seq, kind=kind, id=entity.id, version=entity.version, data=data)
+    restricted = None
+    if kind in RESTRICTABLE_KINDS:
+        shown = restrict(kind, data)
+        if shown is not data:  # unchanged (an rx without a pickup code): one encoding serves all
+            restricted = _change_json.dump_json(change.model_copy(update={"data": shown}))
+    return TailEntry(seq, kind, entity.id, scope, _change_json.dump_json(change), restricted)
 
 
 def fetch_after_commit(db: Database, after: int, states: list[dict[str, Any]]) -> TailBatch:
@@ -133,7 +147,7 @@ class FeedTail:
         self._seqs: list[int] = []  # ascending; may hold superseded sequences (not in ``_live``)
         self._live: dict[int, TailEntry] = {}
         self._by_entity: dict[tuple[str, str], int] = {}
-        self._pages: OrderedDict[tuple[int, int, str | None], TailPage] = OrderedDict()
+        self._pages: OrderedDict[tuple[int, int, str | None, frozenset[str]], TailPage] = OrderedDict()
         self._page_cache = page_cache
         self._ready = False
         # Bumped for every change of a kind the tail takes in, and ``epoch`` on every reset: in-memory
@@ -212,29 +226,48 @@ class FeedTail:
             return False
         return not 0 < cursor < self.min_cursor
 
-    def page(self, *, cursor: int, limit: int, campus_id: str | None) -> TailPage:
-        """The same page ``feed.read_page`` would give, from memory (call ``can_serve`` first)."""
-        key = (cursor, limit, campus_id)
+    def page(
+        self, *, cursor: int, limit: int, campus_id: str | None, restricted: frozenset[str] = frozenset()
+    ) -> TailPage:
+        """The same page ``feed.read_page`` would give, from memory (call ``can_serve`` first).
+        Pages are cached per (cursor, limit, campus, view): PCs of one campus and role share them."""
+        key = (cursor, limit, campus_id, restricted)
         cached = self._pages.get(key)
         if cached is not None:
             return cached
         parts: list[bytes] = []
+        patients: list[str] = []
         last = cursor
         has_more = False
+        # the same scope filter as the database's (``feed._scope_filter``), inline: the long-poll's hot path
+        needed = f"{PATIENT_SCOPE_MARK}{campus_id}{PATIENT_SCOPE_MARK}" if campus_id is not None else None
         for seq in self._seqs[bisect.bisect_right(self._seqs, cursor) :]:
             entry = self._live.get(seq)
-            if entry is None or (entry.scope and entry.scope != campus_id):
+            if entry is None:
+                continue
+            scope = entry.scope
+            if (
+                scope
+                and scope != campus_id
+                and (needed is None or scope[0] != PATIENT_SCOPE_MARK or needed not in scope)
+            ):
                 continue
             if len(parts) == limit:
                 has_more = True
                 break
-            parts.append(entry.json)
+            if entry.restricted_json is not None and entry.kind in restricted:
+                parts.append(entry.restricted_json)
+            else:
+                parts.append(entry.json)
+            if entry.kind == "patient":
+                patients.append(entry.entity_id)
             last = seq
         encoded = EncodedPage(
             changes_json=b"[" + b",".join(parts) + b"]",
             count=len(parts),
             next_cursor=last,
             has_more=has_more,
+            patient_ids=tuple(patients),
         )
         result = TailPage(encoded, scanned_to=last if has_more else max(last, self.head))
         self._pages[key] = result

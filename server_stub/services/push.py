@@ -864,5 +864,5 @@ def _run_handler(
     def settle(seq: int) -> None:  # now, or when the transaction gives the feed its sequences
         outcome.seq = seq
 
-    write_entities(conn, effect.writes, on_seq=settle)
+    write_entities(conn, effect.writes, on_seq=settle, campus_id=principal.campus_id, today=ctx.today)
     return outcome

@@ -26,19 +26,25 @@ class EncodedPage:
     count: int
     next_cursor: int
     has_more: bool
+    # the patients it sends (for the audit of bulk reads; not part of the answer)
+    patient_ids: tuple[str, ...] = ()
 
     def response_body(self, server_time: str) -> bytes:
         tail = {"next_cursor": self.next_cursor, "has_more": self.has_more, "server_time": server_time}
         return b'{"changes":' + self.changes_json + b"," + json.dumps(tail).encode()[1:]
 
 
+# (cursor, limit, campus, restricted kinds): requests with the same key get the same page
+PageKey = tuple[int, int, str | None, frozenset[str]]
+
+
 class SharedReads:
     """Per-process, used from the event loop only (not thread-safe, needs no lock)."""
 
     def __init__(self) -> None:
-        self._in_flight: dict[tuple[int, int, str | None], asyncio.Future[EncodedPage]] = {}
+        self._in_flight: dict[PageKey, asyncio.Future[EncodedPage]] = {}
 
-    async def page(self, key: tuple[int, int, str | None], read: Callable[[], Page]) -> EncodedPage:
+    async def page(self, key: PageKey, read: Callable[[], Page]) -> EncodedPage:
         shared = self._in_flight.get(key)
         if shared is not None:
             return await asyncio.shield(shared)
@@ -63,4 +69,5 @@ def _read_and_encode(read: Callable[[], Page]) -> EncodedPage:
         count=len(page.changes),
         next_cursor=page.next_cursor,
         has_more=page.has_more,
+        patient_ids=page.patient_ids,
     )

@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+# Who receives which fields in full (the server's feed filters by it, ``server_stub.services.feed_views``;
+# a PC whose user's view differs from what it downloaded downloads again). Kind -> roles with the full
+# view: patients' ID numbers and phones for doctors (controlled-drug prescriptions carry the ID number)
+# and nurses (registration, ID checks); the pickup-code digest for pharmacists only.
+FULL_VIEW_ROLES: dict[str, frozenset[str]] = {
+    "patient": frozenset({"doctor", "nurse"}),
+    "pickup_code": frozenset({"pharmacist"}),
+    "rx": frozenset({"pharmacist"}),  # its copy of the pickup-code digest
+}
+
+
+def restricted_kinds(roles: Collection[str]) -> frozenset[str]:
+    """The kinds a user with ``roles`` receives in their restricted form (the widest view of the roles)."""
+    granted = frozenset(roles)
+    return frozenset(kind for kind, full in FULL_VIEW_ROLES.items() if not full & granted)
+
 
 def _is_cjk(ch: str) -> bool:
     return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
@@ -42,3 +60,14 @@ def mask_phone(phone: str) -> str:
     if len(digits) < 7:
         return "*" * len(digits)
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def mask_patient_identifiers(data: dict[str, object]) -> dict[str, object]:
+    """A patient's fields (as a dict) with the ID number and phone masked, for roles and screens that
+    do not need them in full; the last 4 of the ID number (``id_number_tail``) stay for look-ups."""
+    masked = dict(data)
+    if masked.get("id_number"):
+        masked["id_number"] = mask_id_number(str(masked["id_number"]))
+    if masked.get("phone"):
+        masked["phone"] = mask_phone(str(masked["phone"]))
+    return masked

@@ -172,7 +172,7 @@ class ClientRuntime:
         certificate chains to that PEM file (not to the system's CAs); empty means the system's CAs.
         """
         folder = data_dir(data_folder)
-        store = LocalStore.open(folder / f"{app}.db", app=app)
+        store = LocalStore.open(folder / f"{app}.db", app=app, key="os")  # encrypted at rest
         verify = ssl.create_default_context(cafile=ca_certificate) if ca_certificate else True
         transport = ApiTransport(server_url, timeout=timeout, lang=lang, verify=verify)
         network = NetworkWorker()

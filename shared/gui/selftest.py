@@ -38,7 +38,7 @@ def run_self_test(
 
         folder = data_dir(data_folder)
         folder.mkdir(parents=True, exist_ok=True)
-        store = LocalStore.open(folder / f"{app}.db", app=app)
+        store = LocalStore.open(folder / f"{app}.db", app=app, key="os")
         report["database"] = str(folder / f"{app}.db")
         store.close()
 

@@ -32,7 +32,7 @@ from shared.errors import AuthFailed, PermissionDenied, StoreError, ValidationFa
 from shared.i18n import DEFAULT_LANGUAGE
 from shared.ids import new_id
 from shared.protocol.models import Change, MutationOutcome
-from shared.store import schema, search
+from shared.store import crypto, schema, search
 from shared.store.paths import default_db_path
 from shared.store.search import TextSnapshot
 from shared.store.view import LocalView
@@ -55,11 +55,12 @@ def _dumps(value: Any) -> str:
     return json.dumps(to_jsonable_python(value), ensure_ascii=False, separators=(",", ":"))
 
 
-def connect(path: Path | str) -> sqlite3.Connection:
+def connect(path: Path | str, key: bytes | None = None) -> sqlite3.Connection:
     """A connection with the store's settings: autocommit mode (explicit BEGIN), WAL, synchronous=FULL,
-    a busy timeout. Every connection to a store file is made here."""
-    conn = sqlite3.connect(
-        str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+    a busy timeout; SQLCipher under ``key`` when given (``crypto``). Every connection to a store file
+    is made here."""
+    conn: sqlite3.Connection = crypto.raw_connect(
+        path, key, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
     )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -208,11 +209,18 @@ class LocalStore:
     """One app's local database. Thread-safe; see the module docstring for the threading rules."""
 
     def __init__(
-        self, path: Path, *, app: str, conn: sqlite3.Connection, clock: Callable[[], dt.datetime]
+        self,
+        path: Path,
+        *,
+        app: str,
+        conn: sqlite3.Connection,
+        clock: Callable[[], dt.datetime],
+        key: bytes | None = None,
     ) -> None:
         self.path = path
         self.app = app
         self.clock = clock
+        self._key = key
         self._writer = _Writer(conn, app)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -233,15 +241,28 @@ class LocalStore:
         app: str,
         clock: Callable[[], dt.datetime] = utcnow,
         data_dir: str | os.PathLike[str] | None = None,
+        key: bytes | Literal["os"] | None = None,
     ) -> LocalStore:
         """Open (or create) the store: quick integrity check, backup then migrate if the schema is
         older, identity (device and client ids) created once. ``path`` defaults to the app's file in
-        the data folder (``data_dir`` setting, ``$CLINIC_DATA_DIR`` or the user data folder)."""
+        the data folder (``data_dir`` setting, ``$CLINIC_DATA_DIR`` or the user data folder).
+
+        ``key`` encrypts the file at rest (SQLCipher, ``crypto``): ``"os"`` takes this store's key from
+        the OS key store (made on first use; the store stays plain, with a warning, on a PC without
+        one); bytes are the key itself. A plain file is converted in place the first time a key is
+        given, outbox included."""
         db_path = Path(path) if path is not None else default_db_path(app, setting=data_dir)
         db_path.parent.mkdir(parents=True, exist_ok=True)
+        if key == "os":
+            key = crypto.os_key(app, db_path)
+            if key is None:
+                log.warning("no OS key store: %s stays unencrypted (%s)", db_path, crypto.key_problem())
+        secret = key if isinstance(key, bytes) else None
         try:
-            conn = connect(db_path)
-        except sqlite3.DatabaseError as error:
+            if secret is not None and crypto.is_plain(db_path):
+                crypto.encrypt_in_place(db_path, secret)
+            conn = connect(db_path, secret)
+        except crypto.DATABASE_ERRORS as error:
             raise StoreError(
                 f"the local database {db_path} cannot be opened ({error}); restore a backup or move the file "
                 "aside so this PC downloads its data again",
@@ -250,7 +271,7 @@ class LocalStore:
         try:
             try:
                 problems = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
-            except sqlite3.DatabaseError as error:
+            except crypto.DATABASE_ERRORS as error:
                 problems = [str(error)]
             if problems != ["ok"]:
                 raise StoreError(
@@ -261,13 +282,14 @@ class LocalStore:
                 )
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if 0 < version < schema.SCHEMA_VERSION:
-                backup = backup_database(conn, db_path, label=f"v{version}")
+                backup = backup_database(conn, db_path, label=f"v{version}", key=secret)
                 log.info("backed up %s to %s before migrating from schema %s", db_path, backup, version)
             schema.migrate(conn, version)
             conn.execute("BEGIN IMMEDIATE")
-            for key in ("device_id", "client_id"):
+            for name in ("device_id", "client_id"):
                 conn.execute(
-                    "INSERT OR IGNORE INTO sync_state (key, value) VALUES (?, ?)", (key, json.dumps(new_id()))
+                    "INSERT OR IGNORE INTO sync_state (key, value) VALUES (?, ?)",
+                    (name, json.dumps(new_id())),
                 )
             conn.execute("INSERT OR IGNORE INTO sync_state (key, value) VALUES ('seq_offset', '0')")
             conn.execute("INSERT OR IGNORE INTO sync_state (key, value) VALUES ('epoch', '0')")
@@ -275,7 +297,7 @@ class LocalStore:
         except BaseException:
             conn.close()
             raise
-        return cls(db_path, app=app, conn=conn, clock=clock)
+        return cls(db_path, app=app, conn=conn, clock=clock, key=secret)
 
     def close(self) -> None:
         if self._closed:
@@ -305,7 +327,7 @@ class LocalStore:
         if conn is None:
             if self._closed:
                 raise StoreError("the local store is closed", code="store_closed")
-            conn = connect(self.path)
+            conn = connect(self.path, self._key)
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)
@@ -825,16 +847,25 @@ class LocalStore:
             pass
 
         self.write(job)  # let queued writes finish first
-        with self.reading() as view, sqlite3.connect(str(target)) as dst:
-            view.conn.backup(dst)
+        dst = crypto.raw_connect(target, self._key)  # a backup is encrypted under the same key
+        try:
+            with self.reading() as view:
+                view.conn.backup(dst)
+        finally:
+            dst.close()
         return target
 
+    @property
+    def encrypted(self) -> bool:
+        return self._key is not None
 
-def backup_database(conn: sqlite3.Connection, path: Path, *, label: str) -> Path:
-    """Copy an open database beside itself with SQLite's online backup API (never a file copy)."""
+
+def backup_database(conn: sqlite3.Connection, path: Path, *, label: str, key: bytes | None = None) -> Path:
+    """Copy an open database beside itself with SQLite's online backup API (never a file copy);
+    encrypted under ``key`` like the store."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     target = path.with_name(f"{path.name}.{label}.{stamp}.bak")
-    dst = sqlite3.connect(str(target))
+    dst = crypto.raw_connect(target, key)
     try:
         conn.backup(dst)
     finally:

@@ -27,10 +27,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from shared.domain.entities import Staff
+from shared.domain.masking import restricted_kinds
 from shared.errors import AuthFailed, SuiteError, TransientError
 from shared.i18n import DEFAULT_LANGUAGE, tr
 from shared.protocol.models import Change, MutationEnvelope, MutationOutcome, PullResponse
 from shared.store.store import LocalStore, OutboxEntry
+from shared.store.wipe import WIPE_CODE, wipe_local_data
 from shared.sync import messages  # noqa: F401  (registers the sync messages)
 from shared.sync.status import CLOCK_WARNING_SECONDS, SyncState, SyncStatus
 from shared.sync.tokens import KeyringUnavailable, TokenStore
@@ -184,13 +186,18 @@ class SyncEngine:
         """Log in online; the token goes to the keyring. Raises AuthFailed / AccountLocked /
         TransientError. A different campus than before makes this PC re-bootstrap (its scope changed)."""
         sent = self.store.clock()
-        answer = self.transport.login(
-            username=username,
-            password=password,
-            device_id=self.store.device_id,
-            campus_id=campus_id,
-            device_secret=self._device_secret(),
-        )
+        try:
+            answer = self.transport.login(
+                username=username,
+                password=password,
+                device_id=self.store.device_id,
+                campus_id=campus_id,
+                device_secret=self._device_secret(),
+            )
+        except SuiteError as error:
+            if error.code == WIPE_CODE:
+                self._obey_wipe(error)
+            raise
         self._note_server_time(answer.server_time, sent, self.store.clock())
         self.transport.set_token(answer.token)
         # The campus decides which rows this PC receives: data downloaded for another campus must be
@@ -198,6 +205,12 @@ class SyncEngine:
         if self.store.cursor() is not None and self.store.state("scope_campus") != answer.campus_id:
             self.store.mark_reset_needed("campus_changed")
         self.store.set_state("scope_campus", answer.campus_id)
+        # Likewise the fields a role receives (ID numbers masked for some roles): a different view than
+        # the one downloaded is downloaded again, so a PC never keeps what its new user may not see.
+        view = sorted(restricted_kinds(answer.staff.roles))
+        if self.store.cursor() is not None and self.store.state("scope_view", view) != view:
+            self.store.mark_reset_needed("view_changed")
+        self.store.set_state("scope_view", view)
         self.store.set_session(answer.staff, answer.campus_id)
         message = ""
         try:
@@ -457,6 +470,8 @@ class SyncEngine:
         self._publish(SyncState.SYNCING, tr("sync.resetting", self.lang))
 
     def _failed(self, error: SuiteError) -> SyncStatus:
+        if error.code == WIPE_CODE:
+            return self._obey_wipe(error)
         if isinstance(error, AuthFailed):
             if error.code in ("token_expired", "token_invalid", "account_inactive"):
                 self.tokens.delete(self._token_account)
@@ -474,6 +489,25 @@ class SyncEngine:
             return self._publish(SyncState.OFFLINE, tr("sync.offline", self.lang, error=error.message))
         log.error("sync problem %s: %s", error.code, error.message)
         return self._publish(SyncState.OFFLINE, tr("sync.problem", self.lang, error=error.message))
+
+    # -- remote wipe (IT retired or lost this PC; see shared.store.wipe) ----------------------------
+    def _obey_wipe(self, error: SuiteError) -> SyncStatus:
+        """The server's wipe instruction: stop syncing, delete the local data, its key and the login,
+        and say so (the store is gone, so this status is not read from it)."""
+        log.warning("the server told this PC to wipe its local data")
+        self.transport.set_token(None)
+        if self._run_stop is not None:
+            self._run_stop.set()
+        wipe_local_data(self.store, tokens=self.tokens, token_account=self._token_account)
+        snapshot = SyncStatus(state=SyncState.NOT_LOGGED_IN, message=error.message)
+        with self._lock:
+            self._state, self._message, self._last_status = snapshot.state, snapshot.message, snapshot
+        if self.on_status is not None:
+            try:
+                self.on_status(snapshot)
+            except Exception:  # noqa: BLE001 - a broken listener must not stop the wipe's report
+                log.exception("on_status callback failed")
+        return snapshot
 
     def backoff_delay(self) -> float:
         """Exponential backoff with jitter (between half and all of the exponential step)."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from shared import __version__
+from shared.store import crypto
 from shared.store.paths import default_db_path
 from shared.store.store import LocalStore, OutboxEntry
 
@@ -96,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     if not path.exists():
         log.error("no local database at %s", path)
         return 2
-    with LocalStore.open(path, app=args.app) as store:
+    # the app's key if it has one (an encrypted store); never makes one for a plain store
+    with LocalStore.open(path, app=args.app, key=crypto.os_key(args.app, path, create=False)) as store:
         report = build_report(store, include_args=args.include_args)
     text = json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n"
     if args.out:

@@ -1,27 +1,25 @@
 """Login tokens kept in the OS keyring (``keyring``), or in an explicitly configured encrypted file.
 
 Where a PC has no usable keyring (headless Linux without D-Bus), ``TokenStore.problem`` says so plainly
-and the app should show it. Only if a fallback file is configured (setting or ``$CLINIC_TOKEN_FILE``)
-are tokens written there, encrypted with a key derived from this machine's id; without one the token
-lives in memory only and the user logs in again after a restart.
+and the app should show it. Only if a fallback file (setting or ``$CLINIC_TOKEN_FILE``) *and* a key file
+kept apart from it (``$CLINIC_TOKEN_KEY_FILE``: another volume, a path provisioned at boot) are
+configured are tokens written there, encrypted under that key; otherwise the token lives in memory only
+and the user logs in again after a restart. The key is never derived from what the token file or this
+PC's public identifiers hold (``/etc/machine-id`` is world-readable).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import logging
 import os
-import secrets
-import sys
+import stat
 from pathlib import Path
 
 import keyring
 import keyring.errors
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shared.errors import SuiteError
 
@@ -29,6 +27,7 @@ log = logging.getLogger(__name__)
 
 SERVICE = "ClinicSuite"
 TOKEN_FILE_ENV = "CLINIC_TOKEN_FILE"
+TOKEN_KEY_FILE_ENV = "CLINIC_TOKEN_KEY_FILE"
 
 
 class KeyringUnavailable(SuiteError):
@@ -50,52 +49,73 @@ def keyring_problem() -> str | None:
     ):
         return (
             "no usable OS keyring on this PC (on Linux this needs a desktop session with D-Bus and a Secret "
-            f"Service such as GNOME Keyring or KWallet); set {TOKEN_FILE_ENV} or the token file setting to keep "
-            "the login in an encrypted file on this PC, otherwise you will log in again after each restart"
+            f"Service such as GNOME Keyring or KWallet); set {TOKEN_FILE_ENV} and {TOKEN_KEY_FILE_ENV} (a key "
+            "file kept apart from the token file) to keep the login in an encrypted file on this PC, otherwise "
+            "you will log in again after each restart"
         )
     return None
 
 
-def _machine_secret() -> bytes:
-    """A stable per-machine value (not secret against a local administrator, but ties the file to the PC)."""
-    for candidate in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
-        with contextlib.suppress(OSError):
-            value = Path(candidate).read_text().strip()
-            if value:
-                return value.encode()
-    if sys.platform == "win32":
-        with contextlib.suppress(OSError):
-            import winreg
+class TokenKeyProblem(SuiteError):
+    code = "token_key_unusable"
 
-            key = winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, r"SOFTWARE\Microsoft\Cryptography")
-            return str(winreg.QueryValueEx(key, "MachineGuid")[0]).encode()
-    import uuid
 
-    return f"node-{uuid.getnode():x}".encode()
+def _same_folder(a: Path, b: Path) -> bool:
+    return a.expanduser().resolve().parent == b.expanduser().resolve().parent
 
 
 class EncryptedTokenFile:
-    """Tokens in one JSON file, each encrypted with Fernet under a key derived (HKDF-SHA256) from the
-    machine id and a random per-file salt. Written atomically, readable only by the user."""
+    """Tokens in one JSON file, each encrypted with Fernet under a random 256-bit key kept in a
+    *separate* key file (``key_path``; not in the token file's folder, readable by its owner only), so
+    the token file alone (a copied folder, a backup, a stolen disk image of the data folder) gives
+    nothing. Files written by earlier versions (key derived from the machine id and a salt stored in the
+    file itself, so anyone who could read the file could use the token) are not read: their tokens are
+    dropped and the user logs in again once. Written atomically, readable only by the user."""
 
-    def __init__(self, path: Path) -> None:
+    VERSION = 2
+
+    def __init__(self, path: Path, key_path: Path) -> None:
+        if _same_folder(path, key_path):
+            raise TokenKeyProblem(
+                f"the token key file {key_path} must not be in the token file's folder ({path.parent}): "
+                "keep it on another volume or a boot-provisioned path"
+            )
         self.path = path
+        self.key_path = key_path
+
+    def _key(self) -> bytes:
+        try:
+            raw = self.key_path.read_bytes().strip()
+        except FileNotFoundError:
+            self.key_path.parent.mkdir(parents=True, exist_ok=True)
+            key = Fernet.generate_key()
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(key)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            raw = self.key_path.read_bytes().strip()
+        if os.name == "posix" and stat.S_IMODE(self.key_path.stat().st_mode) & 0o077:
+            raise TokenKeyProblem(f"the token key file {self.key_path} is readable by others: chmod 600 it")
+        return raw
 
     def _load(self) -> dict[str, object]:
+        empty: dict[str, object] = {"version": self.VERSION, "tokens": {}}
         try:
-            return dict(json.loads(self.path.read_text()))
+            content = dict(json.loads(self.path.read_text()))
         except FileNotFoundError:
-            return {"salt": base64.b64encode(secrets.token_bytes(16)).decode(), "tokens": {}}
+            return empty
         except (OSError, ValueError) as error:
             log.warning("token file %s unreadable (%s); starting a new one", self.path, error)
-            return {"salt": base64.b64encode(secrets.token_bytes(16)).decode(), "tokens": {}}
+            return empty
+        if content.get("version") != self.VERSION:
+            log.warning("token file %s is of an older, unsafe kind; its logins are dropped", self.path)
+            return empty
+        return content
 
-    def _fernet(self, content: dict[str, object]) -> Fernet:
-        salt = base64.b64decode(str(content["salt"]))
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"clinic-suite token file").derive(
-            _machine_secret()
-        )
-        return Fernet(base64.urlsafe_b64encode(key))
+    def _fernet(self) -> Fernet:
+        return Fernet(self._key())
 
     def _save(self, content: dict[str, object]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,37 +134,56 @@ class EncryptedTokenFile:
         if not sealed:
             return None
         try:
-            return self._fernet(content).decrypt(str(sealed).encode()).decode()
+            return self._fernet().decrypt(str(sealed).encode()).decode()
         except InvalidToken:
-            log.warning("token in %s was sealed on another machine; ignoring it", self.path)
+            log.warning("token in %s was sealed with another key; ignoring it", self.path)
             return None
 
     def set(self, account: str, token: str) -> None:
         content = self._load()
         tokens = dict(content.get("tokens") or {})  # type: ignore[call-overload]
-        tokens[account] = self._fernet(content).encrypt(token.encode()).decode()
+        tokens[account] = self._fernet().encrypt(token.encode()).decode()
         content["tokens"] = tokens
         self._save(content)
 
     def delete(self, account: str) -> None:
-        content = self._load()
+        if not self.path.exists():
+            return
+        content = self._load()  # an older, unsafe file is rewritten without its tokens
         tokens = dict(content.get("tokens") or {})  # type: ignore[call-overload]
-        if tokens.pop(account, None) is not None:
-            content["tokens"] = tokens
-            self._save(content)
+        tokens.pop(account, None)
+        content["tokens"] = tokens
+        self._save(content)
 
 
 class TokenStore:
     """Where a PC keeps its login token: the OS keyring, else the configured fallback file, else memory."""
 
     def __init__(
-        self, *, service: str = SERVICE, fallback_file: str | os.PathLike[str] | None = None
+        self,
+        *,
+        service: str = SERVICE,
+        fallback_file: str | os.PathLike[str] | None = None,
+        key_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.service = service
         configured = fallback_file or os.environ.get(TOKEN_FILE_ENV)
-        self.fallback = EncryptedTokenFile(Path(configured).expanduser()) if configured else None
+        key = key_file or os.environ.get(TOKEN_KEY_FILE_ENV)
+        self.fallback: EncryptedTokenFile | None = None
         self._memory: dict[str, str] = {}
         self.keyring_problem = keyring_problem()
+        if configured and not key:
+            log.warning(
+                "token file %s configured without %s: the login is not kept across restarts (a key stored "
+                "beside the file would let anyone who can read it use the login)",
+                configured,
+                TOKEN_KEY_FILE_ENV,
+            )
+        elif configured and key:
+            try:
+                self.fallback = EncryptedTokenFile(Path(configured).expanduser(), Path(key).expanduser())
+            except TokenKeyProblem as error:
+                log.warning("%s; the login is not kept across restarts", error.message)
         if self.keyring_problem:
             if self.fallback:
                 log.warning(

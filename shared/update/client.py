@@ -30,7 +30,6 @@ import logging
 import os
 import platform as _platform
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -46,12 +45,16 @@ from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from shared.errors import SuiteError
 from shared.i18n import tr
+from shared.store import crypto
 from shared.update import texts as _texts  # noqa: F401 - registers the messages
 from shared.update.build_info import bundle_root, version_key
 from shared.update.repository import RELEASE_POINTER, Release
 from shared.update.running import databases_of, running_instances
 
 log = logging.getLogger(__name__)
+
+# backing up the local databases failed (either SQLite driver, a missing key, the disk)
+_BACKUP_ERRORS: tuple[type[BaseException], ...] = (*crypto.DRIVER_ERRORS, crypto.MissingKey, OSError)
 
 KEEP_BACKUPS = 5
 SELF_TEST_TIMEOUT = 300.0
@@ -281,10 +284,7 @@ def backup_databases(data_folder: Path, label: str, names: tuple[str, ...]) -> l
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     for live in [data_folder / f"{name}.db" for name in names if (data_folder / f"{name}.db").is_file()]:
         backup = target_dir / f"{live.stem}-{label}-{stamp}.db"
-        with sqlite3.connect(live) as src, sqlite3.connect(backup) as dst:
-            src.backup(dst)
-        src.close()
-        dst.close()
+        crypto.copy_database(live, backup, live=live)  # an encrypted store's backup stays encrypted
         pairs.append((live, backup))
     _prune_backups(target_dir)
     return pairs
@@ -293,10 +293,7 @@ def backup_databases(data_folder: Path, label: str, names: tuple[str, ...]) -> l
 def restore_databases(pairs: list[tuple[Path, Path]]) -> None:
     """Write each backup back over its live database (online backup API, so WAL is handled)."""
     for live, backup in pairs:
-        with sqlite3.connect(backup) as src, sqlite3.connect(live) as dst:
-            src.backup(dst)
-        src.close()
-        dst.close()
+        crypto.copy_database(backup, live, live=live)
 
 
 def _prune_backups(folder: Path) -> None:
@@ -554,7 +551,7 @@ class UpdateClient:
         existing = {name for name in names if (self.data_folder / f"{name}.db").exists()}
         try:
             backups = backup_databases(self.data_folder, f"{old or 'none'}-to-{release.version}", names)
-        except (sqlite3.Error, OSError) as exc:
+        except _BACKUP_ERRORS as exc:
             shutil.rmtree(version_dir, ignore_errors=True)
             raise UpdateError(f"could not back up the local databases: {exc}", code="backup_failed") from exc
         self.install.switch(state, release.version, note=f"update from {old or 'none'}")

@@ -19,18 +19,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from shared.store import crypto
 from shared.update.running import bundle_of, running_instances
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=30)
+def _connect(path: Path, live: Path | None = None) -> sqlite3.Connection:
+    """``path`` (a store or a backup of the store ``live``), encrypted or not (``shared.store.crypto``)."""
+    conn: sqlite3.Connection = crypto.connect_file(path, live=live or path)
     conn.execute("PRAGMA busy_timeout = 30000")
     return conn
 
 
-def unsynced(path: Path) -> dict[str, int]:
+def unsynced(path: Path, live: Path | None = None) -> dict[str, int]:
     """Outbox entries by status (``pending``/``sent`` are not yet confirmed by the server)."""
-    conn = _connect(path)
+    conn = _connect(path, live)
     try:
         has = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").fetchone()
         if not has:
@@ -61,13 +63,8 @@ def backup(data_folder: Path, target_root: Path) -> Path:
     }
     for live in databases:
         copy = folder / live.name
-        src, dst = _connect(live), sqlite3.connect(str(copy))
-        try:
-            src.backup(dst)
-        finally:
-            src.close()
-            dst.close()
-        manifest["databases"][live.name] = {"bytes": copy.stat().st_size, "unsynced": unsynced(copy)}  # type: ignore[index]
+        crypto.copy_database(live, copy, live=live)  # an encrypted store's backup stays encrypted
+        manifest["databases"][live.name] = {"bytes": copy.stat().st_size, "unsynced": unsynced(copy, live)}  # type: ignore[index]
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return folder
 
@@ -82,6 +79,14 @@ class InUse(RuntimeError):
     """The app that owns the database is running on this PC."""
 
 
+_RESTORE_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    InUse,
+    crypto.MissingKey,
+    *crypto.DRIVER_ERRORS,
+)
+
+
 def restore(backup_file: Path, data_folder: Path) -> tuple[Path, Path | None]:
     """Write ``backup_file`` over ``data_folder/<its database>``; returns (restored, safety copy of the
     old). Refused while the app that opens that database is running (``InUse``)."""
@@ -90,7 +95,7 @@ def restore(backup_file: Path, data_folder: Path) -> tuple[Path, Path | None]:
     pids = running_instances(data_folder, app)
     if pids:
         raise InUse(f"{app} is running (process {', '.join(map(str, pids))}): close it, then restore {live}")
-    conn = _connect(backup_file)
+    conn = _connect(backup_file, live)
     try:
         check = conn.execute("PRAGMA integrity_check").fetchone()[0]
     finally:
@@ -103,18 +108,8 @@ def restore(backup_file: Path, data_folder: Path) -> tuple[Path, Path | None]:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         safety = data_folder / "backups" / f"{live.stem}-before-restore-{stamp}.db"
         safety.parent.mkdir(parents=True, exist_ok=True)
-        src, dst = _connect(live), sqlite3.connect(str(safety))
-        try:
-            src.backup(dst)
-        finally:
-            src.close()
-            dst.close()
-    src, dst = sqlite3.connect(str(backup_file)), _connect(live)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
+        crypto.copy_database(live, safety, live=live)
+    crypto.copy_database(backup_file, live, live=live)
     return live, safety
 
 
@@ -151,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         live, safety = restore(args.source, folder)
-    except (ValueError, InUse, sqlite3.Error) as exc:
+    except _RESTORE_ERRORS as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
     sys.stdout.write(

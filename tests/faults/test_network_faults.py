@@ -79,7 +79,7 @@ def test_a_push_answer_lost_after_the_server_committed_is_replayed_not_applied_t
 def test_a_connection_cut_mid_page_keeps_the_cursor_and_the_next_pull_completes(
     pc: ClientPC, proxy: FaultProxy, shared_server: ServerProcess
 ) -> None:
-    other = ApiUser(shared_server.url, "nurse4")
+    other = ApiUser(shared_server.url, "nurse1")  # the reader's campus: its patients are needed there
     try:
         envelopes = [other.envelope("patient.register", patient_args(name=f"批量{n}")) for n in range(300)]
         assert other.push(*envelopes).status_code == 200

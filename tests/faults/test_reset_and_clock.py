@@ -65,7 +65,7 @@ def test_a_410_with_a_non_empty_outbox_pushes_first_then_rebootstraps_and_keeps_
 ) -> None:
     pc = make_client(tmp_path / "pc.db", server.url, "nurse3")
     try:
-        other = ApiUser(server.url, "nurse4")
+        other = ApiUser(server.url, "nurse1")  # the reader's campus (patients are need-to-know)
         other.push_one("patient.register", patient_args(name="压缩前"))
         compact(server)
         other.push_one("patient.register", patient_args(name="压缩后"))

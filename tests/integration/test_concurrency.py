@@ -25,7 +25,9 @@ def _hammer(url: str, *, settle: float = 0.0) -> None:
     pulling up to this long for them; every page must still continue the sequence without a gap."""
     reader = ApiUser(url, "admin")
     _, start_cursor = reader.pull_all()
-    users = [ApiUser(url, f"nurse{n % 4 + 1}") for n in range(PUSHERS)]
+    # nurses 1 and 3 work at the reader's campus: their patients are needed there (need-to-know)
+    users = [ApiUser(url, f"nurse{n % 2 * 2 + 1}") for n in range(PUSHERS)]
+    assert {user.campus_id for user in users} == {reader.campus_id}
     written: list[str] = []
     errors: list[str] = []
     lock = threading.Lock()

@@ -128,7 +128,12 @@ def test_roles_are_checked_for_every_mutation_and_endpoint(shared_server: Server
 
 def test_long_poll_answers_as_soon_as_another_pc_writes(shared_server: ServerProcess) -> None:
     watcher = ApiUser(shared_server.url, "doctor1")
-    writer = ApiUser(shared_server.url, "nurse2")
+    # a nurse of the watcher's campus: a patient registered there is needed there (need-to-know)
+    writer = next(
+        u
+        for u in (ApiUser(shared_server.url, n) for n in ("nurse1", "nurse2"))
+        if u.campus_id == watcher.campus_id
+    )
     _, cursor = watcher.pull_all()
     result: dict[str, object] = {}
     thread = threading.Thread(target=lambda: result.update(watcher.pull(cursor, wait=20)))

@@ -295,3 +295,57 @@ def test_a_value_the_database_rounds_is_read_back_rather_than_encoded(any_db: Da
     assert tail.apply(batch)
     _assert_tail_equals_database(db, tail, start)
     assert b'"price":"1.2346"' in tail.page(cursor=start, limit=5, campus_id=None).page.changes_json
+
+
+def test_tail_pages_equal_database_pages_for_every_roles_view_and_patients_of_two_campuses(
+    db: Database,
+) -> None:
+    from server_stub.services.feed_views import restricted_kinds
+
+    with db.read() as conn:
+        start = feed.head(conn)
+    tail = FeedTail()
+    tail.reset(fetch_after(db, start))
+    main, east = _Client(db, "nurse1"), _Client(db, "nurse2")
+    assert main.principal.campus_id != east.principal.campus_id
+    registered = [main.push("patient.register", patient_args(name=f"视图{n}")) for n in range(4)]
+    departments = ENTITY_TABLES["department"]
+    with db.read() as conn:
+        east_department = conn.execute(
+            select(departments.c.id).where(
+                departments.c.campus_id == east.principal.campus_id, departments.c.kind == "clinical"
+            )
+        ).scalar()
+    shared_patient = registered[1].result["patient_id"]
+    opened = east.push(
+        "visit.open",
+        {"id": f"v-{shared_patient}", "patient_id": shared_patient, "department_id": east_department},
+    )
+    assert opened.status == "applied", opened
+    tail.apply(fetch_after(db, tail.head))
+
+    views = {frozenset(), restricted_kinds({"pharmacist"}), restricted_kinds({"admin"})}
+    assert len(views) == 3
+    for campus_id in _campuses(db):
+        for restricted in views:
+            for cursor in range(tail.floor, tail.head + 1):
+                mine = tail.page(cursor=cursor, limit=50, campus_id=campus_id, restricted=restricted).page
+
+                def read(
+                    cursor: int = cursor, campus_id: str | None = campus_id, r: frozenset[str] = restricted
+                ) -> Any:
+                    with db.read() as conn:
+                        return feed.read_page(
+                            conn, cursor=cursor, limit=50, campus_id=campus_id, restricted=r
+                        )
+
+                assert mine == _read_and_encode(read), (cursor, campus_id, restricted)
+    east_page = tail.page(cursor=start, limit=50, campus_id=east.principal.campus_id).page
+    assert east_page.patient_ids == (shared_patient,)  # only the patient with business at EAST
+    masked = tail.page(
+        cursor=start,
+        limit=50,
+        campus_id=main.principal.campus_id,
+        restricted=restricted_kinds({"pharmacist"}),
+    )
+    assert b"13812345678" not in masked.page.changes_json and b"138****5678" in masked.page.changes_json

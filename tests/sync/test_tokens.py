@@ -9,7 +9,7 @@ import keyring
 import pytest
 from keyring.backends import fail
 
-from shared.sync.tokens import TOKEN_FILE_ENV, KeyringUnavailable, TokenStore
+from shared.sync.tokens import TOKEN_FILE_ENV, TOKEN_KEY_FILE_ENV, KeyringUnavailable, TokenStore
 from tests.sync.support import MemoryKeyring
 
 
@@ -51,6 +51,7 @@ def test_an_explicitly_configured_file_keeps_the_token_encrypted(
 ) -> None:
     path = tmp_path / "tokens.json"
     monkeypatch.setenv(TOKEN_FILE_ENV, str(path))
+    monkeypatch.setenv(TOKEN_KEY_FILE_ENV, str(tmp_path / "provisioned" / "token.key"))  # kept apart
     tokens = TokenStore()
     assert tokens.problem is None and tokens.backend.startswith("file:")
     tokens.save("workstation:pc-1", "secret-token")

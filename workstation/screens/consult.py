@@ -45,6 +45,7 @@ from shared.errors import SuiteError
 from shared.gui import theme
 from shared.gui.ops import OpChanges
 from shared.ids import new_id
+from shared.store.patient_views import record_patient_view
 from workstation import actions, queries
 from workstation.dialogs import NameScopeDialog, ReasonDialog
 from workstation.formats import NOTE_TITLES, money
@@ -784,6 +785,8 @@ class ConsultScreen(QWidget):
         if data is None:
             self.state.message(t("consult.not_found", self.state.lang), "error")
             return
+        patient_id = data.visit.patient_id  # the record is shown now: audited (patient.view)
+        self.state.act(self, lambda store: record_patient_view(store, patient_id, "consult"), changes=())
         self.data = data
         self.note.load(data)
         self.orders.set_orders(data.visit.id, data.orders)

@@ -29,6 +29,7 @@ def login(
 ) -> LoginResponse:
     """Every failed login gets the same 401 ``login_failed``; a source with too many failures lately
     gets 429 ``too_many_attempts`` before any password is checked (see ``services.login_throttle``)."""
+    request.app.state.wipes.check_device_blocking(body.device_id, lang)  # a PC marked for a remote wipe
     now = utcnow()
     failure: AuthFailed | None = None
     source = request.client.host if request.client else ""

@@ -17,9 +17,11 @@ from server_stub.services.auth import Principal
 from server_stub.services.clock import utcnow
 from server_stub.services.contacts import ContactLog
 from server_stub.services.feed_tail import FeedTail
+from server_stub.services.feed_views import restricted_kinds
 from server_stub.services.group_commit import GroupCommitter
 from server_stub.services.longpoll import LongPollPacer
 from server_stub.services.notifier import FeedNotifier
+from server_stub.services.patient_reads import PatientReadLog, write_bulk_read
 from server_stub.services.shared_reads import EncodedPage, SharedReads
 from shared.i18n import normalize_language, tr
 from shared.protocol.models import (
@@ -150,18 +152,25 @@ async def pull(
             await notifier.wait_urgent_beyond(cursor, hold)
             remaining -= loop.time() - started
 
+    # need-to-know: the caller's campus picks the patients, its roles the fields (``feed_views``)
+    restricted = restricted_kinds(principal.roles)
+
     def read() -> feed.Page:
         with db.read() as conn:
             feed.check_cursor(conn, cursor)
-            return feed.read_page(conn, cursor=cursor, limit=limit, campus_id=principal.campus_id)
+            return feed.read_page(
+                conn, cursor=cursor, limit=limit, campus_id=principal.campus_id, restricted=restricted
+            )
 
     async def one_page() -> tuple[EncodedPage, int]:
         if notifier.behind:
             await notifier.refresh()
         if tail.can_serve(cursor):
-            found = tail.page(cursor=cursor, limit=limit, campus_id=principal.campus_id)
+            found = tail.page(
+                cursor=cursor, limit=limit, campus_id=principal.campus_id, restricted=restricted
+            )
             return found.page, found.scanned_to
-        page = await shared.page((cursor, limit, principal.campus_id), read)
+        page = await shared.page((cursor, limit, principal.campus_id, restricted), read)
         return page, page.next_cursor
 
     if notifier.stopping and wait > 0:
@@ -178,6 +187,9 @@ async def pull(
         page, scanned_to = await one_page()
     if wait > 0:
         pacer.answered(principal.token_hash)
+    if page.patient_ids:
+        patient_reads: PatientReadLog = state.patient_reads
+        patient_reads.record(principal, page.patient_ids)
     server_time = utcnow().isoformat().replace("+00:00", "Z")
     return Response(content=page.response_body(server_time), media_type="application/json")
 
@@ -208,10 +220,21 @@ def bootstrap(
     ] = 0,
 ) -> StreamingResponse:
     """Snapshot of reference data and the caller's scope as NDJSON: header, item chunks each closed by
-    a checkpoint with the chunk's SHA-256, then an end line with the cursor to pull from."""
+    a checkpoint with the chunk's SHA-256, then an end line with the cursor to pull from. Patients: only
+    those the caller's campus needs, with the fields its roles need; the patients sent are audited."""
     with db.read() as conn:
         feed.check_cursor(conn, after)
+
+    def audited(patient_ids: list[str], complete: bool) -> None:
+        write_bulk_read(db, principal, patient_ids, via="bootstrap", complete=complete)
+
     return StreamingResponse(
-        feed.stream_bootstrap(db, after=after, campus_id=principal.campus_id),
+        feed.stream_bootstrap(
+            db,
+            after=after,
+            campus_id=principal.campus_id,
+            restricted=restricted_kinds(principal.roles),
+            on_patients=audited,
+        ),
         media_type="application/x-ndjson",
     )

@@ -1,7 +1,7 @@
 """Login throttling (per source, per account, per known PC), known PCs, failing mutations counted
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-06 09:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import server_stub.db.tables
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

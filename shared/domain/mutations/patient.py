@@ -26,7 +26,7 @@ from shared.domain.mutations.base import (
     require,
 )
 from shared.domain.search_keys import pinyin_initials
-from shared.i18n import kind_name
+from shared.i18n import kind_name, register
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
@@ -179,11 +179,47 @@ def update_patient(state: StateReader, args: UpdatePatient, ctx: MutationContext
     return Effect(writes=[updated], result={"patient_id": updated.id, "version": updated.version})
 
 
+register(
+    "mutation.patient.view",
+    {"zh_CN": "查看患者记录", "en": "View patient record", "zh_TW": "查看患者記錄"},
+)
+
+
+class ViewPatient(MutationArgs):
+    """A patient's record was shown on a screen (``screen`` names it: consult, check_in, dispense …)."""
+
+    patient_id: str = Field(min_length=1, max_length=64)
+    screen: str = Field(min_length=1, max_length=40)
+    # when the PC showed it (its clock: a claim, kept beside the server's receipt time in the audit)
+    viewed_at: dt.datetime | None = None
+
+
+@mutation(
+    "patient.view",
+    ViewPatient,
+    roles=("nurse", "doctor", "pharmacist", "admin"),
+    summary="Record that a patient's record was viewed (audit; recorded offline too).",
+)
+def view_patient(state: StateReader, args: ViewPatient, ctx: MutationContext) -> Effect:
+    # Writes nothing: the server's audit entry of the mutation (who, which device, when it happened,
+    # this result) is the record. A view made offline is pushed with the rest of the outbox.
+    viewed_at = (args.viewed_at or ctx.now).isoformat()
+    return Effect(
+        result={
+            "patient_id": args.patient_id,
+            "screen": args.screen,
+            "campus_id": ctx.campus_id,
+            "viewed_at": viewed_at,
+        }
+    )
+
+
 # Where each mutation's objects are and whose they are (checked before the handler; see base.py).
 _PATIENTS = NoCampus("patients are the hospital's, seen at any campus")
 declare_claims(
     {
         "patient.register": (_PATIENTS, Shared("any desk registers a patient")),
         "patient.update": (_PATIENTS, Shared("registration details are kept by any nurse, doctor or desk")),
+        "patient.view": (_PATIENTS, Shared("whoever may see a patient records that they did")),
     }
 )
