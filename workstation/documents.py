@@ -158,6 +158,17 @@ class Printed:
     warning: str = ""
 
 
+def printed_message(document: str, where: str, *, reprint: bool, target: str, lang: str) -> tuple[str, str]:
+    """What the doctor is told once a print job is done, and its level: "printed" only when a printer
+    was set; with no printer (``none``) the PDF was merely saved, and the message says so and where."""
+    doc = tr(f"ws.doc.{document}", lang)
+    scheme = (target or "none").strip().partition(":")[0]
+    if scheme in ("none", ""):
+        key = "ws.print.saved_no_printer_reprint" if reprint else "ws.print.saved_no_printer"
+        return tr(key, lang, doc=doc, where=where), "warning"
+    return tr("ws.print.reprinted" if reprint else "ws.print.sent", lang, doc=doc, where=where), "ok"
+
+
 def _file_path(target: str, kind: str, title: str) -> Path:
     path = Path(target).expanduser()
     if path.suffix.lower() == ".pdf" and not path.is_dir():

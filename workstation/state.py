@@ -226,12 +226,15 @@ class WorkState(QObject):
             ).success(done).failure(failed).run_in_background()
 
         def done(printed: Printed) -> None:
-            key = "print.reprinted" if printed.reprint else "print.sent"
-            text = t(key, lang, doc=t(f"doc.{document}", lang), where=printed.where)
+            from workstation.documents import printed_message
+
+            text, level = printed_message(
+                document, printed.where, reprint=printed.reprint, target=setting.target, lang=lang
+            )
             if printed.warning:
                 self.message(f"{text}；{printed.warning}", "warning")
             else:
-                self.message(text, "ok")
+                self.message(text, level)
             if on_done is not None:
                 on_done(printed)
 

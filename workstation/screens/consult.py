@@ -10,6 +10,7 @@ catalogue (``order.create``). "Withdraw" (退诊) asks for a reason (``visit.wit
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,8 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -899,6 +902,29 @@ class ConsultScreen(QWidget):
             render=render,
         )
 
+    def confirm_finish(self, visit_id: str, proceed: Callable[[], None]) -> None:
+        """Before F9 finishes the open visit with its note still unsigned: remind the doctor, who may
+        sign now (the visit finishes once signed), finish anyway (the draft is kept and can be signed
+        later from the seen list) or go back. Any other visit finishes at once."""
+        data = self.data
+        if (
+            data is None
+            or data.visit.id != visit_id
+            or data.visit.status == "withdrawn"
+            or self.note.status != "draft"
+        ):
+            proceed()
+            return
+        lang = self.state.lang
+        answer = UnsignedNoteDialog.ask(self, lang=lang, patient=data.patient.name)
+        if answer == "sign":
+            self.tabs.setCurrentWidget(self.note)
+            self.note.sign(on_signed=lambda _note: proceed())
+        elif answer == "finish":
+            if self.note.dirty:
+                self.note.save()
+            proceed()
+
     def withdraw(self) -> None:
         data = self.data
         if data is None:
@@ -916,6 +942,42 @@ class ConsultScreen(QWidget):
             changes=("visit", "rx", "clinical_order", "queue_ticket"),
             success=lambda _r: self.state.message(t("consult.withdrawn", lang), "ok"),
         )
+
+
+class UnsignedNoteDialog(QDialog):
+    """ "The note is not signed": sign and finish (default), finish anyway, or go back."""
+
+    def __init__(self, parent: QWidget | None, *, lang: str, patient: str) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(t("finish.unsigned_title", lang))
+        self.choice: str | None = None
+        layout = QVBoxLayout(self)
+        text = QLabel(t("finish.unsigned_text", lang, patient=patient))
+        text.setWordWrap(True)
+        layout.addWidget(text)
+        buttons = QDialogButtonBox()
+        self.sign_button = buttons.addButton(t("finish.sign", lang), QDialogButtonBox.ButtonRole.AcceptRole)
+        self.finish_button = buttons.addButton(
+            t("finish.anyway", lang), QDialogButtonBox.ButtonRole.DestructiveRole
+        )
+        self.back_button = buttons.addButton(t("finish.back", lang), QDialogButtonBox.ButtonRole.RejectRole)
+        self.sign_button.setDefault(True)
+        self.sign_button.setFocus()
+        self.sign_button.clicked.connect(lambda: self._chosen("sign"))
+        self.finish_button.clicked.connect(lambda: self._chosen("finish"))
+        self.back_button.clicked.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def _chosen(self, choice: str) -> None:
+        self.choice = choice
+        self.accept()
+
+    @classmethod
+    def ask(cls, parent: QWidget | None, *, lang: str, patient: str) -> str | None:
+        """ "sign", "finish" or None (go back)."""
+        dialog = cls(parent, lang=lang, patient=patient)
+        dialog.exec()
+        return dialog.choice
 
 
 class _NothingToPrint(SuiteError):

@@ -8,6 +8,7 @@ calls that patient (selective call), Enter on a seen row opens the consultation 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
@@ -56,6 +57,8 @@ class DayViewScreen(QWidget):
         self._loading = False
         self._again = False
         self.current_ticket_id: str = ""  # the ticket of the open consultation
+        # (visit id, proceed) -> None: asked before F9 finishes a visit (set by the window)
+        self.before_finish: Callable[[str, Callable[[], None]], None] | None = None
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -397,7 +400,15 @@ class DayViewScreen(QWidget):
         if row is None:
             self.state.message(t("day.nothing_to_finish", self.state.lang), "info")
             return
-        self._step("queue.finish", row, "day.finished")
+        chosen = row
+
+        def proceed() -> None:
+            self._step("queue.finish", chosen, "day.finished")
+
+        if self.before_finish is not None:  # the consultation may remind about an unsigned note first
+            self.before_finish(row.ticket.visit_id or "", proceed)
+        else:
+            proceed()
 
     def _waiting_activated(self, _index: QModelIndex) -> None:
         self.call_selected()

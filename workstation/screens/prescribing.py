@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -281,8 +282,23 @@ class PrescribingScreen(QWidget):
         focus.activated.connect(self.focus_search)
 
     def focus_search(self) -> None:
-        self.search_edit.setFocus()
+        """Ctrl+F from anywhere in the consult: bring the prescription tab forward, then focus its search
+        (focusing a widget on a hidden tab would send the typing nowhere)."""
+        if not self.isEnabled():
+            return
+        tabs = self._tab_widget()
+        if tabs is not None:
+            tabs.setCurrentWidget(self)
+        self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search_edit.selectAll()
+
+    def _tab_widget(self) -> QTabWidget | None:
+        parent = self.parentWidget()
+        while parent is not None:
+            if isinstance(parent, QTabWidget) and parent.indexOf(self) >= 0:
+                return parent
+            parent = parent.parentWidget()
+        return None
 
     # -- reference data -----------------------------------------------------------------------------
 
