@@ -902,17 +902,16 @@ class ConsultScreen(QWidget):
             render=render,
         )
 
-    def confirm_finish(self, visit_id: str, proceed: Callable[[], None]) -> None:
+    def confirm_finish(self, ticket_id: str, visit_id: str, proceed: Callable[[], None]) -> None:
         """Before F9 finishes the open visit with its note still unsigned: remind the doctor, who may
         sign now (the visit finishes once signed), finish anyway (the draft is kept and can be signed
         later from the seen list) or go back. Any other visit finishes at once."""
         data = self.data
-        if (
-            data is None
-            or data.visit.id != visit_id
-            or data.visit.status == "withdrawn"
-            or self.note.status != "draft"
-        ):
+        ours = data is not None and (
+            data.visit.id == visit_id
+            or (bool(ticket_id) and ticket_id in (self.ticket_id, data.ticket.id if data.ticket else ""))
+        )
+        if data is None or not ours or data.visit.status == "withdrawn" or self.note.status != "draft":
             proceed()
             return
         lang = self.state.lang

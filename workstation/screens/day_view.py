@@ -57,8 +57,8 @@ class DayViewScreen(QWidget):
         self._loading = False
         self._again = False
         self.current_ticket_id: str = ""  # the ticket of the open consultation
-        # (visit id, proceed) -> None: asked before F9 finishes a visit (set by the window)
-        self.before_finish: Callable[[str, Callable[[], None]], None] | None = None
+        # (ticket id, visit id, proceed) -> None: asked before F9 finishes a visit (set by the window)
+        self.before_finish: Callable[[str, str, Callable[[], None]], None] | None = None
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -406,7 +406,7 @@ class DayViewScreen(QWidget):
             self._step("queue.finish", chosen, "day.finished")
 
         if self.before_finish is not None:  # the consultation may remind about an unsigned note first
-            self.before_finish(row.ticket.visit_id or "", proceed)
+            self.before_finish(row.ticket.id, row.ticket.visit_id or "", proceed)
         else:
             proceed()
 

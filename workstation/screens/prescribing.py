@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -206,6 +207,16 @@ class PrescribingScreen(QWidget):
         self.split_label = QLabel("")
         self.split_label.setWordWrap(True)
         checks_layout.addWidget(self.split_label)
+        # Blocking findings sit above the scrolling list, so none can scroll out of view.
+        self.blocking_label = QLabel("")
+        self.blocking_label.setMinimumWidth(120)
+        self.blocking_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+        self.blocking_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.blocking_label.setStyleSheet(
+            f"QLabel {{ color: {theme.ERROR}; font-weight: 600; background: #fdecea; padding: 3px; }}"
+        )
+        self.blocking_label.setVisible(False)
+        checks_layout.addWidget(self.blocking_label)
         self.findings_list = QListWidget()
         self.findings_list.setWordWrap(True)
         checks_layout.addWidget(self.findings_list, 1)
@@ -657,6 +668,8 @@ class PrescribingScreen(QWidget):
         if staff is None or patient is None or not self.lines:
             self.plan = None
             self.findings_list.clear()
+            self.blocking_label.clear()
+            self.blocking_label.setVisible(False)
             self.split_label.setText(t("rx.no_lines", lang))
             self.total_label.setText(t("rx.total", lang, amount=money(Decimal(0))))
             self.sign_button.setEnabled(False)
@@ -680,6 +693,7 @@ class PrescribingScreen(QWidget):
         self.split_label.setText(t(key, lang, n=len(groups), groups="、".join(groups)))
         self.findings_list.blockSignals(True)
         self.findings_list.clear()
+        blocking_texts = []
         for placed in self.plan.findings:
             where = (
                 f"{t('rx.line_no', lang, n=placed.global_index + 1)} "
@@ -687,18 +701,17 @@ class PrescribingScreen(QWidget):
                 else ""
             )
             level = t("rx.level_block" if placed.blocking else "rx.level_warn", lang)
+            if placed.blocking:  # shown in the box above the list, which never scrolls
+                blocking_texts.append(f"{level} {where}{placed.finding.message}")
+                continue
             item = QListWidgetItem(f"{level} {where}{placed.finding.message}")
             item.setData(Qt.ItemDataRole.UserRole, placed.key)
-            if placed.blocking:
-                item.setForeground(Qt.GlobalColor.red)
-                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsUserCheckable)
-            else:
-                item.setForeground(Qt.GlobalColor.darkYellow)
-                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                item.setCheckState(
-                    Qt.CheckState.Checked if placed.key in self.acknowledged else Qt.CheckState.Unchecked
-                )
-                item.setToolTip(t("rx.ack_tip", lang))
+            item.setForeground(Qt.GlobalColor.darkYellow)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(
+                Qt.CheckState.Checked if placed.key in self.acknowledged else Qt.CheckState.Unchecked
+            )
+            item.setToolTip(t("rx.ack_tip", lang))
             self.findings_list.addItem(item)
         if not self.plan.findings:
             ok = QListWidgetItem("✔ " + t("rx.no_findings", lang))
@@ -706,8 +719,27 @@ class PrescribingScreen(QWidget):
             ok.setFlags(Qt.ItemFlag.ItemIsEnabled)  # nothing to acknowledge
             self.findings_list.addItem(ok)
         self.findings_list.blockSignals(False)
+        self._blocking_texts = blocking_texts
+        self.blocking_label.setToolTip("\n".join(blocking_texts))
+        self.blocking_label.setVisible(bool(blocking_texts))
+        self._fit_blocking()
         self.total_label.setText(t("rx.total", lang, amount=money(total_amount(self.lines))))
         self.sign_button.setEnabled(self.plan.signable(self.acknowledged))
+
+    def _fit_blocking(self) -> None:
+        """One line per blocking finding, elided to the box's width (the whole text in the tooltip), so
+        every one stays in view without pushing the lines table off the screen."""
+        label = self.blocking_label
+        texts = getattr(self, "_blocking_texts", [])
+        width = max(label.contentsRect().width(), 200)
+        metrics = label.fontMetrics()
+        label.setText(
+            "\n".join(metrics.elidedText(text, Qt.TextElideMode.ElideRight, width) for text in texts)
+        )
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_blocking()
 
     def _ack_changed(self, item: QListWidgetItem) -> None:
         key = item.data(Qt.ItemDataRole.UserRole)
