@@ -100,6 +100,7 @@ class DiagnosisPicker(QGroupBox):
         layout.addLayout(buttons)
         self._seq = 0
         self._filling = False
+        self.usage: Any = None  # shared.store.search.Usage of diagnoses for this doctor and department
         self.search_edit.textEdited.connect(self._search)
         self.search_edit.returnPressed.connect(self._pick_first)
         self.search_edit.installEventFilter(self)
@@ -124,9 +125,27 @@ class DiagnosisPicker(QGroupBox):
             return True
         return super().eventFilter(watched, event)
 
+    def load_usage(self) -> None:
+        """Count how often this doctor and department diagnose each ICD entry (for the search order)."""
+        staff = self.state.staff
+        if staff is None:
+            return
+
+        def got(usage: Any) -> None:
+            self.usage = usage
+
+        self.state.query(
+            self,
+            lambda store: store.search_usage(
+                Diagnosis, doctor_id=staff.id, department_id=staff.department_id
+            ),
+            got,
+        )
+
     def _search(self, text: str) -> None:
         self._seq += 1
         seq = self._seq
+        usage = self.usage
 
         def shown(found: list[Diagnosis]) -> None:
             if seq != self._seq:
@@ -138,7 +157,7 @@ class DiagnosisPicker(QGroupBox):
                 self.results.addItem(item)
             self.results.setVisible(bool(found))
 
-        self.state.query(self, lambda store: queries.search_diagnoses(store, text, 20), shown)
+        self.state.query(self, lambda store: queries.search_diagnoses(store, text, 20, usage=usage), shown)
 
     def _pick_first(self) -> None:
         if self.results.count():
@@ -789,6 +808,7 @@ class ConsultScreen(QWidget):
             return
         self.data = data
         self.note.load(data)
+        self.note.diagnosis.load_usage()
         self.orders.set_orders(data.visit.id, data.orders)
         self.history.setHtml(history_html(data.history, self.state.lang))
         self._fill_banner(data)

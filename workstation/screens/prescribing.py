@@ -94,6 +94,7 @@ class PrescribingScreen(QWidget):
         self.previous: list[Prescription] = []
         self._search_seq = 0
         self._filling = False
+        self.usage: Any = None  # shared.store.search.Usage of drugs for this doctor and department
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -327,6 +328,22 @@ class PrescribingScreen(QWidget):
             return formulary, stock
 
         state.query(self, load, self._reference_loaded)
+        self.load_usage()
+
+    def load_usage(self) -> None:
+        """Count how often this doctor and department prescribe each drug (for the search order)."""
+        staff = self.state.staff
+        if staff is None:
+            return
+
+        def got(usage: Any) -> None:
+            self.usage = usage
+
+        self.state.query(
+            self,
+            lambda store: store.search_usage(Drug, doctor_id=staff.id, department_id=staff.department_id),
+            got,
+        )
 
     def _reference_loaded(self, loaded: tuple[Formulary, dict[str, int] | None]) -> None:
         self.formulary, self.stock = loaded
@@ -339,6 +356,8 @@ class PrescribingScreen(QWidget):
             self._load_sets()
         if self.consult is not None and changes.touches("rx"):
             self._load_written()
+        if changes.touches("rx") and not changes.from_sync:  # the doctor's own new prescriptions
+            self.load_usage()
 
     # -- consult ------------------------------------------------------------------------------------
 
@@ -426,7 +445,7 @@ class PrescribingScreen(QWidget):
     def search(self, text: str) -> None:
         self._search_seq += 1
         seq = self._search_seq
-        stock = self.stock
+        stock, usage = self.stock, self.usage
 
         def shown(hits: list[DrugHit]) -> None:
             if seq != self._search_seq:
@@ -437,7 +456,7 @@ class PrescribingScreen(QWidget):
                 self.results.selectRow(0)
             self.sig_results_shown.emit(len(hits))
 
-        self.state.query(self, lambda store: queries.search_drugs(store, text, stock), shown)
+        self.state.query(self, lambda store: queries.search_drugs(store, text, stock, usage=usage), shown)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if event.type() == QEvent.Type.KeyPress:
