@@ -98,7 +98,7 @@ def review(
     )
     signature = sign(canonical_bytes(content), key, pin, lang=lang)
     code = ""
-    if decision == "approve" and not payment_comes_first(store, rx):
+    if decision == "approve" and not payment_comes_first(store, rx) and pickup_codes_used(store, rx):
         code, _state = issue_pickup_code(
             rx.id, rx_status="approved", paid=True, payment_required=False, now=at
         )
@@ -131,6 +131,12 @@ def payment_comes_first(store: Any, rx: Prescription) -> bool:
     """Whether the prescription's pharmacy issues the pickup code only after payment (``rx.pay``)."""
     pharmacy = store.get(Pharmacy, rx.pharmacy_id) if rx.pharmacy_id else None
     return pharmacy is not None and pharmacy.payment_required
+
+
+def pickup_codes_used(store: Any, rx: Prescription) -> bool:
+    """Whether the prescription's pharmacy uses pickup codes (``Pharmacy.pickup_code_required``)."""
+    pharmacy = store.get(Pharmacy, rx.pharmacy_id) if rx.pharmacy_id else None
+    return pharmacy is None or pharmacy.pickup_code_required
 
 
 # --- payment -----------------------------------------------------------------------------------------

@@ -631,6 +631,10 @@ class DispenseScreen(QWidget):
                 labels = labels_for(rx, name, handed, pharmacy=pharmacy, on=now.date())
                 data = labels_pdf(labels, size=setting.paper or "70x50", reprint=reprint)
                 return "pdf", data, rx.number, found.id, reprint
+            done = sorted(
+                (d for d in store.find(Dispense, rx_id=rx_id) if not d.voided), key=lambda d: d.dispensed_at
+            )
+            part = next((i + 1 for i, d in enumerate(done) if d.id == found.id), 1)
             receipt = receipt_for(
                 rx,
                 name,
@@ -640,6 +644,7 @@ class DispenseScreen(QWidget):
                 pharmacist=staff.name if staff else "",
                 now=now,
                 reprint=reprint,
+                part=part,
             )
             return (
                 "escpos",
