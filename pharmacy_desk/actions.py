@@ -46,6 +46,7 @@ class ReviewOutcome:
     pickup_code: str = ""
     key_fingerprint: str = ""  # set when this review created the pharmacist's key
     awaiting_payment: bool = False  # approved; the pickup code comes with the payment
+    rx_id: str = ""
 
 
 def _key_id(store: Any, staff_id: str, public_key: str) -> str | None:
@@ -124,7 +125,7 @@ def review(
         codes[rx.id] = code
         store.set_state(CODES_STATE, codes)
     waits = decision == "approve" and bool((entry.local_result or {}).get("payment_required"))
-    return ReviewOutcome(decision, rx.number, code, created, awaiting_payment=waits)
+    return ReviewOutcome(decision, rx.number, code, created, awaiting_payment=waits, rx_id=rx.id)
 
 
 def payment_comes_first(store: Any, rx: Prescription) -> bool:
@@ -149,6 +150,7 @@ class PaymentOutcome:
     amount: str
     pickup_code: str = ""  # set when this payment issued the code (payment before the code)
     repeated: bool = False  # the prescription was already paid with this reference
+    rx_id: str = ""
 
 
 def payment_request(store: Any, rx_id: str, method: PaymentMethod) -> PaymentRequest:
@@ -196,6 +198,7 @@ def record_payment(
         str(result.get("amount", confirmation.amount)),
         code if issued else "",
         bool(result.get("repeated")),
+        rx.id,
     )
 
 

@@ -164,6 +164,32 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "原因（如：患者遺失取藥碼、輸錯鎖定）",
     ),
     "pickup.reason_required_short": ("请填写原因", "A reason is needed", "請填寫原因"),
+    "pickup.sms_sent": (
+        "处方 {number} 的取药码已打印在取药凭条上，并已短信发送至 {phone}",
+        "Prescription {number}: pickup code printed on the pickup slip and texted to {phone}",
+        "處方 {number} 的取藥碼已列印在取藥憑條上，並已簡訊發送至 {phone}",
+    ),
+    "pickup.sms_no_phone": (
+        "处方 {number} 的取药码已打印在取药凭条上（患者未登记手机号，未发短信）：请把凭条交给患者",
+        "Prescription {number}: pickup code printed on the pickup slip (no mobile number on record, "
+        "no text sent): hand the slip to the patient",
+        "處方 {number} 的取藥碼已列印在取藥憑條上（患者未登記手機號，未發簡訊）：請把憑條交給患者",
+    ),
+    "pickup.sms_failed": (
+        "处方 {number} 的取药码短信未发出（{reason}）：请把取药凭条交给患者",
+        "Prescription {number}: the pickup code text was not sent ({reason}): hand the pickup slip to the patient",
+        "處方 {number} 的取藥碼簡訊未發出（{reason}）：請把取藥憑條交給患者",
+    ),
+    "pickup.slip_failed": (
+        "取药凭条未能生成：{reason}",
+        "The pickup slip could not be made: {reason}",
+        "取藥憑條未能產生：{reason}",
+    ),
+    "pickup.not_used": (
+        "本药房不使用取药码：核对患者身份后发药",
+        "This pharmacy does not use pickup codes: check the patient's identity and hand out",
+        "本藥房不使用取藥碼：核對患者身分後發藥",
+    ),
     "dispense.reissued": (
         "新的取药码：{code}（请告知患者）",
         "New pickup code: {code} (tell the patient)",

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pharmacy_desk import actions
+from pharmacy_desk import actions, pickup_notice
 from pharmacy_desk.dialogs import PaymentDialog, TextDialog, close_box, ok_cancel
 from pharmacy_desk.documents import (
     hospital_name,
@@ -52,6 +52,7 @@ from pharmacy_desk.queries import (
 from pharmacy_desk.texts import t
 from shared.domain.prescribing import plain_usage_zh
 from shared.domain.stock import BatchStock
+from shared.domain.units import packs_and_units
 from shared.errors import SuiteError
 from shared.gui import theme
 from shared.gui.ops import CollectionOp, OpChanges, OpContext, QueryOp
@@ -226,7 +227,16 @@ class DispenseScreen(QWidget):
                     t("dispense.col.batches", lang),
                     lambda p: _batches_text(p) + (f"  [{p.override_reason}]" if p.override_reason else ""),
                 ),
-                Column(t("dispense.col.stock", lang), lambda p: _qty(p.usable, p.line), align_right=True),
+                Column(
+                    t("dispense.col.stock", lang),
+                    lambda p: packs_and_units(
+                        p.usable,
+                        pack_qty=p.line.drug.pack_qty,
+                        pack_unit=p.line.drug.pack_unit,
+                        min_unit=p.line.drug.min_unit,
+                    ),
+                    align_right=True,
+                ),
             ]
         )
         self.lines = table_view(self.lines_model, stretch=0)
@@ -438,9 +448,11 @@ class DispenseScreen(QWidget):
             self,
             lambda store: actions.reissue_pickup(store, rx_id, reason, lang=lang),
             changes=("pickup_code", "rx", OpChanges.OUTBOX),
-        ).success(lambda code: self.state.message(t("dispense.reissued", lang, code=code), "ok")).failure(
-            self._failed
-        ).run_in_background()
+        ).success(lambda code: self._reissued(rx_id, code)).failure(self._failed).run_in_background()
+
+    def _reissued(self, rx_id: str, code: str) -> None:
+        self.state.message(t("dispense.reissued", self.lang, code=code), "ok")
+        pickup_notice.hand_to_patient(self.state, self, rx_id, code)
 
     # -- payment (where the pharmacy takes it before the pickup code) -----------------------------------
 
@@ -518,6 +530,7 @@ class DispenseScreen(QWidget):
             )
             self.code_label.setText(t("pay.code_here", lang, code=outcome.pickup_code))
             self.code_label.setStyleSheet(f"color: {theme.OK}; font-weight: 600; font-size: 15px;")
+            pickup_notice.hand_to_patient(self.state, self, outcome.rx_id, outcome.pickup_code)
         else:
             self.state.message(t("pay.done", lang, number=outcome.number, amount=outcome.amount), "ok")
         self.last_payment = outcome

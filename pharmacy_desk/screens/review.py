@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pharmacy_desk import actions
+from pharmacy_desk import actions, pickup_notice
 from pharmacy_desk.dialogs import PinDialog, ReasonDialog
 from pharmacy_desk.keys import find_key
 from pharmacy_desk.queries import ReviewDetail, ReviewQueue, RxRow, review_detail, review_queue
@@ -439,6 +439,8 @@ class ReviewScreen(QWidget):
         if outcome.decision == "approve":
             if outcome.pickup_code:
                 text = t("review.approved_msg", lang, number=outcome.number, code=outcome.pickup_code)
+                # the patient gets the code: a pickup slip, and a text message where a phone is known
+                pickup_notice.hand_to_patient(self.state, self, outcome.rx_id, outcome.pickup_code)
             elif outcome.awaiting_payment:
                 text = t("review.approved_awaiting_payment", lang, number=outcome.number)
             else:

@@ -54,6 +54,7 @@ from shared.domain.prescribing import (
     usage_zh,
 )
 from shared.domain.rx_rules import BASE_TYPES, RxType, default_rules
+from shared.domain.units import packs_and_units
 from shared.errors import ValidationFailed
 from shared.gui import theme
 from shared.gui.ops import OpChanges
@@ -175,7 +176,7 @@ class PrescribingScreen(QWidget):
         # result on each keystroke; with fixed widths only the rows on screen are drawn.
         header = self.results.horizontalHeader()
         metrics = self.results.fontMetrics()
-        samples = ("YP000000", "", "0.25g×24粒/盒", "颗粒剂", "¥1234.56/盒", "1234盒12粒", "精神二类")
+        samples = ("YP000000", "", "0.25g×24粒/盒", "颗粒剂", "¥1234.56/盒", "999 盒（23976 粒）", "精神二类")
         for column, sample in enumerate(samples):
             if column == 1:
                 continue
@@ -530,8 +531,10 @@ class PrescribingScreen(QWidget):
     def _stock_text(self, hit: DrugHit) -> str:
         if hit.stock_units is None:
             return "—"
-        packs, rest = divmod(hit.stock_units, hit.drug.pack_qty)
-        return f"{packs}{hit.drug.pack_unit}" + (f"{rest}{hit.drug.min_unit}" if rest else "")
+        drug = hit.drug
+        return packs_and_units(
+            hit.stock_units, pack_qty=drug.pack_qty, pack_unit=drug.pack_unit, min_unit=drug.min_unit
+        )
 
     def _fill_table(self) -> None:
         formulary = self.formulary
