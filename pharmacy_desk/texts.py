@@ -149,6 +149,8 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "處方號 / 取藥碼 / 患者姓名 / 掃碼",
     ),
     "dispense.search": ("查找(&F)", "&Find", "查找(&F)"),
+    "dispense.worklist": ("待发药 {n}", "To dispense {n}", "待發藥 {n}"),
+    "dispense.found": ("查找结果 {n}", "Found {n}", "查找結果 {n}"),
     "dispense.results": ("找到 {n} 张可发药处方", "{n} prescriptions to dispense", "找到 {n} 張可發藥處方"),
     "dispense.none": (
         "没有找到可发药的处方：{query}",

@@ -54,6 +54,7 @@ class ReviewScreen(QWidget):
         self.queue = ReviewQueue()
         self.detail: ReviewDetail | None = None
         self._seen_pending: set[str] | None = None
+        self._arrived: set[str] = set()  # arrivals not looked at yet
         self.new_arrivals = 0
 
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -190,10 +191,17 @@ class ReviewScreen(QWidget):
         if self._seen_pending is not None:
             fresh = pending - self._seen_pending
             if fresh:
-                self.new_arrivals += len(fresh)
-                self.arrivals_label.setText(t("review.new_arrivals", self.lang, n=self.new_arrivals))
-                self.arrivals_label.setVisible(True)
+                self._arrived |= fresh
                 QApplication.alert(self.window(), 3000)
+        # an arrival reviewed (here or at another desk) or withdrawn is no longer new: the notice
+        # counts what is still pending and goes away once nothing new is
+        self._arrived &= pending
+        self.new_arrivals = len(self._arrived)
+        if self.new_arrivals:
+            self.arrivals_label.setText(t("review.new_arrivals", self.lang, n=self.new_arrivals))
+            self.arrivals_label.setVisible(True)
+        else:
+            self.arrivals_label.setVisible(False)
         self._seen_pending = (self._seen_pending or set()) | pending
         self.queue = queue
         self._update_tabs()
@@ -233,6 +241,7 @@ class ReviewScreen(QWidget):
 
     def _seen_arrivals(self) -> None:
         """The pharmacist looked at the pending list: the arrivals notice goes away."""
+        self._arrived.clear()
         self.new_arrivals = 0
         self.arrivals_label.setVisible(False)
 
