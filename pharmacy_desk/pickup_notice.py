@@ -84,18 +84,30 @@ def hand_to_patient(state: Any, parent: QObject, rx_id: str, code: str) -> None:
     now = state.now()
 
     def ready(notice: Notice) -> None:
+        # the text goes once the slip's job is done, so its message (which names the slip) is the last word
         state.print_document(
-            "receipt", notice.rx_number, "escpos", notice.slip, ref_id=notice.rx_id, reprint=notice.reprint
+            "receipt",
+            notice.rx_number,
+            "escpos",
+            notice.slip,
+            ref_id=notice.rx_id,
+            reprint=notice.reprint,
+            on_done=lambda job: text(notice, job.state == "sent"),
         )
+
+    def text(notice: Notice, slip_printed: bool) -> None:
         if notice.phone is None:
-            state.message(t("pickup.sms_no_phone", lang, number=notice.rx_number), "warning")
+            key = "pickup.sms_no_phone" if slip_printed else "pickup.nothing_reached"
+            state.message(t(key, lang, number=notice.rx_number), "warning")
             return
         gateway = state.sms_gateway
         message = SmsMessage(notice.phone, notice.text, ref=notice.rx_id)
+        key = "pickup.sms_sent" if slip_printed else "pickup.sms_sent_no_slip"
         run_in_background(
             lambda: gateway.send(message),
             on_success=lambda receipt: state.message(
-                t("pickup.sms_sent", lang, number=notice.rx_number, phone=receipt.to_masked), "ok"
+                t(key, lang, number=notice.rx_number, phone=receipt.to_masked),
+                "ok" if slip_printed else "warning",
             ),
             on_failure=lambda error: sms_failed(notice, error),
             label="pickup-sms",

@@ -215,7 +215,6 @@ class ReviewDetail:
     reviewer_name: str = ""
     times_printed: int = 0  # on this PC; the next print is marked as a reprint when > 0
     payment_first: bool = False  # the pharmacy issues the pickup code once the prescription is paid
-    codes_used: bool = True  # the pharmacy uses pickup codes (``Pharmacy.pickup_code_required``)
 
     @property
     def awaiting_payment(self) -> bool:
@@ -370,6 +369,7 @@ class DispensePlan:
     pickup: Any | None  # PickupCodeState
     delivery: Any | None = None
     payment_first: bool = False  # the pharmacy issues the pickup code once the prescription is paid
+    codes_used: bool = True  # the pharmacy uses pickup codes (``Pharmacy.pickup_code_required``)
 
     @property
     def awaiting_payment(self) -> bool:

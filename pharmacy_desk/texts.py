@@ -177,6 +177,18 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "no text sent): hand the slip to the patient",
         "處方 {number} 的取藥碼已列印在取藥憑條上（患者未登記手機號，未發簡訊）：請把憑條交給患者",
     ),
+    "pickup.sms_sent_no_slip": (
+        "处方 {number} 的取药码已短信发送至 {phone}（取药凭条未打印：请检查小票打印机后补打）",
+        "Prescription {number}: pickup code texted to {phone} (the pickup slip did not print: check the "
+        "receipt printer and print it again)",
+        "處方 {number} 的取藥碼已簡訊發送至 {phone}（取藥憑條未列印：請檢查小票印表機後補印）",
+    ),
+    "pickup.nothing_reached": (
+        "处方 {number} 的取药码未能交给患者：取药凭条未打印，患者也未登记手机号。请口头告知或补打凭条",
+        "Prescription {number}: the pickup code did not reach the patient (no slip printed, no mobile "
+        "number): tell the patient or print the slip again",
+        "處方 {number} 的取藥碼未能交給患者：取藥憑條未列印，患者也未登記手機號。請口頭告知或補印憑條",
+    ),
     "pickup.sms_failed": (
         "处方 {number} 的取药码短信未发出（{reason}）：请把取药凭条交给患者",
         "Prescription {number}: the pickup code text was not sent ({reason}): hand the pickup slip to the patient",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Literal
@@ -92,7 +93,7 @@ def slip_number(rx_number: str, *, paid: bool, part: int = 1) -> str:
     """The slip's own number, from its prescription's: ``R261206-0A1B-0001`` → ``SF261206-0A1B-0001`` for
     a 收费小票 (paid here) or ``FY261206-0A1B-0001`` for a 发药凭条; the 2nd, 3rd … dispense of a
     prescription (partial dispensing) adds ``-2``, ``-3``. Never the doubled ``RR…`` of a prefix glued on."""
-    core = rx_number[1:] if rx_number[:1] in ("R", "r") and len(rx_number) > 1 else rx_number
+    core = re.sub(r"^R[Xx]?(?=\w)", "", rx_number) or rx_number
     return f"{'SF' if paid else 'FY'}{core}" + (f"-{part}" if part > 1 else "")
 
 

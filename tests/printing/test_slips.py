@@ -49,6 +49,7 @@ def test_slip_numbers_come_from_the_prescription_number_without_a_doubled_prefix
     assert slip_number("R261206-0A1B-0001", paid=True) == "SF261206-0A1B-0001"
     assert slip_number("R261206-0A1B-0001", paid=False, part=2) == "FY261206-0A1B-0001-2"
     assert not slip_number("R261206-0A1B-0001", paid=True).startswith("RR")
+    assert slip_number("RX2612060001", paid=False) == "FY2612060001"
 
 
 def test_a_slip_where_nothing_was_paid_is_a_dispensing_slip_not_a_payment_receipt() -> None:
