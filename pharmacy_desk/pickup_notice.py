@@ -98,7 +98,7 @@ def hand_to_patient(state: Any, parent: QObject, rx_id: str, code: str) -> None:
     def text(notice: Notice, slip_printed: bool) -> None:
         if notice.phone is None:
             key = "pickup.sms_no_phone" if slip_printed else "pickup.nothing_reached"
-            state.message(t(key, lang, number=notice.rx_number), "warning")
+            state.message(t(key, lang, number=notice.rx_number, code=code), "warning")
             return
         gateway = state.sms_gateway
         message = SmsMessage(notice.phone, notice.text, ref=notice.rx_id)
@@ -106,7 +106,7 @@ def hand_to_patient(state: Any, parent: QObject, rx_id: str, code: str) -> None:
         run_in_background(
             lambda: gateway.send(message),
             on_success=lambda receipt: state.message(
-                t(key, lang, number=notice.rx_number, phone=receipt.to_masked),
+                t(key, lang, number=notice.rx_number, code=code, phone=receipt.to_masked),
                 "ok" if slip_printed else "warning",
             ),
             on_failure=lambda error: sms_failed(notice, error),
@@ -121,7 +121,9 @@ def hand_to_patient(state: Any, parent: QObject, rx_id: str, code: str) -> None:
             mask_phone(notice.phone or ""),
             reason,
         )
-        state.message(t("pickup.sms_failed", lang, number=notice.rx_number, reason=reason), "warning")
+        state.message(
+            t("pickup.sms_failed", lang, number=notice.rx_number, code=code, reason=reason), "warning"
+        )
 
     def failed(error: BaseException) -> None:
         reason = error.message if isinstance(error, SuiteError) else str(error)
