@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -70,10 +71,10 @@ class FileSmsGateway:
     """The local stub: each accepted message becomes one JSON line in ``path`` (created on first use).
     Thread-safe; a message with a ``ref`` and text already written is not written again."""
 
-    def __init__(self, path: Path, *, clock: object = None) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._clock = clock if callable(clock) else (lambda: dt.datetime.now().astimezone())
+        self._clock = clock or (lambda: dt.datetime.now().astimezone())
 
     def send(self, message: SmsMessage) -> SmsReceipt:
         to = normalize_mobile(message.to)
