@@ -40,6 +40,12 @@ def test_ctrl_f_on_the_note_tab_brings_the_prescription_search_forward(
     with qtbot.waitSignal(rx.sig_results_shown, timeout=10_000, check_params_cb=lambda n: n > 0):
         type_text(qtbot, rx.search_edit, "amx")
     assert rx.search_edit.text() == "amx"
+    # stock in packs with the smallest units alongside, as the pharmacy shows it
+    stock = [rx.results_model.data(rx.results_model.index(r, 5)) for r in range(rx.results_model.rowCount())]
+    assert any("盒（" in s and "粒）" in s for s in stock), stock
+    window.resize(1366, 768)
+    qtbot.wait(100)
+    save_screenshot(window, "workstation_drug_search_1366x768")
 
 
 def test_two_amoxicillins_warn_and_a_blocking_finding_stays_in_view(
