@@ -133,6 +133,7 @@ class WorkstationWindow(QMainWindow):
             self.reset_action.setVisible("admin" in staff.roles)
         self.day.reload()
         self.prescribing.load_reference()
+        self.consult.note.diagnosis.load_usage()
         self.consult.orders.set_items([])
         self._load_items()
         self._load_rejected()

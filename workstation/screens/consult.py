@@ -467,6 +467,7 @@ class NoteEditor(QWidget):
             self._apply_status(note)
             self.state.message(t("note.signed", lang), "ok")
             self.sig_saved.emit(note)
+            self.diagnosis.load_usage()  # this note's diagnoses count from now on
             if on_signed is not None:
                 on_signed(note)
 
@@ -808,7 +809,8 @@ class ConsultScreen(QWidget):
             return
         self.data = data
         self.note.load(data)
-        self.note.diagnosis.load_usage()
+        if self.note.diagnosis.usage is None:  # counted at login and after each signed note
+            self.note.diagnosis.load_usage()
         self.orders.set_orders(data.visit.id, data.orders)
         self.history.setHtml(history_html(data.history, self.state.lang))
         self._fill_banner(data)
