@@ -49,6 +49,7 @@ class ReviewOutcome:
     pickup_code: str = ""
     key_fingerprint: str = ""  # kept for the screen's message; keys are made before a review now
     awaiting_payment: bool = False  # approved; the pickup code comes with the payment
+    rx_id: str = ""
 
 
 def review(
@@ -91,7 +92,7 @@ def review(
     )
     signature = unlocked.sign(canonical_bytes(content))
     code = ""
-    if decision == "approve" and not payment_comes_first(store, rx):
+    if decision == "approve" and not payment_comes_first(store, rx) and pickup_codes_used(store, rx):
         code, _state = issue_pickup_code(
             rx.id, rx_status="approved", paid=True, payment_required=False, now=at
         )
@@ -115,13 +116,19 @@ def review(
         codes[rx.id] = code
         store.set_state(CODES_STATE, codes)
     waits = decision == "approve" and bool((entry.local_result or {}).get("payment_required"))
-    return ReviewOutcome(decision, rx.number, code, awaiting_payment=waits)
+    return ReviewOutcome(decision, rx.number, code, awaiting_payment=waits, rx_id=rx.id)
 
 
 def payment_comes_first(store: Any, rx: Prescription) -> bool:
     """Whether the prescription's pharmacy issues the pickup code only after payment (``rx.pay``)."""
     pharmacy = store.get(Pharmacy, rx.pharmacy_id) if rx.pharmacy_id else None
     return pharmacy is not None and pharmacy.payment_required
+
+
+def pickup_codes_used(store: Any, rx: Prescription) -> bool:
+    """Whether the prescription's pharmacy uses pickup codes (``Pharmacy.pickup_code_required``)."""
+    pharmacy = store.get(Pharmacy, rx.pharmacy_id) if rx.pharmacy_id else None
+    return pharmacy is None or pharmacy.pickup_code_required
 
 
 # --- payment -----------------------------------------------------------------------------------------
@@ -134,6 +141,7 @@ class PaymentOutcome:
     amount: str
     pickup_code: str = ""  # set when this payment issued the code (payment before the code)
     repeated: bool = False  # the prescription was already paid with this reference
+    rx_id: str = ""
 
 
 def payment_request(store: Any, rx_id: str, method: PaymentMethod) -> PaymentRequest:
@@ -181,6 +189,7 @@ def record_payment(
         str(result.get("amount", confirmation.amount)),
         code if issued else "",
         bool(result.get("repeated")),
+        rx.id,
     )
 
 

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from pharmacy_desk.payment import PaymentGateway, StubGateway
 from pharmacy_desk.queries import pharmacies
 from pharmacy_desk.texts import t
+from shared.adapters.sms import FileSmsGateway, SmsGateway
 from shared.domain.entities import Pharmacy, Staff
 from shared.gui.app import ClientRuntime
 from shared.gui.ops import OpChanges, QueryOp
@@ -59,11 +60,14 @@ class DeskState(QObject):
         lang: str,
         clock: Callable[[], dt.datetime] | None = None,
         payment_gateway: PaymentGateway | None = None,
+        sms_gateway: SmsGateway | None = None,
     ) -> None:
         super().__init__()
         self.runtime = runtime
         # takes the money where the pharmacy wants payment before the pickup code (local stub by default)
         self.payment_gateway: PaymentGateway = payment_gateway or StubGateway()
+        # texts the pickup code to the patient (local stub by default: a file of messages)
+        self.sms_gateway: SmsGateway = sms_gateway or FileSmsGateway(data_folder / "sms" / "outbox.jsonl")
         self.site = site
         self.lang = lang
         self.data_folder = data_folder

@@ -29,7 +29,14 @@ from shared.domain.rx_checks import Acknowledgement, Finding, check_prescription
 from shared.printing.drug_label import DrugLabel, label_from_line, render_labels
 from shared.printing.pick_list import PickItem, PickList, render_pick_list
 from shared.printing.prescription import PrescriptionPrint, render_prescription
-from shared.printing.receipt import Receipt, ReceiptLine, receipt_escpos
+from shared.printing.receipt import (
+    PickupSlip,
+    Receipt,
+    ReceiptLine,
+    pickup_slip_escpos,
+    receipt_escpos,
+    slip_number,
+)
 
 HOSPITAL_FALLBACK = "门诊部"
 
@@ -198,7 +205,10 @@ def receipt_for(
     now: dt.datetime,
     pickup_code: str = "",
     reprint: bool = False,
+    part: int = 1,
 ) -> Receipt:
+    """The receipt of one dispense (``part``: its place among the prescription's dispenses): a 收费小票
+    when the prescription was paid at this counter, else a 发药凭条; numbered from the prescription."""
     lines = rx_lines(rx)
     per_line: dict[int, int] = {}
     for h in handed:
@@ -214,10 +224,11 @@ def receipt_for(
             shown, unit = packs, drug.pack_unit
             amount = drug.price * packs
         items.append(ReceiptLine(drug.generic_name, drug.spec, shown, unit, amount))
+    paid = rx.paid_at is not None
     return Receipt(
         hospital=hospital,
         pharmacy_name=pharmacy,
-        receipt_no=f"R{rx.number}",
+        receipt_no=slip_number(rx.number, paid=paid, part=part),
         rx_no=rx.number,
         patient_name=patient_name,
         lines=tuple(items),
@@ -226,6 +237,56 @@ def receipt_for(
         pickup_code=pickup_code,
         qr_payload=f"clinic:rx:{rx.number}",
         reprint=reprint,
+        paid=paid,
+        payment=_payment_text(rx) if paid else "",
+    )
+
+
+def _payment_text(rx: Prescription) -> str:
+    from pharmacy_desk.texts import t
+
+    method = t(f"pay.method.{rx.payment_method}", "zh_CN") if rx.payment_method else ""
+    return "　".join(p for p in (method, rx.payment_ref) if p)
+
+
+def pickup_slip_for(
+    rx: Prescription,
+    patient_name: str,
+    code: str,
+    *,
+    hospital: str,
+    pharmacy: str,
+    now: dt.datetime,
+    valid_until: dt.datetime | None = None,
+    reprint: bool = False,
+) -> PickupSlip:
+    """The patient's pickup slip: the code (large), its QR (``pickup.pickup_qr_payload``: the counter
+    scans it to find the prescription and check the code at once) and the drugs with their quantities."""
+    from shared.domain.pickup import pickup_qr_payload
+
+    items = tuple(
+        ReceiptLine(line.drug.generic_name, line.drug.spec, line.quantity, line.drug.pack_unit, line.amount)
+        for line in rx_lines(rx)
+    )
+    return PickupSlip(
+        hospital=hospital,
+        pharmacy_name=pharmacy,
+        rx_no=rx.number,
+        patient_name=patient_name,
+        pickup_code=code,
+        printed_at=now,
+        lines=items,
+        qr_payload=pickup_qr_payload(rx.id, code),
+        valid_until=valid_until,
+        reprint=reprint,
+    )
+
+
+def pickup_slip_bytes(slip: PickupSlip, *, paper: str = "80mm", encoding: str = "gb18030") -> bytes:
+    return pickup_slip_escpos(
+        slip,
+        paper="58mm" if paper.startswith("58") else "80mm",
+        mode="raster" if encoding == "raster" else "auto",
     )
 
 

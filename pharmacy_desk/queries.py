@@ -301,6 +301,29 @@ def find_for_dispensing(
     return [RxRow(rx, patients[rx.patient_id], doctors[rx.doctor_id]) for rx in rows], code
 
 
+def to_dispense(store: Any, pharmacy_id: str | None, campus_id: str | None) -> list[RxRow]:
+    """待发药: approved (paid where payment comes first, or awaiting it) and partly dispensed prescriptions
+    of this pharmacy, the longest waiting first (by approval time)."""
+    found = [
+        rx
+        for status in DISPENSABLE
+        for rx in find_every(store, Prescription, status=status)
+        if _mine(rx, pharmacy_id, campus_id)
+    ]
+    found.sort(key=lambda rx: (rx.reviewed_at or rx.signed_at or rx.written_at, rx.number))
+    patients = _names(store, Patient, (rx.patient_id for rx in found))
+    doctors = _names(store, Staff, (rx.doctor_id for rx in found))
+    return [RxRow(rx, patients[rx.patient_id], doctors[rx.doctor_id]) for rx in found]
+
+
+def refresh_rows(store: Any, ids: list[str]) -> list[RxRow]:
+    """The same prescriptions as they are now (a list on screen after a dispense or a sync)."""
+    found = [rx for rx in (store.get(Prescription, rx_id) for rx_id in ids) if rx is not None]
+    patients = _names(store, Patient, (rx.patient_id for rx in found))
+    doctors = _names(store, Staff, (rx.doctor_id for rx in found))
+    return [RxRow(rx, patients[rx.patient_id], doctors[rx.doctor_id]) for rx in found]
+
+
 def _by_pickup_code(store: Any, code: str, pharmacy_id: str | None = None) -> list[Prescription]:
     """Prescriptions whose active code is ``code`` (one slow hash per active code: this pharmacy's only)."""
     from shared.domain.pickup import digest_matches
@@ -352,6 +375,7 @@ class DispensePlan:
     pickup: Any | None  # PickupCodeState
     delivery: Any | None = None
     payment_first: bool = False  # the pharmacy issues the pickup code once the prescription is paid
+    codes_used: bool = True  # the pharmacy uses pickup codes (``Pharmacy.pickup_code_required``)
 
     @property
     def awaiting_payment(self) -> bool:
@@ -441,6 +465,7 @@ def dispense_plan(
         pickup,
         deliveries[0] if deliveries else None,
         payment_first=pharmacy is not None and pharmacy.payment_required,
+        codes_used=pharmacy is None or pharmacy.pickup_code_required,
     )
 
 

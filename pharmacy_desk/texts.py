@@ -180,6 +180,8 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "處方號 / 取藥碼 / 患者姓名 / 掃碼",
     ),
     "dispense.search": ("查找(&F)", "&Find", "查找(&F)"),
+    "dispense.worklist": ("待发药 {n}", "To dispense {n}", "待發藥 {n}"),
+    "dispense.found": ("查找结果 {n}", "Found {n}", "查找結果 {n}"),
     "dispense.results": ("找到 {n} 张可发药处方", "{n} prescriptions to dispense", "找到 {n} 張可發藥處方"),
     "dispense.none": (
         "没有找到可发药的处方：{query}",
@@ -195,6 +197,44 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "原因（如：患者遺失取藥碼、輸錯鎖定）",
     ),
     "pickup.reason_required_short": ("请填写原因", "A reason is needed", "請填寫原因"),
+    "pickup.sms_sent": (
+        "处方 {number} 的取药码 {code} 已打印在取药凭条上，并已短信发送至 {phone}",
+        "Prescription {number}: pickup code {code} printed on the pickup slip and texted to {phone}",
+        "處方 {number} 的取藥碼 {code} 已列印在取藥憑條上，並已簡訊發送至 {phone}",
+    ),
+    "pickup.sms_no_phone": (
+        "处方 {number} 的取药码 {code} 已打印在取药凭条上（患者未登记手机号，未发短信）：请把凭条交给患者",
+        "Prescription {number}: pickup code {code} printed on the pickup slip (no mobile number on record, "
+        "no text sent): hand the slip to the patient",
+        "處方 {number} 的取藥碼 {code} 已列印在取藥憑條上（患者未登記手機號，未發簡訊）：請把憑條交給患者",
+    ),
+    "pickup.sms_sent_no_slip": (
+        "处方 {number} 的取药码 {code} 已短信发送至 {phone}（取药凭条未打印：请检查小票打印机后补打）",
+        "Prescription {number}: pickup code {code} texted to {phone} (the pickup slip did not print: check the "
+        "receipt printer and print it again)",
+        "處方 {number} 的取藥碼 {code} 已簡訊發送至 {phone}（取藥憑條未列印：請檢查小票印表機後補印）",
+    ),
+    "pickup.nothing_reached": (
+        "处方 {number} 的取药码 {code} 未能交给患者：取药凭条未打印，患者也未登记手机号。请口头告知或补打凭条",
+        "Prescription {number}: pickup code {code} did not reach the patient (no slip printed, no mobile "
+        "number): tell the patient or print the slip again",
+        "處方 {number} 的取藥碼 {code} 未能交給患者：取藥憑條未列印，患者也未登記手機號。請口頭告知或補印憑條",
+    ),
+    "pickup.sms_failed": (
+        "处方 {number} 的取药码 {code} 短信未发出（{reason}）：请把取药凭条交给患者",
+        "Prescription {number}: the text with pickup code {code} was not sent ({reason}): hand the pickup slip to the patient",
+        "處方 {number} 的取藥碼 {code} 簡訊未發出（{reason}）：請把取藥憑條交給患者",
+    ),
+    "pickup.slip_failed": (
+        "取药凭条未能生成：{reason}",
+        "The pickup slip could not be made: {reason}",
+        "取藥憑條未能產生：{reason}",
+    ),
+    "pickup.not_used": (
+        "本药房不使用取药码：核对患者身份后发药",
+        "This pharmacy does not use pickup codes: check the patient's identity and hand out",
+        "本藥房不使用取藥碼：核對患者身分後發藥",
+    ),
     "dispense.reissued": (
         "新的取药码：{code}（请告知患者）",
         "New pickup code: {code} (tell the patient)",

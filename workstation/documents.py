@@ -32,6 +32,7 @@ from shared.domain.prescribing import (
     PrescriptionDraft,
     new_line,
 )
+from shared.i18n import tr
 from shared.printing.prescription import PrescriptionPrint, render_prescription
 from shared.printing.visit_note import NoteSection, VisitNotePrint
 from shared.security.signing import fingerprint
@@ -110,6 +111,19 @@ class Printed:
     record_id: str = ""
     warning: str = ""
     saved_to_file: bool = False  # the printer setting only saves files: nothing reached paper
+
+
+def printed_message(
+    document: str, where: str, *, reprint: bool, printer_set: bool, lang: str
+) -> tuple[str, str]:
+    """What the doctor is told once a print job is done, and its level: "printed" only when a printer
+    was set for the document; with none set the PDF was merely saved (to the data folder's default file
+    printer), and the message says so and where."""
+    doc = tr(f"ws.doc.{document}", lang)
+    if not printer_set:
+        key = "ws.print.saved_no_printer_reprint" if reprint else "ws.print.saved_no_printer"
+        return tr(key, lang, doc=doc, where=where), "warning"
+    return tr("ws.print.reprinted" if reprint else "ws.print.sent", lang, doc=doc, where=where), "ok"
 
 
 # ------------------------------------------------------------------------------------ sample data

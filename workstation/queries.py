@@ -456,13 +456,17 @@ class DrugHit:
     stock_units: int | None  # None: no stock known (no pharmacy data on this PC)
 
 
-def search_drugs(store: Any, text: str, stock: dict[str, int] | None, limit: int = 30) -> list[DrugHit]:
-    drugs = store.search_drugs(text, limit) if text.strip() else []
+def search_drugs(
+    store: Any, text: str, stock: dict[str, int] | None, limit: int = 30, *, usage: Any = None
+) -> list[DrugHit]:
+    """Drugs matching ``text``; with ``usage`` (``store.search_usage``) the doctor's and department's
+    most prescribed first after exact matches."""
+    drugs = store.search_drugs(text, limit, usage=usage) if text.strip() else []
     return [DrugHit(d, None if stock is None else stock.get(d.id, 0)) for d in drugs]
 
 
-def search_diagnoses(store: Any, text: str, limit: int = 30) -> list[Diagnosis]:
-    return store.search_diagnoses(text, limit) if text.strip() else []
+def search_diagnoses(store: Any, text: str, limit: int = 30, *, usage: Any = None) -> list[Diagnosis]:
+    return store.search_diagnoses(text, limit, usage=usage) if text.strip() else []
 
 
 def filter_exam_items(items: Iterable[ExamItem], text: str, kind: str | None = None) -> list[ExamItem]:

@@ -253,12 +253,19 @@ class WorkState(QObject):
             )
 
         def done(printed: Printed) -> None:
-            key = "print.reprinted" if printed.reprint else "print.sent"
-            text = t(key, lang, doc=t(f"doc.{document}", lang), where=printed.where)
+            from workstation.documents import printed_message
+
+            text, level = printed_message(
+                document,
+                printed.where,
+                reprint=printed.reprint,
+                printer_set=self.site.printers.get(kind) is not None,  # type: ignore[call-overload]
+                lang=lang,
+            )
             if printed.warning:
                 self.message(f"{text}；{printed.warning}", "warning")
             else:
-                self.message(text, "ok")
+                self.message(text, level)
             if on_done is not None:
                 on_done(printed)
 

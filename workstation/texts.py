@@ -47,6 +47,15 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "{label} {name} is back in the queue",
         "{label} {name} 已重新排隊",
     ),
+    "finish.unsigned_title": ("病历未签名", "The note is not signed", "病歷未簽名"),
+    "finish.unsigned_text": (
+        "{patient} 的门诊病历还未签名。未签名的病历不是正式病历。现在签名并结束就诊吗？",
+        "{patient}'s visit note is not signed yet; an unsigned note is not a record. Sign it and finish now?",
+        "{patient} 的門診病歷還未簽名。未簽名的病歷不是正式病歷。現在簽名並結束就診嗎？",
+    ),
+    "finish.sign": ("签名并结束", "Sign and finish", "簽名並結束"),
+    "finish.anyway": ("仍然结束（稍后签名）", "Finish anyway (sign later)", "仍然結束（稍後簽名）"),
+    "finish.back": ("返回", "Go back", "返回"),
     "day.finished": ("{label} {name} 就诊结束", "{label} {name} finished", "{label} {name} 就診結束"),
     "col.ticket": ("号", "No.", "號"),
     "col.patient": ("患者", "Patient", "患者"),
@@ -421,6 +430,16 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     "doc.visit_note": ("门诊病历", "Visit note", "門診病歷"),
     "print.sent": ("{doc}已打印：{where}", "{doc} printed: {where}", "{doc}已列印：{where}"),
     "print.reprinted": ("{doc}已补打：{where}", "{doc} reprinted: {where}", "{doc}已補打：{where}"),
+    "print.saved_no_printer": (
+        "{doc}未打印：未设置打印机，已保存为 PDF：{where}",
+        "{doc} not printed: no printer is set; saved as a PDF: {where}",
+        "{doc}未列印：未設定印表機，已儲存為 PDF：{where}",
+    ),
+    "print.saved_no_printer_reprint": (
+        "{doc}（补打）未打印：未设置打印机，已保存为 PDF：{where}",
+        "{doc} (reprint) not printed: no printer is set; saved as a PDF: {where}",
+        "{doc}（補打）未列印：未設定印表機，已儲存為 PDF：{where}",
+    ),
     "print.failed": ("{doc}打印失败：{reason}", "{doc} not printed: {reason}", "{doc}列印失敗：{reason}"),
     "print.no_lp": (
         "本机没有打印系统（lp），无法打印到 {printer}",

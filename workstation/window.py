@@ -108,6 +108,7 @@ class WorkstationWindow(QMainWindow):
         state.sig_message.connect(self.message_line.show_message)
         state.sig_open_consult.connect(self.open_consult)
         self.consult.sig_consult_loaded.connect(self._consult_loaded)
+        self.day.before_finish = self.consult.confirm_finish
         self.consult.note.diagnosis.sig_changed.connect(self.prescribing.replan)
         self.prescribing.sig_order_items.connect(self.consult.orders.add_item_ids)
         self.prescribing.sig_signed.connect(lambda _rows: self.consult._refresh())
@@ -140,6 +141,7 @@ class WorkstationWindow(QMainWindow):
             self.reset_action.setVisible("admin" in staff.roles)
         self.day.reload()
         self.prescribing.load_reference()
+        self.consult.note.diagnosis.load_usage()
         self.consult.orders.set_items([])
         self._load_items()
         self._load_rejected()

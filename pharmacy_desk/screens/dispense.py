@@ -23,11 +23,12 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
+    QTabBar,
     QVBoxLayout,
     QWidget,
 )
 
-from pharmacy_desk import actions
+from pharmacy_desk import actions, pickup_notice
 from pharmacy_desk.dialogs import PaymentDialog, TextDialog, close_box, ok_cancel
 from pharmacy_desk.documents import (
     hospital_name,
@@ -48,10 +49,13 @@ from pharmacy_desk.queries import (
     find_for_dispensing,
     handed_out,
     open_conflicts,
+    refresh_rows,
+    to_dispense,
 )
 from pharmacy_desk.texts import t
 from shared.domain.prescribing import plain_usage_zh
 from shared.domain.stock import BatchStock
+from shared.domain.units import packs_and_units
 from shared.errors import SuiteError
 from shared.gui import theme
 from shared.gui.ops import CollectionOp, OpChanges, OpContext, QueryOp
@@ -148,6 +152,15 @@ class DispenseScreen(QWidget):
         self.conflicts_button = QPushButton(t("dispense.conflicts", lang, n=0))
         search.addWidget(self.conflicts_button)
         layout.addLayout(search)
+        # 待发药 (approved / paid, waiting at this pharmacy) and the last search's results
+        self.list_tabs = QTabBar()
+        self.list_tabs.addTab(t("dispense.worklist", lang, n=0))
+        self.list_tabs.addTab(t("dispense.found", lang, n=0))
+        self.list_tabs.setExpanding(False)
+        layout.addWidget(self.list_tabs)
+        self.worklist_rows: list[RxRow] = []
+        self.found_rows: list[RxRow] = []
+        self._refilling = False
 
         split = QSplitter(Qt.Orientation.Vertical)
         self.results_model: RowsModel[RxRow] = RowsModel(
@@ -226,7 +239,16 @@ class DispenseScreen(QWidget):
                     t("dispense.col.batches", lang),
                     lambda p: _batches_text(p) + (f"  [{p.override_reason}]" if p.override_reason else ""),
                 ),
-                Column(t("dispense.col.stock", lang), lambda p: _qty(p.usable, p.line), align_right=True),
+                Column(
+                    t("dispense.col.stock", lang),
+                    lambda p: packs_and_units(
+                        p.usable,
+                        pack_qty=p.line.drug.pack_qty,
+                        pack_unit=p.line.drug.pack_unit,
+                        min_unit=p.line.drug.min_unit,
+                    ),
+                    align_right=True,
+                ),
             ]
         )
         self.lines = table_view(self.lines_model, stretch=0)
@@ -271,11 +293,65 @@ class DispenseScreen(QWidget):
         self.conflicts_button.clicked.connect(self.show_conflicts)
         QShortcut(QKeySequence("F9"), self).activated.connect(self.dispense)
         QShortcut(QKeySequence("Ctrl+F"), self).activated.connect(self.search_edit.setFocus)
+        self.list_tabs.currentChanged.connect(lambda _i: self._show_rows())
         state.runtime.bus.sig_operation_did_execute.connect(self._changed)
-        state.sig_pharmacy_changed.connect(lambda _id: self._reload_plan())
+        state.sig_pharmacy_changed.connect(lambda _id: self._pharmacy_changed())
         self.conflicts: list[Any] = []
         self._show_plan(None)
         self._load_conflicts()
+        self.load_worklist()
+
+    # -- the worklist and the lists on screen -----------------------------------------------------------
+
+    def _pharmacy_changed(self) -> None:
+        self._reload_plan()
+        self.load_worklist()
+
+    def load_worklist(self) -> None:
+        """待发药 of this pharmacy (reloaded whenever prescriptions, dispenses or payments change)."""
+        pharmacy, campus = self.state.pharmacy_id or None, self.state.campus_id
+        QueryOp(
+            parent=self,
+            op=lambda store: to_dispense(store, pharmacy, campus),
+            success=self._worklist_loaded,
+        ).run_in_background()
+
+    def _worklist_loaded(self, rows: list[RxRow]) -> None:
+        self.worklist_rows = rows
+        self.list_tabs.setTabText(0, t("dispense.worklist", self.lang, n=len(rows)))
+        if self.list_tabs.currentIndex() == 0:
+            self._set_rows(rows)
+
+    def _refresh_found(self) -> None:
+        """The search results as they are now: a row dispensed here or elsewhere shows its new status."""
+        ids = [r.id for r in self.found_rows]
+        if not ids:
+            return
+
+        def refreshed(rows: list[RxRow]) -> None:
+            if [r.id for r in self.found_rows] != ids:
+                return  # a new search meanwhile
+            self.found_rows = rows
+            if self.list_tabs.currentIndex() == 1:
+                self._set_rows(rows)
+
+        QueryOp(parent=self, op=lambda store: refresh_rows(store, ids), success=refreshed).run_in_background()
+
+    def _show_rows(self) -> None:
+        self._set_rows(self.worklist_rows if self.list_tabs.currentIndex() == 0 else self.found_rows)
+
+    def _set_rows(self, rows: list[RxRow]) -> None:
+        """Show ``rows`` keeping the prescription chosen (its plan is not reloaded for a mere refresh)."""
+        chosen = self.current_rx_id()
+        self._refilling = True
+        try:
+            self.results_model.set_rows(rows)
+            index = next((i for i, r in enumerate(rows) if r.id == chosen), None)
+            if index is not None:
+                self.results.selectRow(index)
+        finally:
+            self._refilling = False
+        self._set_actions()
 
     # -- finding -------------------------------------------------------------------------------------
 
@@ -289,6 +365,11 @@ class DispenseScreen(QWidget):
         ).run_in_background()
 
     def _found(self, query: str, rows: list[RxRow], code: str) -> None:
+        self.found_rows = rows
+        self.list_tabs.setTabText(1, t("dispense.found", self.lang, n=len(rows)))
+        self.list_tabs.blockSignals(True)
+        self.list_tabs.setCurrentIndex(1)
+        self.list_tabs.blockSignals(False)
         self.results_model.set_rows(rows)
         self.sig_results.emit(rows)
         if not rows:
@@ -304,7 +385,7 @@ class DispenseScreen(QWidget):
 
     def _result_chosen(self) -> None:
         row = selected_row(self.results)
-        if row is None:
+        if row is None or self._refilling:
             return
         rx = self.results_model.row(row).rx
         if self.plan is None or self.plan.rx.id != rx.id:
@@ -350,6 +431,14 @@ class DispenseScreen(QWidget):
                 f"{rx.number}  {plan.patient_name}  ·  {t('dispense.status', self.lang, status=t(f'status.{rx.status}', self.lang))}"
             )
             self.lines_model.set_rows(list(plan.lines))
+        without_codes = plan is not None and not plan.codes_used and plan.pickup is None
+        self.code_edit.setEnabled(not without_codes)
+        self.skip_check.setVisible(not without_codes)
+        if without_codes:
+            self.code_label.setText(t("pickup.not_used", self.lang))
+            self.code_label.setStyleSheet(f"color: {theme.MUTED};")
+        elif self.code_label.text() == t("pickup.not_used", self.lang):
+            self.code_label.clear()
         self._set_actions()
         self.sig_plan_shown.emit(plan)
 
@@ -360,6 +449,8 @@ class DispenseScreen(QWidget):
             if self.plan is not None:
                 self._reload_plan()
             self._load_conflicts()
+            self.load_worklist()
+            self._refresh_found()
 
     def _set_actions(self) -> None:
         plan = self.plan
@@ -375,7 +466,7 @@ class DispenseScreen(QWidget):
             dispensable and code_ok and has_now and not unpaid and not self.dispensing
         )
         self.pay_button.setEnabled(unpaid and not self._paying)
-        self.verify_button.setEnabled(self.current_rx_id() is not None)
+        self.verify_button.setEnabled(self.current_rx_id() is not None and self.code_edit.isEnabled())
         self.reissue_button.setEnabled(plan is not None and plan.pickup is not None and dispensable)
         self.override_button.setEnabled(plan is not None and selected_row(self.lines) is not None)
         has_dispense = plan is not None and bool(plan.dispenses)
@@ -438,9 +529,11 @@ class DispenseScreen(QWidget):
             self,
             lambda store: actions.reissue_pickup(store, rx_id, reason, lang=lang),
             changes=("pickup_code", "rx", OpChanges.OUTBOX),
-        ).success(lambda code: self.state.message(t("dispense.reissued", lang, code=code), "ok")).failure(
-            self._failed
-        ).run_in_background()
+        ).success(lambda code: self._reissued(rx_id, code)).failure(self._failed).run_in_background()
+
+    def _reissued(self, rx_id: str, code: str) -> None:
+        self.state.message(t("dispense.reissued", self.lang, code=code), "ok")
+        pickup_notice.hand_to_patient(self.state, self, rx_id, code)
 
     # -- payment (where the pharmacy takes it before the pickup code) -----------------------------------
 
@@ -518,6 +611,7 @@ class DispenseScreen(QWidget):
             )
             self.code_label.setText(t("pay.code_here", lang, code=outcome.pickup_code))
             self.code_label.setStyleSheet(f"color: {theme.OK}; font-weight: 600; font-size: 15px;")
+            pickup_notice.hand_to_patient(self.state, self, outcome.rx_id, outcome.pickup_code)
         else:
             self.state.message(t("pay.done", lang, number=outcome.number, amount=outcome.amount), "ok")
         self.last_payment = outcome
@@ -631,6 +725,10 @@ class DispenseScreen(QWidget):
                 labels = labels_for(rx, name, handed, pharmacy=pharmacy, on=now.date())
                 data = labels_pdf(labels, size=setting.paper or "70x50", reprint=reprint)
                 return "pdf", data, rx.number, found.id, reprint
+            done = sorted(
+                (d for d in store.find(Dispense, rx_id=rx_id) if not d.voided), key=lambda d: d.dispensed_at
+            )
+            part = next((i + 1 for i, d in enumerate(done) if d.id == found.id), 1)
             receipt = receipt_for(
                 rx,
                 name,
@@ -640,6 +738,7 @@ class DispenseScreen(QWidget):
                 pharmacist=staff.name if staff else "",
                 now=now,
                 reprint=reprint,
+                part=part,
             )
             return (
                 "escpos",

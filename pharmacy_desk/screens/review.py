@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pharmacy_desk import actions
+from pharmacy_desk import actions, pickup_notice
 from pharmacy_desk.dialogs import PinDialog, ReasonDialog
 from pharmacy_desk.keys import KeyStatus, create_key, find_key
 from pharmacy_desk.queries import ReviewDetail, ReviewQueue, RxRow, review_detail, review_queue
@@ -56,6 +56,7 @@ class ReviewScreen(QWidget):
         self.queue = ReviewQueue()
         self.detail: ReviewDetail | None = None
         self._seen_pending: set[str] | None = None
+        self._arrived: set[str] = set()  # arrivals not looked at yet
         self.new_arrivals = 0
 
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -192,10 +193,17 @@ class ReviewScreen(QWidget):
         if self._seen_pending is not None:
             fresh = pending - self._seen_pending
             if fresh:
-                self.new_arrivals += len(fresh)
-                self.arrivals_label.setText(t("review.new_arrivals", self.lang, n=self.new_arrivals))
-                self.arrivals_label.setVisible(True)
+                self._arrived |= fresh
                 QApplication.alert(self.window(), 3000)
+        # an arrival reviewed (here or at another desk) or withdrawn is no longer new: the notice
+        # counts what is still pending and goes away once nothing new is
+        self._arrived &= pending
+        self.new_arrivals = len(self._arrived)
+        if self.new_arrivals:
+            self.arrivals_label.setText(t("review.new_arrivals", self.lang, n=self.new_arrivals))
+            self.arrivals_label.setVisible(True)
+        else:
+            self.arrivals_label.setVisible(False)
         self._seen_pending = (self._seen_pending or set()) | pending
         self.queue = queue
         self._update_tabs()
@@ -235,6 +243,7 @@ class ReviewScreen(QWidget):
 
     def _seen_arrivals(self) -> None:
         """The pharmacist looked at the pending list: the arrivals notice goes away."""
+        self._arrived.clear()
         self.new_arrivals = 0
         self.arrivals_label.setVisible(False)
 
@@ -470,6 +479,8 @@ class ReviewScreen(QWidget):
         if outcome.decision == "approve":
             if outcome.pickup_code:
                 text = t("review.approved_msg", lang, number=outcome.number, code=outcome.pickup_code)
+                # the patient gets the code: a pickup slip, and a text message where a phone is known
+                pickup_notice.hand_to_patient(self.state, self, outcome.rx_id, outcome.pickup_code)
             elif outcome.awaiting_payment:
                 text = t("review.approved_awaiting_payment", lang, number=outcome.number)
             else:

@@ -37,6 +37,7 @@ from pharmacy_desk.texts import t
 from shared.domain.entities import Drug, Pharmacy
 from shared.domain.pharmacy import MOVE_KINDS, reason_text
 from shared.domain.pharmacy_queries import SalesLine, SalesReport
+from shared.domain.units import packs_and_units
 from shared.errors import SuiteError
 from shared.gui import theme
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
@@ -51,14 +52,16 @@ def _alert_colour(row: BatchRow) -> str | None:
 
 
 def _quantity_text(row: BatchRow) -> str:
-    """1224粒（51盒）: the ledger's smallest unit, with whole packs alongside."""
+    """ "51 盒（1224 粒）": whole packs as doctors and the counter count them, the ledger's smallest unit
+    alongside (``shared.domain.units``)."""
     drug = row.drug
     if drug is None:
         return str(row.batch.quantity)
-    text = f"{row.batch.quantity}{drug.min_unit}"
-    if drug.pack_qty > 1 and abs(row.batch.quantity) >= drug.pack_qty:
-        text += f"（{int(row.batch.quantity / drug.pack_qty)}{drug.pack_unit}）"
-    return text
+    return _units(row.batch.quantity, drug)
+
+
+def _units(quantity: int, drug: Any) -> str:
+    return packs_and_units(quantity, pack_qty=drug.pack_qty, pack_unit=drug.pack_unit, min_unit=drug.min_unit)
 
 
 def _date(value: QDate) -> dt.date:
@@ -283,7 +286,7 @@ class StockScreen(QWidget):
             Column(t("stock.col.expiry", lang), lambda r: r.batch.expiry.isoformat(), colour=_alert_colour),
             Column(
                 t("stock.col.qty", lang),
-                lambda r: f"{r.batch.quantity}{r.drug.min_unit if r.drug else ''}",
+                _quantity_text,
                 colour=_alert_colour,
                 align_right=True,
             ),
@@ -304,11 +307,11 @@ class StockScreen(QWidget):
                 Column(t("stock.col.spec", lang), lambda r: r.drug.spec),
                 Column(
                     t("stock.col.qty", lang),
-                    lambda r: f"{r.usable}{r.drug.min_unit}",
+                    lambda r: _units(r.usable, r.drug),
                     colour=lambda _r: theme.WARN,
                     align_right=True,
                 ),
-                Column(t("stock.col.min", lang), lambda r: f"{r.minimum}{r.drug.min_unit}", align_right=True),
+                Column(t("stock.col.min", lang), lambda r: _units(r.minimum, r.drug), align_right=True),
             ]
         )
         self.tabs.insertTab(3, table_view(self.low_model, stretch=1), "")

@@ -6,10 +6,12 @@ import csv
 import io
 from collections.abc import Iterator
 from decimal import Decimal
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 from shared.domain.entities import Diagnosis, Drug, ExamItem, Frequency, Route
+from shared.domain.rx_checks import ingredient
 from shared.domain.search_keys import pinyin_initials
 from shared.ids import reference_id
 
@@ -57,8 +59,18 @@ def drug_from_row(row: dict[str, str], *, code: str | None = None, **overrides: 
         "skin_test": _flag(row.get("skin_test", "0")),
         "min_stock": int(row.get("min_stock") or 0),
     }
+    data["active_ingredients"] = _ingredients().get(row["code"]) or [ingredient(row["generic_name"])]
     data.update(overrides)
     return Drug.model_validate(data)
+
+
+@lru_cache(maxsize=1)
+def _ingredients() -> dict[str, list[str]]:
+    """Combination products' active ingredients by drug code (``drug_ingredients.csv``)."""
+    return {
+        row["code"]: [p.strip() for p in row["active_ingredients"].split(";") if p.strip()]
+        for row in read_csv("drug_ingredients.csv")
+    }
 
 
 def drugs() -> Iterator[Drug]:

@@ -104,6 +104,8 @@ class Pharmacy(Entity):
     kind: Literal["outpatient", "emergency", "tcm", "central"] = "outpatient"
     # the pickup code is issued once the prescription is paid (``rx.pay``), not at approval (``rx.review``)
     payment_required: bool = False
+    # whether the patient must show a pickup code to collect (off: a pharmacy that hands out without one)
+    pickup_code_required: bool = True
 
 
 class Staff(Entity):
@@ -200,6 +202,8 @@ class Drug(Entity):
     dose_max: Decimal | None = None
     skin_test: bool = False
     min_stock: int = 0
+    # the active ingredients (阿莫西林克拉维酸钾片: 阿莫西林, 克拉维酸钾); empty: derived from the generic name
+    active_ingredients: list[str] = Field(default_factory=list, max_length=10)
 
 
 class Frequency(Entity):

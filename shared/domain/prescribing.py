@@ -135,6 +135,8 @@ class DrugFacts(_Value):
     dose_min: Decimal | None = None
     dose_max: Decimal | None = None
     skin_test: bool = False
+    # not part of what a signature covers (``PrescriptionDraft.signed_content`` lists its fields)
+    active_ingredients: tuple[str, ...] = ()
 
     @classmethod
     def from_drug(cls, drug: Drug) -> DrugFacts:

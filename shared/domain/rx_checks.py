@@ -231,17 +231,25 @@ def _name(line: RxLine, lang: str) -> str:
 def ingredient(generic_name: str) -> str:
     """The active-ingredient part of a generic name: 头孢克洛缓释片 → 头孢克洛, 注射用头孢曲松钠 → 头孢曲松钠."""
     name = generic_name.strip()
-    for prefix in ("注射用", "盐酸", "硫酸"):
+    for prefix in ("注射用", "吸入用", "盐酸", "硫酸"):
         if name.startswith(prefix):
             name = name[len(prefix) :]
     return _FORM_SUFFIX.sub("", name) or name
 
 
-def _check_duplicates(lines: Sequence[RxLine], table: RuleTable, out: _Collector) -> None:
-    """Same drug code twice blocks; the same ingredient twice by the same kind of route warns.
+def active_ingredients(line: RxLine) -> tuple[str, ...]:
+    """The line's active ingredients: the drug's own list (reference data), else the one its generic
+    name gives (``ingredient``)."""
+    listed = tuple(i.strip() for i in line.drug.active_ingredients if i.strip())
+    return listed or (ingredient(line.drug.generic_name),)
 
-    Routes compare as "systemic" (all of ``systemic_routes``) or by their own code, so levofloxacin
-    tablets with levofloxacin eye drops is not a duplicate but tablets with an infusion is.
+
+def _check_duplicates(lines: Sequence[RxLine], table: RuleTable, out: _Collector) -> None:
+    """Same drug code twice blocks; a shared active ingredient by the same kind of route warns.
+
+    Ingredients compare, not names: amoxicillin capsules and amoxicillin-clavulanate tablets share
+    amoxicillin. Routes compare as "systemic" (all of ``systemic_routes``) or by their own code, so
+    levofloxacin tablets with levofloxacin eye drops is not a duplicate but tablets with an infusion is.
     """
     by_code: dict[str, int] = {}
     by_ingredient: dict[tuple[str, str], int] = {}
@@ -252,9 +260,10 @@ def _check_duplicates(lines: Sequence[RxLine], table: RuleTable, out: _Collector
             continue
         by_code[code] = index
         route = "systemic" if line.route.code in table.systemic_routes else line.route.code
-        key = (ingredient(line.drug.generic_name), route)
-        if key in by_ingredient:
-            first = by_ingredient[key]
+        keys = [(name, route) for name in active_ingredients(line)]
+        shared = [key for key in keys if key in by_ingredient]
+        if shared:
+            first = by_ingredient[shared[0]]
             out.add(
                 "warn",
                 "rx.duplicate_ingredient",
@@ -262,10 +271,10 @@ def _check_duplicates(lines: Sequence[RxLine], table: RuleTable, out: _Collector
                 drug=_name(line, out.lang),
                 first=first + 1,
                 other=_name(lines[first], out.lang),
-                ingredient=key[0],
+                ingredient="、".join(name for name, _ in shared),
             )
-        else:
-            by_ingredient[key] = index
+        for key in keys:
+            by_ingredient.setdefault(key, index)
 
 
 def _drug_texts(line: RxLine) -> list[str]:

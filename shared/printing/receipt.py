@@ -1,4 +1,8 @@
-"""The pharmacy receipt (小票) on an 80 mm (or 58 mm) ESC/POS thermal printer: items, amount, pickup code, QR.
+"""The pharmacy receipt (小票) and pickup slip (取药凭条) on an 80 mm (or 58 mm) ESC/POS thermal printer.
+
+The receipt lists items and amount: a 收费小票 (numbered ``SF…``) where the counter took the money, a
+发药凭条 (``FY…``) where it did not (``slip_number``). The pickup slip carries the pickup code and its QR to
+the patient when the prescription is approved (or paid, where payment comes first).
 
 The content is laid out once as a list of blocks (``receipt_blocks``) and printed one of two ways, as
 the queue ticket is (``shared.printing.ticket``):
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Literal
@@ -65,6 +70,17 @@ class Receipt:
     qr_caption: str = "扫码查看电子票据与用药说明"
     footer: str = "请当面核对药品与数量，如有疑问请咨询药师。"
     reprint: bool = False
+    # whether money was taken at this counter (also when a ``payment`` is named): a 收费小票 then,
+    # else a 发药凭条 (a dispensing slip, the amount shown as the drugs' value, not as money taken)
+    paid: bool = False
+
+    @property
+    def charged(self) -> bool:
+        return self.paid or bool(self.payment)
+
+    @property
+    def title(self) -> str:
+        return "收费小票" if self.charged else "发药凭条"
 
     @property
     def amount(self) -> Decimal:
@@ -72,6 +88,14 @@ class Receipt:
             self.total if self.total is not None else sum((line.amount for line in self.lines), Decimal(0))
         )
         return total.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def slip_number(rx_number: str, *, paid: bool, part: int = 1) -> str:
+    """The slip's own number, from its prescription's: ``R261206-0A1B-0001`` → ``SF261206-0A1B-0001`` for
+    a 收费小票 (paid here) or ``FY261206-0A1B-0001`` for a 发药凭条; the 2nd, 3rd … dispense of a
+    prescription (partial dispensing) adds ``-2``, ``-3``. Never the doubled ``RR…`` of a prefix glued on."""
+    core = re.sub(r"^R[Xx]?(?=\w)", "", rx_number) or rx_number
+    return f"{'SF' if paid else 'FY'}{core}" + (f"-{part}" if part > 1 else "")
 
 
 def money(value: Decimal) -> str:
@@ -123,9 +147,9 @@ def receipt_blocks(r: Receipt, *, columns: int = 48) -> list[Block]:
     out: list[Block] = []
     for line in wrap_columns(r.hospital, columns // 2):
         out.append(Text(line, "center", bold=True, scale=2))
-    out.append(Text(f"{r.pharmacy_name} 收费小票" + ("（补打）" if r.reprint else ""), "center", bold=True))
+    out.append(Text(f"{r.pharmacy_name} {r.title}" + ("（补打）" if r.reprint else ""), "center", bold=True))
     out.append(Feed())
-    out.append(Text(f"票据号：{r.receipt_no}"))
+    out.append(Text(f"{'票据号' if r.charged else '凭条号'}：{r.receipt_no}"))
     out.append(Text(f"处方号：{r.rx_no}"))
     out.append(Text(f"患者：{mask_name(r.patient_name)}"))
     out.append(Text(f"时间：{r.printed_at.strftime('%Y-%m-%d %H:%M')}"))
@@ -147,7 +171,7 @@ def receipt_blocks(r: Receipt, *, columns: int = 48) -> list[Block]:
                 out.append(Text(spec))
     out.append(Rule())
     out.append(Text(f"共 {len(r.lines)} 种药品", "left"))
-    out.append(Text(f"合计：{money(r.amount)}", "right", bold=True, scale=2))
+    out.append(Text(f"{'合计' if r.charged else '药品金额'}：{money(r.amount)}", "right", bold=True, scale=2))
     if r.payment:
         out.append(Text(f"支付方式：{r.payment}", "right"))
     if r.pharmacist:
@@ -167,6 +191,66 @@ def receipt_blocks(r: Receipt, *, columns: int = 48) -> list[Block]:
     return out
 
 
+@dataclass(frozen=True)
+class PickupSlip:
+    """The patient's 取药凭条: the pickup code (large) and its QR, handed over when the prescription is
+    approved (or paid, where payment comes first) so the patient can collect. ``patient_name`` is printed
+    masked; the drugs are listed by name and quantity only."""
+
+    hospital: str
+    pharmacy_name: str
+    rx_no: str
+    patient_name: str
+    pickup_code: str
+    printed_at: dt.datetime
+    lines: tuple[ReceiptLine, ...] = ()
+    qr_payload: str = ""
+    window: str = ""
+    valid_until: dt.datetime | None = None
+    reprint: bool = False
+    footer: str = "凭取药码或二维码到药房窗口取药。请妥善保管，勿将取药码告知他人。"
+
+
+def pickup_slip_blocks(slip: PickupSlip, *, columns: int = 48) -> list[Block]:
+    """The pickup slip top to bottom (the same blocks as the receipt, so both print the same two ways)."""
+    out: list[Block] = []
+    for line in wrap_columns(slip.hospital, columns // 2):
+        out.append(Text(line, "center", bold=True, scale=2))
+    out.append(
+        Text(f"{slip.pharmacy_name} 取药凭条" + ("（补打）" if slip.reprint else ""), "center", bold=True)
+    )
+    out.append(Feed())
+    out.append(Text(f"处方号：{slip.rx_no}"))
+    out.append(Text(f"患者：{mask_name(slip.patient_name)}"))
+    out.append(Text(f"时间：{slip.printed_at.strftime('%Y-%m-%d %H:%M')}"))
+    out.append(Rule())
+    out.append(Text("取药码" + (f"（{slip.window}取药）" if slip.window else ""), "center"))
+    out.append(Text(" ".join(slip.pickup_code), "center", bold=True, scale=2))
+    if slip.valid_until is not None:
+        out.append(Text(f"有效期至：{slip.valid_until.strftime('%Y-%m-%d %H:%M')}", "center"))
+    if slip.qr_payload:
+        out.append(Feed())
+        out.append(Qr(slip.qr_payload))
+    if slip.lines:
+        out.append(Rule())
+        name_w = columns - 10
+        for item in slip.lines:
+            names = wrap_columns(item.name, name_w - 1) or [""]
+            out.append(Row(((names[0], name_w, "left"), (f"{item.quantity}{item.unit}", 10, "right"))))
+            for extra in names[1:]:
+                out.append(Row(((extra, name_w, "left"), ("", 10, "right"))))
+    out.append(Rule())
+    for line in wrap_columns(slip.footer, columns):
+        out.append(Text(line, "center"))
+    return out
+
+
+def pickup_slip_escpos(slip: PickupSlip, *, paper: Paper = "80mm", mode: Mode = "auto") -> bytes:
+    """The bytes of a pickup slip for the receipt printer (``mode`` as for ``receipt_escpos``)."""
+    blocks = pickup_slip_blocks(slip, columns=PAPER_COLUMNS[paper])
+    return _print_blocks(blocks, paper=paper, mode=mode, label=f"pickup slip {slip.rx_no}")
+
+
 def _pad(text: str, width: int, align: str) -> str:
     gap = max(0, width - text_columns(text))
     return text + " " * gap if align == "left" else " " * gap + text
@@ -177,9 +261,13 @@ def _pad(text: str, width: int, align: str) -> str:
 
 def receipt_text_escpos(r: Receipt, *, paper: Paper = "80mm") -> EscPos:
     """The receipt in printer fonts; check ``.unprintable`` on the result before sending it."""
+    return _blocks_text_escpos(receipt_blocks(r, columns=PAPER_COLUMNS[paper]), paper=paper)
+
+
+def _blocks_text_escpos(blocks: list[Block], *, paper: Paper) -> EscPos:
     columns = PAPER_COLUMNS[paper]
     p = EscPos().init().line_spacing(None)
-    for block in receipt_blocks(r, columns=columns):
+    for block in blocks:
         if isinstance(block, Text):
             p.align(block.align).bold(block.bold).size(block.scale, block.scale)
             for line in wrap_columns(block.text, columns // block.scale):
@@ -203,6 +291,11 @@ def receipt_text_escpos(r: Receipt, *, paper: Paper = "80mm") -> EscPos:
 
 def render_receipt_image(r: Receipt, *, paper: Paper = "80mm") -> Image.Image:
     """The receipt drawn at the printer's resolution (203 dpi; 576 or 384 dots wide), black on white."""
+    return render_blocks_image(receipt_blocks(r, columns=PAPER_COLUMNS[paper]), paper=paper)
+
+
+def render_blocks_image(blocks: list[Block], *, paper: Paper = "80mm") -> Image.Image:
+    """Blocks (a receipt's, a pickup slip's) drawn at the printer's resolution, black on white."""
     import qrcode
     from PIL import Image, ImageDraw
 
@@ -213,7 +306,6 @@ def render_receipt_image(r: Receipt, *, paper: Paper = "80mm") -> Image.Image:
     margin = 6
     col_px = (width - 2 * margin) / columns  # ~12 dots per half-width column, as the printer's font A
     base = int(col_px * 2)  # a CJK character is two columns wide
-    blocks = receipt_blocks(r, columns=columns)
     fonts = {
         (scale, bold): cjk_font(base * scale - 2, bold=bold) for scale in (1, 2) for bold in (False, True)
     }
@@ -280,13 +372,22 @@ def receipt_raster_escpos(r: Receipt, *, paper: Paper = "80mm") -> EscPos:
 
 def receipt_escpos(r: Receipt, *, paper: Paper = "80mm", mode: Mode = "auto") -> bytes:
     """The bytes to send to the receipt printer (see the module docstring for ``mode``)."""
+    blocks = receipt_blocks(r, columns=PAPER_COLUMNS[paper])
+    return _print_blocks(blocks, paper=paper, mode=mode, label=f"receipt {r.receipt_no}")
+
+
+def _print_blocks(blocks: list[Block], *, paper: Paper, mode: Mode, label: str) -> bytes:
+    def raster() -> bytes:
+        image = render_blocks_image(blocks, paper=paper)
+        return EscPos().init().align("center").image(image).feed(3).cut().build()
+
     if mode == "raster":
-        return receipt_raster_escpos(r, paper=paper).build()
-    document = receipt_text_escpos(r, paper=paper)
+        return raster()
+    document = _blocks_text_escpos(blocks, paper=paper)
     if mode == "auto" and document.unprintable:
         try:
-            log.info("receipt %s has characters printer fonts lack; printing it as an image", r.receipt_no)
-            return receipt_raster_escpos(r, paper=paper).build()
+            log.info("%s has characters printer fonts lack; printing it as an image", label)
+            return raster()
         except SuiteError as exc:  # no Pillow or no CJK font: the text with "?" rather than nothing
-            log.warning("cannot print receipt %s as an image (%s); printing text", r.receipt_no, exc.message)
+            log.warning("cannot print %s as an image (%s); printing text", label, exc.message)
     return document.build()

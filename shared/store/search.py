@@ -14,6 +14,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from shared.domain.search_keys import normalize_query, pinyin_initials
@@ -181,9 +182,15 @@ def query_ids(
     query: str,
     limit: int,
     text_snapshot: TextSnapshot | None = None,
+    usage: Usage | None = None,
 ) -> list[str]:
     """Ids of confirmed rows matching ``query``, best first: exact key, then prefix (by rank, shortest
-    key), then substring of the names (from ``text_snapshot`` when given, else a scan)."""
+    key), then substring of the names (from ``text_snapshot`` when given, else a scan).
+
+    With ``usage`` (how often this doctor and the department chose each item): exact matches first,
+    then prefix matches, then substring matches, each group by the doctor's own count, then the
+    department's, then as without. A used item that matches is always a candidate, however many
+    unused items sort before it in the index."""
     q = _CONTROL.sub("", normalize_query(query))
     if not q or limit <= 0:
         return []
@@ -197,6 +204,8 @@ def query_ids(
         score = (0 if key == q else 1, rank, len(key), key)
         if entity_id not in best or score < best[entity_id]:
             best[entity_id] = score
+    if usage is not None and usage.counts:
+        return _with_usage(q, limit, best, usage, text_snapshot, conn, kind)
     ordered = sorted(best, key=lambda i: (best[i], i))[:limit]
     if len(ordered) < limit:
         seen = set(ordered)
@@ -228,3 +237,146 @@ def match_score(kind: str, data: dict[str, Any], query: str) -> tuple[int, int, 
     if best is None and q in SEARCHABLE[kind].text(data):
         best = (2, 9, 0, "")
     return best
+
+
+# ------------------------------------------------------------------------------------ usage ranking
+
+
+@dataclass(frozen=True)
+class Usage:
+    """How often one doctor (``mine``) and their department chose each item of a kind (drug ids from
+    their prescriptions, diagnosis ids from their visit notes), with those items' search keys and text
+    so a keystroke can match them without the index. Built once (``load_usage``) on the DB thread and
+    reused for every keystroke; immutable, so any thread may read it."""
+
+    counts: dict[str, tuple[int, int]]  # id -> (mine, department)
+    keys: dict[str, list[tuple[str, int]]]
+    texts: dict[str, str]
+
+    def order(self, entity_id: str) -> tuple[int, int]:
+        """Sort key: most used by the doctor first, then by the department."""
+        mine, department = self.counts.get(entity_id, (0, 0))
+        return (-mine, -department)
+
+    @cached_property
+    def _sorted_keys(self) -> tuple[list[str], list[tuple[str, int]]]:
+        pairs = sorted((key, entity_id, rank) for entity_id, keys in self.keys.items() for key, rank in keys)
+        return [p[0] for p in pairs], [(p[1], p[2]) for p in pairs]
+
+    def matches(self, q: str) -> dict[str, tuple[int, int, int, str]]:
+        """The used items that ``q`` (normalised) matches, scored as ``query_ids`` scores them (a
+        bisect over their sorted keys, then a substring test of the few texts left)."""
+        found: dict[str, tuple[int, int, int, str]] = {}
+        keys, owners = self._sorted_keys
+        start = bisect.bisect_left(keys, q)
+        end = bisect.bisect_left(keys, q + "\U0010ffff", start)
+        for position in range(start, end):
+            key = keys[position]
+            entity_id, rank = owners[position]
+            score = (0 if key == q else 1, rank, len(key), key)
+            if entity_id not in found or score < found[entity_id]:
+                found[entity_id] = score
+        for entity_id, text in self.texts.items():
+            if entity_id not in found and q in text:
+                found[entity_id] = (2, 9, 0, "")
+        return found
+
+
+EMPTY_USAGE = Usage({}, {}, {})
+
+_DRUG_USE = """
+    SELECT json_extract(l.value, '$.drug.id'), json_extract(e.data, '$.doctor_id') = ?, count(*)
+    FROM entity e, json_each(e.data, '$.lines') l
+    WHERE e.kind = 'rx' AND NOT coalesce(json_extract(e.data, '$.voided'), 0)
+      AND (json_extract(e.data, '$.doctor_id') = ? OR json_extract(e.data, '$.department_id') = ?)
+    GROUP BY 1, 2
+"""
+_DIAGNOSIS_USE = """
+    SELECT json_extract(d.value, '$.code'), json_extract(e.data, '$.doctor_id') = ?, count(*)
+    FROM entity e, json_each(e.data, '$.diagnoses') d
+    WHERE e.kind = 'emr_note' AND NOT coalesce(json_extract(e.data, '$.voided'), 0)
+      AND (json_extract(e.data, '$.doctor_id') = ? OR json_extract(e.data, '$.department_id') = ?)
+    GROUP BY 1, 2
+"""
+
+
+def load_usage(conn: sqlite3.Connection, kind: str, *, doctor_id: str, department_id: str | None) -> Usage:
+    """Count the doctor's and the department's own choices in the local store (``kind`` "drug" from
+    prescriptions, "diagnosis" from visit notes) and keep the used items' search keys."""
+    if kind not in ("drug", "diagnosis"):
+        return EMPTY_USAGE
+    sql = _DRUG_USE if kind == "drug" else _DIAGNOSIS_USE
+    counts: dict[str, list[int]] = {}
+    for item, mine, n in conn.execute(sql, (doctor_id, doctor_id, department_id or "\x00")):
+        if not item:
+            continue
+        entry = counts.setdefault(str(item), [0, 0])
+        entry[1] += n
+        if mine:
+            entry[0] += n
+    if kind == "diagnosis" and counts:  # notes keep codes: find the dictionary rows
+        by_code: dict[str, list[int]] = {}
+        for chunk in _chunks(list(counts)):
+            marks = ",".join("?" * len(chunk))
+            for entity_id, code in conn.execute(
+                f"SELECT id, json_extract(data, '$.code') FROM entity WHERE kind = 'diagnosis' "
+                f"AND json_extract(data, '$.code') IN ({marks})",
+                chunk,
+            ):
+                by_code[entity_id] = counts[code]
+        counts = by_code
+    keys: dict[str, list[tuple[str, int]]] = {}
+    texts: dict[str, str] = {}
+    for chunk in _chunks(list(counts)):
+        marks = ",".join("?" * len(chunk))
+        for entity_id, key, rank in conn.execute(
+            f"SELECT id, key, rank FROM search_key WHERE kind = ? AND id IN ({marks})", (kind, *chunk)
+        ):
+            keys.setdefault(entity_id, []).append((key, rank))
+        for entity_id, text in conn.execute(
+            f"SELECT id, text FROM search_text WHERE kind = ? AND id IN ({marks})", (kind, *chunk)
+        ):
+            texts[entity_id] = text
+    # an item no longer searchable (voided) is not offered
+    return Usage({i: (c[0], c[1]) for i, c in counts.items() if i in keys}, keys, texts)
+
+
+def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _with_usage(
+    q: str,
+    limit: int,
+    best: dict[str, tuple[int, int, int, str]],
+    usage: Usage,
+    text_snapshot: TextSnapshot | None,
+    conn: sqlite3.Connection,
+    kind: str,
+) -> list[str]:
+    for entity_id, score in usage.matches(q).items():
+        if entity_id not in best or score < best[entity_id]:
+            best[entity_id] = score
+    if len(best) < limit:
+        seen = set(best)
+        if text_snapshot is not None:
+            more = text_snapshot.find(q, limit - len(best), seen)
+        else:
+            more = [
+                entity_id
+                for (entity_id,) in conn.execute(
+                    "SELECT id FROM search_text WHERE kind = ? AND instr(text, ?) > 0 LIMIT ?",
+                    (kind, q, limit + len(seen)),
+                )
+                if entity_id not in seen
+            ]
+        for entity_id in more[: limit - len(best)]:
+            best[entity_id] = (2, 9, 0, "")
+
+    def order(entity_id: str) -> tuple[Any, ...]:
+        match, rank, length, key = best[entity_id]
+        group = 0 if match == 0 else (1 if match == 1 else 2)
+        return (group, *usage.order(entity_id), rank, length, key, entity_id)
+
+    return sorted(best, key=order)[:limit]

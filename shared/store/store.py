@@ -34,7 +34,7 @@ from shared.ids import new_id
 from shared.protocol.models import Change, MutationOutcome
 from shared.store import crypto, schema, search
 from shared.store.paths import default_db_path
-from shared.store.search import TextSnapshot
+from shared.store.search import TextSnapshot, Usage
 from shared.store.view import LocalView
 
 log = logging.getLogger(__name__)
@@ -373,8 +373,9 @@ class LocalStore:
         with self.reading() as view:
             return view.all(kind, include_voided=include_voided)
 
-    def search(self, kind: type[E], query: str, limit: int = 20) -> list[E]:
-        """Quick search of a searchable kind (patient, drug, diagnosis), pending rows included."""
+    def search(self, kind: type[E], query: str, limit: int = 20, *, usage: Usage | None = None) -> list[E]:
+        """Quick search of a searchable kind (patient, drug, diagnosis), pending rows included; with
+        ``usage`` (``search_usage``) the doctor's and department's most used items rank first."""
         name = kind.KIND
         if name not in search.SEARCHABLE:
             raise ValueError(f"{name} has no quick search")
@@ -382,7 +383,7 @@ class LocalStore:
             snapshot = self._text_snapshot(view, name)
             pending = view.overlay_rows(name)
             if not pending:
-                ids = search.query_ids(view.conn, name, query, limit, snapshot)
+                ids = search.query_ids(view.conn, name, query, limit, snapshot, usage)
                 found = view.get_many(kind, ids)
                 return [found[i] for i in ids if i in found and not found[i].voided]
             shadowed = {entity_id for entity_id, _ in pending}
@@ -394,7 +395,7 @@ class LocalStore:
             local_ids = [entity_id for _, entity_id in sorted(scored)]
             ids = [
                 i
-                for i in search.query_ids(view.conn, name, query, limit + len(shadowed), snapshot)
+                for i in search.query_ids(view.conn, name, query, limit + len(shadowed), snapshot, usage)
                 if i not in shadowed
             ]
             ordered = (local_ids + ids)[:limit]
@@ -422,13 +423,18 @@ class LocalStore:
         """By name (prefix or fragment), pinyin initials, MRN, ID number (or its last 4) or phone."""
         return self.search(Patient, query, limit)
 
-    def search_drugs(self, query: str, limit: int = 20) -> list[Drug]:
+    def search_drugs(self, query: str, limit: int = 20, *, usage: Usage | None = None) -> list[Drug]:
         """By pinyin initials, Chinese name (prefix or fragment), English name or code."""
-        return self.search(Drug, query, limit)
+        return self.search(Drug, query, limit, usage=usage)
 
-    def search_diagnoses(self, query: str, limit: int = 20) -> list[Diagnosis]:
+    def search_diagnoses(self, query: str, limit: int = 20, *, usage: Usage | None = None) -> list[Diagnosis]:
         """By ICD code (with or without the dot), Chinese name, pinyin initials or English name."""
-        return self.search(Diagnosis, query, limit)
+        return self.search(Diagnosis, query, limit, usage=usage)
+
+    def search_usage(self, kind: type[Entity], *, doctor_id: str, department_id: str | None) -> Usage:
+        """How often this doctor and department chose each drug / diagnosis here (for ``search``)."""
+        with self.reading() as view:
+            return search.load_usage(view.conn, kind.KIND, doctor_id=doctor_id, department_id=department_id)
 
     # -- session and identity ----------------------------------------------------------------------
     def state(self, key: str, default: Any = None) -> Any:

@@ -108,7 +108,9 @@ def test_review_approve_reject_dispense_and_print_against_a_real_server(
     assert key_row is not None and key_row.public_key == record.public_key
     assert key_row.device_id == runtime.store.device_id and key_row.revoked_at is None
     code = review.last_outcome.pickup_code
-    assert len(code) == 6 and code in window.message_line.text()
+    assert len(code) == 6
+    # the code is in the last word of the approval: slip printed and texted (or said why not)
+    qtbot.waitUntil(lambda: code in window.message_line.text() and "取药凭条" in window.message_line.text())
 
     # Reject the second one with a reason from the list plus free text.
     assert review.select(second.id)
@@ -301,6 +303,7 @@ def test_review_approve_reject_dispense_and_print_against_a_real_server(
         ("prescription", False, "rx"),
         ("prescription", True, "rx"),
         ("receipt", False, "dispense"),
+        ("receipt", False, "rx"),  # the patient's pickup slip, printed at approval
         ("receipt", True, "dispense"),
     ]
 

@@ -16,6 +16,7 @@ from tests.support.server import ServerProcess
 from tests.workstation.conftest import server_rows
 from tests.workstation.test_consult_with_server import ready
 from workstation.dialogs import NameScopeDialog
+from workstation.screens.consult import UnsignedNoteDialog
 
 
 def check_in(server: ServerProcess) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -118,7 +119,15 @@ def test_pre_consult_text_templates_history_renewal_and_order_sets(
         ),
         timeout=10_000,
     )
+    # F9 with the note unsigned: the doctor is reminded and finishes anyway (the draft is kept)
+    reminded: list[str] = []
+    monkeypatch.setattr(
+        UnsignedNoteDialog,
+        "ask",
+        classmethod(lambda cls, parent=None, **kw: reminded.append(kw["patient"]) or "finish"),
+    )
     qtbot.keyClick(window, Qt.Key.Key_F9)
+    assert len(reminded) == 1
 
     # The returning patient: the earlier visit is on the timeline; renew its prescription.
     start_next(qtbot, window, earlier_rx["patient_id"])

@@ -10,6 +10,7 @@ catalogue (``order.create``). "Withdraw" (退诊) asks for a reason (``visit.wit
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,8 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -98,6 +101,7 @@ class DiagnosisPicker(QGroupBox):
         layout.addLayout(buttons)
         self._seq = 0
         self._filling = False
+        self.usage: Any = None  # shared.store.search.Usage of diagnoses for this doctor and department
         self.search_edit.textEdited.connect(self._search)
         self.search_edit.returnPressed.connect(self._pick_first)
         self.search_edit.installEventFilter(self)
@@ -122,9 +126,27 @@ class DiagnosisPicker(QGroupBox):
             return True
         return super().eventFilter(watched, event)
 
+    def load_usage(self) -> None:
+        """Count how often this doctor and department diagnose each ICD entry (for the search order)."""
+        staff = self.state.staff
+        if staff is None:
+            return
+
+        def got(usage: Any) -> None:
+            self.usage = usage
+
+        self.state.query(
+            self,
+            lambda store: store.search_usage(
+                Diagnosis, doctor_id=staff.id, department_id=staff.department_id
+            ),
+            got,
+        )
+
     def _search(self, text: str) -> None:
         self._seq += 1
         seq = self._seq
+        usage = self.usage
 
         def shown(found: list[Diagnosis]) -> None:
             if seq != self._seq:
@@ -136,7 +158,7 @@ class DiagnosisPicker(QGroupBox):
                 self.results.addItem(item)
             self.results.setVisible(bool(found))
 
-        self.state.query(self, lambda store: queries.search_diagnoses(store, text, 20), shown)
+        self.state.query(self, lambda store: queries.search_diagnoses(store, text, 20, usage=usage), shown)
 
     def _pick_first(self) -> None:
         if self.results.count():
@@ -446,6 +468,7 @@ class NoteEditor(QWidget):
             self._apply_status(note)
             self.state.message(t("note.signed", lang), "ok")
             self.sig_saved.emit(note)
+            self.diagnosis.load_usage()  # this note's diagnoses count from now on
             if on_signed is not None:
                 on_signed(note)
 
@@ -789,6 +812,8 @@ class ConsultScreen(QWidget):
         self.state.act(self, lambda store: record_patient_view(store, patient_id, "consult"), changes=())
         self.data = data
         self.note.load(data)
+        if self.note.diagnosis.usage is None:  # counted at login and after each signed note
+            self.note.diagnosis.load_usage()
         self.orders.set_orders(data.visit.id, data.orders)
         self.history.setHtml(history_html(data.history, self.state.lang))
         self._fill_banner(data)
@@ -902,6 +927,28 @@ class ConsultScreen(QWidget):
             render=render,
         )
 
+    def confirm_finish(self, ticket_id: str, visit_id: str, proceed: Callable[[], None]) -> None:
+        """Before F9 finishes the open visit with its note still unsigned: remind the doctor, who may
+        sign now (the visit finishes once signed), finish anyway (the draft is kept and can be signed
+        later from the seen list) or go back. Any other visit finishes at once."""
+        data = self.data
+        ours = data is not None and (
+            data.visit.id == visit_id
+            or (bool(ticket_id) and ticket_id in (self.ticket_id, data.ticket.id if data.ticket else ""))
+        )
+        if data is None or not ours or data.visit.status == "withdrawn" or self.note.status != "draft":
+            proceed()
+            return
+        lang = self.state.lang
+        answer = UnsignedNoteDialog.ask(self, lang=lang, patient=data.patient.name)
+        if answer == "sign":
+            self.tabs.setCurrentWidget(self.note)
+            self.note.sign(on_signed=lambda _note: proceed())
+        elif answer == "finish":
+            if self.note.dirty:
+                self.note.save()
+            proceed()
+
     def withdraw(self) -> None:
         data = self.data
         if data is None:
@@ -919,6 +966,42 @@ class ConsultScreen(QWidget):
             changes=("visit", "rx", "clinical_order", "queue_ticket"),
             success=lambda _r: self.state.message(t("consult.withdrawn", lang), "ok"),
         )
+
+
+class UnsignedNoteDialog(QDialog):
+    """ "The note is not signed": sign and finish (default), finish anyway, or go back."""
+
+    def __init__(self, parent: QWidget | None, *, lang: str, patient: str) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(t("finish.unsigned_title", lang))
+        self.choice: str | None = None
+        layout = QVBoxLayout(self)
+        text = QLabel(t("finish.unsigned_text", lang, patient=patient))
+        text.setWordWrap(True)
+        layout.addWidget(text)
+        buttons = QDialogButtonBox()
+        self.sign_button = buttons.addButton(t("finish.sign", lang), QDialogButtonBox.ButtonRole.AcceptRole)
+        self.finish_button = buttons.addButton(
+            t("finish.anyway", lang), QDialogButtonBox.ButtonRole.DestructiveRole
+        )
+        self.back_button = buttons.addButton(t("finish.back", lang), QDialogButtonBox.ButtonRole.RejectRole)
+        self.sign_button.setDefault(True)
+        self.sign_button.setFocus()
+        self.sign_button.clicked.connect(lambda: self._chosen("sign"))
+        self.finish_button.clicked.connect(lambda: self._chosen("finish"))
+        self.back_button.clicked.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def _chosen(self, choice: str) -> None:
+        self.choice = choice
+        self.accept()
+
+    @classmethod
+    def ask(cls, parent: QWidget | None, *, lang: str, patient: str) -> str | None:
+        """ "sign", "finish" or None (go back)."""
+        dialog = cls(parent, lang=lang, patient=patient)
+        dialog.exec()
+        return dialog.choice
 
 
 class _NothingToPrint(SuiteError):

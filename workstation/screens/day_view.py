@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
@@ -103,6 +104,8 @@ class DayViewScreen(QWidget):
         self._opened_room: str = ""  # the room this doctor opened (``queue.room_open``) from this PC
         self._opening: str = ""  # a room_open on its way
         self._stopped = False  # the window is closing: no reloads, no room opened again
+        # (ticket id, visit id, proceed) -> None: asked before F9 finishes a visit (set by the window)
+        self.before_finish: Callable[[str, str, Callable[[], None]], None] | None = None
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -563,8 +566,16 @@ class DayViewScreen(QWidget):
         if row is None:
             self.state.message(t("day.nothing_to_finish", self.state.lang), "info")
             return
-        self.state.consult_ended()
-        self._step("queue.finish", row, "day.finished")
+        chosen = row
+
+        def proceed() -> None:
+            self.state.consult_ended()
+            self._step("queue.finish", chosen, "day.finished")
+
+        if self.before_finish is not None:  # the consultation may remind about an unsigned note first
+            self.before_finish(row.ticket.id, row.ticket.visit_id or "", proceed)
+        else:
+            proceed()
 
     def _waiting_activated(self, _index: QModelIndex) -> None:
         self.call_selected()

@@ -31,9 +31,11 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -52,6 +54,7 @@ from shared.domain.prescribing import (
     usage_zh,
 )
 from shared.domain.rx_rules import BASE_TYPES, RxType, default_rules
+from shared.domain.units import packs_and_units
 from shared.errors import ValidationFailed
 from shared.gui import theme
 from shared.gui.ops import OpChanges
@@ -92,6 +95,7 @@ class PrescribingScreen(QWidget):
         self.previous: list[Prescription] = []
         self._search_seq = 0
         self._filling = False
+        self.usage: Any = None  # shared.store.search.Usage of drugs for this doctor and department
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -172,7 +176,7 @@ class PrescribingScreen(QWidget):
         # result on each keystroke; with fixed widths only the rows on screen are drawn.
         header = self.results.horizontalHeader()
         metrics = self.results.fontMetrics()
-        samples = ("YP000000", "", "0.25g×24粒/盒", "颗粒剂", "¥1234.56/盒", "1234盒12粒", "精神二类")
+        samples = ("YP000000", "", "0.25g×24粒/盒", "颗粒剂", "¥1234.56/盒", "999 盒（23976 粒）", "精神二类")
         for column, sample in enumerate(samples):
             if column == 1:
                 continue
@@ -205,6 +209,16 @@ class PrescribingScreen(QWidget):
         self.split_label = QLabel("")
         self.split_label.setWordWrap(True)
         checks_layout.addWidget(self.split_label)
+        # Blocking findings sit above the scrolling list, so none can scroll out of view.
+        self.blocking_label = QLabel("")
+        self.blocking_label.setMinimumWidth(120)
+        self.blocking_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+        self.blocking_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.blocking_label.setStyleSheet(
+            f"QLabel {{ color: {theme.ERROR}; font-weight: 600; background: #fdecea; padding: 3px; }}"
+        )
+        self.blocking_label.setVisible(False)
+        checks_layout.addWidget(self.blocking_label)
         self.findings_list = QListWidget()
         self.findings_list.setWordWrap(True)
         checks_layout.addWidget(self.findings_list, 1)
@@ -281,8 +295,23 @@ class PrescribingScreen(QWidget):
         focus.activated.connect(self.focus_search)
 
     def focus_search(self) -> None:
-        self.search_edit.setFocus()
+        """Ctrl+F from anywhere in the consult: bring the prescription tab forward, then focus its search
+        (focusing a widget on a hidden tab would send the typing nowhere)."""
+        if not self.isEnabled():
+            return
+        tabs = self._tab_widget()
+        if tabs is not None:
+            tabs.setCurrentWidget(self)
+        self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search_edit.selectAll()
+
+    def _tab_widget(self) -> QTabWidget | None:
+        parent = self.parentWidget()
+        while parent is not None:
+            if isinstance(parent, QTabWidget) and parent.indexOf(self) >= 0:
+                return parent
+            parent = parent.parentWidget()
+        return None
 
     # -- reference data -----------------------------------------------------------------------------
 
@@ -300,6 +329,22 @@ class PrescribingScreen(QWidget):
             return formulary, stock
 
         state.query(self, load, self._reference_loaded)
+        self.load_usage()
+
+    def load_usage(self) -> None:
+        """Count how often this doctor and department prescribe each drug (for the search order)."""
+        staff = self.state.staff
+        if staff is None:
+            return
+
+        def got(usage: Any) -> None:
+            self.usage = usage
+
+        self.state.query(
+            self,
+            lambda store: store.search_usage(Drug, doctor_id=staff.id, department_id=staff.department_id),
+            got,
+        )
 
     def _reference_loaded(self, loaded: tuple[Formulary, dict[str, int] | None]) -> None:
         self.formulary, self.stock = loaded
@@ -312,6 +357,8 @@ class PrescribingScreen(QWidget):
             self._load_sets()
         if self.consult is not None and changes.touches("rx"):
             self._load_written()
+        if changes.touches("rx") and not changes.from_sync:  # the doctor's own new prescriptions
+            self.load_usage()
 
     # -- consult ------------------------------------------------------------------------------------
 
@@ -399,7 +446,7 @@ class PrescribingScreen(QWidget):
     def search(self, text: str) -> None:
         self._search_seq += 1
         seq = self._search_seq
-        stock = self.stock
+        stock, usage = self.stock, self.usage
 
         def shown(hits: list[DrugHit]) -> None:
             if seq != self._search_seq:
@@ -410,7 +457,7 @@ class PrescribingScreen(QWidget):
                 self.results.selectRow(0)
             self.sig_results_shown.emit(len(hits))
 
-        self.state.query(self, lambda store: queries.search_drugs(store, text, stock), shown)
+        self.state.query(self, lambda store: queries.search_drugs(store, text, stock, usage=usage), shown)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if event.type() == QEvent.Type.KeyPress:
@@ -484,8 +531,10 @@ class PrescribingScreen(QWidget):
     def _stock_text(self, hit: DrugHit) -> str:
         if hit.stock_units is None:
             return "—"
-        packs, rest = divmod(hit.stock_units, hit.drug.pack_qty)
-        return f"{packs}{hit.drug.pack_unit}" + (f"{rest}{hit.drug.min_unit}" if rest else "")
+        drug = hit.drug
+        return packs_and_units(
+            hit.stock_units, pack_qty=drug.pack_qty, pack_unit=drug.pack_unit, min_unit=drug.min_unit
+        )
 
     def _fill_table(self) -> None:
         formulary = self.formulary
@@ -641,6 +690,8 @@ class PrescribingScreen(QWidget):
         if staff is None or patient is None or not self.lines:
             self.plan = None
             self.findings_list.clear()
+            self.blocking_label.clear()
+            self.blocking_label.setVisible(False)
             self.split_label.setText(t("rx.no_lines", lang))
             self.total_label.setText(t("rx.total", lang, amount=money(Decimal(0))))
             self.sign_button.setEnabled(False)
@@ -664,6 +715,7 @@ class PrescribingScreen(QWidget):
         self.split_label.setText(t(key, lang, n=len(groups), groups="、".join(groups)))
         self.findings_list.blockSignals(True)
         self.findings_list.clear()
+        blocking_texts = []
         for placed in self.plan.findings:
             where = (
                 f"{t('rx.line_no', lang, n=placed.global_index + 1)} "
@@ -671,18 +723,17 @@ class PrescribingScreen(QWidget):
                 else ""
             )
             level = t("rx.level_block" if placed.blocking else "rx.level_warn", lang)
+            if placed.blocking:  # shown in the box above the list, which never scrolls
+                blocking_texts.append(f"{level} {where}{placed.finding.message}")
+                continue
             item = QListWidgetItem(f"{level} {where}{placed.finding.message}")
             item.setData(Qt.ItemDataRole.UserRole, placed.key)
-            if placed.blocking:
-                item.setForeground(Qt.GlobalColor.red)
-                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsUserCheckable)
-            else:
-                item.setForeground(Qt.GlobalColor.darkYellow)
-                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                item.setCheckState(
-                    Qt.CheckState.Checked if placed.key in self.acknowledged else Qt.CheckState.Unchecked
-                )
-                item.setToolTip(t("rx.ack_tip", lang))
+            item.setForeground(Qt.GlobalColor.darkYellow)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(
+                Qt.CheckState.Checked if placed.key in self.acknowledged else Qt.CheckState.Unchecked
+            )
+            item.setToolTip(t("rx.ack_tip", lang))
             self.findings_list.addItem(item)
         if not self.plan.findings:
             ok = QListWidgetItem("✔ " + t("rx.no_findings", lang))
@@ -690,8 +741,27 @@ class PrescribingScreen(QWidget):
             ok.setFlags(Qt.ItemFlag.ItemIsEnabled)  # nothing to acknowledge
             self.findings_list.addItem(ok)
         self.findings_list.blockSignals(False)
+        self._blocking_texts = blocking_texts
+        self.blocking_label.setToolTip("\n".join(blocking_texts))
+        self.blocking_label.setVisible(bool(blocking_texts))
+        self._fit_blocking()
         self.total_label.setText(t("rx.total", lang, amount=money(total_amount(self.lines))))
         self.sign_button.setEnabled(self.plan.signable(self.acknowledged))
+
+    def _fit_blocking(self) -> None:
+        """One line per blocking finding, elided to the box's width (the whole text in the tooltip), so
+        every one stays in view without pushing the lines table off the screen."""
+        label = self.blocking_label
+        texts = getattr(self, "_blocking_texts", [])
+        width = max(label.contentsRect().width(), 200)
+        metrics = label.fontMetrics()
+        label.setText(
+            "\n".join(metrics.elidedText(text, Qt.TextElideMode.ElideRight, width) for text in texts)
+        )
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_blocking()
 
     def _ack_changed(self, item: QListWidgetItem) -> None:
         key = item.data(Qt.ItemDataRole.UserRole)

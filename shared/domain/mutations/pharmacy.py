@@ -20,7 +20,9 @@ All need the ``pharmacist`` role. Quantities are whole **minimum units** (片/�
   payment and changes nothing; another reference for a paid prescription is refused). Refused for a
   prescription that is not approved (signed, rejected, draft), cancelled or refunded, or a wrong amount.
 ``pharmacy.configure`` — ``ConfigurePharmacy`` (admin): ``pharmacy_id``, ``payment_required`` (whether
-  the pharmacy takes payment before it issues pickup codes). Prescriptions approved before a change
+  the pharmacy takes payment before it issues pickup codes), ``pickup_code_required`` (whether the
+  pharmacy uses pickup codes at all; off: approval and payment issue none and the counter hands out
+  without one). Either may be left out (unchanged). Prescriptions approved before a change
   keep the code they have (or wait for payment, as they did).
 ``rx.pickup_reissue`` — ``ReissuePickup``: ``rx_id``, ``pickup_code`` (new six digits), ``reason``.
 ``rx.pickup_verify`` — ``VerifyPickup``: ``rx_id``, ``code`` (as typed or scanned), ``at`` (optional).
@@ -335,7 +337,8 @@ class PayRx(MutationArgs):
 
 class ConfigurePharmacy(MutationArgs):
     pharmacy_id: str = Id
-    payment_required: bool
+    payment_required: bool | None = None  # None: unchanged
+    pickup_code_required: bool | None = None  # None: unchanged
 
 
 class ReissuePickup(MutationArgs):
@@ -422,6 +425,13 @@ def payment_first(state: StateReader, rx: Prescription) -> bool:
     """Whether the prescription's pharmacy issues the pickup code only once the prescription is paid."""
     pharmacy = state.get(Pharmacy, rx.pharmacy_id) if rx.pharmacy_id else None
     return pharmacy is not None and pharmacy.payment_required
+
+
+def codes_used(state: StateReader, rx: Prescription) -> bool:
+    """Whether the prescription's pharmacy asks for a pickup code at all (``Pharmacy.pickup_code_required``,
+    on by default; a pharmacy that hands out without one turns it off with ``pharmacy.configure``)."""
+    pharmacy = state.get(Pharmacy, rx.pharmacy_id) if rx.pharmacy_id else None
+    return pharmacy is None or pharmacy.pickup_code_required
 
 
 def _check_reason(code: str, text: str, table: dict[str, tuple[str, str, str]], ctx: MutationContext) -> None:
@@ -557,7 +567,7 @@ def review_rx(state: StateReader, args: ReviewRx, ctx: MutationContext) -> Effec
         "review_signature_algorithm": key.algorithm,
     }
     waits_for_payment = args.decision == "approve" and payment_first(state, rx) and rx.paid_at is None
-    if args.decision == "approve" and not waits_for_payment:
+    if args.decision == "approve" and not waits_for_payment and codes_used(state, rx):
         if not args.pickup_code:
             raise Rejected(ctx.t("pharmacy.code_required"), code="pickup_code_required")
         current = state.get(PickupCodeState, pickup_state_id(rx.id))
@@ -628,7 +638,7 @@ def pay_rx(state: StateReader, args: PayRx, ctx: MutationContext) -> Effect:
     }
     writes: list[Any] = []
     current = state.get(PickupCodeState, pickup_state_id(rx.id))
-    if payment_first(state, rx) and current is None and rx.status == "approved":
+    if payment_first(state, rx) and codes_used(state, rx) and current is None and rx.status == "approved":
         if not args.pickup_code:
             raise Rejected(ctx.t("pharmacy.code_required"), code="pickup_code_required")
         code_state = _new_code_state(rx, args.pickup_code, ctx, at, None, "issue", note=args.payment_ref)
@@ -642,13 +652,21 @@ def pay_rx(state: StateReader, args: PayRx, ctx: MutationContext) -> Effect:
     "pharmacy.configure",
     ConfigurePharmacy,
     roles=("admin",),
-    summary="Set whether a pharmacy takes payment before it issues pickup codes.",
+    summary="Set whether a pharmacy takes payment before it issues pickup codes, and whether it uses them.",
 )
 def configure_pharmacy(state: StateReader, args: ConfigurePharmacy, ctx: MutationContext) -> Effect:
     pharmacy = _pharmacy(state, args.pharmacy_id, ctx)
-    if pharmacy.payment_required == args.payment_required:
+    changes = {
+        name: value
+        for name, value in (
+            ("payment_required", args.payment_required),
+            ("pickup_code_required", args.pickup_code_required),
+        )
+        if value is not None and getattr(pharmacy, name) != value
+    }
+    if not changes:
         return Effect(result={"pharmacy_id": pharmacy.id, "changed": False})
-    updated = next_version(pharmacy, ctx, payment_required=args.payment_required)
+    updated = next_version(pharmacy, ctx, **changes)
     return Effect(writes=[updated], result={"pharmacy_id": pharmacy.id, "changed": True})
 
 
