@@ -28,6 +28,7 @@ from pharmacy_desk.dialogs import PinDialog, ReasonDialog
 from pharmacy_desk.keys import KeyStatus, create_key, find_key
 from pharmacy_desk.queries import ReviewDetail, ReviewQueue, RxRow, review_detail, review_queue
 from pharmacy_desk.texts import t
+from shared.domain.allergies import allergy_text
 from shared.domain.pharmacy import REVIEW_REASONS, reason_text
 from shared.domain.prescribing import age_text_zh, type_name
 from shared.errors import SuiteError
@@ -274,7 +275,9 @@ class ReviewScreen(QWidget):
         status = t(f"status.{rx.status}", lang)
         self.header_label.setText(f"{rx.number}  {type_name(rx.rx_type, lang)}  [{status}]")  # type: ignore[arg-type]
         patient = draft.patient
-        allergies = "、".join(patient.allergies) or t("review.no_allergies", lang)
+        allergies = allergy_text(
+            patient.allergy_status, patient.allergies, lang
+        )  # 未询问 / 无已知过敏 / the list
         self.patient_label.setText(
             t(
                 "review.patient_line",

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shared.domain.allergies import allergy_status, allergy_text
 from shared.domain.entities import ClinicalOrder, Diagnosis, EmrNote, ExamItem, NoteDiagnosis, NoteTemplate
 from shared.domain.masking import mask_id_number
 from shared.domain.prescribing import DiagnosisFacts, age_text_zh
@@ -867,11 +868,14 @@ class ConsultScreen(QWidget):
         patient, visit = data.patient, data.visit
         age = age_text_zh(patient.birth_date, self.state.today())
         allergies = "、".join(patient.allergies)
-        allergy_html = (
-            f"<span style='color:{theme.ERROR}; font-weight:700'>{html.escape(t('banner.allergies', lang, items=allergies))}</span>"
-            if allergies
-            else f"<span style='color:{theme.MUTED}'>{html.escape(t('banner.no_allergies', lang))}</span>"
-        )
+        if allergies:
+            allergy_html = f"<span style='color:{theme.ERROR}; font-weight:700'>{html.escape(t('banner.allergies', lang, items=allergies))}</span>"
+        elif allergy_status(patient.allergy_status, ()) == "not_asked":  # nobody asked: say so, ask now
+            allergy_html = f"<span style='color:{theme.WARN}; font-weight:700'>{html.escape(allergy_text(None, (), lang))}</span>"
+        else:
+            allergy_html = (
+                f"<span style='color:{theme.MUTED}'>{html.escape(t('banner.no_allergies', lang))}</span>"
+            )
         bits = [
             f"<span style='font-size:14pt; font-weight:700'>{html.escape(patient.name)}</span>",
             html.escape(t(f"sex.{patient.sex}", lang)),
