@@ -116,6 +116,8 @@ MUTATION_LABELS: dict[str, tuple[str, str, str]] = {
     "queue.notice": ("发布通知", "Post notice", "發布通知"),
     "queue.notice_withdraw": ("撤回通知", "Withdraw notice", "撤回通知"),
     "queue.pause_room": ("暂停诊室", "Pause room", "暫停診室"),
+    "queue.room_open": ("开诊（医生在诊室）", "Open room (doctor at work)", "開診（醫生在診室）"),
+    "queue.room_close": ("关诊", "Close room", "關診"),
     "queue.reorder": ("调整顺序", "Reorder queue", "調整順序"),
     "queue.set_priority": ("调整优先级", "Change priority", "調整優先級"),
     "queue.undo": ("撤销操作", "Undo", "撤銷操作"),
