@@ -17,8 +17,8 @@ from shared.sync.engine import SyncEngine
 from shared.sync.status import SyncStatus
 from shared.sync.tokens import TokenStore
 from shared.sync.transport import ApiTransport
-from tests.store.file_keyring import FileKeyring, file_keyring
 from tests.support.api import DEMO_PASSWORD, ApiUser
+from tests.support.keyring_file import FileKeyring, file_keyring
 from tests.support.server import ServerProcess
 
 
@@ -49,7 +49,7 @@ def test_a_pc_marked_for_a_wipe_deletes_its_data_key_and_login_at_its_next_conta
     (folder / "print_spool").mkdir()
     (folder / "print_spool" / "job-1.pdf").write_bytes(b"%PDF- patient label")
     assert crypto.os_key("workstation", folder / "workstation.db", create=False) is not None
-    assert any(key.startswith("ClinicSuite/") for key in os_keys._all())  # the login token
+    assert any(key.startswith("ClinicSuite/") for key in os_keys.entries())  # the login token
     other = ApiUser(server.url, "nurse1")  # another PC of the same user: not affected
 
     marked = _clinic("device-wipe", device, "--reason", "PC retired", "--db", server.db_url)
@@ -63,7 +63,7 @@ def test_a_pc_marked_for_a_wipe_deletes_its_data_key_and_login_at_its_next_conta
     assert not [p for p in folder.iterdir() if p.name.startswith("workstation.db")]
     assert not (folder / "verifiers.json").exists() and not list((folder / "print_spool").iterdir())
     assert crypto.os_key("workstation", folder / "workstation.db", create=False) is None
-    assert not any(key.startswith("ClinicSuite/") for key in os_keys._all())
+    assert not any(key.startswith("ClinicSuite/") for key in os_keys.entries())
     assert "信息科" in statuses[-1].message or "IT retired" in statuses[-1].message
     again = httpx.post(
         f"{server.url}/api/v1/auth/login",

@@ -12,8 +12,8 @@ import pytest
 
 from shared.domain.entities import Patient
 from shared.store import LocalStore, crypto
-from tests.store.file_keyring import FileKeyring, file_keyring
 from tests.store.helpers import NURSE, changes
+from tests.support.keyring_file import FileKeyring, file_keyring
 
 NAME = "欧阳娜华"
 ID_NUMBER = "11010519491231002X"

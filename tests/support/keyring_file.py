@@ -22,7 +22,13 @@ class FileKeyring(KeyringBackend):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+
+    def entries(self) -> dict[str, str]:
+        """Every secret as ``{"service/account": secret}`` (what a test reads back)."""
+        with self._lock:
+            return {key.replace("\x00", "/", 1): secret for key, secret in self._load().items()}
 
     def _load(self) -> dict[str, str]:
         if not self.path.exists():
