@@ -573,15 +573,7 @@ def _apply_one(
             raise
         # Its savepoint is rolled back and the transaction goes on (the group commits the others):
         # count the failure there; at the limit, store the mutation as rejected instead of failing.
-        failures = _count_failure(conn, client_id=client_id, envelope=envelope, error=error)
-        log.error(
-            "mutation %s (%s) made the server fail (%d of %d): %r",
-            envelope.mutation_id,
-            envelope.name,
-            failures,
-            MAX_FAILURES,
-            error,
-        )
+        failures = note_failure(conn, client_id=client_id, envelope=envelope, error=error)
         if failures < MAX_FAILURES:
             raise MutationFailed(envelope.mutation_id, failures) from error
         mark = pending_mark(conn)
@@ -630,8 +622,9 @@ def _count_failure(conn: Connection, *, client_id: str, envelope: MutationEnvelo
 
 
 def note_failure(conn: Connection, *, client_id: str, envelope: MutationEnvelope, error: Exception) -> int:
-    """Count a failure found outside the mutation's own savepoint (its transaction failed as a whole,
-    e.g. at commit), in a transaction of its own (``isolate_failure``)."""
+    """Count and log a failure of ``envelope``: inside its own savepoint (the handler failed), or outside it
+    in a transaction of its own when its transaction failed as a whole, e.g. at commit (``isolate_failure``).
+    Returns how many times it has failed."""
     failures = _count_failure(conn, client_id=client_id, envelope=envelope, error=error)
     log.error(
         "mutation %s (%s) made the server fail (%d of %d): %r",

@@ -208,19 +208,8 @@ def query_ids(
         return _with_usage(q, limit, best, usage, text_snapshot, conn, kind)
     ordered = sorted(best, key=lambda i: (best[i], i))[:limit]
     if len(ordered) < limit:
-        seen = set(ordered)
-        if text_snapshot is not None:
-            more = text_snapshot.find(q, limit - len(ordered), seen)
-        else:
-            more = [
-                entity_id
-                for (entity_id,) in conn.execute(
-                    "SELECT id FROM search_text WHERE kind = ? AND instr(text, ?) > 0 LIMIT ?",
-                    (kind, q, limit + len(seen)),
-                )
-                if entity_id not in seen
-            ]
-        ordered.extend(more[: limit - len(ordered)])
+        more = _fragment_matches(q, limit - len(ordered), set(ordered), text_snapshot, conn, kind)
+        ordered.extend(more)
     return ordered
 
 
@@ -359,19 +348,7 @@ def _with_usage(
         if entity_id not in best or score < best[entity_id]:
             best[entity_id] = score
     if len(best) < limit:
-        seen = set(best)
-        if text_snapshot is not None:
-            more = text_snapshot.find(q, limit - len(best), seen)
-        else:
-            more = [
-                entity_id
-                for (entity_id,) in conn.execute(
-                    "SELECT id FROM search_text WHERE kind = ? AND instr(text, ?) > 0 LIMIT ?",
-                    (kind, q, limit + len(seen)),
-                )
-                if entity_id not in seen
-            ]
-        for entity_id in more[: limit - len(best)]:
+        for entity_id in _fragment_matches(q, limit - len(best), set(best), text_snapshot, conn, kind):
             best[entity_id] = (2, 9, 0, "")
 
     def order(entity_id: str) -> tuple[Any, ...]:
@@ -380,3 +357,27 @@ def _with_usage(
         return (group, *usage.order(entity_id), rank, length, key, entity_id)
 
     return sorted(best, key=order)[:limit]
+
+
+def _fragment_matches(
+    q: str,
+    count: int,
+    seen: set[str],
+    text_snapshot: TextSnapshot | None,
+    conn: sqlite3.Connection,
+    kind: str,
+) -> list[str]:
+    """Up to ``count`` more ids of ``kind`` whose text contains ``q`` anywhere, not already ``seen``: from
+    the in-memory text snapshot when there is one, else from the ``search_text`` table."""
+    if text_snapshot is not None:
+        more = text_snapshot.find(q, count, seen)
+    else:
+        more = [
+            entity_id
+            for (entity_id,) in conn.execute(
+                "SELECT id FROM search_text WHERE kind = ? AND instr(text, ?) > 0 LIMIT ?",
+                (kind, q, count + len(seen)),
+            )
+            if entity_id not in seen
+        ]
+    return list(more[:count])
