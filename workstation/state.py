@@ -147,6 +147,18 @@ class WorkState(QObject):
             parent=parent, op=fn, success=success, context=self.runtime.context
         ).run_in_background()
 
+    def load_usage(self, parent: QObject, kind: type[Any], got: Callable[[Any], Any]) -> None:
+        """Count how often this doctor, then their department, chose each item of ``kind`` (drugs,
+        diagnoses) in the local store, for the search order; ``got`` receives the counts."""
+        staff = self.staff
+        if staff is None:
+            return
+        self.query(
+            parent,
+            lambda store: store.search_usage(kind, doctor_id=staff.id, department_id=staff.department_id),
+            got,
+        )
+
     def act(
         self,
         parent: QObject,

@@ -129,20 +129,11 @@ class DiagnosisPicker(QGroupBox):
 
     def load_usage(self) -> None:
         """Count how often this doctor and department diagnose each ICD entry (for the search order)."""
-        staff = self.state.staff
-        if staff is None:
-            return
 
         def got(usage: Any) -> None:
             self.usage = usage
 
-        self.state.query(
-            self,
-            lambda store: store.search_usage(
-                Diagnosis, doctor_id=staff.id, department_id=staff.department_id
-            ),
-            got,
-        )
+        self.state.load_usage(self, Diagnosis, got)
 
     def _search(self, text: str) -> None:
         self._seq += 1

@@ -333,18 +333,11 @@ class PrescribingScreen(QWidget):
 
     def load_usage(self) -> None:
         """Count how often this doctor and department prescribe each drug (for the search order)."""
-        staff = self.state.staff
-        if staff is None:
-            return
 
         def got(usage: Any) -> None:
             self.usage = usage
 
-        self.state.query(
-            self,
-            lambda store: store.search_usage(Drug, doctor_id=staff.id, department_id=staff.department_id),
-            got,
-        )
+        self.state.load_usage(self, Drug, got)
 
     def _reference_loaded(self, loaded: tuple[Formulary, dict[str, int] | None]) -> None:
         self.formulary, self.stock = loaded
