@@ -6,8 +6,9 @@ A screen serves a scope (site ``display.departments`` and ``display.rooms`` by c
 it, a room is shown while a doctor works there or somebody waits for it; with ``display.hide_idle_rooms``
 (the default) a room with neither is left out, so an empty evening corridor does not fill the screen.
 
-"A doctor works there" is read from what this PC knows: the room's schedule covers the current time, or the
-room has a patient called or in consultation, or a call was made from it within ``RECENT_CALL``. The rooms
+"A doctor works there" is read from what this PC knows: a doctor opened the room today (``queue.room_open``,
+the queues' working rooms), the room's schedule covers the current time, the room has a patient called or
+in consultation, or a call was made from it within ``RECENT_CALL``. The rooms
 that remain are cut into pages of as many rows as the screen fits; the display rotates through them.
 """
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from shared.domain.entities import Department, Room, Schedule
+from shared.domain.queue_rules import working_rooms
 from shared.store.store import LocalStore
 from triage_desk.model import CallEvent, DisplaySnapshot, RoomBoard, area_queues, display_snapshot
 
@@ -96,6 +98,8 @@ def screen_data(
     scoped = bool(scope.rooms or scope.departments)
     calls = [c for c in snapshot.calls if not scoped or c.room_id in room_ids]
     staffed = staffed_rooms(schedules, boards, calls, now)
+    with store.reading() as view:  # and where a doctor opened the room today (``queue.room_open``)
+        staffed |= {room for q in area_queues(view, campus_id, codes) for room in working_rooms(q, now)}
     cut = replace(snapshot, rooms=shown_boards(boards, staffed, scope.hide_idle), calls=calls)
     if scoped:  # waiting counts and missed numbers of the queues that serve this screen's rooms only
         with store.reading() as view:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pytestqt.qtbot import QtBot
 
 from shared.audio import Announcer, Composer, ComposeSettings, VoicePack
 from shared.audio.announcer import Backlog
 from shared.audio.compose import RenderedAnnouncement
-from shared.domain.entities import Department, Room, Schedule
+from shared.domain.entities import Department, Queue, Room, Schedule
 from tests.gui.conftest import save_screenshot
 from tests.triage.conftest import Pc
 from triage_desk import model
@@ -193,6 +194,22 @@ def test_a_screen_serves_its_department_and_leaves_out_idle_rooms(make_pc: Any) 
     quiet = screen_data(store, campus, night, (), DisplayScope())
     assert all(b.next_labels or b.current for b in quiet.snapshot.rooms)  # idle rooms hidden
     assert len(quiet.snapshot.rooms) < len(every.snapshot.rooms)
+
+
+def test_a_room_a_doctor_opened_today_is_shown_with_nobody_waiting(make_pc: Any) -> None:
+    pc: Pc = make_pc("display", "doctor1")  # the doctor's own login opens a room (queue.room_open)
+    store = pc.runtime.store
+    campus = pc.state.campus_id
+    evening = dt.datetime.now(ZoneInfo("Asia/Shanghai")).replace(hour=22, minute=30)  # the clinic's day
+    quiet = screen_data(store, campus, evening, (), DisplayScope())
+    shown = {b.room.id for b in quiet.snapshot.rooms}
+    scheduled = {s.room_id for s in store.all(Schedule) if s.date == evening.date()}
+    served = [r for q in store.all(Queue) if q.campus_id == campus for r in q.room_ids]
+    room_id = next(r for r in served if r not in shown and r not in scheduled)
+    store.record("queue.room_open", {"room_id": room_id})
+    opened = screen_data(store, campus, evening, (), DisplayScope())
+    assert room_id in {b.room.id for b in opened.snapshot.rooms}
+    assert shown <= {b.room.id for b in opened.snapshot.rooms}
 
 
 class HeldPlayer:
