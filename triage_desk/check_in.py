@@ -31,6 +31,7 @@ from shared.domain.entities import Appointment, Patient, Queue, QueueTicket, Roo
 from shared.domain.queue_rules import PRIORITY_CLASSES, order_for
 from shared.domain.search_keys import has_cjk
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp, describe_error
+from shared.gui.patient_views import ViewAudit
 from shared.gui.widgets import Column, RowsModel, selected_row, table_view
 from shared.i18n import tr
 from shared.ids import new_id
@@ -124,6 +125,7 @@ class CheckInScreen(QWidget):
     def __init__(self, state: TriageState) -> None:
         super().__init__()
         self.state = state
+        self.views = ViewAudit(self, "check_in", state.runtime.context)  # patients shown: audited
         lang = state.lang
         self._queues: list[Queue] = []
         self._last_ticket_id: str | None = None
@@ -284,6 +286,7 @@ class CheckInScreen(QWidget):
 
     def _patient_chosen(self) -> None:
         row = self.selected()
+        self.views.shown(row.patient.id if row is not None else None)
         if row is not None and row.queue_id:
             index = self.queue_combo.findData(row.queue_id)
             if index >= 0:

@@ -59,6 +59,7 @@ from shared.domain.units import packs_and_units
 from shared.errors import SuiteError
 from shared.gui import theme
 from shared.gui.ops import CollectionOp, OpChanges, OpContext, QueryOp
+from shared.gui.patient_views import ViewAudit
 from shared.gui.widgets import Column, RowsModel, selected_row, table_view
 from shared.gui.workers import run_in_background
 from shared.i18n import tr
@@ -128,6 +129,7 @@ class DispenseScreen(QWidget):
     def __init__(self, state: Any) -> None:
         super().__init__()
         self.state = state
+        self.views = ViewAudit(self, "dispense", state.runtime.context)  # each patient shown: audited
         lang = self.lang = state.lang
         self.plan: DispensePlan | None = None
         self.overrides: dict[int, tuple[str, str]] = {}
@@ -421,6 +423,7 @@ class DispenseScreen(QWidget):
             self.last_dispense_id = plan.dispenses[-1].id if plan.dispenses else ""
         self.plan = plan
         self._shown_seq = seq if seq is not None else self._plan_seq
+        self.views.shown(plan.rx.patient_id if plan is not None else None)
         self._show_payment(plan)
         if plan is None:
             self.header_label.setText("")

@@ -34,6 +34,7 @@ from shared.domain.prescribing import age_text_zh, type_name
 from shared.errors import SuiteError
 from shared.gui import theme
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
+from shared.gui.patient_views import ViewAudit
 from shared.gui.pin_dialog import wait_for_registration
 from shared.gui.widgets import Column, RowsModel, selected_row, table_view
 from shared.security.signing import WrongPin
@@ -53,6 +54,7 @@ class ReviewScreen(QWidget):
     def __init__(self, state: Any) -> None:
         super().__init__()
         self.state = state
+        self.views = ViewAudit(self, "review", state.runtime.context)  # each patient shown: audited
         lang = self.lang = state.lang
         self.queue = ReviewQueue()
         self.detail: ReviewDetail | None = None
@@ -261,6 +263,7 @@ class ReviewScreen(QWidget):
         ).run_in_background()
 
     def show_detail(self, detail: ReviewDetail | None) -> None:
+        self.views.shown(detail.rx.patient_id if detail is not None else None)
         self.detail = detail
         lang = self.lang
         self.checks_list.clear()

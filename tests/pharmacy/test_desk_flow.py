@@ -85,6 +85,12 @@ def test_review_approve_reject_dispense_and_print_against_a_real_server(
     assert review.select(first.id)
     qtbot.waitUntil(lambda: review.detail is not None and review.detail.rx.id == first.id)
     assert review.detail.signature.ok
+    viewed = lambda screen: [  # noqa: E731 - patient.view entries this desk recorded for a screen
+        e.args["patient_id"]
+        for e in state.runtime.store.outbox()
+        if e.name == "patient.view" and e.args["screen"] == screen
+    ]
+    qtbot.waitUntil(lambda: first.patient_id in viewed("review"), timeout=20_000)  # audited
     assert "医师电子签名有效" in review.signature_label.text()
     assert review.lines_model.rowCount() == 3
     assert review.approve_button.isEnabled()
@@ -158,6 +164,7 @@ def test_review_approve_reject_dispense_and_print_against_a_real_server(
     window.open_for_dispensing(first.number)
     dispense = window.dispense
     qtbot.waitUntil(lambda: dispense.plan is not None and dispense.plan.rx.id == first.id, timeout=10_000)
+    qtbot.waitUntil(lambda: first.patient_id in viewed("dispense"), timeout=20_000)  # audited too
     wrong = "000001" if code != "000001" else "000002"
     dispense.code_edit.setText(wrong)
     qtbot.mouseClick(dispense.verify_button, Qt.MouseButton.LeftButton)
