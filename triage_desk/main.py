@@ -99,6 +99,9 @@ def build_window(kind: str, site: SiteConfig, lang: str, folder: Path | None, *,
 
     runtime = runtime or open_runtime(kind, site, lang, folder)
     state = TriageState(runtime, site=site, lang=lang)
+    if kind in ("triage", "kiosk"):
+        # at every online login the server gives this PC its own ticket-number slot (``queue_numbers``)
+        state.ask_for_desk_slot()
     if kind == "kiosk":
         from triage_desk.kiosk import KioskWindow
 
@@ -282,6 +285,8 @@ def _run(kind: str, args: argparse.Namespace) -> int:
     if getattr(args, "desk_slot", None) is not None:
         site = site.model_copy(update={"queue_desk_slot": args.desk_slot})
     problem = desk_slot_problem(site.queue_desk_slot)
+    if "queue_desk_slot" not in site.model_fields_set and getattr(args, "desk_slot", None) is None:
+        problem = None  # no wish: the server gives this desk a free slot at its online login
     if kind == "triage" and problem is not None and not args.self_test:
         # a desk without its own slot would print numbers another desk (or the server) prints too
         sys.stderr.write("queue_desk_slot: " + slot_message(problem, site.queue_desk_slot, lang) + "\n")
