@@ -6,6 +6,8 @@ pushed number that is not from the pushing desk's slot."""
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,16 @@ from shared.store.store import LocalStore
 from shared.sync.engine import assigned_desk_slot
 from shared.sync.status import SyncState
 from shared.sync.tokens import TokenStore
+from tests.gui.conftest import save_screenshot
 from tests.support.api import DEMO_PASSWORD
 from tests.support.server import ServerProcess
 from tests.triage.conftest import FAST
 from tests.triage.support import first_queue, free_patients
+from tests.triage.test_desk_flow import open_desk
 from triage_desk import model
 from triage_desk.check_in import check_in_in_store
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _args(queue_id: str, patient_id: str, now: dt.datetime) -> dict[str, Any]:
@@ -64,6 +70,11 @@ def test_two_desks_configured_alike_never_print_the_same_number_offline(
     assert second.state.desk_slot_notice() == (
         f"号段 1 已分给本院区另一台电脑，服务器给本机分配了号段 {moved}：本机按号段 {moved} 发号"
     )
+    window = open_desk(qtbot, second)  # the desk says so when it starts
+    qtbot.waitUntil(lambda: window.message_line.text() == second.state.desk_slot_notice(), timeout=10_000)
+    window.resize(1366, 768)
+    qtbot.waitUntil(lambda: window.width() == 1366, timeout=5_000)
+    save_screenshot(window, "triage_desk_slot_notice_1366x768")
     queue = first_queue(first.runtime.store, first.state.campus_id)
     patients = free_patients(first.runtime.store, 4)
 
@@ -175,3 +186,28 @@ def test_the_slot_survives_a_restart_and_stays_the_same_at_every_login(
     finally:
         again.shutdown()
     pc.runtime = reopen()  # the fixture's teardown shuts it down and frees its slot
+
+
+def test_it_lists_the_slots_and_frees_a_retired_pcs(make_pc: Any, triage_server: ServerProcess) -> None:
+    pc = make_pc("triage", "nurse1", slot=2)
+    device = pc.runtime.store.device_id
+
+    def clinic(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "shared.cli", "desk-slots", "--db", triage_server.db_url, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+
+    listed = clinic()
+    assert listed.returncode == 0, listed.stderr
+    assert f"\t2\t{device}\t" in listed.stdout
+    freed = clinic("--release", device)
+    assert freed.returncode == 0 and f"released: 1 slot(s) of device {device}" in freed.stdout
+    assert device not in clinic().stdout
+    assert clinic("--release", device).returncode == 1  # nothing left to free
+    # its next online login gives it a slot again
+    pc.runtime.engine.login("nurse1", DEMO_PASSWORD)
+    assert pc.state.desk_slot() == 2
