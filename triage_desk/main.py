@@ -10,7 +10,7 @@ the waiting-room display.
     clinic display --self-test     # builds the display offscreen and renders a sample call to a WAV
 
 Options override the PC's site configuration (``shared.site``): ``server_url``, ``data_folder``,
-``language``, ``queue_desk_slot`` (this desk's ticket-number slot), ``printers.ticket``, ``display.*``
+``language``, ``queue_desk_slot`` (the ticket-number slot this desk wishes for; the server assigns), ``printers.ticket``, ``display.*``
 (screen_name, full_screen, queue_codes, theme) and ``voice.*`` (pack, engine, repeat).
 """
 
@@ -47,7 +47,8 @@ def add_triage_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--desk-slot",
         type=int,
-        help="this desk's ticket-number slot (queue_desk_slot: 1 … number_slots-1, its own)",
+        help="the ticket-number slot this desk wishes for (queue_desk_slot: 1 … number_slots-1); the server "
+        "gives it this one when free, else another of its own",
     )
     parser.add_argument(
         "--windowed", action="store_true", help="kiosk: a normal window instead of full screen"

@@ -211,3 +211,28 @@ def test_it_lists_the_slots_and_frees_a_retired_pcs(make_pc: Any, triage_server:
     # its next online login gives it a slot again
     pc.runtime.engine.login("nurse1", DEMO_PASSWORD)
     assert pc.state.desk_slot() == 2
+
+
+def test_a_desk_that_never_asked_online_numbers_nothing_until_its_next_online_login(
+    qtbot: QtBot, make_pc: Any, triage_server: ServerProcess
+) -> None:
+    pc = make_pc("display", "nurse1")  # logged in online without asking, as a build before slots did
+    store = pc.runtime.store
+    queue = first_queue(store, pc.state.campus_id)
+    patient = free_patients(store, 1)[0]
+    now = dt.datetime.now().astimezone()
+    triage_server.stop()
+    _offline(qtbot, pc)
+    with pytest.raises(ValidationFailed) as refused:
+        check_in_in_store(
+            store, args=_args(queue.id, patient.id, now), slot=pc.state.desk_slot(), now=now, lang="zh_CN"
+        )
+    assert refused.value.code == "no_desk_slot" and "离线时不能发号" in refused.value.message
+    triage_server.start()
+    pc.state.ask_for_desk_slot()  # ``queue_desk_slot`` 1 in this PC's site.toml
+    pc.runtime.engine.login("nurse1", DEMO_PASSWORD)
+    assert pc.state.desk_slot() == 1 and pc.state.desk_slot_notice() == ""
+    _entry_, slip = check_in_in_store(
+        store, args=_args(queue.id, patient.id, now), slot=pc.state.desk_slot(), now=now, lang="zh_CN"
+    )
+    assert slip is not None and (int(slip.number.removeprefix(queue.prefix)) - 1) // 100 % 4 == 1  # slot 1
