@@ -1,5 +1,5 @@
 """Server-side ``clinic`` commands: server, migrate, seed-demo, seed-scale, audit-verify, sync-compact,
-unlock-login, device-wipe."""
+unlock-login, device-wipe, desk-slots."""
 
 from __future__ import annotations
 
@@ -250,6 +250,39 @@ def _unlock_login(args: argparse.Namespace) -> int:
     return 0
 
 
+def _desk_slots_args(parser: argparse.ArgumentParser) -> None:
+    _add_db(parser)
+    parser.add_argument(
+        "--release",
+        metavar="DEVICE_ID",
+        help="free this device's ticket-number slot (a triage PC retired or replaced); it gets one again "
+        "at its next online login",
+    )
+    parser.add_argument("--campus", help="only this campus")
+
+
+def _desk_slots(args: argparse.Namespace) -> int:
+    """List the ticket-number slots the server gave to triage desks and kiosks, or free one."""
+    from server_stub.db.engine import Database
+    from server_stub.services import desk_slots
+
+    db = Database.open(_db_url(args.db), pool_size=1)
+    try:
+        if args.release:
+            with db.write() as conn:
+                freed = desk_slots.release(conn, device_id=args.release, campus_id=args.campus)
+            sys.stdout.write(f"released: {freed} slot(s) of device {args.release}\n")
+            return 0 if freed else 1
+        with db.read() as conn:
+            for row in desk_slots.listing(conn, campus_id=args.campus):
+                sys.stdout.write(
+                    f"{row.campus_id}\t{row.slot}\t{row.device_id}\t{row.assigned_at:%Y-%m-%d %H:%M}\n"
+                )
+    finally:
+        db.dispose()
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "server": (_server_args, _server),
     "migrate": (_migrate_args, _migrate),
@@ -259,4 +292,5 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
     "sync-compact": (_sync_compact_args, _sync_compact),
     "unlock-login": (_unlock_login_args, _unlock_login),
     "device-wipe": (_device_wipe_args, _device_wipe),
+    "desk-slots": (_desk_slots_args, _desk_slots),
 }

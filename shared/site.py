@@ -109,7 +109,7 @@ class SiteConfig(_Section):
     campus: str = Field(default="", max_length=32)  # campus code; empty = chosen at login
     pharmacy: str = Field(default="", max_length=32)  # pharmacy code the pharmacy desk serves
     rooms: list[str] = Field(default_factory=list, max_length=50)  # room codes this PC serves
-    # numbering slot of this triage desk: 1 … slots-1, its own (0: none; ``queue_numbers.desk_slot_problem``)
+    # numbering slot this triage desk wishes for: 1 … slots-1 (0: any; the server assigns, ``queue_numbers``)
     queue_desk_slot: int = Field(default=0, ge=0, le=99)
     printers: dict[DocumentKind, PrinterSetting] = Field(default_factory=dict)
     display: DisplaySetting = Field(default_factory=DisplaySetting)

@@ -102,10 +102,10 @@ def slip_for(store: LocalStore, ticket_id: str, now: dt.datetime) -> TicketSlip 
 
 
 def check_in_in_store(
-    store: LocalStore, *, args: dict[str, Any], slot: int, now: dt.datetime, lang: str
+    store: LocalStore, *, args: dict[str, Any], slot: int | None, now: dt.datetime, lang: str
 ) -> tuple[Any, TicketSlip | None]:
-    """Record ``queue.check_in`` with this desk's next number (one DB-thread job, so two check-ins at
-    this desk never pick the same number) and build the slip."""
+    """Record ``queue.check_in`` with this desk's next number from ``slot``, the one the server assigned
+    it (one DB-thread job, so two check-ins at this desk never pick the same number) and build the slip."""
     with store.reading() as view:
         queue = view.get(Queue, args["queue_id"])
         if queue is not None:
@@ -360,7 +360,7 @@ class CheckInScreen(QWidget):
             "priority": self.priority_combo.currentData(),
             "priority_reason": self.reason_edit.text().strip(),
         }
-        slot = self.state.site.queue_desk_slot
+        slot = self.state.desk_slot()
         self.check_in_button.setEnabled(False)
 
         def op(store: LocalStore) -> tuple[Any, TicketSlip | None]:

@@ -459,7 +459,7 @@ class QueueConsole(QWidget):
         row = self._need_ticket()
         if row is None:
             return
-        slot = self.state.site.queue_desk_slot
+        slot = self.state.desk_slot()
         lang = self.state.lang
         args: dict[str, Any] = {
             "ticket_id": row.ticket.id,

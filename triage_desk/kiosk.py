@@ -285,7 +285,7 @@ class KioskWindow(QWidget):
             "day": model.local_day(now).isoformat(),
             "checked_in_at": now.isoformat(),
         }
-        slot = self.state.site.queue_desk_slot
+        slot = self.state.desk_slot()
 
         def op(store: LocalStore) -> tuple[Any, TicketSlip | None]:
             return check_in_in_store(store, args=args, slot=slot, now=now, lang=lang)

@@ -10,7 +10,7 @@ the waiting-room display.
     clinic display --self-test     # builds the display offscreen and renders a sample call to a WAV
 
 Options override the PC's site configuration (``shared.site``): ``server_url``, ``data_folder``,
-``language``, ``queue_desk_slot`` (this desk's ticket-number slot), ``printers.ticket``, ``display.*``
+``language``, ``queue_desk_slot`` (the ticket-number slot this desk wishes for; the server assigns), ``printers.ticket``, ``display.*``
 (screen_name, full_screen, queue_codes, theme) and ``voice.*`` (pack, engine, repeat).
 """
 
@@ -47,7 +47,8 @@ def add_triage_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--desk-slot",
         type=int,
-        help="this desk's ticket-number slot (queue_desk_slot: 1 … number_slots-1, its own)",
+        help="the ticket-number slot this desk wishes for (queue_desk_slot: 1 … number_slots-1); the server "
+        "gives it this one when free, else another of its own",
     )
     parser.add_argument(
         "--windowed", action="store_true", help="kiosk: a normal window instead of full screen"
@@ -99,6 +100,9 @@ def build_window(kind: str, site: SiteConfig, lang: str, folder: Path | None, *,
 
     runtime = runtime or open_runtime(kind, site, lang, folder)
     state = TriageState(runtime, site=site, lang=lang)
+    if kind in ("triage", "kiosk"):
+        # at every online login the server gives this PC its own ticket-number slot (``queue_numbers``)
+        state.ask_for_desk_slot()
     if kind == "kiosk":
         from triage_desk.kiosk import KioskWindow
 
@@ -282,6 +286,8 @@ def _run(kind: str, args: argparse.Namespace) -> int:
     if getattr(args, "desk_slot", None) is not None:
         site = site.model_copy(update={"queue_desk_slot": args.desk_slot})
     problem = desk_slot_problem(site.queue_desk_slot)
+    if "queue_desk_slot" not in site.model_fields_set and getattr(args, "desk_slot", None) is None:
+        problem = None  # no wish: the server gives this desk a free slot at its online login
     if kind == "triage" and problem is not None and not args.self_test:
         # a desk without its own slot would print numbers another desk (or the server) prints too
         sys.stderr.write("queue_desk_slot: " + slot_message(problem, site.queue_desk_slot, lang) + "\n")

@@ -267,14 +267,18 @@ def active_ticket(
 
 
 def next_number(
-    view: LocalView, queue: Queue, day: dt.date, slot: int, *, device_id: str = "", lang: str = "zh_CN"
+    view: LocalView, queue: Queue, day: dt.date, slot: int | None, *, device_id: str = "", lang: str = "zh_CN"
 ) -> int:
     """This desk's next ticket number for ``queue`` on ``day`` (its own slot, never another desk's).
 
+    ``slot`` is the one the server assigned this PC (``TriageState.desk_slot``): ``None`` (never given
+    one) raises ``ValidationFailed`` (``no_desk_slot``): such a PC numbers nothing.
     Raises ``ValidationFailed`` (``bad_desk_slot``) when ``slot`` is not one of the queue's desk slots,
     and ``Conflict`` (``desk_slot_taken``) when another PC (not ``device_id``) issued numbers of this
     slot today: two desks sharing a slot would print the same numbers offline."""
     plan = NumberingPlan(queue.number_block, queue.number_slots)
+    if slot is None:
+        raise ValidationFailed(slot_message("unassigned", 0, lang, plan=plan), code="no_desk_slot")
     problem = desk_slot_problem(slot, plan)
     if problem is not None:
         raise ValidationFailed(slot_message(problem, slot, lang, plan=plan), code="bad_desk_slot")

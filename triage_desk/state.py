@@ -13,12 +13,14 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from shared.domain.entities import Staff
+from shared.domain.queue_numbers import slot_message
 from shared.gui.app import ClientRuntime
 from shared.gui.ops import CollectionOp, OpChanges, describe_error
 from shared.gui.printing import PrintQueue, QueuedJob
 from shared.printing.ticket import TicketSlip
 from shared.site import SiteConfig
 from shared.store.store import OutboxEntry
+from shared.sync.engine import DESK_SLOT_STATE, assigned_desk_slot
 from triage_desk.slip import slip_bytes
 from triage_desk.texts import t
 
@@ -68,6 +70,29 @@ class TriageState(QObject):
     @property
     def campus_id(self) -> str | None:
         return self.runtime.campus_id
+
+    def ask_for_desk_slot(self) -> None:
+        """Ask the server for this PC's ticket-number slot at every online login (``queue_desk_slot`` is
+        the wish; 0: any free one)."""
+        self.runtime.engine.desk_slot_request = self.site.queue_desk_slot
+
+    def desk_slot(self) -> int | None:
+        """The slot the server gave this PC at its campus, the only one it numbers from (``None``: it
+        never got one and numbers nothing offline)."""
+        return assigned_desk_slot(self.runtime.store, self.campus_id)
+
+    def desk_slot_notice(self) -> str:
+        """What IT should know about this PC's slot at start: the wished one held by another PC, or no
+        slot at all; empty when all is well."""
+        value = self.runtime.store.state(DESK_SLOT_STATE)
+        if not isinstance(value, dict) or value.get("campus_id") != self.campus_id:
+            return ""
+        slot, wished = value.get("slot"), value.get("requested")
+        if slot is None:
+            return slot_message("unassigned", 0, self.lang)
+        if wished and wished != slot:
+            return slot_message("moved", int(wished), self.lang, assigned=int(slot))
+        return ""
 
     def now(self) -> dt.datetime:
         return self._clock()

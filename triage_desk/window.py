@@ -4,6 +4,7 @@ a button that opens the waiting-room display in this process (so calls made offl
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -16,6 +17,8 @@ from triage_desk.console import QueueConsole
 from triage_desk.slip import ticket_test_page
 from triage_desk.state import TriageState
 from triage_desk.texts import t
+
+log = logging.getLogger(__name__)
 
 
 class TriageWindow(QMainWindow):
@@ -65,3 +68,7 @@ class TriageWindow(QMainWindow):
         self.setWindowTitle(t("app.title_with", self.state.lang, user=staff.name if staff else ""))
         self.check_in.load()
         self.console.reload()
+        notice = self.state.desk_slot_notice()  # a wished slot held elsewhere, or none at all
+        if notice:
+            log.warning("%s", notice)
+            self.state.message(notice, "warning")

@@ -228,6 +228,19 @@ sync_client = Table(
     Column("last_push_at", UTCDateTime(), nullable=True),
 )
 
+# The ticket-number slot the server gave each triage desk / kiosk of a campus (``queue_numbers``):
+# one device per slot and one slot per device and campus, kept until an administrator frees it.
+desk_slot = Table(
+    "desk_slot",
+    metadata,
+    Column("campus_id", String(64), primary_key=True),
+    Column("slot", Integer, primary_key=True),
+    Column("device_id", String(128), nullable=False),
+    Column("staff_id", String(64), nullable=True),
+    Column("assigned_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("campus_id", "device_id", name="uq_desk_slot_campus_device"),
+)
+
 # When each (staff member, device) last pulled the feed: the earliest a signature it pushes later can
 # claim to be made (a PC pushes its outbox before every pull; ``shared.domain.signatures``).
 device_contact = Table(

@@ -26,7 +26,7 @@ from server_stub.db.engine import (
     transaction_state,
 )
 from server_stub.db.tables import mutation_failure, mutation_log, sync_client
-from server_stub.services import audit, contacts
+from server_stub.services import audit, contacts, desk_slots
 from server_stub.services.auth import Principal
 from server_stub.services.clock import local_today, utcnow
 from server_stub.services.entities import ServerState, read_ahead, write_entities
@@ -834,6 +834,9 @@ def _run_handler(
         lang=lang,
         occurred_at=bound_occurred_at(envelope.occurred_at, received=now),
         last_contact=lambda: _last_contact(conn, principal, client_id, envelope.client_seq),
+        desk_slot_of=lambda campus_id: desk_slots.assigned(
+            conn, campus_id=campus_id, device_id=principal.device_id
+        ),
     )
     # A handler only reads, except for numbering counters (ServerState notes those). A refusal before
     # any write has nothing to undo; a refusal after one is undone with the caller's savepoint

@@ -18,13 +18,21 @@ server's, and a slot at or past ``slots`` would wrap onto another desk's numbers
 4 slots). ``clinic config check`` and the triage app's start refuse a bad slot; a desk never numbers
 from one; and a desk that finds another PC numbering from its slot alongside it today stops
 (``slot_taken_by``).
+
+Which slot a desk numbers from is the server's decision, not the configuration's: at an online login a
+triage desk or kiosk asks for a slot (``queue_desk_slot`` is only its wish) and the server assigns each
+device its own slot of the campus (``assign_desk_slot``), kept on the server and handed back in the login
+answer. The PC keeps it and numbers offline only from it; a PC that never got one numbers nothing
+offline. The server re-checks every pushed number: one outside the pushing device's assigned slot is
+moved to a number of that slot (or of the server's) with a warning to reprint, so two PCs with the same
+configuration, or a copied one, never print the same number.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -106,6 +114,24 @@ def slot_taken_by(
     return next((d for n, d in sorted(in_slot) if d and d != device_id and n > first), None)
 
 
+def desk_slot_limit(number_slots: Iterable[int]) -> int:
+    """How many slots every one of a campus's queues has (``number_slots``; the default plan's without
+    queues): a desk slot must be below it to be a desk slot of each queue."""
+    return min(number_slots, default=NumberingPlan().slots)
+
+
+def assign_desk_slot(held: Mapping[int, str], device_id: str, requested: int, limit: int) -> int | None:
+    """The slot a device numbers from at a campus: the one it already holds (stable), else the
+    ``requested`` one when it is a free desk slot below ``limit``, else the lowest free one; ``None``
+    when every desk slot is held by another device. ``held``: slot -> device holding it."""
+    for slot, holder in held.items():
+        if holder == device_id and 1 <= slot < limit:
+            return slot
+    if 1 <= requested < limit and requested not in held:
+        return requested
+    return next((slot for slot in range(1, limit) if slot not in held), None)
+
+
 def ticket_label(prefix: str, number: int) -> str:
     """What the patient sees and hears: prefix and at least three digits (A023, A1024)."""
     return f"{prefix}{number:03d}"
@@ -123,12 +149,13 @@ def counter_name(queue_id: str, day: dt.date) -> str:
 
 
 def slot_message(
-    problem: SlotProblem | Literal["taken"],
+    problem: SlotProblem | Literal["taken", "unassigned", "moved"],
     slot: int,
     lang: str,
     *,
     plan: NumberingPlan | None = None,
     device: str = "",
+    assigned: int = 0,
 ) -> str:
     """What is wrong with this PC's ``queue_desk_slot``, in words a clinic's IT understands."""
     plan = plan or NumberingPlan()
@@ -140,6 +167,7 @@ def slot_message(
         max=plan.slots - 1,
         alias=slot % plan.slots,
         device=device,
+        assigned=assigned,
     )
 
 
@@ -161,6 +189,24 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "Another PC ({device}) is also issuing numbers from slot {slot} today: offline, two desks would print "
         "the same numbers; give this PC another queue_desk_slot",
         "另一台電腦（{device}）今天也在用號段 {slot} 發號，兩台分診台離線時會打出相同的號碼：請給本機另設 queue_desk_slot",
+    ),
+    "queue.slot.unassigned": (
+        "本机还没有服务器分配的号段，离线时不能发号：请在联网时登录一次（如果仍没有号段，说明本院区分诊台号段 1–{max} 已全部分给其他电脑）",
+        "This PC has no numbering slot from the server yet, so it cannot issue numbers offline: log in once "
+        "while the server is reachable (if it still gets none, slots 1 to {max} of this campus are all held "
+        "by other PCs)",
+        "本機還沒有伺服器分配的號段，離線時不能發號：請在連線時登入一次（如果仍沒有號段，說明本院區分診台號段 1–{max} 已全部分給其他電腦）",
+    ),
+    "queue.slot.moved": (
+        "号段 {slot} 已分给本院区另一台电脑，服务器给本机分配了号段 {assigned}：本机按号段 {assigned} 发号",
+        "Slot {slot} is held by another PC of this campus; the server gave this PC slot {assigned}, "
+        "which it numbers from",
+        "號段 {slot} 已分給本院區另一台電腦，伺服器給本機分配了號段 {assigned}：本機按號段 {assigned} 發號",
+    ),
+    "queue.number_not_yours": (
+        "号码 {old} 不属于本机分配的号段，已改为 {new}：请重打号票",
+        "Number {old} is not from the slot the server gave this PC; it is now {new}: reprint the ticket",
+        "號碼 {old} 不屬於本機分配的號段，已改為 {new}：請重印號票",
     ),
 }
 for _key, (_zh, _en, _tw) in _MESSAGES.items():

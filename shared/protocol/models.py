@@ -39,6 +39,9 @@ class LoginRequest(WireModel):
     # A random secret this PC keeps and sends at every login: once the account has logged in with it,
     # failed logins elsewhere never lock the account out of this PC.
     device_secret: str | None = Field(default=None, min_length=16, max_length=128)
+    # A triage desk or kiosk asks for its ticket-number slot (``queue_numbers``): 0 any free one, N the one
+    # it would like (``queue_desk_slot``); left out by PCs that issue no ticket numbers.
+    desk_slot: int | None = Field(default=None, ge=0, le=99)
 
 
 class UnlockRequest(WireModel):
@@ -58,6 +61,9 @@ class LoginResponse(WireModel):
     server_time: dt.datetime
     staff: Staff
     campus_id: str | None
+    # the slot this device numbers tickets from at ``campus_id`` (asked for with ``desk_slot``; None:
+    # not asked, or every desk slot of the campus is held by another device)
+    desk_slot: int | None = None
 
 
 class MutationEnvelope(WireModel):

@@ -40,6 +40,21 @@ from shared.sync.transport import ApiTransport, CursorReset, PayloadTooLarge, Pr
 
 log = logging.getLogger(__name__)
 
+# where a PC keeps the ticket-number slot the server gave it at its last online login
+# (``shared.domain.queue_numbers``): {"campus_id", "slot" (None: none free), "requested"}
+DESK_SLOT_STATE = "desk_slot"
+
+
+def assigned_desk_slot(store: LocalStore, campus_id: str | None) -> int | None:
+    """The slot the server assigned this PC at ``campus_id`` at its last online login, or ``None``
+    (never logged in online asking for one, another campus, or every slot held by other PCs)."""
+    value = store.state(DESK_SLOT_STATE)
+    if not isinstance(value, dict) or campus_id is None or value.get("campus_id") != campus_id:
+        return None
+    slot = value.get("slot")
+    return slot if isinstance(slot, int) else None
+
+
 StatusCallback = Callable[[SyncStatus], None]
 ChangesCallback = Callable[[set[str]], None]
 
@@ -104,6 +119,8 @@ class SyncEngine:
         self._message = ""
         self._last_status: SyncStatus | None = None
         self._token_account = f"{store.app}:{store.device_id}"
+        # a triage desk or kiosk asks for its ticket-number slot at every online login (0: any)
+        self.desk_slot_request: int | None = None
         token = self.tokens.load(self._token_account)
         session = store.session()
         if token and session:
@@ -193,6 +210,7 @@ class SyncEngine:
                 device_id=self.store.device_id,
                 campus_id=campus_id,
                 device_secret=self._device_secret(),
+                desk_slot=self.desk_slot_request,
             )
         except SuiteError as error:
             if error.code == WIPE_CODE:
@@ -212,6 +230,15 @@ class SyncEngine:
             self.store.mark_reset_needed("view_changed")
         self.store.set_state("scope_view", view)
         self.store.set_session(answer.staff, answer.campus_id)
+        if self.desk_slot_request is not None:  # the server's word on this PC's ticket-number slot
+            self.store.set_state(
+                DESK_SLOT_STATE,
+                {
+                    "campus_id": answer.campus_id,
+                    "slot": answer.desk_slot,
+                    "requested": self.desk_slot_request,
+                },
+            )
         message = ""
         try:
             self.tokens.save(self._token_account, answer.token)

@@ -174,6 +174,7 @@ class ApiTransport:
         device_id: str,
         campus_id: str | None = None,
         device_secret: str | None = None,
+        desk_slot: int | None = None,
     ) -> LoginResponse:
         """Raises AuthFailed for every refusal (``login_failed``; ``too_many_attempts`` when this PC's
         address failed too often lately: not a network problem, so no offline fallback is offered)."""
@@ -183,6 +184,7 @@ class ApiTransport:
             device_id=device_id,
             campus_id=campus_id,
             device_secret=device_secret,
+            desk_slot=desk_slot,
         )
         response = self._call("POST", "/auth/login", json=body.model_dump(mode="json", exclude_none=True))
         if response.status_code == 429 and _body(response).get("code") == "too_many_attempts":

@@ -40,7 +40,7 @@ def _long_poll_while(watcher: ApiUser, cursor: int, action: Any) -> tuple[float,
 
 def test_a_busy_feed_is_paced_but_a_queue_check_in_ends_the_hold(paced_server: ServerProcess) -> None:
     watcher = ApiUser(paced_server.url, "nurse3")
-    desk = ApiUser(paced_server.url, "nurse1")
+    desk = ApiUser(paced_server.url, "nurse1", desk_slot=3)  # a triage desk numbering from slot 3
     _, cursor = watcher.pull_all()
 
     # First long-poll: nothing held, it answers right after the write.

@@ -24,7 +24,7 @@ def _latest(changes: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 def test_two_desks_calling_one_ticket_both_count_and_the_later_is_told(server: ServerProcess) -> None:
-    desk1 = ApiUser(server.url, "nurse1")
+    desk1 = ApiUser(server.url, "nurse1", desk_slot=1)  # a triage desk: numbers from its slot, 1
     desk2 = ApiUser(server.url, "nurse3")
     patient = patient_args()
     assert desk1.push_one("patient.register", patient)["status"] == "applied"
@@ -188,7 +188,7 @@ def test_a_self_check_in_outside_the_window_is_refused_with_the_window(server: S
 def test_queue_steps_done_offline_keep_when_they_happened_within_the_servers_bounds(
     server: ServerProcess,
 ) -> None:
-    desk = ApiUser(server.url, "nurse1")
+    desk = ApiUser(server.url, "nurse1", desk_slot=1)
     patient = patient_args()
     ticket_id = new_id()
     room = reference_id("room", "MAIN-NK-01")
@@ -234,7 +234,7 @@ def test_queue_steps_done_offline_keep_when_they_happened_within_the_servers_bou
 
 
 def test_only_rooms_with_a_doctor_at_work_take_patients_at_their_door(server: ServerProcess) -> None:
-    desk = ApiUser(server.url, "nurse1")
+    desk = ApiUser(server.url, "nurse1", desk_slot=1)
     changes, _ = desk.pull_all()
     cardiology = reference_id("department", "MAIN-NK")
     doctor = next(

@@ -25,7 +25,10 @@ class ApiUser:
         device_id: str | None = None,
         campus_id: str | None = None,
         password: str = DEMO_PASSWORD,
+        desk_slot: int | None = None,
     ) -> None:
+        """``desk_slot``: log in as a triage desk that numbers tickets, wishing for that slot (the
+        server's answer is ``self.desk_slot``)."""
         self.http = httpx.Client(base_url=base_url, timeout=30.0)
         self.device_id = device_id or f"test-{username}-{new_id()[-8:]}"
         self.client_id = new_id()
@@ -37,10 +40,12 @@ class ApiUser:
                 "password": password,
                 "device_id": self.device_id,
                 "campus_id": campus_id,
+                **({"desk_slot": desk_slot} if desk_slot is not None else {}),
             },
         )
         response.raise_for_status()
         body = response.json()
+        self.desk_slot: int | None = body.get("desk_slot")
         self.token = body["token"]
         self.staff = body["staff"]
         self.campus_id = body["campus_id"]

@@ -101,6 +101,8 @@ def make_pc(
             engine_options={"long_poll_seconds": 2.0, "backoff_base": 0.2, "backoff_max": 1.0},
             install=not made,
         )
+        if app in ("triage", "kiosk"):  # as ``build_window`` asks: the server assigns the desk a slot
+            runtime.engine.desk_slot_request = slot
         staff = runtime.engine.login(username, DEMO_PASSWORD)
         session = runtime.store.session()
         assert session is not None
@@ -119,6 +121,7 @@ def make_pc(
         return pc
 
     yield make
+    devices = [pc.runtime.store.device_id for pc in made]
     for pc in reversed(made):
         for window in pc.windows:
             controller = getattr(window, "controller", None)
@@ -126,3 +129,19 @@ def make_pc(
                 controller.stop()
             window.close()
         pc.runtime.shutdown()
+    # the module's server outlives the test: its PCs are retired and give their numbering slots back
+    # (``clinic desk-slots --release``), so the next test's desks get slots of their own
+    release_desk_slots(triage_server, devices)
+
+
+def release_desk_slots(server: ServerProcess, device_ids: list[str]) -> None:
+    from server_stub.db.engine import Database
+    from server_stub.services import desk_slots
+
+    db = Database.open(server.db_url, pool_size=1)
+    try:
+        with db.write() as conn:
+            for device_id in device_ids:
+                desk_slots.release(conn, device_id=device_id)
+    finally:
+        db.dispose()

@@ -40,7 +40,7 @@ SIZES = ((1920, 1080), (1366, 768))
 def check_in(pc: Pc, queue: Any, patient: Any, ticket_id: str) -> None:
     now = dt.datetime.now(dt.UTC)
     with pc.runtime.store.reading() as view:
-        number = model.next_number(view, queue, model.local_day(now), 1)
+        number = model.next_number(view, queue, model.local_day(now), pc.state.desk_slot())
     pc.runtime.store.record(
         "queue.check_in", {"id": ticket_id, "queue_id": queue.id, "patient_id": patient.id, "number": number}
     )
@@ -203,7 +203,7 @@ class StuckPlayer(FilePlayer):
 def test_the_watchdog_ends_the_highlight_when_the_player_never_reports_the_end(
     qtbot: QtBot, make_pc: Any, tmp_path: Path
 ) -> None:
-    pc = make_pc("display", "nurse3")
+    pc = make_pc("triage", "nurse3")  # it checks a patient in from its slot, then drives the display
     player = StuckPlayer(tmp_path / "played")
     announcer = Announcer(
         Composer(VoicePack.default(), ComposeSettings(repeat=1)),

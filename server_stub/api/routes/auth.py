@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 
 from server_stub.api.deps import AnyStaffDep, DbDep, LangDep, PrincipalDep, SecurityAdminDep, SettingsDep
 from server_stub.config import ServerSettings
-from server_stub.services import auth
+from server_stub.services import auth, desk_slots
 from server_stub.services.clock import utcnow
 from server_stub.services.login_throttle import ThrottlePolicy
 from shared.domain.entities import Staff
@@ -59,12 +59,25 @@ def login(
             failure = error  # committed below: the failure count and the audit entry must stick
     if failure is not None:
         raise failure
+    slot = None
+    # a kiosk account holds no data and checks in online only: it numbers nothing itself
+    if body.desk_slot is not None and result.campus_id and set(result.staff.roles) - {"kiosk"}:
+        with db.write() as conn:
+            slot = desk_slots.assign(
+                conn,
+                campus_id=result.campus_id,
+                device_id=body.device_id,
+                staff_id=result.staff.id,
+                requested=body.desk_slot,
+                now=now,
+            )
     return LoginResponse(
         token=result.token,
         expires_at=result.expires_at,
         server_time=now,
         staff=result.staff,
         campus_id=result.campus_id,
+        desk_slot=slot,
     )
 
 

@@ -61,6 +61,9 @@ class MutationContext:
     # the server only: when this device (with this staff member) last pulled before this push, asked
     # lazily (signature time checks, ``shared.domain.signatures``); None on a client
     last_contact: Callable[[], dt.datetime | None] | None = None
+    # the server only: the ticket-number slot it assigned to this device at a campus (``None``: none),
+    # asked lazily by ``queue.check_in`` / ``queue.transfer``; None on a client (``queue_numbers``)
+    desk_slot_of: Callable[[str], int | None] | None = None
 
     def last_contact_at(self) -> dt.datetime | None:
         return self.last_contact() if self.last_contact is not None else None

@@ -54,6 +54,7 @@ from shared.domain.queue_numbers import (
     SERVER_SLOT,
     NumberingPlan,
     counter_name,
+    desk_slot_problem,
     number_key,
     ticket_label,
 )
@@ -308,12 +309,24 @@ def _allocate_number(
         return number, []
     number = requested
     slot = plan.slot_of(requested)
+    key = "queue.number_taken"
+    if ctx.desk_slot_of is not None:  # the server: a desk numbers only from the slot it was given
+        assigned = ctx.desk_slot_of(queue.campus_id)
+        if assigned is None or desk_slot_problem(assigned, plan) is not None:
+            assigned = SERVER_SLOT
+        if slot != assigned:
+            if assigned == SERVER_SLOT:
+                number, _ = _allocate_number(state, queue, day, None, ctx)
+            else:
+                used = [t.number for t in state.find(QueueTicket, queue_id=queue.id, day=day)]
+                number = plan.next_number(assigned, used)
+            slot, key = assigned, "queue.number_not_yours"
     while taken(number):
         number = plan.next_number(slot, [number])
     if number == requested:
         return number, []
     warning = ctx.t(
-        "queue.number_taken",
+        key,
         old=ticket_label(queue.prefix, requested),
         new=ticket_label(queue.prefix, number),
     )

@@ -84,3 +84,17 @@ def test_a_slot_another_pc_issued_from_today_is_found() -> None:
     # a new PC that takes over slot 1 continues after the old one: no clash
     assert slot_taken_by(plan, 1, [(101, "old"), (102, "old"), (103, "new")], "new") is None
     assert slot_taken_by(plan, 1, [(101, "old")], "new") is None
+
+
+def test_the_server_gives_each_device_its_own_desk_slot_and_keeps_it() -> None:
+    from shared.domain.queue_numbers import assign_desk_slot, desk_slot_limit
+
+    limit = desk_slot_limit([4, 8])  # every queue of the campus has at least 4 slots: desks use 1-3
+    assert limit == 4 and desk_slot_limit([]) == NumberingPlan().slots
+    assert assign_desk_slot({}, "a", 2, limit) == 2  # the wish, when free
+    assert assign_desk_slot({2: "a"}, "b", 2, limit) == 1  # held: the lowest free one
+    assert assign_desk_slot({2: "a"}, "b", 0, limit) == 1  # no wish
+    assert assign_desk_slot({1: "b", 2: "a"}, "a", 3, limit) == 2  # stable: what it holds
+    assert assign_desk_slot({1: "b", 2: "a"}, "c", 9, limit) == 3  # a wish that is no desk slot
+    assert assign_desk_slot({1: "b", 2: "a", 3: "c"}, "d", 1, limit) is None  # all held
+    assert assign_desk_slot({5: "a"}, "a", 5, limit) == 1  # its old slot is no desk slot any more
