@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server_stub.api.deps import TokenRechecks
-from server_stub.api.routes import admin, auth, health, queue, reference, sync
+from server_stub.api.routes import admin, admin_imports, audit_log, auth, health, queue, reference, sync
 from server_stub.config import ServerSettings, get_settings
 from server_stub.db.engine import Database, DatabaseBusy
 from server_stub.services import push
@@ -168,7 +168,8 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
 
     app.include_router(health.router)
     # sync first: routes are matched in order, and pulls and pushes are most of the traffic
-    for router in (sync.router, reference.router, auth.router, queue.router, admin.router):
+    for router in (sync.router, reference.router, auth.router, queue.router, admin.router, admin_imports.router,
+                   audit_log.router):  # fmt: skip
         app.include_router(router, prefix=API_PREFIX)
 
     @app.exception_handler(SuiteError)

@@ -109,12 +109,21 @@ class ColumnMapping:
     def load(cls, path: Path) -> ColumnMapping:
         """A TOML mapping file with tables ``[columns]``, ``[defaults]`` and ``[values.<field>]``."""
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
             raise ValidationFailed(f"{path.name}: not a readable TOML mapping file: {error}") from error
+        return cls.parse(text, path.name)
+
+    @classmethod
+    def parse(cls, text: str, name: str = "mapping") -> ColumnMapping:
+        """The mapping file's text (as sent to the server's import endpoint); ``name`` for messages."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise ValidationFailed(f"{name}: not a readable TOML mapping file: {error}") from error
         unknown = set(data) - {"columns", "defaults", "values", "kind"}
         if unknown:
-            raise ValidationFailed(f"{path.name}: unknown sections {sorted(unknown)}", code="bad_mapping")
+            raise ValidationFailed(f"{name}: unknown sections {sorted(unknown)}", code="bad_mapping")
         return cls(
             columns={str(k): str(v) for k, v in data.get("columns", {}).items()},
             defaults=dict(data.get("defaults", {})),
@@ -234,6 +243,38 @@ def plan_import(
             if code not in seen and not entity.voided:
                 plan.retired.append(_next(entity, now, voided=True, void_reason=reason[:500]))
     return plan
+
+
+def entity_from_fields(
+    kind: ImportKind,
+    fields: Mapping[str, str],
+    before: Entity | None,
+    *,
+    known_codes: Mapping[str, Mapping[str, str]] | None,
+    now: dt.datetime,
+) -> Entity:
+    """One row typed by hand (an administrator's edit): the same checks and conversions as a row of an
+    imported file, fields named as in ``clinic export``. An empty field keeps ``before``'s value (as an
+    empty cell does on import). Raises ``ValidationFailed`` with the reason the import would give."""
+    importable = set(kind.entity.model_fields) - MANAGED_FIELDS
+    unknown = sorted(set(fields) - importable)
+    if unknown:
+        raise ValidationFailed(f"{kind.name} has no fields {unknown}", code="invalid_row")
+    row = SourceRow(0, {name: str(value) for name, value in fields.items()})
+    data, problem = _row_data(kind, row, {name: name for name in fields}, ColumnMapping())
+    if problem is None:
+        problem = _unknown_reference(kind, data, known_codes)
+    if problem is not None:
+        raise ValidationFailed(problem, code="invalid_row")
+    try:
+        return _entity(kind, data, before, now)
+    except ValidationError as error:
+        raise ValidationFailed(_explain(error), code="invalid_row") from error
+
+
+def retired(entity: Entity, *, reason: str, now: dt.datetime) -> Entity:
+    """``entity`` withdrawn from use, one version up: voided with a reason, never deleted."""
+    return _next(entity, now, voided=True, void_reason=reason[:500])
 
 
 def _row_data(

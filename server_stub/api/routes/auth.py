@@ -6,7 +6,7 @@ import datetime as dt
 
 from fastapi import APIRouter, Request
 
-from server_stub.api.deps import AnyStaffDep, DbDep, LangDep, SettingsDep
+from server_stub.api.deps import DbDep, LangDep, SettingsDep, SignedInDep
 from server_stub.services import auth
 from server_stub.services.clock import utcnow
 from shared.domain.entities import Staff
@@ -56,12 +56,12 @@ def login(body: LoginRequest, db: DbDep, settings: SettingsDep, lang: LangDep) -
 
 
 @router.post("/logout", status_code=204, responses={401: {"model": ErrorBody}})
-def logout(principal: AnyStaffDep, db: DbDep, request: Request) -> None:
+def logout(principal: SignedInDep, db: DbDep, request: Request) -> None:
     request.app.state.principals.forget(principal.token_hash)
     with db.write() as conn:
         auth.logout(conn, principal=principal, now=utcnow())
 
 
 @router.get("/me", response_model=Staff, responses={401: {"model": ErrorBody}})
-def me(principal: AnyStaffDep) -> Staff:
+def me(principal: SignedInDep) -> Staff:
     return principal.staff
