@@ -227,6 +227,13 @@ class ApiTransport:
             raise TransientError("unreadable answer from the server: not an object", code="bad_answer")
         return answer
 
+    def call(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> httpx.Response:
+        """Any other endpoint (``/admin/...`` for the administration window): the answer, or the suite
+        error an error answer means (``raise_for_answer``)."""
+        response = self._call(method, path, timeout=timeout, **kwargs)
+        raise_for_answer(response)
+        return response
+
     @contextmanager
     def bootstrap(self, after: int) -> Iterator[Iterator[bytes]]:
         """The NDJSON snapshot after checkpoint ``after``, as raw lines (bytes, without the newline).
