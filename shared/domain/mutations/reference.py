@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 
 from pydantic import Field, field_validator
 
-from shared.domain.entities import ENTITY_BY_KIND, Entity
+from shared.domain.entities import ENTITY_BY_KIND, Entity, Role
 from shared.domain.mutations.base import (
     Effect,
     MutationArgs,
@@ -45,7 +45,7 @@ register(
     },
 )
 
-ADMIN_ROLES = ("admin",)
+ADMIN_ROLES: tuple[Role, ...] = ("admin",)
 
 
 def _kind(value: str) -> str:

@@ -4,6 +4,7 @@ so they follow the usual rules (admin role, audit, sync to every PC) and survive
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,14 @@ class RefRow:
     entity: Entity
     cells: tuple[str, ...]  # export.columns(kind) order
     haystack: str  # lower-case text the search looks in
+
+
+def _cell(index: int, row: RefRow) -> str:
+    return row.cells[index]
+
+
+def _muted(row: RefRow) -> str | None:
+    return theme.MUTED if row.entity.voided else None
 
 
 def load_rows(store: Any, kind: str) -> list[RefRow]:
@@ -224,13 +233,7 @@ class ReferencePanel(QWidget):
             )
         ]
         for i, name in enumerate(names):
-            columns.append(
-                Column(
-                    field_label(name, self.lang),
-                    lambda r, i=i: r.cells[i],
-                    colour=lambda r: theme.MUTED if r.entity.voided else None,
-                )  # fmt: skip
-            )
+            columns.append(Column(field_label(name, self.lang), functools.partial(_cell, i), colour=_muted))
         self.model.columns = columns
         self._rows = rows
         self.loaded_kind = kind
