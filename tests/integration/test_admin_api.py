@@ -265,3 +265,28 @@ def test_no_endpoint_changes_or_deletes_an_audit_entry(server: ServerProcess) ->
     assert admin.http.get("/api/v1/admin/audit/verify").json()["ok"] is True
     again = audit_entries(admin, before=entry["id"] + 1, limit=1)[0]
     assert again == entry
+
+
+def test_two_administrators_editing_one_row_the_later_edit_made_on_an_old_version_is_refused_with_the_servers_row(
+    server: ServerProcess,
+) -> None:
+    first = ApiUser(server.url, "admin")
+    second = ApiUser(server.url, "admin")
+    doctor = ApiUser(server.url, "doctor1")  # a PC that is offline meanwhile: it pulls only at the end
+    _, cursor = doctor.pull_all()
+    route = {"code": "neb2", "name_zh": "雾化"}
+    assert first.push_one("reference.save", {"kind": "route", "fields": route})["status"] == "applied"
+    ok = first.push_one(
+        "reference.save",
+        {"kind": "route", "fields": {"code": "neb2", "name_en": "nebulised"}},
+        base_version=1,
+    )
+    assert ok["status"] == "applied"
+    late = second.push_one(
+        "reference.save", {"kind": "route", "fields": {"code": "neb2", "name_zh": "喷雾"}}, base_version=1
+    )
+    assert late["status"] == "rejected" and late["code"] == "version_conflict"
+    assert late["detail"]["server_state"]["name_en"] == "nebulised"
+    changes, _ = doctor.pull_all(cursor)  # back online: the latest version, once
+    rows = [c["data"] for c in changes if c["kind"] == "route" and c["data"]["code"] == "neb2"]
+    assert len(rows) == 1 and rows[0]["version"] == 2 and rows[0]["name_zh"] == "雾化"
