@@ -50,12 +50,12 @@ def open_window(
     monkeypatch.setenv("CLINIC_USER_CONFIG", str(tmp_path / "user.toml"))
     made: list[AdminWindow] = []
 
-    def open_(username: str = "admin", lang: str = "zh_CN") -> AdminWindow:
+    def open_(username: str = "admin", lang: str = "zh_CN", *, url: str | None = None) -> AdminWindow:
         folder = tmp_path / f"admin-{username}-{len(made)}"
         folder.mkdir()
         runtime = ClientRuntime.open(
             app="admin",
-            server_url=admin_server.url,
+            server_url=url or admin_server.url,
             lang=lang,
             data_folder=folder,
             tokens=TokenStore(fallback_file=folder / "tokens.bin"),
@@ -287,3 +287,33 @@ def test_the_window_speaks_english_and_traditional_chinese(
     assert window.reference.model.headerData(2, Qt.Orientation.Horizontal) == "Generic name"
     assert t("tab.audit", "zh_TW") == "稽核日誌" and t("tab.audit", "zh_CN") == "审计日志"
     save_screenshot(window, "admin_reference_en")
+
+
+def test_an_edit_made_while_the_server_is_down_waits_in_the_outbox_and_reaches_the_server_after(
+    open_window: Callable[..., AdminWindow], demo_template: Path, tmp_path: Path, qtbot: QtBot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    own = ServerProcess(
+        sqlite_url(copy_sqlite(demo_template, tmp_path / "own.db")), tmp_path / "own.log"
+    ).start()
+    try:
+        window = open_window("admin", url=own.url)
+        panel = window.reference
+        panel.set_kind("frequency")
+        qtbot.waitUntil(lambda: panel.loaded_kind == "frequency" and panel.model.rowCount() > 0, timeout=WAIT)
+        own.stop()
+        monkeypatch.setattr(
+            ReferencePanel, "ask_row",
+            staticmethod(lambda *a: {"code": "q5h", "name_zh": "每5小时一次", "times_per_day": "4.8"}),
+        )  # fmt: skip
+        panel.new_button.click()  # the window answers at once: recorded on this PC
+        qtbot.waitUntil(lambda: panel.message.level == "ok", timeout=10_000)
+        qtbot.waitUntil(lambda: any(r.cells[0] == "q5h" for r in panel._rows), timeout=WAIT)
+        assert window.runtime.store.pending_count() == 1
+        own.start()  # same port, same database
+        qtbot.waitUntil(lambda: window.runtime.store.pending_count() == 0, timeout=WAIT)
+        doctor = ApiUser(own.url, "doctor1")
+        changes, _ = doctor.pull_all()
+        assert any(c["kind"] == "frequency" and c["data"]["code"] == "q5h" for c in changes)
+    finally:
+        own.stop()
