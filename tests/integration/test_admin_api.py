@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import csv
+import gzip
 import io
+import zlib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,20 @@ def test_a_bad_upload_gets_a_clear_422_and_changes_nothing(server: ServerProcess
     )
     assert wrong_column.status_code == 422 and "编号" in wrong_column.json()["message"]
     assert admin.http.post("/api/v1/admin/import/potion", json=upload(path)).status_code == 422
+    # gzip keeps a 50,000-row CSV under the body limit; a small body claiming gigabytes is refused
+    packed = upload(path)
+    packed.update(content=base64.b64encode(gzip.compress(path.read_bytes())).decode(), gzip=True)
+    assert admin.http.post("/api/v1/admin/import/drug", json=packed).json()["summary"]["added"] == 1
+    squeeze = zlib.compressobj(wbits=31)
+    zeros = bytes(2**20)
+    bomb = b"".join(squeeze.compress(zeros) for _ in range(220)) + squeeze.flush()
+    packed.update(content=base64.b64encode(bomb).decode())
+    refused = admin.http.post("/api/v1/admin/import/drug", json=packed)
+    assert refused.status_code == 422 and refused.json()["code"] == "too_large"
+    assert (
+        admin.http.post("/api/v1/admin/import/drug", json={**packed, "content": "bm90IGd6aXA="}).status_code
+        == 422
+    )
 
 
 def test_one_reference_row_is_saved_changed_and_retired_as_mutations_every_pc_pulls(

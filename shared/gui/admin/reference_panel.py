@@ -234,13 +234,13 @@ class ReferencePanel(QWidget):
         ]
         for i, name in enumerate(names):
             columns.append(Column(field_label(name, self.lang), functools.partial(_cell, i), colour=_muted))
+        header = self.view.horizontalHeader()
+        # sized once per load, not on every search (sizing to 20,000 drugs at each keystroke would lag)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.model.columns = columns
         self._rows = rows
         self.loaded_kind = kind
         self._filter()
-        header = self.view.horizontalHeader()
-        # measured on the first rows only: sizing every column to 20,000 drugs would take seconds
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.view.resizeColumnsToContents()
         header.setStretchLastSection(True)
 
