@@ -6,6 +6,10 @@ Screenshots at 1366x768 go to docs/screenshots/admin_*.png."""
 from __future__ import annotations
 
 import csv
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -317,3 +321,19 @@ def test_an_edit_made_while_the_server_is_down_waits_in_the_outbox_and_reaches_t
         assert any(c["kind"] == "frequency" and c["data"]["code"] == "q5h" for c in changes)
     finally:
         own.stop()
+
+
+@pytest.mark.parametrize("username", ["admin", "auditor"])
+def test_clinic_admin_logs_in_through_its_dialog_and_opens_its_window(
+    shared_server: ServerProcess, tmp_path: Path, username: str
+) -> None:
+    """``clinic admin`` as IT starts it, in a subprocess (a crash in Qt fails the test, not the run)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "CLINIC_TOKEN_FILE": str(tmp_path / "token.bin")}
+    argv = ["--server", shared_server.url, "--data-folder", str(tmp_path / "data")]
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.support.launch_driver", "admin", username, *argv],
+        capture_output=True, text=True, env=env, timeout=120, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}"
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["exit"] == 0 and seen["title"].startswith("系统管理 - "), seen
