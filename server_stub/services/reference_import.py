@@ -49,6 +49,7 @@ def plan_from_database(
     mapping: ColumnMapping | None,
     retire_missing: bool,
     now: dt.datetime,
+    lang: str = "en",
 ) -> ImportPlan:
     spec = KINDS[kind]
     known = {other: _codes(conn, other) for other in set(spec.references.values())}
@@ -61,6 +62,7 @@ def plan_from_database(
         retire_missing=retire_missing,
         now=now,
         source=table.path.name,
+        lang=lang,
     )
 
 
@@ -77,10 +79,12 @@ def import_file(
     staff_id: str | None = None,
     device_id: str | None = None,
     source_name: str | None = None,
+    lang: str = "en",
 ) -> ImportRun:
     """Plan the import of ``path`` against the database and, unless ``dry_run``, apply it atomically.
     ``username`` (``staff_id``, ``device_id``) is who runs it, recorded in the audit entry with the
-    file's SHA-256; ``source_name`` is the file's name as its owner knows it (default: ``path``'s)."""
+    file's SHA-256; ``source_name`` is the file's name as its owner knows it (default: ``path``'s);
+    refusal reasons are in ``lang``."""
     if kind not in KINDS:
         raise KeyError(kind)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -90,11 +94,13 @@ def import_file(
     if dry_run:
         with db.read() as conn:
             plan = plan_from_database(
-                conn, kind, table, mapping=mapping, retire_missing=retire_missing, now=now
+                conn, kind, table, mapping=mapping, retire_missing=retire_missing, now=now, lang=lang
             )
         return ImportRun(plan, False, digest)
     with db.write() as conn:
-        plan = plan_from_database(conn, kind, table, mapping=mapping, retire_missing=retire_missing, now=now)
+        plan = plan_from_database(
+            conn, kind, table, mapping=mapping, retire_missing=retire_missing, now=now, lang=lang
+        )
         writes = plan.writes
         if writes:
             write_entities(conn, writes)

@@ -69,8 +69,17 @@ def test_an_import_over_http_is_previewed_then_applied_in_one_audited_batch_that
     assert plan["summary"]["added"] == 2 and plan["summary"]["refused"] == 3
     refused = {r["row"]: r for r in plan["sections"]["refused"]}
     assert set(refused) == {"3", "4", "5"}
-    assert "price" in refused["3"]["detail"] and "XX" in refused["4"]["detail"]
-    assert "duplicate" in refused["5"]["detail"]
+    assert (
+        "price" in refused["3"]["detail"] and "应为数字" in refused["3"]["detail"]
+    )  # in the caller's language
+    assert "未知" in refused["4"]["detail"] and "XX" in refused["4"]["detail"]
+    assert "重复" in refused["5"]["detail"] and "第 2 行" in refused["5"]["detail"]
+    english = admin.http.post(
+        "/api/v1/admin/import/drug", json=upload(path), headers={"Accept-Language": "en"}
+    )
+    reasons = {r["row"]: r["detail"] for r in english.json()["sections"]["refused"]}
+    assert "valid decimal" in reasons["3"] and "unknown route code 'XX'" in reasons["4"]
+    assert reasons["5"] == "duplicate code HIS-0001: already in row 2"
     assert {a["code"] for a in plan["sections"]["added"]} == {"HIS-0001", "HIS-0004"}
     assert "HIS-0001" not in live_drugs(doctor, cursor)[0]  # a preview applies nothing
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from server_stub.api.deps import AdminDep, DbDep
+from server_stub.api.deps import AdminDep, DbDep, LangDep
 from server_stub.services.notifier import FeedNotifier
 from server_stub.services.reference_import import import_file, plan_lines
 from shared.errors import ValidationFailed
@@ -78,7 +78,7 @@ def _gunzip(data: bytes, name: str) -> bytes:
 
 @router.post("/import/{kind}")
 async def run_import(kind: ImportKindName, body: ImportRequest, principal: AdminDep, db: DbDep,
-                     request: Request) -> dict[str, Any]:  # fmt: skip
+                     request: Request, lang: LangDep) -> dict[str, Any]:  # fmt: skip
     """The plan (``summary`` and per section the rows: ``row``, ``code``, ``detail``), and whether it was
     applied. Refused rows never stop the other rows: they are listed with their row number and reason."""
     name = _safe_name(body.filename)
@@ -105,6 +105,7 @@ async def run_import(kind: ImportKindName, body: ImportRequest, principal: Admin
                 staff_id=principal.staff.id,
                 device_id=principal.device_id,
                 sheet=body.sheet,
+                lang=lang,
             )
         limit = body.show or None
         return {

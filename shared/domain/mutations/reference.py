@@ -103,7 +103,7 @@ def save_reference(state: StateReader, args: SaveReference, ctx: MutationContext
         check_base_version(before, ctx)
     known = {other: _LiveCodes(state, other) for other in set(spec.references.values())}
     try:
-        after = entity_from_fields(spec, args.fields, before, known_codes=known, now=ctx.now)
+        after = entity_from_fields(spec, args.fields, before, known_codes=known, now=ctx.now, lang=ctx.lang)
     except ValidationFailed as error:
         raise Rejected(
             ctx.t(
