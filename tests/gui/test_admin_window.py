@@ -279,6 +279,7 @@ def test_the_auditor_sees_only_the_audit_log_and_keeps_no_copy_of_the_data(
     assert not window.runtime.network.is_running()  # no sync: nothing of the hospital's data on this PC
     qtbot.waitUntil(lambda: window.audit.model.rowCount() > 0, timeout=WAIT)
     assert "审计员" in window.role_note.text()
+    qtbot.waitUntil(lambda: window.runtime.network.last_status.state == "online", timeout=10_000)
     save_screenshot(window, "admin_auditor")
 
 

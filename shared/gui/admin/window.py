@@ -82,6 +82,12 @@ class AdminWindow(QMainWindow):
                 },
                 success=self._staff_names,
             ).run_in_background()
+        else:
+            # no sync engine runs for the auditor: show the login's state, not the start-up one
+            engine, network = self.runtime.engine, self.runtime.network
+            self.runtime.context.db.submit(
+                lambda _store: engine.status(), on_success=network.relay_status, label="admin-status"
+            )
         self.audit.search()
 
     def _staff_names(self, names: dict[str, str]) -> None:
