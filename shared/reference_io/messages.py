@@ -52,6 +52,24 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     ),  # fmt: skip
     "one_of": ("Input should be {expected}", "应为以下之一：{expected}", "應為以下之一：{expected}"),
 }
+# what is wrong with a whole file, by the error's code: a headline before the detail
+_FILE_PROBLEMS: dict[str, tuple[str, str, str]] = {
+    "bad_mapping": (
+        "The column mapping does not fit the file",
+        "列映射文件与数据文件不符",
+        "欄位對應檔與資料檔案不符",
+    ),
+    "bad_encoding": ("The file's text encoding is not readable", "文件编码无法识别", "檔案編碼無法識別"),
+    "empty_file": ("The file is empty", "文件是空的", "檔案是空的"),
+    "bad_file": (
+        "Not a readable CSV or workbook file",
+        "不是可读取的 CSV 或 Excel 文件",
+        "不是可讀取的 CSV 或 Excel 檔案",
+    ),
+    "bad_sheet": ("No such sheet in the workbook", "工作簿中没有该工作表", "活頁簿中沒有該工作表"),
+    "bad_header": ("The first row must name the columns", "第一行应为列名", "第一列應為欄名"),
+    "too_large": ("The file is too large", "文件过大", "檔案過大"),
+}
 # the kinds a row names by code, as a reader calls them
 _KINDS: dict[str, tuple[str, str, str]] = {
     "campus": ("campus", "院区", "院區"),
@@ -61,6 +79,8 @@ _KINDS: dict[str, tuple[str, str, str]] = {
 }
 for _key, (_en, _zh, _tw) in _TEXTS.items():
     register(f"import.{_key}", {"en": _en, "zh_CN": _zh, "zh_TW": _tw})
+for _key, (_en, _zh, _tw) in _FILE_PROBLEMS.items():
+    register(f"import.file.{_key}", {"en": _en, "zh_CN": _zh, "zh_TW": _tw})
 for _key, (_en, _zh, _tw) in _KINDS.items():
     register(f"import.kind.{_key}", {"en": _en, "zh_CN": _zh, "zh_TW": _tw})
 
@@ -98,3 +118,11 @@ def explain(error: ValidationError, lang: str) -> str:
         what = say(known, lang, **problem.get("ctx", {})) if known and lang != "en" else problem["msg"]
         parts.append(f"{where}{': ' if lang == 'en' else '：'}{what}{shown}")
     return "; ".join(parts)
+
+
+def file_problem(code: str, detail: str, lang: str) -> str:
+    """A whole-file refusal for a reader of ``lang``: a translated headline, then the detail (which names
+    the file, column or sheet) as the reading code gave it."""
+    if code not in _FILE_PROBLEMS:
+        return detail
+    return f"{say(f'file.{code}', lang)}{': ' if lang == 'en' else '：'}{detail}"

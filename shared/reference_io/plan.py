@@ -112,7 +112,9 @@ class ColumnMapping:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise ValidationFailed(f"{path.name}: not a readable TOML mapping file: {error}") from error
+            raise ValidationFailed(
+                f"{path.name}: not a readable TOML mapping file: {error}", code="bad_mapping"
+            ) from error
         return cls.parse(text, path.name)
 
     @classmethod
@@ -121,7 +123,9 @@ class ColumnMapping:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
-            raise ValidationFailed(f"{name}: not a readable TOML mapping file: {error}") from error
+            raise ValidationFailed(
+                f"{name}: not a readable TOML mapping file: {error}", code="bad_mapping"
+            ) from error
         unknown = set(data) - {"columns", "defaults", "values", "kind"}
         if unknown:
             raise ValidationFailed(f"{name}: unknown sections {sorted(unknown)}", code="bad_mapping")

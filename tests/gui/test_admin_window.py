@@ -338,3 +338,20 @@ def test_clinic_admin_logs_in_through_its_dialog_and_opens_its_window(
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}"
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["exit"] == 0 and seen["title"].startswith("系统管理 - "), seen
+
+
+def test_a_mapping_that_does_not_fit_is_explained_in_the_window_and_nothing_is_lost(
+    open_window: Callable[..., AdminWindow], qtbot: QtBot, tmp_path: Path
+) -> None:
+    window = open_window("admin")
+    panel = window.imports
+    path = write_gb18030_csv(tmp_path / "his.csv", [his_row("MAP-1", "阿莫西林胶囊")])
+    mapping = tmp_path / "wrong.toml"
+    mapping.write_text('[columns]\ncode = "编号"\n', encoding="utf-8")
+    panel.set_file(path)
+    panel.set_mapping(mapping)
+    panel.preview_button.click()
+    qtbot.waitUntil(lambda: panel.message.level == "error", timeout=WAIT)
+    assert panel.message.text().startswith("列映射文件与数据文件不符") and "编号" in panel.message.text()
+    assert panel.plan is None and not panel.apply_button.isEnabled() and panel.preview_button.isEnabled()
+    assert panel.file == path and panel.mapping == mapping  # the choices stay for a corrected mapping

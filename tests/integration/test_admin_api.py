@@ -134,7 +134,9 @@ def test_a_bad_upload_gets_a_clear_422_and_changes_nothing(server: ServerProcess
     exe = tmp_path / "drugs.exe"
     exe.write_bytes(b"MZ")
     response = admin.http.post("/api/v1/admin/import/drug", json=upload(exe))
-    assert response.status_code == 422 and "CSV" in response.json()["message"]
+    assert response.status_code == 422 and response.json()["message"].startswith(
+        "不是可读取的 CSV 或 Excel 文件："
+    )
     path = write_gb18030_csv(tmp_path / "d.csv", [his_row("HIS-1", "阿莫西林胶囊")])
     bad_mapping = admin.http.post(
         "/api/v1/admin/import/drug", json=upload(path, mapping="[columns]\ncode = ")
@@ -144,6 +146,11 @@ def test_a_bad_upload_gets_a_clear_422_and_changes_nothing(server: ServerProcess
         "/api/v1/admin/import/drug", json=upload(path, mapping='[columns]\ncode = "编号"')
     )
     assert wrong_column.status_code == 422 and "编号" in wrong_column.json()["message"]
+    assert wrong_column.json()["message"].startswith("列映射文件与数据文件不符：")
+    english = admin.http.post(
+        "/api/v1/admin/import/drug", json=upload(exe), headers={"Accept-Language": "en"}
+    )
+    assert english.json()["message"].startswith("Not a readable CSV or workbook file: drugs.exe")
     assert admin.http.post("/api/v1/admin/import/potion", json=upload(path)).status_code == 422
     # gzip keeps a 50,000-row CSV under the body limit; a small body claiming gigabytes is refused
     packed = upload(path)

@@ -22,6 +22,7 @@ from server_stub.services.notifier import FeedNotifier
 from server_stub.services.reference_import import import_file, plan_lines
 from shared.errors import ValidationFailed
 from shared.protocol.models import ErrorBody, WireModel
+from shared.reference_io.messages import file_problem
 from shared.reference_io.plan import ColumnMapping
 
 router = APIRouter(
@@ -76,11 +77,8 @@ def _gunzip(data: bytes, name: str) -> bytes:
     return out
 
 
-@router.post("/import/{kind}")
-async def run_import(kind: ImportKindName, body: ImportRequest, principal: AdminDep, db: DbDep,
-                     request: Request, lang: LangDep) -> dict[str, Any]:  # fmt: skip
-    """The plan (``summary`` and per section the rows: ``row``, ``code``, ``detail``), and whether it was
-    applied. Refused rows never stop the other rows: they are listed with their row number and reason."""
+def _unpack(body: ImportRequest) -> tuple[str, bytes, ColumnMapping | None]:
+    """The file's safe name, its bytes and the mapping, or ``ValidationFailed`` naming what is wrong."""
     name = _safe_name(body.filename)
     try:
         raw = base64.b64decode(body.content, validate=True)
@@ -89,6 +87,18 @@ async def run_import(kind: ImportKindName, body: ImportRequest, principal: Admin
     if body.gzip:
         raw = _gunzip(raw, name)
     mapping = ColumnMapping.parse(body.mapping, "mapping") if body.mapping else None
+    return name, raw, mapping
+
+
+@router.post("/import/{kind}")
+async def run_import(kind: ImportKindName, body: ImportRequest, principal: AdminDep, db: DbDep,
+                     request: Request, lang: LangDep) -> dict[str, Any]:  # fmt: skip
+    """The plan (``summary`` and per section the rows: ``row``, ``code``, ``detail``), and whether it was
+    applied. Refused rows never stop the other rows: they are listed with their row number and reason."""
+    try:
+        name, raw, mapping = _unpack(body)
+    except ValidationFailed as error:
+        raise ValidationFailed(file_problem(error.code, error.message, lang), code=error.code) from error
 
     def work() -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="clinic-import-") as folder:
@@ -121,7 +131,10 @@ async def run_import(kind: ImportKindName, body: ImportRequest, principal: Admin
             },
         }
 
-    answer = await run_in_threadpool(work)
+    try:
+        answer = await run_in_threadpool(work)
+    except ValidationFailed as error:
+        raise ValidationFailed(file_problem(error.code, error.message, lang), code=error.code) from error
     if answer["applied"]:
         notifier: FeedNotifier = request.app.state.notifier
         await notifier.refresh()  # online PCs' long-polls see the new rows now, not at the next poll
