@@ -91,19 +91,20 @@ def main() -> int:
         window.load_pharmacies()
         assert wait(app, lambda: state.pharmacy_id != "", 10)
 
+        # the pharmacist's key on this PC (a file-backed key store here), registered with the server
+        from shared.security.device_keys import DeviceKeys
+        from shared.security.device_signing import create_key, find_key
+        from tests.support.keyring_file import FileKeyring
+
+        state.keys = DeviceKeys(runtime.store.device_id, backend=FileKeyring(folder / "keyring.json"))
+        create_key(runtime.store, state.keys, staff.id, PHARMACIST_PIN)
+        runtime.engine.wake()
+        ready = lambda: find_key(runtime.store, state.keys, staff.id).state == "ready"  # noqa: E731
+        assert wait(app, ready, 60), "the key was not registered"
         codes = {}
-        for n, item in enumerate(seeded):
+        for item in seeded:
             outcome = actions.review(
-                runtime.store,
-                state.keys,
-                staff,
-                item.rx.id,
-                "approve",
-                "",
-                "",
-                PHARMACIST_PIN,
-                now=state.now(),
-                create_key=n == 0,
+                runtime.store, state.keys, staff, item.rx.id, "approve", "", "", PHARMACIST_PIN
             )
             codes[item.rx.id] = outcome.pickup_code
         dispense = window.dispense

@@ -51,8 +51,10 @@ def prepare(source: Path, folder: Path) -> dict[str, Any]:
     """Copy the store, log doctor1 in locally, check in 40 patients, make the signing key."""
     from shared.domain.entities import Patient, Queue, Staff
     from shared.ids import new_id
+    from shared.security.device_keys import DeviceKeys
     from shared.store import LocalStore
-    from workstation.keys import KeyFile, create_key
+    from tests.support.keyring_file import FileKeyring
+    from workstation.keys import create_key
 
     target = folder / "workstation.db"
     with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
@@ -67,7 +69,8 @@ def prepare(source: Path, folder: Path) -> dict[str, Any]:
         patients = [p.id for p in store.search(Patient, "1", 40)]
         for patient_id in patients[:40]:
             store.record("queue.check_in", {"id": new_id(), "queue_id": queue.id, "patient_id": patient_id})
-        create_key(store, KeyFile(folder / "signing_keys"), doctor.username, doctor.id, PIN, "zh_CN")
+        keys = DeviceKeys(store.device_id, backend=FileKeyring(folder / "keyring.json"))
+        create_key(store, keys, doctor.id, PIN, "zh_CN")  # registered offline here: signs locally only
         counts = store.counts()["entities"]
     finally:
         store.close()
@@ -212,16 +215,24 @@ def measure_sign_print(folder: Path, rounds: int) -> list[float]:
     from shared.domain.prescribing import DiagnosisFacts, PatientFacts, PrescriberFacts, new_line
     from shared.ids import new_id
     from shared.printing.prescription import render_prescription
+    from shared.printing.records import printed_before, record_print
+    from shared.printing.router import PrintJob, send
     from shared.site import PrinterSetting
     from shared.store import LocalStore
     from workstation import actions, keys, queries
-    from workstation.documents import prescription_print, printed_before, record_print, send_pdf
+    from workstation.documents import prescription_print
     from workstation.rx_plan import plan_prescriptions
 
     store = LocalStore.open(folder / "workstation.db", app="workstation")
     session = store.session()
     staff: Staff = session.staff
-    key, key_id = keys.find_key(store, keys.KeyFile(folder / "signing_keys"), staff.username, staff.id)  # type: ignore[misc]
+    from shared.security.device_keys import DeviceKeys
+    from tests.support.keyring_file import FileKeyring
+
+    device_keys = DeviceKeys(store.device_id, backend=FileKeyring(folder / "keyring.json"))
+    key = keys.find_key(store, device_keys, staff.id).signer  # "pending": no server in this benchmark
+    assert key is not None
+    key_id = key.key_id
     formulary = queries.formulary(store, session.campus_id)
     names = ("头孢克洛胶囊", "布洛芬缓释胶囊", "盐酸氨溴索片", "阿莫西林胶囊", "蒙脱石散")
     drugs = []
@@ -275,9 +286,10 @@ def measure_sign_print(folder: Path, rounds: int) -> list[float]:
         for row in rows:
             reprint = printed_before(store, "prescription", row.id)
             data = render_prescription(prescription_print(store, row, reprint=reprint))
-            where = send_pdf(
-                data, setting, kind="prescription", title=row.number, fallback_folder=folder, lang="zh_CN"
+            job = PrintJob(
+                new_id(), "prescription", row.number, "pdf", data, dt.datetime.now(), row.id, reprint
             )
+            where = send(job, setting, lang="zh_CN")
             record_print(
                 store, "prescription", row.id, reprint=reprint, copies=1, printer=where, lang="zh_CN"
             )

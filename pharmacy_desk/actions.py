@@ -18,13 +18,16 @@ from pharmacy_desk.documents import prescription_pdf
 from pharmacy_desk.payment import PaymentConfirmation, PaymentMethod, PaymentRequest
 from pharmacy_desk.queries import PRINTS_STATE
 from pharmacy_desk.texts import t
-from shared.domain.entities import Pharmacy, Prescription, PrintRecord, SigningKey, Staff
+from shared.domain.entities import Pharmacy, Prescription, Staff
 from shared.domain.mutations import REGISTRY
 from shared.domain.pharmacy import review_signed_content
 from shared.domain.pickup import issue_pickup_code
 from shared.errors import ValidationFailed
 from shared.ids import new_id
-from shared.security.signing import canonical_bytes, fingerprint, sign
+from shared.printing.records import printed_before
+from shared.security.device_keys import DeviceKeys
+from shared.security.device_signing import signing_time, unlock
+from shared.security.signing import canonical_bytes
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +47,13 @@ class ReviewOutcome:
     decision: str
     number: str
     pickup_code: str = ""
-    key_fingerprint: str = ""  # set when this review created the pharmacist's key
+    key_fingerprint: str = ""  # kept for the screen's message; keys are made before a review now
     awaiting_payment: bool = False  # approved; the pickup code comes with the payment
-
-
-def _key_id(store: Any, staff_id: str, public_key: str) -> str | None:
-    for row in store.find(SigningKey, staff_id=staff_id):
-        if row.public_key == public_key:
-            return row.id
-    return None
 
 
 def review(
     store: Any,
-    keys: key_files.KeyFile,
+    keys: DeviceKeys,
     staff: Staff,
     rx_id: str,
     decision: Literal["approve", "reject"],
@@ -65,11 +61,12 @@ def review(
     reason: str,
     pin: str,
     *,
-    now: dt.datetime,
-    create_key: bool = False,
+    now: dt.datetime | None = None,
     lang: str = "zh_CN",
 ) -> ReviewOutcome:
-    """Sign the review with the pharmacist's key (made first when ``create_key``) and record ``rx.review``.
+    """Sign the review with the pharmacist's key on this PC (registered and confirmed by the server:
+    ``keys.find_key`` says "ready") and record ``rx.review``. ``now`` defaults to the signing time
+    (this PC's clock corrected by its measured offset to the server).
 
     Approval draws the pickup code here (random, on this PC), sends its digest with the review and
     keeps the code for the counter. ``WrongPin`` when the PIN does not open the key; nothing recorded.
@@ -78,16 +75,12 @@ def review(
     rx = store.get(Prescription, rx_id)
     if rx is None:
         raise ValidationFailed(rx_id, code="not_found")
-    created = ""
-    if create_key:
-        key = key_files.create_key(store, keys, staff.username, staff.id, pin)
-        created = fingerprint(key.public_key, groups=4)
-    else:
-        loaded = key_files.find_key(store, keys, staff.username, staff.id)
-        if loaded is None:
-            raise ValidationFailed("no signing key", code="no_signing_key")
-        key = loaded
-    at = now if now.tzinfo else now.astimezone()
+    status = key_files.find_key(store, keys, staff.id, lang)
+    if status.state != "ready" or status.signer is None:
+        raise ValidationFailed(t("review.key_not_registered", lang), code="no_signing_key")
+    unlocked = unlock(status.signer, store, pin, lang)
+    when = now or signing_time(store)
+    at = when if when.tzinfo else when.astimezone()
     content = review_signed_content(
         rx,
         decision=decision,
@@ -96,22 +89,20 @@ def review(
         reviewer_id=staff.id,
         reviewed_at=at,  # type: ignore[arg-type]
     )
-    signature = sign(canonical_bytes(content), key, pin, lang=lang)
+    signature = unlocked.sign(canonical_bytes(content))
     code = ""
     if decision == "approve" and not payment_comes_first(store, rx):
         code, _state = issue_pickup_code(
             rx.id, rx_status="approved", paid=True, payment_required=False, now=at
         )
-    key_id = _key_id(store, staff.id, key.public_key)
-    if key_id is None:
-        raise ValidationFailed(t("review.key_not_registered", lang), code="no_signing_key")
     args: dict[str, Any] = {
         "rx_id": rx.id,
         "decision": decision,
         "reason_code": reason_code,
         "reason": reason,
         "reviewed_at": at,
-        "signing_key_id": key_id,
+        "signing_key_id": unlocked.key_id,
+        "algorithm": unlocked.algorithm,
         "signature": signature,
     }
     if code:
@@ -124,7 +115,7 @@ def review(
         codes[rx.id] = code
         store.set_state(CODES_STATE, codes)
     waits = decision == "approve" and bool((entry.local_result or {}).get("payment_required"))
-    return ReviewOutcome(decision, rx.number, code, created, awaiting_payment=waits)
+    return ReviewOutcome(decision, rx.number, code, awaiting_payment=waits)
 
 
 def payment_comes_first(store: Any, rx: Prescription) -> bool:
@@ -222,55 +213,6 @@ def prescription_for_print(
     return data, is_reprint
 
 
-# Desk printer kinds (``shared.site.DocumentKind``) as ``print.record`` documents.
-PRINT_DOCUMENTS = {
-    "prescription": "prescription",
-    "drug_label": "label",
-    "receipt": "receipt",
-    "pick_list": "pick_list",
-    "waybill": "waybill",
-    "report": "stock_report",
-    "stock_report": "stock_report",
-    "sales_report": "sales_report",
-}
-
-
-def printed_before(store: Any, document: str, ref_id: str) -> bool:
-    """Whether a ``print.record`` of this document and row is known here (from any PC, once synced)."""
-    return any(r.document == document and not r.voided for r in store.find(PrintRecord, ref_id=ref_id))
-
-
-def record_print(
-    store: Any,
-    kind: str,
-    ref_id: str,
-    *,
-    reprint: bool,
-    now: dt.datetime,
-    printer: str = "",
-    copies: int = 1,
-    lang: str = "zh_CN",
-) -> str:
-    """Record ``print.record`` for a job that reached its printer; returns the record's id.
-
-    ``kind`` is the desk's printer kind (``drug_label`` …) or a ``print.record`` document name.
-    """
-    require_mutation("print.record")
-    document = PRINT_DOCUMENTS.get(kind, kind)
-    record_id = new_id()
-    args = {
-        "id": record_id,
-        "document": document,
-        "ref_id": ref_id[:64],
-        "reprint": reprint,
-        "copies": max(1, min(99, copies)),
-        "printer": printer[:200],
-        "printed_at": now if now.tzinfo else now.astimezone(),
-    }
-    store.record("print.record", args, lang=lang)
-    return record_id
-
-
 # --- pickup codes -----------------------------------------------------------------------------------
 
 
@@ -353,6 +295,7 @@ def dispense(
         "dispensed_at": at,
         "handover": handover,
         "pickup_verified": bool(pickup_code),
+        "pickup_code": pickup_code or None,  # the evidence: the server checks it against its digest
         "lines": lines,
     }
     entry = store.record("rx.dispense", args, lang=lang)

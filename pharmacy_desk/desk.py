@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +21,22 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMenu,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from pharmacy_desk import actions
 from pharmacy_desk.payment import PaymentGateway, StubGateway
-from pharmacy_desk.print_queue import PrintQueue, QueuedJob
 from pharmacy_desk.queries import pharmacies
 from pharmacy_desk.texts import t
 from shared.domain.entities import Pharmacy, Staff
 from shared.gui.app import ClientRuntime
-from shared.gui.ops import CollectionOp, OpChanges, QueryOp
+from shared.gui.ops import OpChanges, QueryOp
+from shared.gui.printers import PrintJobsButton
+from shared.gui.printing import PrintQueue, QueuedJob
 from shared.gui.widgets import MessageLine
-from shared.security.keyfile import KeyFile
+from shared.security.device_keys import DeviceKeys
+from shared.security.device_signing import remove_legacy_key_files
 from shared.site import SiteConfig
 from shared.sync.status import SyncStatus
 
@@ -69,11 +67,17 @@ class DeskState(QObject):
         self.site = site
         self.lang = lang
         self.data_folder = data_folder
-        self.keys = KeyFile(data_folder / "signing_keys")
+        self._keys: DeviceKeys | None = None  # this PC's signing keys (OS key store), made on first use
+        remove_legacy_key_files(data_folder)  # sealed key files of earlier versions: never kept again
         self.print_queue = PrintQueue(
-            lambda: self.site, spool=data_folder / "print_spool", lang=lang, parent=self
+            lambda: self.site,
+            data_folder=data_folder,
+            spool=data_folder / "print_spool",
+            lang=lang,
+            context=runtime.context,
+            parent=self,
         )
-        self.print_queue.sig_job_finished.connect(self._record_print)
+        self.print_queue.sig_print_recorded.connect(self.sig_print_recorded)
         self.pharmacy_id: str = ""
         self.pharmacy_name: str = ""
         self.pharmacy_campus: str = ""
@@ -88,6 +92,17 @@ class DeskState(QObject):
     @property
     def campus_id(self) -> str | None:
         return self.runtime.campus_id
+
+    @property
+    def keys(self) -> DeviceKeys:
+        """This install's signing keys (first used on the DB thread: it reads the device id)."""
+        if self._keys is None:
+            self._keys = DeviceKeys(self.runtime.store.device_id)
+        return self._keys
+
+    @keys.setter
+    def keys(self, value: DeviceKeys) -> None:
+        self._keys = value
 
     def now(self) -> dt.datetime:
         return self._clock()
@@ -125,10 +140,12 @@ class DeskState(QObject):
 
         def done(job: QueuedJob) -> None:
             doc = t(f"doc.{job.job.kind}", lang)
-            if job.state == "sent":
-                self.message(t("print.sent", lang, doc=doc, printer=job.where), "ok")
-            else:
+            if job.state != "sent":
                 self.message(t("print.failed", lang, doc=doc, reason=job.error), "error")
+            elif job.record_warning:
+                self.message(t("print.not_recorded", lang, reason=job.record_warning), "warning")
+            else:
+                self.message(t("print.sent", lang, doc=doc, printer=job.where), "ok")
             if on_done is not None:
                 on_done(job)
 
@@ -142,46 +159,18 @@ class DeskState(QObject):
             on_done=done,
         )
 
-    def _record_print(self, queued: QueuedJob) -> None:
-        """Every job that reached its printer and prints a row becomes a ``print.record`` (test pages and
-        failed jobs do not)."""
-        job = queued.job
-        if queued.state != "sent" or not job.ref_id or job.kind == "test":
-            return
-        copies = self.print_queue.setting_for(job.kind).copies
-        now, lang, where = self.now(), self.lang, queued.where
-
-        def record(store: Any) -> str:
-            return actions.record_print(
-                store,
-                job.kind,
-                job.ref_id,
-                reprint=job.reprint,
-                now=now,
-                printer=where,
-                copies=copies,
-                lang=lang,
-            )
-
-        def failed(error: BaseException) -> None:
-            log.warning("print of %s %s not recorded: %s", job.kind, job.ref_id, error)
-            self.message(t("print.not_recorded", lang, reason=str(error)), "warning")
-
-        CollectionOp(self, record, changes=("print_record", OpChanges.OUTBOX)).success(
-            lambda record_id: self.sig_print_recorded.emit(record_id, job.kind)
-        ).failure(failed).run_in_background()
-
 
 class PharmacyWindow(QMainWindow):
     """Review, dispensing, refunds and delivery, stock, printers; one tab each, Ctrl+1…5 to switch."""
 
     def __init__(self, state: DeskState) -> None:
         super().__init__()
+        from pharmacy_desk.printer_settings import test_page
         from pharmacy_desk.screens.dispense import DispenseScreen
-        from pharmacy_desk.screens.printers import PrintersScreen
         from pharmacy_desk.screens.returns import ReturnsScreen
         from pharmacy_desk.screens.review import ReviewScreen
         from pharmacy_desk.screens.stock import StockScreen
+        from shared.gui.printers import PrintersScreen
 
         self.state = state
         lang = state.lang
@@ -195,10 +184,7 @@ class PharmacyWindow(QMainWindow):
         self.title_label.setProperty("role", "title")
         top.addWidget(self.title_label)
         top.addStretch(1)
-        self.jobs_button = QToolButton()
-        self.jobs_button.setProperty("role", "attention")
-        self.jobs_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.jobs_button.setVisible(False)
+        self.jobs_button = PrintJobsButton(state.print_queue, lang)
         top.addWidget(self.jobs_button)
         pharmacy_label = QLabel(t("app.pharmacy", lang))
         self.pharmacy_combo = QComboBox()
@@ -208,7 +194,7 @@ class PharmacyWindow(QMainWindow):
         top.addWidget(self.pharmacy_combo)
         layout.addLayout(top)
 
-        self.message_line = MessageLine()
+        self.message_line = MessageLine(single_line=True)
         layout.addWidget(self.message_line)
 
         self.tabs = QTabWidget()
@@ -216,7 +202,7 @@ class PharmacyWindow(QMainWindow):
         self.dispense = DispenseScreen(state)
         self.returns = ReturnsScreen(state)
         self.stock = StockScreen(state)
-        self.printers = PrintersScreen(state)
+        self.printers = PrintersScreen(state, "pharmacy", test_page=test_page)
         for screen, key in (
             (self.review, "tab.review"),
             (self.dispense, "tab.dispense"),
@@ -234,7 +220,6 @@ class PharmacyWindow(QMainWindow):
             shortcut.activated.connect(lambda n=number: self.tabs.setCurrentIndex(n))
 
         state.sig_message.connect(self.message_line.show_message)
-        state.print_queue.sig_failed_changed.connect(self._show_failed_jobs)
         self.pharmacy_combo.currentIndexChanged.connect(self._pharmacy_chosen)
         self.review.sig_open_for_dispensing.connect(self.open_for_dispensing)
         state.runtime.bus.sig_operation_did_execute.connect(self._changed)
@@ -242,7 +227,6 @@ class PharmacyWindow(QMainWindow):
         self._pharmacies_tried_at: dt.datetime | None = None
         self._downloading = False
         self._pharmacies: list[Pharmacy] = []
-        self._show_failed_jobs(len(state.print_queue.failed()))
         self.resize(1366, 768)
 
     # -- pharmacy ------------------------------------------------------------------------------------
@@ -302,22 +286,6 @@ class PharmacyWindow(QMainWindow):
     def open_for_dispensing(self, query: str) -> None:
         self.tabs.setCurrentWidget(self.dispense)
         self.dispense.search(query)
-
-    # -- print jobs that failed ------------------------------------------------------------------------
-
-    def _show_failed_jobs(self, count: int) -> None:
-        lang = self.state.lang
-        self.jobs_button.setVisible(count > 0)
-        self.jobs_button.setText(t("print.pending", lang, n=count))
-        menu = QMenu(self.jobs_button)
-        menu.addAction(t("print.retry", lang), lambda: self.state.print_queue.retry())
-        for queued in self.state.print_queue.failed():
-            label = f"{t('doc.' + queued.job.kind, lang)} {queued.job.title}"
-            sub = menu.addMenu(label)
-            job_id = queued.job.id
-            sub.addAction(t("print.retry", lang), partial(self.state.print_queue.retry, job_id))
-            sub.addAction(t("print.discard", lang), partial(self.state.print_queue.discard, job_id))
-        self.jobs_button.setMenu(menu)
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().closeEvent(event)

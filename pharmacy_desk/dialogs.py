@@ -1,5 +1,6 @@
-"""Small modal dialogs of the desk (PIN, reasons, confirmations), each reachable through an ``ask`` class
-method that a test replaces."""
+"""Small modal dialogs of the desk (reasons, confirmations, payment), each reachable through an ``ask``
+class method that a test replaces. The signing PIN is asked by the dialog every app shares
+(``shared.gui.pin_dialog``, re-exported here)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from PySide6.QtWidgets import (
 
 from pharmacy_desk.payment import METHODS, PaymentMethod
 from pharmacy_desk.texts import t
-from shared.security.signing import MIN_PIN_LENGTH
+from shared.gui.pin_dialog import PinDialog
+
+__all__ = ["PaymentDialog", "PinDialog", "ReasonDialog", "TextDialog", "close_box", "ok_cancel"]
 
 
 def ok_cancel(dialog: QDialog, lang: str) -> QDialogButtonBox:
@@ -37,52 +40,6 @@ def close_box(dialog: QDialog, lang: str) -> QDialogButtonBox:
     box.button(QDialogButtonBox.StandardButton.Close).setText(t("common.close", lang))
     box.rejected.connect(dialog.reject)
     return box
-
-
-class PinDialog(QDialog):
-    """Asks the signing PIN; in ``setup`` mode asks it twice to create the key."""
-
-    def __init__(self, parent: QWidget | None = None, *, lang: str, setup: bool = False) -> None:
-        super().__init__(parent)
-        self.lang = lang
-        self.setup = setup
-        self.setWindowTitle(t("pin.setup_title" if setup else "pin.title", lang))
-        layout = QVBoxLayout(self)
-        prompt = QLabel(t("pin.setup_prompt" if setup else "pin.prompt", lang))
-        prompt.setWordWrap(True)
-        layout.addWidget(prompt)
-        form = QFormLayout()
-        self.pin_edit = QLineEdit()
-        self.pin_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        form.addRow(t("pin.pin", lang), self.pin_edit)
-        self.again_edit = QLineEdit()
-        self.again_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        if setup:
-            form.addRow(t("pin.again", lang), self.again_edit)
-        layout.addLayout(form)
-        self.error = QLabel()
-        self.error.setProperty("role", "error")
-        layout.addWidget(self.error)
-        layout.addWidget(ok_cancel(self, lang))
-        self.setMinimumWidth(420)
-
-    def accept(self) -> None:
-        pin = self.pin_edit.text()
-        if self.setup:
-            if len(pin) < MIN_PIN_LENGTH:
-                self.error.setText(t("pin.setup_prompt", self.lang))
-                return
-            if pin != self.again_edit.text():
-                self.error.setText(t("pin.mismatch", self.lang))
-                return
-        elif not pin:
-            return
-        super().accept()
-
-    @classmethod
-    def ask(cls, parent: QWidget | None, *, lang: str, setup: bool = False) -> str | None:
-        dialog = cls(parent, lang=lang, setup=setup)
-        return dialog.pin_edit.text() if dialog.exec() == QDialog.DialogCode.Accepted else None
 
 
 class ReasonDialog(QDialog):

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from shared.domain.entities import Department, Patient, Pharmacy, Prescription, SigningKey, Staff
+from shared.domain import signatures
+from shared.domain.entities import Department, Patient, Pharmacy, Prescription, Staff
 from shared.domain.prescribing import (
     DiagnosisFacts,
     DrugFacts,
@@ -29,7 +30,6 @@ from shared.printing.drug_label import DrugLabel, label_from_line, render_labels
 from shared.printing.pick_list import PickItem, PickList, render_pick_list
 from shared.printing.prescription import PrescriptionPrint, render_prescription
 from shared.printing.receipt import Receipt, ReceiptLine, receipt_escpos
-from shared.security.signing import canonical_bytes, fingerprint, verify
 
 HOSPITAL_FALLBACK = "门诊部"
 
@@ -78,27 +78,20 @@ class SignatureCheck:
     """The outcome of verifying the doctor's signature on this PC (works offline)."""
 
     ok: bool
-    reason: str  # "ok", "missing", "no_key", "changed"
+    reason: str  # "ok", "missing", "no_key", "changed", "not_signers_key", "revoked", "before_registration"
     fingerprint: str = ""
     doctor: str = ""
     signed_at: dt.datetime | None = None
 
 
 def check_signature(view: Any, rx: Prescription, draft: PrescriptionDraft) -> SignatureCheck:
+    """The doctor's signature by the very rules ``rx.sign`` applies (``signatures.rx_signature``): the
+    signer's own registered key, not voided, registered before and not revoked at the signing time,
+    over the prescription and its signing time."""
     doctor = draft.prescriber.name
-    if not rx.signature:
-        return SignatureCheck(False, "missing", doctor=doctor)
-    key = view.get(SigningKey, rx.signing_key_id) if rx.signing_key_id else None
-    public = key.public_key if key is not None else None
-    if public is None:
-        staff = view.get(Staff, rx.doctor_id)
-        public = staff.signing_public_key if staff is not None else None
-    if not public:
-        return SignatureCheck(False, "no_key", doctor=doctor, signed_at=rx.signed_at)
-    fp = fingerprint(public, groups=4)
-    if not verify(canonical_bytes(draft), rx.signature, public):
-        return SignatureCheck(False, "changed", fp, doctor, rx.signed_at)
-    return SignatureCheck(True, "ok", fp, doctor, rx.signed_at)
+    verdict = signatures.rx_signature(view, rx)
+    reason = {signatures.UNKNOWN_KEY: "no_key"}.get(verdict.reason, verdict.reason)
+    return SignatureCheck(verdict.ok, reason, verdict.fingerprint, doctor, rx.signed_at)
 
 
 def findings_of(draft: PrescriptionDraft, lang: str) -> list[Finding]:

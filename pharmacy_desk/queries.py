@@ -285,7 +285,7 @@ def find_for_dispensing(
             text = text[len("clinic:rx:") :]
         found = store.find(Prescription, number=text) or store.find(Prescription, number=text.upper())
         if not found and scanned_code and len(scanned_code) == 6 and scanned_code == text:
-            found = _by_pickup_code(store, scanned_code)
+            found = _by_pickup_code(store, scanned_code, pharmacy_id)
             code = scanned_code
         if not found:
             for patient in store.search_patients(text, limit=20):
@@ -301,12 +301,18 @@ def find_for_dispensing(
     return [RxRow(rx, patients[rx.patient_id], doctors[rx.doctor_id]) for rx in rows], code
 
 
-def _by_pickup_code(store: Any, code: str) -> list[Prescription]:
-    from shared.domain.pickup import code_digest
+def _by_pickup_code(store: Any, code: str, pharmacy_id: str | None = None) -> list[Prescription]:
+    """Prescriptions whose active code is ``code`` (one slow hash per active code: this pharmacy's only)."""
+    from shared.domain.pickup import digest_matches
 
     out = []
-    for state in store.all(E.PickupCodeState):
-        if state.used_at is None and not state.locked and code_digest(state.rx_id, code) == state.digest:
+    states = (
+        store.find(E.PickupCodeState, pharmacy_id=pharmacy_id)
+        if pharmacy_id
+        else store.all(E.PickupCodeState)
+    )
+    for state in states:
+        if state.used_at is None and not state.locked and digest_matches(state.rx_id, code, state.digest):
             rx = store.get(Prescription, state.rx_id)
             if rx is not None:
                 out.append(rx)

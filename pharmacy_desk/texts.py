@@ -57,6 +57,21 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "處方內容與簽名不符",
     ),
     "review.signature_missing": ("处方未签名", "the prescription is not signed", "處方未簽名"),
+    "review.signature_not_signers_key": (
+        "签名所用的密钥不属于开方医师",
+        "the key that signed it is not the prescribing doctor's",
+        "簽名所用的密鑰不屬於開方醫師",
+    ),
+    "review.signature_revoked": (
+        "签名时该密钥已被吊销",
+        "the key was already revoked when it signed",
+        "簽名時該密鑰已被吊銷",
+    ),
+    "review.signature_before_registration": (
+        "签名时间早于该密钥的登记时间",
+        "the signing time is before the key was registered",
+        "簽名時間早於該密鑰的登記時間",
+    ),
     "review.checks_title": (
         "系统检查（与医师开方时相同的规则）",
         "System checks (the rules the doctor saw)",
@@ -137,6 +152,22 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     "pin.mismatch": ("两次输入的 PIN 码不一致", "The two PINs differ", "兩次輸入的 PIN 碼不一致"),
     "pin.ok": ("确定", "OK", "確定"),
     "pin.cancel": ("取消", "Cancel", "取消"),
+    "pin.registering": (
+        "正在向服务器登记本机的签名密钥…",
+        "Registering this PC's signing key with the server…",
+        "正在向伺服器登記本機的簽名密鑰…",
+    ),
+    "pin.registration_waiting": (
+        "本机签名密钥尚未被服务器确认（需联网一次），暂未签名；联网后请再审核一次",
+        "The server has not confirmed this PC's signing key yet (it needs the network once); nothing was "
+        "signed: review again once online",
+        "本機簽名密鑰尚未被伺服器確認（需連網一次），暫未簽名；連網後請再審核一次",
+    ),
+    "pin.registration_refused": (
+        "服务器拒绝登记本机的签名密钥，请查看“需处理”列表后重新设置 PIN",
+        "The server refused this PC's signing key; see the needs-attention list and set a new PIN",
+        "伺服器拒絕登記本機的簽名密鑰，請查看「需處理」列表後重新設定 PIN",
+    ),
     "pin.registered": (
         "签名密钥已生成并登记，指纹 {fp}",
         "Signing key made and registered, fingerprint {fp}",

@@ -1,11 +1,18 @@
 """The FastAPI application: routes, one error format for every failure, the feed tail with its long-poll
-notifier, and the group committer that applies pushes."""
+notifier, and the group committer that applies pushes.
+
+At the edge, before any route: a request body is limited by what is read, not what is declared
+(``BodySizeLimit``); an unexpected error is answered 500 without closing the connection
+(``UnhandledErrors``: the next request on a kept-alive connection works); a stop signal ends open
+long-polls at once with 503 ``server_stopping`` (``_end_long_polls_on_stop``)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,14 +24,15 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server_stub.api.deps import TokenRechecks
 from server_stub.api.routes import admin, admin_imports, audit_log, auth, health, queue, reference, sync
 from server_stub.config import ServerSettings, get_settings
 from server_stub.db.engine import Database, DatabaseBusy
 from server_stub.services import push
-from server_stub.services.auth import PrincipalCache
+from server_stub.services.auth import PrincipalCache, SourceBlocked
+from server_stub.services.contacts import ContactLog
 from server_stub.services.feed import CursorAhead, CursorExpired
 from server_stub.services.feed_tail import FeedTail, fetch_after_commit
 from server_stub.services.group_commit import GroupCommitter
@@ -52,6 +60,7 @@ from shared.protocol.models import API_PREFIX, ErrorBody
 log = logging.getLogger(__name__)
 
 _STATUS: list[tuple[type[SuiteError], int]] = [
+    (SourceBlocked, 429),
     (AccountLocked, 423),
     (AuthFailed, 401),
     (PermissionDenied, 403),
@@ -90,20 +99,108 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, list[dict[st
 
 
 class BodySizeLimit:
-    """Refuse request bodies larger than the limit with 413 before reading them."""
+    """Refuse request bodies over the limit with 413, by what is read, not what is declared.
+
+    A declared ``Content-Length`` over the limit is refused before reading; under it, the server reads
+    no more than declared. A body without a declared length (chunked) is read here up to the limit,
+    counting the bytes received, and refused at the first byte over it; the answer closes the
+    connection, so nothing more is read. A body within the limit is handed on unchanged."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = _error(
+            413,
+            "body_too_large",
+            f"request body over {self.max_bytes} bytes",
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope.get("headers") or []).get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-                response = _error(413, "body_too_large", f"request body over {self.max_bytes} bytes")
-                await response(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > self.max_bytes:
+                await self._refuse(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
+        buffered: list[Message] = []
+        received = 0
+        while True:
+            message = await receive()
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                log.warning("refused a request body over %d bytes (%s)", self.max_bytes, scope.get("path"))
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)
+
+
+class UnhandledErrors:
+    """Answer an unexpected error with a JSON 500 carrying a reference that is in the log, and end the
+    request normally. Starlette's own last-resort handler re-raises after answering, and uvicorn then
+    closes the connection: the client's next request on that kept-alive connection was reset."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            ref = uuid.uuid4().hex[:12]
+            log.exception("unhandled error %s on %s %s", ref, scope.get("method"), scope.get("path"))
+            if started:  # half an answer is out: only closing the connection can tell the client
+                raise
+            request = Request(scope)
+            response = _error(500, "server_error", tr("server.error", _lang(request), ref=ref))
+            await response(scope, receive, send)
+
+
+def _end_long_polls_on_stop(notifier: FeedNotifier) -> None:
+    """On SIGINT / SIGTERM, answer open long-polls at once (``FeedNotifier.stop_waiters``), then let the
+    server's own handler stop it. The server only tells the application it stops after it has waited
+    for open requests, which a long-poll holds for up to ``MAX_WAIT_SECONDS``; cut off, they ended in
+    500s with tracebacks. Main thread only (where the server installed its handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(number)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(notifier.stop_waiters)
+            previous(signum, frame)
+
+        signal.signal(number, handler)
 
 
 def create_app(settings: ServerSettings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -129,6 +226,8 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         max_group=settings.group_commit_max,
     )
 
+    contacts = ContactLog()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The pinyin dictionary loads on first use (~1 s of CPU): now, in the background, rather than
@@ -136,13 +235,17 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         asyncio.get_running_loop().run_in_executor(None, pinyin_initials, "预热")
         await notifier.start()
         await committer.start()
+        _end_long_polls_on_stop(notifier)
+        contacts.start(db)
         # Garbage collection pauses were the slowest 1% of requests (p99 at 800 users halved without
         # them): see shared.gc_tuning.
         settle_after_start(settings.gc_young_threshold)
         try:
             yield
         finally:
+            notifier.stop_waiters()
             await committer.stop()
+            await contacts.stop(db)
             await notifier.stop()
             db.dispose()
 
@@ -164,7 +267,9 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     app.state.token_rechecks = TokenRechecks(app.state.principals, db)
     app.state.shared_reads = SharedReads()
     app.state.longpoll_pacer = LongPollPacer(settings.longpoll_min_interval_seconds)
+    app.state.contacts = contacts
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(UnhandledErrors)  # added last: the outermost of ours, around everything else
 
     app.include_router(health.router)
     # sync first: routes are matched in order, and pulls and pushes are most of the traffic
@@ -176,6 +281,8 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
     async def suite_error(request: Request, exc: SuiteError) -> JSONResponse:
         status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if status == 429 and isinstance(exc.detail, dict) and "retry_after" in exc.detail:
+            headers = {"Retry-After": str(exc.detail["retry_after"])}
         return _error(status, exc.code, exc.message, exc.detail, headers)
 
     @app.exception_handler(CursorExpired)
@@ -204,13 +311,9 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
+            exc.status_code, "http_error"
+        )
         return _error(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        ref = uuid.uuid4().hex[:12]
-        log.exception("unhandled error %s on %s %s", ref, request.method, request.url.path)
-        return _error(500, "server_error", tr("server.error", _lang(request), ref=ref))
 
     return app

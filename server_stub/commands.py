@@ -1,4 +1,5 @@
-"""Server-side ``clinic`` commands: server, migrate, seed-demo, seed-scale, audit-verify, sync-compact."""
+"""Server-side ``clinic`` commands: server, migrate, seed-demo, seed-scale, audit-verify, sync-compact,
+unlock-login."""
 
 from __future__ import annotations
 
@@ -171,6 +172,37 @@ def _sync_compact(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unlock_login_args(parser: argparse.ArgumentParser) -> None:
+    _add_db(parser)
+    parser.add_argument("--username", help="clear this account's login locks (on every PC)")
+    parser.add_argument("--source", help="clear this source address's block")
+
+
+def _unlock_login(args: argparse.Namespace) -> int:
+    """For the security administrator on the server itself (e.g. when their own account is locked)."""
+    from server_stub.db.engine import Database
+    from server_stub.services import auth
+    from server_stub.services.clock import utcnow
+    from shared.errors import NotFound
+
+    if not args.username and not args.source:
+        log.error("give --username, --source or both")
+        return 2
+    db = Database.open(_db_url(args.db), pool_size=1)
+    try:
+        with db.write() as conn:
+            cleared = auth.unlock(
+                conn, principal=None, username=args.username, source=args.source, now=utcnow()
+            )
+    except NotFound as error:
+        log.error("%s", error.message)
+        return 1
+    finally:
+        db.dispose()
+    sys.stdout.write(f"unlocked: {cleared} lock(s) or failure count(s) cleared\n")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "server": (_server_args, _server),
     "migrate": (_migrate_args, _migrate),
@@ -178,4 +210,5 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
     "seed-scale": (_seed_scale_args, _seed_scale),
     "audit-verify": (_migrate_args, _audit_verify),
     "sync-compact": (_sync_compact_args, _sync_compact),
+    "unlock-login": (_unlock_login_args, _unlock_login),
 }

@@ -23,6 +23,10 @@ class ServerSettings(BaseSettings):
     token_ttl_hours: float = 12.0
     lockout_threshold: int = 5
     lockout_minutes: int = 15
+    # Failed logins from one source address within this many minutes block it for as long (any
+    # account; a clinic PC's staff rarely fail more than a few times an hour).
+    login_source_failures: int = 30
+    login_source_minutes: int = 15
     timezone: str = "Asia/Shanghai"
     max_body_bytes: int = 8 * 1024 * 1024
     # How often one background task per process looks for changes made by other server processes.

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sync-compact": ("server_stub.commands", "purge voided rows and expire older sync cursors"),
     "import": ("server_stub.reference_commands", "import reference data (drugs, ICD-10 …) from CSV or xlsx"),
     "export": ("server_stub.reference_commands", "export reference data as CSV or xlsx, as import reads it"),
+    "unlock-login": ("server_stub.commands", "clear an account's or a source address's login locks"),
     "sync-report": ("shared.sync.report", "export this PC's sync state for support"),
     "voicepack": ("shared.audio.cli", "build or check a voice pack"),
     "update": ("shared.update.cli", "check for, install or roll back a verified update of this app"),

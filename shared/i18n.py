@@ -14,6 +14,17 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": "Wrong username or password ({remaining} attempts left)",
         "zh_TW": "用戶名或密碼錯誤（還可嘗試 {remaining} 次）",
     },
+    "auth.login_failed": {
+        "zh_CN": "用户名或密码错误，或该账户暂时不能在这台电脑登录。请核对后重试，或请安全管理员解锁",
+        "en": "Wrong username or password, or this account cannot log in on this PC for now. "
+        "Check and try again, or ask the security administrator to unlock it",
+        "zh_TW": "用戶名或密碼錯誤，或該賬戶暫時不能在這台電腦登錄。請核對後重試，或請安全管理員解鎖",
+    },
+    "auth.source_blocked": {
+        "zh_CN": "这台电脑登录失败次数过多，请于 {until} 后重试或联系安全管理员",
+        "en": "Too many failed logins from this PC; try again after {until} or ask the security administrator",
+        "zh_TW": "這台電腦登錄失敗次數過多，請於 {until} 後重試或聯繫安全管理員",
+    },
     "auth.locked": {
         "zh_CN": "账户因多次密码错误已锁定，请于 {until} 后重试或联系管理员",
         "en": "Account locked after repeated failed logins; try again after {until} or ask an administrator",
@@ -53,6 +64,11 @@ _CATALOG: dict[str, dict[str, str]] = {
         "zh_CN": "未知的操作类型：{name}",
         "en": "Unknown mutation name: {name}",
         "zh_TW": "未知的操作類型：{name}",
+    },
+    "sync.internal_error": {
+        "zh_CN": "服务器处理该操作时出错 {tries} 次，已停止重试；请联系信息科",
+        "en": "The server failed {tries} times handling this operation and stopped retrying it; please contact IT",
+        "zh_TW": "伺服器處理該操作時出錯 {tries} 次，已停止重試；請聯繫資訊科",
     },
     "sync.seq_gap": {
         "zh_CN": "客户端序号不连续：应为 {expected}，收到 {got}",
@@ -154,6 +170,11 @@ _CATALOG: dict[str, dict[str, str]] = {
         "en": "Internal server error; please retry later (ref {ref})",
         "zh_TW": "伺服器內部錯誤，請稍後重試（編號 {ref}）",
     },
+    "server.stopping": {
+        "zh_CN": "服务器正在停止，稍后自动重试",
+        "en": "The server is stopping; this PC retries by itself",
+        "zh_TW": "伺服器正在停止，稍後自動重試",
+    },
 }
 
 _KIND_NAMES: dict[str, dict[str, str]] = {
@@ -165,6 +186,64 @@ _KIND_NAMES: dict[str, dict[str, str]] = {
     "appointment": {"zh_CN": "预约", "en": "Appointment", "zh_TW": "預約"},
     "campus": {"zh_CN": "院区", "en": "Campus", "zh_TW": "院區"},
     "drug": {"zh_CN": "药品", "en": "Drug", "zh_TW": "藥品"},
+}
+
+# The states people read, per kind of row (entities' ``status`` values): every message that names a state
+# goes through ``state_name`` so no raw English state ends up inside a Chinese sentence.
+_STATE_NAMES: dict[str, dict[str, tuple[str, str, str]]] = {
+    "prescription": {
+        "draft": ("草稿", "a draft", "草稿"),
+        "signed": ("已签名待审核", "signed, awaiting review", "已簽名待審核"),
+        "approved": ("已审核", "approved", "已審核"),
+        "rejected": ("已驳回", "rejected", "已駁回"),
+        "cancelled": ("已作废", "cancelled", "已作廢"),
+        "partly_dispensed": ("部分发药", "partly dispensed", "部分發藥"),
+        "dispensed": ("已发药", "dispensed", "已發藥"),
+        "refunded": ("已退药", "refunded", "已退藥"),
+    },
+    "queue_ticket": {
+        "waiting": ("候诊", "waiting", "候診"),
+        "called": ("已叫号", "called", "已叫號"),
+        "in_consultation": ("就诊中", "in consultation", "就診中"),
+        "done": ("已完成", "done", "已完成"),
+        "skipped": ("过号", "skipped", "過號"),
+        "transferred": ("已转出", "transferred", "已轉出"),
+        "cancelled": ("已取消", "cancelled", "已取消"),
+    },
+    "clinical_order": {
+        "ordered": ("已申请", "ordered", "已申請"),
+        "cancelled": ("已取消", "cancelled", "已取消"),
+        "resulted": ("已出结果", "resulted", "已出結果"),
+    },
+    "delivery": {
+        "draft": ("草稿", "a draft", "草稿"),
+        "confirmed": ("已确认", "confirmed", "已確認"),
+        "placed": ("已下单", "booked", "已下單"),
+        "shipped": ("已交寄", "shipped", "已交寄"),
+        "delivered": ("已签收", "delivered", "已簽收"),
+        "cancelled": ("已取消", "cancelled", "已取消"),
+    },
+    "refund_request": {
+        "requested": ("待审核", "awaiting review", "待審核"),
+        "approved": ("已同意", "approved", "已同意"),
+        "rejected": ("已拒绝", "refused", "已拒絕"),
+    },
+    "emr_note": {
+        "draft": ("草稿", "a draft", "草稿"),
+        "signed": ("已签名", "signed", "已簽名"),
+        "superseded": ("已被新版本替代", "superseded", "已被新版本替代"),
+    },
+    "visit": {
+        "open": ("就诊中", "open", "就診中"),
+        "closed": ("已结束", "closed", "已結束"),
+        "withdrawn": ("已退诊", "withdrawn", "已退診"),
+    },
+    "appointment": {
+        "booked": ("已预约", "booked", "已預約"),
+        "checked_in": ("已签到", "checked in", "已簽到"),
+        "cancelled": ("已取消", "cancelled", "已取消"),
+        "no_show": ("爽约", "a no-show", "爽約"),
+    },
 }
 
 
@@ -183,6 +262,21 @@ def normalize_language(value: str | None) -> str:
 def kind_name(kind: str, lang: str = DEFAULT_LANGUAGE) -> str:
     names = _KIND_NAMES.get(kind)
     return names.get(lang, names[DEFAULT_LANGUAGE]) if names else kind
+
+
+def state_name(kind: str, state: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """A row's state as people read it (``state_name("prescription", "dispensed")`` -> 已发药); a state this
+    table does not know comes back as it is (never blank)."""
+    names = _STATE_NAMES.get(kind, {}).get(state)
+    if names is None:
+        return state
+    zh, en, tw = names
+    return {"zh_CN": zh, "en": en, "zh_TW": tw}.get(lang, zh)
+
+
+def state_names(kind: str) -> dict[str, tuple[str, str, str]]:
+    """Every known state of ``kind`` with its names (zh_CN, en, zh_TW)."""
+    return dict(_STATE_NAMES.get(kind, {}))
 
 
 def tr(key: str, lang: str = DEFAULT_LANGUAGE, /, **params: object) -> str:

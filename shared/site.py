@@ -28,6 +28,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
+from shared.domain.queue_numbers import desk_slot_problem, slot_message
 from shared.errors import SuiteError
 from shared.i18n import DEFAULT_LANGUAGE, normalize_language, register, tr
 
@@ -108,7 +109,8 @@ class SiteConfig(_Section):
     campus: str = Field(default="", max_length=32)  # campus code; empty = chosen at login
     pharmacy: str = Field(default="", max_length=32)  # pharmacy code the pharmacy desk serves
     rooms: list[str] = Field(default_factory=list, max_length=50)  # room codes this PC serves
-    queue_desk_slot: int = Field(default=0, ge=0, le=99)  # numbering slot of this triage desk
+    # numbering slot of this triage desk: 1 … slots-1, its own (0: none; ``queue_numbers.desk_slot_problem``)
+    queue_desk_slot: int = Field(default=0, ge=0, le=99)
     printers: dict[DocumentKind, PrinterSetting] = Field(default_factory=dict)
     display: DisplaySetting = Field(default_factory=DisplaySetting)
     voice: VoiceSetting = Field(default_factory=VoiceSetting)
@@ -117,7 +119,8 @@ class SiteConfig(_Section):
     idle_lock_minutes: float = Field(default=10.0, ge=1.0, le=240.0)
     language: Literal["zh-CN", "zh-TW", "en"] = "zh-CN"
     data_folder: str = Field(default="", max_length=500)
-    user_may_override: list[str] = Field(default_factory=lambda: ["language", "display.theme"])
+    # printers: out of the box the user picks this PC's printers (IT locks them by leaving it out)
+    user_may_override: list[str] = Field(default_factory=lambda: ["language", "display.theme", "printers"])
 
     @field_validator("server_url")
     @classmethod
@@ -364,6 +367,10 @@ def check_site_config(config: SiteConfig, *, lang: str = DEFAULT_LANGUAGE) -> li
             problems.append("data_folder: " + tr("config.folder_not_writable", lang, value=folder))
     if config.voice.engine != "none" and not _known_voice_pack(config.voice.pack):
         problems.append("voice.pack: " + tr("config.unknown_voice_pack", lang, value=config.voice.pack))
+    if "queue_desk_slot" in config.model_fields_set:  # a PC that is no triage desk leaves it out
+        slot_problem = desk_slot_problem(config.queue_desk_slot)
+        if slot_problem is not None:
+            problems.append("queue_desk_slot: " + slot_message(slot_problem, config.queue_desk_slot, lang))
     return problems
 
 

@@ -14,6 +14,42 @@ from server_stub.seed.demo import seed_demo
 from tests.support.server import ServerProcess
 
 SMALL_DEMO_PATIENTS = 60
+QT_WAIT_MS = 20_000  # the default of every qtbot wait; see generous_qt_waits
+
+
+def generous_qt_waits() -> None:
+    """pytest-qt waits 5 s by default and many tests ask for 2-5 s; on a busy machine (load 8 on 2 cores)
+    a worker's answer can take longer and a correct test failed. Every wait gets at least ``QT_WAIT_MS``:
+    a wait is a ceiling, a passing wait still returns the moment its condition holds, so only a real
+    failure takes longer to report (no test here expects a wait to time out)."""
+    try:
+        from pytestqt.qtbot import QtBot
+    except ImportError:  # no Qt here: nothing to wait for
+        return
+    import functools
+    import inspect
+
+    for name in ("waitUntil", "waitSignal", "waitSignals", "waitExposed", "waitActive", "waitCallback"):
+        method = getattr(QtBot, name, None)
+        if method is None or getattr(method, "_generous", False):
+            continue
+        if "timeout" not in inspect.signature(method).parameters:
+            continue
+
+        def make(original):  # type: ignore[no-untyped-def]
+            @functools.wraps(original)
+            def wait(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+                given = kwargs.get("timeout", QT_WAIT_MS)
+                kwargs["timeout"] = None if given is None else max(given, QT_WAIT_MS)
+                return original(self, *args, **kwargs)
+
+            wait._generous = True  # type: ignore[attr-defined]
+            return wait
+
+        setattr(QtBot, name, make(method))
+
+
+generous_qt_waits()
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +85,10 @@ def shared_server(demo_template: Path, tmp_path_factory: pytest.TempPathFactory)
     """One server for read-mostly tests that do not depend on a pristine database."""
     folder = tmp_path_factory.mktemp("shared-server")
     url = sqlite_url(copy_sqlite(demo_template, folder / "demo.db"))
-    process = ServerProcess(url, folder / "server.log").start()
+    # Every test logs in from 127.0.0.1, some with wrong passwords on purpose (the fuzz test many times):
+    # the per-source login throttle would block the whole session's address.
+    env = {"CLINIC_LOGIN_SOURCE_FAILURES": "1000000"}
+    process = ServerProcess(url, folder / "server.log", env=env).start()
     yield process
     process.stop()
 

@@ -34,7 +34,7 @@ from shared.gui.ops import CollectionOp, OpChanges, QueryOp, describe_error
 from shared.gui.widgets import Column, RowsModel, selected_row, table_view
 from shared.i18n import tr
 from shared.ids import new_id
-from shared.printing.ticket import TicketSlip
+from shared.printing.ticket import TicketSlip, fixed_room_id
 from shared.store.store import LocalStore
 from triage_desk import model
 from triage_desk.registration import RegisterDialog
@@ -83,9 +83,10 @@ def slip_for(store: LocalStore, ticket_id: str, now: dt.datetime) -> TicketSlip 
             return None
         tickets = view.find(QueueTicket, queue_id=queue.id, day=ticket.day)
         place = order_for(queue, tickets, now).place_of(ticket.id)
-        room_id = (place.door if place else None) or ticket.room_id
+        room_id = fixed_room_id(ticket)  # never the door it waits at now: that changes
         room = view.get(Room, room_id) if room_id else None
         patient = view.get(Patient, ticket.patient_id)
+        department = model.department_name(view, queue, room)
     return TicketSlip(
         ticket_id=ticket.id,
         number=ticket.label,
@@ -95,6 +96,7 @@ def slip_for(store: LocalStore, ticket_id: str, now: dt.datetime) -> TicketSlip 
         hospital=model.hospital_name(store, queue.campus_id),
         room=room.name if room else None,
         patient_name=patient.name if patient else None,
+        department=department,
     )
 
 
@@ -106,7 +108,9 @@ def check_in_in_store(
     with store.reading() as view:
         queue = view.get(Queue, args["queue_id"])
         if queue is not None:
-            args = {**args, "number": model.next_number(view, queue, model.local_day(now), slot)}
+            day = model.local_day(now)
+            number = model.next_number(view, queue, day, slot, device_id=store.device_id, lang=lang)
+            args = {**args, "number": number}
     entry = store.record("queue.check_in", args, lang=lang)
     slip = slip_for(store, args["id"], now)
     return entry, slip

@@ -189,6 +189,7 @@ class QueueConsole(QWidget):
             "undo",
             "pause",
             "reprint",
+            "room_duty",
         ):
             button = QPushButton(t(f"console.{key}", lang))
             button.setMinimumHeight(34)
@@ -199,7 +200,8 @@ class QueueConsole(QWidget):
         tools.addWidget(self.room_combo, 0, 1)
         tools.addWidget(buttons["call_next"], 0, 2)
         tools.addWidget(buttons["pause"], 0, 3)
-        tools.addWidget(self.paused_label, 0, 4, 1, 3)
+        tools.addWidget(buttons["room_duty"], 0, 4)  # a nurse opens a room by the schedule, or closes it
+        tools.addWidget(self.paused_label, 0, 5, 1, 2)
         tools.addWidget(buttons["reprint"], 0, 8)
         for column, key in enumerate(
             ("call", "recall", "skip", "return", "up", "down", "transfer", "priority", "undo")
@@ -239,6 +241,7 @@ class QueueConsole(QWidget):
         buttons["undo"].clicked.connect(self.ask_undo)
         buttons["pause"].clicked.connect(self.toggle_pause)
         buttons["reprint"].clicked.connect(self.reprint)
+        buttons["room_duty"].clicked.connect(self.toggle_room_duty)
         self.room_combo.currentIndexChanged.connect(lambda _i: self._update_pause_button())
         self.notice_button.clicked.connect(self.ask_notice)
         self.withdraw_button.clicked.connect(self.withdraw_notice)
@@ -321,7 +324,12 @@ class QueueConsole(QWidget):
         for room_id in queue.room_ids:
             name = snapshot.room_name(room_id)
             paused = room_id in queue.paused_rooms
-            self.room_combo.addItem(name + (" ⏸" if paused else ""), room_id)
+            staffed = (
+                t("console.staffed", self.state.lang)
+                if room_id in model.staffed_today(queue, snapshot.now)
+                else ""
+            )
+            self.room_combo.addItem(name + staffed + (" ⏸" if paused else ""), room_id)
         index = self.room_combo.findData(room)
         self.room_combo.setCurrentIndex(max(index, 0) if queue.room_ids else -1)
         self.room_combo.blockSignals(False)
@@ -338,6 +346,11 @@ class QueueConsole(QWidget):
         self.buttons["pause"].setText(t("console.resume" if paused else "console.pause", self.state.lang))
         self.buttons["pause"].setEnabled(bool(room))
         self.buttons["call_next"].setEnabled(bool(room))
+        staffed = bool(queue and self.snapshot and room in model.staffed_today(queue, self.snapshot.now))
+        self.buttons["room_duty"].setText(
+            t("console.close_room" if staffed else "console.open_room", self.state.lang)
+        )
+        self.buttons["room_duty"].setEnabled(bool(room))
 
     def selected_ticket(self) -> model.TicketRow | None:
         index = selected_row(self.tickets_view)
@@ -540,6 +553,26 @@ class QueueConsole(QWidget):
             kinds=("queue",),
             on_done=lambda _e: self.state.message(
                 t("console.paused" if paused else "console.resumed", lang, room=name), "ok"
+            ),
+        )
+
+    def toggle_room_duty(self) -> None:
+        """Open the chosen room for the doctor the schedule puts there today, or close it (its door
+        queue goes back to the queue)."""
+        queue = self.selected_queue()
+        room = self.room_combo.currentData()
+        if queue is None or not room or self.snapshot is None:
+            self.state.message(t("console.no_room", self.state.lang), "warning")
+            return
+        close = room in model.staffed_today(queue, self.snapshot.now)
+        name, lang = self.snapshot.room_name(room), self.state.lang
+        self.state.record(
+            self,
+            "queue.room_close" if close else "queue.room_open",
+            {"room_id": room},
+            kinds=("queue",),
+            on_done=lambda _e: self.state.message(
+                t("console.room_closed" if close else "console.room_opened", lang, room=name), "ok"
             ),
         )
 

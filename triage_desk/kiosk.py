@@ -331,7 +331,8 @@ class KioskWindow(QWidget):
             ahead=ahead,
             issued_at=self.state.now().astimezone(),
             hospital=model.hospital_name(self.state.runtime.store, self.state.campus_id),
-            room=answer.get("room_name"),
+            room=answer.get("fixed_room_name"),  # only a fixed room: a door changes before the call
+            department=answer.get("department_name"),
         )
         self.state.print_slip(slip, on_done=self._printed)
         self.code_edit.clear()

@@ -1,7 +1,7 @@
 """``clinic triage``, ``clinic kiosk`` and ``clinic display``: the nurse's desk, the self check-in kiosk and
 the waiting-room display.
 
-    clinic triage  [--server URL] [--data-folder PATH] [--lang zh_CN|en|zh_TW] [--kiosk]
+    clinic triage  [--server URL] [--data-folder PATH] [--lang zh_CN|en|zh_TW] [--kiosk] [--desk-slot N]
     clinic kiosk   [--server URL] [--data-folder PATH] [--lang ...] [--windowed]
     clinic display [--server URL] [--data-folder PATH] [--lang ...] [--windowed] [--screen NAME]
                    [--queues CODE ...] [--english] [--silent]
@@ -23,7 +23,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.gui.launch import add_app_arguments, app_settings, open_runtime, run_main_window, self_test
+from shared.domain.queue_numbers import desk_slot_problem, slot_message
+from shared.gui.launch import (
+    add_app_arguments,
+    app_settings,
+    open_runtime,
+    run_main_window,
+    self_test,
+    start_logging,
+)
 from shared.site import SiteConfig, SiteConfigError, load_site_config
 
 log = logging.getLogger(__name__)
@@ -36,6 +44,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def add_triage_arguments(parser: argparse.ArgumentParser) -> None:
     _common(parser)
     parser.add_argument("--kiosk", action="store_true", help="run as the self check-in kiosk")
+    parser.add_argument(
+        "--desk-slot",
+        type=int,
+        help="this desk's ticket-number slot (queue_desk_slot: 1 … number_slots-1, its own)",
+    )
     parser.add_argument(
         "--windowed", action="store_true", help="kiosk: a normal window instead of full screen"
     )
@@ -264,6 +277,14 @@ def _run(kind: str, args: argparse.Namespace) -> int:
         site, lang, folder = app_settings(args)
     except SiteConfigError as exc:
         sys.stderr.write(f"{exc.message}\n")
+        return 2
+    start_logging(kind, folder)
+    if getattr(args, "desk_slot", None) is not None:
+        site = site.model_copy(update={"queue_desk_slot": args.desk_slot})
+    problem = desk_slot_problem(site.queue_desk_slot)
+    if kind == "triage" and problem is not None and not args.self_test:
+        # a desk without its own slot would print numbers another desk (or the server) prints too
+        sys.stderr.write("queue_desk_slot: " + slot_message(problem, site.queue_desk_slot, lang) + "\n")
         return 2
     if args.self_test:
         render = render_sample_announcement if kind == "display" else render_sample_slip

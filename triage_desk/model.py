@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from shared.domain import queue_check_in
 from shared.domain.entities import (
     Appointment,
     Campus,
@@ -21,13 +22,13 @@ from shared.domain.entities import (
     QueueNotice,
     QueueTicket,
     Room,
-    Schedule,
     Staff,
 )
 from shared.domain.masking import mask_name
-from shared.domain.queue_numbers import NumberingPlan
-from shared.domain.queue_rules import Place, QueueOrder, check_in_window, order_for
+from shared.domain.queue_numbers import NumberingPlan, desk_slot_problem, slot_message, slot_taken_by
+from shared.domain.queue_rules import Place, QueueOrder, check_in_window, clinic_day, order_for, rules_for
 from shared.domain.queue_states import effective_events, last_call
+from shared.errors import Conflict, ValidationFailed
 from shared.printing.ticket import ticket_id_from_qr
 from shared.store.store import LocalStore
 from shared.store.view import LocalView
@@ -106,6 +107,16 @@ class AreaSnapshot:
         )
 
 
+def staffed_today(queue: Queue, now: dt.datetime) -> set[str]:
+    """The queue's rooms with a doctor at work today (paused or not)."""
+    rules = rules_for(queue)
+    return {
+        r
+        for r, duty in queue.staffed_rooms.items()
+        if clinic_day(duty.since, rules) == clinic_day(now, rules)
+    }
+
+
 def minutes_between(start: dt.datetime, end: dt.datetime) -> int:
     return max(0, int((end - start).total_seconds() // 60))
 
@@ -133,7 +144,7 @@ def _summary(queue: Queue, tickets: list[QueueTicket], now: dt.datetime) -> Queu
             counts[ticket.status] += 1
         first = next((e for e in effective_events(ticket.events) if e.kind == "call"), None)
         if first is not None:
-            waits.append(minutes_between(ticket.checked_in_at, first.at))
+            waits.append(minutes_between(ticket.checked_in_at, first.when))
     longest = max((minutes_between(p.ticket.checked_in_at, now) for p in order.waiting), default=0)
     return QueueSummary(
         queue,
@@ -241,38 +252,39 @@ def todays_appointments(view: LocalView, patient_ids: Iterable[str], day: dt.dat
 
 
 def queue_for_appointment(view: LocalView, appointment: Appointment) -> Queue | None:
-    """The doctor's own queue if there is one, else the department queue of the appointment's schedule
-    (the same choice as the server's check-in endpoint)."""
-    queues = [q for q in view.find(Queue, doctor_id=appointment.doctor_id) if q.active and not q.voided]
-    if queues:
-        return sorted(queues, key=lambda q: q.code)[0]
-    schedule = view.get(Schedule, appointment.schedule_id)
-    if schedule is None:
-        return None
-    queues = [
-        q
-        for q in view.find(Queue, department_id=schedule.department_id)
-        if q.active and not q.voided and q.kind == "department"
-    ]
-    return sorted(queues, key=lambda q: q.code)[0] if queues else None
+    """The appointment's queue: the rule the server's check-in route applies too (``queue_check_in``)."""
+    return queue_check_in.queue_for_appointment(view, appointment)
 
 
-def active_ticket(view: LocalView, patient_id: str, queue_id: str, day: dt.date) -> QueueTicket | None:
-    for ticket in view.find(QueueTicket, patient_id=patient_id, day=day):
-        if (
-            ticket.queue_id == queue_id
-            and not ticket.voided
-            and ticket.status in ("waiting", "called", "skipped")
-        ):
-            return ticket
-    return None
+def active_ticket(
+    view: LocalView, patient_id: str, queue_id: str, day: dt.date, appointment_id: str | None = None
+) -> QueueTicket | None:
+    """The patient's ticket still in play in this queue (or for this appointment): "already checked
+    in", as ``queue.check_in`` and the server decide it."""
+    return queue_check_in.active_ticket(
+        view, patient_id=patient_id, queue_id=queue_id, day=day, appointment_id=appointment_id
+    )
 
 
-def next_number(view: LocalView, queue: Queue, day: dt.date, slot: int) -> int:
-    """This desk's next ticket number for ``queue`` on ``day`` (its own slot, never another desk's)."""
+def next_number(
+    view: LocalView, queue: Queue, day: dt.date, slot: int, *, device_id: str = "", lang: str = "zh_CN"
+) -> int:
+    """This desk's next ticket number for ``queue`` on ``day`` (its own slot, never another desk's).
+
+    Raises ``ValidationFailed`` (``bad_desk_slot``) when ``slot`` is not one of the queue's desk slots,
+    and ``Conflict`` (``desk_slot_taken``) when another PC (not ``device_id``) issued numbers of this
+    slot today: two desks sharing a slot would print the same numbers offline."""
     plan = NumberingPlan(queue.number_block, queue.number_slots)
-    used = [t.number for t in view.find(QueueTicket, queue_id=queue.id, day=day)]
-    return plan.next_number(slot, used)
+    problem = desk_slot_problem(slot, plan)
+    if problem is not None:
+        raise ValidationFailed(slot_message(problem, slot, lang, plan=plan), code="bad_desk_slot")
+    tickets = view.find(QueueTicket, queue_id=queue.id, day=day)
+    if device_id:
+        other = slot_taken_by(plan, slot, ((t.number, t.issued_device) for t in tickets), device_id)
+        if other is not None:
+            message = slot_message("taken", slot, lang, plan=plan, device=other)
+            raise Conflict(message, code="desk_slot_taken")
+    return plan.next_number(slot, [t.number for t in tickets])
 
 
 # ----------------------------------------------------------------------------------------------- kiosk
@@ -313,7 +325,7 @@ def kiosk_decision(store: LocalStore, code: str, now: dt.datetime) -> KioskDecis
         if queue is None:
             return KioskDecision("no_queue", appointment, patient)
         day = local_day(now)
-        existing = active_ticket(view, appointment.patient_id, queue.id, day)
+        existing = active_ticket(view, appointment.patient_id, queue.id, day, appointment.id)
         if existing is not None:
             return KioskDecision("done", appointment, patient, queue, existing)
     if local_day(appointment.slot_time) != day:
@@ -415,7 +427,7 @@ def display_snapshot(
                         room.name if room else "",
                         department.name if department else "",
                         patient.name if patient else "",
-                        event.at,
+                        event.when,  # when it was called (occurred_at), not when the server heard of it
                         room.name_en if room else "",
                         ticket.status == "called" and latest is not None and latest.no == event.no,
                     )
@@ -451,6 +463,13 @@ def display_snapshot(
             )
     calls.sort(key=lambda c: (c.at, c.ticket_id, c.event_no), reverse=True)
     return DisplaySnapshot(area.day, now, calls, boards, skipped, waiting, area.notices)
+
+
+def department_name(view: LocalView, queue: Queue, room: Room | None = None) -> str | None:
+    """The department a queue (or its fixed room) belongs to, for the slip."""
+    department_id = queue.department_id or (room.department_id if room else None)
+    department = view.get(Department, department_id) if department_id else None
+    return department.name if department else None
 
 
 def hospital_name(store: LocalStore, campus_id: str | None) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -14,11 +15,11 @@ from PySide6.QtCore import QObject, Signal
 from shared.domain.entities import Staff
 from shared.gui.app import ClientRuntime
 from shared.gui.ops import CollectionOp, OpChanges, describe_error
-from shared.gui.workers import BackgroundCall
+from shared.gui.printing import PrintQueue, QueuedJob
 from shared.printing.ticket import TicketSlip
 from shared.site import SiteConfig
 from shared.store.store import OutboxEntry
-from triage_desk.slip import send_slip, slip_bytes
+from triage_desk.slip import slip_bytes
 from triage_desk.texts import t
 
 log = logging.getLogger(__name__)
@@ -39,12 +40,24 @@ class TriageState(QObject):
         site: SiteConfig,
         lang: str,
         clock: Callable[[], dt.datetime] | None = None,
+        data_folder: Path | None = None,
     ) -> None:
         super().__init__()
         self.runtime = runtime
         self.site = site
         self.lang = lang
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        folder = data_folder or runtime.data_folder
+        self._slips_printed: set[str] = set()  # ticket ids whose slip this desk printed
+        self.data_folder = folder or Path(".")
+        self.print_queue = PrintQueue(
+            lambda: self.site,
+            data_folder=folder,
+            spool=folder / "print_spool" if folder else None,
+            lang=lang,
+            context=runtime.context,
+            parent=self,
+        )
 
     # -- who, where, when ---------------------------------------------------------------------------
 
@@ -105,26 +118,27 @@ class TriageState(QObject):
         ).success(done).failure(failed).run_in_background()
 
     def print_slip(self, slip: TicketSlip, *, on_done: Callable[[bool, str], Any] | None = None) -> None:
-        """Print a ticket slip on this PC's ticket printer, off the GUI thread; the outcome is shown."""
-        setting = self.site.printer("ticket")
+        """Print a ticket slip on this PC's ticket printer through the shared print queue (off the GUI
+        thread, kept for a retry if the printer is off, recorded with ``print.record``); the outcome is
+        shown. A slip printed again for the same ticket is marked a reprint."""
         lang = self.lang
+        setting = self.print_queue.setting_for("ticket")
         data = slip_bytes(slip, setting, lang)
-        where: list[str] = []
+        reprint = slip.ticket_id in self._slips_printed
+        self._slips_printed.add(slip.ticket_id)
 
-        def work() -> None:
-            where.append(send_slip(data, setting, lang))
-
-        def sent(_none: object) -> None:
-            self.message(t("print.sent", lang, where=where[0]), "ok")
-            self.sig_slip_printed.emit(where[0], data)
+        def done(job: QueuedJob) -> None:
+            if job.state == "sent":
+                self.message(t("print.sent", lang, where=job.where), "ok")
+                self.sig_slip_printed.emit(job.where, data)
+                if on_done is not None:
+                    on_done(True, job.where)
+                return
+            log.warning("ticket slip %s not printed: %s", slip.number, job.error)
+            self.message(t("print.failed", lang, reason=job.error), "error")
             if on_done is not None:
-                on_done(True, where[0])
+                on_done(False, job.error)
 
-        def failed(error: BaseException) -> None:
-            reason = describe_error(error, lang).message
-            log.warning("ticket slip %s not printed: %s", slip.number, reason)
-            self.message(t("print.failed", lang, reason=reason), "error")
-            if on_done is not None:
-                on_done(False, reason)
-
-        BackgroundCall(work, on_success=sent, on_failure=failed, label="print-slip").start()
+        self.print_queue.print(
+            "ticket", slip.number, "escpos", data, ref_id=slip.ticket_id, reprint=reprint, on_done=done
+        )

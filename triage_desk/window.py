@@ -9,9 +9,11 @@ from collections.abc import Callable
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
+from shared.gui.printers import PrintJobsButton, printers_button
 from shared.gui.widgets import MessageLine
 from triage_desk.check_in import CheckInScreen
 from triage_desk.console import QueueConsole
+from triage_desk.slip import ticket_test_page
 from triage_desk.state import TriageState
 from triage_desk.texts import t
 
@@ -35,8 +37,12 @@ class TriageWindow(QMainWindow):
         if open_display is not None:
             self.display_button.clicked.connect(lambda: open_display())
         top.addWidget(self.display_button)
+        self.print_jobs_button = PrintJobsButton(state.print_queue, lang)
+        top.addWidget(self.print_jobs_button)
+        self.printers_button = printers_button(state, "triage", self, test_page=ticket_test_page)
+        top.addWidget(self.printers_button)
         layout.addLayout(top)
-        self.message_line = MessageLine()
+        self.message_line = MessageLine(single_line=True)
         layout.addWidget(self.message_line)
         self.tabs = QTabWidget()
         self.check_in = CheckInScreen(state)

@@ -18,7 +18,9 @@ from shared.domain.mutations.base import Rejected
 from shared.domain.prescribing import DiagnosisFacts, PatientFacts, RxLine
 from shared.domain.rx_checks import Acknowledgement
 from shared.ids import new_id
-from shared.security.signing import EncryptedKey, canonical_bytes, sign
+from shared.security.device_keys import UnlockedKey
+from shared.security.device_signing import DeviceSigner, signing_time, unlock
+from shared.security.signing import canonical_bytes
 from workstation.rx_plan import Plan, acknowledgements_for
 
 
@@ -114,21 +116,27 @@ def sign_note(
     note_id: str,
     visit_id: str,
     content: NoteContent,
-    key: EncryptedKey,
+    key: DeviceSigner,
     key_id: str,
     pin: str,
     lang: str,
 ) -> EmrNote:
     """Save the latest text, then sign the note (``emr.sign``) over its canonical content."""
-    sign(b"pin-check", key, pin, lang=lang)  # a wrong PIN stops here, before anything is recorded
+    unlocked = unlock(key, store, pin, lang)  # a wrong PIN stops here, before anything is recorded
     note = store.get(EmrNote, note_id)
     if note is None or note.status == "draft":
         note = save_note(store, note_id, visit_id, content, lang)
-    signed_at = now_local()
-    signature = sign(canonical_bytes(note_signed_content(note, signed_at)), key, pin, lang=lang)
+    signed_at = signing_time(store)
+    signature = unlocked.sign(canonical_bytes(note_signed_content(note, signed_at)))
     store.record(
         "emr.sign",
-        {"note_id": note.id, "signing_key_id": key_id, "signed_at": signed_at, "signature": signature},
+        {
+            "note_id": note.id,
+            "signing_key_id": unlocked.key_id,
+            "signed_at": signed_at,
+            "algorithm": unlocked.algorithm,
+            "signature": signature,
+        },
         lang=lang,
     )
     signed = store.get(EmrNote, note.id)
@@ -172,13 +180,20 @@ def cancel_order(store: Any, order_id: str, reason: str, lang: str) -> None:
 # ---------------------------------------------------------------------------------- prescriptions
 
 
-def _sign_rx(store: Any, rx_id: str, key: EncryptedKey, key_id: str, pin: str, lang: str) -> Prescription:
+def _sign_rx(store: Any, rx_id: str, unlocked: UnlockedKey, lang: str) -> Prescription:
     row = store.get(Prescription, rx_id)
     assert row is not None
-    signature = sign(canonical_bytes(rx_signed_content(row)), key, pin, lang=lang)
+    signed_at = signing_time(store)
+    signature = unlocked.sign(canonical_bytes(rx_signed_content(row, signed_at)))
     store.record(
         "rx.sign",
-        {"rx_id": rx_id, "signing_key_id": key_id, "signed_at": now_local(), "signature": signature},
+        {
+            "rx_id": rx_id,
+            "signing_key_id": unlocked.key_id,
+            "signed_at": signed_at,
+            "algorithm": unlocked.algorithm,
+            "signature": signature,
+        },
         lang=lang,
     )
     signed = store.get(Prescription, rx_id)
@@ -194,7 +209,7 @@ def write_and_sign(
     patient_id: str,
     visit_id: str | None,
     pharmacy_id: str | None,
-    key: EncryptedKey,
+    key: DeviceSigner,
     key_id: str,
     pin: str,
     renewed_from_id: str | None,
@@ -205,7 +220,7 @@ def write_and_sign(
     The PIN is checked before anything is recorded. Each prescription is signed over the content of
     the row the local handler wrote, exactly what the server rebuilds from the same arguments.
     """
-    sign(b"pin-check", key, pin, lang=lang)
+    unlocked = unlock(key, store, pin, lang)  # a wrong PIN stops here, before anything is recorded
     session = store.session()
     staff_id = session.staff.id
     day = dt.date.today()
@@ -238,7 +253,7 @@ def write_and_sign(
             },
             lang=lang,
         )
-        done.append(_sign_rx(store, rx_id, key, key_id, pin, lang))
+        done.append(_sign_rx(store, rx_id, unlocked, lang))
     return done
 
 
@@ -251,13 +266,13 @@ def amend_and_sign(
     rx_type: str,
     diagnoses: Sequence[DiagnosisFacts],
     patient: PatientFacts,
-    key: EncryptedKey,
+    key: DeviceSigner,
     key_id: str,
     pin: str,
     lang: str,
 ) -> Prescription:
     """A rejected (or draft) prescription changed (``rx.amend``) and signed again (``rx.sign``)."""
-    sign(b"pin-check", key, pin, lang=lang)
+    unlocked = unlock(key, store, pin, lang)
     row = store.get(Prescription, rx_id)
     if row is None:
         raise Rejected(f"prescription {rx_id} not found", code="not_found")
@@ -274,7 +289,7 @@ def amend_and_sign(
         base_version=row.version,
         lang=lang,
     )
-    return _sign_rx(store, rx_id, key, key_id, pin, lang)
+    return _sign_rx(store, rx_id, unlocked, lang)
 
 
 def cancel_rx(store: Any, rx_id: str, reason: str, lang: str) -> None:

@@ -1,4 +1,5 @@
-"""Small modal questions: the signing PIN, a new PIN, a reason, a name for a template or an order set.
+"""Small modal questions: a PIN change, a reason, a name for a template or an order set. The signing
+PIN itself is asked by the dialog every app shares (``shared.gui.pin_dialog``, re-exported here).
 
 Each dialog has an ``ask(...)`` class method returning the answer or ``None``; tests replace ``ask``.
 """
@@ -17,8 +18,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shared.errors import ValidationFailed
+from shared.gui.pin_dialog import NewPinDialog, PinDialog
+from shared.security.device_keys import check_pin_policy
 from shared.security.signing import MIN_PIN_LENGTH
 from workstation.texts import t
+
+__all__ = [
+    "ChangePinDialog",
+    "NameScopeDialog",
+    "NewPinDialog",
+    "PinDialog",
+    "ReasonDialog",
+    "ResetKeyDialog",
+]
 
 
 class _Form(QDialog):
@@ -58,49 +71,6 @@ class _Form(QDialog):
         return ""
 
 
-class PinDialog(_Form):
-    """Ask for the signing PIN."""
-
-    def __init__(self, parent: QWidget | None, lang: str, what: str) -> None:
-        super().__init__(parent, t("pin.title", lang), lang, t("pin.intro", lang, what=what))
-        self.pin_edit = QLineEdit()
-        self.pin_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.form.addRow(t("pin.pin", lang), self.pin_edit)
-
-    def problem(self) -> str:
-        return "" if self.pin_edit.text() else t("pin.empty", self.lang)
-
-    @classmethod
-    def ask(cls, parent: QWidget | None, *, lang: str, what: str) -> str | None:
-        dialog = cls(parent, lang, what)
-        return dialog.pin_edit.text() if dialog.exec() == QDialog.DialogCode.Accepted else None
-
-
-class NewPinDialog(_Form):
-    """Set a signing PIN (first use, or a new key after an administrator's reset)."""
-
-    def __init__(self, parent: QWidget | None, lang: str) -> None:
-        super().__init__(parent, t("pin.new_title", lang), lang, t("pin.new_intro", lang, min=MIN_PIN_LENGTH))
-        self.pin_edit = QLineEdit()
-        self.pin_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.again_edit = QLineEdit()
-        self.again_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.form.addRow(t("pin.pin", lang), self.pin_edit)
-        self.form.addRow(t("pin.again", lang), self.again_edit)
-
-    def problem(self) -> str:
-        if len(self.pin_edit.text()) < MIN_PIN_LENGTH:
-            return t("pin.too_short", self.lang, min=MIN_PIN_LENGTH)
-        if self.pin_edit.text() != self.again_edit.text():
-            return t("pin.mismatch", self.lang)
-        return ""
-
-    @classmethod
-    def ask(cls, parent: QWidget | None, *, lang: str) -> str | None:
-        dialog = cls(parent, lang)
-        return dialog.pin_edit.text() if dialog.exec() == QDialog.DialogCode.Accepted else None
-
-
 class ChangePinDialog(_Form):
     def __init__(self, parent: QWidget | None, lang: str) -> None:
         super().__init__(parent, t("pin.change_title", lang), lang)
@@ -117,6 +87,10 @@ class ChangePinDialog(_Form):
     def problem(self) -> str:
         if len(self.pin_edit.text()) < MIN_PIN_LENGTH:
             return t("pin.too_short", self.lang, min=MIN_PIN_LENGTH)
+        try:
+            check_pin_policy(self.pin_edit.text(), self.lang)
+        except ValidationFailed as error:
+            return error.message
         if self.pin_edit.text() != self.again_edit.text():
             return t("pin.mismatch", self.lang)
         return ""

@@ -1,22 +1,16 @@
-"""The workstation's printouts: the A5 prescription and the A4 visit note, where they go, and the print log.
+"""The workstation's printouts: the A5 prescription and the A4 visit note built from rows, and what a print
+of them reports.
 
-Building a document is pure (``prescription_print`` / ``note_print`` from rows); ``send_pdf`` delivers the
-bytes to the PC's printer for the kind (``site.printers["prescription"]`` / ``["visit_note"]``) and
-every print is recorded with ``print.record`` (kept offline in the outbox like any mutation), and a
-document that has a print record already is marked "补打" (reprint). Sending and recording touch the disk
-or the network: run them on the DB thread.
-
-Targets: ``file:/folder`` (a PDF per job, named by kind, time and number), ``file:/path/x.pdf`` (overwritten),
-``cups:Queue`` (``lp -d``), ``tcp:host:port`` (raw 9100 for PDF-capable printers), ``none`` (the PDF is
-kept in ``<data folder>/prints`` and the message says where).
+Building a document is pure (``prescription_print`` / ``note_print`` from rows). Where it goes, the spool
+and the print record are every app's: ``WorkState.print_pdf`` hands the PDF to the shared print queue
+(``shared.gui.printing``), which sends it to the PC's printer for the kind (``printers.prescription`` /
+``printers.visit_note``, ``shared.printing.router``) and records it with ``print.record``
+(``shared.printing.records``); a document that has a print record already is marked "补打" (reprint).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +22,6 @@ from shared.domain.entities import (
     EmrNote,
     Patient,
     Prescription,
-    PrintRecord,
     SigningKey,
     Visit,
 )
@@ -39,53 +32,13 @@ from shared.domain.prescribing import (
     PrescriptionDraft,
     new_line,
 )
-from shared.errors import SuiteError
-from shared.i18n import tr
-from shared.ids import new_id
 from shared.printing.prescription import PrescriptionPrint, render_prescription
-from shared.printing.transports import PrinterUnavailable, transport_from_url
 from shared.printing.visit_note import NoteSection, VisitNotePrint
 from shared.security.signing import fingerprint
-from shared.site import PrinterSetting
 from workstation import texts  # noqa: F401  (registers the ws.* messages used here)
 from workstation.formats import NOTE_TITLES
 
 DEFAULT_HOSPITAL = "门诊"
-_jobs = itertools.count(1)
-
-
-def printed_before(store: Any, document: str, ref_id: str) -> bool:
-    """Whether a ``print.record`` of this document and row is known here (this PC's own, recorded
-    offline too, or another PC's once synced): the next print is then a reprint."""
-    return any(r.document == document and not r.voided for r in store.find(PrintRecord, ref_id=ref_id))
-
-
-def record_print(
-    store: Any,
-    document: str,
-    ref_id: str,
-    *,
-    reprint: bool,
-    copies: int,
-    printer: str,
-    lang: str,
-) -> str:
-    """``print.record`` for a job that reached its printer; returns the record's id."""
-    record_id = new_id()
-    store.record(
-        "print.record",
-        {
-            "id": record_id,
-            "document": document,
-            "ref_id": ref_id[:64],
-            "reprint": reprint,
-            "copies": copies,
-            "printer": printer[:200],
-            "printed_at": dt.datetime.now().astimezone(),
-        },
-        lang=lang,
-    )
-    return record_id
 
 
 def _hospital(view: Any, campus_id: str | None) -> str:
@@ -156,64 +109,7 @@ class Printed:
     data: bytes
     record_id: str = ""
     warning: str = ""
-
-
-def _file_path(target: str, kind: str, title: str) -> Path:
-    path = Path(target).expanduser()
-    if path.suffix.lower() == ".pdf" and not path.is_dir():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path
-    path.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    safe = "".join(ch for ch in title if ch.isalnum() or ch in "-_") or "doc"
-    return path / f"{kind}-{safe}-{stamp}-{next(_jobs):04d}.pdf"
-
-
-def _write_whole(path: Path, data: bytes) -> None:
-    """Write beside and rename, so a folder watched by a print spooler never sees half a PDF."""
-    partial = path.with_name(f".{path.name}.part")
-    partial.write_bytes(data)
-    partial.replace(path)
-
-
-def send_pdf(
-    data: bytes, setting: PrinterSetting, *, kind: str, title: str, fallback_folder: Path, lang: str
-) -> str:
-    """Deliver a PDF to the printer of ``setting``; returns where it went (a path or a printer name)."""
-    target = (setting.target or "none").strip()
-    scheme, _, rest = target.partition(":")
-    if scheme in ("none", ""):
-        path = _file_path(str(fallback_folder), kind, title)
-        _write_whole(path, data)
-        return str(path)
-    if scheme == "file":
-        path = _file_path(rest[2:] if rest.startswith("//") else rest, kind, title)
-        _write_whole(path, data)
-        return str(path)
-    if scheme == "cups":
-        lp = shutil.which("lp")
-        if lp is None:
-            raise PrinterUnavailable(tr("ws.print.no_lp", lang, printer=rest))
-        done = subprocess.run(  # noqa: S603 - fixed program, queue name from the site config
-            [lp, "-d", rest, "-n", str(setting.copies)], input=data, capture_output=True, timeout=30
-        )
-        if done.returncode != 0:
-            raise PrinterUnavailable(
-                tr(
-                    "ws.print.failed_lp",
-                    lang,
-                    printer=rest,
-                    reason=done.stderr.decode(errors="replace").strip(),
-                )
-            )
-        return rest
-    if scheme == "tcp":
-        url = target if rest.startswith("//") else f"tcp://{rest}"
-        transport = transport_from_url(url)
-        for _ in range(setting.copies):
-            transport.send(data)
-        return url
-    raise SuiteError(tr("ws.print.unsupported", lang, target=target), code="printer_unsupported")
+    saved_to_file: bool = False  # the printer setting only saves files: nothing reached paper
 
 
 # ------------------------------------------------------------------------------------ sample data

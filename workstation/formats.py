@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from shared.money import format_money
+
 NOTE_TITLES = {
     "chief_complaint": "主诉",
     "present_illness": "现病史",
@@ -15,4 +17,5 @@ NOTE_TITLES = {
 
 
 def money(value: Decimal | str) -> str:
-    return f"¥{Decimal(value):.2f}"
+    """¥12.80: ``shared.money.format_money``, the rule the pharmacy and the printouts use."""
+    return format_money(value)

@@ -16,7 +16,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.gui.launch import add_app_arguments, app_settings, open_runtime, run_main_window, self_test
+from shared.gui.launch import (
+    add_app_arguments,
+    app_settings,
+    open_runtime,
+    run_main_window,
+    self_test,
+    start_logging,
+)
 from shared.site import SiteConfig, SiteConfigError
 
 log = logging.getLogger(__name__)
@@ -56,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     except SiteConfigError as exc:
         sys.stderr.write(f"{exc.message}\n")
         return 2
+    start_logging(APP, folder)
     if args.self_test:
         return self_test(
             APP,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.domain.entities import (
@@ -36,7 +36,7 @@ from shared.domain.entities import (
     StockBatch,
     Visit,
 )
-from shared.domain.queue_rules import order_for
+from shared.domain.queue_rules import PassReason, QueueOrder, order_for
 from shared.domain.search_keys import normalize_query, pinyin_initials
 
 
@@ -54,6 +54,7 @@ class TicketRow:
     waited_minutes: int
     pre_consult: str = ""
     door: str | None = None  # room whose door the ticket waits at (second queue)
+    klass: str = "normal"  # the effective priority class in the order (elderly by age too)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,27 @@ class DayView:
     schedules: list[Schedule]
     room_next: dict[str, str] = field(default_factory=dict)  # room id -> ticket id to call next
     department_name: str = ""
+    # other rooms of the department at this campus: a doctor standing in for a colleague may choose one
+    other_rooms: list[Room] = field(default_factory=list)
+    orders: dict[str, QueueOrder] = field(default_factory=dict)  # queue id -> its order (why F5 passes)
+    room_names: dict[str, str] = field(default_factory=dict)  # every room of the queues shown
+    duty: dict[str, str] = field(default_factory=dict)  # room id -> doctor at work there today
+    staff_names: dict[str, str] = field(default_factory=dict)  # those doctors' names
+    stand_in: str = ""  # the chosen room when it is not one of the doctor's own (standing in)
+
+    def passed_over(self, room_id: str, row: TicketRow) -> PassReason | None:
+        """Why F5 in ``room_id`` does not call ``row``: see ``QueueOrder.passed_over``; ``other_queue``
+        when the room does not serve the row's queue."""
+        order = self.orders.get(row.queue.id)
+        if order is None:
+            return None
+        if (
+            row.queue.room_ids
+            and room_id not in row.queue.room_ids
+            and row.queue.doctor_id != (self.staff.id if self.staff else None)
+        ):
+            return "other_queue"
+        return order.passed_over(room_id, row.ticket.id)
 
 
 def _minutes(since: dt.datetime, now: dt.datetime) -> int:
@@ -123,6 +145,18 @@ def my_rooms(
     return rooms, schedules
 
 
+def department_rooms(view: Any, department_ids: Iterable[str], campus: str | None) -> list[Room]:
+    """The rooms of these departments at the campus, by code (a stand-in doctor chooses among them)."""
+    rooms: list[Room] = []
+    for department_id in dict.fromkeys(department_ids):
+        rooms += [
+            r
+            for r in view.find(Room, department_id=department_id)
+            if not r.voided and (campus is None or r.campus_id == campus)
+        ]
+    return sorted(rooms, key=lambda r: r.code)
+
+
 def day_view(
     store: Any,
     *,
@@ -131,23 +165,41 @@ def day_view(
     today: dt.date,
     now: dt.datetime,
     configured_rooms: Iterable[str] = (),
+    chosen_room: str = "",
 ) -> DayView:
+    """The doctor's day. ``chosen_room``: the room the doctor works in now; a room of the department
+    that is not one of the doctor's own (standing in for a colleague) joins the day's rooms."""
     if staff is None:
         return DayView(None, campus_id, [], [], [], [], [])
     rooms, schedules = my_rooms(store, staff, campus_id, today, configured_rooms)
-    room_ids = {r.id for r in rooms}
     with store.reading() as view:
         campus = campus_id or staff.campus_id
+        home = [staff.department_id] if staff.department_id else []
+        department = department_rooms(view, [*(r.department_id for r in rooms), *home], campus)
+        own = {r.id for r in rooms}
+        chosen = next((r for r in department if r.id == chosen_room), None)
+        stand_in = ""
+        if chosen is not None and chosen.id not in own:
+            rooms, stand_in = [*rooms, chosen], chosen.id
+        room_ids = {r.id for r in rooms}
+        other_rooms = [r for r in department if r.id not in room_ids]
         queues = [
             q
             for q in (view.find(Queue, campus_id=campus) if campus else view.all(Queue))
             if not q.voided and q.active and (room_ids.intersection(q.room_ids) or q.doctor_id == staff.id)
         ]
-        department = view.get(Department, staff.department_id) if staff.department_id else None
-        room_names = {r.id: r.name for r in rooms}
+        home_department = view.get(Department, staff.department_id) if staff.department_id else None
+        known = {r.id: r for r in [*rooms, *department]}
+        for room_id in {r for q in queues for r in q.room_ids} - set(known):
+            room = view.get(Room, room_id)
+            if room is not None:
+                known[room.id] = room
+        room_names = {r.id: r.name for r in known.values()}
         waiting: list[TicketRow] = []
         seen: list[TicketRow] = []
         room_next: dict[str, str] = {}
+        orders: dict[str, QueueOrder] = {}
+        duty: dict[str, str] = {}
         patients: dict[str, Patient | None] = {}
         for queue in queues:
             tickets = [t for t in view.find(QueueTicket, queue_id=queue.id, day=today) if not t.voided]
@@ -155,6 +207,9 @@ def day_view(
                 if ticket.patient_id not in patients:
                     patients[ticket.patient_id] = view.get(Patient, ticket.patient_id)
             order = order_for(queue, tickets, now)
+            orders[queue.id] = order
+            for room_id in order.working or ():
+                duty.setdefault(room_id, queue.staffed_rooms[room_id].doctor_id)
             for room in rooms:
                 if room.id in queue.room_ids or queue.doctor_id == staff.id:
                     place = order.next_for_room(room.id)
@@ -164,7 +219,8 @@ def day_view(
                 ticket = place.ticket
                 if ticket.room_id and ticket.room_id not in room_ids:
                     continue  # bound to a colleague's room
-                waiting.append(_row(view, ticket, queue, patients, room_names, place.ahead, now, place.door))
+                row = _row(view, ticket, queue, patients, room_names, place.ahead, now, place.door)
+                waiting.append(replace(row, klass=place.klass))
             for ticket in tickets:
                 if ticket.status == "waiting":
                     continue
@@ -175,11 +231,15 @@ def day_view(
                 )
                 if mine:
                     seen.append(_row(view, ticket, queue, patients, room_names, None, now, None))
+        staff_names: dict[str, str] = {}
+        for doctor_id in set(duty.values()):
+            doctor = view.get(Staff, doctor_id)
+            staff_names[doctor_id] = doctor.name if doctor else doctor_id
     order_rank = {"in_consultation": 0, "called": 1, "skipped": 2, "done": 3}
     seen.sort(
         key=lambda r: (
             order_rank.get(r.ticket.status, 4),
-            -(r.ticket.events[-1].at.timestamp() if r.ticket.events else 0),
+            -(r.ticket.events[-1].when.timestamp() if r.ticket.events else 0),
         )
     )
     return DayView(
@@ -191,7 +251,13 @@ def day_view(
         seen,
         schedules,
         room_next,
-        department.name if department else "",
+        home_department.name if home_department else "",
+        other_rooms,
+        orders,
+        room_names,
+        duty,
+        staff_names,
+        stand_in,
     )
 
 

@@ -1,5 +1,6 @@
 """What every workstation screen shares: runtime (ops, bus), site configuration, who is logged in, the
-current room, the signing key folder, a short-lived PIN memory, and printing through ops.
+current room, this PC's signing keys (OS key store), the PIN of the current patient's consult, and
+printing through ops.
 
 Screens talk to the store only through ops and redraw when ``sig_operation_did_execute`` touches what
 they show. ``WorkState`` holds no widgets.
@@ -17,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal
 
 from shared.domain.entities import Staff
+from shared.errors import SuiteError
 from shared.gui.app import ClientRuntime
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
-from shared.gui.workers import run_in_background
-from shared.security.keyfile import KeyFile
+from shared.gui.printing import PrintQueue, QueuedJob
+from shared.security.device_keys import DeviceKeys
+from shared.security.device_signing import remove_legacy_key_files
 from shared.site import SiteConfig
 from workstation.texts import t
 
@@ -29,7 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PIN_MEMORY_SECONDS = 300.0
+# One PIN entry serves one patient's consult (forgotten when the consult changes patient, at call-next
+# and at finish); this cap only ends a consult left open for a very long time.
+PIN_MEMORY_SECONDS = 30 * 60.0
 
 
 class WorkState(QObject):
@@ -53,11 +58,21 @@ class WorkState(QObject):
         self.site = site
         self.lang = lang
         self.data_folder = data_folder
-        self.keys = KeyFile(data_folder / "signing_keys")
+        self._keys: DeviceKeys | None = None
+        remove_legacy_key_files(data_folder)  # sealed key files of earlier versions: never kept again
+        self.consult_visit_id = ""  # the visit whose consult is open (the PIN memory's scope)
         self.prints_folder = data_folder / "prints"
+        self.print_queue = PrintQueue(
+            lambda: self.site,
+            data_folder=data_folder,
+            spool=data_folder / "print_spool",
+            lang=lang,
+            context=runtime.context,
+            parent=self,
+        )
         self.room_id: str = ""
         self._clock = clock or (lambda: dt.datetime.now().astimezone())
-        self._pin: tuple[str, float] | None = None
+        self._pin: tuple[str, str, float] | None = None  # PIN, visit id, when
         self._warming: Any = None  # the BackgroundCall that prepares printing, once started
 
     # -- who and where ------------------------------------------------------------------------------
@@ -84,19 +99,43 @@ class WorkState(QObject):
     def message(self, text: str, level: str = "info") -> None:
         self.sig_message.emit(text, level)
 
-    # -- PIN memory (so one consult's note and prescriptions need one PIN) ----------------------------
+    # -- signing keys and the consult's PIN ----------------------------------------------------------
+
+    @property
+    def keys(self) -> DeviceKeys:
+        """This install's keys in the OS key store (first used on the DB thread: it reads the device id)."""
+        if self._keys is None:
+            self._keys = DeviceKeys(self.runtime.store.device_id)
+        return self._keys
+
+    @keys.setter
+    def keys(self, value: DeviceKeys) -> None:
+        self._keys = value
+
+    def consult_opened(self, visit_id: str) -> None:
+        """The consult now shows ``visit_id``: another patient's consult needs the PIN again."""
+        if visit_id != self.consult_visit_id:
+            self.forget_pin()
+        self.consult_visit_id = visit_id
+
+    def consult_ended(self) -> None:
+        """Call-next or finish: the consult's PIN is forgotten."""
+        self.forget_pin()
+        self.consult_visit_id = ""
 
     def remembered_pin(self) -> str | None:
+        """The PIN entered during the open consult (one patient), or None."""
         if self._pin is None:
             return None
-        pin, at = self._pin
-        if time.monotonic() - at > PIN_MEMORY_SECONDS:
+        pin, visit_id, at = self._pin
+        if visit_id != self.consult_visit_id or time.monotonic() - at > PIN_MEMORY_SECONDS:
             self._pin = None
             return None
         return pin
 
     def remember_pin(self, pin: str) -> None:
-        self._pin = (pin, time.monotonic())
+        """Keep ``pin`` for the rest of the open consult (nothing is kept outside a consult)."""
+        self._pin = (pin, self.consult_visit_id, time.monotonic()) if self.consult_visit_id else None
 
     def forget_pin(self) -> None:
         self._pin = None
@@ -179,51 +218,39 @@ class WorkState(QObject):
     ) -> None:
         """Render (``render(store, reprint)``) and send a PDF to the PC's printer for ``kind``, then record
         the print (``print.record``); a document printed before (a record is known) is marked a reprint."""
-        setting = self.site.printer(kind)  # type: ignore[arg-type]
         lang = self.lang
-        folder = self.prints_folder
 
-        # render on the DB thread, send on a worker thread (a printer that is off or slow to answer must not
-        # hold up the database), then record the print on the DB thread
+        # render on the DB thread; the shared print queue sends it on a worker thread (a printer that is
+        # off or slow to answer must not hold up the database), keeps it for a retry if it fails, and
+        # records the print (print.record) once it reached the printer
         def prepare(store: Any) -> tuple[bool, bytes]:
-            from workstation.documents import printed_before
+            from shared.printing.records import printed_before
 
             reprint = printed_before(store, document, ref_id)
             return reprint, render(store, reprint)
 
         def send(prepared: tuple[bool, bytes]) -> None:
-            from workstation.documents import send_pdf
-
             reprint, data = prepared
-            run_in_background(
-                lambda: send_pdf(data, setting, kind=kind, title=title, fallback_folder=folder, lang=lang),
-                on_success=lambda where: record(reprint, data, where),
-                on_failure=failed,
-                label="print-pdf",
+            self.print_queue.print(kind, title, "pdf", data, ref_id=ref_id, reprint=reprint, on_done=queued)
+
+        def queued(job: QueuedJob) -> None:
+            if job.state != "sent":
+                failed(SuiteError(job.error, code="printer_unavailable"))
+                return
+            from workstation.documents import Printed
+
+            done(
+                Printed(
+                    document,
+                    ref_id,
+                    job.where,
+                    job.job.reprint,
+                    job.job.data,
+                    record_id=job.record_id,
+                    warning=job.record_warning,
+                    saved_to_file=job.saved_to_file,
+                )
             )
-
-        def record(reprint: bool, data: bytes, where: str) -> None:
-            def job(store: Any) -> Printed:
-                from shared.domain.mutations.base import Rejected
-                from workstation.documents import Printed, record_print
-
-                try:
-                    record_id = record_print(
-                        store,
-                        document,
-                        ref_id,
-                        reprint=reprint,
-                        copies=setting.copies,
-                        printer=where,
-                        lang=lang,
-                    )
-                except Rejected as refused:  # printed all the same: say so rather than "print failed"
-                    return Printed(document, ref_id, where, reprint, data, warning=refused.message)
-                return Printed(document, ref_id, where, reprint, data, record_id=record_id)
-
-            CollectionOp(
-                parent, job, changes=("print_record", OpChanges.OUTBOX), context=self.runtime.context
-            ).success(done).failure(failed).run_in_background()
 
         def done(printed: Printed) -> None:
             key = "print.reprinted" if printed.reprint else "print.sent"

@@ -332,6 +332,27 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "簽名密鑰已產生並登記（指紋 {fingerprint}）",
     ),
     "pin.wrong": ("签名 PIN 错误，未签名", "Wrong signing PIN; nothing was signed", "簽名 PIN 錯誤，未簽名"),
+    "pin.wrong_left": (
+        "签名 PIN 错误，未签名（还可再试 {left} 次）",
+        "Wrong signing PIN; nothing was signed ({left} attempt(s) left)",
+        "簽名 PIN 錯誤，未簽名（還可再試 {left} 次）",
+    ),
+    "pin.registering": (
+        "正在向服务器登记本机的签名密钥…",
+        "Registering this PC's signing key with the server…",
+        "正在向伺服器登記本機的簽名密鑰…",
+    ),
+    "pin.registration_waiting": (
+        "本机签名密钥尚未被服务器确认（需联网一次），暂未签名；联网后请再签一次",
+        "The server has not confirmed this PC's signing key yet (it needs the network once); nothing was "
+        "signed: sign again once online",
+        "本機簽名密鑰尚未被伺服器確認（需連網一次），暫未簽名；連網後請再簽一次",
+    ),
+    "pin.registration_refused": (
+        "服务器拒绝登记本机的签名密钥，请查看“需处理”列表后重新设置 PIN",
+        "The server refused this PC's signing key; see the needs-attention list and set a new PIN",
+        "伺服器拒絕登記本機的簽名密鑰，請查看「需處理」列表後重新設定 PIN",
+    ),
     "pin.no_key": (
         "本机没有您的签名密钥",
         "There is no signing key of yours on this PC",
@@ -349,6 +370,12 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "吊銷所選人員的簽名密鑰。其已簽名的處方和病歷仍然有效；下次簽名時需設定新 PIN 並產生新密鑰。",
     ),
     "pin.reset_who": ("人员", "Staff member", "人員"),
+    "pin.revoke_own_title": (
+        "吊销我的签名密钥（某台电脑）",
+        "Revoke one of my signing keys (a PC)",
+        "吊銷我的簽名密鑰（某台電腦）",
+    ),
+    "pin.this_pc": ("本机", "this PC", "本機"),
     "pin.reset_none": ("没有可重置的签名密钥", "No signing key to reset", "沒有可重設的簽名密鑰"),
     "pin.reset_done": (
         "已吊销 {name} 的签名密钥（指纹 {fingerprint}）",
@@ -356,9 +383,9 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "已吊銷 {name} 的簽名密鑰（指紋 {fingerprint}）",
     ),
     "pin.revoked_here": (
-        "您的签名密钥已被管理员重置，请设置新的签名 PIN",
-        "An administrator reset your signing key; set a new signing PIN",
-        "您的簽名密鑰已被管理員重設，請設定新的簽名 PIN",
+        "您在本机的签名密钥已被吊销，请设置新的签名 PIN",
+        "Your signing key on this PC was revoked; set a new signing PIN",
+        "您在本機的簽名密鑰已被吊銷，請設定新的簽名 PIN",
     ),
     "rx.level_block": ("【禁止】", "[Blocks]", "【禁止】"),
     "rx.level_warn": ("【警示】", "[Warning]", "【警示】"),

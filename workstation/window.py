@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from shared.domain.entities import Prescription
 from shared.gui.ops import OpChanges
+from shared.gui.printers import PrintJobsButton, printers_button
 from shared.gui.widgets import MessageLine
 from workstation import keys, queries
 from workstation.dialogs import ChangePinDialog, ResetKeyDialog
@@ -68,12 +69,19 @@ class WorkstationWindow(QMainWindow):
         self.reset_action.triggered.connect(self.reset_key)
         self.reset_action.setVisible(False)
         pin_menu.addAction(self.reset_action)
+        self.revoke_own_action = QAction(t("pin.revoke_own_title", lang), pin_menu)
+        self.revoke_own_action.triggered.connect(lambda: self.reset_key(own=True))
+        pin_menu.addAction(self.revoke_own_action)
         self.pin_button.setMenu(pin_menu)
         for button in (self.rejected_button, self.pin_button):
             button.setStyleSheet("QToolButton { padding-right: 16px; }")  # room for the menu arrow
         top.addWidget(self.pin_button)
+        self.print_jobs_button = PrintJobsButton(state.print_queue, lang)
+        top.addWidget(self.print_jobs_button)
+        self.printers_button = printers_button(state, "workstation", self)
+        top.addWidget(self.printers_button)
         layout.addLayout(top)
-        self.message_line = MessageLine()
+        self.message_line = MessageLine(single_line=True)
         layout.addWidget(self.message_line)
 
         self.day = DayViewScreen(state)
@@ -157,6 +165,7 @@ class WorkstationWindow(QMainWindow):
     # -- consultations -----------------------------------------------------------------------------
 
     def open_consult(self, visit_id: str, ticket_id: str) -> None:
+        self.state.consult_opened(visit_id)
         self.day.current_ticket_id = ticket_id
         self.consult.open(visit_id, ticket_id)
 
@@ -217,7 +226,7 @@ class WorkstationWindow(QMainWindow):
         old, new = answer
 
         def job(store: Any) -> None:
-            keys.change_key_pin(store, self.state.keys, staff.username, staff.id, old, new, lang)
+            keys.change_pin(self.state.keys, staff.id, old, new, lang)
 
         def failed(error: BaseException) -> None:
             from workstation.sign_flow import pin_refused
@@ -234,15 +243,30 @@ class WorkstationWindow(QMainWindow):
             failure=failed,
         )
 
-    def reset_key(self) -> None:
-        """An administrator revokes a staff member's key (the holder sets a new PIN next time)."""
+    def reset_key(self, own: bool = False) -> None:
+        """An administrator revokes a staff member's key on one PC, or (``own``) the user revokes one of
+        their own keys (a PC lost or left); the holder sets a new PIN on that PC next time."""
         lang = self.state.lang
+        staff = self.state.staff
+        if staff is None:
+            return
 
-        def chosen(holders: list[keys.KeyHolder]) -> None:
+        def chosen(found: tuple[list[keys.KeyHolder], str]) -> None:
+            holders, here = found
+            if own:
+                holders = [h for h in holders if h.staff_id == staff.id]
             if not holders:
                 self.state.message(t("pin.reset_none", lang), "info")
                 return
-            labels = [(h.key_id, f"{h.name}（{h.username}）  {h.fingerprint}") for h in holders]
+            labels = [
+                (
+                    h.key_id,
+                    f"{h.name}（{h.username}）  "
+                    + (t("pin.this_pc", lang) if h.device_id == here else (h.device_id[-12:] or "—"))
+                    + f"  {h.fingerprint[:19]}",
+                )
+                for h in holders
+            ]
             answer = ResetKeyDialog.ask(self, lang=lang, holders=labels)
             if answer is None:
                 return
@@ -257,4 +281,4 @@ class WorkstationWindow(QMainWindow):
                 ),
             )
 
-        self.state.query(self, keys.key_holders, chosen)
+        self.state.query(self, lambda store: (keys.key_holders(store), store.device_id), chosen)

@@ -626,7 +626,7 @@ class DispenseScreen(QWidget):
             handed = handed_out(found)
             pharmacy = pharmacy_name(store, pharmacy_id)
             # a second print of this dispense's labels or receipt (here or on another PC) is a reprint
-            reprint = actions.printed_before(store, actions.PRINT_DOCUMENTS[kind], found.id)
+            reprint = actions.printed_before(store, kind, found.id)
             if kind == "drug_label":
                 labels = labels_for(rx, name, handed, pharmacy=pharmacy, on=now.date())
                 data = labels_pdf(labels, size=setting.paper or "70x50", reprint=reprint)

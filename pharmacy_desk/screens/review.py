@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from pharmacy_desk import actions
 from pharmacy_desk.dialogs import PinDialog, ReasonDialog
-from pharmacy_desk.keys import find_key
+from pharmacy_desk.keys import KeyStatus, create_key, find_key
 from pharmacy_desk.queries import ReviewDetail, ReviewQueue, RxRow, review_detail, review_queue
 from pharmacy_desk.texts import t
 from shared.domain.pharmacy import REVIEW_REASONS, reason_text
@@ -33,12 +33,14 @@ from shared.domain.prescribing import age_text_zh, type_name
 from shared.errors import SuiteError
 from shared.gui import theme
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
+from shared.gui.pin_dialog import wait_for_registration
 from shared.gui.widgets import Column, RowsModel, selected_row, table_view
 from shared.security.signing import WrongPin
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("signed", "approved", "rejected")
+SIGNATURE_REASONS = ("missing", "no_key", "changed", "not_signers_key", "revoked", "before_registration")
 WATCHED = ("rx", "signing_key", "staff", "patient", "pickup_code", "dispense")
 
 
@@ -294,7 +296,7 @@ class ReviewScreen(QWidget):
             self.signature_label.setStyleSheet(f"color: {theme.OK}; font-weight: 600;")
         else:
             why = t(
-                f"review.signature_{ {'missing': 'missing', 'no_key': 'no_key'}.get(sig.reason, 'changed') }",
+                f"review.signature_{sig.reason if sig.reason in SIGNATURE_REASONS else 'changed'}",
                 lang,
             )
             self.signature_label.setText(t("review.signature_bad", lang, why=why))
@@ -396,38 +398,67 @@ class ReviewScreen(QWidget):
         staff = self.state.staff
         if detail is None or staff is None:
             return
-        keys = self.state.keys
         rx_id = detail.rx.id
-        QueryOp(
-            parent=self,
-            op=lambda store: find_key(store, keys, staff.username, staff.id),
-            success=lambda key: self._sign_and_record(rx_id, decision, reason_code, reason, key is None),
-        ).run_in_background()
+        lang = self.lang
+
+        def query(fn: Any, callback: Any) -> None:
+            QueryOp(parent=self, op=fn, success=callback).run_in_background()
+
+        def find(store: Any) -> KeyStatus:
+            return find_key(store, self.state.keys, staff.id, lang)
+
+        def sign_with(pin: str | None) -> Any:
+            def done(status: KeyStatus | None) -> None:
+                if status is None:
+                    self.state.message(t("pin.registration_waiting", lang), "error")
+                elif status.state != "ready":
+                    self.state.message(t("pin.registration_refused", lang), "error")
+                else:
+                    if status.signer is not None and pin is not None:
+                        self.state.message(t("pin.registered", lang, fp=status.signer.fingerprint), "ok")
+                    chosen = pin or PinDialog.ask(self, lang=lang, setup=False)
+                    if chosen is not None:
+                        self._sign_and_record(rx_id, decision, reason_code, reason, chosen)
+
+            return done
+
+        def found(status: KeyStatus) -> None:
+            if status.state == "ready":
+                sign_with(None)(status)
+                return
+            if status.state == "pending":
+                self.state.message(t("pin.registering", lang), "info")
+                wait_for_registration(
+                    self, query, find, sign_with(None), wake=self.state.runtime.network.wake
+                )
+                return
+            pin = PinDialog.ask(self, lang=lang, setup=True)
+            if pin is None:
+                return
+            keys = self.state.keys
+
+            def made(_signer: Any) -> None:
+                self.state.message(t("pin.registering", lang), "info")
+                wait_for_registration(self, query, find, sign_with(pin), wake=self.state.runtime.network.wake)
+
+            CollectionOp(
+                self,
+                lambda store: create_key(store, keys, staff.id, pin, lang),
+                changes=("signing_key", OpChanges.OUTBOX),
+            ).success(made).failure(self._review_failed).run_in_background()
+
+        query(find, found)
 
     def _sign_and_record(
-        self, rx_id: str, decision: Literal["approve", "reject"], reason_code: str, reason: str, setup: bool
+        self, rx_id: str, decision: Literal["approve", "reject"], reason_code: str, reason: str, pin: str
     ) -> None:
-        pin = PinDialog.ask(self, lang=self.lang, setup=setup)
-        if pin is None:
-            return
         staff = self.state.staff
         keys = self.state.keys
-        now = self.state.now()
         lang = self.lang
         CollectionOp(
             self,
             lambda store: actions.review(
-                store,
-                keys,
-                staff,
-                rx_id,
-                decision,
-                reason_code,
-                reason,
-                pin,
-                now=now,
-                create_key=setup,
-                lang=lang,
+                store, keys, staff, rx_id, decision, reason_code, reason, pin, lang=lang
             ),
             changes=("rx", "pickup_code", "signing_key", OpChanges.OUTBOX),
         ).success(self._reviewed).failure(self._review_failed).run_in_background()

@@ -138,6 +138,40 @@ auth_token = Table(
     Column("revoked_at", UTCDateTime(), nullable=True),
 )
 
+# Failed logins counted per source address, per account from PCs it never logged in from, and per
+# account and known PC (services/login_throttle.py); and the PCs each account has logged in from, by
+# the hash of the secret the server gave that PC (a PC's device id alone is not secret).
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_start", UTCDateTime(), nullable=False),
+    Column("blocked_until", UTCDateTime(), nullable=True),
+)
+
+known_device = Table(
+    "known_device",
+    metadata,
+    Column("staff_id", String(64), primary_key=True),
+    Column("device_id", String(128), primary_key=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("first_login_at", UTCDateTime(), nullable=False),
+    Column("last_login_at", UTCDateTime(), nullable=False),
+)
+
+# Pushed mutations whose handling made the server fail: counted across tries (and restarts), so one
+# that keeps failing is stored as rejected ('internal_error') instead of blocking its PC's queue.
+mutation_failure = Table(
+    "mutation_failure",
+    metadata,
+    Column("mutation_id", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("last_failed_at", UTCDateTime(), nullable=False),
+)
+
 # Named counters: 'change_seq' (the change feed), 'min_cursor' (retention), 'mrn' (record numbers).
 # The change_seq row is updated inside each writing transaction, so its row lock orders commits and
 # the feed never shows a later sequence before an earlier one has committed (SQLite and PostgreSQL).
@@ -168,6 +202,16 @@ sync_client = Table(
     Column("last_seq", BigInteger, nullable=False, default=0),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("last_push_at", UTCDateTime(), nullable=True),
+)
+
+# When each (staff member, device) last pulled the feed: the earliest a signature it pushes later can
+# claim to be made (a PC pushes its outbox before every pull; ``shared.domain.signatures``).
+device_contact = Table(
+    "device_contact",
+    metadata,
+    Column("staff_id", String(64), primary_key=True),
+    Column("device_id", String(128), primary_key=True),
+    Column("last_pull_at", UTCDateTime(), nullable=False),
 )
 
 mutation_log = Table(

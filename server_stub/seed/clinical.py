@@ -2,11 +2,12 @@
 signing keys for a few doctors, and past visits with signed notes, lab results and signed prescriptions
 for some of today's patients, so the workstation's history timeline has content.
 
-Signing keys: ``KEY_HOLDERS`` (doctor16 … doctor19 and doctor24) get a personal Ed25519 key sealed under
-``DEMO_PIN`` (123456); the sealed key is on their ``SigningKey`` row (``sealed_key``), which every PC
-receives, so these doctors sign on any PC with that PIN. Other demo staff set their own PIN on first
-signing (``signing_key.register``). Past prescriptions are ``dispensed`` history, signed for real
-(``rx.sign`` would accept each signature), numbered ``R<yymmdd>-<tag of "demo-seed">-<n>``.
+Signing keys: ``KEY_HOLDERS`` (doctor16 … doctor19 and doctor24) get a public key registered a year
+ago for the device "demo-seed"; its private key exists only while seeding, to sign their history, and
+is then forgotten (a private key never leaves the PC it belongs to, and the seed is no PC). Every
+doctor and pharmacist, these included, makes a key on each PC at the first signature there (a PIN, and
+``signing_key.register`` while online). Past prescriptions are ``dispensed`` history, signed for real
+(their signatures verify), numbered ``R<yymmdd>-<tag of "demo-seed">-<n>``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from server_stub.seed import reference
-from shared.domain.clinical import note_signed_content, rx_number
+from shared.domain.clinical import note_signed_content, rx_number, rx_signed_content
 from shared.domain.entities import (
     Appointment,
     ClinicalOrder,
@@ -50,9 +51,10 @@ from shared.domain.prescribing import (
 )
 from shared.domain.rx_checks import acknowledge, blocking, check_prescription
 from shared.ids import reference_id
-from shared.security.signing import EncryptedKey, canonical_bytes, fingerprint, generate_keypair, sign
+from shared.security.providers import Ed25519Provider, key_fingerprint
+from shared.security.signing import canonical_bytes
 
-DEMO_PIN = "123456"
+_SIGNER = Ed25519Provider()
 KEY_HOLDERS = ("doctor16", "doctor17", "doctor18", "doctor19", "doctor24")
 HISTORY_PATIENTS = 8
 SEED_DEVICE = "demo-seed"
@@ -322,23 +324,26 @@ def order_sets(
 
 def signing_keys(
     staff: Sequence[Staff], *, registered_at: dt.datetime
-) -> dict[str, tuple[SigningKey, EncryptedKey]]:
-    """A key sealed under ``DEMO_PIN`` for each of ``KEY_HOLDERS`` (about 60 ms of scrypt each)."""
-    out: dict[str, tuple[SigningKey, EncryptedKey]] = {}
+) -> dict[str, tuple[SigningKey, bytes]]:
+    """A registered public key and its private key (kept in memory for the history only) for each of
+    ``KEY_HOLDERS``."""
+    provider = Ed25519Provider()
+    out: dict[str, tuple[SigningKey, bytes]] = {}
     for member in staff:
         if member.username not in KEY_HOLDERS:
             continue
-        sealed = generate_keypair(DEMO_PIN, now=registered_at)
+        pair = provider.generate()
         row = SigningKey(
             id=reference_id("signing_key", member.username),
             staff_id=member.id,
-            public_key=sealed.public_key,
-            fingerprint=fingerprint(sealed.public_key),
+            algorithm=pair.algorithm,
+            public_key=pair.public_key,
+            fingerprint=key_fingerprint(pair.public_key),
             registered_at=registered_at,
-            sealed_key=sealed.model_dump(mode="json"),
+            device_id=SEED_DEVICE,
             updated_at=registered_at,
         )
-        out[member.id] = (row, sealed)
+        out[member.id] = (row, pair.private)
     return out
 
 
@@ -348,7 +353,7 @@ def history(
     departments: Sequence[Department],
     patients: Sequence[Patient],
     appointments: Sequence[Appointment],
-    keys: dict[str, tuple[SigningKey, EncryptedKey]],
+    keys: dict[str, tuple[SigningKey, bytes]],
     drugs: dict[str, Drug],
     items: dict[str, ExamItem],
     icd_names: dict[str, str],
@@ -382,7 +387,7 @@ def history(
             day = today - dt.timedelta(days=21 + 37 * visit_no + 5 * n)
             opened = dt.datetime.combine(day, dt.time(9, 10 + 4 * (n % 10)), tz).astimezone(dt.UTC)
             signed_at = opened + dt.timedelta(minutes=14)
-            key_row, sealed = keys[doctor.id]
+            key_row, private = keys[doctor.id]
             visit_id = reference_id("visit", f"history:{patient.id}:{visit_no}")
             yield Visit(
                 id=visit_id,
@@ -416,13 +421,14 @@ def history(
                 saved_at=signed_at,
                 updated_at=signed_at,
             )
-            signature = sign(canonical_bytes(note_signed_content(note, signed_at)), sealed, DEMO_PIN)
+            signature = _SIGNER.sign(private, canonical_bytes(note_signed_content(note, signed_at)))
             yield note.model_copy(
                 update={
                     "status": "signed",
                     "signature": signature,
                     "signing_key_id": key_row.id,
                     "signed_at": signed_at,
+                    "signature_algorithm": key_row.algorithm,
                 }
             )
             code, result, flag = case.order
@@ -465,7 +471,7 @@ def history(
             seq[day] += 1
             draft, lines = rx
             findings = check_prescription(draft)
-            yield Prescription(
+            row = Prescription(
                 id=draft.id,
                 campus_id=doctor.campus_id,
                 number=draft.number,
@@ -486,12 +492,15 @@ def history(
                 patient_facts=draft.patient.model_dump(mode="json"),
                 prescriber=draft.prescriber.model_dump(mode="json"),
                 status="dispensed",
-                signature=sign(canonical_bytes(draft), sealed, DEMO_PIN),
+                signature="",
                 signing_key_id=key_row.id,
                 signed_at=signed_at,
+                signature_algorithm=key_row.algorithm,
                 sign_count=1,
                 updated_at=signed_at + dt.timedelta(minutes=30),
             )
+            content = canonical_bytes(rx_signed_content(row, signed_at))
+            yield row.model_copy(update={"signature": _SIGNER.sign(private, content)})
 
 
 _PHARMACY_OF_CAMPUS = {

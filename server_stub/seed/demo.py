@@ -145,6 +145,10 @@ def _pharmacies() -> list[Pharmacy]:
 
 def _staff(departments: list[Department], rng: random.Random) -> list[Staff]:
     clinical = [d for d in departments if d.kind == "clinical"]
+    # Doctors of a department both campuses have (儿科) work at both: their campus assignments.
+    campuses_of: dict[str, set[str]] = {}
+    for d in clinical:
+        campuses_of.setdefault(d.name, set()).add(d.campus_id)
     staff: list[Staff] = []
     for n in range(1, 25):
         dept = clinical[(n - 1) % len(clinical)]
@@ -164,6 +168,7 @@ def _staff(departments: list[Department], rng: random.Random) -> list[Staff]:
                 roles=["doctor"],
                 title=title,
                 campus_id=dept.campus_id,
+                campus_ids=sorted(campuses_of[dept.name] - {dept.campus_id}),
                 department_id=dept.id,
                 prescribing_rights=rights,  # type: ignore[arg-type]
             )
@@ -202,6 +207,17 @@ def _staff(departments: list[Department], rng: random.Random) -> list[Staff]:
             username="admin",
             name="系统管理员",
             roles=["admin"],
+            title="信息科",
+            campus_id=reference_id("campus", "MAIN"),
+            campus_ids=[reference_id("campus", "EAST")],  # IT serves both campuses
+        )
+    )
+    staff.append(
+        Staff(
+            id=reference_id("staff", "security"),
+            username="security",
+            name="安全管理员",
+            roles=["security_admin"],
             title="信息科",
             campus_id=reference_id("campus", "MAIN"),
         )

@@ -13,13 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Iterable, Iterator
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from shared.domain.entities import Drug, Entity, Pharmacy, StockMinimum
 from shared.domain.mutations import REGISTRY, Effect, MutationContext, Rejected
 from shared.domain.pharmacy import minimum_id
 from shared.ids import reference_id
+from shared.money import round_money
 
 E = TypeVar("E", bound=Entity)
 
@@ -94,7 +95,7 @@ def _batch_no(rng: random.Random, made: dt.date) -> str:
 
 
 def _purchase_price(drug: Drug) -> Decimal:
-    return (drug.price * Decimal("0.85")).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return round_money(drug.price * Decimal("0.85"))
 
 
 def _lines_for(drug: Drug, rng: random.Random, today: dt.date) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -15,11 +15,20 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from server_stub.db.tables import ENTITY_TABLES, auth_token, staff_credential
-from server_stub.services import audit
+from server_stub.services import audit, login_throttle
 from server_stub.services.entities import to_entity
-from shared.domain.entities import Staff
-from shared.errors import AccountLocked, AuthFailed
-from shared.i18n import tr
+from shared.domain.entities import Campus, Staff, works_at
+from shared.errors import AuthFailed, NotFound, SuiteError
+from shared.i18n import register, tr
+
+register(
+    "auth.campus_refused",
+    {
+        "zh_CN": "您未被分配到所选院区，不能在该院区登录；请选择您所在的院区",
+        "en": "You are not assigned to the chosen campus; log in at a campus you work at",
+        "zh_TW": "您未被分配到所選院區，不能在該院區登入；請選擇您所在的院區",
+    },
+)
 
 # Argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): slow for an attacker with a
 # stolen table, yet a login burst of hundreds of staff at 08:00 stays affordable on a small server.
@@ -110,11 +119,17 @@ def login(
     threshold: int,
     lockout: dt.timedelta,
     lang: str,
+    source: str = "",
+    device_secret: str | None = None,
+    source_policy: login_throttle.ThrottlePolicy | None = None,
 ) -> LoginResult:
-    """Check the password, count failures and lock the account after ``threshold`` in a row.
+    """Check the password, count failures and lock the account after ``threshold`` in a row: from
+    PCs it never logged in from, or on one known PC (``device_secret``), never one for the other
+    (``login_throttle``). Every failure gets the same message (``login_failed``) and counts against
+    ``source`` too.
 
     ``checked`` is the Argon2 verdict computed beforehand outside the write transaction (see
-    ``check_password``/``verify``), so the write lock is held only for bookkeeping. Every attempt is audited. Raises AuthFailed / AccountLocked with a message in ``lang``; the caller
+    ``check_password``/``verify``), so the write lock is held only for bookkeeping. Every attempt is audited. Raises AuthFailed with a message in ``lang``; the caller
     must commit the transaction even on failure so the failure count sticks.
     """
     staff = _find_staff(conn, username)
@@ -129,8 +144,11 @@ def login(
         audit.append(
             conn, at=now, action="auth.login", outcome="unknown_user", username=username, device_id=device_id
         )
-        raise AuthFailed(tr("auth.bad_credentials", lang, remaining=threshold))
-    if credential.locked_until is not None and credential.locked_until > now:
+        raise login_failed(conn, source=source, policy=source_policy, now=now, lang=lang)
+    counter = login_throttle.account_key(
+        conn, staff_id=staff.id, device_id=device_id, device_secret=device_secret
+    )
+    if login_throttle.blocked_until(conn, counter, now) is not None:
         audit.append(
             conn,
             at=now,
@@ -140,8 +158,12 @@ def login(
             username=username,
             device_id=device_id,
         )
-        raise AccountLocked(tr("auth.locked", lang, until=_local_clock(credential.locked_until)))
-    if not staff.active or staff.voided:
+        raise login_failed(conn, source=source, policy=source_policy, now=now, lang=lang)
+    if checked is not None and checked.checked_hash == credential.password_hash:
+        matches = checked.matches
+    else:  # no precomputed verdict, or the password changed meanwhile
+        matches = _password_ok(credential.password_hash, password)
+    if matches and (not staff.active or staff.voided):  # said only to someone who knows the password
         audit.append(
             conn,
             at=now,
@@ -152,39 +174,40 @@ def login(
             device_id=device_id,
         )
         raise AuthFailed(tr("auth.inactive", lang))
-    if checked is not None and checked.checked_hash == credential.password_hash:
-        matches = checked.matches
-    else:  # no precomputed verdict, or the password changed meanwhile
-        matches = _password_ok(credential.password_hash, password)
     if not matches:
-        failed = credential.failed_count + 1
-        locked_until = now + lockout if failed >= threshold else None
-        conn.execute(
-            update(staff_credential)
-            .where(staff_credential.c.staff_id == staff.id)
-            .values(failed_count=0 if locked_until else failed, locked_until=locked_until)
+        locked_now = login_throttle.record_failure(
+            conn, counter, now, limit=threshold, window=lockout, block=lockout
         )
         audit.append(
             conn,
             at=now,
             action="auth.login",
-            outcome="locked_now" if locked_until else "bad_password",
+            outcome="locked_now" if locked_now else "bad_password",
             staff_id=staff.id,
             username=username,
             device_id=device_id,
-            detail={"failed": failed},
+            detail={"counter": counter.split(":", 1)[0], "source": source},
         )
-        if locked_until:
-            raise AccountLocked(tr("auth.locked", lang, until=_local_clock(locked_until)))
-        raise AuthFailed(tr("auth.bad_credentials", lang, remaining=threshold - failed))
-    conn.execute(
-        update(staff_credential)
-        .where(staff_credential.c.staff_id == staff.id)
-        .values(failed_count=0, locked_until=None)
+        raise login_failed(conn, source=source, policy=source_policy, now=now, lang=lang)
+    login_throttle.clear(conn, counter)
+    login_throttle.remember_device(
+        conn, staff_id=staff.id, device_id=device_id, secret=device_secret, now=now
     )
+    allowed, chosen_campus = login_campus(conn, staff, campus_id)
+    if not allowed:
+        audit.append(
+            conn,
+            at=now,
+            action="auth.login",
+            outcome="campus_refused",
+            staff_id=staff.id,
+            username=username,
+            device_id=device_id,
+            detail={"campus_id": campus_id},
+        )
+        raise AuthFailed(tr("auth.campus_refused", lang), code="campus_refused")
     token = secrets.token_urlsafe(32)
     expires_at = now + ttl
-    chosen_campus = campus_id or staff.campus_id
     conn.execute(
         insert(auth_token).values(
             token_hash=_token_hash(token),
@@ -206,6 +229,93 @@ def login(
         detail={"campus_id": chosen_campus},
     )
     return LoginResult(token=token, expires_at=expires_at, staff=staff, campus_id=chosen_campus)
+
+
+def login_campus(conn: Connection, staff: Staff, requested: str | None) -> tuple[bool, str | None]:
+    """(allowed, campus) for a login: the campus asked for if the staff member is assigned to it and it
+    exists (refused otherwise, one message for unassigned and unknown alike); none asked for: their
+    home campus."""
+    if requested is None:
+        return True, staff.campus_id
+    if not works_at(staff, requested):
+        return False, None
+    table = ENTITY_TABLES[Campus.KIND]
+    found = conn.execute(select(table.c.id).where(table.c.id == requested, table.c.voided.is_(False))).first()
+    return found is not None, requested
+
+
+class SourceBlocked(SuiteError):
+    """Too many failed logins from one source address: refused before any password is checked."""
+
+    code = "too_many_attempts"
+
+
+def login_failed(
+    conn: Connection,
+    *,
+    source: str,
+    policy: login_throttle.ThrottlePolicy | None,
+    now: dt.datetime,
+    lang: str,
+) -> AuthFailed:
+    """The one answer to every failed login (unknown user, wrong password, locked account): no count
+    of attempts left, nothing that tells a real account from a made-up one. Counts against the source."""
+    if source:
+        policy = policy or login_throttle.ThrottlePolicy()
+        login_throttle.record_failure(
+            conn,
+            login_throttle.source_key(source),
+            now,
+            limit=policy.source_failures,
+            window=policy.source_window,
+            block=policy.source_block,
+        )
+    return AuthFailed(tr("auth.login_failed", lang), code="login_failed")
+
+
+def check_source(conn: Connection, *, source: str, now: dt.datetime, lang: str) -> None:
+    """Refuse (``SourceBlocked``) a source that failed too often lately; cheap, before any hashing."""
+    until = login_throttle.blocked_until(conn, login_throttle.source_key(source), now) if source else None
+    if until is not None:
+        raise SourceBlocked(
+            tr("auth.source_blocked", lang, until=_local_clock(until)),
+            detail={"retry_after": max(1, int((until - now).total_seconds()))},
+        )
+
+
+def unlock(
+    conn: Connection,
+    *,
+    principal: Principal | None,
+    username: str | None,
+    source: str | None,
+    now: dt.datetime,
+) -> int:
+    """A security administrator (``principal``; None: the ``clinic unlock-login`` command on the server)
+    clears an account's login locks (from elsewhere and on every PC) and/or a source's block; audited.
+    Returns how many counters were cleared; NotFound for an unknown username."""
+    cleared = 0
+    target_id = None
+    if username:
+        staff = _find_staff(conn, username)
+        if staff is None:
+            raise NotFound(f"no account {username!r}", code="unknown_account")
+        target_id = staff.id
+        cleared += login_throttle.unlock_account(conn, staff.id)
+    if source:
+        cleared += login_throttle.unlock_source(conn, source)
+    audit.append(
+        conn,
+        at=now,
+        action="auth.unlock",
+        outcome="ok",
+        staff_id=principal.staff.id if principal else None,
+        username=principal.staff.username if principal else "clinic unlock-login",
+        device_id=principal.device_id if principal else None,
+        target=target_id or source,
+        detail={"username": username, "source": source, "cleared": cleared},
+    )
+    return cleared
 
 
 def _local_clock(instant: dt.datetime) -> str:

@@ -35,6 +35,7 @@ class FeedNotifier:
         self._finished = 0  # highest start number finished
         self._announced = 0
         self._kicks: set[asyncio.Task[None]] = set()
+        self.stopping = False  # the server is stopping: waiters return at once (``stop_waiters``)
 
     @property
     def head(self) -> int:
@@ -62,6 +63,14 @@ class FeedNotifier:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    def stop_waiters(self) -> None:
+        """The server is stopping: wake every waiting long-poll now and keep new waits from waiting
+        (event loop only). The pulls answer ``server_stopping`` instead of being cut off."""
+        self.stopping = True
+        self._wake()
+        self._urgent.set()
+        self._urgent = asyncio.Event()
 
     def publish(self, head: int) -> None:
         """Announce a new feed head written by this process; safe to call from worker threads. Pulls
@@ -119,26 +128,26 @@ class FeedNotifier:
             return True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.tail.head <= cursor:
+        while self.tail.head <= cursor and not self.stopping:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
-        return True
+        return self.tail.head > cursor
 
     async def wait_urgent_beyond(self, cursor: int, timeout: float) -> bool:
         """Wait until a change of an urgent kind (``tail.urgent_kinds``) lands after ``cursor`` or
         ``timeout`` seconds pass; True if one did."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.tail.last_urgent <= cursor:
+        while self.tail.last_urgent <= cursor and not self.stopping:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._urgent.wait(), remaining)
-        return True
+        return self.tail.last_urgent > cursor
 
     async def _poll(self) -> None:
         while True:

@@ -14,15 +14,25 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
-from server_stub.db.engine import Database, drop_pending, pending, pending_mark, transaction_state
-from server_stub.db.tables import mutation_log, sync_client
-from server_stub.services import audit
+from server_stub.db.engine import (
+    Database,
+    DatabaseBusy,
+    drop_pending,
+    pending,
+    pending_mark,
+    transaction_state,
+)
+from server_stub.db.tables import mutation_failure, mutation_log, sync_client
+from server_stub.services import audit, contacts
 from server_stub.services.auth import Principal
 from server_stub.services.clock import local_today, utcnow
 from server_stub.services.entities import ServerState, read_ahead, write_entities
-from server_stub.services.group_commit import WITHOUT_SAVEPOINTS, RunAgainWithSavepoints
+from server_stub.services.group_commit import WITHOUT_SAVEPOINTS, RunAgainWithSavepoints, lost_a_race
+from shared.domain.entities import works_at
+from shared.domain.event_time import bound_occurred_at
 from shared.domain.mutations import REGISTRY, MutationContext, Rejected
 from shared.errors import Conflict, SuiteError
 from shared.i18n import tr
@@ -40,6 +50,22 @@ class SequenceError(SuiteError):
 
 class ClientMismatch(SuiteError):
     code = "client_mismatch"
+
+
+class MutationFailed(Exception):
+    """A mutation's handling made the server fail; the failure is already counted (``mutation_failure``)."""
+
+    def __init__(self, mutation_id: str, failures: int) -> None:
+        super().__init__(f"mutation {mutation_id} made the server fail ({failures} of {MAX_FAILURES})")
+        self.mutation_id = mutation_id
+        self.failures = failures
+
+
+def is_failure_of_a_mutation(error: BaseException) -> bool:
+    """Whether a push's failure can be a mutation's fault (a bug, a value the database refuses), as
+    opposed to the database being busy or unreachable, a lost race, or a protocol error."""
+    excluded = (SuiteError, MutationFailed, RunAgainWithSavepoints, *_NOT_THE_MUTATIONS_FAULT)
+    return isinstance(error, Exception) and not isinstance(error, excluded) and not lost_a_race(error)
 
 
 @dataclass
@@ -92,6 +118,9 @@ _CLIENTS_LOCKED = (
     .order_by(sync_client.c.client_id)
     .with_for_update()
 )
+_FAILURES_MANY = select(mutation_failure.c.mutation_id, mutation_failure.c.failures).where(
+    mutation_failure.c.mutation_id.in_(bindparam("b_ids", expanding=True))
+)
 _NEW_CLIENT = insert(sync_client)
 _LOG = insert(mutation_log)
 _ADVANCE_CLIENT = (
@@ -113,6 +142,14 @@ _TOUCHED = "push_touched"  # client and mutation ids with rows in the two pendin
 _ADVANCE_PENDING = "push_advance_pending"
 _LOG_ORDER = 10
 _ADVANCE_ORDER = 20
+_FAILED = "push_failed"  # mutation id -> times its handling made the server fail, read at the group's start
+
+# A mutation whose handling made the server fail this many times (counted in ``mutation_failure``,
+# across pushes and restarts) is stored as rejected ('internal_error'): one poisoned entry never
+# blocks its PC's queue. Failures of the database as a whole (busy, unreachable, a lost race) are
+# not the mutation's fault and are not counted.
+MAX_FAILURES = 3
+_NOT_THE_MUTATIONS_FAULT = (DatabaseBusy, OperationalError, SQLAlchemyTimeoutError)
 
 
 @dataclass(frozen=True)
@@ -352,6 +389,11 @@ def prepare_group(conn: Connection, keys: Sequence[Any] = ()) -> None:
             logged[row.mutation_id] = row
     state[_CLIENTS] = clients
     state[_LOGGED] = logged
+    failed: dict[str, int] = {}
+    for start in range(0, len(ids), 900):
+        for row in conn.execute(_FAILURES_MANY, {"b_ids": ids[start : start + 900]}):
+            failed[row.mutation_id] = int(row.failures)
+    state[_FAILED] = failed
     read_ahead(conn, [key for k in pushes for key in k.reads], [n for k in pushes for n in k.numbers])
 
 
@@ -522,7 +564,96 @@ def _apply_one(
     def reject(conn: Connection, outcome: MutationOutcome) -> MutationOutcome:
         return attempt(conn, rejection=outcome)
 
-    return _with_retries(conn, attempt, attempt, reject, alone=alone)
+    try:
+        return _with_retries(conn, attempt, attempt, reject, alone=alone)
+    except (SequenceError, ClientMismatch, RunAgainWithSavepoints, *_NOT_THE_MUTATIONS_FAULT):
+        raise
+    except Exception as error:
+        if alone or lost_a_race(error) or isinstance(error, MutationFailed):
+            raise
+        # Its savepoint is rolled back and the transaction goes on (the group commits the others):
+        # count the failure there; at the limit, store the mutation as rejected instead of failing.
+        failures = _count_failure(conn, client_id=client_id, envelope=envelope, error=error)
+        log.error(
+            "mutation %s (%s) made the server fail (%d of %d): %r",
+            envelope.mutation_id,
+            envelope.name,
+            failures,
+            MAX_FAILURES,
+            error,
+        )
+        if failures < MAX_FAILURES:
+            raise MutationFailed(envelope.mutation_id, failures) from error
+        mark = pending_mark(conn)
+        try:
+            with conn.begin_nested():
+                return reject(conn, _internal_error(envelope, lang))
+        except BaseException:
+            drop_pending(conn, mark)
+            raise
+
+
+def _internal_error(envelope: MutationEnvelope, lang: str) -> MutationOutcome:
+    return MutationOutcome(
+        mutation_id=envelope.mutation_id,
+        client_seq=envelope.client_seq,
+        status="rejected",
+        code="internal_error",
+        message=tr("sync.internal_error", lang, tries=MAX_FAILURES),
+    )
+
+
+def _count_failure(conn: Connection, *, client_id: str, envelope: MutationEnvelope, error: Exception) -> int:
+    """Count one more failure of this mutation (in the caller's transaction); returns the count."""
+    now = utcnow()
+    row = conn.execute(
+        select(mutation_failure.c.failures)
+        .where(mutation_failure.c.mutation_id == envelope.mutation_id)
+        .with_for_update()
+    ).first()
+    failures = (int(row.failures) if row is not None else 0) + 1
+    values = {"failures": failures, "last_error": repr(error)[:2000], "last_failed_at": now}
+    if row is None:
+        conn.execute(
+            insert(mutation_failure).values(mutation_id=envelope.mutation_id, client_id=client_id, **values)
+        )
+    else:
+        conn.execute(
+            update(mutation_failure)
+            .where(mutation_failure.c.mutation_id == envelope.mutation_id)
+            .values(**values)
+        )
+    state = transaction_state(conn)
+    if state is not None and isinstance(state.get(_FAILED), dict):
+        state[_FAILED][envelope.mutation_id] = failures
+    return failures
+
+
+def note_failure(conn: Connection, *, client_id: str, envelope: MutationEnvelope, error: Exception) -> int:
+    """Count a failure found outside the mutation's own savepoint (its transaction failed as a whole,
+    e.g. at commit), in a transaction of its own (``isolate_failure``)."""
+    failures = _count_failure(conn, client_id=client_id, envelope=envelope, error=error)
+    log.error(
+        "mutation %s (%s) made the server fail (%d of %d): %r",
+        envelope.mutation_id,
+        envelope.name,
+        failures,
+        MAX_FAILURES,
+        error,
+    )
+    return failures
+
+
+def _failures(conn: Connection, mutation_id: str) -> int:
+    """How often this mutation made the server fail (read at the group's start, or now)."""
+    state = transaction_state(conn)
+    known = state.get(_FAILED) if state is not None else None
+    if isinstance(known, dict):
+        return int(known.get(mutation_id, 0))
+    value = conn.execute(
+        select(mutation_failure.c.failures).where(mutation_failure.c.mutation_id == mutation_id)
+    ).scalar_one_or_none()
+    return int(value or 0)
 
 
 def apply_direct(
@@ -590,9 +721,17 @@ def _apply_in_transaction(
 
     if rejection is not None:
         outcome = rejection
+    elif give_up is None and _failures(conn, envelope.mutation_id) >= MAX_FAILURES:
+        outcome = _internal_error(envelope, lang)  # it failed the server before: not run again
     elif give_up is None:
         outcome = _run_handler(
-            conn, envelope=envelope, principal=principal, timezone=timezone, lang=lang, now=now
+            conn,
+            envelope=envelope,
+            principal=principal,
+            timezone=timezone,
+            lang=lang,
+            now=now,
+            client_id=client_id,
         )
     else:
         outcome = MutationOutcome(
@@ -627,6 +766,31 @@ def _apply_in_transaction(
     return outcome
 
 
+def _last_contact(
+    conn: Connection, principal: Principal, client_id: str, client_seq: int
+) -> dt.datetime | None:
+    """When this PC last pulled for this staff member (``services.contacts``), or None when that bound
+    does not hold for this mutation: another staff member's mutations, earlier in this install's queue,
+    arrived since then, so this one was held behind them (``LocalStore.next_batch`` pushes one login's
+    mutations at a time) and could not have been pushed at that contact."""
+    contact = contacts.last_pull(conn, principal.staff.id, principal.device_id)
+    if contact is None or not client_id:
+        return contact
+    for entry in _pending_list(conn, _LOG_PENDING):
+        if (
+            entry.client_id == client_id
+            and entry.envelope.client_seq < client_seq
+            and entry.principal.staff.id != principal.staff.id
+            and entry.received_at >= contact
+        ):
+            return None
+    if contacts.held_behind_others(
+        conn, client_id=client_id, before_seq=client_seq, staff_id=principal.staff.id, since=contact
+    ):
+        return None
+    return contact
+
+
 def _run_handler(
     conn: Connection,
     *,
@@ -635,6 +799,7 @@ def _run_handler(
     timezone: str,
     lang: str,
     now: dt.datetime,
+    client_id: str = "",
 ) -> MutationOutcome:
     def rejected(code: str, message: str, detail: Any = None) -> MutationOutcome:
         return MutationOutcome(
@@ -666,11 +831,16 @@ def _run_handler(
         staff_id=principal.staff.id,
         roles=principal.roles,
         device_id=principal.device_id,
-        campus_id=principal.campus_id,
+        # the token's campus, while the staff member is still assigned to it (else no campus at all)
+        campus_id=principal.campus_id
+        if principal.campus_id and works_at(principal.staff, principal.campus_id)
+        else None,
         now=now,
         today=local_today(timezone, now),
         base_version=envelope.base_version,
         lang=lang,
+        occurred_at=bound_occurred_at(envelope.occurred_at, received=now),
+        last_contact=lambda: _last_contact(conn, principal, client_id, envelope.client_seq),
     )
     # A handler only reads, except for numbering counters (ServerState notes those). A refusal before
     # any write has nothing to undo; a refusal after one is undone with the caller's savepoint

@@ -76,9 +76,16 @@ def draft_of(rx: Prescription) -> PrescriptionDraft:
     )
 
 
-def rx_signed_content(rx: Prescription) -> dict[str, Any]:
-    """What the doctor signs for this row (``signing.canonical_bytes`` serialises it)."""
-    return draft_of(rx).signed_content()
+def rx_signature_content(draft: PrescriptionDraft, signed_at: dt.datetime) -> dict[str, Any]:
+    """What a doctor's signature of ``draft`` at ``signed_at`` covers (``signing.canonical_bytes``
+    serialises it): the draft's ``signed_content()`` with ``v`` 2 and ``signed_at``, so the signing
+    time is signed too and cannot be changed afterwards."""
+    return {**draft.signed_content(), "v": 2, "signed_at": signed_at}
+
+
+def rx_signed_content(rx: Prescription, signed_at: dt.datetime) -> dict[str, Any]:
+    """What the doctor signs for this row at ``signed_at`` (``rx_signature_content`` of its draft)."""
+    return rx_signature_content(draft_of(rx), signed_at)
 
 
 NOTE_SECTIONS = (

@@ -21,7 +21,7 @@ from typing import Literal, Protocol
 
 from shared.domain.masking import mask_phone
 from shared.errors import BusinessRuleViolation, Conflict, NotFound, ValidationFailed
-from shared.i18n import register, tr
+from shared.i18n import register, state_name, tr
 
 DeliveryStatus = Literal["draft", "confirmed", "placed", "shipped", "delivered", "cancelled"]
 TrackingStatus = Literal["created", "picked_up", "in_transit", "out_for_delivery", "delivered", "cancelled"]
@@ -254,7 +254,12 @@ def advance(
     """The order moved to ``target``; an illegal move is a ``BusinessRuleViolation``."""
     if not can_advance(order.status, target):
         raise BusinessRuleViolation(
-            tr("delivery.bad_transition", current=order.status, target=target), code="delivery_bad_transition"
+            tr(
+                "delivery.bad_transition",
+                current=state_name("delivery", order.status),
+                target=state_name("delivery", target),
+            ),
+            code="delivery_bad_transition",
         )
     return replace(order, status=target, history=(*order.history, StatusChange(target, at, by, note)))
 

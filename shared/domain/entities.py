@@ -12,11 +12,11 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 # auditor: reads the audit log, changes no data (三员分立: apart from the system administrator, admin)
-Role = Literal["doctor", "pharmacist", "nurse", "admin", "kiosk", "auditor"]
-ROLES: tuple[Role, ...] = ("doctor", "pharmacist", "nurse", "admin", "kiosk", "auditor")
+Role = Literal["doctor", "pharmacist", "nurse", "admin", "kiosk", "security_admin", "auditor"]
+ROLES: tuple[Role, ...] = ("doctor", "pharmacist", "nurse", "admin", "kiosk", "security_admin", "auditor")
 Sex = Literal["M", "F", "U"]
 # Whether anyone asked the patient about allergies: "none" is "no known allergy", "listed" names them.
 AllergyStatus = Literal["not_asked", "none", "listed"]
@@ -117,11 +117,17 @@ class Staff(Entity):
     name: str = Field(max_length=64)
     roles: list[Role] = Field(min_length=1)
     title: str = Field(default="", max_length=64)
-    campus_id: str | None = None
+    campus_id: str | None = None  # the home campus (always one the staff member works at)
+    campus_ids: list[str] = Field(default_factory=list, max_length=50)  # the other campuses assigned
     department_id: str | None = None
     prescribing_rights: list[PrescribingRight] = Field(default_factory=list)
     active: bool = True
     signing_public_key: str | None = Field(default=None, max_length=200)
+
+
+def works_at(staff: Staff, campus_id: str) -> bool:
+    """Whether ``staff`` is assigned to ``campus_id`` (their home campus or one of ``campus_ids``)."""
+    return campus_id == staff.campus_id or campus_id in staff.campus_ids
 
 
 class Patient(Entity):
@@ -316,6 +322,19 @@ TicketEventKind = Literal[
 JsonInstant = Annotated[dt.datetime, PlainSerializer(lambda v: v.isoformat(), return_type=str)]
 
 
+class RoomDuty(BaseModel):
+    """A doctor at work in a room: who, since when (server time once synced), and who said so
+    (``login``: the doctor chose the room at a workstation; ``nurse``: the room is open by the
+    schedule and a nurse opened it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    doctor_id: str = Field(max_length=64)
+    since: JsonInstant
+    by: str = Field(max_length=64)
+    source: Literal["login", "nurse"] = "login"
+
+
 class Queue(Entity):
     """A standing queue (department, doctor, room, lab or imaging) with its numbering and rule set.
 
@@ -343,6 +362,9 @@ class Queue(Entity):
     number_slots: int = Field(default=4, ge=1, le=100)
     paused_rooms: list[str] = Field(default_factory=list, max_length=50)
     active: bool = True
+    # room id -> the doctor at work there now (``queue.room_open`` / ``queue.room_close``): only these
+    # rooms take patients from the queue (``shared.domain.queue_rules.working_rooms``)
+    staffed_rooms: dict[str, RoomDuty] = Field(default_factory=dict)
 
 
 class TicketEvent(BaseModel):
@@ -364,6 +386,14 @@ class TicketEvent(BaseModel):
     priority: PriorityClass | None = None
     # transfer: the new ticket's id; transfer_in: the ticket it came from
     other: str | None = Field(default=None, max_length=64)
+    # when it happened on the PC (its clock corrected by the measured offset, bounded by the server);
+    # ``at`` is when the server recorded it. Statistics and screens use ``occurred_at``; order never.
+    occurred_at: JsonInstant | None = None
+
+    @property
+    def when(self) -> dt.datetime:
+        """When it happened: ``occurred_at`` when known, else ``at``."""
+        return self.occurred_at or self.at
 
 
 class QueueTicket(Entity):
@@ -424,23 +454,31 @@ RxStatus = Literal[
 
 
 class SigningKey(Entity):
-    """A staff member's registered Ed25519 public key (base64 raw 32 bytes); revoked keys stay listed so
-    old signatures still verify against the key that made them."""
+    """A public key one staff member registered for one PC (``device_id``; "" for keys registered before
+    keys were per PC). Only public parts are kept and synced: the private key stays sealed in that PC's
+    OS key store (``shared.security.device_keys``). ``algorithm`` names the signature provider
+    (``shared.security.providers``). Revoked keys stay listed so old signatures still verify."""
 
     KIND: ClassVar[str] = "signing_key"
     SCOPE: ClassVar = "global"
     INDEXES: ClassVar = ("staff_id", "fingerprint")
 
     staff_id: str
-    algorithm: Literal["ed25519"] = "ed25519"
+    algorithm: str = Field(default="ed25519", min_length=1, max_length=15)
     public_key: str = Field(min_length=40, max_length=64)
     fingerprint: str = Field(max_length=64)
     registered_at: dt.datetime
     revoked_at: dt.datetime | None = None
     revoked_reason: str = Field(default="", max_length=200)
-    # the PIN-sealed private key (``signing.EncryptedKey`` JSON) so its owner can sign on any PC; {} if the
-    # owner keeps it on one PC only. Sealed with scrypt + AES-GCM under the PIN, never the clear key.
-    sealed_key: dict[str, Any] = Field(default_factory=dict)
+    device_id: str = Field(default="", max_length=128)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_sealed_key(cls, data: Any) -> Any:
+        # rows cached before keys were per PC carried the PIN-sealed private key: never read it again
+        if isinstance(data, dict) and "sealed_key" in data:
+            data = {k: v for k, v in data.items() if k != "sealed_key"}
+        return data
 
 
 class Prescription(Entity):
@@ -480,6 +518,7 @@ class Prescription(Entity):
     signature: str = Field(default="", max_length=200)
     signing_key_id: str | None = None
     signed_at: dt.datetime | None = None
+    signature_algorithm: str = Field(default="", max_length=15)  # the key's provider, as signed
     sign_count: int = Field(default=0, ge=0)
     # the pharmacist's review
     reviewed_by: str | None = None
@@ -488,6 +527,7 @@ class Prescription(Entity):
     review_reason_code: str = Field(default="", max_length=64)
     review_signature: str = Field(default="", max_length=200)
     review_key_id: str | None = None
+    review_signature_algorithm: str = Field(default="", max_length=15)
     pickup_code_hash: str = Field(default="", max_length=128)
     cancel_reason: str = Field(default="", max_length=500)
     # the payment (``rx.pay``), confirmed by the payment adapter; ``amount_paid`` is a Decimal as text
@@ -677,7 +717,7 @@ class Dispense(Entity):
     resolution_note: str = Field(default="", max_length=500)
 
 
-PickupEventKind = Literal["issue", "reissue", "verified", "wrong", "refused", "reopened"]
+PickupEventKind = Literal["issue", "reissue", "verified", "wrong", "refused", "reopened", "dispensed"]
 
 
 class PickupEvent(_Row):
@@ -842,6 +882,7 @@ class EmrNote(Entity):
     signature: str = Field(default="", max_length=200)
     signing_key_id: str | None = None
     signed_at: dt.datetime | None = None
+    signature_algorithm: str = Field(default="", max_length=15)
 
 
 class ClinicalOrder(Entity):

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from shared.domain.entities import Prescription, StockBatch
 from shared.domain.stock import BatchStock, deterministic_id
 from shared.i18n import register
+from shared.money import round_money
 
 CENT = Decimal("0.01")
 COST_STEP = Decimal("0.0001")
@@ -105,7 +106,8 @@ def rx_line_id(rx_id: str, line_no: int) -> str:
 
 
 def money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    """An amount rounded to the fen (``shared.money.round_money``, the one rule)."""
+    return round_money(value)
 
 
 def unit_cost_of(price_per_pack: Decimal, pack_qty: int) -> Decimal:

@@ -3,9 +3,21 @@
 The choice: a **random** six-digit code drawn with ``secrets`` when the prescription is approved, kept
 with the prescription as a digest only. Random-and-stored works offline on any pharmacy PC (the code
 travels in the ``rx.review`` mutation; no shared secret has to sit on every PC, as a code derived from
-a secret would need), and a reissue simply draws a new code. The digest keeps the code off screens,
-exports and logs; it is not a defence against someone holding the database (a million codes are quick
-to try), which is what the attempt lock and the code's short life are for.
+a secret would need), and a reissue simply draws a new code.
+
+The digest is a **slow, salted, memory-hard hash** (scrypt, N=2^14, r=8: 16 MiB and ~30 ms per try on
+one core; salt = the prescription id, so no table serves two prescriptions). It used to be one SHA-256,
+which gave the code up in about 3 s to anyone holding a row; now the same search costs about 10^6 x 30
+ms, some 8-9 core-hours per code, on hardware where scrypt's memory cost keeps GPUs from doing much
+better — against codes that live at most ``CODE_LIFETIME``, are used once, and reach only pharmacy PCs.
+A keyed hash (HMAC with a server-held key) would be out of reach altogether, but the pharmacy PC must
+verify a code **offline** against the digest it holds, so that key would have to sit on every pharmacy
+PC, where a thief of the PC finds it next to the digests; we keep no such secret on PCs and pay the
+slow hash instead (one hash per check at the counter, one per active code of the pharmacy when a code
+is typed without choosing the prescription). The server never believes a PC that a code was shown: a
+dispense carries the code (or follows an ``rx.pickup_verify``), and the handler checks it against the
+digest the server stored. Digests made before this change (plain SHA-256) still verify until their
+codes expire.
 
 Verification compares digests in constant time, counts wrong tries and locks the code after
 ``MAX_ATTEMPTS``; a locked or expired code needs a pharmacist to reissue one (a new code, attempts
@@ -27,7 +39,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from shared.errors import BusinessRuleViolation, ValidationFailed
-from shared.i18n import register, tr
+from shared.i18n import register, state_name, tr
 
 CODE_DIGITS = 6
 MAX_ATTEMPTS = 5
@@ -87,9 +99,25 @@ class PickupRefused(BusinessRuleViolation):
     code = "pickup_refused"
 
 
+DIGEST_PREFIX = "s1$"  # scrypt, the parameters below
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
+
+
 def code_digest(prescription_id: str, code: str) -> str:
-    """What is stored instead of the code: bound to the prescription so one digest cannot serve two."""
-    return hashlib.sha256(f"pickup\x1f{prescription_id}\x1f{code}".encode()).hexdigest()
+    """What is stored instead of the code: slow and salted with the prescription, so one digest cannot
+    serve two prescriptions and reversing it costs hours, not seconds (see the module docstring)."""
+    salt = f"clinic-pickup\x1f{prescription_id}".encode()
+    derived = hashlib.scrypt(code.encode(), salt=salt, **_SCRYPT)  # type: ignore[arg-type]
+    return DIGEST_PREFIX + derived.hex()
+
+
+def digest_matches(prescription_id: str, code: str, digest: str) -> bool:
+    """Whether ``code`` is the one ``digest`` was made from (constant-time compare; old SHA-256 digests
+    of codes issued before the slow hash still match until those codes expire)."""
+    if digest.startswith(DIGEST_PREFIX):
+        return hmac.compare_digest(code_digest(prescription_id, code), digest)
+    legacy = hashlib.sha256(f"pickup\x1f{prescription_id}\x1f{code}".encode()).hexdigest()
+    return hmac.compare_digest(legacy, digest)
 
 
 def normalize_code(entered: str) -> str:
@@ -154,7 +182,10 @@ def issue_pickup_code(
     prescriptions (a match on several is resolved by the patient's name; see ``find_by_code``).
     """
     if rx_status not in ISSUABLE_STATUSES:
-        raise BusinessRuleViolation(tr("pickup.not_approved", status=rx_status), code="pickup_not_approved")
+        raise BusinessRuleViolation(
+            tr("pickup.not_approved", status=state_name("prescription", rx_status)),
+            code="pickup_not_approved",
+        )
     if payment_required and not paid:
         raise BusinessRuleViolation(tr("pickup.not_paid"), code="pickup_not_paid")
     code = _new_code(prescription_id, avoid, randbelow)
@@ -210,7 +241,7 @@ def verify_pickup_code(
     code = normalize_code(entered)
     if len(code) != CODE_DIGITS:
         return Verification(False, state, "bad_format", tr("pickup.bad_format"), remaining)
-    if hmac.compare_digest(code_digest(state.prescription_id, code), state.digest):
+    if digest_matches(state.prescription_id, code, state.digest):
         return Verification(True, replace(state, used_at=now), "ok", "", remaining)
     attempts = state.attempts + 1
     left = max(0, max_attempts - attempts)
@@ -233,9 +264,7 @@ def find_by_code(active: Iterable[PickupCode], entered: str) -> list[PickupCode]
     return [
         s
         for s in active
-        if not s.locked
-        and s.used_at is None
-        and hmac.compare_digest(code_digest(s.prescription_id, code), s.digest)
+        if not s.locked and s.used_at is None and digest_matches(s.prescription_id, code, s.digest)
     ]
 
 

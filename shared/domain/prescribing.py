@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -123,14 +123,14 @@ class DrugFacts(_Value):
     spec: str
     form: str
     pack_unit: str
-    pack_qty: int = Field(ge=1)
+    pack_qty: int = Field(ge=1, le=100_000)
     min_unit: str
-    dose_per_min_unit: Decimal = Field(gt=0)
+    dose_per_min_unit: Decimal = Field(gt=0, le=1_000_000)
     dose_unit: str
-    default_dose: Decimal = Field(gt=0)
+    default_dose: Decimal = Field(gt=0, le=1_000_000)
     default_route: str
     default_frequency: str
-    price: Decimal = Field(ge=0)
+    price: Decimal = Field(ge=0, le=1_000_000)
     controlled_class: ControlledClass = "none"
     dose_min: Decimal | None = None
     dose_max: Decimal | None = None
@@ -153,8 +153,8 @@ class FrequencyFacts(_Value):
     code: str
     name_zh: str
     name_en: str = ""
-    times_per_day: Decimal = Field(ge=0)
-    interval_days: int = Field(default=1, ge=1)
+    times_per_day: Decimal = Field(ge=0, le=100)
+    interval_days: int = Field(default=1, ge=1, le=366)
     plain_zh: str = ""
 
     @classmethod
@@ -225,12 +225,12 @@ class RxLine(_Value):
     """One drug on a prescription. ``quantity`` is in pack units; ``quantity_overridden`` marks a doctor's edit."""
 
     drug: DrugFacts
-    dose: Decimal = Field(gt=0)
+    dose: Decimal = Field(gt=0, le=1_000_000)
     dose_unit: str
     route: RouteFacts
     frequency: FrequencyFacts
     days: int = Field(ge=1, le=366)
-    quantity: int = Field(ge=1)
+    quantity: int = Field(ge=1, le=100_000)
     quantity_overridden: bool = False
     note: str = Field(default="", max_length=200)
     skin_test: bool = False
@@ -411,9 +411,11 @@ def compute_quantity(
 ) -> int:
     """Packs to dispense: dose → smallest units × administrations over ``days`` ÷ pack size, rounded up."""
     facts = _drug_facts(drug)
-    total_units = min_units_per_dose(facts, dose, dose_unit) * administrations(frequency, days)
-    packs = (total_units / facts.pack_qty).quantize(Decimal("0.000001"))
-    return max(int(packs.to_integral_value(rounding=ROUND_CEILING)), 1)
+    with localcontext() as exact:
+        exact.prec = 60  # room for any dose within the fields' bounds: quantize never runs out of digits
+        total_units = min_units_per_dose(facts, dose, dose_unit) * administrations(frequency, days)
+        packs = (total_units / facts.pack_qty).quantize(Decimal("0.000001"))
+        return max(int(packs.to_integral_value(rounding=ROUND_CEILING)), 1)
 
 
 def new_line(

@@ -18,8 +18,10 @@ How a waiting ticket is placed:
    relative to their anchor tickets while those still wait; once the anchors are gone they go to the
    head of the non-emergency part.
 5. A per-room second queue (``second_queue_cap`` > 0) sends the front of the order to the doors of
-   the queue's rooms that are not paused, at most ``cap`` per room; a ticket bound to a room waits
-   only for that room.
+   the queue's *working* rooms, at most ``cap`` per room; a ticket bound to a room waits only for
+   that room. A room works while a doctor is at work there today (``Queue.staffed_rooms``: the doctor
+   chose it at a workstation, or a nurse opened it by the schedule) and it is not paused
+   (``working_rooms``). A room that closes takes nobody: its door queue goes back to the order.
 
 Policies (``RuleSet.policy``): ``strict_priority`` (class, then time), ``interleave`` (priority classes
 first, then appointments and walk-ins N:M, continuing the pattern from the calls already made) and
@@ -33,6 +35,7 @@ import heapq
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -41,6 +44,8 @@ from shared.domain.queue_states import effective_events
 
 Stream = Literal["appointment", "walk_in"]
 PlaceReason = Literal["emergency", "aged", "priority", "normal", "pinned", "held"]
+# Why a room's next call is not a given waiting ticket (``QueueOrder.passed_over``)
+PassReason = Literal["room_paused", "room_closed", "other_door", "other_room", "other_queue", "held", "ahead"]
 
 PRIORITY_CLASSES: Final[tuple[PriorityClass, ...]] = (
     "emergency",
@@ -138,9 +143,34 @@ class QueueOrder:
     serving: tuple[QueueTicket, ...] = ()
     skipped: tuple[QueueTicket, ...] = ()
     paused_rooms: frozenset[str] = frozenset()
+    # the rooms taking patients (with a doctor at work, not paused); ``None``: not known (every room)
+    working: frozenset[str] | None = None
 
     def place_of(self, ticket_id: str) -> Place | None:
         return next((p for p in self.waiting if p.ticket.id == ticket_id), None)
+
+    def passed_over(self, room_id: str, ticket_id: str) -> PassReason | None:
+        """Why ``room_id``'s next call (``next_for_room``) is not ``ticket_id``; ``None`` when it is.
+
+        ``room_paused`` / ``room_closed``: the room takes nobody now; ``other_door``: the ticket waits
+        at another room's door; ``other_room``: it is bound to another room; ``held``: an early
+        appointment waiting for its slot; ``ahead``: another ticket comes first for this room (its door
+        queue, or an earlier ticket)."""
+        place = self.place_of(ticket_id)
+        nxt = self.next_for_room(room_id)
+        if place is None or (nxt is not None and nxt.ticket.id == ticket_id):
+            return None
+        if room_id in self.paused_rooms:
+            return "room_paused"
+        if place.ticket.room_id and place.ticket.room_id != room_id:
+            return "other_room"
+        if place.door and place.door != room_id:
+            return "other_door"
+        if place.held:
+            return "held"
+        if nxt is None and self.working is not None and room_id not in self.working:
+            return "room_closed"
+        return "ahead"
 
     def next_for_room(self, room_id: str) -> Place | None:
         """Whom ``room_id`` should call next: the head of its door queue, else the first ticket not
@@ -150,7 +180,10 @@ class QueueOrder:
         at_door = self.doors.get(room_id)
         if at_door:
             return self.place_of(at_door[0])
-        return next((p for p in self.waiting if p.ticket.room_id in (None, room_id)), None)
+        # a room without a door queue (closed, or no second queue): the first ticket free for it,
+        # preferring one that does not wait at another room's door
+        free = [p for p in self.waiting if p.ticket.room_id in (None, room_id)]
+        return next((p for p in free if p.door in (None, room_id)), free[0] if free else None)
 
 
 @dataclass(slots=True)
@@ -358,11 +391,13 @@ def order_queue(
     *,
     rooms: Sequence[str] = (),
     paused_rooms: Collection[str] = (),
+    working: Collection[str] | None = None,
 ) -> QueueOrder:
     """The queue's order, as every PC computes it from the same tickets, rules and ``now``.
 
     ``tickets`` are one queue's tickets (normally of one day); voided ones are ignored, input order
-    does not matter. ``rooms`` are the rooms serving the queue (for the door queues).
+    does not matter. ``rooms`` are the rooms taking patients from the queue (for the door queues);
+    ``order_for`` passes the queue's working rooms (``working_rooms``).
     """
     classify = _Classifier(rules, now)
     facts_of = classify.facts
@@ -426,6 +461,7 @@ def order_queue(
         serving=tuple(sorted(serving, key=_last_event_key, reverse=True)),
         skipped=tuple(sorted(skipped, key=_last_event_key)),
         paused_rooms=frozenset(paused_rooms),
+        working=None if working is None else frozenset(working),
     )
 
 
@@ -433,14 +469,37 @@ def _last_event_key(ticket: QueueTicket) -> tuple[dt.datetime, str]:
     return (ticket.events[-1].at if ticket.events else ticket.checked_in_at, ticket.id)
 
 
+def clinic_day(at: dt.datetime, rules: RuleSet) -> dt.date:
+    """The hospital's calendar day of an instant (its ``timezone``; UTC when the zone is unknown)."""
+    try:
+        zone: dt.tzinfo = ZoneInfo(rules.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = dt.UTC
+    return at.astimezone(zone).date()
+
+
+def working_rooms(queue: Queue, now: dt.datetime) -> tuple[str, ...]:
+    """The queue's rooms that take patients now: a doctor at work there since earlier today (a duty
+    left open from another day counts for nothing) and not paused. Rooms in the queue's order
+    (``room_ids``; a queue without a room list: its staffed rooms by id)."""
+    rules = rules_for(queue)
+    today = clinic_day(now, rules)
+    staffed = {room for room, duty in queue.staffed_rooms.items() if clinic_day(duty.since, rules) == today}
+    candidates = queue.room_ids or sorted(staffed)
+    paused = set(queue.paused_rooms)
+    return tuple(r for r in dict.fromkeys(candidates) if r in staffed and r not in paused)
+
+
 def order_for(queue: Queue, tickets: Iterable[QueueTicket], now: dt.datetime) -> QueueOrder:
-    """``order_queue`` with the queue's own rules, rooms and paused rooms."""
+    """``order_queue`` with the queue's own rules, its working rooms and paused rooms."""
+    working = working_rooms(queue, now)
     return order_queue(
         (t for t in tickets if t.queue_id == queue.id),
         rules_for(queue),
         now,
-        rooms=queue.room_ids,
+        rooms=working,
         paused_rooms=queue.paused_rooms,
+        working=working,
     )
 
 

@@ -148,6 +148,7 @@ class ClientRuntime:
     context: OpContext
     verifier: OfflineVerifier
     current: LoginResult | None = None  # who is logged in (set by ask_login)
+    data_folder: Path | None = None  # where the store, logs, prints and the print spool are
     _closed: bool = field(default=False, repr=False)
 
     @classmethod
@@ -191,6 +192,7 @@ class ClientRuntime:
         network.follow(bus)
         verifier = verifier or OfflineVerifier(JsonFileVerifierStore(Path(folder) / VERIFIER_FILE))
         runtime = cls(app, lang, store, transport, engine, network, bus, context, verifier)
+        runtime.data_folder = Path(folder)
         context.db.submit(
             lambda _store: engine.status(), on_success=network.relay_status, label="first-status"
         )

@@ -42,6 +42,18 @@ def app_settings(args: argparse.Namespace, **overrides: object) -> tuple[SiteCon
     return site, lang, folder
 
 
+def start_logging(app: str, folder: Path | None) -> Path | None:
+    """Log to ``<data folder>/logs/<app>.log`` (``shared.app_logging``), whichever way the app started."""
+    import logging
+
+    from shared.app_logging import log_to_file
+    from shared.store.paths import data_dir
+
+    path = log_to_file(app, data_dir(folder))
+    logging.getLogger(__name__).info("starting %s (log %s)", app, path)
+    return path
+
+
 def self_test(
     app: str,
     build_window: Callable[[], Any],

@@ -203,20 +203,35 @@ class _Op(Generic[T]):
         if self._job is not None:
             self._job.cancel()
 
+    def _context_or_none(self, label: str) -> OpContext | None:
+        """The op's context; None (the op is dropped, and logged) once the app is shutting down: a late
+        answer starting another op during teardown must be harmless, not raise in a Qt callback."""
+        context = self._context or OpContext.current_or_none()
+        if context is None or not _alive(context.bus) or context.db.stopping:
+            log.info("op %r dropped: the app is shutting down", label)
+            return None
+        return context
+
     def _submit(self, on_success: Callable[[T], None], label: str) -> None:
-        context = self._context or OpContext.current()
+        context = self._context_or_none(label)
+        if context is None:
+            return
         bus = context.bus
 
         def succeeded(result: T) -> None:
-            bus._op_ended()
+            if _alive(bus):
+                bus._op_ended()
             on_success(result)
 
         def failed(error: BaseException) -> None:
-            bus._op_ended()
+            if _alive(bus):
+                bus._op_ended()
             if self._failure is not None and _alive(self._parent):
                 self._failure(error)
-            else:
+            elif _alive(bus):
                 bus.report_error(error)
+            else:
+                log.warning("op %r failed after the app shut down: %s", label, error)
 
         bus._op_started()
         self._job = context.db.submit(self._op, on_success=succeeded, on_failure=failed, label=label)
@@ -250,7 +265,10 @@ class CollectionOp(_Op[T]):
 
     def run_in_background(self, *, initiator: object | None = None) -> CollectionOp[T]:
         """Queue the op on the database thread; callbacks and the bus signal follow on the GUI thread."""
-        context = self._context or OpContext.current()
+        label = getattr(self._op, "__name__", "collection-op")
+        context = self._context_or_none(label)
+        if context is None:
+            return self
         initiator = initiator if initiator is not None else self._parent
 
         def done(result: T) -> None:
@@ -262,10 +280,13 @@ class CollectionOp(_Op[T]):
                 if self._success is not None and _alive(self._parent):
                     self._success(result)
             finally:
-                context.bus.sig_operation_did_execute.emit(changes, initiator if _alive(initiator) else None)
+                if _alive(context.bus):  # gone when the app shut down while the op ran
+                    context.bus.sig_operation_did_execute.emit(
+                        changes, initiator if _alive(initiator) else None
+                    )
 
         self._context = context
-        self._submit(done, getattr(self._op, "__name__", "collection-op"))
+        self._submit(done, label)
         return self
 
 

@@ -1,4 +1,5 @@
-"""The sync status bar every app shows: connection state, pending, last sync, needs attention, errors."""
+"""The sync status bar every app shows: connection state, "sync now", pending, last sync, needs
+attention, errors."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from shared.sync.status import SyncState, SyncStatus
 log = logging.getLogger(__name__)
 
 ATTENTION_SHORTCUT = "Ctrl+Shift+A"
+SYNC_NOW_SHORTCUT = "Ctrl+Shift+S"
 
 _STRINGS: dict[str, dict[str, str]] = {
     "gui.sync.state.online": {"zh_CN": "在线", "en": "Online", "zh_TW": "在線"},
@@ -105,6 +107,13 @@ _STRINGS: dict[str, dict[str, str]] = {
         "zh_TW": "正在初始化資料",
     },
     "gui.sync.relogin": {"zh_CN": "重新登录", "en": "Log in again", "zh_TW": "重新登錄"},
+    "gui.sync.now": {"zh_CN": "立即同步", "en": "Sync now", "zh_TW": "立即同步"},
+    "gui.sync.now_busy": {"zh_CN": "正在连接…", "en": "Connecting…", "zh_TW": "正在連接…"},
+    "gui.sync.now_tip": {
+        "zh_CN": "立即连接服务器上传并下载，不再等待下一次自动重试（{shortcut}）",
+        "en": "Reach the server and exchange data now instead of waiting for the next automatic try ({shortcut})",
+        "zh_TW": "立即連接伺服器上傳並下載，不再等待下一次自動重試（{shortcut}）",
+    },
     "gui.error.repeated": {
         "zh_CN": "{message}（{count} 次）",
         "en": "{message} ({count}×)",
@@ -179,6 +188,7 @@ class SyncStatusBar(QStatusBar):
 
     sig_attention_requested = Signal()
     sig_login_requested = Signal()
+    sig_sync_requested = Signal()
 
     def __init__(
         self,
@@ -197,6 +207,7 @@ class SyncStatusBar(QStatusBar):
         self._status = SyncStatus(SyncState.NOT_LOGGED_IN)
         self._error: ErrorReport | None = None
         self._error_count = 0
+        self._network: NetworkWorker | None = None
 
         self.state_label = QLabel()
         self.state_label.setObjectName("sync-state")
@@ -215,13 +226,19 @@ class SyncStatusBar(QStatusBar):
         self.relogin_button.setProperty("role", "link")
         self.relogin_button.setText(tr("gui.sync.relogin", lang))
         self.relogin_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.sync_button = QToolButton()
+        self.sync_button.setObjectName("sync-now")
+        self.sync_button.setProperty("role", "link")
+        self.sync_button.setText(tr("gui.sync.now", lang))
+        self.sync_button.setToolTip(tr("gui.sync.now_tip", lang, shortcut=SYNC_NOW_SHORTCUT))
+        self.sync_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.clock_label = QLabel()
         self.clock_label.setObjectName("sync-clock")
         self.clock_label.setProperty("role", "warning")
         self.bootstrap_bar = QProgressBar()
         self.bootstrap_bar.setObjectName("sync-bootstrap")
         self.bootstrap_bar.setRange(0, 100)
-        self.bootstrap_bar.setFixedWidth(200)
+        self.bootstrap_bar.setFixedWidth(150)
         self.bootstrap_bar.setFormat(tr("gui.sync.bootstrap", lang) + " %p%")
         self.error_label = ElidedLabel()
         self.error_label.setObjectName("sync-error")
@@ -245,6 +262,7 @@ class SyncStatusBar(QStatusBar):
         self.error_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         error_area.setMinimumWidth(0)
         self.addWidget(self.state_label)
+        self.addWidget(self.sync_button)
         self.addWidget(self.relogin_button)
         self.addWidget(error_area, 1)
         self.addPermanentWidget(self.bootstrap_bar)
@@ -259,6 +277,16 @@ class SyncStatusBar(QStatusBar):
         self._shortcut = QShortcut(QKeySequence(ATTENTION_SHORTCUT), self)
         self._shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
         self._shortcut.activated.connect(self.open_attention)
+        self.sync_button.clicked.connect(self.sync_now)
+        self._sync_shortcut = QShortcut(QKeySequence(SYNC_NOW_SHORTCUT), self)
+        self._sync_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self._sync_shortcut.activated.connect(self.sync_now)
+        # "sync now" says it is trying until the engine reports, or a few seconds pass (a probe that
+        # finds the server still away changes no status)
+        self._sync_feedback = QTimer(self)
+        self._sync_feedback.setSingleShot(True)
+        self._sync_feedback.setInterval(3000)
+        self._sync_feedback.timeout.connect(self._sync_done)
 
         self._ticker = QTimer(self)
         self._ticker.setInterval(15_000)  # relative times stay fresh without churn
@@ -275,10 +303,16 @@ class SyncStatusBar(QStatusBar):
         return self._status
 
     def set_status(self, status: SyncStatus) -> None:
+        changed = status.state is not self._status.state
         self._status = status
+        if changed and self._sync_feedback.isActive():
+            self._sync_feedback.stop()
+            self._sync_done()
         self._render()
 
     def bind_network(self, worker: NetworkWorker) -> None:
+        """Show the worker's status; "sync now" wakes its engine."""
+        self._network = worker
         worker.sig_status_changed.connect(self.set_status)
         self.set_status(worker.last_status)
 
@@ -326,6 +360,20 @@ class SyncStatusBar(QStatusBar):
 
     # -- actions ----------------------------------------------------------------------------------
 
+    def sync_now(self) -> None:
+        """Push and pull now, or probe a server out of reach now, instead of waiting for the next
+        automatic try (the engine runs on its own thread: nothing blocks here)."""
+        self.sig_sync_requested.emit()
+        if self._network is not None:
+            self._network.wake()
+        self.sync_button.setEnabled(False)
+        self.sync_button.setText(tr("gui.sync.now_busy", self.lang))
+        self._sync_feedback.start()
+
+    def _sync_done(self) -> None:
+        self.sync_button.setEnabled(True)
+        self.sync_button.setText(tr("gui.sync.now", self.lang))
+
     def open_attention(self) -> None:
         self.sig_attention_requested.emit()
         AttentionDialog.ask(self.window(), context=self._context, lang=self.lang)
@@ -342,6 +390,7 @@ class SyncStatusBar(QStatusBar):
         tip = tr(f"gui.sync.tip.{status.state.value}", lang)
         self.state_label.setToolTip(f"{tip}\n{status.message}" if status.message else tip)
         self.relogin_button.setVisible(status.state is SyncState.AUTH_EXPIRED)
+        self.sync_button.setVisible(status.state in (SyncState.ONLINE, SyncState.OFFLINE))  # not mid-sync
 
         self.pending_label.setText(tr("gui.sync.pending", lang, count=status.pending))
         held = int(getattr(status, "held_for_other_login", 0) or 0)

@@ -7,9 +7,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
-from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QWidget
+from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QResizeEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QTableView,
+    QWidget,
+)
 
 from shared.gui import theme
 
@@ -113,15 +120,65 @@ _LEVEL_COLOURS = {"ok": theme.OK, "info": theme.BUSY, "warning": theme.WARN, "er
 
 
 class MessageLine(QLabel):
-    """The screen's one line of feedback (errors stay; info fades after a while)."""
+    """The screen's one line of feedback (errors stay; info fades after a while).
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    Its height is reserved whether or not a message shows, so a message coming and going never moves
+    the widgets below it (a click meant for a row landed on the next one). ``single_line`` (the line
+    above each main window's tabs) keeps exactly one line: a longer message is elided, in full as the
+    tooltip and from ``text()``."""
+
+    def __init__(self, parent: QWidget | None = None, *, single_line: bool = False) -> None:
         super().__init__(parent)
-        self.setWordWrap(True)
+        self.single_line = single_line
+        self._full = ""
+        self.setWordWrap(not single_line)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.clear)
         self.level = ""
+        self._reserve_height()
+
+    def _reserve_height(self) -> None:
+        bold = QFont(self.font())
+        bold.setWeight(QFont.Weight.DemiBold)
+        margins = self.contentsMargins()
+        line = QFontMetrics(bold).lineSpacing() + margins.top() + margins.bottom() + 2
+        if self.single_line:
+            self.setFixedHeight(line)
+            self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        else:
+            self.setMinimumHeight(line)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt's name
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._reserve_height()
+
+    def text(self) -> str:  # type: ignore[override]
+        return self._full if self.single_line else super().text()
+
+    def setText(self, text: str) -> None:  # type: ignore[override]  # noqa: N802 - Qt's name
+        self._full = text
+        if self.single_line:
+            self.setToolTip(text)
+            self._elide()
+        else:
+            super().setText(text)
+
+    def clear(self) -> None:
+        self._full = ""
+        self.setToolTip("")
+        super().clear()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        if self.single_line:
+            self._elide()
+
+    def _elide(self) -> None:
+        width = max(self.contentsRect().width(), 40)
+        one_line = " ".join(self._full.split())
+        super().setText(self.fontMetrics().elidedText(one_line, Qt.TextElideMode.ElideRight, width))
 
     def show_message(self, text: str, level: str = "info") -> None:
         self.level = level

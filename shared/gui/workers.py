@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+import shiboken6
 from PySide6.QtCore import QObject, QThread, Signal
 
 from shared.sync.status import SyncState, SyncStatus
@@ -39,9 +40,21 @@ class SyncEngineLike(Protocol):
 
 
 class _Relay(QObject):
-    """Lives on the GUI thread; a worker emits on it and Qt queues the slot call onto the GUI thread."""
+    """Lives on the GUI thread; a worker emits on it and Qt queues the slot call onto the GUI thread.
+
+    The relay itself is the receiver (not the worker or call that owns it), so a finished job is always
+    delivered, even when the owner's C++ object was deleted meanwhile (its window closed): the owner
+    then decides what a late answer means instead of Qt dropping it silently."""
 
     sig_job_finished = Signal(object)
+
+    def __init__(self, on_finish: Callable[[Job[Any]], None]) -> None:
+        super().__init__()
+        self._on_finish = on_finish
+        self.sig_job_finished.connect(self._relay)
+
+    def _relay(self, job: Job[Any]) -> None:
+        self._on_finish(job)
 
 
 @dataclass(eq=False)
@@ -74,6 +87,10 @@ def _deliver(job: Job[Any]) -> None:
     # the GUI thread, after its parent may already have deleted it. Logging in crashed the apps that way.
     job.on_success = job.on_failure = None
     if job.cancelled:
+        return
+    receiver = getattr(on_success if job.error is None else on_failure, "__self__", None)
+    if isinstance(receiver, QObject) and not shiboken6.isValid(receiver):
+        log.debug("job %r finished after the widget it answers was deleted", job.label)
         return
     if job.error is None:
         if on_success is not None:
@@ -119,9 +136,13 @@ class DbWorker(QThread):
         self._opener = opener
         self._jobs: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
         self._ids = itertools.count(1)
-        self._relay = _Relay()
-        self._relay.sig_job_finished.connect(self._finish)
+        self._relay = _Relay(self._finish)
         self._stopping = False
+
+    @property
+    def stopping(self) -> bool:
+        """True once ``stop`` was called: no job is taken any more."""
+        return self._stopping
 
     @property
     def store(self) -> object | None:
@@ -183,7 +204,9 @@ class DbWorker(QThread):
             self._relay.sig_job_finished.emit(job)
 
     def _finish(self, job: Job[Any]) -> None:
-        if job.error is not None:
+        # A worker deleted with its window still answers its jobs (ops check their own receivers),
+        # but it cannot emit any more.
+        if job.error is not None and shiboken6.isValid(self):
             self.sig_job_failed.emit(job.label, job.error)
         _deliver(job)
 
@@ -216,8 +239,7 @@ class BackgroundCall(QObject):
     ) -> None:
         super().__init__(parent)
         self._job: Job[None] = Job(lambda _none: fn(), on_success, on_failure, label or "call")
-        self._relay = _Relay()
-        self._relay.sig_job_finished.connect(self._finish)
+        self._relay = _Relay(self._finish)
         self._thread = threading.Thread(target=self._run, name=f"call-{self._job.label}", daemon=True)
         _LIVE_CALLS.add(self)  # keep the Python wrapper alive until the callback ran
 
@@ -231,8 +253,14 @@ class BackgroundCall(QObject):
 
     def _finish(self, job: Job[None]) -> None:
         _LIVE_CALLS.discard(self)
+        if not shiboken6.isValid(self):
+            # Its parent (a dialog that closed) took the call with it: nobody is left to answer.
+            log.debug("background call %r finished after its owner was deleted", job.label)
+            job.on_success = job.on_failure = None
+            return
         _deliver(job)
-        if not job.cancelled:
+        # The answer may have closed the call's owner, deleting the call: then there is nobody to tell.
+        if not job.cancelled and shiboken6.isValid(self):
             self.sig_finished.emit()
 
     def cancel(self) -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 from shared.domain.masking import mask_name
 from shared.errors import SuiteError
+from shared.money import FULL_WIDTH_YUAN, format_money
 from shared.printing.escpos import EscPos, text_columns, wrap_columns
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class Receipt:
 
 def money(value: Decimal) -> str:
     """￥12.80 (the full-width sign, printable in GBK)."""
-    return f"￥{value.quantize(CENT, rounding=ROUND_HALF_UP)}"
+    return format_money(value, sign=FULL_WIDTH_YUAN)
 
 
 # --- blocks: one layout for both ways of printing --------------------------------------------------

@@ -1,4 +1,5 @@
-"""The queue ticket slip printed at check-in: hospital, queue, big number, people ahead, room, time, QR.
+"""The queue ticket slip printed at check-in: hospital, department, queue, big number, people ahead, the
+room only when it is fixed (``fixed_room_id``), time, QR.
 
 Two ways to print the same slip on a 58 or 80 mm thermal printer:
 
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from shared.domain.masking import mask_name
+from shared.domain.queue_check_in import fixed_room_id as fixed_room_id  # the slip's room rule
 from shared.errors import SuiteError
 from shared.i18n import DEFAULT_LANGUAGE, register, tr
 from shared.printing.escpos import EscPos, text_columns, wrap_columns
@@ -42,6 +44,11 @@ _MESSAGES = {
     },
     "ticket.next": {"zh_CN": "您是下一位", "en": "You are next", "zh_TW": "您是下一位"},
     "ticket.room": {"zh_CN": "诊室：{room}", "en": "Room: {room}", "zh_TW": "診室：{room}"},
+    "ticket.room_called": {
+        "zh_CN": "诊室：叫号时显示",
+        "en": "Room: shown when you are called",
+        "zh_TW": "診室：叫號時顯示",
+    },
     "ticket.patient": {"zh_CN": "患者：{name}", "en": "Patient: {name}", "zh_TW": "患者：{name}"},
     "ticket.time": {"zh_CN": "取号时间：{time}", "en": "Issued: {time}", "zh_TW": "取號時間：{time}"},
     "ticket.footer": {
@@ -56,7 +63,8 @@ for _key, _texts in _MESSAGES.items():
 
 @dataclass(frozen=True)
 class TicketSlip:
-    """What the slip shows. ``patient_name`` is the full name; it is printed masked."""
+    """What the slip shows. ``patient_name`` is the full name; it is printed masked. ``room`` only when
+    it is fixed (``fixed_room_id``): a room guessed at check-in changes before the patient is called."""
 
     ticket_id: str
     number: str
@@ -67,6 +75,7 @@ class TicketSlip:
     room: str | None = None
     patient_name: str | None = None
     footer: str | None = None
+    department: str | None = None
 
 
 def qr_payload(ticket_id: str) -> str:
@@ -79,9 +88,7 @@ def ticket_id_from_qr(payload: str) -> str | None:
 
 
 def _detail_lines(slip: TicketSlip, lang: str) -> list[str]:
-    lines = []
-    if slip.room:
-        lines.append(tr("ticket.room", lang, room=slip.room))
+    lines = [tr("ticket.room", lang, room=slip.room) if slip.room else tr("ticket.room_called", lang)]
     if slip.patient_name:
         lines.append(tr("ticket.patient", lang, name=mask_name(slip.patient_name)))
     lines.append(tr("ticket.time", lang, time=slip.issued_at.strftime("%Y-%m-%d %H:%M")))
@@ -99,6 +106,10 @@ def ticket_text_escpos(slip: TicketSlip, *, paper: Paper = "80mm", lang: str = D
     p.bold().size(1, 2)
     for line in wrap_columns(slip.hospital, cols):
         p.line(line)
+    if slip.department:
+        p.bold(False).size(1, 1)
+        for line in wrap_columns(slip.department, cols):
+            p.line(line)
     p.bold(False).size(2, 2)
     for line in wrap_columns(slip.queue_name, cols // 2):
         p.line(line)
@@ -160,6 +171,8 @@ def render_ticket_image(
             blocks.append((line, font, int(after * scale) + 2))
 
     add(slip.hospital, 34, bold=True, after=8)
+    if slip.department:
+        add(slip.department, 30, after=4)
     add(slip.queue_name, 44, bold=True, after=10)
     blocks.append((None, cjk_font(px(20)), int(14 * scale)))
     add(tr("ticket.your_number", lang), 26, after=0)

@@ -13,6 +13,8 @@ API_PREFIX = "/api/v1"
 MAX_PUSH_BATCH = 500
 MAX_PULL_LIMIT = 5000
 MAX_WAIT_SECONDS = 30.0
+# Feed sequences and checkpoints fit a signed 64-bit column with room to spare.
+MAX_CURSOR = 2**62
 
 OutcomeStatus = Literal["applied", "applied_with_warning", "rejected"]
 
@@ -34,6 +36,20 @@ class LoginRequest(WireModel):
     password: str = Field(min_length=1, max_length=256)
     device_id: str = Field(min_length=1, max_length=128)
     campus_id: str | None = Field(default=None, max_length=64)
+    # A random secret this PC keeps and sends at every login: once the account has logged in with it,
+    # failed logins elsewhere never lock the account out of this PC.
+    device_secret: str | None = Field(default=None, min_length=16, max_length=128)
+
+
+class UnlockRequest(WireModel):
+    """A security administrator clears an account's login locks and/or a source address's block."""
+
+    username: str | None = Field(default=None, min_length=1, max_length=64)
+    source: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class UnlockResponse(WireModel):
+    cleared: int
 
 
 class LoginResponse(WireModel):
@@ -46,10 +62,10 @@ class LoginResponse(WireModel):
 
 class MutationEnvelope(WireModel):
     mutation_id: str = Field(min_length=1, max_length=64)
-    client_seq: int = Field(ge=1)
+    client_seq: int = Field(ge=1, le=MAX_CURSOR)
     name: str = Field(min_length=1, max_length=64)
     args: dict[str, Any]
-    base_version: int | None = Field(default=None, ge=1)
+    base_version: int | None = Field(default=None, ge=1, le=MAX_CURSOR)
     occurred_at: dt.datetime
 
 

@@ -12,7 +12,10 @@ and the registered public key stay valid. A forgotten PIN cannot be recovered: a
 accepting it for new signatures; old signatures still verify against the key recorded with them).
 
 A PIN is short: the encryption keeps a stolen key file from being used casually, not from an offline
-brute force of a 6-digit PIN. Keep the ``EncryptedKey`` in the OS keyring or the user's profile.
+brute force of a 6-digit PIN. The apps therefore never keep an ``EncryptedKey`` in synced data or a
+file: a PC's signing key lives in the OS key store, sealed under argon2id with an attempt limit
+(``shared.security.device_keys``). ``sign`` and ``verify`` go through the algorithm's provider
+(``shared.security.providers``), as every signature in the suite does.
 
 ``canonical_bytes(value)`` is the exact byte string a signature covers: UTF-8, compact JSON with sorted
 keys, of ``value.signed_content()`` when the value has one (``PrescriptionDraft`` documents its fields),
@@ -32,8 +35,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final, Literal
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
@@ -41,6 +44,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import AuthFailed, SuiteError, ValidationFailed
 from shared.i18n import DEFAULT_LANGUAGE, register, tr
+from shared.security.providers import (
+    DEFAULT_ALGORITHM,
+    SignatureProvider,
+    provider_for,
+    verify_signature,
+)
 
 KEY_FORMAT: Final = "clinic-ed25519-scrypt-aesgcm-v1"
 MIN_PIN_LENGTH = 6
@@ -215,22 +224,31 @@ def admin_reset(
 
 def sign(data: bytes, sealed: EncryptedKey, pin: str, *, lang: str = DEFAULT_LANGUAGE) -> str:
     """Base64 Ed25519 signature of ``data`` (use ``canonical_bytes``); ``WrongPin`` on a wrong PIN."""
-    return _b64(_open(sealed, pin, lang).sign(data))
+    raw = _open(sealed, pin, lang).private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return _ed25519().sign(raw, data)
 
 
-def verify(data: bytes, signature: str, public_key: str) -> bool:
-    """Whether ``signature`` (base64) over ``data`` verifies under ``public_key`` (base64 raw 32 bytes)."""
-    try:
-        key = Ed25519PublicKey.from_public_bytes(_unb64(public_key))
-        key.verify(_unb64(signature), data)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+def verify(data: bytes, signature: str, public_key: str, algorithm: str = DEFAULT_ALGORITHM) -> bool:
+    """Whether ``signature`` over ``data`` verifies under ``public_key`` with ``algorithm``'s provider."""
+    return verify_signature(algorithm, public_key, data, signature)
 
 
-def require_valid(data: bytes, signature: str, public_key: str, *, lang: str = DEFAULT_LANGUAGE) -> None:
-    """Raise ``BadSignature`` unless the signature verifies (the server's rx.sign and the pharmacy use it)."""
-    if not verify(data, signature, public_key):
+def _ed25519() -> SignatureProvider:
+    provider = provider_for("ed25519")
+    assert provider is not None  # registered when shared.security.providers is imported
+    return provider
+
+
+def require_valid(
+    data: bytes,
+    signature: str,
+    public_key: str,
+    *,
+    algorithm: str = DEFAULT_ALGORITHM,
+    lang: str = DEFAULT_LANGUAGE,
+) -> None:
+    """Raise ``BadSignature`` unless the signature verifies."""
+    if not verify(data, signature, public_key, algorithm):
         raise BadSignature(tr("signing.bad_signature", lang))
 
 

@@ -606,6 +606,17 @@ class LocalStore:
             )
         )
 
+    def note_push_failed(self, mutation_ids: Sequence[str], error: str) -> None:
+        """A push of these did not get through, or its answer was lost: count the attempt and keep them
+        pending (an entry is "sent" only once the server is known to have it)."""
+        self.write(
+            lambda conn: conn.executemany(
+                "UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = ? "
+                "WHERE mutation_id = ? AND status IN ('pending', 'sent')",
+                [(error[:1000], m) for m in mutation_ids],
+            )
+        )
+
     def note_push_error(self, mutation_ids: Sequence[str], error: str) -> None:
         self.write(
             lambda conn: conn.executemany(

@@ -7,6 +7,10 @@ called on the engine's threads; GUI code must hand them to its own thread (``sha
 
 Nothing here ever drops the outbox: a rejection is stored and shown as "needs attention"; a transient
 error leaves the mutation for the next try; a 410 pushes the outbox first and only then re-bootstraps.
+
+Online means an exchange went through: nothing else says so. While the server is out of reach the loop
+probes ``GET /healthz`` every ``probe_interval`` (jittered, never growing); a server that answers with
+errors gets exponential backoff. ``wake()`` ("sync now") cuts any wait short.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import hashlib
 import json
 import logging
 import random
+import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -69,6 +74,7 @@ class SyncEngine:
         long_poll_seconds: float = 25.0,
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
+        probe_interval: float = 4.0,
         rng: random.Random | None = None,
     ) -> None:
         self.store = store
@@ -82,13 +88,15 @@ class SyncEngine:
         self.long_poll_seconds = long_poll_seconds
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        self.probe_interval = probe_interval
         self._rng = rng or random.Random()
         self._lock = threading.RLock()
         self._push_lock = threading.Lock()
         self._pull_lock = threading.Lock()
         self._wake = threading.Event()
         self._run_stop: threading.Event | None = None
-        self._failures = 0
+        self._failures = 0  # failures of a server that answered (5xx, busy …): exponential backoff
+        self._unreachable = False  # the last failure was the server out of reach: probe (``_probe``)
         self._held = 0
         self._bootstrap_progress: float | None = None
         self._message = ""
@@ -177,7 +185,11 @@ class SyncEngine:
         TransientError. A different campus than before makes this PC re-bootstrap (its scope changed)."""
         sent = self.store.clock()
         answer = self.transport.login(
-            username=username, password=password, device_id=self.store.device_id, campus_id=campus_id
+            username=username,
+            password=password,
+            device_id=self.store.device_id,
+            campus_id=campus_id,
+            device_secret=self._device_secret(),
         )
         self._note_server_time(answer.server_time, sent, self.store.clock())
         self.transport.set_token(answer.token)
@@ -193,9 +205,19 @@ class SyncEngine:
         except KeyringUnavailable as error:
             message = tr("sync.no_keyring", self.lang, detail=error.message)
         self._failures = 0
+        self._unreachable = False
         self._publish(SyncState.ONLINE, message or self._healthy_message())
         self.wake()
         return answer.staff
+
+    def _device_secret(self) -> str:
+        """This PC's login secret: once an account logged in with it, failed logins elsewhere never
+        lock that account out of this PC (the server keeps its hash, ``login_throttle``)."""
+        secret = self.store.state("device_secret")
+        if not secret:
+            secret = secrets.token_urlsafe(32)
+            self.store.set_state("device_secret", secret)
+        return str(secret)
 
     def logout(self) -> None:
         """Push what can be pushed now, revoke the token, forget the session. Whatever is still pending
@@ -236,9 +258,9 @@ class SyncEngine:
                 self._publish(SyncState.SYNCING)
             offset = self.store.seq_offset()
             client_id = self.store.client_id
-            envelopes = [_envelope(entry, offset) for entry in entries]
+            skew = dt.timedelta(seconds=float(self.store.state("clock_offset") or 0.0))
+            envelopes = [_envelope(entry, offset, skew) for entry in entries]
             ids = [entry.mutation_id for entry in entries]
-            self.store.mark_sent(ids)
             sent = self.store.clock()
             try:
                 answer = self.transport.push(client_id, envelopes)
@@ -253,8 +275,10 @@ class SyncEngine:
                     raise ProtocolError(f"client sequence keeps breaking: {error.message}") from error
                 continue
             except SuiteError as error:
-                self.store.note_push_error(ids, f"{error.code}: {error.message}")
+                # Not delivered, or delivered with its answer lost: still pending (a replay is harmless).
+                self.store.note_push_failed(ids, f"{error.code}: {error.message}")
                 raise
+            self.store.mark_sent(ids)  # the server has them: "sent" until each one's outcome is stored
             self._note_server_time(answer.server_time, sent, self.store.clock())
             self._emit_changes(self.store.apply_outcomes(answer.outcomes))
             total += len(answer.outcomes)
@@ -415,6 +439,7 @@ class SyncEngine:
                 self.push_outbox()
                 self.pull_changes(wait=0.0)
                 self._failures = 0
+                self._unreachable = False
                 return self._publish(SyncState.ONLINE, self._healthy_message())
             except CursorReset as error:
                 self._cursor_reset(error)
@@ -441,7 +466,9 @@ class SyncEngine:
             if state is SyncState.NOT_LOGGED_IN:
                 message = tr("sync.not_logged_in", self.lang)
             return self._publish(state, message)
-        self._failures += 1
+        self._unreachable = unreachable(error)
+        if not self._unreachable:
+            self._failures += 1
         if isinstance(error, TransientError):
             log.info("offline: %s", error.message)
             return self._publish(SyncState.OFFLINE, tr("sync.offline", self.lang, error=error.message))
@@ -450,8 +477,31 @@ class SyncEngine:
 
     def backoff_delay(self) -> float:
         """Exponential backoff with jitter (between half and all of the exponential step)."""
-        step = min(self.backoff_max, self.backoff_base * (2 ** min(self._failures - 1, 16)))
+        step = min(self.backoff_max, self.backoff_base * (2 ** min(max(self._failures, 1) - 1, 16)))
         return step * (0.5 + 0.5 * self._rng.random())
+
+    def retry_delay(self) -> float:
+        """Seconds until the next try after a failure. A server out of reach is probed again after
+        between half and all of ``probe_interval`` (jitter: a clinic's PCs do not arrive together when
+        it returns), however long the outage; a server that answered with an error gets exponential
+        backoff (it is there, but struggling)."""
+        if self._unreachable:
+            return self.probe_interval * (0.5 + 0.5 * self._rng.random())
+        return self.backoff_delay()
+
+    def _probe(self) -> None:
+        """While the server is out of reach: one cheap ``GET /healthz``; raises TransientError if it is
+        still away, else the engine is online again at once (before any long-poll)."""
+        sent = self.store.clock()
+        info = self.transport.health()
+        self._note_server_time(info.server_time, sent, self.store.clock())
+        self._reached()
+
+    def _reached(self) -> None:
+        """An exchange with the server went through: online (the only place that says so in ``run``)."""
+        self._failures = 0
+        self._unreachable = False
+        self._publish(SyncState.ONLINE, self._healthy_message())
 
     def wake(self) -> None:
         """Push now (after a local change, or a login); safe from any thread."""
@@ -470,24 +520,25 @@ class SyncEngine:
                     self._wait(stop_event, 1.0)
                     continue
                 try:
+                    if self._unreachable and poll is None:
+                        self._wake.clear()
+                        self._probe()
                     self._catch_up_structure()
                     self._wake.clear()
-                    self.push_outbox()
-                    if self._failures or self._state is not SyncState.ONLINE:
-                        self._failures = 0
-                        self._publish(SyncState.ONLINE, self._healthy_message())
+                    if self.push_outbox():
+                        self._reached()
                     if poll is None:
                         poll = pool.submit(self.pull_changes, wait=self.long_poll_seconds, stop=stop_event)
                     while not poll.done() and not stop_event.is_set():
                         if self._wake.wait(0.2):
                             self._wake.clear()
-                            self.push_outbox()
-                            self._publish(SyncState.ONLINE, self._healthy_message())
+                            if self.push_outbox():
+                                self._reached()
                     if stop_event.is_set():
                         break
                     finished, poll = poll, None
                     finished.result()
-                    self._publish(SyncState.ONLINE, self._healthy_message())
+                    self._reached()
                 except CursorReset as error:
                     poll = None
                     self._cursor_reset(error)
@@ -498,11 +549,12 @@ class SyncEngine:
                     if self._state in (SyncState.AUTH_EXPIRED, SyncState.NOT_LOGGED_IN):
                         self._wait(stop_event, 5.0)  # a login wakes us at once
                         continue
-                    self._wait(stop_event, self.backoff_delay())
+                    self._wait(stop_event, self.retry_delay())
                 except Exception as error:  # noqa: BLE001 - the loop must survive a bug and retry later
                     poll = None
                     log.exception("unexpected sync failure")
                     self._failures += 1
+                    self._unreachable = False
                     self._publish(SyncState.OFFLINE, tr("sync.problem", self.lang, error=str(error)))
                     self._wait(stop_event, self.backoff_delay())
         finally:
@@ -519,12 +571,23 @@ class SyncEngine:
             waited += step
 
 
-def _envelope(entry: OutboxEntry, offset: int) -> MutationEnvelope:
+# Transient failures that mean the server is out of reach (not answering, or stopping), as opposed to
+# a server that answered with an error.
+_UNREACHABLE_CODES = frozenset({"network", "server_stopping", "http_502", "http_503", "http_504"})
+
+
+def unreachable(error: SuiteError) -> bool:
+    return isinstance(error, TransientError) and error.code in _UNREACHABLE_CODES
+
+
+def _envelope(entry: OutboxEntry, offset: int, skew: dt.timedelta = dt.timedelta(0)) -> MutationEnvelope:
+    """The wire form of an outbox entry; ``occurred_at`` is this PC's time corrected by its measured
+    clock offset (server minus PC), so the server reads it on its own clock."""
     return MutationEnvelope(
         mutation_id=entry.mutation_id,
         client_seq=entry.client_seq - offset,
         name=entry.name,
         args=entry.args,
         base_version=entry.base_version,
-        occurred_at=entry.occurred_at,
+        occurred_at=entry.occurred_at + skew,
     )

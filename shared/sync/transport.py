@@ -167,10 +167,29 @@ class ApiTransport:
         return self._parse(ServerInfo, response)  # type: ignore[no-any-return]
 
     def login(
-        self, *, username: str, password: str, device_id: str, campus_id: str | None = None
+        self,
+        *,
+        username: str,
+        password: str,
+        device_id: str,
+        campus_id: str | None = None,
+        device_secret: str | None = None,
     ) -> LoginResponse:
-        body = LoginRequest(username=username, password=password, device_id=device_id, campus_id=campus_id)
-        response = self._call("POST", "/auth/login", json=body.model_dump(mode="json"))
+        """Raises AuthFailed for every refusal (``login_failed``; ``too_many_attempts`` when this PC's
+        address failed too often lately: not a network problem, so no offline fallback is offered)."""
+        body = LoginRequest(
+            username=username,
+            password=password,
+            device_id=device_id,
+            campus_id=campus_id,
+            device_secret=device_secret,
+        )
+        response = self._call("POST", "/auth/login", json=body.model_dump(mode="json", exclude_none=True))
+        if response.status_code == 429 and _body(response).get("code") == "too_many_attempts":
+            payload = _body(response)
+            raise AuthFailed(
+                str(payload.get("message")), code="too_many_attempts", detail=payload.get("detail")
+            )
         raise_for_answer(response)
         return self._parse(LoginResponse, response)  # type: ignore[no-any-return]
 

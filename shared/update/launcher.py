@@ -44,8 +44,6 @@ def _console_fallback(app: str) -> None:
 
 # Commands that open an app's window and its local database (the rest are one-shot tools).
 GUI_COMMANDS = ("triage", "kiosk", "display", "workstation", "pharmacy")
-LOG_BYTES = 5 * 1024 * 1024
-LOG_FILES = 5
 
 
 def _data_folder(args: list[str]) -> Path | None:
@@ -64,10 +62,10 @@ def _data_folder(args: list[str]) -> Path | None:
 
 
 def _file_logging(app: str, data: Path | None, verbose: bool) -> Path | None:
-    """Every frozen app logs to ``<data folder>/logs/<app>.log`` (5 x 5 MB, rotated) as well as to
-    stderr, so IT finds a PC's logs next to its databases."""
+    """Every frozen command logs to ``<data folder>/logs/<app>.log`` (``shared.app_logging``) as well as to
+    stderr, so IT finds a PC's logs next to its databases. The apps' windows (``GUI_COMMANDS``) open
+    their own log file however they are started; here ``data`` is None for them."""
     import logging
-    from logging.handlers import RotatingFileHandler
 
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
     root = logging.getLogger()
@@ -78,15 +76,9 @@ def _file_logging(app: str, data: Path | None, verbose: bool) -> Path | None:
         root.addHandler(console)
     if data is None:
         return None
-    path = data / "logs" / f"{app}.log"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_FILES, encoding="utf-8")
-    except OSError:
-        return None
-    handler.setFormatter(fmt)
-    root.addHandler(handler)
-    return path
+    from shared.app_logging import log_to_file
+
+    return log_to_file(app, data, level=logging.DEBUG if verbose else logging.INFO)
 
 
 def _mark_running(app: str, args: list[str], data: Path | None = None) -> None:
@@ -136,6 +128,9 @@ def launch(default_command: str, argv: list[str] | None = None) -> int:
         return 2
     if default_command != "server":  # the server logs through uvicorn to wherever IT runs it
         data = _data_folder(args)
-        _file_logging(default_command, data, verbose=bool({"-v", "--verbose"} & set(args)))
+        own_log = args[0] in GUI_COMMANDS  # the app opens <app>.log itself (shared.gui.launch)
+        _file_logging(
+            default_command, None if own_log else data, verbose=bool({"-v", "--verbose"} & set(args))
+        )
         _mark_running(default_command, args, data)
     return main(args)

@@ -10,7 +10,12 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from server_stub.seed.reference import diagnoses, drugs, exam_items, frequencies, routes
-from shared.domain.clinical import key_registration_content, next_rx_number, note_signed_content
+from shared.domain.clinical import (
+    key_registration_content,
+    next_rx_number,
+    note_signed_content,
+    rx_signature_content,
+)
 from shared.domain.entities import Drug, EmrNote, Entity, Patient, SigningKey, Staff
 from shared.domain.mutations import REGISTRY, Effect, MutationContext
 from shared.domain.prescribing import (
@@ -89,23 +94,22 @@ def other_key() -> EncryptedKey:
     return generate_keypair(PIN)
 
 
-def register_args(staff_id: str, sealed: EncryptedKey, *, with_sealed: bool = True) -> dict[str, Any]:
+def register_args(staff_id: str, sealed: EncryptedKey) -> dict[str, Any]:
+    """``signing_key.register`` arguments: the public key and a proof signed with it (no private part)."""
     proof = sign(canonical_bytes(key_registration_content(staff_id, sealed.public_key)), sealed, PIN)
-    return {
-        "id": new_id(),
-        "public_key": sealed.public_key,
-        "proof": proof,
-        "sealed_key": sealed.model_dump(mode="json") if with_sealed else None,
-    }
+    return {"id": new_id(), "public_key": sealed.public_key, "proof": proof}
 
 
-def key_row(staff_id: str, sealed: EncryptedKey, *, key_id: str | None = None) -> SigningKey:
+def key_row(
+    staff_id: str, sealed: EncryptedKey, *, key_id: str | None = None, device_id: str = ""
+) -> SigningKey:
     return SigningKey(
         id=key_id or new_id(),
         staff_id=staff_id,
         public_key=sealed.public_key,
         fingerprint=fingerprint(sealed.public_key),
         registered_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
+        device_id=device_id,
     )
 
 
@@ -164,9 +168,14 @@ def create_args(
 def sign_args(
     rx: PrescriptionDraft, key_id: str, sealed: EncryptedKey | None = None, *, at: dt.datetime | None = None
 ) -> dict[str, Any]:
-    signature = sign(canonical_bytes(rx), sealed or doctor_key(), PIN)
-    signed_at = (at or now()).isoformat()
-    return {"rx_id": rx.id, "signing_key_id": key_id, "signed_at": signed_at, "signature": signature}
+    signed_at = at or now()
+    signature = sign(canonical_bytes(rx_signature_content(rx, signed_at)), sealed or doctor_key(), PIN)
+    return {
+        "rx_id": rx.id,
+        "signing_key_id": key_id,
+        "signed_at": signed_at.isoformat(),
+        "signature": signature,
+    }
 
 
 def note_sign_args(note: EmrNote, key_id: str, sealed: EncryptedKey | None = None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shared.domain.clinical import draft_of, next_rx_number, parse_rx_number
+from shared.domain.clinical import draft_of, next_rx_number, parse_rx_number, rx_signed_content
 from shared.domain.entities import Patient, Prescription, Staff
 from shared.domain.pharmacy import review_signed_content
 from shared.ids import new_id, reference_id
@@ -110,7 +110,9 @@ def test_a_signed_prescription_is_accepted_and_verifiable_by_the_pharmacy(
         pharmacist.close()
     assert row.status == "signed" and row.number == rx.number and row.pharmacy_id == MAIN_PHARMACY
     public_key = keys[row.signing_key_id]["public_key"]  # type: ignore[index]
-    assert verify(canonical_bytes(draft_of(row)), row.signature, public_key)
+    assert row.signed_at is not None and row.signature_algorithm == "ed25519"
+    assert verify(canonical_bytes(rx_signed_content(row, row.signed_at)), row.signature, public_key)
+    assert not verify(canonical_bytes(draft_of(row)), row.signature, public_key)  # the time is signed too
 
 
 def test_a_tampered_prescription_or_a_wrong_key_is_rejected_with_a_clear_message(doctor: ApiUser) -> None:
@@ -233,7 +235,7 @@ def test_prescriptions_written_offline_on_two_pcs_get_distinct_numbers(server: S
             user.close()
 
 
-def test_roles_a_nurse_cannot_prescribe_and_a_doctor_cannot_revoke_keys(
+def test_roles_a_nurse_cannot_prescribe_and_only_a_keys_owner_or_an_admin_revokes_it(
     server: ServerProcess, doctor: ApiUser
 ) -> None:
     patient, visit_id = _patient_and_visit(doctor)
@@ -248,8 +250,12 @@ def test_roles_a_nurse_cannot_prescribe_and_a_doctor_cannot_revoke_keys(
         assert outcome["status"] == "applied", outcome
     finally:
         nurse.close()
-    outcome = doctor.push_one("signing_key.revoke", {"key_id": doctor.key_id, "reason": "x"})  # type: ignore[attr-defined]
-    assert (outcome["status"], outcome["code"]) == ("rejected", "forbidden")
+    other = _user(server, "doctor2")
+    try:  # another doctor may not revoke this doctor's key (its owner and an admin may)
+        outcome = other.push_one("signing_key.revoke", {"key_id": doctor.key_id, "reason": "x"})  # type: ignore[attr-defined]
+        assert (outcome["status"], outcome["code"]) == ("rejected", "bad_signing_key")
+    finally:
+        other.close()
     admin = _user(server, "admin")
     try:
         outcome = admin.push_one("signing_key.revoke", {"key_id": doctor.key_id, "reason": "忘记 PIN"})  # type: ignore[attr-defined]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace as dt_replace
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from server_stub.seed.reference import diagnoses, drugs, exam_items
-from shared.domain.clinical import draft_of, next_rx_number, parse_rx_number, rx_number
+from shared.domain.clinical import draft_of, next_rx_number, parse_rx_number, rx_number, rx_signed_content
 from shared.domain.entities import (
     ClinicalOrder,
     Department,
@@ -22,7 +24,7 @@ from shared.domain.entities import (
 )
 from shared.domain.mutations import Rejected
 from shared.ids import new_id
-from shared.security.signing import canonical_bytes, verify
+from shared.security.signing import canonical_bytes, generate_keypair, verify
 from tests.clinical.support import (
     AMOX,
     CARDIOLOGY,
@@ -113,6 +115,22 @@ def _signed_rx(world: tuple[MemoryState, Patient, Staff, Visit], names: list[str
     return rx.id, key.id
 
 
+def _draft_rx(world: tuple[MemoryState, Patient, Staff, Visit], names: list[str]) -> tuple[str, None]:
+    state, patient, doctor, visit = world
+    existing = [r.number for r in state.find(Prescription)]
+    rx = draft(
+        patient,
+        doctor,
+        [line(n) for n in names],
+        device_id="pc-1",
+        existing=existing,
+        visit_id=visit.id,
+        diagnoses_=[icd("I10")],
+    )
+    state.run("rx.create", create_args(rx), context())
+    return rx.id, None
+
+
 # --------------------------------------------------------------------------------------- numbers
 
 
@@ -138,7 +156,9 @@ def test_a_checked_prescription_is_created_as_draft_and_signs_with_the_doctors_k
     row = state.get(Prescription, rx_id)
     assert row is not None and row.status == "signed" and row.sign_count == 1
     assert row.signing_key_id == key_id and row.department_id == CARDIOLOGY
-    assert verify(canonical_bytes(draft_of(row)), row.signature, doctor_key().public_key)
+    assert row.signed_at is not None and row.signature_algorithm == "ed25519"
+    content = canonical_bytes(rx_signed_content(row, row.signed_at))
+    assert verify(content, row.signature, doctor_key().public_key)
     assert Decimal(row.total_amount) == sum(
         Decimal(str(ln["drug"]["price"])) * ln["quantity"] for ln in row.lines
     )
@@ -288,18 +308,37 @@ def test_cancel_needs_a_reason_and_is_refused_after_dispensing(world) -> None:
 # ------------------------------------------------------------------------------------- signing keys
 
 
-def test_one_active_key_per_person_until_an_admin_revokes_it(world) -> None:
+def test_a_key_is_registered_per_pc_with_public_parts_only_and_revocable_by_owner_or_admin(world) -> None:
     state, *_ = world
-    first = state.run("signing_key.register", register_args(DOCTOR1, doctor_key()), context())
+    first = state.run("signing_key.register", register_args(DOCTOR1, doctor_key()), context(device_id="pc-1"))
     key = state.get(SigningKey, first.result["key_id"])
-    assert key is not None and key.sealed_key["public_key"] == doctor_key().public_key
+    assert key is not None and key.device_id == "pc-1" and key.public_key == doctor_key().public_key
+    assert "sealed_key" not in key.model_dump() and key.algorithm == "ed25519"
+    # a second PC gets its own key; the first stays active
+    second = state.run("signing_key.register", register_args(DOCTOR1, other_key()), context(device_id="pc-2"))
+    assert state.get(SigningKey, first.result["key_id"]).revoked_at is None  # type: ignore[union-attr]
+    # a new key on the same PC replaces (revokes) that PC's old one
+    third_key = generate_keypair(PIN)
+    third = state.run("signing_key.register", register_args(DOCTOR1, third_key), context(device_id="pc-2"))
+    assert third.result["replaced"] == [second.result["key_id"]]
+    # nobody else may revoke a doctor's key; the owner and an admin may
     with pytest.raises(Rejected) as err:
-        state.run("signing_key.register", register_args(DOCTOR1, other_key()), context())
-    assert err.value.code == "signing_key_exists"
-    with pytest.raises(PermissionError):
-        state.run("signing_key.revoke", {"key_id": key.id, "reason": "reset"}, context())
-    state.run("signing_key.revoke", {"key_id": key.id, "reason": "reset"}, context(ADMIN, roles=("admin",)))
-    state.run("signing_key.register", register_args(DOCTOR1, other_key()), context())
+        state.run("signing_key.revoke", {"key_id": key.id, "reason": "x"}, context(DOCTOR2))
+    assert err.value.code == "bad_signing_key"
+    state.run("signing_key.revoke", {"key_id": key.id, "reason": "lost PC"}, context())
+    state.run(
+        "signing_key.revoke",
+        {"key_id": third.result["key_id"], "reason": "reset"},
+        context(ADMIN, roles=("admin",)),
+    )
+    # a registration carrying a sealed private key (the old protocol) is refused as malformed
+    with pytest.raises(ValidationError):
+        state.run(
+            "signing_key.register",
+            register_args(DOCTOR1, generate_keypair(PIN))
+            | {"sealed_key": doctor_key().model_dump(mode="json")},
+            context(),
+        )
 
 
 def test_a_key_is_registered_only_with_proof_of_holding_it(world) -> None:
@@ -308,10 +347,47 @@ def test_a_key_is_registered_only_with_proof_of_holding_it(world) -> None:
     with pytest.raises(Rejected) as err:
         state.run("signing_key.register", args, context())
     assert err.value.code == "bad_key_proof"
-    args = register_args(DOCTOR1, doctor_key()) | {"sealed_key": other_key().model_dump(mode="json")}
     with pytest.raises(Rejected) as err:
-        state.run("signing_key.register", args, context())
-    assert err.value.code == "bad_sealed_key"
+        state.run(
+            "signing_key.register", register_args(DOCTOR1, doctor_key()) | {"algorithm": "sm9x"}, context()
+        )
+    assert err.value.code == "unknown_signature_algorithm"
+
+
+def test_the_signature_covers_its_time_and_the_time_must_fit_the_key_and_the_pc(world) -> None:
+    """A back-dated signature (before the key existed, with a revoked key, before the PC's last contact),
+    a time moved after signing, a future time and another PC's key are all refused."""
+    state, *_ = world
+    now_ = now()
+    key = key_row(DOCTOR1, doctor_key(), device_id="pc-1")
+    key = key.model_copy(update={"registered_at": now_ - dt.timedelta(hours=2)})
+    state.put(key)
+
+    def attempt(at: dt.datetime, ctx: object = None, **change: object) -> str:
+        rx_id, _ = _draft_rx(world, first_drugs(1))
+        row = state.get(Prescription, rx_id)
+        assert row is not None
+        args = sign_args(draft_of(row), key.id, at=at) | change
+        try:
+            state.run("rx.sign", args, ctx or context())
+        except Rejected as refusal:
+            return refusal.code
+        return "signed"
+
+    assert attempt(now_ - dt.timedelta(hours=1)) == "signed"
+    assert attempt(now_ - dt.timedelta(hours=3)) == "signed_before_key"
+    assert attempt(now_ + dt.timedelta(hours=1)) == "signed_in_future"
+    moved = (now_ - dt.timedelta(minutes=90)).isoformat()
+    assert attempt(now_ - dt.timedelta(hours=1), signed_at=moved) == "bad_signature"
+    assert attempt(now_, context(device_id="pc-2")) == "signing_key_other_device"
+    contact = now_ - dt.timedelta(minutes=30)
+    late = context()
+    late = dt_replace(late, last_contact=lambda: contact)
+    assert attempt(now_ - dt.timedelta(hours=1), late) == "signed_before_last_contact"
+    assert attempt(now_ - dt.timedelta(minutes=20), late) == "signed"
+    state.put(key.model_copy(update={"revoked_at": now_ - dt.timedelta(minutes=45), "version": 2}))
+    assert attempt(now_ - dt.timedelta(minutes=50)) == "signed"  # before the revocation: valid
+    assert attempt(now_ - dt.timedelta(minutes=40)) == "signing_key_revoked"
 
 
 # ------------------------------------------------------------------------------------------ notes
@@ -444,29 +520,6 @@ def test_an_order_set_keeps_drug_lines_and_items_that_exist(world) -> None:
     with pytest.raises(Rejected) as err:
         state.run("order_set.save", args | {"id": new_id(), "lines": [{"drug_id": "nope"}]}, context())
     assert err.value.code == "unknown_drug"
-
-
-def test_after_a_pin_change_the_synced_copy_is_resealed_but_the_key_stays(world) -> None:
-    from shared.security.signing import EncryptedKey, change_pin
-
-    state, *_ = world
-    first = state.run("signing_key.register", register_args(DOCTOR1, doctor_key()), context())
-    key_id = first.result["key_id"]
-    resealed = change_pin(doctor_key(), PIN, "975310")
-    state.run(
-        "signing_key.reseal", {"key_id": key_id, "sealed_key": resealed.model_dump(mode="json")}, context()
-    )
-    row = state.get(SigningKey, key_id)
-    assert row is not None and EncryptedKey.model_validate(row.sealed_key) == resealed
-    with pytest.raises(Rejected) as err:
-        state.run(
-            "signing_key.reseal",
-            {"key_id": key_id, "sealed_key": other_key().model_dump(mode="json")},
-            context(),
-        )
-    assert err.value.code == "bad_sealed_key"
-    with pytest.raises(Rejected):
-        state.run("signing_key.reseal", {"key_id": key_id, "sealed_key": {}}, context(DOCTOR2))
 
 
 def test_a_row_without_its_snapshots_is_refused_not_crashed_on(world) -> None:

@@ -35,9 +35,11 @@ def test_existing_rows_get_empty_snapshots_and_no_withdrawal(tmp_path: Path) -> 
             {"pk": "A" * 44, "now": now},
         )
     engine.dispose()
-    upgrade(url)
     engine = create_engine(url)
-    with engine.connect() as conn:
+    with engine.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
         visit = conn.execute(text("SELECT status, withdraw_reason, withdrawn_at FROM visit")).one()
         sealed = conn.execute(text("SELECT sealed_key FROM signing_key")).scalar_one()
         tables = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
@@ -45,3 +47,9 @@ def test_existing_rows_get_empty_snapshots_and_no_withdrawal(tmp_path: Path) -> 
     assert tuple(visit) == ("closed", "", None)
     assert sealed == "{}"
     assert {"emr_note", "clinical_order", "note_template", "order_set"} <= tables
+    upgrade(url)  # the rest, to the newest schema (keys per PC: the sealed copies are dropped)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        columns = {r[1] for r in conn.execute(text("PRAGMA table_info(signing_key)"))}
+    engine.dispose()
+    assert "sealed_key" not in columns and "device_id" in columns

@@ -1,4 +1,4 @@
-"""The demo's clinical data: templates, treatment plans, a few doctors' sealed keys and a signed history."""
+"""The demo's clinical data: templates, treatment plans, a few doctors' public keys and a signed history."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from server_stub.db.engine import Database
 from server_stub.db.tables import ENTITY_TABLES
-from server_stub.seed.clinical import DEMO_PIN, KEY_HOLDERS
+from server_stub.seed.clinical import KEY_HOLDERS, SEED_DEVICE
+from shared.domain import signatures
 from shared.domain.clinical import draft_of, note_signed_content, parse_rx_number
 from shared.domain.entities import (
     Department,
@@ -22,7 +23,7 @@ from shared.domain.entities import (
     Staff,
 )
 from shared.domain.rx_checks import Acknowledgement, blocking, check_prescription, needs_acknowledgement
-from shared.security.signing import EncryptedKey, canonical_bytes, sign, verify
+from shared.security.signing import canonical_bytes, verify
 
 E = TypeVar("E", bound=Entity)
 
@@ -37,14 +38,19 @@ def _all(url: str, kind: type[E]) -> list[E]:
     return [kind.model_validate(dict(r)) for r in rows]
 
 
-def test_only_the_key_holders_have_keys_and_each_opens_with_the_demo_pin(demo_db_url: str) -> None:
+def test_only_the_key_holders_have_keys_and_only_their_public_parts_are_stored(demo_db_url: str) -> None:
     staff = {s.id: s for s in _all(demo_db_url, Staff)}
     keys = _all(demo_db_url, SigningKey)
     assert sorted(staff[k.staff_id].username for k in keys) == sorted(KEY_HOLDERS)
+    db = Database.open(demo_db_url, pool_size=1)
+    try:
+        with db.read() as conn:
+            columns = set(conn.execute(select(ENTITY_TABLES["signing_key"])).keys())
+    finally:
+        db.dispose()
+    assert "sealed_key" not in columns  # no private key, sealed or not, is kept by the server
     for key in keys:
-        sealed = EncryptedKey.model_validate(key.sealed_key)
-        assert sealed.public_key == key.public_key and key.revoked_at is None
-        assert verify(b"demo", sign(b"demo", sealed, DEMO_PIN), key.public_key)
+        assert key.revoked_at is None and key.device_id == SEED_DEVICE and key.algorithm == "ed25519"
 
 
 def test_the_history_is_signed_for_real_and_would_pass_the_checks(demo_db_url: str) -> None:
@@ -54,7 +60,7 @@ def test_the_history_is_signed_for_real_and_would_pass_the_checks(demo_db_url: s
     assert len(notes) >= 8 and len(prescriptions) == len(notes)  # the demo cases all pass the checks
     for rx in prescriptions:
         assert rx.status == "dispensed" and parse_rx_number(rx.number) is not None
-        assert verify(canonical_bytes(draft_of(rx)), rx.signature, keys[rx.signing_key_id].public_key)  # type: ignore[index]
+        assert signatures.rx_signature(_Rows(keys), rx).ok  # the pharmacy's check, time included
         findings = check_prescription(draft_of(rx))
         acks = [Acknowledgement.model_validate(a) for a in rx.acknowledgements]
         assert not blocking(findings) and not needs_acknowledgement(findings, acks)
@@ -63,6 +69,14 @@ def test_the_history_is_signed_for_real_and_would_pass_the_checks(demo_db_url: s
         assert note.status == "signed" and note.diagnoses[0].primary
         content = canonical_bytes(note_signed_content(note, note.signed_at))  # type: ignore[arg-type]
         assert verify(content, note.signature, keys[note.signing_key_id].public_key)  # type: ignore[index]
+
+
+class _Rows:
+    def __init__(self, keys: dict[str, SigningKey]) -> None:
+        self.keys = keys
+
+    def get(self, kind: type, entity_id: str) -> SigningKey | None:
+        return self.keys.get(entity_id)
 
 
 def test_every_clinical_department_has_templates_and_demo_doctors_have_plans(demo_db_url: str) -> None:

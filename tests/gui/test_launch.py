@@ -46,6 +46,8 @@ def test_an_app_logs_in_through_its_dialog_and_opens_its_window(
     if lacks:
         env["LAUNCH_TITLE_LACKS"] = lacks
     argv = ["--server", shared_server.url, "--data-folder", str(tmp_path / "data")]
+    if command == "triage":
+        argv += ["--desk-slot", "1"]  # a triage desk numbers from its own slot (it refuses to start without)
     done = subprocess.run(
         [sys.executable, "-m", "tests.support.launch_driver", command, username, *argv],
         capture_output=True,

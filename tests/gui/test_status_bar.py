@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -18,6 +19,8 @@ from shared.gui.status_bar import SyncStatusBar, relative_time
 from shared.gui.workers import NetworkWorker
 from shared.sync.status import SyncState, SyncStatus
 from tests.gui.conftest import record_rejected, save_screenshot
+from tests.support.server import ServerProcess
+from tests.sync.support import make_client, memory_keyring
 
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
 
@@ -236,3 +239,47 @@ def test_the_start_up_update_check_shows_its_notice_without_hiding_the_sync_stat
     finally:
         with startup._lock:
             startup._available.clear()
+
+
+def test_sync_now_reaches_a_returned_server_at_once_instead_of_at_the_next_try(
+    qtbot: QtBot, server: ServerProcess, tmp_path: Path
+) -> None:
+    """A real engine on its network thread, a server that went away and came back: the next
+    automatic probe is minutes away (``probe_interval``), "sync now" gets the PC online at once."""
+    with memory_keyring():
+        pc = make_client(tmp_path / "pc.db", server.url, probe_interval=600.0, long_poll_seconds=5.0)
+        worker = NetworkWorker()
+        pc.engine.on_status = worker.relay_status
+        bar = SyncStatusBar()
+        window = in_window(qtbot, bar, width=1366)  # noqa: F841 - keeps the window (and the bar) alive
+        bar.bind_network(worker)
+        server.stop()
+        worker.start_engine(pc.engine)
+        try:
+            qtbot.waitUntil(lambda: bar.status.state is SyncState.OFFLINE, timeout=30_000)
+            assert bar.sync_button.isVisible() and bar.sync_button.text() == "立即同步"
+            assert "Ctrl+Shift+S" in bar.sync_button.toolTip()
+            save_screenshot(bar, "gui_status_bar_sync_now")
+            server.start()
+            with qtbot.waitSignal(bar.sig_sync_requested):
+                qtbot.mouseClick(bar.sync_button, Qt.MouseButton.LeftButton)
+            assert bar.sync_button.text() == "正在连接…" and not bar.sync_button.isEnabled()
+            qtbot.waitUntil(lambda: bar.status.state is SyncState.ONLINE, timeout=30_000)
+            qtbot.waitUntil(lambda: bar.sync_button.isEnabled(), timeout=10_000)
+            assert bar.sync_button.text() == "立即同步"
+        finally:
+            worker.stop(10.0)
+            pc.close()
+
+
+def test_the_sync_now_button_is_there_only_when_a_sync_can_run(qtbot: QtBot) -> None:
+    bar = SyncStatusBar(clock=lambda: NOW)
+    window = in_window(qtbot, bar)  # noqa: F841 - keeps the window (and the bar) alive
+    for state, shown in (
+        (SyncState.ONLINE, True),
+        (SyncState.OFFLINE, True),
+        (SyncState.AUTH_EXPIRED, False),
+        (SyncState.NOT_LOGGED_IN, False),
+    ):
+        bar.set_status(EXAMPLES[state])
+        assert bar.sync_button.isVisible() is shown, state

@@ -9,13 +9,14 @@ import weakref
 from typing import Any
 
 import pytest
+import shiboken6
 from PySide6.QtCore import QThread, QTimer
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from shared.errors import StoreError
 from shared.gui.ops import OpBus, OpChanges
-from shared.gui.workers import BackgroundCall, DbWorker, NetworkWorker
+from shared.gui.workers import _LIVE_CALLS, BackgroundCall, DbWorker, NetworkWorker
 from shared.sync.status import SyncState, SyncStatus
 
 
@@ -231,3 +232,80 @@ def test_a_delivered_call_keeps_no_widget_alive_for_the_thread_that_ran_it(qtbot
     gc.collect()
     assert gone() is None, "the delivered call still refers to the dialog"
     assert still_held_by_the_thread.wait(1)
+
+
+def test_a_call_whose_owner_was_deleted_finishes_harmlessly(qtbot: QtBot) -> None:
+    """A call parented to a dialog that closed (its C++ object deleted) before the answer came back: the
+    answer is dropped, nothing is emitted on the deleted call ("Signal source has been deleted" under
+    load, when the answer came late), and the next call works."""
+    release = threading.Event()
+    answers: list[object] = []
+
+    class Dialog(QWidget):
+        def answered(self, value: object) -> None:
+            answers.append(value)
+
+    dialog = Dialog()
+    call = BackgroundCall(
+        lambda: release.wait(10.0), on_success=dialog.answered, label="late", parent=dialog
+    ).start()
+    finished: list[bool] = []
+    call.sig_finished.connect(lambda: finished.append(True))
+    dialog.deleteLater()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(dialog), timeout=10_000)
+    release.set()
+    assert call.wait(10.0)
+    delivered = BackgroundCall(lambda: 7, on_success=answers.append).start()
+    qtbot.waitUntil(lambda: answers == [7], timeout=10_000)  # events after the late one were delivered
+    assert delivered.wait(10.0) and finished == [] and call not in _LIVE_CALLS
+
+
+def test_an_answer_that_deletes_the_calls_owner_is_harmless(qtbot: QtBot) -> None:
+    """The login dialog's answer closes the dialog, and the call parented to it goes with it: the call
+    must not emit on itself afterwards ("Signal source has been deleted" in ``_finish``)."""
+    dialog = QWidget()
+    deleted: list[bool] = []
+
+    def answered(_value: object) -> None:
+        shiboken6.delete(dialog)
+        deleted.append(True)
+
+    call = BackgroundCall(lambda: 1, on_success=answered, label="login", parent=dialog)
+    finished: list[bool] = []
+    call.sig_finished.connect(lambda: finished.append(True))
+    call.start()
+    qtbot.waitUntil(lambda: deleted == [True], timeout=10_000)
+    assert call.wait(10.0) and finished == [] and call not in _LIVE_CALLS
+
+
+def test_a_job_finishing_after_its_worker_was_deleted_is_still_answered(qtbot: QtBot) -> None:
+    """The window that owned the database worker went away between the job's end and its delivery: the
+    answer still arrives (ops check their own receivers) and nothing is emitted on the deleted worker."""
+    owner = QWidget()
+    worker = DbWorker(store=object(), parent=owner)
+    failures: list[BaseException] = []
+
+    def fails(_store: object) -> None:
+        raise StoreError("disk full", code="store_full")
+
+    job = worker.submit(fails, on_failure=failures.append)
+    assert job.wait(10.0) and worker.stop(10.0)  # delivery is queued, not run yet
+    shiboken6.delete(owner)  # takes the worker with it
+    assert not shiboken6.isValid(worker)
+    qtbot.waitUntil(lambda: len(failures) == 1, timeout=10_000)
+    assert getattr(failures[0], "code", None) == "store_full"
+
+
+def test_an_answer_for_a_deleted_widget_is_dropped(qtbot: QtBot) -> None:
+    release = threading.Event()
+
+    class Screen(QWidget):
+        def answered(self, _value: object) -> None:
+            self.setWindowTitle("answered")  # would raise: its C++ object is gone
+
+    screen = Screen()
+    call = BackgroundCall(lambda: release.wait(10.0), on_success=screen.answered).start()
+    shiboken6.delete(screen)
+    release.set()
+    assert call.wait(10.0)
+    qtbot.waitUntil(lambda: call not in _LIVE_CALLS, timeout=10_000)

@@ -59,6 +59,8 @@ def test_a_kiosk_checks_in_by_appointment_and_learns_its_place(server: ServerPro
     nurse = ApiUser(server.url, "nurse1")
     changes, _ = nurse.pull_all()
     appointment = sorted(_latest(changes, "appointment"), key=lambda a: a["number"])[0]
+    # a kiosk is always held to the check-in window: the patient arrives shortly before the slot
+    move_slot(server, appointment["id"], dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10))
     kiosk = ApiUser(server.url, "kiosk1")
 
     first = kiosk.http.post("/api/v1/queue/check-in", json={"appointment_number": appointment["number"]})
@@ -163,8 +165,11 @@ def test_a_self_check_in_outside_the_window_is_refused_with_the_window(server: S
         )
         assert status.status_code == 404
 
-    # without ``within_window`` (a desk, another hospital system) the window is not the server's business
-    assert check_in(late["number"]).status_code == 200
+    # a kiosk account is held to the window whatever it sends; without ``within_window`` a desk (or
+    # another hospital system) checks a late patient in: the window is not the server's business then
+    assert check_in(late["number"], within_window=False).status_code == 422
+    desk = nurse.http.post("/api/v1/queue/check-in", json={"appointment_number": late["number"]})
+    assert desk.status_code == 200, desk.text
 
     # the desktop client's call: within the window it checks in, outside it raises the code and detail
     transport = ApiTransport(server.url, lang="zh_CN")
@@ -178,3 +183,79 @@ def test_a_self_check_in_outside_the_window_is_refused_with_the_window(server: S
         assert isinstance(refused.value.detail, dict) and refused.value.detail["verdict"] == "too_early"
     finally:
         transport.close()
+
+
+def test_queue_steps_done_offline_keep_when_they_happened_within_the_servers_bounds(
+    server: ServerProcess,
+) -> None:
+    desk = ApiUser(server.url, "nurse1")
+    patient = patient_args()
+    ticket_id = new_id()
+    room = reference_id("room", "MAIN-NK-01")
+    now = dt.datetime.now(dt.UTC)
+
+    def at(envelope: dict[str, Any], when: dt.datetime) -> dict[str, Any]:
+        return {**envelope, "occurred_at": when.isoformat()}
+
+    # an outage: the desk did it all 50 … 20 minutes ago and uploads it now, in one batch
+    batch = [
+        at(desk.envelope("patient.register", patient), now - dt.timedelta(minutes=55)),
+        at(
+            desk.envelope(
+                "queue.check_in",
+                {"id": ticket_id, "queue_id": CARDIOLOGY, "patient_id": patient["id"], "number": 150},
+            ),
+            now - dt.timedelta(minutes=50),
+        ),
+        at(
+            desk.envelope("queue.call", {"ticket_id": ticket_id, "room_id": room}),
+            now - dt.timedelta(minutes=30),
+        ),
+        # a PC clock that puts the start before the call: not before the call
+        at(desk.envelope("queue.start", {"ticket_id": ticket_id}), now - dt.timedelta(minutes=45)),
+        # a PC clock two hours fast: not after the server got it
+        at(desk.envelope("queue.finish", {"ticket_id": ticket_id}), now + dt.timedelta(hours=2)),
+    ]
+    answer = desk.push(*batch)
+    assert answer.status_code == 200, answer.text
+    assert [o["status"] for o in answer.json()["outcomes"]] == ["applied"] * 5
+    received = dt.datetime.now(dt.UTC)
+
+    changes, _ = desk.pull_all()
+    row = [t for t in _latest(changes, "queue_ticket") if t["id"] == ticket_id][0]
+    assert dt.datetime.fromisoformat(row["checked_in_at"]) == now - dt.timedelta(minutes=50)
+    events = row["events"]
+    assert [e["kind"] for e in events] == ["check_in", "call", "start", "finish"]
+    happened = [dt.datetime.fromisoformat(e["occurred_at"]) for e in events]
+    recorded = [dt.datetime.fromisoformat(e["at"]) for e in events]
+    assert happened[:3] == [now - dt.timedelta(minutes=m) for m in (50, 30, 30)]
+    assert now <= happened[3] <= recorded[3] <= received
+    assert all(now <= r <= received for r in recorded)  # the server's own receipt time is kept too
+
+
+def test_only_rooms_with_a_doctor_at_work_take_patients_at_their_door(server: ServerProcess) -> None:
+    desk = ApiUser(server.url, "nurse1")
+    changes, _ = desk.pull_all()
+    cardiology = reference_id("department", "MAIN-NK")
+    doctor = next(
+        s
+        for s in sorted(_latest(changes, "staff"), key=lambda s: s["username"])
+        if s["department_id"] == cardiology and "doctor" in s["roles"]
+    )
+    for n in range(3):
+        patient = patient_args()
+        assert desk.push_one("patient.register", patient)["status"] == "applied"
+        args = {"id": new_id(), "queue_id": CARDIOLOGY, "patient_id": patient["id"], "number": 160 + n}
+        assert desk.push_one("queue.check_in", args)["status"] == "applied"
+    listing = desk.http.get(f"/api/v1/queue/{CARDIOLOGY}").json()
+    assert listing["doors"] == {}  # nobody at work: nobody is parked at an empty room
+
+    user = ApiUser(server.url, doctor["username"])
+    room = reference_id("room", "MAIN-NK-02")
+    opened = user.push_one("queue.room_open", {"room_id": room})
+    assert opened["status"] == "applied", opened
+    listing = desk.http.get(f"/api/v1/queue/{CARDIOLOGY}").json()
+    assert set(listing["doors"]) == {room}
+    assert listing["queue"]["working_rooms"] == [room]
+    assert user.push_one("queue.room_close", {"room_id": room})["status"] == "applied"
+    assert desk.http.get(f"/api/v1/queue/{CARDIOLOGY}").json()["doors"] == {}

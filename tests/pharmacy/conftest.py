@@ -26,6 +26,7 @@ from shared.sync.tokens import TokenStore  # noqa: E402
 from tests.conftest import copy_sqlite  # noqa: E402
 from tests.pharmacy.support import SeededRx, seed_signed_prescriptions  # noqa: E402
 from tests.support.api import DEMO_PASSWORD  # noqa: E402
+from tests.support.keyring_file import FileKeyring, file_keyring  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, type=Type.ID)
@@ -35,6 +36,13 @@ FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, type=Type.ID
 def themed_app(qapp: QApplication) -> QApplication:
     apply_theme(qapp, "zh_CN")
     return qapp
+
+
+@pytest.fixture(autouse=True)
+def key_store(tmp_path: Path) -> Iterator[FileKeyring]:
+    """The OS key store of the test's PC: a file-backed keyring (signing keys and tokens live there)."""
+    with file_keyring(tmp_path / "keyring.json") as backend:
+        yield backend
 
 
 @dataclass

@@ -7,13 +7,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
 from server_stub.db.engine import Database
 from server_stub.db.tables import ENTITY_TABLES
 from server_stub.services.entities import ServerState, to_entity, write_entities
+from shared.domain.clinical import rx_signature_content
 from shared.domain.entities import (
     Drug,
     Frequency,
@@ -59,7 +60,6 @@ def signing_key_row(staff_id: str, key: EncryptedKey, at: dt.datetime) -> Signin
         public_key=key.public_key,
         fingerprint=fingerprint(key.public_key),
         registered_at=at,
-        sealed_key=key.model_dump(mode="json"),
     )
 
 
@@ -105,9 +105,10 @@ def seed_signed_prescriptions(
             patients = [p for p in _all(conn, Patient) if not p.allergies][: count + 2]
             pharmacist = state.find(Staff, username=pharmacist_key[0])[0] if pharmacist_key else None
         key = generate_keypair(DOCTOR_PIN)
-        writes: list = [signing_key_row(doctor.id, key, now)]
+        registered = now - dt.timedelta(days=1)
+        writes: list = [signing_key_row(doctor.id, key, registered)]
         if pharmacist_key and pharmacist is not None:
-            writes.append(signing_key_row(pharmacist.id, pharmacist_key[1], now))
+            writes.append(signing_key_row(pharmacist.id, pharmacist_key[1], registered))
         doctor_key_id = writes[0].id
         out = []
         for n in range(count):
@@ -131,7 +132,8 @@ def seed_signed_prescriptions(
                 written_at=written,
                 lines=tuple(rx_lines),
             )
-            signature = sign(canonical_bytes(draft), key, DOCTOR_PIN)
+            signed_at = written + dt.timedelta(minutes=1)
+            signature = sign(canonical_bytes(rx_signature_content(draft, signed_at)), key, DOCTOR_PIN)
             rx = Prescription(
                 id=rx_id,
                 campus_id=pharmacy.campus_id,
@@ -149,7 +151,8 @@ def seed_signed_prescriptions(
                 status="signed",
                 signature=signature,
                 signing_key_id=doctor_key_id,
-                signed_at=written + dt.timedelta(minutes=1),
+                signed_at=signed_at,
+                signature_algorithm="ed25519",
                 sign_count=1,
                 patient_facts=draft.patient.model_dump(mode="json"),
                 prescriber=draft.prescriber.model_dump(mode="json"),
@@ -163,13 +166,17 @@ def seed_signed_prescriptions(
         db.dispose()
 
 
-def pharmacist_key_file(folder: Path, username: str = "pharmacist1") -> EncryptedKey:
-    """A sealed key for the pharmacist, saved where the desk looks for it (``<data>/signing_keys``)."""
-    from shared.security.keyfile import KeyFile
+def registered_key(qtbot: Any, state: Any) -> None:
+    """The pharmacist's key on this PC, made and registered as the review screen does (the key in the
+    OS key store, ``signing_key.register`` pushed), waiting until the server confirmed it."""
+    from shared.security.device_signing import create_key, find_key
 
-    key = generate_keypair(PHARMACIST_PIN)
-    KeyFile(folder / "signing_keys").save(username, key)
-    return key
+    store, staff_id = state.runtime.store, state.staff.id
+    if find_key(store, state.keys, staff_id).state == "ready":
+        return
+    create_key(store, state.keys, staff_id, PHARMACIST_PIN)
+    state.runtime.network.wake()
+    qtbot.waitUntil(lambda: find_key(store, state.keys, staff_id).state == "ready", timeout=30_000)
 
 
 MAIN_PHARMACY = reference_id("pharmacy", "MAIN-WY")

@@ -16,7 +16,14 @@ from pytestqt.qtbot import QtBot
 
 from server_stub.db.engine import Database
 from server_stub.services.entities import ServerState
-from shared.domain.entities import Dispense, PickupCodeState, Prescription, PrintRecord, StockBatch
+from shared.domain.entities import (
+    Dispense,
+    PickupCodeState,
+    Prescription,
+    PrintRecord,
+    SigningKey,
+    StockBatch,
+)
 from shared.domain.pickup import pickup_qr_payload
 from shared.printing.escpos_decode import decode
 from shared.site import PrinterSetting
@@ -56,12 +63,18 @@ def closed_port() -> int:
 
 
 def test_review_approve_reject_dispense_and_print_against_a_real_server(
-    qtbot: QtBot, desk: Any, pharmacy_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot,
+    desk: Any,
+    pharmacy_server: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    key_store: Any,
 ) -> None:
     from pharmacy_desk.dialogs import PinDialog, ReasonDialog
     from pharmacy_desk.screens.dispense import BatchDialog
 
     window, state = desk, desk.state
+    runtime = state.runtime
     prints = tmp_path / "prints"
     review = window.review
     first, second = (s.rx for s in pharmacy_server.prescriptions)
@@ -85,7 +98,15 @@ def test_review_approve_reject_dispense_and_print_against_a_real_server(
     )
     qtbot.mouseClick(review.approve_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: review.queue.count("approved") == 1, timeout=10_000)
-    assert asked == [True] and state.keys.path("pharmacist1").exists()
+    # the key is this PC's, in the OS key store (not in a file of the data folder), sealed: the private
+    # key is nowhere in the clear; the server holds its public key, registered for this PC
+    assert asked == [True] and not (pharmacy_server.data_folder / "signing_keys").exists()
+    record = state.keys.load(state.staff.id)
+    assert record is not None and record.device_id == runtime.store.device_id
+    assert PHARMACIST_PIN not in key_store.path.read_text(encoding="utf-8")
+    key_row = runtime.store.get(SigningKey, record.key_id)
+    assert key_row is not None and key_row.public_key == record.public_key
+    assert key_row.device_id == runtime.store.device_id and key_row.revoked_at is None
     code = review.last_outcome.pickup_code
     assert len(code) == 6 and code in window.message_line.text()
 

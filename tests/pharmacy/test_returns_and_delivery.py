@@ -16,20 +16,20 @@ from shared.domain.delivery import TrackingEvent
 from shared.domain.entities import Delivery, Dispense, PrintRecord, Refund, StockBatch
 from shared.domain.pharmacy import batch_id
 from tests.gui.conftest import save_screenshot
-from tests.pharmacy.support import PHARMACIST_PIN
+from tests.pharmacy.support import PHARMACIST_PIN, registered_key
 from tests.pharmacy.test_desk_flow import pdf_text, server_state
+from tests.support.api import ApiUser
 
 
-def approve_and_dispense(state: Any, rx_id: str) -> Any:
+def approve_and_dispense(qtbot: QtBot, state: Any, rx_id: str) -> Any:
     """What the review and dispense screens record, done directly against the desk's store."""
     from pharmacy_desk import actions
     from pharmacy_desk.queries import dispense_plan
 
     store = state.runtime.store
     staff = state.staff
-    actions.review(
-        store, state.keys, staff, rx_id, "approve", "", "", PHARMACIST_PIN, now=state.now(), create_key=True
-    )
+    registered_key(qtbot, state)
+    actions.review(store, state.keys, staff, rx_id, "approve", "", "", PHARMACIST_PIN)
     plan = dispense_plan(store, rx_id, state.pharmacy_id, state.today())
     actions.dispense(
         store, plan, pharmacy_id=state.pharmacy_id, handover="delivery", pickup_code="", now=state.now()
@@ -46,7 +46,7 @@ def test_refund_puts_stock_back_and_delivery_prints_waybills(
 
     window, state = desk, desk.state
     rx = pharmacy_server.prescriptions[0].rx
-    plan = approve_and_dispense(state, rx.id)
+    plan = approve_and_dispense(qtbot, state, rx.id)
     line = plan.lines[0]
     taken = line.allocation[0]
     key = batch_id(state.pharmacy_id, line.line.drug.id, taken.batch_no)
@@ -67,8 +67,21 @@ def test_refund_puts_stock_back_and_delivery_prints_waybills(
     qtbot.waitUntil(lambda: screen.refund_model.rowCount() == 1, timeout=10_000)
     assert screen.refund_model.row(0).refund.status == "requested"
     screen.refund_table.selectRow(0)
-    with qtbot.waitSignal(screen.sig_refund_recorded, timeout=10_000):
+    # Who asked for the refund does not approve it: the desk says so, and a second pharmacist does.
+    with qtbot.waitSignal(
+        state.sig_message,
+        timeout=10_000,
+        check_params_cb=lambda text, level: level == "error" and "另一位" in text,
+    ):
         qtbot.mouseClick(screen.approve_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: state.runtime.store.pending_count() == 0, timeout=20_000)
+    second = ApiUser(pharmacy_server.url, "pharmacist3")
+    try:
+        review = {"refund_id": screen.refund_model.row(0).refund.id, "decision": "approve", "note": "同意"}
+        assert second.push_one("rx.refund_review", review)["status"] == "applied"
+    finally:
+        second.close()
+    screen.search(rx.number)
     qtbot.waitUntil(
         lambda: (
             screen.refund_model.rowCount() == 1 and screen.refund_model.row(0).refund.status == "approved"
@@ -208,6 +221,7 @@ def test_a_dispense_recorded_before_a_stocktake_goes_to_the_review_list_and_is_c
     window, state = desk, desk.state
     store = state.runtime.store
     rx = pharmacy_server.prescriptions[0].rx
+    registered_key(qtbot, state)
     actions.review(
         store,
         state.keys,
@@ -217,8 +231,6 @@ def test_a_dispense_recorded_before_a_stocktake_goes_to_the_review_list_and_is_c
         "",
         "",
         PHARMACIST_PIN,
-        now=state.now(),
-        create_key=True,
     )
     plan = dispense_plan(store, rx.id, state.pharmacy_id, state.today())
     first = plan.lines[0].allocation[0]
@@ -231,8 +243,9 @@ def test_a_dispense_recorded_before_a_stocktake_goes_to_the_review_list_and_is_c
         counted_at=state.now(),
     )
     earlier = state.now() - dt.timedelta(hours=1)
+    code = actions.pickup_code_drawn_here(store, rx.id)  # the patient showed it at the counter
     outcome = actions.dispense(
-        store, plan, pharmacy_id=state.pharmacy_id, handover="counter", pickup_code="", now=earlier
+        store, plan, pharmacy_id=state.pharmacy_id, handover="counter", pickup_code=code, now=earlier
     )
     assert any("盘点" in w for w in outcome.warnings), outcome.warnings
 
@@ -252,9 +265,26 @@ def test_a_dispense_recorded_before_a_stocktake_goes_to_the_review_list_and_is_c
         return dialog.value()  # type: ignore[return-value]
 
     monkeypatch.setattr(ConflictsDialog, "ask", classmethod(ask))
-    qtbot.mouseClick(screen.conflicts_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not screen.conflicts, timeout=10_000)
+    # The pharmacist who dispensed cannot close their own review: a second pharmacist does.
+    with qtbot.waitSignal(
+        state.sig_message,
+        timeout=10_000,
+        check_params_cb=lambda text, level: level == "error" and "另一位" in text,
+    ):
+        qtbot.mouseClick(screen.conflicts_button, Qt.MouseButton.LeftButton)
+    assert len(screen.conflicts) == 1
     qtbot.waitUntil(lambda: store.pending_count() == 0, timeout=20_000)
+    dispense_id = screen.conflicts[0].id
+    second = ApiUser(pharmacy_server.url, "pharmacist3")
+    try:
+        closed = second.push_one("dispense.resolve", {"dispense_id": dispense_id, "note": "已复盘，数量无误"})
+    finally:
+        second.close()
+    assert closed["status"] == "applied", closed
+    qtbot.waitUntil(
+        lambda: store.get(Dispense, dispense_id).conflict_status == "resolved",  # type: ignore[union-attr]
+        timeout=20_000,
+    )
     done = server_state(pharmacy_server.db_url, lambda s: s.find(Dispense, rx_id=rx.id))
     assert done[0].conflict_status == "resolved" and done[0].resolution_note == "已复盘，数量无误"
     assert [c.kind for c in done[0].conflicts] == ["before_stocktake"]
@@ -295,6 +325,7 @@ def test_a_code_locked_by_wrong_tries_is_replaced_and_the_new_one_works(
 
     window, state = desk, desk.state
     rx = pharmacy_server.prescriptions[0].rx
+    registered_key(qtbot, state)
     outcome = actions.review(
         state.runtime.store,
         state.keys,
@@ -304,8 +335,6 @@ def test_a_code_locked_by_wrong_tries_is_replaced_and_the_new_one_works(
         "",
         "",
         PHARMACIST_PIN,
-        now=state.now(),
-        create_key=True,
     )
     screen = window.dispense
     window.open_for_dispensing(rx.number)

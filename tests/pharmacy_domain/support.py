@@ -7,8 +7,9 @@ import functools
 from typing import Any
 
 from server_stub.seed.reference import drugs, frequencies, routes
-from shared.domain.entities import Drug, Prescription, SigningKey
-from shared.domain.pharmacy import review_signed_content
+from shared.domain.entities import Drug, PickupCodeState, PickupEvent, Prescription, SigningKey
+from shared.domain.pharmacy import pickup_state_id, review_signed_content
+from shared.domain.pickup import code_digest
 from shared.domain.prescribing import new_line
 from shared.ids import new_id, reference_id
 from shared.security.signing import EncryptedKey, canonical_bytes, fingerprint, generate_keypair, sign
@@ -19,6 +20,7 @@ EAST = reference_id("campus", "EAST")
 MAIN_PHARMACY = reference_id("pharmacy", "MAIN-WY")
 EAST_PHARMACY = reference_id("pharmacy", "EAST-WY")
 PHARMACIST = reference_id("staff", "pharmacist1")
+PHARMACIST2 = reference_id("staff", "pharmacist2")  # at EAST
 PHARMACIST3 = reference_id("staff", "pharmacist3")
 DOCTOR = reference_id("staff", "doctor1")
 
@@ -70,6 +72,24 @@ def prescription(
     )
 
 
+PICKUP_CODE = "482913"
+
+
+def pickup_code_row(rx: Prescription, code: str = PICKUP_CODE) -> PickupCodeState:
+    """The pickup code an approval leaves (issued an hour ago), as the server stores it: digest only."""
+    issued = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    return PickupCodeState(
+        id=pickup_state_id(rx.id),
+        campus_id=rx.campus_id,
+        rx_id=rx.id,
+        pharmacy_id=rx.pharmacy_id,
+        digest=code_digest(rx.id, code),
+        issued_at=issued,
+        expires_at=issued + dt.timedelta(days=7),
+        events=[PickupEvent(no=1, kind="issue", at=issued, by=PHARMACIST)],
+    )
+
+
 @functools.cache
 def pharmacist_key() -> EncryptedKey:
     return generate_keypair(PIN)
@@ -82,7 +102,7 @@ def signing_key_row(staff_id: str = PHARMACIST, key: EncryptedKey | None = None)
         staff_id=staff_id,
         public_key=sealed.public_key,
         fingerprint=fingerprint(sealed.public_key),
-        registered_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
+        registered_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
     )
 
 
@@ -97,11 +117,13 @@ def review_args(
     key_row: SigningKey | None = None,
     pickup_code: str | None = "482913",
     tamper: bool = False,
+    at: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """``rx.review`` args signed with the pharmacist's key (``tamper`` changes the content after signing)."""
+    """``rx.review`` args signed with the pharmacist's key at ``at`` (default: now; ``tamper`` changes
+    the content after signing)."""
     sealed = key or pharmacist_key()
     row = key_row or signing_key_row(reviewer_id, sealed)
-    at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    at = at or dt.datetime.now(dt.UTC).replace(microsecond=0)
     content = review_signed_content(
         rx,
         decision=decision,  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from shared.domain.entities import (
     Dispense,
     Pharmacy,
     PickupCodeState,
+    PickupEvent,
     Prescription,
     Refund,
     StockBatch,
@@ -21,6 +22,7 @@ from shared.domain.entities import (
 from shared.domain.mutations import Effect, MutationContext, Rejected
 from shared.domain.pharmacy import batch_id, pickup_state_id
 from shared.domain.pharmacy_queries import balance_mismatches, on_hand_from_ledger
+from shared.domain.pickup import code_digest
 from shared.ids import new_id
 from tests.pharmacy_domain.support import (
     EAST,
@@ -28,6 +30,7 @@ from tests.pharmacy_domain.support import (
     MAIN,
     MAIN_PHARMACY,
     PHARMACIST,
+    PHARMACIST3,
     drug,
     prescription,
     review_args,
@@ -89,9 +92,24 @@ def batch(state: MemoryState, name: str, batch_no: str, pharmacy: str = MAIN_PHA
     return row
 
 
+CODE = "482913"
+
+
 def approved(state: MemoryState, *items: tuple[str, int]) -> Prescription:
+    """An approved prescription with the pickup code ``CODE`` issued an hour before NOW."""
     rx = prescription(*items, status="approved")
     state.rows["rx", rx.id] = rx
+    issued = NOW - dt.timedelta(hours=1)
+    state.rows["pickup_code", pickup_state_id(rx.id)] = PickupCodeState(
+        id=pickup_state_id(rx.id),
+        campus_id=rx.campus_id,
+        rx_id=rx.id,
+        pharmacy_id=rx.pharmacy_id,
+        digest=code_digest(rx.id, CODE),
+        issued_at=issued,
+        expires_at=issued + dt.timedelta(days=7),
+        events=[PickupEvent(no=1, kind="issue", at=issued, by=PHARMACIST)],
+    )
     return rx
 
 
@@ -117,7 +135,8 @@ def test_dispense_takes_first_expiry_first_and_never_an_expired_batch(state: Mem
         days_ago=60,
     )
     rx = approved(state, (AMOX, 5))  # 2×3×5 = 30 capsules → 2 boxes = 48
-    effect = run(state, "rx.dispense", {"id": new_id(), "rx_id": rx.id, "pharmacy_id": MAIN_PHARMACY})
+    shown = {"id": new_id(), "rx_id": rx.id, "pharmacy_id": MAIN_PHARMACY, "pickup_code": CODE}
+    effect = run(state, "rx.dispense", shown)
     record = next(w for w in effect.writes if isinstance(w, Dispense))
     taken = [(a.batch_no, a.quantity) for a in record.lines[0].allocations]
     assert taken == [("SOON", 24), ("LATE", 24)]
@@ -240,7 +259,7 @@ def test_balances_always_equal_the_ledger_fold(state: MemoryState) -> None:
 def test_wrong_pickup_codes_are_recorded_and_the_fifth_locks(state: MemoryState) -> None:
     rx = prescription((AMOX, 3))
     state.rows["rx", rx.id] = rx
-    run(state, "rx.review", review_args(rx, pickup_code="482913"))
+    run(state, "rx.review", review_args(rx, pickup_code="482913", at=NOW))
     for _ in range(5):
         effect = run(state, "rx.pickup_verify", {"rx_id": rx.id, "code": "111112"})
         assert effect.result["ok"] is False and effect.warnings
@@ -280,7 +299,11 @@ def test_refund_of_part_of_a_line_and_its_limit(state: MemoryState) -> None:
             },
         )
     assert refused.value.code == "refund_too_much"
-    run(state, "rx.refund_review", {"refund_id": refund_id, "decision": "approve"})
+    review = {"refund_id": refund_id, "decision": "approve"}
+    with pytest.raises(Rejected) as refused:
+        run(state, "rx.refund_review", review)  # the pharmacist who asked does not approve it
+    assert refused.value.code == "same_person"
+    state.run("rx.refund_review", review, ctx(staff=PHARMACIST3))
     assert state.get(Refund, refund_id).status == "approved"  # type: ignore[union-attr]
     assert batch(state, AMLO, "L1").quantity == 7
     assert state.get(Prescription, rx.id).status == "dispensed"  # type: ignore[union-attr]
@@ -290,7 +313,7 @@ def test_a_code_used_for_a_partial_dispense_still_opens_the_remainder(state: Mem
     receive(state, AMOX, ("ONLY", "2027-06-30", 1))
     rx = prescription((AMOX, 7))  # 42 capsules → two boxes of 24; one box on the shelf
     state.rows["rx", rx.id] = rx
-    run(state, "rx.review", review_args(rx, pickup_code="482913"))
+    run(state, "rx.review", review_args(rx, pickup_code="482913", at=NOW))
     issued = state.get(PickupCodeState, pickup_state_id(rx.id)).issued_at  # type: ignore[union-attr]
     soon = issued + dt.timedelta(days=6)  # the first visit, a day before the code's week is up
     assert run(
@@ -329,7 +352,15 @@ def test_a_code_used_for_a_partial_dispense_still_opens_the_remainder(state: Mem
     assert again.result["ok"] is False and again.result["reason"] == "used"
     code = state.get(PickupCodeState, pickup_state_id(rx.id))
     assert code is not None and code.used_at is not None
-    assert [e.kind for e in code.events] == ["issue", "verified", "reopened", "verified", "refused"]
+    assert [e.kind for e in code.events] == [
+        "issue",
+        "verified",
+        "dispensed",
+        "reopened",
+        "verified",
+        "dispensed",
+        "refused",
+    ]
     handed = [
         (a.batch_no, a.quantity) for d in state.find(Dispense, rx_id=rx.id) for a in d.lines[0].allocations
     ]
@@ -341,7 +372,7 @@ def test_a_partial_dispense_without_the_code_keeps_it_for_the_remainder(state: M
     receive(state, AMLO, ("L1", "2027-12-31", 4))
     rx = prescription((AMLO, 14), (AMOX, 7))  # two boxes of 7 tablets (in stock), two of 24 capsules (one)
     state.rows["rx", rx.id] = rx
-    run(state, "rx.review", review_args(rx, pickup_code="590317"))
+    run(state, "rx.review", review_args(rx, pickup_code="590317", at=NOW))
     first = run(
         state,
         "rx.dispense",

@@ -21,8 +21,10 @@ from shared.security.signing import generate_keypair
 from tests.pharmacy_domain.support import (
     MAIN_PHARMACY,
     PHARMACIST3,
+    PICKUP_CODE,
     PIN,
     drug,
+    pickup_code_row,
     prescription,
     review_args,
     signing_key_row,
@@ -35,7 +37,12 @@ AMLO = "苯磺酸氨氯地平片"
 
 
 def put(server: ServerProcess, *rows: Entity) -> None:
-    """Write rows into the running server's database (new rows inserted, others one version up)."""
+    """Write rows into the running server's database (new rows inserted, others one version up). A new
+    approved prescription comes with the pickup code its approval issued (``PICKUP_CODE``)."""
+    fresh_approved = [
+        r for r in rows if isinstance(r, Prescription) and r.status == "approved" and r.version == 1
+    ]
+    rows = (*rows, *(pickup_code_row(r) for r in fresh_approved))
     db = Database.open(server.db_url, pool_size=1)
     try:
         with db.write() as conn:
@@ -102,9 +109,9 @@ def receive(
 
 
 def dispense(user: ApiUser, rx: Prescription, **extra: Any) -> dict[str, Any]:
-    return user.push_one(
-        "rx.dispense", {"id": new_id(), "rx_id": rx.id, "pharmacy_id": MAIN_PHARMACY, **extra}
-    )
+    """``rx.dispense`` at the counter, the patient showing the pickup code (unless ``extra`` says else)."""
+    args = {"id": new_id(), "rx_id": rx.id, "pharmacy_id": MAIN_PHARMACY, "pickup_code": PICKUP_CODE, **extra}
+    return user.push_one("rx.dispense", args)
 
 
 def test_review_with_a_valid_signature_approves_and_issues_a_pickup_code(
@@ -226,10 +233,15 @@ def test_an_offline_dispense_of_a_cancelled_prescription_stands_and_goes_to_revi
     assert [c["kind"] for c in record["conflicts"]] == ["rx_not_dispensable"]
     assert state.one("rx", rx.id)["status"] == "cancelled"
     assert state.one("stock_batch", first["id"])["quantity"] == first["quantity"] - 7
-    resolved = pharmacist.push_one(
-        "dispense.resolve", {"dispense_id": record["id"], "note": "已电话联系医生，药品已发出"}
-    )
-    assert resolved["status"] == "applied"
+    closing = {"dispense_id": record["id"], "note": "已电话联系医生，药品已发出"}
+    own = pharmacist.push_one("dispense.resolve", closing)  # not the pharmacist who dispensed
+    assert own["status"] == "rejected" and own["code"] == "same_person", own
+    second = ApiUser(server.url, "pharmacist3")
+    try:
+        resolved = second.push_one("dispense.resolve", closing)
+    finally:
+        second.close()
+    assert resolved["status"] == "applied", resolved
     assert State(pharmacist).one("dispense", record["id"])["conflict_status"] == "resolved"
 
 
@@ -281,9 +293,11 @@ def test_an_approved_refund_puts_the_drugs_back_into_their_batch(
         },
     )
     assert asked["status"] == "applied", asked
-    approved = pharmacist.push_one(
-        "rx.refund_review", {"refund_id": refund_id, "decision": "approve", "note": "同意"}
-    )
+    review = {"refund_id": refund_id, "decision": "approve", "note": "同意"}
+    own = pharmacist.push_one("rx.refund_review", review)  # who asked does not approve
+    assert own["status"] == "rejected" and own["code"] == "same_person", own
+    second = ApiUser(server.url, "pharmacist3")
+    approved = second.push_one("rx.refund_review", review)
     assert approved["status"] == "applied", approved
     state = State(pharmacist)
     batch = next(x for x in batches(state, AMLO) if x["batch_no"] == "RF-1")
@@ -292,7 +306,8 @@ def test_an_approved_refund_puts_the_drugs_back_into_their_batch(
     dispensed = {m["id"] for m in state.of("stock_movement", rx_id=rx.id) if m["kind"] == "dispense"}
     assert sum(m["quantity"] for m in returns) == 14 and {m["reverses"] for m in returns} <= dispensed
     assert state.one("rx", rx.id)["status"] == "refunded"
-    again = pharmacist.push_one("rx.refund_review", {"refund_id": refund_id, "decision": "approve"})
+    again = second.push_one("rx.refund_review", {"refund_id": refund_id, "decision": "approve"})
+    second.close()
     assert again["status"] == "rejected" and again["code"] == "bad_transition"
 
 
@@ -451,12 +466,13 @@ def test_payment_before_the_code_round_trips_through_the_server(
     from server_stub.services.entities import ServerState
     from shared.domain.entities import Pharmacy, PickupCodeState
     from shared.domain.pharmacy import pickup_state_id
-    from tests.pharmacy_domain.support import EAST, EAST_PHARMACY
+    from tests.pharmacy_domain.support import EAST, EAST_PHARMACY, PHARMACIST2
 
     rx = prescription((AMOX, 3), pharmacy_id=EAST_PHARMACY, campus_id=EAST).model_copy(
         update={"total_amount": "31.50"}
     )
-    put(server, rx)
+    put(server, rx, signing_key_row(PHARMACIST2))
+    pharmacist = ApiUser(server.url, "pharmacist2")  # works at 东院 (EAST), where the prescription is
 
     def read(fn: Any) -> Any:
         db = Database.open(server.db_url, pool_size=1)
@@ -467,7 +483,7 @@ def test_payment_before_the_code_round_trips_through_the_server(
             db.dispose()
 
     assert read(lambda s: s.get(Pharmacy, EAST_PHARMACY).payment_required) is True
-    review = pharmacist.push_one("rx.review", review_args(rx, pickup_code=None))
+    review = pharmacist.push_one("rx.review", review_args(rx, pickup_code=None, reviewer_id=PHARMACIST2))
     assert review["status"] == "applied", review
     assert review["result"]["pickup_code_issued"] is False and review["result"]["payment_required"] is True
     assert read(lambda s: s.get(PickupCodeState, pickup_state_id(rx.id))) is None

@@ -36,7 +36,15 @@ from shared.printing.stock_report import (
     write_sales_xlsx,
     write_stock_xlsx,
 )
-from tests.pharmacy_domain.support import EAST, EAST_PHARMACY, MAIN, MAIN_PHARMACY, PHARMACIST, prescription
+from tests.pharmacy_domain.support import (
+    EAST,
+    EAST_PHARMACY,
+    MAIN,
+    MAIN_PHARMACY,
+    PHARMACIST,
+    PHARMACIST3,
+    prescription,
+)
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -47,9 +55,9 @@ pdftoppm = pytest.mark.skipif(
 )
 
 
-def ctx(at: dt.datetime) -> MutationContext:
+def ctx(at: dt.datetime, staff: str = PHARMACIST) -> MutationContext:
     return MutationContext(
-        staff_id=PHARMACIST,
+        staff_id=staff,
         roles=frozenset({"pharmacist"}),
         device_id="desk",
         campus_id=MAIN,
@@ -87,7 +95,7 @@ def world() -> MemoryState:
             state.run(
                 "rx.refund_review",
                 {"refund_id": refund_id, "decision": "approve"},
-                ctx(at + dt.timedelta(hours=1)),
+                ctx(at + dt.timedelta(hours=1), PHARMACIST3),  # a second pharmacist reviews a refund
             )
     return state
 

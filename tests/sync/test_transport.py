@@ -21,7 +21,7 @@ def test_a_wrong_password_is_auth_failed_with_the_servers_message(shared_server:
     transport = ApiTransport(shared_server.url)
     with pytest.raises(AuthFailed) as caught:
         transport.login(username="nurse3", password="wrong", device_id="pc-x")
-    assert caught.value.code == "auth_failed" and caught.value.message
+    assert caught.value.code == "login_failed" and caught.value.message
 
 
 def test_no_token_is_auth_failed_with_code_token_missing(shared_server: ServerProcess) -> None:

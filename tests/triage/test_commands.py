@@ -89,7 +89,10 @@ def test_clinic_triage_and_clinic_display_start_log_in_and_sync(
     triage_server: ServerProcess, tmp_path: Path, logged_in_by: list[str]
 ) -> None:
     logged_in_by.append("nurse1")
-    assert run_for(8, main.run_triage, namespace(triage_server, tmp_path / "desk", kiosk=False)) == 0
+    assert (
+        run_for(8, main.run_triage, namespace(triage_server, tmp_path / "desk", kiosk=False, desk_slot=1))
+        == 0
+    )
     desk = LocalStore.open(tmp_path / "desk" / "triage.db", app="triage")
     try:
         assert desk.cursor() is not None and desk.session() is not None

@@ -145,7 +145,9 @@ def test_a_call_made_offline_drives_the_local_display_and_voice_and_waits_to_be_
     qtbot.waitUntil(lambda: kiosk_pc.slips.exists() and decode(kiosk_pc.slips.read_bytes()).cut_count == 1)
     (ticket,) = kiosk_pc.runtime.store.find(QueueTicket, patient_id=appointment.patient_id)
     assert ticket.number == 201 and ticket.label in decode(kiosk_pc.slips.read_bytes()).lines
-    assert kiosk_pc.runtime.store.pending_count() == 1
+    # the check-in and the slip's print record wait in the outbox for the server
+    qtbot.waitUntil(lambda: kiosk_pc.runtime.store.pending_count() == 2, timeout=10_000)
+    assert sorted(e.name for e in kiosk_pc.runtime.store.outbox()) == ["print.record", "queue.check_in"]
     # Under a kiosk account it cannot check in and says so: go to the desk; nothing printed.
     other = open_kiosk(qtbot, kiosk_account)
     scan(qtbot, other, appointment.number, "offline")

@@ -24,6 +24,7 @@ from shared.security import JsonFileVerifierStore, OfflineVerifier  # noqa: E402
 from shared.site import PrinterSetting, SiteConfig  # noqa: E402
 from shared.sync.tokens import TokenStore  # noqa: E402
 from tests.support.api import DEMO_PASSWORD, ApiUser  # noqa: E402
+from tests.support.keyring_file import FileKeyring, file_keyring  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, type=Type.ID)
@@ -34,6 +35,13 @@ PIN = "135790"
 def themed_app(qapp: QApplication) -> QApplication:
     apply_theme(qapp, "zh_CN")
     return qapp
+
+
+@pytest.fixture(autouse=True)
+def key_store(tmp_path: Path) -> Iterator[FileKeyring]:
+    """The OS key store of the test's PC: a file-backed keyring (signing keys and tokens live there)."""
+    with file_keyring(tmp_path / "keyring.json") as backend:
+        yield backend
 
 
 @dataclass

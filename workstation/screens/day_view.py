@@ -8,6 +8,7 @@ calls that patient (selective call), Enter on a seen row opens the consultation 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
@@ -29,18 +30,61 @@ from shared.domain.prescribing import age_text_zh
 from shared.gui import theme
 from shared.gui.ops import OpChanges
 from shared.gui.widgets import Column, RowsModel, selected_row, table_view
-from shared.i18n import tr
+from shared.i18n import register, tr
 from workstation import actions, queries
 from workstation.queries import DayView, TicketRow
 from workstation.state import WorkState
 from workstation.texts import t
 
+log = logging.getLogger(__name__)
+
 WATCHED = ("queue_ticket", "queue", "patient", "visit", "schedule", "room", "appointment", "staff")
 PRIORITY_COLOUR = theme.ERROR
 
+# Why F5 does not call the top of the list (``DayView.passed_over``), and the line that says whom F5 calls.
+_TEXTS: dict[str, tuple[str, str, str]] = {
+    "day.next": ("F5 将呼叫：{label} {name}", "F5 calls: {label} {name}", "F5 將呼叫：{label} {name}"),
+    "day.next_none": ("F5：无可呼叫的患者", "F5: nobody to call", "F5：無可呼叫的患者"),
+    "day.passed": (
+        "列表首位 {label}：{reason}",
+        "Top of the list {label}: {reason}",
+        "列表首位 {label}：{reason}",
+    ),
+    "day.passed.other_door": (
+        "在{room}门口等候，由该诊室叫号",
+        "waits at the door of {room}, which calls it",
+        "在{room}門口等候，由該診室叫號",
+    ),
+    "day.passed.other_room": ("指定在{room}就诊", "is bound to {room}", "指定在{room}就診"),
+    "day.passed.held": (
+        "预约 {time}，未到预约时段",
+        "appointment at {time}: not yet its time",
+        "預約 {time}，未到預約時段",
+    ),
+    "day.passed.room_paused": ("本诊室已暂停接诊", "this room is paused", "本診室已暫停接診"),
+    "day.passed.room_closed": ("本诊室未开诊", "this room is not open", "本診室未開診"),
+    "day.passed.other_queue": (
+        "属于{queue}，本诊室不接该队列",
+        "belongs to {queue}, which this room does not serve",
+        "屬於{queue}，本診室不接該隊列",
+    ),
+    "day.passed.ahead": (
+        "本诊室门口已有先到的患者",
+        "this room's door queue comes first",
+        "本診室門口已有先到的患者",
+    ),
+    "day.stand_in": ("{room}（代诊）", "{room} (standing in)", "{room}（代診）"),
+    "day.room_of": ("{room}（{name}接诊中）", "{room} ({name} at work)", "{room}（{name}接診中）"),
+    "day.no_door": ("—", "—", "—"),
+}
+for _key, (_zh, _en, _tw) in _TEXTS.items():
+    register(f"ws.{_key}", {"zh_CN": _zh, "en": _en, "zh_TW": _tw})
+
 
 def _priority(row: TicketRow, lang: str) -> str:
-    return "" if row.ticket.priority == "normal" else t(f"priority.{row.ticket.priority}", lang)
+    """The class the queue orders the ticket by: recorded, or derived (elderly by age)."""
+    klass = row.klass if row.klass != "normal" else row.ticket.priority
+    return "" if klass == "normal" else t(f"priority.{klass}", lang)
 
 
 class DayViewScreen(QWidget):
@@ -56,6 +100,9 @@ class DayViewScreen(QWidget):
         self._loading = False
         self._again = False
         self.current_ticket_id: str = ""  # the ticket of the open consultation
+        self._opened_room: str = ""  # the room this doctor opened (``queue.room_open``) from this PC
+        self._opening: str = ""  # a room_open on its way
+        self._stopped = False  # the window is closing: no reloads, no room opened again
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -99,15 +146,16 @@ class DayViewScreen(QWidget):
 
         self.waiting_model: RowsModel[TicketRow] = RowsModel(
             [
-                Column(t("col.ticket", lang), lambda r: r.ticket.label, bold=lambda r: r.ahead == 0),
+                Column(t("col.ticket", lang), lambda r: r.ticket.label, bold=self._is_next),
                 Column(t("col.patient", lang), lambda r: r.patient_name),
                 Column(t("col.sex_age", lang), lambda r: self._sex_age(r)),
                 Column(
                     t("col.priority", lang),
                     lambda r: _priority(r, lang),
-                    colour=lambda r: PRIORITY_COLOUR if r.ticket.priority != "normal" else None,
+                    colour=lambda r: PRIORITY_COLOUR if _priority(r, lang) else None,
                 ),
                 Column(t("col.source", lang), lambda r: t(f"source.{r.ticket.source}", lang)),
+                Column(t("col.room", lang), lambda r: r.room_name or t("day.no_door", lang)),
                 Column(
                     t("col.waited", lang), lambda r: t("minutes", lang, n=r.waited_minutes), align_right=True
                 ),
@@ -133,6 +181,11 @@ class DayViewScreen(QWidget):
         self.waiting_box = QGroupBox(t("day.waiting", lang, n=0))
         box_layout = QVBoxLayout(self.waiting_box)
         box_layout.setContentsMargins(4, 4, 4, 4)
+        # whom F5 calls, and why not the top of the list when it is someone else (always visible)
+        self.next_label = QLabel("")
+        self.next_label.setWordWrap(True)
+        self.next_label.setProperty("role", "notice")
+        box_layout.addWidget(self.next_label)
         box_layout.addWidget(self.waiting_table)
         self.seen_box = QGroupBox(t("day.seen", lang, n=0))
         seen_layout = QVBoxLayout(self.seen_box)
@@ -161,8 +214,19 @@ class DayViewScreen(QWidget):
         self._tick.start()
 
     def stop(self) -> None:
-        """No more periodic reloads (the window is closing)."""
+        """No more periodic reloads, and the doctor leaves the room (the window is closing): the room
+        takes no more patients and its door queue goes back to the queue."""
         self._tick.stop()
+        self._stopped = True
+        room, self._opened_room = self._opened_room, ""
+        if room and self.state.staff is not None:
+            lang = self.state.lang
+            self.state.act(
+                self,
+                lambda store: store.record("queue.room_close", {"room_id": room}, lang=lang),
+                changes=("queue",),
+                failure=lambda error: log.info("closing room %s: %s", room, error),
+            )
 
     def install_shortcuts(self, window: QWidget) -> None:
         for key, slot in (
@@ -193,7 +257,7 @@ class DayViewScreen(QWidget):
             self.reload()
 
     def reload(self) -> None:
-        if self.state.staff is None:
+        if self.state.staff is None or self._stopped:
             return
         if self._loading:
             self._again = True
@@ -202,10 +266,17 @@ class DayViewScreen(QWidget):
         state = self.state
         staff, campus, today, now = state.staff, state.campus_id, state.today(), state.now()
         rooms = list(state.site.rooms)
+        chosen = state.room_id
 
         def load(store: Any) -> DayView:
             return queries.day_view(
-                store, staff=staff, campus_id=campus, today=today, now=now, configured_rooms=rooms
+                store,
+                staff=staff,
+                campus_id=campus,
+                today=today,
+                now=now,
+                configured_rooms=rooms,
+                chosen_room=chosen,
             )
 
         op = state.query(self, load, self._loaded)
@@ -232,19 +303,35 @@ class DayViewScreen(QWidget):
         self.summary_label.setText(
             t("day.summary", lang, department=data.department_name or "—", sessions=sessions or "—")
         )
+        self.next_label.setText(self.next_text(data))
+        self._open_room(data)
         self.sig_loaded.emit(data)
         if self._again:
             self._again = False
             self.reload()
 
+    def _room_text(self, data: DayView, room_id: str, name: str, own: bool) -> str:
+        lang = self.state.lang
+        staff = self.state.staff
+        doctor = data.duty.get(room_id)
+        if doctor and staff is not None and doctor != staff.id:
+            return t("day.room_of", lang, room=name, name=data.staff_names.get(doctor, doctor))
+        return name if own else t("day.stand_in", lang, room=name)
+
     def _fill_rooms(self, data: DayView) -> None:
-        ids = [self.room_combo.itemData(i) for i in range(self.room_combo.count())]
-        wanted = [r.id for r in data.rooms]
-        if ids != wanted:
+        """My rooms first, then the department's other rooms (a doctor standing in for a colleague
+        chooses one of those); a room another doctor works in says who."""
+        own = {r.id for r in data.rooms} - {data.stand_in}
+        rooms = [*data.rooms, *data.other_rooms]
+        texts = [self._room_text(data, r.id, r.name, r.id in own) for r in rooms]
+        current = [
+            (self.room_combo.itemData(i), self.room_combo.itemText(i)) for i in range(self.room_combo.count())
+        ]
+        if current != list(zip([r.id for r in rooms], texts, strict=True)):
             self.room_combo.blockSignals(True)
             self.room_combo.clear()
-            for room in data.rooms:
-                self.room_combo.addItem(room.name, room.id)
+            for room, text in zip(rooms, texts, strict=True):
+                self.room_combo.addItem(text, room.id)
                 self.room_combo.setItemData(
                     self.room_combo.count() - 1, f"{room.name}（{room.code}）", Qt.ItemDataRole.ToolTipRole
                 )
@@ -261,6 +348,41 @@ class DayViewScreen(QWidget):
             self.state.set_room(self.room_combo.itemData(index))
             self.reload()
 
+    def _open_room(self, data: DayView) -> None:
+        """The doctor works in the chosen room: record ``queue.room_open`` once, unless the room is
+        already theirs today (the room then takes patients from its queues; the doctor's former room
+        is left in the same step)."""
+        staff, room = self.state.staff, self.state.room_id
+        if staff is None or not room or "doctor" not in staff.roles or self._stopped:
+            return
+        if data.duty.get(room) == staff.id:
+            self._opened_room, self._opening = room, ""
+            return
+        if self._opening == room:
+            return
+        self._opening = room
+        lang = self.state.lang
+
+        def opened(entry: Any) -> None:
+            self._opened_room = room
+            if self._opening == room:
+                self._opening = ""
+            warnings = list(getattr(entry, "warnings", None) or [])
+            if warnings:
+                self.state.message("；".join(warnings), "warning")
+
+        def refused(error: BaseException) -> None:
+            self._opening = ""
+            self.state.show_error(error)
+
+        self.state.act(
+            self,
+            lambda store: store.record("queue.room_open", {"room_id": room}, lang=lang),
+            changes=("queue",),
+            success=opened,
+            failure=refused,
+        )
+
     # -- helpers ------------------------------------------------------------------------------------
 
     def _sex_age(self, row: TicketRow) -> str:
@@ -271,7 +393,41 @@ class DayViewScreen(QWidget):
     def _last_time(self, row: TicketRow) -> str:
         if not row.ticket.events:
             return ""
-        return row.ticket.events[-1].at.astimezone().strftime("%H:%M")
+        return row.ticket.events[-1].when.astimezone().strftime("%H:%M")
+
+    def _is_next(self, row: TicketRow) -> bool:
+        data = self.view_data
+        return data is not None and data.room_next.get(self.state.room_id) == row.ticket.id
+
+    def pass_reason(self, data: DayView, row: TicketRow) -> str:
+        """Why F5 in the current room does not call ``row`` (the top of the list), in words; ``""``
+        when it does."""
+        lang = self.state.lang
+        why = data.passed_over(self.state.room_id, row)
+        if why is None:
+            return ""
+        ticket = row.ticket
+        room_id = ticket.room_id if why == "other_room" else row.door
+        values: dict[str, object] = {
+            "room": data.room_names.get(room_id or "", room_id or ""),
+            "queue": row.queue.name,
+            "time": ticket.slot_time.astimezone().strftime("%H:%M") if ticket.slot_time else "",
+        }
+        return t("day.passed", lang, label=ticket.label, reason=t(f"day.passed.{why}", lang, **values))
+
+    def next_text(self, data: DayView) -> str:
+        """Whom F5 calls now, and why not the top of the list when it is someone else."""
+        lang = self.state.lang
+        ticket_id = data.room_next.get(self.state.room_id)
+        nxt = self._ticket_row(ticket_id) if ticket_id else None
+        head = t("day.next", lang, label=nxt.ticket.label, name=mask_name(nxt.patient_name)) if nxt else ""
+        if not data.waiting or not self.state.room_id:
+            return head
+        top = data.waiting[0]
+        reason = self.pass_reason(data, top) if nxt is None or nxt.ticket.id != top.ticket.id else ""
+        if nxt is None:
+            return "；".join(x for x in (t("day.next_none", lang), reason) if x)
+        return "；".join(x for x in (head, reason) if x)
 
     def _ticket_row(self, ticket_id: str) -> TicketRow | None:
         data = self.view_data
@@ -307,12 +463,14 @@ class DayViewScreen(QWidget):
             return False
         return True
 
-    def _step(self, name: str, row: TicketRow, done_key: str, **args: Any) -> None:
+    def _step(self, name: str, row: TicketRow, done_key: str, *, why: str = "", **args: Any) -> None:
+        """Record one queue step; ``why``: what the doctor must know besides (e.g. why F5 passed over
+        the top of the list), shown with the outcome."""
         lang = self.state.lang
         label, who = row.ticket.label, mask_name(row.patient_name)
 
         def done(result: dict[str, Any]) -> None:
-            warnings = result.get("warnings") or []
+            warnings = [*(result.get("warnings") or []), *([why] if why else [])]
             self.state.message(
                 "；".join([t(done_key, lang, label=label, name=who), *warnings]),
                 "warning" if warnings else "ok",
@@ -330,18 +488,26 @@ class DayViewScreen(QWidget):
     def call_next(self) -> None:
         if not self._need_room():
             return
+        self.state.consult_ended()  # the PIN entered for the last patient ends here
         data = self.view_data
         ticket_id = data.room_next.get(self.state.room_id) if data else None
         row = self._ticket_row(ticket_id) if ticket_id else None
+        top = data.waiting[0] if data and data.waiting else None
+        why = (
+            self.pass_reason(data, top)
+            if data and top and (row is None or row.ticket.id != top.ticket.id)
+            else ""
+        )
         if row is None:
-            self.state.message(t("day.nobody_waiting", self.state.lang), "info")
+            self.state.message(why or t("day.nobody_waiting", self.state.lang), "warning" if why else "info")
             return
-        self._step("queue.call", row, "day.called", room_id=self.state.room_id)
+        self._step("queue.call", row, "day.called", why=why, room_id=self.state.room_id)
 
     def call_selected(self) -> None:
         row = self._selected_waiting()
         if row is None or not self._need_room():
             return
+        self.state.consult_ended()
         self._step("queue.call", row, "day.called", room_id=self.state.room_id)
 
     def recall(self) -> None:
@@ -397,6 +563,7 @@ class DayViewScreen(QWidget):
         if row is None:
             self.state.message(t("day.nothing_to_finish", self.state.lang), "info")
             return
+        self.state.consult_ended()
         self._step("queue.finish", row, "day.finished")
 
     def _waiting_activated(self, _index: QModelIndex) -> None:

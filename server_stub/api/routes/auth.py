@@ -1,4 +1,5 @@
-"""``/api/v1/auth``: log in for a bearer token bound to staff and device, log out, who am I."""
+"""``/api/v1/auth``: log in for a bearer token bound to staff and device, log out, who am I, and unlock
+an account or a source locked by failed logins (security administrator)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import datetime as dt
 
 from fastapi import APIRouter, Request
 
-from server_stub.api.deps import DbDep, LangDep, SettingsDep, SignedInDep
+from server_stub.api.deps import DbDep, LangDep, PrincipalDep, SecurityAdminDep, SettingsDep, SignedInDep
+from server_stub.config import ServerSettings
 from server_stub.services import auth
 from server_stub.services.clock import utcnow
+from server_stub.services.login_throttle import ThrottlePolicy
 from shared.domain.entities import Staff
-from shared.errors import AuthFailed
-from shared.protocol.models import ErrorBody, LoginRequest, LoginResponse
+from shared.errors import AuthFailed, ValidationFailed
+from shared.protocol.models import ErrorBody, LoginRequest, LoginResponse, UnlockRequest, UnlockResponse
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -19,12 +22,18 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 @router.post(
     "/login",
     response_model=LoginResponse,
-    responses={401: {"model": ErrorBody}, 423: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+    responses={401: {"model": ErrorBody}, 429: {"model": ErrorBody}, 422: {"model": ErrorBody}},
 )
-def login(body: LoginRequest, db: DbDep, settings: SettingsDep, lang: LangDep) -> LoginResponse:
+def login(
+    body: LoginRequest, request: Request, db: DbDep, settings: SettingsDep, lang: LangDep
+) -> LoginResponse:
+    """Every failed login gets the same 401 ``login_failed``; a source with too many failures lately
+    gets 429 ``too_many_attempts`` before any password is checked (see ``services.login_throttle``)."""
     now = utcnow()
     failure: AuthFailed | None = None
+    source = request.client.host if request.client else ""
     with db.read() as conn:
+        auth.check_source(conn, source=source, now=now, lang=lang)
         check = auth.check_password(conn, username=body.username, password=body.password)
     check = auth.verify(check, body.password)
     with db.write() as conn:
@@ -41,6 +50,9 @@ def login(body: LoginRequest, db: DbDep, settings: SettingsDep, lang: LangDep) -
                 threshold=settings.lockout_threshold,
                 lockout=dt.timedelta(minutes=settings.lockout_minutes),
                 lang=lang,
+                source=source,
+                device_secret=body.device_secret,
+                source_policy=_policy(settings),
             )
         except AuthFailed as error:
             failure = error  # committed below: the failure count and the audit entry must stick
@@ -56,7 +68,9 @@ def login(body: LoginRequest, db: DbDep, settings: SettingsDep, lang: LangDep) -
 
 
 @router.post("/logout", status_code=204, responses={401: {"model": ErrorBody}})
-def logout(principal: SignedInDep, db: DbDep, request: Request) -> None:
+def logout(principal: PrincipalDep, db: DbDep, request: Request) -> None:
+    """Revoke the caller's own token: every account may end its session (a kiosk too, when it is shut
+    down or retired), which is all a kiosk may do here besides checking patients in."""
     request.app.state.principals.forget(principal.token_hash)
     with db.write() as conn:
         auth.logout(conn, principal=principal, now=utcnow())
@@ -65,3 +79,30 @@ def logout(principal: SignedInDep, db: DbDep, request: Request) -> None:
 @router.get("/me", response_model=Staff, responses={401: {"model": ErrorBody}})
 def me(principal: SignedInDep) -> Staff:
     return principal.staff
+
+
+def _policy(settings: ServerSettings) -> ThrottlePolicy:
+    return ThrottlePolicy(
+        account_failures=settings.lockout_threshold,
+        lockout=dt.timedelta(minutes=settings.lockout_minutes),
+        source_failures=settings.login_source_failures,
+        source_window=dt.timedelta(minutes=settings.login_source_minutes),
+        source_block=dt.timedelta(minutes=settings.login_source_minutes),
+    )
+
+
+@router.post(
+    "/unlock",
+    response_model=UnlockResponse,
+    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody}},
+)
+def unlock(body: UnlockRequest, principal: SecurityAdminDep, db: DbDep) -> UnlockResponse:
+    """Clear an account's login locks (on every PC) and/or a source address's block (security
+    administrator only; the system administrator cannot). Audited."""
+    if not body.username and not body.source:
+        raise ValidationFailed("give a username, a source address, or both", code="invalid_input")
+    with db.write() as conn:
+        cleared = auth.unlock(
+            conn, principal=principal, username=body.username, source=body.source, now=utcnow()
+        )
+    return UnlockResponse(cleared=cleared)

@@ -16,9 +16,10 @@ from server_stub.db.tables import ENTITY_TABLES
 from server_stub.services import push
 from server_stub.services.auth import Principal
 from server_stub.services.clock import local_today, utcnow
-from server_stub.services.entities import load_many, to_entity
+from server_stub.services.entities import ServerState, load_many, to_entity
 from shared.domain.entities import (
     Appointment,
+    Department,
     Patient,
     PriorityClass,
     Queue,
@@ -26,12 +27,20 @@ from shared.domain.entities import (
     QueuePolicy,
     QueueTicket,
     Room,
-    Schedule,
     Session,
     TicketStatus,
 )
 from shared.domain.masking import mask_name
-from shared.domain.queue_rules import Place, PlaceReason, QueueOrder, Stream, check_in_window, order_for
+from shared.domain.queue_check_in import active_ticket, fixed_room_id, queue_for_appointment
+from shared.domain.queue_rules import (
+    Place,
+    PlaceReason,
+    QueueOrder,
+    Stream,
+    check_in_window,
+    order_for,
+    working_rooms,
+)
 from shared.domain.queue_states import ACTIVE
 from shared.errors import BusinessRuleViolation, NotFound, PermissionDenied
 from shared.i18n import register, tr
@@ -64,7 +73,8 @@ class CheckInRequest(_Wire):
     within_window: bool = Field(
         default=False,
         description=(
-            "Self check-in (kiosk, phone): refuse with 422 `outside_check_in_window` unless now is within "
+            "Self check-in (phone, other systems; a kiosk account is always held to the window, whatever "
+            "it sends): refuse with 422 `outside_check_in_window` unless now is within "
             "the check-in window around the slot (from max(60, early_minutes) minutes before it to "
             "late_minutes after it); detail gives slot_time, opens_at, closes_at and verdict "
             "(too_early | too_late)"
@@ -84,6 +94,9 @@ class QueueSummary(_Wire):
     policy: QueuePolicy
     room_ids: list[str]
     paused_rooms: list[str]
+    working_rooms: list[str] = Field(
+        default_factory=list, description="Rooms taking patients now: a doctor at work there, not paused"
+    )
 
 
 class TicketStatusView(_Wire):
@@ -106,6 +119,11 @@ class TicketStatusView(_Wire):
 class CheckInResponse(TicketStatusView):
     already_checked_in: bool = False
     warnings: list[str] = Field(default_factory=list)
+    department_name: str | None = Field(default=None, description="For the slip")
+    fixed_room_name: str | None = Field(
+        default=None,
+        description="The room the ticket is bound to (a doctor-specific appointment's); the only room a slip prints",
+    )
 
 
 class QueueEntry(_Wire):
@@ -158,7 +176,10 @@ def _check_campus(campus_id: str, principal: Principal, lang: str) -> None:
 
 
 def _summary(queue: Queue) -> QueueSummary:
-    return QueueSummary.model_validate(queue.model_dump(include=set(QueueSummary.model_fields)))
+    fields = set(QueueSummary.model_fields) - {"working_rooms"}
+    return QueueSummary.model_validate(
+        {**queue.model_dump(include=fields), "working_rooms": list(working_rooms(queue, utcnow()))}
+    )
 
 
 def _order(conn: Connection, queue: Queue, day: dt.date) -> tuple[QueueOrder, list[QueueTicket]]:
@@ -213,19 +234,11 @@ def _entries(conn: Connection, items: list[tuple[QueueTicket, Place | None]]) ->
 
 
 def _queue_for_appointment(conn: Connection, appointment: Appointment, lang: str) -> Queue:
-    """The doctor's own queue if there is one, else the queue of the schedule's department."""
-    queues = [q for q in _rows(conn, Queue, doctor_id=appointment.doctor_id) if q.active and not q.voided]
-    if not queues:
-        schedules = _rows(conn, Schedule, id=appointment.schedule_id)
-        if schedules:
-            queues = [
-                q
-                for q in _rows(conn, Queue, department_id=schedules[0].department_id)
-                if q.active and not q.voided and q.kind == "department"
-            ]
-    if not queues:
+    """The appointment's queue by the rule the kiosk and the desk use (``queue_check_in``)."""
+    queue = queue_for_appointment(ServerState(conn), appointment)
+    if queue is None:
         raise BusinessRuleViolation(tr("queue.no_queue_for_appointment", lang), code="no_queue")
-    return queues[0]  # type: ignore[no-any-return]
+    return queue
 
 
 def _find_appointment(db: Database, number: str, principal: Principal, lang: str) -> Appointment:
@@ -268,12 +281,13 @@ def check_in(
             queue = _queue(conn, body.queue_id, principal, lang)
         else:
             queue = _queue_for_appointment(conn, appointment, lang)
-    existing = _active_ticket(db, appointment)
+    day = local_today(settings.timezone)
+    existing = _active_ticket(db, appointment, queue, day)
     warnings: list[str] = []
     if existing is not None:
         ticket_id = existing.id  # a repeat scan reprints whatever the time
     else:
-        if body.within_window:
+        if body.within_window or "kiosk" in principal.roles:  # a kiosk is always held to the window
             _refuse_outside_window(queue, appointment, settings.timezone, lang)
         outcome = push.apply_direct(
             db,
@@ -283,7 +297,7 @@ def check_in(
                 "queue_id": queue.id,
                 "patient_id": appointment.patient_id,
                 "appointment_id": appointment.id,
-                "day": local_today(settings.timezone).isoformat(),
+                "day": day.isoformat(),
             },
             principal=principal,
             timezone=settings.timezone,
@@ -291,7 +305,9 @@ def check_in(
         )
         if outcome.status == "rejected":
             # a retry that raced with its own first attempt finds the ticket that attempt made
-            existing = _active_ticket(db, appointment) if outcome.code == "already_checked_in" else None
+            existing = (
+                _active_ticket(db, appointment, queue, day) if outcome.code == "already_checked_in" else None
+            )
             if existing is None:
                 raise BusinessRuleViolation(
                     outcome.message or "", code=outcome.code or "rejected", detail=outcome.detail
@@ -307,7 +323,18 @@ def check_in(
         queue = _rows(conn, Queue, id=ticket.queue_id)[0]
         order, _ = _order(conn, queue, ticket.day)
         view = _status_view(conn, queue, ticket, order)
-    return CheckInResponse(**view.model_dump(), already_checked_in=existing is not None, warnings=warnings)
+        fixed = fixed_room_id(ticket)
+        state = ServerState(conn)
+        room = state.get(Room, fixed) if fixed else None
+        department_id = queue.department_id or (room.department_id if room else None)
+        department = state.get(Department, department_id) if department_id else None
+    return CheckInResponse(
+        **view.model_dump(),
+        already_checked_in=existing is not None,
+        warnings=warnings,
+        department_name=department.name if department else None,
+        fixed_room_name=room.name if room else None,
+    )
 
 
 def _refuse_outside_window(queue: Queue, appointment: Appointment, timezone: str, lang: str) -> None:
@@ -340,10 +367,17 @@ def _refuse_outside_window(queue: Queue, appointment: Appointment, timezone: str
     )
 
 
-def _active_ticket(db: Database, appointment: Appointment) -> QueueTicket | None:
+def _active_ticket(db: Database, appointment: Appointment, queue: Queue, day: dt.date) -> QueueTicket | None:
+    """The patient's ticket still in play for this queue or this appointment ("already checked in",
+    the rule ``queue.check_in`` applies)."""
     with db.read() as conn:
-        tickets: list[QueueTicket] = _rows(conn, QueueTicket, appointment_id=appointment.id)
-    return next((t for t in tickets if t.status in ACTIVE and not t.voided), None)
+        return active_ticket(
+            ServerState(conn),
+            patient_id=appointment.patient_id,
+            queue_id=queue.id,
+            day=day,
+            appointment_id=appointment.id,
+        )
 
 
 @router.get("/{queue_id}/status", response_model=TicketStatusView, responses=_errors)

@@ -13,14 +13,17 @@ from server_stub.api.deps import AnyStaffDep, DbDep
 from server_stub.config import ServerSettings
 from server_stub.db.engine import Database
 from server_stub.services import feed, push
+from server_stub.services.auth import Principal
 from server_stub.services.clock import utcnow
+from server_stub.services.contacts import ContactLog
 from server_stub.services.feed_tail import FeedTail
 from server_stub.services.group_commit import GroupCommitter
 from server_stub.services.longpoll import LongPollPacer
 from server_stub.services.notifier import FeedNotifier
 from server_stub.services.shared_reads import EncodedPage, SharedReads
-from shared.i18n import normalize_language
+from shared.i18n import normalize_language, tr
 from shared.protocol.models import (
+    MAX_CURSOR,
     MAX_PULL_LIMIT,
     MAX_WAIT_SECONDS,
     ErrorBody,
@@ -63,7 +66,12 @@ async def push_mutations(body: PushRequest, principal: AnyStaffDep, request: Req
         lang=lang,
     )
     keys = push.PushKeys.of(body.client_id, principal, body.mutations)
-    result = await committer.run(work, size=len(body.mutations), keys=keys)
+    try:
+        result = await committer.run(work, size=len(body.mutations), keys=keys)
+    except Exception as failure:
+        if push.is_failure_of_a_mutation(failure):  # not counted yet: the transaction failed as a whole
+            await _isolate_failure(committer, work, body, principal)
+        raise
     if result.head_seq:
         notifier.publish(result.head_seq)
     response = PushResponse(
@@ -78,11 +86,35 @@ async def push_mutations(body: PushRequest, principal: AnyStaffDep, request: Req
     return JSONResponse(status_code=status, content=error.model_dump(mode="json"))
 
 
+async def _isolate_failure(
+    committer: GroupCommitter,
+    work: functools.partial[push.PushResult],
+    body: PushRequest,
+    principal: Principal,
+) -> None:
+    """A push failed as a whole (at commit, outside any mutation's savepoint): apply its mutations one
+    transaction each, in order, until one fails, and count that failure against that mutation, so a
+    poisoned mutation is still rejected after ``push.MAX_FAILURES`` tries. The ones before it stand."""
+    for envelope in body.mutations:
+        keys = push.PushKeys.of(body.client_id, principal, [envelope])
+        try:
+            await committer.run(functools.partial(work, mutations=[envelope]), size=1, keys=keys)
+        except Exception as error:  # noqa: BLE001 - the push's own answer re-raises the original error
+            if push.is_failure_of_a_mutation(error):
+                count = functools.partial(
+                    push.note_failure, client_id=body.client_id, envelope=envelope, error=error
+                )
+                await committer.run(count)
+            return
+
+
 @router.get("/pull", response_model=PullResponse, responses=_errors)
 async def pull(
     principal: AnyStaffDep,
     request: Request,
-    cursor: Annotated[int, Query(ge=0, description="Last sequence the client has applied")] = 0,
+    cursor: Annotated[
+        int, Query(ge=0, le=MAX_CURSOR, description="Last sequence the client has applied")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PULL_LIMIT)] = 500,
     wait: Annotated[
         float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Long-poll seconds if nothing is new")
@@ -105,7 +137,10 @@ async def pull(
     shared: SharedReads = state.shared_reads
     tail: FeedTail = state.feed_tail
     pacer: LongPollPacer = state.longpoll_pacer
+    contacts: ContactLog = state.contacts
     loop = asyncio.get_running_loop()
+    # this PC's contact, before anything else: its outbox was pushed before this pull
+    contacts.note(principal.staff.id, principal.device_id, utcnow())
     remaining = wait
     if wait > 0:
         hold = min(pacer.delay(principal.token_hash), wait)
@@ -129,10 +164,14 @@ async def pull(
         page = await shared.page((cursor, limit, principal.campus_id), read)
         return page, page.next_cursor
 
+    if notifier.stopping and wait > 0:
+        return _stopping(normalize_language(request.headers.get("accept-language")))
     page, scanned_to = await one_page()
     while not page.count and not page.has_more and remaining > 0:
         started = loop.time()
         if not await notifier.wait_beyond(scanned_to, remaining):
+            if notifier.stopping:
+                return _stopping(normalize_language(request.headers.get("accept-language")))
             break
         await asyncio.sleep(min(settings.longpoll_batch_seconds, max(remaining, 0)))
         remaining -= loop.time() - started
@@ -141,6 +180,17 @@ async def pull(
         pacer.answered(principal.token_hash)
     server_time = utcnow().isoformat().replace("+00:00", "Z")
     return Response(content=page.response_body(server_time), media_type="application/json")
+
+
+def _stopping(lang: str) -> Response:
+    """A long-poll open while the server stops: a clean 503 the client retries (with ``Connection:
+    close``, so the server can stop at once), not a request cut off with a 500 and a traceback."""
+    body = ErrorBody(code="server_stopping", message=tr("server.stopping", lang))
+    return JSONResponse(
+        status_code=503,
+        content=body.model_dump(mode="json"),
+        headers={"Retry-After": "2", "Connection": "close"},
+    )
 
 
 @router.get(
@@ -153,7 +203,9 @@ async def pull(
 def bootstrap(
     principal: AnyStaffDep,
     db: DbDep,
-    after: Annotated[int, Query(ge=0, description="Resume after this checkpoint sequence (0 to start)")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_CURSOR, description="Resume after this checkpoint sequence (0 to start)")
+    ] = 0,
 ) -> StreamingResponse:
     """Snapshot of reference data and the caller's scope as NDJSON: header, item chunks each closed by
     a checkpoint with the chunk's SHA-256, then an end line with the cursor to pull from."""

@@ -4,7 +4,7 @@ Rows already there keep NULL, which reads as "listed" when they have allergies a
 they have none (shared/domain/allergies.py): an empty list never meant that someone asked.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-06 09:20:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -30,21 +30,33 @@ from dataclasses import asdict, replace
 from pydantic import AwareDatetime, Field
 
 from shared.domain import delivery as rules
-from shared.domain.entities import Campus, Delivery, DeliveryAddress, DeliveryEvent, DeliveryItemRow
+from shared.domain.entities import (
+    Campus,
+    Delivery,
+    DeliveryAddress,
+    DeliveryEvent,
+    DeliveryItemRow,
+    Dispense,
+    Pharmacy,
+    Prescription,
+)
 from shared.domain.mutations.base import (
+    CampusOf,
     Effect,
     Id,
     MutationArgs,
     MutationContext,
     Rejected,
+    Shared,
     StateReader,
+    declare_claims,
     mutation,
     next_version,
 )
 from shared.domain.mutations.pharmacy import ROLES, _pharmacy, _rx
 from shared.domain.pharmacy import rx_line_facts
 from shared.errors import SuiteError
-from shared.i18n import register
+from shared.i18n import register, state_name
 
 _MESSAGES = {
     "delivery.exists": {
@@ -193,7 +205,7 @@ def create_delivery(state: StateReader, args: CreateDelivery, ctx: MutationConte
     for other in state.find(Delivery, rx_id=rx.id):
         if other.status != "cancelled" and not other.voided:
             raise Rejected(
-                ctx.t("delivery.exists", status=other.status, id=other.id),
+                ctx.t("delivery.exists", status=state_name("delivery", other.status, ctx.lang), id=other.id),
                 code="delivery_exists",
                 detail={"delivery_id": other.id},
             )
@@ -291,3 +303,19 @@ def cancel_delivery(state: StateReader, args: CancelDelivery, ctx: MutationConte
     return Effect(
         writes=[_with_order(row, order, ctx)], result={"delivery_id": row.id, "status": "cancelled"}
     )
+
+
+# Where each mutation's objects are and whose they are (checked before the handler; see base.py).
+_DELIVERY = CampusOf(delivery_id=Delivery)
+_PHARMACY_WORK = Shared("deliveries are the pharmacy team's shared work")
+declare_claims(
+    {
+        "delivery.create": (
+            CampusOf(rx_id=Prescription, pharmacy_id=Pharmacy, dispense_id=Dispense),
+            _PHARMACY_WORK,
+        ),
+        "delivery.ship": (_DELIVERY, _PHARMACY_WORK),
+        "delivery.track": (_DELIVERY, _PHARMACY_WORK),
+        "delivery.cancel": (_DELIVERY, _PHARMACY_WORK),
+    }
+)

@@ -12,17 +12,19 @@ pharmacists only read. Times are aware datetimes; ids are client-made uuids.
   marked). A signed note is never changed (``note_signed``): correct it with a new note + ``amends_id``.
   One live note per visit (``note_exists`` with ``detail.note_id`` names the one to edit).
 ``emr.sign`` — ``SignNote`` (the note's doctor): ``note_id``, ``signing_key_id``, ``signed_at``,
-  ``signature`` = base64 Ed25519 of ``canonical_bytes(clinical.note_signed_content(note, signed_at))``.
-  Needs a chief complaint and a diagnosis; refused when the signature does not verify. Signing an
+  ``algorithm`` (default "ed25519"), ``signature`` over
+  ``canonical_bytes(clinical.note_signed_content(note, signed_at))``. Needs a chief complaint and a
+  diagnosis; the signature rules of ``rx.sign`` apply (``signature_checks.require_signature``). Signing an
   amendment marks the note it amends ``superseded``.
 ``order.create`` — ``CreateOrder`` (doctor): ``id``, ``visit_id``, ``exam_item_id`` (``ExamItem``),
   ``urgent``, ``note`` (indication). One order per item; the item is snapshotted (name, price, site).
-``order.cancel`` — ``CancelOrder`` (doctor, admin): ``order_id``, ``reason``. Not once resulted.
-``order.result`` — ``RecordResult`` (doctor, nurse, admin; the lab/PACS adapter): ``order_id``,
+``order.cancel`` — ``CancelOrder`` (the ordering doctor): ``order_id``, ``reason``. Not once resulted.
+``order.result`` — ``RecordResult`` (doctor, nurse; the lab/PACS adapter): ``order_id``,
   ``result_text``, ``result_flag`` ("normal" | "abnormal" | "critical"), ``resulted_at`` (optional).
-``visit.withdraw`` — ``WithdrawVisit`` (doctor, nurse, admin): ``visit_id``, ``reason``. The visit
-  becomes ``withdrawn``; its open orders and its prescriptions not yet dispensed are cancelled with
-  the reason in the same step. Refused once a prescription was dispensed or an order has a result.
+``visit.withdraw`` — ``WithdrawVisit`` (the visit's doctor; a nurse before another doctor wrote anything):
+  ``visit_id``, ``reason``. The visit becomes ``withdrawn``; its open orders and its prescriptions not yet
+  dispensed are cancelled with the reason in the same step. Refused once a prescription was dispensed or
+  an order has a result, and while another doctor's prescription or order is on the visit.
 ``template.save`` — ``SaveTemplate`` (doctor, admin): ``id``, ``name``, ``scope`` ("personal" |
   "department"), ``department_id`` (department scope; default: the author's department), the six
   sections, ``diagnoses``. Creates or replaces; a personal template only by its owner, a department
@@ -60,23 +62,32 @@ from shared.domain.entities import (
     Visit,
 )
 from shared.domain.mutations.base import (
+    CampusOf,
+    Custom,
     Effect,
     Id,
+    InHandler,
     MutationArgs,
     MutationContext,
+    NoCampus,
     OptionalId,
+    OwnedBy,
     Reason,
     Rejected,
+    Shared,
     StateReader,
     check_base_version,
+    declare_claims,
     mutation,
     next_version,
+    not_owner,
     require,
 )
-from shared.domain.mutations.rx import DISPENSED, signing_key_for
+from shared.domain.mutations.rx import DISPENSED
+from shared.domain.mutations.signature_checks import require_signature
 from shared.domain.rx_rules import RxType
-from shared.i18n import register, tr
-from shared.security.signing import canonical_bytes, verify
+from shared.i18n import register, state_name, tr
+from shared.security.providers import DEFAULT_ALGORITHM
 
 DOCTOR: tuple[Role, ...] = ("doctor",)
 
@@ -213,6 +224,7 @@ class SignNote(MutationArgs):
     note_id: str = Id
     signing_key_id: str = Id
     signed_at: dt.datetime
+    algorithm: str = Field(default=DEFAULT_ALGORITHM, min_length=1, max_length=15)
     signature: str = Field(min_length=1, max_length=200)
 
     _signed_at = field_validator("signed_at")(_aware)
@@ -373,10 +385,15 @@ def sign_note(state: StateReader, args: SignNote, ctx: MutationContext) -> Effec
     ]
     if missing:
         raise Rejected(ctx.t("emr.incomplete", missing="、".join(missing)), code="note_incomplete")
-    key = signing_key_for(state, args.signing_key_id, args.signed_at, ctx)
-    content = note_signed_content(note, args.signed_at)
-    if not verify(canonical_bytes(content), args.signature, key.public_key):
-        raise Rejected(ctx.t("signing.bad_signature"), code="bad_signature")
+    key = require_signature(
+        state,
+        key_id=args.signing_key_id,
+        at=args.signed_at,
+        content=note_signed_content(note, args.signed_at),
+        signature=args.signature,
+        algorithm=args.algorithm,
+        ctx=ctx,
+    )
     signed = next_version(
         note,
         ctx,
@@ -384,6 +401,7 @@ def sign_note(state: StateReader, args: SignNote, ctx: MutationContext) -> Effec
         signature=args.signature,
         signing_key_id=key.id,
         signed_at=args.signed_at,
+        signature_algorithm=key.algorithm,
     )
     writes: list[EmrNote] = [signed]
     if note.amends_id:
@@ -436,7 +454,7 @@ def _order_bad_status(order: ClinicalOrder, action: str, ctx: MutationContext) -
         ctx.t(
             "order.bad_status",
             item=order.item_name,
-            status=order.status,
+            status=state_name("clinical_order", order.status, ctx.lang),
             action=ctx.t(f"order.action.{action}"),
         ),
         code="bad_transition",
@@ -444,7 +462,7 @@ def _order_bad_status(order: ClinicalOrder, action: str, ctx: MutationContext) -
     )
 
 
-@mutation("order.cancel", CancelOrder, roles=("doctor", "admin"), summary="Cancel a lab/imaging request.")
+@mutation("order.cancel", CancelOrder, roles=DOCTOR, summary="Cancel a lab/imaging request (its doctor).")
 def cancel_order(state: StateReader, args: CancelOrder, ctx: MutationContext) -> Effect:
     order = require(state, ClinicalOrder, args.order_id, ctx)
     if order.status != "ordered":
@@ -456,7 +474,7 @@ def cancel_order(state: StateReader, args: CancelOrder, ctx: MutationContext) ->
 @mutation(
     "order.result",
     RecordResult,
-    roles=("doctor", "nurse", "admin"),
+    roles=("doctor", "nurse"),
     summary="Record the result of a lab/imaging request.",
 )
 def record_result(state: StateReader, args: RecordResult, ctx: MutationContext) -> Effect:
@@ -480,7 +498,7 @@ def record_result(state: StateReader, args: RecordResult, ctx: MutationContext) 
 @mutation(
     "visit.withdraw",
     WithdrawVisit,
-    roles=("doctor", "nurse", "admin"),
+    roles=("doctor", "nurse"),
     summary="Withdraw a consult with a reason (退诊).",
 )
 def withdraw_visit(state: StateReader, args: WithdrawVisit, ctx: MutationContext) -> Effect:
@@ -641,3 +659,71 @@ def delete_order_set(state: StateReader, args: DeleteOrderSet, ctx: MutationCont
     _may_edit(state, order_set, ctx)
     voided = next_version(order_set, ctx, voided=True, void_reason="deleted")
     return Effect(writes=[voided], result={"order_set_id": order_set.id})
+
+
+# ------------------------------------------------------------------ where and whose (checked first)
+
+
+def _own_note(state: StateReader, args: SaveNote, ctx: MutationContext) -> None:
+    """A note is edited, and a signed note amended, only by the doctor who wrote it."""
+    for note_id in (args.id, args.amends_id):
+        note = state.get(EmrNote, note_id) if note_id else None
+        if note is not None and note.doctor_id != ctx.staff_id:
+            raise not_owner(EmrNote.KIND, ctx, note.doctor_id)
+
+
+def _may_withdraw(state: StateReader, args: WithdrawVisit, ctx: MutationContext) -> None:
+    """Withdrawing a visit cancels its prescriptions and orders, so it never cancels someone else's: it
+    is refused while any live prescription or order on the visit is another doctor's; and a doctor other
+    than the visit's own may not withdraw it (a nurse may, before any doctor has written anything)."""
+    visit = state.get(Visit, args.visit_id)
+    if visit is None:
+        return
+    for rx in state.find(Prescription, visit_id=visit.id):
+        if not rx.voided and rx.status != "cancelled" and rx.doctor_id != ctx.staff_id:
+            raise not_owner(Prescription.KIND, ctx, rx.doctor_id)
+    for order in state.find(ClinicalOrder, visit_id=visit.id):
+        if not order.voided and order.status != "cancelled" and order.doctor_id != ctx.staff_id:
+            raise not_owner(ClinicalOrder.KIND, ctx, order.doctor_id)
+    if "nurse" not in ctx.roles and visit.doctor_id not in (None, ctx.staff_id):
+        raise not_owner(Visit.KIND, ctx, visit.doctor_id)
+
+
+_TEMPLATES = InHandler(
+    "a personal template or plan is changed by its owner only; a department's by its doctors or an admin"
+)
+declare_claims(
+    {
+        "emr.save": (
+            CampusOf(visit_id=Visit, id=EmrNote, amends_id=EmrNote),
+            Custom("a note is edited and amended by the doctor who wrote it", _own_note),
+        ),
+        "emr.sign": (
+            CampusOf(note_id=EmrNote),
+            OwnedBy("its author signs a note", note_id=(EmrNote, "doctor_id")),
+        ),
+        "order.create": (
+            CampusOf(visit_id=Visit),
+            Shared("any doctor at the visit's campus orders; the order is theirs"),
+        ),
+        "order.cancel": (
+            CampusOf(order_id=ClinicalOrder),
+            OwnedBy("only the ordering doctor cancels", order_id=(ClinicalOrder, "doctor_id")),
+        ),
+        "order.result": (
+            CampusOf(order_id=ClinicalOrder),
+            Shared("the lab or a nurse or doctor at the campus records a result"),
+        ),
+        "visit.withdraw": (
+            CampusOf(visit_id=Visit),
+            Custom("the visit's doctor, or a nurse before another doctor wrote anything", _may_withdraw),
+        ),
+        "template.save": (NoCampus("templates are the hospital's, a department's or a doctor's"), _TEMPLATES),
+        "template.delete": (
+            NoCampus("templates are the hospital's, a department's or a doctor's"),
+            _TEMPLATES,
+        ),
+        "order_set.save": (NoCampus("plans are the hospital's, a department's or a doctor's"), _TEMPLATES),
+        "order_set.delete": (NoCampus("plans are the hospital's, a department's or a doctor's"), _TEMPLATES),
+    }
+)

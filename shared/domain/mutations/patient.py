@@ -15,9 +15,12 @@ from shared.domain.mutations.base import (
     Effect,
     MutationArgs,
     MutationContext,
+    NoCampus,
     Rejected,
+    Shared,
     StateReader,
     check_base_version,
+    declare_claims,
     mutation,
     next_version,
     require,
@@ -174,3 +177,13 @@ def update_patient(state: StateReader, args: UpdatePatient, ctx: MutationContext
     _reject_duplicate_id(state, fields, ctx, current.id)
     updated = next_version(current, ctx, **fields)
     return Effect(writes=[updated], result={"patient_id": updated.id, "version": updated.version})
+
+
+# Where each mutation's objects are and whose they are (checked before the handler; see base.py).
+_PATIENTS = NoCampus("patients are the hospital's, seen at any campus")
+declare_claims(
+    {
+        "patient.register": (_PATIENTS, Shared("any desk registers a patient")),
+        "patient.update": (_PATIENTS, Shared("registration details are kept by any nurse, doctor or desk")),
+    }
+)

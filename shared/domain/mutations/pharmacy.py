@@ -5,13 +5,14 @@ All need the ``pharmacist`` role. Quantities are whole **minimum units** (片/�
 ``rx.review`` — ``ReviewRx``: ``rx_id``, ``decision`` ("approve" | "reject"), ``reason_code`` (a key of
   ``shared.domain.pharmacy.REVIEW_REASONS``; required to reject), ``reason`` (free text; required with
   "other"), ``reviewed_at`` (aware time the pharmacist signed), ``signing_key_id`` (the pharmacist's
-  registered ``SigningKey``), ``signature`` (base64 Ed25519 over ``signing.canonical_bytes(
-  pharmacy.review_signed_content(rx, ...))``), ``pickup_code`` (six digits drawn on the PC with
+  ``SigningKey`` registered for this PC), ``algorithm`` (default "ed25519"), ``signature`` over
+  ``signing.canonical_bytes(pharmacy.review_signed_content(rx, ...))`` (which covers ``reviewed_at``;
+  the rules of ``rx.sign`` apply: ``signature_checks.require_signature``), ``pickup_code`` (six digits drawn on the PC with
   ``pickup.issue_pickup_code``; required to approve — only its digest is stored). The prescription
   must be ``signed``; it becomes ``approved`` or ``rejected`` (a rejection goes back to the doctor).
   Where the prescription's pharmacy has ``payment_required``, approval issues no code (``pickup_code``
   is then ignored): ``rx.pay`` issues it.
-``rx.pay`` — ``PayRx`` (pharmacist or admin, the roles that take money at the counter): ``rx_id``,
+``rx.pay`` — ``PayRx`` (pharmacist: the counter takes the money; admins do not): ``rx_id``,
   ``payment_ref`` (the payment adapter's confirmation reference), ``method`` ("cash" | "qr" | "card"),
   ``amount`` (must equal ``Prescription.total_amount``), ``paid_at`` (optional), ``pickup_code`` (six
   digits drawn on the PC; required when payment comes first and no code exists yet). Records the payment
@@ -28,20 +29,30 @@ All need the ``pharmacist`` role. Quantities are whole **minimum units** (片/�
   must be refused. The fifth wrong try locks the code (``rx.pickup_reissue`` to go on).
 ``rx.dispense`` — ``DispenseRx``: ``id`` (the dispense record's id), ``rx_id``, ``pharmacy_id``,
   ``dispensed_at`` (aware, the PC's clock and offset; optional), ``handover`` ("counter" | "delivery"),
-  ``pickup_verified``, ``lines`` (empty: every line with what it still owes) of ``DispenseLineArgs``:
+  ``pickup_code`` (the code the patient showed: evidence the handler checks against the stored digest),
+  ``pickup_verified`` (the PC's claim; never believed: the record says what the evidence shows — the
+  code carried here, or an ``rx.pickup_verify`` that succeeded since the code was issued or reopened and
+  that no dispense has used yet), ``lines`` (empty: every line with what it still owes) of ``DispenseLineArgs``:
   ``line_no`` (index in ``Prescription.lines``), ``quantity`` (default: what the line still owes),
   ``batches`` (the batches the PC actually took: ``batch_no``, ``quantity``, ``expiry``; when given
   they are recorded as the fact they are) or, without ``batches``, first-expiry-first-out here, never
   from an expired batch, with ``override_batch_no`` + ``override_reason`` to take one batch first.
   What stock cannot cover is left as the line's remainder (partial dispense; the prescription becomes
   ``partly_dispensed``, then ``dispensed``; a pickup code used for it is reopened for the remainder).
-  A dispense is never refused for the state it meets: a cancelled prescription, stock going below
-  zero, an expired or unknown batch, more than prescribed or a shelf already counted after it are
-  accepted, listed in ``Dispense.conflicts`` with ``conflict_status`` "open" (the review list) and
-  returned as warnings. Refused only when malformed (unknown prescription or line, duplicate id, an
-  override without a reason) or when nothing at all could be handed out. The desk always sends
-  ``batches`` (what it physically handed out), so an offline dispense is recorded as it happened.
-``dispense.resolve`` — ``ResolveDispense``: ``dispense_id``, ``note`` (required): closes a conflict.
+  A dispense made offline stands for the state it meets (it happened): a prescription cancelled or
+  dispensed meanwhile, stock going below zero, an expired or unknown batch, more than owed after
+  another PC's dispense, no verified pickup code at the counter, or a shelf already counted after it
+  are accepted, listed in ``Dispense.conflicts`` with ``conflict_status`` "open" (the review list,
+  closed by *another* pharmacist: ``dispense.resolve``) and returned as warnings. Refused is what
+  cannot have happened: a prescription never approved (draft, signed, rejected, or cancelled before
+  approval), more than a line prescribes in one dispense, more than owed after this PC's own earlier
+  dispense, another campus's prescription or pharmacy, a controlled drug (narcotic, psychotropic,
+  toxic) without a verified code on a prescription approved now — and what is malformed
+  (unknown prescription or line, duplicate id, an override without a reason) or hands out nothing. The
+  desk always sends ``batches`` (what it physically handed out), so an offline dispense is recorded as
+  it happened.
+``dispense.resolve`` — ``ResolveDispense``: ``dispense_id``, ``note`` (required): closes a conflict; a
+  second person's review, so never by the pharmacist who dispensed.
 ``rx.refund_request`` — ``RequestRefund``: ``id``, ``rx_id``, ``reason_code`` (``REFUND_REASONS``),
   ``reason``, ``lines`` of ``RefundLineArgs``: ``line_no``, ``quantity``, ``restock`` (back to its batch,
   default true). No more than was dispensed and not already refunded or requested.
@@ -74,20 +85,24 @@ from shared.domain.entities import (
     Prescription,
     Refund,
     RefundLine,
-    SigningKey,
     StockMovement,
 )
 from shared.domain.mutations.base import (
+    CampusOf,
     Effect,
     Id,
     MutationArgs,
     MutationContext,
+    NotBy,
     Rejected,
+    Shared,
     StateReader,
+    declare_claims,
     mutation,
     next_version,
 )
 from shared.domain.mutations.ledger_writer import StockWriter, local_day
+from shared.domain.mutations.signature_checks import require_signature
 from shared.domain.pharmacy import (
     DISPENSABLE_STATUSES,
     REFUND_REASONS,
@@ -100,11 +115,11 @@ from shared.domain.pharmacy import (
     rx_line_facts,
 )
 from shared.errors import SuiteError
-from shared.i18n import register
-from shared.security.signing import canonical_bytes, verify
+from shared.i18n import register, state_name
+from shared.security.providers import DEFAULT_ALGORITHM
 
 ROLES: tuple[Literal["pharmacist"], ...] = ("pharmacist",)
-PAY_ROLES: tuple[Literal["pharmacist", "admin"], ...] = ("pharmacist", "admin")  # no cashier role yet
+PAY_ROLES: tuple[Literal["pharmacist"], ...] = ("pharmacist",)  # the counter takes money; an admin does not
 PAYABLE_STATUSES = frozenset({"approved", "partly_dispensed", "dispensed"})
 PaymentMethod = Literal["cash", "qr", "card"]
 
@@ -188,6 +203,31 @@ _MESSAGES = {
         "zh_CN": "{drug} 库存不足，本次发 {dispensed}，尚欠 {remaining} {unit}",
         "en": "{drug}: not enough stock; {dispensed} dispensed, {remaining} {unit} still owed",
         "zh_TW": "{drug} 庫存不足，本次發 {dispensed}，尚欠 {remaining} {unit}",
+    },
+    "pharmacy.never_approved": {
+        "zh_CN": "处方 {number} 从未审核通过（当前状态：{status}），不能发药",
+        "en": "Prescription {number} was never approved (status: {status}); it cannot have been dispensed",
+        "zh_TW": "處方 {number} 從未審核通過（當前狀態：{status}），不能發藥",
+    },
+    "pharmacy.more_than_prescribed": {
+        "zh_CN": "{drug} 本次发药 {quantity} 超过处方量 {prescribed}",
+        "en": "{drug}: {quantity} in one dispense is more than the {prescribed} prescribed",
+        "zh_TW": "{drug} 本次發藥 {quantity} 超過處方量 {prescribed}",
+    },
+    "pharmacy.already_dispensed_here": {
+        "zh_CN": "{drug} 本机已发药 {given}，处方量 {prescribed}，不能重复发药",
+        "en": "{drug}: this PC already dispensed {given} of {prescribed}; it is not dispensed twice",
+        "zh_TW": "{drug} 本機已發藥 {given}，處方量 {prescribed}，不能重複發藥",
+    },
+    "pharmacy.controlled_unverified": {
+        "zh_CN": "{drug} 为特殊管理药品：须处方已审核通过且取药码经核验后才能发药",
+        "en": "{drug} is a controlled drug: it is dispensed only on an approved prescription with a verified pickup code",
+        "zh_TW": "{drug} 為特殊管理藥品：須處方已審核通過且取藥碼經核驗後才能發藥",
+    },
+    "pharmacy.conflict.pickup_unverified": {
+        "zh_CN": "发药时取药码未经核验（{detail}），已转入复核",
+        "en": "Handed over without a verified pickup code ({detail}); sent for review",
+        "zh_TW": "發藥時取藥碼未經核驗（{detail}），已轉入複核",
     },
     "pharmacy.conflict.rx_not_dispensable": {
         "zh_CN": "处方状态为“{detail}”时已发药，已转入待处理列表",
@@ -279,6 +319,7 @@ class ReviewRx(MutationArgs):
     reason: str = Field(default="", max_length=500)
     reviewed_at: AwareDatetime
     signing_key_id: str = Id
+    algorithm: str = Field(default=DEFAULT_ALGORITHM, min_length=1, max_length=15)
     signature: str = Field(min_length=1, max_length=200)
     pickup_code: str | None = Field(default=None, pattern=r"^\d{6}$")
 
@@ -329,7 +370,8 @@ class DispenseRx(MutationArgs):
     pharmacy_id: str = Id
     dispensed_at: AwareDatetime | None = None
     handover: Literal["counter", "delivery"] = "counter"
-    pickup_verified: bool = False
+    pickup_code: str | None = Field(default=None, max_length=40)
+    pickup_verified: bool = False  # the PC's claim, kept for old outboxes; the evidence decides
     lines: list[DispenseLineArgs] = Field(default_factory=list, max_length=60)
 
 
@@ -410,6 +452,19 @@ def _pickup_event(
     )
 
 
+def _next_event(
+    events: list[PickupEvent], ctx: MutationContext, kind: PickupEventKind, *, note: str = ""
+) -> PickupEvent:
+    return PickupEvent(
+        no=events[-1].no + 1 if events else 1,
+        kind=kind,
+        at=ctx.now,
+        by=ctx.staff_id,
+        device=ctx.device_id[:64],
+        note=note[:200],
+    )
+
+
 def _kept(events: list[PickupEvent], limit: int = 200) -> list[PickupEvent]:
     """The first event (the issue) and the latest ones: a code hammered with tries stays a bounded row
     (every try is in the audit log as well)."""
@@ -460,7 +515,11 @@ def review_rx(state: StateReader, args: ReviewRx, ctx: MutationContext) -> Effec
     rx = _rx(state, args.rx_id, ctx)
     if rx.status != "signed" or rx.voided:
         raise Rejected(
-            ctx.t("pharmacy.not_signed", number=rx.number, status=rx.status),
+            ctx.t(
+                "pharmacy.not_signed",
+                number=rx.number,
+                status=state_name("prescription", rx.status, ctx.lang),
+            ),
             code="bad_transition",
             detail={"status": rx.status},
         )
@@ -468,15 +527,7 @@ def review_rx(state: StateReader, args: ReviewRx, ctx: MutationContext) -> Effec
         _check_reason(args.reason_code, args.reason, REVIEW_REASONS, ctx)
     elif args.reason_code and args.reason_code not in REVIEW_REASONS:
         raise Rejected(ctx.t("pharmacy.unknown_reason", code=args.reason_code), code="unknown_reason")
-    key = state.get(SigningKey, args.signing_key_id)
     reviewed_at = args.reviewed_at
-    if (
-        key is None
-        or key.voided
-        or key.staff_id != ctx.staff_id
-        or (key.revoked_at is not None and key.revoked_at <= reviewed_at)
-    ):
-        raise Rejected(ctx.t("pharmacy.bad_key"), code="bad_signing_key")
     content = review_signed_content(
         rx,
         decision=args.decision,
@@ -485,8 +536,15 @@ def review_rx(state: StateReader, args: ReviewRx, ctx: MutationContext) -> Effec
         reviewer_id=ctx.staff_id,
         reviewed_at=args.reviewed_at,
     )
-    if not verify(canonical_bytes(content), args.signature, key.public_key):
-        raise Rejected(ctx.t("pharmacy.bad_signature"), code="bad_signature")
+    key = require_signature(
+        state,
+        key_id=args.signing_key_id,
+        at=reviewed_at,
+        content=content,
+        signature=args.signature,
+        algorithm=args.algorithm,
+        ctx=ctx,
+    )
     writes = []
     changes: dict[str, object] = {
         "status": "approved" if args.decision == "approve" else "rejected",
@@ -496,6 +554,7 @@ def review_rx(state: StateReader, args: ReviewRx, ctx: MutationContext) -> Effec
         "review_reason_code": args.reason_code,
         "review_signature": args.signature,
         "review_key_id": key.id,
+        "review_signature_algorithm": key.algorithm,
     }
     waits_for_payment = args.decision == "approve" and payment_first(state, rx) and rx.paid_at is None
     if args.decision == "approve" and not waits_for_payment:
@@ -544,7 +603,11 @@ def pay_rx(state: StateReader, args: PayRx, ctx: MutationContext) -> Effect:
         )
     if rx.voided or rx.status not in PAYABLE_STATUSES:
         raise Rejected(
-            ctx.t("pharmacy.not_payable", number=rx.number, status=rx.status),
+            ctx.t(
+                "pharmacy.not_payable",
+                number=rx.number,
+                status=state_name("prescription", rx.status, ctx.lang),
+            ),
             code="bad_transition",
             detail={"status": rx.status},
         )
@@ -697,17 +760,24 @@ def dispense_rx(state: StateReader, args: DispenseRx, ctx: MutationContext) -> E
     rx = _rx(state, args.rx_id, ctx)
     pharmacy = _pharmacy(state, args.pharmacy_id, ctx)
     at, day = local_day(args.dispensed_at, ctx)
+    if not _seen_approved(state, rx):
+        raise Rejected(
+            ctx.t("pharmacy.never_approved", number=rx.number, status=rx.status),
+            code="rx_never_approved",
+            detail={"status": rx.status},
+        )
     facts = rx_line_facts(rx)
     given = _dispensed_so_far(state, rx.id)
     requested = args.lines or [DispenseLineArgs(line_no=f.line_no) for f in facts]
+    code_row = state.get(PickupCodeState, pickup_state_id(rx.id))
+    verified = _pickup_evidence(code_row, rx, args.pickup_code, at)
+    _refuse_impossible(state, rx, facts, given, requested, verified, ctx)
     writer = StockWriter(state, ctx, campus_id=pharmacy.campus_id, source_id=args.id)
     conflicts: list[DispenseConflict] = []
     warnings: list[str] = []
     lines: list[DispenseLine] = []
     names = {f.drug_id: f.drug_name for f in facts}
     for req in requested:
-        if req.line_no >= len(facts):
-            raise Rejected(ctx.t("pharmacy.bad_line", line=req.line_no + 1), code="bad_line")
         fact = facts[req.line_no]
         owed = max(0, fact.prescribed - given.get(fact.line_no, 0))
         wanted = req.quantity if req.quantity is not None else owed
@@ -797,6 +867,9 @@ def dispense_rx(state: StateReader, args: DispenseRx, ctx: MutationContext) -> E
         raise Rejected(ctx.t("pharmacy.nothing_dispensed"), code="out_of_stock")
     if rx.status not in DISPENSABLE_STATUSES or rx.voided:
         conflicts.insert(0, DispenseConflict(kind="rx_not_dispensable", drug_id="", detail=rx.status))
+    if args.handover == "counter" and not verified:
+        claimed = "claimed" if args.pickup_verified or args.pickup_code else "none"
+        conflicts.append(DispenseConflict(kind="pickup_unverified", drug_id="", detail=claimed))
     for change in writer.negative:
         conflicts.append(
             DispenseConflict(
@@ -824,7 +897,7 @@ def dispense_rx(state: StateReader, args: DispenseRx, ctx: MutationContext) -> E
         dispensed_by=ctx.staff_id,
         device_id=ctx.device_id[:64],
         handover=args.handover,
-        pickup_verified=args.pickup_verified,
+        pickup_verified=verified,
         lines=lines,
         amount=money(sum((line.amount for line in lines), Decimal("0"))),
         cost=money(cost_total(lines)),
@@ -833,16 +906,22 @@ def dispense_rx(state: StateReader, args: DispenseRx, ctx: MutationContext) -> E
         conflict_status="open" if conflicts else "none",
         updated_at=ctx.now,
     )
-    writes = [record, *writer.writes()]
-    code = state.get(PickupCodeState, pickup_state_id(rx.id))
-    if not complete and code is not None and code.used_at is not None:
-        # The patient comes back for the remainder with the same code, which lives on for a full
-        # lifetime from this dispense (restocking may take longer than the code had left).
-        event = _pickup_event(code, ctx, "reopened", note=args.id)
-        expires_at = max(code.expires_at, at + pickup_rules.CODE_LIFETIME)
-        writes.append(
-            next_version(code, ctx, used_at=None, expires_at=expires_at, events=_kept([*code.events, event]))
-        )
+    writes: list[Any] = [record, *writer.writes()]
+    code = code_row
+    if code is not None and (verified or (not complete and code.used_at is not None)):
+        # A verified code is used up by this handover ("dispensed"); for a partial dispense the patient
+        # comes back for the remainder with the same code, which lives on for a full lifetime from this
+        # dispense (restocking may take longer than the code had left).
+        events = list(code.events)
+        changes: dict[str, Any] = {}
+        if verified:
+            events.append(_next_event(events, ctx, "dispensed", note=args.id))
+            changes["used_at"] = code.used_at or at
+        if not complete:
+            events.append(_next_event(events, ctx, "reopened", note=args.id))
+            changes["used_at"] = None
+            changes["expires_at"] = max(code.expires_at, at + pickup_rules.CODE_LIFETIME)
+        writes.append(next_version(code, ctx, events=_kept(events), **changes))
     if rx.status in DISPENSABLE_STATUSES and not rx.voided:
         writes.insert(0, next_version(rx, ctx, status="dispensed" if complete else "partly_dispensed"))
     warnings = [_conflict_warning(c, names, ctx) for c in conflicts] + warnings
@@ -859,6 +938,100 @@ def dispense_rx(state: StateReader, args: DispenseRx, ctx: MutationContext) -> E
             "conflicts": [c.model_dump() for c in conflicts],
         },
     )
+
+
+_NEVER_APPROVED = frozenset({"draft", "signed", "rejected"})
+# narcotic, psychotropic and toxic drugs: never handed over on a claim alone
+CONTROLLED_CLASSES = frozenset({"narcotic", "psychotropic1", "psychotropic2", "toxic"})
+_APPROVED_ONCE = frozenset({"approved", "partly_dispensed", "dispensed", "refunded"})
+
+
+def _seen_approved(state: StateReader, rx: Prescription) -> bool:
+    """Whether any PC can have seen the prescription approved: it is (or was, before dispensing and
+    refunds) approved, or it was cancelled after an approval (a pickup code or a payment shows that)."""
+    if rx.status in _APPROVED_ONCE:
+        return True
+    if rx.status in _NEVER_APPROVED:
+        return False
+    if state.get(PickupCodeState, pickup_state_id(rx.id)) is not None or rx.paid_at is not None:
+        return True
+    # approved at a pharmacy that takes payment first, and cancelled before it was paid
+    return rx.reviewed_at is not None and payment_first(state, rx) and not rx.review_reason_code
+
+
+def _pickup_evidence(
+    row: PickupCodeState | None, rx: Prescription, code: str | None, at: dt.datetime
+) -> bool:
+    """Whether the handover is backed by a verified pickup code, judged only on what the server holds:
+    the code carried in the dispense checked against the stored digest, or an ``rx.pickup_verify`` that
+    succeeded since the code was issued or reopened — in both cases not yet used by another dispense."""
+    if row is None or row.locked:
+        return False
+    marks = [
+        e.kind for e in row.events if e.kind in ("issue", "reissue", "reopened", "dispensed", "verified")
+    ]
+    if marks[-1:] == ["dispensed"]:
+        return False  # the code's current use was already handed over
+    if code:
+        entered = pickup_rules.normalize_code(code)
+        return at <= row.expires_at and pickup_rules.digest_matches(rx.id, entered, row.digest)
+    return bool(marks) and marks[-1] == "verified"
+
+
+def _refuse_impossible(
+    state: StateReader,
+    rx: Prescription,
+    facts: list[RxLineFacts],
+    given: dict[int, int],
+    requested: list[DispenseLineArgs],
+    verified: bool,
+    ctx: MutationContext,
+) -> None:
+    """Refuse a dispense that cannot have happened as told, offline or not: more than a line prescribes
+    in one go, more than owed after this PC's own earlier dispenses (it knew), a controlled drug without
+    a verified code on an approved prescription."""
+    asked: defaultdict[int, int] = defaultdict(int)
+    for req in requested:
+        if req.line_no >= len(facts):
+            raise Rejected(ctx.t("pharmacy.bad_line", line=req.line_no + 1), code="bad_line")
+        fact = facts[req.line_no]
+        if req.batches is not None:
+            asked[req.line_no] += sum(b.quantity for b in req.batches)
+        else:
+            asked[req.line_no] += req.quantity or max(0, fact.prescribed - given.get(fact.line_no, 0))
+    here: defaultdict[int, int] = defaultdict(int)
+    for d in state.find(Dispense, rx_id=rx.id):
+        if not d.voided and d.device_id == ctx.device_id[:64]:
+            for line in d.lines:
+                here[line.line_no] += line.dispensed
+    approved_now = rx.status in DISPENSABLE_STATUSES and not rx.voided
+    for line_no, quantity in asked.items():
+        fact = facts[line_no]
+        if quantity > fact.prescribed:
+            raise Rejected(
+                ctx.t(
+                    "pharmacy.more_than_prescribed",
+                    drug=fact.drug_name,
+                    quantity=quantity,
+                    prescribed=fact.prescribed,
+                ),
+                code="more_than_prescribed",
+            )
+        if quantity and here[line_no] + quantity > fact.prescribed:
+            raise Rejected(
+                ctx.t(
+                    "pharmacy.already_dispensed_here",
+                    drug=fact.drug_name,
+                    given=here[line_no],
+                    prescribed=fact.prescribed,
+                ),
+                code="already_dispensed",
+            )
+        controlled = str(rx.lines[line_no].get("drug", {}).get("controlled_class", "none") or "none")
+        if controlled in CONTROLLED_CLASSES and quantity and not (verified and approved_now):
+            raise Rejected(
+                ctx.t("pharmacy.controlled_unverified", drug=fact.drug_name), code="controlled_unverified"
+            )
 
 
 def cost_total(lines: list[DispenseLine]) -> Decimal:
@@ -1017,7 +1190,10 @@ def review_refund(state: StateReader, args: ReviewRefund, ctx: MutationContext) 
     if refund is None:
         raise Rejected(ctx.t("pharmacy.refund_not_found", id=args.refund_id), code="not_found")
     if refund.status != "requested":
-        raise Rejected(ctx.t("pharmacy.refund_reviewed", status=refund.status), code="bad_transition")
+        raise Rejected(
+            ctx.t("pharmacy.refund_reviewed", status=state_name("refund_request", refund.status, ctx.lang)),
+            code="bad_transition",
+        )
     changes: dict[str, object] = {
         "status": "approved" if args.decision == "approve" else "rejected",
         "reviewed_by": ctx.staff_id,
@@ -1074,3 +1250,36 @@ def review_refund(state: StateReader, args: ReviewRefund, ctx: MutationContext) 
         writes=writes,
         result={"refund_id": refund.id, "returned": sum(m.quantity for m in writer.movements)},
     )
+
+
+# Where each mutation's objects are and whose they are (checked before the handler; see base.py).
+_RX_HERE = CampusOf(rx_id=Prescription)
+_COUNTER = Shared("any pharmacist at the prescription's campus")
+declare_claims(
+    {
+        "rx.review": (
+            _RX_HERE,
+            NotBy("the prescriber never reviews their own prescription", rx_id=(Prescription, "doctor_id")),
+        ),
+        "rx.pay": (_RX_HERE, _COUNTER),
+        "pharmacy.configure": (
+            CampusOf(pharmacy_id=Pharmacy),
+            Shared("an admin at the pharmacy's campus sets how it takes payment"),
+        ),
+        "rx.pickup_reissue": (_RX_HERE, _COUNTER),
+        "rx.pickup_verify": (_RX_HERE, _COUNTER),
+        "rx.dispense": (
+            CampusOf(rx_id=Prescription, pharmacy_id=Pharmacy),
+            Shared("any pharmacist of the campus dispenses; every exception goes to another's review"),
+        ),
+        "dispense.resolve": (
+            CampusOf(dispense_id=Dispense),
+            NotBy("a second pharmacist closes a dispense's review", dispense_id=(Dispense, "dispensed_by")),
+        ),
+        "rx.refund_request": (_RX_HERE, _COUNTER),
+        "rx.refund_review": (
+            CampusOf(refund_id=Refund),
+            NotBy("a second pharmacist reviews a refund request", refund_id=(Refund, "requested_by")),
+        ),
+    }
+)

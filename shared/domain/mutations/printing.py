@@ -3,7 +3,7 @@
 ``RecordPrint``: ``id`` (new), ``document`` (``entities.PrintDocument``), ``ref_id`` (the printed row: a
 prescription, visit note, dispense, delivery, ticket …), ``reprint``, ``copies``, ``printer`` (the printer's
 name as this PC knows it), ``printed_at`` (the PC's clock; the record keeps it as given). The campus is the
-caller's. Any signed-in staff member may record a print.
+caller's. Any signed-in staff member (and a kiosk, for its slips) may record a print.
 """
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ from pydantic import Field
 
 from shared.domain.entities import PrintDocument, PrintRecord
 from shared.domain.mutations.base import (
+    CampusOf,
     Effect,
     MutationArgs,
     MutationContext,
     Rejected,
+    Shared,
     StateReader,
+    declare_claims,
     mutation,
 )
 from shared.i18n import kind_name, register
@@ -46,7 +49,7 @@ class RecordPrint(MutationArgs):
 @mutation(
     "print.record",
     RecordPrint,
-    roles=("doctor", "pharmacist", "nurse", "admin"),
+    roles=("doctor", "pharmacist", "nurse", "admin", "kiosk"),  # a kiosk prints the slips it issues
     summary="Record a printed document (reprints marked).",
 )
 def record_print(state: StateReader, args: RecordPrint, ctx: MutationContext) -> Effect:
@@ -74,3 +77,9 @@ def record_print(state: StateReader, args: RecordPrint, ctx: MutationContext) ->
         updated_at=ctx.now,
     )
     return Effect(writes=[record], result={"print_record_id": record.id})
+
+
+# Where each mutation's objects are and whose they are (checked before the handler; see base.py).
+declare_claims(
+    {"print.record": (CampusOf(caller=True), Shared("whoever printed records the print, at their campus"))}
+)

@@ -10,6 +10,7 @@ with a warning naming the earlier caller.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,23 +25,31 @@ from shared.domain.entities import (
     QueueTicket,
     Role,
     Room,
+    RoomDuty,
     Schedule,
     Session,
     Staff,
     TicketEvent,
     TicketEventKind,
+    Visit,
 )
+from shared.domain.event_time import step_time
 from shared.domain.mutations.base import (
+    CampusOf,
     Effect,
     Id,
+    InHandler,
     MutationArgs,
     MutationContext,
     OptionalId,
     Rejected,
+    Shared,
     StateReader,
+    declare_claims,
     mutation,
     next_version,
 )
+from shared.domain.queue_check_in import active_ticket
 from shared.domain.queue_numbers import (
     SERVER_SLOT,
     NumberingPlan,
@@ -48,9 +57,8 @@ from shared.domain.queue_numbers import (
     number_key,
     ticket_label,
 )
-from shared.domain.queue_rules import RuleSet, order_for, rules_for
+from shared.domain.queue_rules import RuleSet, clinic_day, order_for, rules_for
 from shared.domain.queue_states import (
-    ACTIVE,
     UNDOABLE,
     allowed,
     effective_events,
@@ -64,8 +72,8 @@ from shared.i18n import register
 Note = Field(default="", max_length=500)
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
-STAFF_ROLES: tuple[Role, ...] = ("nurse", "doctor", "admin")
-CHECK_IN_ROLES: tuple[Role, ...] = ("nurse", "doctor", "admin", "kiosk")
+STAFF_ROLES: tuple[Role, ...] = ("nurse", "doctor")  # IT (admin) posts notices but runs no patient's ticket
+CHECK_IN_ROLES: tuple[Role, ...] = ("nurse", "doctor", "kiosk")
 
 
 # ---------------------------------------------------------------------------------------------- args
@@ -149,6 +157,21 @@ class PauseRoom(MutationArgs):
     reason: str = Field(default="", max_length=200)
 
 
+class RoomOpen(MutationArgs):
+    """A doctor starts work in a room (the room chosen at a workstation), or a nurse opens a room for
+    the doctor the schedule puts there today (``doctor_id``: that doctor; default the schedule's)."""
+
+    room_id: str = Id
+    doctor_id: str | None = OptionalId
+
+
+class RoomClose(MutationArgs):
+    """The doctor leaves the room (logout, another room chosen), or a nurse closes it."""
+
+    room_id: str = Id
+    reason: str = Field(default="", max_length=200)
+
+
 class PostNotice(MutationArgs):
     id: str = Id
     text: str = Field(min_length=1, max_length=500)
@@ -200,11 +223,17 @@ def _require_ticket(state: StateReader, ticket_id: str, ctx: MutationContext) ->
 
 
 def _event(ticket: QueueTicket, ctx: MutationContext, kind: TicketEventKind, **fields: object) -> TicketEvent:
+    """The next event of ``ticket``: ``at`` is when this side recorded it (the server's time once
+    synced), ``occurred_at`` when it happened on the PC, never before the ticket's check-in or its
+    latest step."""
+    previous = [e.when for e in ticket.events]
+    after = max([ticket.checked_in_at, *previous]) if ticket.events else None
     return TicketEvent.model_validate(
         {
             "no": len(ticket.events) + 1,
             "kind": kind,
             "at": ctx.now,
+            "occurred_at": step_time(ctx.happened_at, after=after, now=ctx.now),
             "by": ctx.staff_id,
             "device": ctx.device_id[:64],
             **fields,
@@ -292,15 +321,22 @@ def _allocate_number(
 
 
 def _reject_duplicate(
-    state: StateReader, queue: Queue, day: dt.date, patient_id: str, ctx: MutationContext
+    state: StateReader,
+    queue: Queue,
+    day: dt.date,
+    patient_id: str,
+    ctx: MutationContext,
+    appointment_id: str | None = None,
 ) -> None:
-    for other in state.find(QueueTicket, patient_id=patient_id, day=day):
-        if other.queue_id == queue.id and other.status in ACTIVE and not other.voided:
-            raise Rejected(
-                ctx.t("queue.already_checked_in", label=other.label, queue=queue.name),
-                code="already_checked_in",
-                detail={"ticket_id": other.id, "label": other.label, "number": other.number},
-            )
+    other = active_ticket(
+        state, patient_id=patient_id, queue_id=queue.id, day=day, appointment_id=appointment_id
+    )
+    if other is not None:
+        raise Rejected(
+            ctx.t("queue.already_checked_in", label=other.label, queue=queue.name),
+            code="already_checked_in",
+            detail={"ticket_id": other.id, "label": other.label, "number": other.number},
+        )
 
 
 def _ticket_result(ticket: QueueTicket) -> dict[str, object]:
@@ -358,7 +394,9 @@ def check_in(state: StateReader, args: CheckIn, ctx: MutationContext) -> Effect:
     if args.priority != "normal" and not args.priority_reason:
         raise Rejected(ctx.t("queue.reason_required"), code="reason_required")
     warnings: list[str] = []
-    checked_in_at = args.checked_in_at or ctx.now
+    # the server's bounded, offset-corrected reading of when the desk did it wins over the desk's
+    # raw clock in the arguments (the same moment, read by the same PC)
+    checked_in_at = ctx.occurred_at or args.checked_in_at or ctx.now
     if checked_in_at.tzinfo is None:
         raise Rejected(ctx.t("queue.naive_time"), code="invalid_args")
     if checked_in_at > ctx.now + CLOCK_SKEW:
@@ -400,7 +438,7 @@ def check_in(state: StateReader, args: CheckIn, ctx: MutationContext) -> Effect:
             writes.append(next_version(appointment, ctx, status="checked_in"))
     if room_id:
         _check_room(state, queue, room_id, ctx)
-    _reject_duplicate(state, queue, day, patient.id, ctx)
+    _reject_duplicate(state, queue, day, patient.id, ctx, args.appointment_id)
     number, number_warnings = _allocate_number(state, queue, day, args.number, ctx)
     warnings += number_warnings
     ticket = QueueTicket(
@@ -426,7 +464,15 @@ def check_in(state: StateReader, args: CheckIn, ctx: MutationContext) -> Effect:
         updated_at=ctx.now,
         events=[],
     )
-    event = _event(ticket, ctx, "check_in", room_id=room_id, note=args.note, priority=args.priority)
+    event = _event(
+        ticket,
+        ctx,
+        "check_in",
+        room_id=room_id,
+        note=args.note,
+        priority=args.priority,
+        occurred_at=checked_in_at,
+    )
     ticket = ticket.model_copy(update={"events": [event]})
     return Effect(writes=[ticket, *writes], warnings=warnings, result=_ticket_result(ticket))
 
@@ -613,6 +659,102 @@ def pause_room(state: StateReader, args: PauseRoom, ctx: MutationContext) -> Eff
     return Effect(writes=[next_version(queue, ctx, paused_rooms=paused)], result=result)
 
 
+def _serves(queue: Queue, room: Room) -> bool:
+    """Whether a doctor in ``room`` takes patients of ``queue``: a room of its list, or of its
+    department when it lists none (a queue of neither, as a lab's, has no doctor's rooms)."""
+    if queue.voided or queue.campus_id != room.campus_id:
+        return False
+    if queue.room_ids:
+        return room.id in queue.room_ids
+    return queue.department_id is not None and queue.department_id == room.department_id
+
+
+def _restaff(
+    state: StateReader, room: Room, ctx: MutationContext, change: Callable[[Queue], dict[str, RoomDuty]]
+) -> list[Queue]:
+    """Every queue of the room's campus whose ``staffed_rooms`` ``change`` alters, one version up."""
+    writes = []
+    for queue in state.find(Queue, campus_id=room.campus_id):
+        staffed = change(queue)
+        if not queue.voided and staffed != queue.staffed_rooms:
+            writes.append(next_version(queue, ctx, staffed_rooms=staffed))
+    return writes
+
+
+@mutation(
+    "queue.room_open",
+    RoomOpen,
+    roles=STAFF_ROLES,
+    summary="A doctor is at work in a room: it takes patients from the queues it serves.",
+)
+def room_open(state: StateReader, args: RoomOpen, ctx: MutationContext) -> Effect:
+    room = state.get(Room, args.room_id)
+    if room is None or room.voided:
+        raise Rejected(ctx.t("queue.room_not_found", id=args.room_id), code="not_found")
+    by_schedule = [s for s in state.find(Schedule, date=ctx.today) if not s.voided and s.room_id == room.id]
+    source: Literal["login", "nurse"]
+    if "doctor" in ctx.roles and args.doctor_id in (None, ctx.staff_id):
+        doctor_id, source = ctx.staff_id, "login"
+    elif ctx.roles & {"nurse", "admin"}:
+        scheduled = [s.doctor_id for s in by_schedule if args.doctor_id in (None, s.doctor_id)]
+        if not scheduled:
+            raise Rejected(ctx.t("queue.room_not_scheduled", room=room.name), code="not_scheduled")
+        doctor_id, source = scheduled[0], "nurse"
+    else:
+        raise Rejected(ctx.t("queue.room_open_forbidden"), code="forbidden")
+    duty = RoomDuty(doctor_id=doctor_id, since=ctx.happened_at, by=ctx.staff_id, source=source)
+    warnings: list[str] = []
+
+    def change(queue: Queue) -> dict[str, RoomDuty]:
+        # a doctor works in one room at a time: opening this one leaves any other
+        staffed = {r: d for r, d in queue.staffed_rooms.items() if d.doctor_id != doctor_id or r == room.id}
+        if _serves(queue, room):
+            current = staffed.get(room.id)
+            rules = rules_for(queue)
+            if (
+                current is not None
+                and current.doctor_id == doctor_id
+                and clinic_day(current.since, rules) == clinic_day(duty.since, rules)
+            ):
+                return staffed  # already there today: keep the time it started
+            staffed[room.id] = duty
+        return staffed
+
+    for queue in state.find(Queue, campus_id=room.campus_id):
+        current = queue.staffed_rooms.get(room.id)
+        if _serves(queue, room) and current is not None and current.doctor_id != doctor_id:
+            before, after = state.get(Staff, current.doctor_id), state.get(Staff, doctor_id)
+            warnings.append(
+                ctx.t(
+                    "queue.room_taken_over",
+                    room=room.name,
+                    name=before.name if before else current.doctor_id,
+                    doctor=after.name if after else doctor_id,
+                )
+            )
+            break
+    writes = _restaff(state, room, ctx, change)
+    result = {"room_id": room.id, "doctor_id": doctor_id, "queues": [q.id for q in writes]}
+    return Effect(writes=list(writes), warnings=warnings, result=result)
+
+
+@mutation("queue.room_close", RoomClose, roles=STAFF_ROLES, summary="The room takes no more patients.")
+def room_close(state: StateReader, args: RoomClose, ctx: MutationContext) -> Effect:
+    room = state.get(Room, args.room_id)
+    if room is None or room.voided:
+        raise Rejected(ctx.t("queue.room_not_found", id=args.room_id), code="not_found")
+    nurse = bool(ctx.roles & {"nurse", "admin"})
+
+    def change(queue: Queue) -> dict[str, RoomDuty]:
+        duty = queue.staffed_rooms.get(room.id)
+        if duty is None or not (nurse or duty.doctor_id == ctx.staff_id):
+            return dict(queue.staffed_rooms)
+        return {r: d for r, d in queue.staffed_rooms.items() if r != room.id}
+
+    writes = _restaff(state, room, ctx, change)
+    return Effect(writes=list(writes), result={"room_id": room.id, "queues": [q.id for q in writes]})
+
+
 @mutation(
     "queue.notice", PostNotice, roles=("nurse", "admin"), summary="Show a notice on waiting-room screens."
 )
@@ -709,6 +851,21 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "{room}不屬於{queue}",
     ),
     "queue.room_paused": ("{room}已暂停接诊", "{room} is paused", "{room}已暫停接診"),
+    "queue.room_not_scheduled": (
+        "{room}今日没有排班医生，不能开诊",
+        "No doctor is scheduled in {room} today: it cannot be opened",
+        "{room}今日沒有排班醫生，不能開診",
+    ),
+    "queue.room_open_forbidden": (
+        "只有医生本人或护士可以开诊",
+        "Only the doctor or a nurse can open a room",
+        "只有醫生本人或護士可以開診",
+    ),
+    "queue.room_taken_over": (
+        "{room}原由{name}接诊，现改为{doctor}",
+        "{room} was staffed by {name}; it is {doctor}'s now",
+        "{room}原由{name}接診，現改為{doctor}",
+    ),
     "queue.bad_transition": (
         "{label} 当前为「{status}」，不能{action}",
         "{label} is {status}: cannot {action}",
@@ -754,3 +911,46 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
 }
 for _key, (_zh, _en, _tw) in _MESSAGES.items():
     register(_key, {"zh_CN": _zh, "en": _en, "zh_TW": _tw})
+
+
+# Where each queue mutation's objects are and whose they are (checked before the handler; base.py).
+_QUEUE_WORK = Shared("queues are the campus's shared work: any nurse or doctor there runs them")
+_TICKET = CampusOf(ticket_id=QueueTicket)
+_CALL = CampusOf(ticket_id=QueueTicket, room_id=Room)
+declare_claims(
+    {
+        "queue.check_in": (
+            CampusOf(queue_id=Queue, appointment_id=Appointment, room_id=Room, visit_id=Visit),
+            Shared("any desk, doctor or kiosk at the queue's campus checks a patient in"),
+        ),
+        "queue.call": (_CALL, _QUEUE_WORK),
+        "queue.recall": (_CALL, _QUEUE_WORK),
+        "queue.skip": (_TICKET, _QUEUE_WORK),
+        "queue.return": (_TICKET, _QUEUE_WORK),
+        "queue.start": (CampusOf(ticket_id=QueueTicket, room_id=Room, visit_id=Visit), _QUEUE_WORK),
+        "queue.finish": (_TICKET, _QUEUE_WORK),
+        "queue.cancel": (_TICKET, _QUEUE_WORK),
+        "queue.transfer": (CampusOf(ticket_id=QueueTicket, target_queue_id=Queue, room_id=Room), _QUEUE_WORK),
+        "queue.set_priority": (_TICKET, _QUEUE_WORK),
+        "queue.reorder": (
+            CampusOf(ticket_id=QueueTicket, before_ticket_id=QueueTicket, after_ticket_id=QueueTicket),
+            _QUEUE_WORK,
+        ),
+        "queue.undo": (_TICKET, _QUEUE_WORK),
+        "queue.pause_room": (CampusOf(queue_id=Queue, room_id=Room), _QUEUE_WORK),
+        "queue.notice": (CampusOf(caller=True, queue_id=Queue, room_id=Room), _QUEUE_WORK),
+        "queue.notice_withdraw": (CampusOf(notice_id=QueueNotice), _QUEUE_WORK),
+        "queue.room_open": (
+            CampusOf(room_id=Room),
+            InHandler(
+                "a doctor opens a room for themself; a nurse only for the doctor the schedule puts there"
+            ),
+        ),
+        "queue.room_close": (
+            CampusOf(room_id=Room),
+            InHandler(
+                "a doctor closes a room only while on duty there; a nurse closes any room of the campus"
+            ),
+        ),
+    }
+)

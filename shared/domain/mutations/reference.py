@@ -16,8 +16,10 @@ from shared.domain.mutations.base import (
     Effect,
     MutationArgs,
     MutationContext,
+    NoCampus,
     Reason,
     Rejected,
+    Shared,
     StateReader,
     check_base_version,
     mutation,
@@ -46,6 +48,10 @@ register(
 )
 
 ADMIN_ROLES: tuple[Role, ...] = ("admin",)
+# The dictionaries are the hospital's, and the system administrators keep them for every campus (a room
+# or a pharmacy names its campus as data, but IT edits all of them).
+_HOSPITAL_WIDE = NoCampus("reference data is the hospital's, kept by IT for every campus")
+_ADMIN_WORK = Shared("the system administrators' shared work")
 
 
 def _kind(value: str) -> str:
@@ -94,7 +100,14 @@ def _current(state: StateReader, kind: str, code: str) -> Entity | None:
     return state.get(ENTITY_BY_KIND[kind], reference_id(kind, code))
 
 
-@mutation("reference.save", SaveReference, ADMIN_ROLES, "create or change one reference row")
+@mutation(
+    "reference.save",
+    SaveReference,
+    ADMIN_ROLES,
+    "create or change one reference row",
+    campus=_HOSPITAL_WIDE,
+    owner=_ADMIN_WORK,
+)
 def save_reference(state: StateReader, args: SaveReference, ctx: MutationContext) -> Effect:
     spec = KINDS[args.kind]
     code = args.fields.get("code", "").strip()
@@ -118,7 +131,14 @@ def save_reference(state: StateReader, args: SaveReference, ctx: MutationContext
     return Effect(writes=[after], result={"id": after.id, "version": after.version, "changed": True})
 
 
-@mutation("reference.retire", RetireReference, ADMIN_ROLES, "withdraw one reference row from use")
+@mutation(
+    "reference.retire",
+    RetireReference,
+    ADMIN_ROLES,
+    "withdraw one reference row from use",
+    campus=_HOSPITAL_WIDE,
+    owner=_ADMIN_WORK,
+)
 def retire_reference(state: StateReader, args: RetireReference, ctx: MutationContext) -> Effect:
     entity_type = ENTITY_BY_KIND[args.kind]
     row = require(state, entity_type, reference_id(args.kind, args.code), ctx)

@@ -15,38 +15,41 @@ prescriptions; pharmacists read them (and review with ``rx.review``, pharmacy mo
   current allergies added: a blocking finding or an unacknowledged warning refuses it (``rx_blocked`` /
   ``rx_unacknowledged``, ``detail`` = the findings). The new row has status ``draft``; result
   ``{"rx_id", "number", "total_amount"}``.
-``rx.sign`` — ``SignRx`` (doctor, own prescription): ``rx_id``, ``signing_key_id`` (own registered,
-  not revoked at ``signed_at``), ``signed_at`` (aware), ``signature`` = base64 Ed25519 of
-  ``signing.canonical_bytes(clinical.draft_of(row))`` (the same as signing the ``PrescriptionDraft``
-  that was sent to ``rx.create``). A signature that does not verify is refused (``bad_signature``).
+``rx.sign`` — ``SignRx`` (doctor, own prescription): ``rx_id``, ``signing_key_id`` (own key registered
+  for this PC), ``signed_at`` (aware), ``algorithm`` (the key's provider, default "ed25519"),
+  ``signature`` over ``signing.canonical_bytes(clinical.rx_signed_content(row, signed_at))`` (the
+  ``PrescriptionDraft`` sent to ``rx.create`` plus the signing time). Every rule of
+  ``shared.domain.signatures`` applies (``signature_checks.require_signature``): the key registered
+  before and not revoked at ``signed_at``, a time the PC can have signed at (not after the server's
+  receive time, not before this PC's last contact, give or take 5 minutes), a signature that verifies.
   draft → signed; ``sign_count`` + 1.
-``rx.cancel`` — ``CancelRx`` (the prescribing doctor or admin): ``rx_id``, ``reason``. Refused once
+``rx.cancel`` — ``CancelRx`` (the prescribing doctor only): ``rx_id``, ``reason``. Refused once
   anything was dispensed (``partly_dispensed``, ``dispensed``, ``refunded``) or when already cancelled.
 ``rx.amend`` — ``AmendRx`` (own prescription in ``draft`` or ``rejected``; send ``base_version``):
   ``rx_id``, ``lines``, ``acknowledgements``, optional ``rx_type``, ``diagnoses``, ``patient``. Checks run
   again; the row goes back to ``draft`` with its signature cleared (the pharmacist's rejection reason
   stays on the row); sign it again with ``rx.sign``.
-``signing_key.register`` — ``RegisterKey`` (doctor, pharmacist, admin: their own key): ``id``,
-  ``public_key`` (base64 raw 32 bytes, ``EncryptedKey.public_key``), ``proof`` = base64 signature with
-  that key of ``canonical_bytes(clinical.key_registration_content(own staff id, public_key))``,
-  ``sealed_key`` (optional ``EncryptedKey`` JSON, synced to every PC so the owner can sign anywhere).
-  One active key per person: refused (``signing_key_exists``) while another is neither revoked nor voided.
-``signing_key.revoke`` — ``RevokeKey`` (admin): ``key_id``, ``reason``. The key stops signing from now;
-  signatures made before still verify against it. The owner then registers a new key.
-``signing_key.reseal`` — ``ResealKey`` (the key's owner): ``key_id``, ``sealed_key`` (the same key pair
-  sealed under a new PIN, ``signing.change_pin``; ``{}`` to stop keeping it on the server). Keeps the
-  synced copy in step after a PIN change; the public key cannot change.
+``signing_key.register`` — ``RegisterKey`` (doctor, pharmacist, admin: their own key for the PC that
+  pushes it): ``id``, ``algorithm`` (a provider of ``shared.security.providers``, default "ed25519"),
+  ``public_key``, ``proof`` = signature with that key of
+  ``canonical_bytes(clinical.key_registration_content(own staff id, public_key))``. Only the public key
+  is kept (the private key stays in the PC's OS key store); the row records the PC (``device_id``,
+  from the token) and ``registered_at`` (the server's time: signatures claiming an earlier time are
+  refused, so the apps register while online and sign after the server confirmed). A person has one
+  key per PC: an earlier unrevoked key of the same person on the same PC is revoked in the same step.
+``signing_key.revoke`` — ``RevokeKey`` (the key's owner, or an admin): ``key_id``, ``reason``. The key
+  stops signing from now; signatures made before still verify against it.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from decimal import Decimal
-from typing import Any, cast
+from typing import cast
 
 from pydantic import Field, ValidationError, field_validator
 
+from shared.domain import signatures
 from shared.domain.clinical import (
     device_tag,
     key_registration_content,
@@ -64,19 +67,26 @@ from shared.domain.entities import (
     Visit,
 )
 from shared.domain.mutations.base import (
+    CampusOf,
     Effect,
     Id,
+    InHandler,
     MutationArgs,
     MutationContext,
+    NoCampus,
     OptionalId,
+    OwnedBy,
     Reason,
     Rejected,
+    Shared,
     StateReader,
     check_base_version,
+    declare_claims,
     mutation,
     next_version,
     require,
 )
+from shared.domain.mutations.signature_checks import refusal, require_signature
 from shared.domain.prescribing import (
     DiagnosisFacts,
     DrugFacts,
@@ -89,8 +99,9 @@ from shared.domain.prescribing import (
 from shared.domain.rx_checks import Acknowledgement, Finding, check_prescription, ensure_signable
 from shared.domain.rx_rules import RxType, default_rules
 from shared.errors import BusinessRuleViolation, ValidationFailed
-from shared.i18n import register, tr
-from shared.security.signing import EncryptedKey, canonical_bytes, fingerprint, verify
+from shared.i18n import register, state_name, tr
+from shared.security.providers import DEFAULT_ALGORITHM, key_fingerprint, provider_for
+from shared.security.signing import canonical_bytes
 
 WRITER_ROLES: tuple[Role, ...] = ("doctor",)
 KEY_ROLES: tuple[Role, ...] = ("doctor", "pharmacist", "admin")
@@ -187,15 +198,15 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "The registration proof does not verify: the PC does not hold this key",
         "無法證明持有該密鑰：登記簽名驗證失敗",
     ),
-    "signing.sealed_mismatch": (
-        "加密私钥与公钥不匹配或格式不正确",
-        "The sealed private key is malformed or does not match the public key",
-        "加密私鑰與公鑰不匹配或格式不正確",
+    "signing.unknown_algorithm": (
+        "服务器不支持签名算法 {algorithm}",
+        "The server does not support the signature algorithm {algorithm}",
+        "伺服器不支援簽名演算法 {algorithm}",
     ),
-    "signing.key_exists": (
-        "{name} 已有有效的签名密钥（指纹 {fingerprint}），需管理员重置后才能登记新密钥",
-        "{name} already has an active signing key ({fingerprint}); an administrator must reset it first",
-        "{name} 已有有效的簽名密鑰（指紋 {fingerprint}），需管理員重設後才能登記新密鑰",
+    "signing.replaced": (
+        "本机已登记新的签名密钥",
+        "replaced by a new key on this PC",
+        "本機已登記新的簽名密鑰",
     ),
     "signing.key_known": (
         "该公钥已登记过",
@@ -242,6 +253,7 @@ class SignRx(MutationArgs):
     rx_id: str = Id
     signing_key_id: str = Id
     signed_at: dt.datetime
+    algorithm: str = Field(default=DEFAULT_ALGORITHM, min_length=1, max_length=15)
     signature: str = Field(min_length=1, max_length=200)
 
     _signed_at = field_validator("signed_at")(_aware)
@@ -263,19 +275,14 @@ class AmendRx(MutationArgs):
 
 class RegisterKey(MutationArgs):
     id: str = Id
+    algorithm: str = Field(default=DEFAULT_ALGORITHM, min_length=1, max_length=15)
     public_key: str = Field(min_length=40, max_length=64)
     proof: str = Field(min_length=1, max_length=200)
-    sealed_key: dict[str, Any] | None = None
 
 
 class RevokeKey(MutationArgs):
     key_id: str = Id
     reason: str = Field(min_length=1, max_length=200)
-
-
-class ResealKey(MutationArgs):
-    key_id: str = Id
-    sealed_key: dict[str, Any] = Field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -357,22 +364,24 @@ def _own_rx(state: StateReader, rx_id: str, ctx: MutationContext) -> Prescriptio
 
 def _bad_status(rx: Prescription, action: str, ctx: MutationContext) -> Rejected:
     return Rejected(
-        ctx.t("rx.bad_status", number=rx.number, status=rx.status, action=ctx.t(f"rx.action.{action}")),
+        ctx.t(
+            "rx.bad_status",
+            number=rx.number,
+            status=state_name("prescription", rx.status, ctx.lang),
+            action=ctx.t(f"rx.action.{action}"),
+        ),
         code="bad_transition",
         detail={"status": rx.status},
     )
 
 
 def signing_key_for(state: StateReader, key_id: str, at: dt.datetime, ctx: MutationContext) -> SigningKey:
-    """The caller's own registered key, usable at ``at`` (not revoked before it)."""
+    """The caller's own registered key, usable at ``at`` (``signatures.key_problem``)."""
     key = state.get(SigningKey, key_id)
-    if key is None or key.voided or key.staff_id != ctx.staff_id:
-        raise Rejected(ctx.t("signing.unknown_key"), code="bad_signing_key")
-    if key.revoked_at is not None and key.revoked_at <= at:
-        raise Rejected(
-            ctx.t("signing.key_revoked", at=key.revoked_at.isoformat(timespec="minutes")),
-            code="signing_key_revoked",
-        )
+    problem = signatures.key_problem(key, signer_id=ctx.staff_id, at=at)
+    if problem is not None:
+        raise refusal(problem, key, at, ctx)
+    assert key is not None
     return key
 
 
@@ -478,13 +487,19 @@ def sign_rx(state: StateReader, args: SignRx, ctx: MutationContext) -> Effect:
     rx = _own_rx(state, args.rx_id, ctx)
     if rx.status != "draft":
         raise _bad_status(rx, "sign", ctx)
-    key = signing_key_for(state, args.signing_key_id, args.signed_at, ctx)
     try:
-        content = rx_signed_content(rx)
+        content = rx_signed_content(rx, args.signed_at)
     except ValidationError as error:  # a row written before snapshots existed cannot be signed again
         raise Rejected(ctx.t("rx.no_snapshot", number=rx.number), code="rx_without_snapshot") from error
-    if not verify(canonical_bytes(content), args.signature, key.public_key):
-        raise Rejected(ctx.t("signing.bad_signature"), code="bad_signature")
+    key = require_signature(
+        state,
+        key_id=args.signing_key_id,
+        at=args.signed_at,
+        content=content,
+        signature=args.signature,
+        algorithm=args.algorithm,
+        ctx=ctx,
+    )
     signed = next_version(
         rx,
         ctx,
@@ -492,6 +507,7 @@ def sign_rx(state: StateReader, args: SignRx, ctx: MutationContext) -> Effect:
         signature=args.signature,
         signing_key_id=key.id,
         signed_at=args.signed_at,
+        signature_algorithm=key.algorithm,
         sign_count=rx.sign_count + 1,
     )
     return Effect(
@@ -500,10 +516,10 @@ def sign_rx(state: StateReader, args: SignRx, ctx: MutationContext) -> Effect:
     )
 
 
-@mutation("rx.cancel", CancelRx, roles=("doctor", "admin"), summary="Cancel a prescription (with reason).")
+@mutation("rx.cancel", CancelRx, roles=("doctor",), summary="Cancel one's own prescription (with reason).")
 def cancel_rx(state: StateReader, args: CancelRx, ctx: MutationContext) -> Effect:
     rx = require(state, Prescription, args.rx_id, ctx)
-    if rx.doctor_id != ctx.staff_id and "admin" not in ctx.roles:
+    if rx.doctor_id != ctx.staff_id:
         raise Rejected(ctx.t("rx.not_yours", number=rx.number), code="not_your_prescription")
     if rx.status in DISPENSED or rx.status == "cancelled":
         raise _bad_status(rx, "cancel", ctx)
@@ -558,6 +574,7 @@ def amend_rx(state: StateReader, args: AmendRx, ctx: MutationContext) -> Effect:
         signature="",
         signing_key_id=None,
         signed_at=None,
+        signature_algorithm="",
     )
     return Effect(
         writes=[amended],
@@ -568,73 +585,72 @@ def amend_rx(state: StateReader, args: AmendRx, ctx: MutationContext) -> Effect:
 # ------------------------------------------------------------------------------------- signing keys
 
 
-def _sealed(sealed_key: dict[str, Any] | None, public_key: str, ctx: MutationContext) -> dict[str, Any]:
-    """A sealed private key as stored on the row: a valid ``EncryptedKey`` of ``public_key``, or {}."""
-    if not sealed_key:
-        return {}
-    try:
-        parsed = EncryptedKey.model_validate(sealed_key)
-    except ValueError as error:
-        raise Rejected(ctx.t("signing.sealed_mismatch"), code="bad_sealed_key") from error
-    if parsed.public_key != public_key:
-        raise Rejected(ctx.t("signing.sealed_mismatch"), code="bad_sealed_key")
-    return parsed.model_dump(mode="json")
-
-
-@mutation("signing_key.register", RegisterKey, roles=KEY_ROLES, summary="Register one's own public key.")
+@mutation("signing_key.register", RegisterKey, roles=KEY_ROLES, summary="Register one's key for this PC.")
 def register_key(state: StateReader, args: RegisterKey, ctx: MutationContext) -> Effect:
     if state.get(SigningKey, args.id) is not None:
         raise Rejected(ctx.t("signing.key_known"), code="duplicate_id")
     staff = require(state, Staff, ctx.staff_id, ctx)
-    try:
-        raw = base64.b64decode(args.public_key.encode("ascii"), validate=True)
-    except ValueError as error:
-        raise Rejected(ctx.t("signing.bad_public_key"), code="bad_public_key") from error
-    if len(raw) != 32:
+    provider = provider_for(args.algorithm)
+    if provider is None:
+        raise Rejected(
+            ctx.t("signing.unknown_algorithm", algorithm=args.algorithm), code="unknown_signature_algorithm"
+        )
+    if not provider.valid_public_key(args.public_key):
         raise Rejected(ctx.t("signing.bad_public_key"), code="bad_public_key")
-    key_print = fingerprint(args.public_key)
-    if not verify(
-        canonical_bytes(key_registration_content(staff.id, args.public_key)), args.proof, args.public_key
-    ):
+    key_print = key_fingerprint(args.public_key)
+    proof = canonical_bytes(key_registration_content(staff.id, args.public_key))
+    if not provider.verify(args.public_key, proof, args.proof):
         raise Rejected(ctx.t("signing.bad_proof"), code="bad_key_proof")
-    sealed = _sealed(args.sealed_key, args.public_key, ctx)
     for other in state.find(SigningKey, fingerprint=key_print):
         if other.public_key == args.public_key:
             raise Rejected(ctx.t("signing.key_known"), code="signing_key_known")
-    for other in state.find(SigningKey, staff_id=staff.id):
-        if not other.voided and other.revoked_at is None:
-            raise Rejected(
-                ctx.t("signing.key_exists", name=staff.name, fingerprint=other.fingerprint),
-                code="signing_key_exists",
-                detail={"key_id": other.id},
-            )
     key = SigningKey(
         id=args.id,
         staff_id=staff.id,
+        algorithm=args.algorithm,
         public_key=args.public_key,
         fingerprint=key_print,
         registered_at=ctx.now,
-        sealed_key=sealed,
+        device_id=ctx.device_id,
         updated_at=ctx.now,
     )
-    return Effect(writes=[key], result={"key_id": key.id, "fingerprint": key_print})
+    replaced = [
+        next_version(other, ctx, revoked_at=ctx.now, revoked_reason=ctx.t("signing.replaced"))
+        for other in state.find(SigningKey, staff_id=staff.id)
+        if not other.voided and other.revoked_at is None and other.device_id == ctx.device_id
+    ]
+    return Effect(
+        writes=[key, *replaced],
+        result={"key_id": key.id, "fingerprint": key_print, "replaced": [r.id for r in replaced]},
+    )
 
 
-@mutation("signing_key.revoke", RevokeKey, roles=("admin",), summary="Revoke a staff member's key (reset).")
+@mutation(
+    "signing_key.revoke", RevokeKey, roles=KEY_ROLES, summary="Revoke a signing key (its owner or an admin)."
+)
 def revoke_key(state: StateReader, args: RevokeKey, ctx: MutationContext) -> Effect:
     key = require(state, SigningKey, args.key_id, ctx)
+    if key.staff_id != ctx.staff_id and "admin" not in ctx.roles:
+        raise Rejected(ctx.t("signing.unknown_key"), code="bad_signing_key")
     if key.revoked_at is not None:
         raise Rejected(ctx.t("signing.already_revoked"), code="already_revoked")
     revoked = next_version(key, ctx, revoked_at=ctx.now, revoked_reason=args.reason)
     return Effect(writes=[revoked], result={"key_id": key.id, "revoked_at": ctx.now.isoformat()})
 
 
-@mutation("signing_key.reseal", ResealKey, roles=KEY_ROLES, summary="Store one's key sealed under a new PIN.")
-def reseal_key(state: StateReader, args: ResealKey, ctx: MutationContext) -> Effect:
-    key = require(state, SigningKey, args.key_id, ctx)
-    if key.staff_id != ctx.staff_id:
-        raise Rejected(ctx.t("signing.unknown_key"), code="bad_signing_key")
-    if key.revoked_at is not None:
-        raise Rejected(ctx.t("signing.already_revoked"), code="already_revoked")
-    resealed = next_version(key, ctx, sealed_key=_sealed(args.sealed_key, key.public_key, ctx))
-    return Effect(writes=[resealed], result={"key_id": key.id})
+# Where each mutation's objects are and whose they are (checked before the handler; see base.py).
+_OWN_RX = OwnedBy("only the prescribing doctor", rx_id=(Prescription, "doctor_id"))
+_PERSONAL = NoCampus("a signing key is its person's, at every campus")
+declare_claims(
+    {
+        "rx.create": (
+            CampusOf(caller=True, visit_id=Visit, pharmacy_id=Pharmacy),
+            Shared("any doctor at the campus prescribes; the prescription is theirs"),
+        ),
+        "rx.sign": (CampusOf(rx_id=Prescription), _OWN_RX),
+        "rx.cancel": (CampusOf(rx_id=Prescription), _OWN_RX),
+        "rx.amend": (CampusOf(rx_id=Prescription), _OWN_RX),
+        "signing_key.register": (_PERSONAL, InHandler("one registers one's own key, proved by a signature")),
+        "signing_key.revoke": (_PERSONAL, InHandler("the key's owner, or an admin, revokes it")),
+    }
+)

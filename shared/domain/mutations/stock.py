@@ -33,14 +33,17 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from shared.domain.entities import Drug, StockMinimum, StockMovement, Stocktake, StocktakeLine
+from shared.domain.entities import Drug, Pharmacy, StockMinimum, StockMovement, Stocktake, StocktakeLine
 from shared.domain.mutations.base import (
+    CampusOf,
     Effect,
     Id,
     MutationArgs,
     MutationContext,
     Rejected,
+    Shared,
     StateReader,
+    declare_claims,
     mutation,
     next_version,
 )
@@ -455,3 +458,16 @@ def set_minimum(state: StateReader, args: SetMinimum, ctx: MutationContext) -> E
 
 
 __all__ = ["CountStock", "MoveStock", "ReceiveStock", "SetMinimum", "drug_key"]
+
+
+# Where each mutation's objects are and whose they are (checked before the handler; see base.py).
+_STOCK = CampusOf(pharmacy_id=Pharmacy)  # a transfer's receiving pharmacy may be another campus's
+_STOCK_WORK = Shared("the stock of a pharmacy is its pharmacists' shared work")
+declare_claims(
+    {
+        "stock.receive": (_STOCK, _STOCK_WORK),
+        "stock.move": (_STOCK, _STOCK_WORK),
+        "stock.count": (_STOCK, _STOCK_WORK),
+        "stock.set_minimum": (_STOCK, _STOCK_WORK),
+    }
+)

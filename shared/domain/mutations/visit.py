@@ -8,11 +8,14 @@ from pydantic import Field
 
 from shared.domain.entities import Appointment, Department, Patient, Room, Staff, Visit
 from shared.domain.mutations.base import (
+    CampusOf,
     Effect,
     MutationArgs,
     MutationContext,
     Rejected,
+    Shared,
     StateReader,
+    declare_claims,
     mutation,
     require,
 )
@@ -71,3 +74,14 @@ def open_visit(state: StateReader, args: OpenVisit, ctx: MutationContext) -> Eff
         updated_at=ctx.now,
     )
     return Effect(writes=[visit], result={"visit_id": visit.id})
+
+
+# Where each mutation's objects are and whose they are (checked before the handler; see base.py).
+declare_claims(
+    {
+        "visit.open": (
+            CampusOf(department_id=Department, room_id=Room, appointment_id=Appointment),
+            Shared("any nurse or doctor at the department's campus opens a visit"),
+        ),
+    }
+)

@@ -187,9 +187,9 @@ def test_update_bumps_the_version_and_keeps_untouched_fields() -> None:
 
 def _clinic() -> MemoryState:
     return MemoryState(
-        Department(id="d-1", campus_id="c-1", code="NK", name="内科"),
-        Department(id="d-2", campus_id="c-1", code="WK", name="外科"),
-        Room(id="r-1", campus_id="c-1", department_id="d-1", code="NK-1", name="内科1诊室"),
+        Department(id="d-1", campus_id="campus-1", code="NK", name="内科"),
+        Department(id="d-2", campus_id="campus-1", code="WK", name="外科"),
+        Room(id="r-1", campus_id="campus-1", department_id="d-1", code="NK-1", name="内科1诊室"),
         Staff(id="s-1", username="doctor1", name="李医生", roles=["doctor"]),
         Staff(id="s-2", username="nurse1", name="王护士", roles=["nurse"]),
         Patient(id="p-1", name="张三", sex="M", birth_date=dt.date(1990, 1, 1)),
@@ -203,7 +203,7 @@ def test_visit_open_records_department_room_and_day() -> None:
         {"id": "v-1", "patient_id": "p-1", "department_id": "d-1", "room_id": "r-1", "doctor_id": "s-1"},
     )
     visit = effect.writes[0]
-    assert (visit.campus_id, visit.visit_date, visit.status) == ("c-1", dt.date(2026, 11, 22), "open")
+    assert (visit.campus_id, visit.visit_date, visit.status) == ("campus-1", dt.date(2026, 11, 22), "open")
 
 
 @pytest.mark.parametrize(

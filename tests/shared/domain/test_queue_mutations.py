@@ -297,3 +297,80 @@ def test_a_client_without_server_counters_takes_the_next_server_slot_number_it_k
     state.numbers = False
     check_in(state, "t1", "p1", number=3)
     assert check_in(state, "t2", "p2").result["label"] == "A004"
+
+
+# -------------------------------------------------------------------------- rooms with a doctor at work
+
+
+def queue_row(state: MemoryState, qid: str = "q1") -> Queue:
+    found = state.get(Queue, qid)
+    assert found is not None
+    return found
+
+
+def test_a_doctor_who_chooses_a_room_staffs_it_and_leaves_the_room_before(state: MemoryState) -> None:
+    doctor = {"staff_id": "doc", "roles": frozenset({"doctor"})}
+    effect = run(state, "queue.room_open", {"room_id": "r1"}, **doctor)
+    assert effect.result["queues"] == ["q1"]
+    assert set(queue_row(state).staffed_rooms) == {"r1"}
+    assert queue_row(state).staffed_rooms["r1"].doctor_id == "doc"
+    assert queue_row(state).staffed_rooms["r1"].source == "login"
+    run(state, "queue.room_open", {"room_id": "r2"}, **doctor)
+    assert set(queue_row(state).staffed_rooms) == {"r2"}
+    # opening it again changes nothing (no new version)
+    version = queue_row(state).version
+    assert run(state, "queue.room_open", {"room_id": "r2"}, **doctor).writes == []
+    assert queue_row(state).version == version
+    run(state, "queue.room_close", {"room_id": "r2"}, **doctor)
+    assert queue_row(state).staffed_rooms == {}
+
+
+def test_a_nurse_opens_a_room_only_for_the_doctor_the_schedule_puts_there(state: MemoryState) -> None:
+    with pytest.raises(Rejected) as refusal:
+        run(state, "queue.room_open", {"room_id": "r1"})
+    assert refusal.value.code == "not_scheduled"
+    run(state, "queue.room_open", {"room_id": "r2"})
+    duty = queue_row(state).staffed_rooms["r2"]
+    assert (duty.doctor_id, duty.source, duty.by) == ("doc", "nurse", "nurse-1")
+
+
+def test_waiting_tickets_go_only_to_the_room_with_a_doctor(state: MemoryState) -> None:
+    for n in range(1, 4):
+        check_in(state, f"t{n}", f"p{n}", number=100 + n)
+    tickets = state.find(QueueTicket, queue_id="q1")
+    assert order_for(queue_row(state), tickets, NOW).doors == {}
+    run(state, "queue.room_open", {"room_id": "r2"}, staff_id="doc", roles=frozenset({"doctor"}))
+    order = order_for(queue_row(state), tickets, NOW)
+    assert set(order.doors) == {"r2"}
+    run(state, "queue.room_close", {"room_id": "r2"})
+    assert order_for(queue_row(state), tickets, NOW).doors == {}
+
+
+def test_an_offline_step_keeps_when_it_happened_and_when_the_server_got_it(state: MemoryState) -> None:
+    run(
+        state,
+        "queue.check_in",
+        {"id": "t1", "queue_id": "q1", "patient_id": "p1", "number": 101},
+        occurred_at=NOW - dt.timedelta(minutes=50),
+    )
+    first = ticket(state, "t1")
+    assert first.checked_in_at == NOW - dt.timedelta(minutes=50)
+    run(state, "queue.call", {"ticket_id": "t1", "room_id": "r1"}, occurred_at=NOW - dt.timedelta(minutes=30))
+    # a PC clock that says the start came before the call: not before the call
+    run(state, "queue.start", {"ticket_id": "t1"}, occurred_at=NOW - dt.timedelta(minutes=40))
+    run(state, "queue.finish", {"ticket_id": "t1"}, occurred_at=NOW - dt.timedelta(minutes=20))
+    events = ticket(state, "t1").events
+    assert [e.kind for e in events] == ["check_in", "call", "start", "finish"]
+    assert all(e.at == NOW for e in events)  # the server's receipt time
+    assert [int((NOW - e.when).total_seconds() // 60) for e in events] == [50, 30, 30, 20]
+
+
+def test_the_same_appointment_is_not_checked_in_twice_in_two_queues(state: MemoryState) -> None:
+    check_in(state, "t1", "p5", appointment_id="a1")
+    with pytest.raises(Rejected) as refusal:
+        run(
+            state,
+            "queue.check_in",
+            {"id": "t2", "queue_id": "q2", "patient_id": "p5", "appointment_id": "a1"},
+        )
+    assert refusal.value.code == "already_checked_in"

@@ -62,3 +62,25 @@ def test_numbers_are_shown_with_three_digits_and_keyed_per_queue_and_day() -> No
     assert number_key("q", day, 23) == "q:2026-11-22:23"
     assert len(counter_name("x" * 64, day)) <= 32
     assert counter_name("q", day) != counter_name("q", day + dt.timedelta(days=1))
+
+
+def test_only_the_plans_desk_slots_are_desk_slots() -> None:
+    from shared.domain.queue_numbers import desk_slot_problem
+
+    assert desk_slot_problem(0) == "unset"  # the server's slot (kiosks, phones)
+    assert [desk_slot_problem(s) for s in (1, 2, 3)] == [None, None, None]
+    assert desk_slot_problem(4) == "beyond" and desk_slot_problem(5) == "beyond"  # 5 would issue 1's numbers
+    assert desk_slot_problem(5, NumberingPlan(block=100, slots=8)) is None
+
+
+def test_a_slot_another_pc_issued_from_today_is_found() -> None:
+    from shared.domain.queue_numbers import slot_taken_by
+
+    plan = NumberingPlan()
+    # desk-a and desk-c both number from slot 1: their numbers interleave
+    issued = [(1, "server"), (101, "desk-a"), (102, "desk-c"), (201, "desk-b")]
+    assert slot_taken_by(plan, 1, issued, "desk-a") == "desk-c"
+    assert slot_taken_by(plan, 2, issued, "desk-b") is None
+    # a new PC that takes over slot 1 continues after the old one: no clash
+    assert slot_taken_by(plan, 1, [(101, "old"), (102, "old"), (103, "new")], "new") is None
+    assert slot_taken_by(plan, 1, [(101, "old")], "new") is None

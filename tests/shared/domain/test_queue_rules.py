@@ -11,8 +11,15 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.domain.entities import PriorityClass, Queue, QueueTicket, TicketEvent, TicketStatus
-from shared.domain.queue_rules import POLICIES, RuleSet, order_for, order_queue, rules_for
+from shared.domain.entities import (
+    PriorityClass,
+    Queue,
+    QueueTicket,
+    RoomDuty,
+    TicketEvent,
+    TicketStatus,
+)
+from shared.domain.queue_rules import POLICIES, RuleSet, order_for, order_queue, rules_for, working_rooms
 
 DAY = dt.date(2026, 11, 22)
 T0 = dt.datetime(2026, 11, 22, 0, 0, tzinfo=dt.UTC)  # 08:00 in Shanghai
@@ -22,6 +29,10 @@ ROOMS = ("r1", "r2", "r3")
 
 def minutes(n: float) -> dt.datetime:
     return T0 + dt.timedelta(minutes=n)
+
+
+def duty(doctor: str, at: float = 0) -> RoomDuty:
+    return RoomDuty(doctor_id=doctor, since=minutes(at), by=doctor)
 
 
 def ticket(
@@ -320,6 +331,7 @@ def test_door_queues_fill_the_open_rooms_and_a_room_calls_its_own_head() -> None
         room_ids=["r1", "r2"],
         paused_rooms=["r2"],
         rules={"second_queue_cap": 2, "starvation_guard_minutes": None},
+        staffed_rooms={"r1": duty("d1"), "r2": duty("d2")},
     )
     tickets = [ticket("t1", 1, room="r2"), ticket("t2", 2), ticket("t3", 3), ticket("t4", 4)]
     order = order_for(queue, tickets, minutes(10))
@@ -328,6 +340,64 @@ def test_door_queues_fill_the_open_rooms_and_a_room_calls_its_own_head() -> None
     head = order.next_for_room("r1")
     assert head is not None and head.ticket.id == "t2"
     assert order.place_of("t2") is not None and order.place_of("t2").door == "r1"  # type: ignore[union-attr]
+
+
+def _two_room_queue(**changes: Any) -> Queue:
+    data: dict[str, Any] = {
+        "id": "q",
+        "campus_id": "c",
+        "code": "Q",
+        "name": "Q",
+        "room_ids": ["empty", "doc"],
+        "rules": {"second_queue_cap": 2, "starvation_guard_minutes": None},
+        "staffed_rooms": {"doc": duty("d1")},
+    }
+    return Queue.model_validate({**data, **changes})
+
+
+def test_a_room_without_a_doctor_takes_nobody_and_the_elderly_patient_is_called_first() -> None:
+    elderly = ticket("t9", 9, birth=dt.date(1948, 3, 1))
+    tickets = [ticket("t1", 1), ticket("t2", 2), ticket("t3", 3), elderly]
+    order = order_for(_two_room_queue(), tickets, minutes(10))
+    assert ids(order.waiting)[0] == "t9"
+    assert order.doors == {"doc": ("t9", "t1")}
+    assert "empty" not in order.doors
+    head = order.next_for_room("doc")
+    assert head is not None and head.ticket.id == "t9"
+    assert working_rooms(_two_room_queue(), minutes(10)) == ("doc",)
+
+
+def test_a_room_that_closes_gives_its_door_queue_back() -> None:
+    tickets = [ticket("t1", 1), ticket("t2", 2), ticket("t3", 3), ticket("t4", 4)]
+    both = _two_room_queue(staffed_rooms={"doc": duty("d1"), "empty": duty("d2")})
+    order = order_for(both, tickets, minutes(10))
+    assert order.doors == {"empty": ("t1", "t3"), "doc": ("t2", "t4")}
+    closed = order_for(_two_room_queue(), tickets, minutes(11))
+    assert closed.doors == {"doc": ("t1", "t2")}
+    assert [p.door for p in closed.waiting] == ["doc", "doc", None, None]
+
+
+def test_a_duty_left_open_since_yesterday_opens_no_room() -> None:
+    stale = _two_room_queue(staffed_rooms={"doc": duty("d1", at=-24 * 60)})
+    assert working_rooms(stale, minutes(10)) == ()
+    assert order_for(stale, [ticket("t1", 1)], minutes(10)).doors == {}
+
+
+def test_the_room_says_why_it_does_not_call_a_ticket() -> None:
+    queue = _two_room_queue(
+        room_ids=["doc", "other"],
+        staffed_rooms={"doc": duty("d1"), "other": duty("d2")},
+        rules={"second_queue_cap": 1, "starvation_guard_minutes": None},
+    )
+    tickets = [ticket("t1", 1), ticket("t2", 2), ticket("t3", 3, room="other"), ticket("t4", 4, slot=200)]
+    order = order_for(queue, tickets, minutes(10))
+    assert order.doors == {"doc": ("t1",), "other": ("t2",)}
+    assert order.passed_over("doc", "t1") is None
+    assert order.passed_over("doc", "t2") == "other_door"
+    assert order.passed_over("doc", "t3") == "other_room"
+    assert order.passed_over("doc", "t4") == "held"
+    paused = order_for(queue.model_copy(update={"paused_rooms": ["doc"]}), tickets, minutes(10))
+    assert paused.passed_over("doc", "t1") == "room_paused"
 
 
 def test_rules_are_data_on_the_queue() -> None:
