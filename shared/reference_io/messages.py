@@ -18,6 +18,11 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "{field}：{text!r} 不是 是/否（1/0）",
     ),  # fmt: skip
     "no_code": ("no code", "没有编码", "沒有編碼"),
+    "out_of_range": (
+        "{field}: {value} is out of range",
+        "{field}：{value} 超出范围",
+        "{field}：{value} 超出範圍",
+    ),
     "duplicate": (
         "duplicate code {code}: already in row {row}",
         "编码 {code} 重复：第 {row} 行已有",

@@ -15,6 +15,7 @@ import functools
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +237,10 @@ def plan_import(
         except ValidationError as error:
             plan.refused.append(Refusal(row.number, code, explain(error, lang)))
             continue
+        problem = out_of_range(after, lang)
+        if problem is not None:
+            plan.refused.append(Refusal(row.number, code, problem))
+            continue
         if before is None:
             plan.added.append(after)
             continue
@@ -275,9 +280,13 @@ def entity_from_fields(
     if problem is not None:
         raise ValidationFailed(problem, code="invalid_row")
     try:
-        return _entity(kind, data, before, now)
+        entity = _entity(kind, data, before, now)
     except ValidationError as error:
         raise ValidationFailed(explain(error, lang), code="invalid_row") from error
+    problem = out_of_range(entity, lang)
+    if problem is not None:
+        raise ValidationFailed(problem, code="invalid_row")
+    return entity
 
 
 def retired(entity: Entity, *, reason: str, now: dt.datetime) -> Entity:
@@ -353,6 +362,25 @@ def _differing(before: Entity, after: Entity, names: Iterable[str]) -> tuple[str
         if name in fields and getattr(before, name) != getattr(after, name):
             out.append(name)
     return tuple(out)
+
+
+# What the server's columns hold: decimals are NUMERIC(14, 4) (below 10^10), whole numbers are checked
+# like every number a mutation carries (``mutations.base.MAX_ABS_NUMBER``).
+_MAX_DECIMAL = Decimal(10) ** 10
+_MAX_INTEGER = 10**12
+
+
+def out_of_range(entity: Entity, lang: str = "en") -> str | None:
+    """The first number of ``entity`` too large for the server's columns, as a refusal reason."""
+    for name in type(entity).model_fields:
+        value = getattr(entity, name)
+        if isinstance(value, bool):
+            continue
+        if (isinstance(value, Decimal) and abs(value) >= _MAX_DECIMAL) or (
+            isinstance(value, int) and abs(value) > _MAX_INTEGER
+        ):
+            return say("out_of_range", lang, field=name, value=str(value))
+    return None
 
 
 def _kind(kind: str, lang: str) -> str:

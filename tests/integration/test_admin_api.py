@@ -60,15 +60,16 @@ def test_an_import_over_http_is_previewed_then_applied_in_one_audited_batch_that
             his_row("HIS-0003", "头孢克洛胶囊", route="XX"),  # unknown route code
             his_row("HIS-0001", "阿莫西林胶囊"),  # duplicate
             his_row("HIS-0004", "盐酸吗啡片", controlled="麻醉药品"),
+            his_row("HIS-0005", "维生素C片", pack_qty="99999999999999"),  # out of range
         ],
     )
     preview = admin.http.post("/api/v1/admin/import/drug", json=upload(path))
     assert preview.status_code == 200, preview.text
     plan = preview.json()
     assert plan["applied"] is False and plan["dry_run"] is True
-    assert plan["summary"]["added"] == 2 and plan["summary"]["refused"] == 3
+    assert plan["summary"]["added"] == 2 and plan["summary"]["refused"] == 4
     refused = {r["row"]: r for r in plan["sections"]["refused"]}
-    assert set(refused) == {"3", "4", "5"}
+    assert set(refused) == {"3", "4", "5", "7"} and "pack_qty" in refused["7"]["detail"]
     assert (
         "price" in refused["3"]["detail"] and "应为数字" in refused["3"]["detail"]
     )  # in the caller's language
@@ -207,6 +208,11 @@ def test_one_reference_row_is_saved_changed_and_retired_as_mutations_every_pc_pu
     )
     assert bad["status"] == "rejected" and "XX" in bad["message"] and "ADM-002" in bad["message"]
 
+    # a number the server's columns cannot hold is refused at the edge, not by the database
+    huge = admin.push_one(
+        "reference.save", {"kind": "drug", "fields": {"code": "ADM-001", "price": "12345678901"}}
+    )
+    assert huge["status"] == "rejected" and "超出范围" in huge["message"], huge
     retired = admin.push_one("reference.retire", {"kind": "drug", "code": "ADM-001", "reason": "停产"})
     assert retired["status"] == "applied"
     drugs, cursor = live_drugs(doctor, cursor)
@@ -224,7 +230,7 @@ def test_one_reference_row_is_saved_changed_and_retired_as_mutations_every_pc_pu
     assert refused["status"] == "rejected" and "NOPE" in refused["message"]
 
     saves = audit_entries(admin, action="mutation.reference.", username="admin")
-    assert [e["action"] for e in saves].count("mutation.reference.save") == 4
+    assert [e["action"] for e in saves].count("mutation.reference.save") == 5  # refused ones too
     assert [e["action"] for e in saves].count("mutation.reference.retire") == 1
 
 
