@@ -236,8 +236,9 @@ def test_an_import_is_previewed_with_its_refusals_then_applied_from_the_window(
 
 
 def test_the_audit_log_is_filtered_paged_and_exported_as_csv(
-    open_window: Callable[..., AdminWindow], qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    open_window: Callable[..., AdminWindow], admin_server: ServerProcess, qtbot: QtBot, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     window = open_window("admin")
     panel = window.audit
     window.tabs.setCurrentWidget(panel)
@@ -266,8 +267,14 @@ def test_the_audit_log_is_filtered_paged_and_exported_as_csv(
         rows = list(csv.DictReader(handle))
     assert rows and all(r["username"] == "admin" and r["action"].startswith("auth.") for r in rows)
 
+    # a PC appears in the list once it has pushed
+    ward = ApiUser(admin_server.url, "admin", device_id="ward-3-pc")
+    ward.push_one("reference.save", {"kind": "route", "fields": {"code": "ward3", "name_zh": "病房三用"}})
     window.tabs.setCurrentWidget(window.clients)
-    qtbot.waitUntil(lambda: window.clients.model.rowCount() > 0, timeout=WAIT)
+    window.clients.refresh_button.click()
+    qtbot.waitUntil(
+        lambda: "ward-3-pc" in [c["device_id"] for c in window.clients.model.rows()], timeout=WAIT
+    )
     save_screenshot(window, "admin_clients")
 
 

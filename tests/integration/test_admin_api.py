@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from openpyxl import Workbook
 
+from shared.errors import SuiteError
+from shared.sync.transport import ApiTransport
 from tests.reference_io.test_import import MAPPING, his_row, write_gb18030_csv
 from tests.support.api import ApiUser
 from tests.support.server import ServerProcess
@@ -328,3 +331,25 @@ def test_two_administrators_editing_one_row_the_later_edit_made_on_an_old_versio
     changes, _ = doctor.pull_all(cursor)  # back online: the latest version, once
     rows = [c["data"] for c in changes if c["kind"] == "route" and c["data"]["code"] == "neb2"]
     assert len(rows) == 1 and rows[0]["version"] == 2 and rows[0]["name_zh"] == "雾化"
+
+
+def test_the_audit_csv_streams_to_a_file_and_a_refused_download_leaves_none(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    auditor = ApiUser(server.url, "auditor")
+    doctor = ApiUser(server.url, "doctor1")
+    transport = ApiTransport(server.url)
+    try:
+        transport.set_token(auditor.token)
+        target = transport.download(
+            "/admin/audit/export.csv", tmp_path / "audit.csv", params={"action": "auth.login"}
+        )
+        rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8-sig"))))
+        assert {r["username"] for r in rows} == {"auditor", "doctor1"}
+        transport.set_token(doctor.token)
+        with pytest.raises(SuiteError) as refused:
+            transport.download("/admin/audit/export.csv", tmp_path / "refused.csv")
+        assert refused.value.code == "forbidden" and refused.value.message
+        assert not (tmp_path / "refused.csv").exists() and not (tmp_path / "refused.csv.part").exists()
+    finally:
+        transport.close()
