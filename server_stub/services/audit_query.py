@@ -22,7 +22,8 @@ CSV_COLUMNS = ("id", "at", "username", "staff_id", "device_id", "action", "targe
 @dataclass(frozen=True)
 class AuditFilter:
     """Every given criterion must hold. ``username``, ``device_id``: exact; ``action``: exact or, ending
-    in ``.``, a prefix (``reference.``); ``target``: contains; ``since`` inclusive, ``until`` exclusive."""
+    in ``.``, a prefix (``reference.``); ``target``: in the target or the detail (a drug's code finds the
+    edits of that drug); ``since`` inclusive, ``until`` exclusive."""
 
     username: str | None = None
     action: str | None = None
@@ -41,7 +42,10 @@ class AuditFilter:
             else:
                 query = query.where(c.action == self.action)
         if self.target:
-            query = query.where(c.target.contains(self.target, autoescape=True))
+            query = query.where(
+                c.target.contains(self.target, autoescape=True)
+                | c.detail.contains(self.target, autoescape=True)
+            )
         if self.device_id:
             query = query.where(c.device_id == self.device_id)
         if self.since is not None:

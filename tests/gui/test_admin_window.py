@@ -171,6 +171,16 @@ def test_an_administrator_adds_changes_and_retires_a_drug_that_a_doctors_pc_rece
     retired = window.runtime.store.all(Drug, include_voided=True)
     assert any(d.code == "GUI-0001" and d.voided for d in retired)
 
+    # who changed this drug and when: its edits in the audit log, newest first
+    panel.view.selectRow(0)
+    panel.history_button.click()
+    assert window.tabs.currentWidget() is window.audit
+    qtbot.waitUntil(lambda: window.audit.model.rowCount() == 3, timeout=WAIT)
+    entries = window.audit.model.rows()
+    assert [e["action"] for e in entries] == ["mutation.reference.retire", *["mutation.reference.save"] * 2]
+    assert all(e["username"] == "admin" and e["detail"]["result"]["code"] == "GUI-0001" for e in entries)
+    save_screenshot(window, "admin_reference_history")
+
 
 def test_a_bad_row_is_refused_in_the_window_with_the_imports_reason_and_nothing_is_queued(
     open_window: Callable[..., AdminWindow], qtbot: QtBot, monkeypatch: pytest.MonkeyPatch

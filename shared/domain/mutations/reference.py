@@ -127,8 +127,11 @@ def save_reference(state: StateReader, args: SaveReference, ctx: MutationContext
     if before is not None and after.model_dump(exclude={"version", "updated_at"}) == before.model_dump(
         exclude={"version", "updated_at"}
     ):
-        return Effect(result={"id": before.id, "version": before.version, "changed": False})
-    return Effect(writes=[after], result={"id": after.id, "version": after.version, "changed": True})
+        return Effect(result={"kind": args.kind, "code": code, "version": before.version, "changed": False})
+    # kind and code in the result: the audit entry (which keeps the result) then says what was changed
+    return Effect(
+        writes=[after], result={"kind": args.kind, "code": code, "version": after.version, "changed": True}
+    )
 
 
 @mutation(
@@ -144,4 +147,4 @@ def retire_reference(state: StateReader, args: RetireReference, ctx: MutationCon
     row = require(state, entity_type, reference_id(args.kind, args.code), ctx)
     check_base_version(row, ctx)
     after = retired(row, reason=args.reason, now=ctx.now)
-    return Effect(writes=[after], result={"id": after.id, "version": after.version})
+    return Effect(writes=[after], result={"kind": args.kind, "code": args.code, "version": after.version})

@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
 )
 
 from shared.gui import theme
+from shared.gui.admin.calls import call
 from shared.gui.admin.client import AdminClient, AuditQuery
 from shared.gui.admin.texts import t
 from shared.gui.widgets import Column, MessageLine, RowsModel, table_view
-from shared.gui.workers import run_in_background
 
 PAGE = 200
 
@@ -52,7 +52,10 @@ def ask_save_file(parent: QWidget | None, title: str, suggested: str) -> Path | 
 def _detail(entry: dict[str, Any]) -> str:
     detail = entry.get("detail")
     if isinstance(detail, dict):
-        return json.dumps(detail, ensure_ascii=False, sort_keys=True)
+        # a mutation's result (what it changed: kind, code, version) before its bookkeeping
+        first = {"result": detail["result"]} if "result" in detail else {}
+        rest = {k: v for k, v in sorted(detail.items()) if k != "result"}
+        return json.dumps({**first, **rest}, ensure_ascii=False)
     return str(detail or "")
 
 
@@ -150,6 +153,18 @@ class AuditPanel(QWidget):
             until=until.isoformat() if until else "",
         )
 
+    def show_filtered(self, **filters: str) -> None:
+        """Set the filters given (``action``, ``target``, ``username``, ``device``), clear the others, search."""
+        boxes = {
+            "username": self.username,
+            "action": self.action,
+            "target": self.target,
+            "device": self.device,
+        }
+        for name, box in [*boxes.items(), ("since", self.since), ("until", self.until)]:
+            box.setText(filters.get(name, ""))
+        self.search()
+
     def search(self) -> None:
         query = self._read_query()
         if query is None:
@@ -167,11 +182,12 @@ class AuditPanel(QWidget):
             return
         self.busy = True
         query = self.query
-        run_in_background(
+        call(
+            self,
             lambda: self.client.audit_page(query, before=before, limit=PAGE),
-            on_success=self._page,
-            on_failure=self._failed,
-            label="audit-page",
+            self._page,
+            self._failed,
+            "audit-page",
         )
 
     def _page(self, answer: dict[str, Any]) -> None:
@@ -194,11 +210,10 @@ class AuditPanel(QWidget):
         target = type(self).ask_save_file(self, t("audit.export", self.lang), suggested)
         if target is None:
             return
-        run_in_background(
+        call(
+            self,
             lambda: self.client.export_audit(query, target),
-            on_success=lambda path: self.message.show_message(
-                t("audit.exported", self.lang, path=path), "ok"
-            ),
-            on_failure=self._failed,
-            label="audit-export",
+            lambda path: self.message.show_message(t("audit.exported", self.lang, path=path), "ok"),
+            self._failed,
+            "audit-export",
         )

@@ -1,5 +1,5 @@
 """The administration endpoints the window calls (import, audit log, PCs), as plain blocking functions over
-the runtime's transport. Screens run them with ``run_in_background`` so the GUI never waits on the
+the runtime's transport. Screens run them with ``calls.call`` (a background thread) so the GUI never waits on the
 network; errors are the suite's (``raise_for_answer``) and carry the server's translated message."""
 
 from __future__ import annotations

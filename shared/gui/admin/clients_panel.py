@@ -8,10 +8,10 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 
 from shared.gui import theme
 from shared.gui.admin.audit_panel import local_time
+from shared.gui.admin.calls import call
 from shared.gui.admin.client import AdminClient
 from shared.gui.admin.texts import t
 from shared.gui.widgets import Column, MessageLine, RowsModel, table_view
-from shared.gui.workers import run_in_background
 
 
 class ClientsPanel(QWidget):
@@ -52,9 +52,7 @@ class ClientsPanel(QWidget):
 
     def refresh(self) -> None:
         self.refresh_button.setEnabled(False)
-        run_in_background(
-            self.client.clients, on_success=self._shown, on_failure=self._failed, label="admin-clients"
-        )
+        call(self, self.client.clients, self._shown, self._failed, "admin-clients")
 
     def _shown(self, clients: list[dict[str, Any]]) -> None:
         self.refresh_button.setEnabled(True)

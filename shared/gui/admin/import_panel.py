@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
 )
 
 from shared.gui import theme
+from shared.gui.admin.calls import call
 from shared.gui.admin.client import AdminClient
 from shared.gui.admin.texts import KIND_ORDER, kind_label, t
 from shared.gui.widgets import Column, MessageLine, RowsModel, table_view
-from shared.gui.workers import run_in_background
 
 SECTION_COLOURS = {"added": theme.OK, "changed": theme.BUSY, "retired": theme.WARN, "refused": theme.ERROR}
 
@@ -199,12 +199,7 @@ class ImportPanel(QWidget):
                     t("import.unreadable", self.lang, name=path.name, error=error)
                 ) from error
 
-        run_in_background(
-            work,
-            on_success=lambda plan: self._answered(plan, inputs),
-            on_failure=self._failed,
-            label="admin-import",
-        )
+        call(self, work, lambda plan: self._answered(plan, inputs), self._failed, "admin-import")
 
     def _answered(self, plan: dict[str, Any], inputs: tuple[Any, ...]) -> None:
         self.busy = False

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -152,6 +152,9 @@ def ask_reason(parent: QWidget | None, title: str, label: str) -> str | None:
 class ReferencePanel(QWidget):
     """Kind, search, the table (retired rows greyed, hidden unless asked), New / Edit / Retire."""
 
+    # "who changed this row and when": the window shows the audit log filtered to the row's edits
+    sig_history_requested = Signal(str, str)  # kind, code
+
     ask_row: Callable[..., dict[str, str] | None] = RowDialog.ask
     ask_reason: Callable[[QWidget | None, str, str], str | None] = staticmethod(ask_reason)
 
@@ -171,6 +174,7 @@ class ReferencePanel(QWidget):
         self.new_button = QPushButton(t("new", lang))
         self.edit_button = QPushButton(t("edit", lang))
         self.retire_button = QPushButton(t("retire", lang))
+        self.history_button = QPushButton(t("history", lang))
         self.count = QLabel()
         self.message = MessageLine()
         self.model: RowsModel[RefRow] = RowsModel([])
@@ -180,7 +184,7 @@ class ReferencePanel(QWidget):
         top.addWidget(self.kind_box)
         top.addWidget(self.search, 1)
         top.addWidget(self.show_retired)
-        for button in (self.new_button, self.edit_button, self.retire_button):
+        for button in (self.new_button, self.edit_button, self.retire_button, self.history_button):
             top.addWidget(button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -199,6 +203,7 @@ class ReferencePanel(QWidget):
         self.new_button.clicked.connect(self.new_row)
         self.edit_button.clicked.connect(self.edit_row)
         self.retire_button.clicked.connect(self.retire_row)
+        self.history_button.clicked.connect(self._history)
         self.view.doubleClicked.connect(lambda _index: self.edit_row())
         bus.sig_operation_did_execute.connect(self._changed)
 
@@ -258,6 +263,11 @@ class ReferencePanel(QWidget):
     def _changed(self, changes: OpChanges, _initiator: object) -> None:
         if self.loaded_kind and changes.touches(self.loaded_kind):
             self.reload()
+
+    def _history(self) -> None:
+        row = self._selected()
+        if row is not None:
+            self.sig_history_requested.emit(self.kind, str(getattr(row.entity, "code", "")))
 
     def _selected(self) -> RefRow | None:
         index = selected_row(self.view)

@@ -21,6 +21,7 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     "new": ("新增", "New", "新增"),
     "edit": ("修改", "Edit", "修改"),
     "retire": ("停用", "Retire", "停用"),
+    "history": ("修改记录", "History", "修改記錄"),
     "status": ("状态", "Status", "狀態"),
     "status.live": ("在用", "In use", "在用"),
     "status.retired": ("已停用", "Retired", "已停用"),
@@ -105,7 +106,7 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     # audit
     "audit.username": ("操作人", "Who", "操作人"),
     "audit.action": ("操作（以 . 结尾为前缀）", "Action (ending in . = prefix)", "操作（以 . 結尾為前綴）"),
-    "audit.target": ("对象包含", "Target contains", "對象包含"),
+    "audit.target": ("对象或内容包含", "Target or detail contains", "對象或內容包含"),
     "audit.device": ("终端", "PC / device", "終端"),
     "audit.since": ("起", "From", "起"),
     "audit.until": ("止", "To", "止"),

@@ -47,6 +47,7 @@ class AdminWindow(QMainWindow):
         self.imports = ImportPanel(self.client, lang)
         self.audit = AuditPanel(self.client, lang)
         self.clients = ClientsPanel(self.client, lang)
+        self.reference.sig_history_requested.connect(self.show_history)
         for number in range(4):
             QShortcut(QKeySequence(f"Ctrl+{number + 1}"), self).activated.connect(
                 functools.partial(self.tabs.setCurrentIndex, number)
@@ -89,6 +90,11 @@ class AdminWindow(QMainWindow):
                 lambda _store: engine.status(), on_success=network.relay_status, label="admin-status"
             )
         self.audit.search()
+
+    def show_history(self, _kind: str, code: str) -> None:
+        """The audit log's entries of one reference row's edits (new, changed, retired), newest first."""
+        self.audit.show_filtered(action="mutation.reference.", target=code)
+        self.tabs.setCurrentWidget(self.audit)
 
     def _staff_names(self, names: dict[str, str]) -> None:
         self.clients.staff_names = names
