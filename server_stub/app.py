@@ -27,7 +27,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server_stub.api.deps import TokenRechecks
-from server_stub.api.routes import admin, auth, devices, health, patients, queue, reference, sync
+from server_stub.api.routes import (
+    admin,
+    admin_imports,
+    audit_log,
+    auth,
+    devices,
+    health,
+    patients,
+    queue,
+    reference,
+    sync,
+)
 from server_stub.config import ServerSettings, get_settings
 from server_stub.db.engine import Database, DatabaseBusy
 from server_stub.services import audit_key, push
@@ -295,6 +306,8 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         admin.router,
         patients.router,
         devices.router,
+        admin_imports.router,
+        audit_log.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
 

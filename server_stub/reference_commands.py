@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from server_stub.commands import _add_db, _db_url
+from server_stub.services.reference_import import plan_lines
 from shared.errors import SuiteError
 from shared.reference_io.plan import KINDS, ColumnMapping, ImportPlan
 
@@ -79,31 +80,6 @@ def _import(args: argparse.Namespace) -> int:
     return 1 if run.plan.refused else 0
 
 
-def _label(entity: object) -> str:
-    for name in ("generic_name", "name_zh", "code"):
-        value = getattr(entity, name, "")
-        if value:
-            return str(value)
-    return ""
-
-
-def _plan_lines(plan: ImportPlan) -> dict[str, list[tuple[str, ...]]]:
-    """Section -> rows of (row, code, what) for the printout and the report."""
-    return {
-        "added": [("", str(getattr(e, "code", "")), _label(e)) for e in plan.added],
-        "changed": [
-            (
-                "",
-                str(getattr(c.after, "code", "")),
-                "; ".join(f"{f}: {getattr(c.before, f)!s} -> {getattr(c.after, f)!s}" for f in c.fields),
-            )
-            for c in plan.changed
-        ],
-        "retired": [("", str(getattr(e, "code", "")), _label(e)) for e in plan.retired],
-        "refused": [(str(r.row), r.code, r.reason) for r in plan.refused],
-    }
-
-
 def print_plan(plan: ImportPlan, out: TextIO, *, show: int) -> None:
     counts = plan.summary()
     out.write(
@@ -111,7 +87,7 @@ def print_plan(plan: ImportPlan, out: TextIO, *, show: int) -> None:
         f"{counts['unchanged']} unchanged, {counts['refused']} refused\n"
     )
     marks = {"added": "+", "changed": "~", "retired": "-", "refused": "!"}
-    for section, lines in _plan_lines(plan).items():
+    for section, lines in plan_lines(plan).items():
         if not lines:
             continue
         out.write(f"{section}:\n")
@@ -126,7 +102,7 @@ def write_report(plan: ImportPlan, path: Path) -> None:
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["section", "row", "code", "detail"])
-        for section, lines in _plan_lines(plan).items():
+        for section, lines in plan_lines(plan).items():
             for row, code, what in lines:
                 writer.writerow([section, row, code, what])
 

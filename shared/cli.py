@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "triage": ("triage_desk.main", "the triage desk: check-in, queue console (--kiosk: self check-in)"),
     "kiosk": ("triage_desk.main", "the self check-in kiosk (full screen, by appointment)"),
     "display": ("triage_desk.main", "the waiting-room display with voice calling"),
+    "admin": ("shared.gui.admin.main", "the administration window: reference data, import, audit log, PCs"),
     "pharmacy": ("pharmacy_desk.main", "the pharmacy desk: review, dispensing, stock, printers"),
     "workstation": (
         "workstation.main",

@@ -154,3 +154,9 @@ def require_roles(*roles: str) -> Callable[..., Awaitable[Principal]]:
 AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
 SecurityAdminDep = Annotated[Principal, Depends(require_roles("security_admin"))]
 AnyStaffDep = Annotated[Principal, Depends(require_roles("doctor", "pharmacist", "nurse", "admin"))]
+# 三员分立: the auditor reads the audit log (with the system administrator) and changes nothing.
+AuditReaderDep = Annotated[Principal, Depends(require_roles("admin", "auditor"))]
+# Anyone signed in, the auditor too: who they are, signing out.
+SignedInDep = Annotated[
+    Principal, Depends(require_roles("doctor", "pharmacist", "nurse", "admin", "security_admin", "auditor"))
+]

@@ -222,6 +222,16 @@ def _staff(departments: list[Department], rng: random.Random) -> list[Staff]:
             campus_id=reference_id("campus", "MAIN"),
         )
     )
+    staff.append(  # reads the audit log, changes nothing (三员分立)
+        Staff(
+            id=reference_id("staff", "auditor"),
+            username="auditor",
+            name="安全审计员",
+            roles=["auditor"],
+            title="审计",
+            campus_id=reference_id("campus", "MAIN"),
+        )
+    )
     return staff
 
 

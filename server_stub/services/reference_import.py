@@ -49,6 +49,7 @@ def plan_from_database(
     mapping: ColumnMapping | None,
     retire_missing: bool,
     now: dt.datetime,
+    lang: str = "en",
 ) -> ImportPlan:
     spec = KINDS[kind]
     known = {other: _codes(conn, other) for other in set(spec.references.values())}
@@ -61,6 +62,7 @@ def plan_from_database(
         retire_missing=retire_missing,
         now=now,
         source=table.path.name,
+        lang=lang,
     )
 
 
@@ -74,22 +76,31 @@ def import_file(
     dry_run: bool = False,
     username: str | None = None,
     sheet: str | None = None,
+    staff_id: str | None = None,
+    device_id: str | None = None,
+    source_name: str | None = None,
+    lang: str = "en",
 ) -> ImportRun:
     """Plan the import of ``path`` against the database and, unless ``dry_run``, apply it atomically.
-    ``username`` is who runs it (recorded in the audit entry with the file's SHA-256)."""
+    ``username`` (``staff_id``, ``device_id``) is who runs it, recorded in the audit entry with the
+    file's SHA-256; ``source_name`` is the file's name as its owner knows it (default: ``path``'s);
+    refusal reasons are in ``lang``."""
     if kind not in KINDS:
         raise KeyError(kind)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    name = source_name or path.name
     table = read_table(path, sheet=sheet)
     now = dt.datetime.now(dt.UTC)
     if dry_run:
         with db.read() as conn:
             plan = plan_from_database(
-                conn, kind, table, mapping=mapping, retire_missing=retire_missing, now=now
+                conn, kind, table, mapping=mapping, retire_missing=retire_missing, now=now, lang=lang
             )
         return ImportRun(plan, False, digest)
     with db.write() as conn:
-        plan = plan_from_database(conn, kind, table, mapping=mapping, retire_missing=retire_missing, now=now)
+        plan = plan_from_database(
+            conn, kind, table, mapping=mapping, retire_missing=retire_missing, now=now, lang=lang
+        )
         writes = plan.writes
         if writes:
             write_entities(conn, writes)
@@ -99,10 +110,38 @@ def import_file(
                 action="reference.import",
                 outcome="applied",
                 username=username,
-                target=f"{kind}:{path.name}",
-                detail={"file": path.name, "sha256": digest, "rows": len(table.rows), **plan.summary()},
+                staff_id=staff_id,
+                device_id=device_id,
+                target=f"{kind}:{name}"[:128],
+                detail={"file": name, "sha256": digest, "rows": len(table.rows), **plan.summary()},
             )
     return ImportRun(plan, bool(writes), digest)
+
+
+def _label(entity: object) -> str:
+    for name in ("generic_name", "name_zh", "code"):
+        value = getattr(entity, name, "")
+        if value:
+            return str(value)
+    return ""
+
+
+def plan_lines(plan: ImportPlan) -> dict[str, list[tuple[str, ...]]]:
+    """Section -> rows of (row, code, what): how a plan is shown, by ``clinic import``, its report and
+    the import endpoint alike."""
+    return {
+        "added": [("", str(getattr(e, "code", "")), _label(e)) for e in plan.added],
+        "changed": [
+            (
+                "",
+                str(getattr(c.after, "code", "")),
+                "; ".join(f"{f}: {getattr(c.before, f)!s} -> {getattr(c.after, f)!s}" for f in c.fields),
+            )
+            for c in plan.changed
+        ],
+        "retired": [("", str(getattr(e, "code", "")), _label(e)) for e in plan.retired],
+        "refused": [(str(r.row), r.code, r.reason) for r in plan.refused],
+    }
 
 
 def export_file(db: Database, kind: str, path: Path) -> int:

@@ -14,8 +14,9 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
-Role = Literal["doctor", "pharmacist", "nurse", "admin", "kiosk", "security_admin"]
-ROLES: tuple[Role, ...] = ("doctor", "pharmacist", "nurse", "admin", "kiosk", "security_admin")
+# auditor: reads the audit log, changes no data (三员分立: apart from the system administrator, admin)
+Role = Literal["doctor", "pharmacist", "nurse", "admin", "kiosk", "security_admin", "auditor"]
+ROLES: tuple[Role, ...] = ("doctor", "pharmacist", "nurse", "admin", "kiosk", "security_admin", "auditor")
 Sex = Literal["M", "F", "U"]
 # Whether anyone asked the patient about allergies: "none" is "no known allergy", "listed" names them.
 AllergyStatus = Literal["not_asked", "none", "listed"]

@@ -32,17 +32,19 @@ def rows(
 ) -> list[list[str]]:
     """Live entities as text rows in ``columns(kind)`` order, sorted by code. ``codes_by_id`` gives, per
     referenced kind, id -> code for the ``_id`` fields."""
-    names = columns(kind)
+    live = sorted((e for e in entities if not e.voided), key=lambda e: str(getattr(e, "code", "")))
+    return [row(kind, entity, codes_by_id) for entity in live]
+
+
+def row(kind: ImportKind, entity: Entity, codes_by_id: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """One entity as a text row in ``columns(kind)`` order (the administration window edits these)."""
     out = []
-    for entity in sorted((e for e in entities if not e.voided), key=lambda e: str(getattr(e, "code", ""))):
-        row = []
-        for name in names:
-            value = getattr(entity, name)
-            other = kind.references.get(name)
-            if other and name.endswith("_id") and value is not None:
-                value = codes_by_id.get(other, {}).get(str(value), value)
-            row.append(_cell(value))
-        out.append(row)
+    for name in columns(kind):
+        value = getattr(entity, name)
+        other = kind.references.get(name)
+        if other and name.endswith("_id") and value is not None:
+            value = codes_by_id.get(other, {}).get(str(value), value)
+        out.append(_cell(value))
     return out
 
 

@@ -15,6 +15,7 @@ import functools
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from shared.domain.entities import (
 from shared.domain.search_keys import pinyin_initials
 from shared.errors import ValidationFailed
 from shared.ids import reference_id
+from shared.reference_io.messages import explain, kind_label, say
 from shared.reference_io.tables import SourceRow, Table
 
 _TRUE = {"1", "true", "yes", "y", "是", "t", "√"}
@@ -109,12 +111,25 @@ class ColumnMapping:
     def load(cls, path: Path) -> ColumnMapping:
         """A TOML mapping file with tables ``[columns]``, ``[defaults]`` and ``[values.<field>]``."""
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-            raise ValidationFailed(f"{path.name}: not a readable TOML mapping file: {error}") from error
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValidationFailed(
+                f"{path.name}: not a readable TOML mapping file: {error}", code="bad_mapping"
+            ) from error
+        return cls.parse(text, path.name)
+
+    @classmethod
+    def parse(cls, text: str, name: str = "mapping") -> ColumnMapping:
+        """The mapping file's text (as sent to the server's import endpoint); ``name`` for messages."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise ValidationFailed(
+                f"{name}: not a readable TOML mapping file: {error}", code="bad_mapping"
+            ) from error
         unknown = set(data) - {"columns", "defaults", "values", "kind"}
         if unknown:
-            raise ValidationFailed(f"{path.name}: unknown sections {sorted(unknown)}", code="bad_mapping")
+            raise ValidationFailed(f"{name}: unknown sections {sorted(unknown)}", code="bad_mapping")
         return cls(
             columns={str(k): str(v) for k, v in data.get("columns", {}).items()},
             defaults=dict(data.get("defaults", {})),
@@ -195,21 +210,23 @@ def plan_import(
     retire_missing: bool = False,
     now: dt.datetime,
     source: str = "",
+    lang: str = "en",
 ) -> ImportPlan:
     """Compare ``table`` with ``current`` (every row of the kind, retired ones too). ``known_codes``
-    gives, per kind that ``kind.references`` points at, its live codes and their ids."""
+    gives, per kind that ``kind.references`` points at, its live codes and their ids. Refusal reasons
+    are in ``lang`` (English by default, as ``clinic import`` prints them)."""
     mapping = mapping or ColumnMapping()
     columns = mapping.resolve(kind, table.headers)
     by_code = {getattr(e, "code"): e for e in current}  # noqa: B009 - every importable kind has a code
     plan = ImportPlan(kind.name)
     seen: dict[str, int] = {}
     for row in table.rows:
-        data, problem = _row_data(kind, row, columns, mapping)
+        data, problem = _row_data(kind, row, columns, mapping, lang)
         code = str(data.get("code", "")) if data else row.cells.get(columns["code"], "")
         if problem is None and code in seen:
-            problem = f"duplicate code {code}: already in row {seen[code]}"
+            problem = say("duplicate", lang, code=code, row=seen[code])
         if problem is None:
-            problem = _unknown_reference(kind, data, known_codes)
+            problem = _unknown_reference(kind, data, known_codes, lang)
         if problem is not None:
             plan.refused.append(Refusal(row.number, code, problem))
             continue
@@ -218,7 +235,11 @@ def plan_import(
         try:
             after = _entity(kind, data, before, now)
         except ValidationError as error:
-            plan.refused.append(Refusal(row.number, code, _explain(error)))
+            plan.refused.append(Refusal(row.number, code, explain(error, lang)))
+            continue
+        problem = out_of_range(after, lang)
+        if problem is not None:
+            plan.refused.append(Refusal(row.number, code, problem))
             continue
         if before is None:
             plan.added.append(after)
@@ -236,8 +257,45 @@ def plan_import(
     return plan
 
 
+def entity_from_fields(
+    kind: ImportKind,
+    fields: Mapping[str, str],
+    before: Entity | None,
+    *,
+    known_codes: Mapping[str, Mapping[str, str]] | None,
+    now: dt.datetime,
+    lang: str = "en",
+) -> Entity:
+    """One row typed by hand (an administrator's edit): the same checks and conversions as a row of an
+    imported file, fields named as in ``clinic export``. An empty field keeps ``before``'s value (as an
+    empty cell does on import). Raises ``ValidationFailed`` with the reason the import would give."""
+    importable = set(kind.entity.model_fields) - MANAGED_FIELDS
+    unknown = sorted(set(fields) - importable)
+    if unknown:
+        raise ValidationFailed(say("no_fields", lang, kind=kind.name, fields=unknown), code="invalid_row")
+    row = SourceRow(0, {name: str(value) for name, value in fields.items()})
+    data, problem = _row_data(kind, row, {name: name for name in fields}, ColumnMapping(), lang)
+    if problem is None:
+        problem = _unknown_reference(kind, data, known_codes, lang)
+    if problem is not None:
+        raise ValidationFailed(problem, code="invalid_row")
+    try:
+        entity = _entity(kind, data, before, now)
+    except ValidationError as error:
+        raise ValidationFailed(explain(error, lang), code="invalid_row") from error
+    problem = out_of_range(entity, lang)
+    if problem is not None:
+        raise ValidationFailed(problem, code="invalid_row")
+    return entity
+
+
+def retired(entity: Entity, *, reason: str, now: dt.datetime) -> Entity:
+    """``entity`` withdrawn from use, one version up: voided with a reason, never deleted."""
+    return _next(entity, now, voided=True, void_reason=reason[:500])
+
+
 def _row_data(
-    kind: ImportKind, row: SourceRow, columns: Mapping[str, str], mapping: ColumnMapping
+    kind: ImportKind, row: SourceRow, columns: Mapping[str, str], mapping: ColumnMapping, lang: str
 ) -> tuple[dict[str, Any], str | None]:
     data: dict[str, Any] = dict(mapping.defaults)
     for name, column in columns.items():
@@ -246,19 +304,22 @@ def _row_data(
         if name in kind.flags:
             lowered = text.lower()
             if lowered not in _TRUE | _FALSE:
-                return data, f"{name}: {text!r} is not yes/no (1/0, 是/否)"
+                return data, say("not_yes_no", lang, field=name, text=text)
             data[name] = lowered in _TRUE
         elif text:
             data[name] = text
         else:
             data.pop(name, None)  # empty: the field's default, or a refusal if it has none
     if not data.get("code"):
-        return data, "no code"
+        return data, say("no_code", lang)
     return data, None
 
 
 def _unknown_reference(
-    kind: ImportKind, data: dict[str, Any], known_codes: Mapping[str, Mapping[str, str]] | None
+    kind: ImportKind,
+    data: dict[str, Any],
+    known_codes: Mapping[str, Mapping[str, str]] | None,
+    lang: str = "en",
 ) -> str | None:
     """Refuse a code of another kind that does not exist; put the row's id in an ``_id`` field."""
     for name, other in kind.references.items():
@@ -268,10 +329,10 @@ def _unknown_reference(
         codes = (known_codes or {}).get(other)
         if codes is None:
             if name.endswith("_id"):
-                return f"{name}: no {other} codes to check {value!r} against"
+                return say("no_codes", lang, field=name, other=_kind(other, lang), value=value)
             continue
         if value not in codes:
-            return f"{name}: unknown {other} code {value!r}"
+            return say("unknown_code", lang, field=name, other=_kind(other, lang), value=value)
         if name.endswith("_id"):
             data[name] = codes[value]
     return None
@@ -303,11 +364,24 @@ def _differing(before: Entity, after: Entity, names: Iterable[str]) -> tuple[str
     return tuple(out)
 
 
-def _explain(error: ValidationError) -> str:
-    parts = []
-    for problem in error.errors():
-        where = ".".join(str(p) for p in problem["loc"]) or "row"
-        given = problem.get("input")
-        shown = "" if isinstance(given, dict) else f" (given {given!r})"
-        parts.append(f"{where}: {problem['msg']}{shown}")
-    return "; ".join(parts)
+# What the server's columns hold: decimals are NUMERIC(14, 4) (below 10^10), whole numbers are checked
+# like every number a mutation carries (``mutations.base.MAX_ABS_NUMBER``).
+_MAX_DECIMAL = Decimal(10) ** 10
+_MAX_INTEGER = 10**12
+
+
+def out_of_range(entity: Entity, lang: str = "en") -> str | None:
+    """The first number of ``entity`` too large for the server's columns, as a refusal reason."""
+    for name in type(entity).model_fields:
+        value = getattr(entity, name)
+        if isinstance(value, bool):
+            continue
+        if (isinstance(value, Decimal) and abs(value) >= _MAX_DECIMAL) or (
+            isinstance(value, int) and abs(value) > _MAX_INTEGER
+        ):
+            return say("out_of_range", lang, field=name, value=str(value))
+    return None
+
+
+def _kind(kind: str, lang: str) -> str:
+    return kind_label(kind, lang)

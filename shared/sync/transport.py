@@ -13,6 +13,7 @@ import logging
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -247,6 +248,40 @@ class ApiTransport:
         if not isinstance(answer, dict):
             raise TransientError("unreadable answer from the server: not an object", code="bad_answer")
         return answer
+
+    def call(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> httpx.Response:
+        """Any other endpoint (``/admin/...`` for the administration window): the answer, or the suite
+        error an error answer means (``raise_for_answer``)."""
+        response = self._call(method, path, timeout=timeout, **kwargs)
+        raise_for_answer(response)
+        return response
+
+    def download(
+        self, path: str, target: Path, *, params: dict[str, Any] | None = None, timeout: float = 300.0
+    ) -> Path:
+        """Stream a GET answer into ``target`` (written beside it first, then moved into place, so a cut
+        connection never leaves half a file under that name); error answers raise as in ``call``."""
+        request = self._http.build_request(
+            "GET", f"{API_PREFIX}{path}", params=params, headers=self._headers(),
+            timeout=httpx.Timeout(timeout, connect=min(self.timeout, 5.0)),
+        )  # fmt: skip
+        partial = target.with_name(target.name + ".part")
+        try:
+            response = self._http.send(request, stream=True)
+            try:
+                if response.status_code >= 400:
+                    response.read()
+                    raise_for_answer(response)
+                with partial.open("wb") as out:
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+            finally:
+                response.close()
+        except httpx.TransportError as error:
+            partial.unlink(missing_ok=True)
+            raise TransientError(f"{type(error).__name__}: {error}", code="network") from error
+        partial.replace(target)
+        return target
 
     @contextmanager
     def bootstrap(self, after: int) -> Iterator[Iterator[bytes]]:

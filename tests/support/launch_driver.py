@@ -18,7 +18,12 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-APPS = {"pharmacy": "pharmacy_desk.main", "workstation": "workstation.main", "triage": "triage_desk.main"}
+APPS = {
+    "pharmacy": "pharmacy_desk.main",
+    "workstation": "workstation.main",
+    "triage": "triage_desk.main",
+    "admin": "shared.gui.admin.main",
+}
 
 
 def main() -> int:

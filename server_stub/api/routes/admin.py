@@ -1,4 +1,4 @@
-"""``/api/v1/admin``: audit-chain verification and the list of syncing clients (admin role only)."""
+"""``/api/v1/admin``: audit-chain verification (auditor or admin) and the list of syncing clients (admin)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from server_stub.api.deps import AdminDep, DbDep
+from server_stub.api.deps import AdminDep, AuditReaderDep, DbDep
 from server_stub.db.tables import sync_client
 from server_stub.services import audit
 from shared.protocol.models import ErrorBody
@@ -18,7 +18,7 @@ router = APIRouter(
 
 
 @router.get("/audit/verify")
-def verify_audit(_principal: AdminDep, db: DbDep) -> dict[str, Any]:
+def verify_audit(_principal: AuditReaderDep, db: DbDep) -> dict[str, Any]:
     with db.read() as conn:
         report = audit.verify(conn)
     return {"ok": report.ok, "checked": report.checked, "problems": report.problems}

@@ -7,7 +7,7 @@ import datetime as dt
 
 from fastapi import APIRouter, Request
 
-from server_stub.api.deps import AnyStaffDep, DbDep, LangDep, PrincipalDep, SecurityAdminDep, SettingsDep
+from server_stub.api.deps import DbDep, LangDep, PrincipalDep, SecurityAdminDep, SettingsDep, SignedInDep
 from server_stub.config import ServerSettings
 from server_stub.services import auth, desk_slots
 from server_stub.services.clock import utcnow
@@ -91,7 +91,7 @@ def logout(principal: PrincipalDep, db: DbDep, request: Request) -> None:
 
 
 @router.get("/me", response_model=Staff, responses={401: {"model": ErrorBody}})
-def me(principal: AnyStaffDep) -> Staff:
+def me(principal: SignedInDep) -> Staff:
     return principal.staff
 
 

@@ -9,6 +9,7 @@ from shared.domain.mutations import (  # noqa: F401  (registration by import)
     pharmacy,
     printing,
     queue,
+    reference,
     rx,
     stock,
     visit,

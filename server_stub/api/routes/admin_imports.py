@@ -1,0 +1,141 @@
+"""``/api/v1/admin/import/{kind}``: run ``clinic import`` over HTTP for the administration window. The file
+comes in the body (base64, with its name, which picks CSV or workbook), with the mapping file's text;
+the server plans it with the same code as the command and answers the plan, and, unless ``dry_run``,
+applies it in one audited batch that every PC then pulls. Admin role only: this changes data."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import Field
+from starlette.concurrency import run_in_threadpool
+
+from server_stub.api.deps import AdminDep, DbDep, LangDep
+from server_stub.services.notifier import FeedNotifier
+from server_stub.services.reference_import import import_file, plan_lines
+from shared.errors import ValidationFailed
+from shared.protocol.models import ErrorBody, WireModel
+from shared.reference_io.messages import file_problem
+from shared.reference_io.plan import ColumnMapping
+
+router = APIRouter(
+    prefix="/admin",
+    tags=["admin"],
+    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 400: {"model": ErrorBody}},
+)
+
+ImportKindName = Literal[
+    "campus", "department", "room", "pharmacy", "frequency", "route", "drug", "diagnosis", "exam_item"
+]
+_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xls", ".ods"}
+
+
+class ImportRequest(WireModel):
+    filename: str = Field(min_length=1, max_length=200)
+    content: str = Field(min_length=1, description="the file's bytes, base64 (gzip-compressed first if gzip)")
+    gzip: bool = Field(
+        default=False, description="content is gzip-compressed (a 50,000-row CSV fits the body limit)"
+    )
+    mapping: str | None = Field(default=None, max_length=200_000, description="the TOML mapping file's text")
+    dry_run: bool = True
+    retire_missing: bool = False
+    sheet: str | None = Field(default=None, max_length=100)
+    show: int = Field(default=500, ge=0, le=100_000, description="rows listed per section (0: all)")
+
+
+def _safe_name(filename: str) -> str:
+    name = re.sub(r"[\\/:*?\"<>|\x00-\x1f]", "_", Path(filename).name).strip(" .") or "upload"
+    if Path(name).suffix.lower() not in _SUFFIXES:
+        raise ValidationFailed(
+            f"{name}: not a CSV or workbook file (.csv, .xlsx, .xls, .ods)", code="bad_file"
+        )
+    return name
+
+
+# The largest file an import reads once uncompressed: far above a 50,000-row drug list (~10 MB), far
+# below what would hurt the server (a small gzip body can claim gigabytes).
+MAX_FILE_BYTES = 200 * 1024 * 1024
+
+
+def _gunzip(data: bytes, name: str) -> bytes:
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(data, MAX_FILE_BYTES + 1)
+    except zlib.error as error:
+        raise ValidationFailed(f"{name}: the content is not gzip data ({error})", code="bad_file") from error
+    if len(out) > MAX_FILE_BYTES or inflater.unconsumed_tail:
+        raise ValidationFailed(
+            f"{name}: larger than {MAX_FILE_BYTES // 2**20} MB uncompressed", code="too_large"
+        )
+    return out
+
+
+def _unpack(body: ImportRequest) -> tuple[str, bytes, ColumnMapping | None]:
+    """The file's safe name, its bytes and the mapping, or ``ValidationFailed`` naming what is wrong."""
+    name = _safe_name(body.filename)
+    try:
+        raw = base64.b64decode(body.content, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ValidationFailed(f"{name}: the content is not base64", code="bad_file") from error
+    if body.gzip:
+        raw = _gunzip(raw, name)
+    mapping = ColumnMapping.parse(body.mapping, "mapping") if body.mapping else None
+    return name, raw, mapping
+
+
+@router.post("/import/{kind}")
+async def run_import(kind: ImportKindName, body: ImportRequest, principal: AdminDep, db: DbDep,
+                     request: Request, lang: LangDep) -> dict[str, Any]:  # fmt: skip
+    """The plan (``summary`` and per section the rows: ``row``, ``code``, ``detail``), and whether it was
+    applied. Refused rows never stop the other rows: they are listed with their row number and reason."""
+    try:
+        name, raw, mapping = _unpack(body)
+    except ValidationFailed as error:
+        raise ValidationFailed(file_problem(error.code, error.message, lang), code=error.code) from error
+
+    def work() -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="clinic-import-") as folder:
+            path = Path(folder) / name  # the file's own name: the retire reason and the audit entry name it
+            path.write_bytes(raw)
+            run = import_file(
+                db,
+                kind,
+                path,
+                mapping=mapping,
+                retire_missing=body.retire_missing,
+                dry_run=body.dry_run,
+                username=principal.staff.username,
+                staff_id=principal.staff.id,
+                device_id=principal.device_id,
+                sheet=body.sheet,
+                lang=lang,
+            )
+        limit = body.show or None
+        return {
+            "kind": kind,
+            "file": name,
+            "sha256": run.file_sha256,
+            "dry_run": body.dry_run,
+            "applied": run.applied,
+            "summary": run.plan.summary(),
+            "sections": {
+                section: [{"row": row, "code": code, "detail": what} for row, code, what in lines[:limit]]
+                for section, lines in plan_lines(run.plan).items()
+            },
+        }
+
+    try:
+        answer = await run_in_threadpool(work)
+    except ValidationFailed as error:
+        raise ValidationFailed(file_problem(error.code, error.message, lang), code=error.code) from error
+    if answer["applied"]:
+        notifier: FeedNotifier = request.app.state.notifier
+        await notifier.refresh()  # online PCs' long-polls see the new rows now, not at the next poll
+    return answer

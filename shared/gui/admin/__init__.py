@@ -1,0 +1,1 @@
+"""``clinic admin``: the administration window (reference data, import, audit log, PCs)."""

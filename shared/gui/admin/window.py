@@ -1,0 +1,105 @@
+"""The administration window: reference data, import, audit log and PCs in tabs, chosen by the signed-in
+role (三员分立): the system administrator (``admin``) gets every tab, the auditor only the audit log."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+
+from shared.domain.entities import Staff
+from shared.gui import theme
+from shared.gui.admin.audit_panel import AuditPanel
+from shared.gui.admin.client import AdminClient
+from shared.gui.admin.clients_panel import ClientsPanel
+from shared.gui.admin.import_panel import ImportPanel
+from shared.gui.admin.reference_panel import ReferencePanel
+from shared.gui.admin.texts import t
+from shared.gui.ops import QueryOp
+
+
+class AdminWindow(QMainWindow):
+    def __init__(self, runtime: Any, lang: str) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.lang = lang
+        self.client = AdminClient(runtime.transport)
+        self.setWindowTitle(t("title", lang))
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(8, 6, 8, 4)
+        top = QHBoxLayout()
+        self.title_label = QLabel(t("title", lang))
+        self.title_label.setProperty("role", "title")
+        top.addWidget(self.title_label)
+        top.addStretch(1)
+        self.role_note = QLabel()
+        self.role_note.setStyleSheet(f"color: {theme.MUTED};")
+        top.addWidget(self.role_note)
+        layout.addLayout(top)
+        self.tabs = QTabWidget()
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.setStatusBar(runtime.status_bar(self))
+        self.reference = ReferencePanel(runtime.bus, lang)
+        self.imports = ImportPanel(self.client, lang)
+        self.audit = AuditPanel(self.client, lang)
+        self.clients = ClientsPanel(self.client, lang)
+        self.reference.sig_history_requested.connect(self.show_history)
+        for number in range(4):
+            QShortcut(QKeySequence(f"Ctrl+{number + 1}"), self).activated.connect(
+                functools.partial(self.tabs.setCurrentIndex, number)
+            )
+        self.resize(1366, 768)
+
+    @property
+    def roles(self) -> frozenset[str]:
+        staff: Staff | None = self.runtime.staff
+        return frozenset(staff.roles) if staff else frozenset()
+
+    def start(self) -> None:
+        """After a login: the tabs this user's role may use, then their data."""
+        staff: Staff | None = self.runtime.staff
+        self.setWindowTitle(f"{t('title', self.lang)} - {staff.name}" if staff else t("title", self.lang))
+        self.tabs.clear()
+        admin = "admin" in self.roles
+        if admin:
+            self.tabs.addTab(self.reference, t("tab.reference", self.lang))
+            self.tabs.addTab(self.imports, t("tab.import", self.lang))
+        if admin or "auditor" in self.roles:
+            self.tabs.addTab(self.audit, t("tab.audit", self.lang))
+        if admin:
+            self.tabs.addTab(self.clients, t("tab.clients", self.lang))
+        self.role_note.setText("" if admin else t("role.auditor", self.lang))
+        if admin:
+            self.reference.reload()
+            self.clients.refresh()
+            QueryOp(
+                parent=self,
+                op=lambda store: {
+                    s.id: f"{s.name} ({s.username})" for s in store.all(Staff, include_voided=True)
+                },
+                success=self._staff_names,
+            ).run_in_background()
+        else:
+            # no sync engine runs for the auditor: show the login's state, not the start-up one
+            engine, network = self.runtime.engine, self.runtime.network
+            self.runtime.context.db.submit(
+                lambda _store: engine.status(), on_success=network.relay_status, label="admin-status"
+            )
+        self.audit.search()
+
+    def show_history(self, _kind: str, code: str) -> None:
+        """The audit log's entries of one reference row's edits (new, changed, retired), newest first."""
+        self.audit.show_filtered(action="mutation.reference.", target=code)
+        self.tabs.setCurrentWidget(self.audit)
+
+    def _staff_names(self, names: dict[str, str]) -> None:
+        self.clients.staff_names = names
+        self.clients.model.set_rows(self.clients.model.rows())
+
+    def may_sync(self) -> bool:
+        """The auditor reads the audit log online and keeps no copy of the hospital's data."""
+        return "admin" in self.roles
