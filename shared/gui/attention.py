@@ -118,6 +118,8 @@ MUTATION_LABELS: dict[str, tuple[str, str, str]] = {
     "queue.pause_room": ("暂停诊室", "Pause room", "暫停診室"),
     "queue.room_open": ("开诊（医生在诊室）", "Open room (doctor at work)", "開診（醫生在診室）"),
     "queue.room_close": ("关诊", "Close room", "關診"),
+    "reference.save": ("保存基础数据", "Save reference data", "保存基礎數據"),
+    "reference.retire": ("停用基础数据", "Retire reference data", "停用基礎數據"),
     "queue.reorder": ("调整顺序", "Reorder queue", "調整順序"),
     "queue.set_priority": ("调整优先级", "Change priority", "調整優先級"),
     "queue.undo": ("撤销操作", "Undo", "撤銷操作"),

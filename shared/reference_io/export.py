@@ -22,6 +22,8 @@ def _cell(value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"
+    if isinstance(value, list):
+        return ";".join(str(item) for item in value)  # read back by the import's list rule
     if isinstance(value, Decimal):
         return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
     return str(value)

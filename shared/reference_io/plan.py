@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import tomllib
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -39,6 +41,7 @@ from shared.ids import reference_id
 from shared.reference_io.messages import explain, kind_label, say
 from shared.reference_io.tables import SourceRow, Table
 
+LIST_SEPARATORS = re.compile("[;；、]")
 _TRUE = {"1", "true", "yes", "y", "是", "t", "√"}
 _FALSE = {"0", "false", "no", "n", "否", "f", ""}
 
@@ -63,6 +66,13 @@ class ImportKind:
         """The yes/no fields, read as 1/0, true/false, 是/否."""
         return frozenset(
             n for n, f in self.entity.model_fields.items() if f.annotation in (bool, bool | None)
+        )
+
+    @functools.cached_property
+    def lists(self) -> frozenset[str]:
+        """The list fields (a drug's active ingredients), one cell of items split by ``;``, ``；`` or ``、``."""
+        return frozenset(
+            n for n, f in self.entity.model_fields.items() if typing.get_origin(f.annotation) is list
         )
 
 
@@ -306,6 +316,8 @@ def _row_data(
             if lowered not in _TRUE | _FALSE:
                 return data, say("not_yes_no", lang, field=name, text=text)
             data[name] = lowered in _TRUE
+        elif name in kind.lists:
+            data[name] = [item.strip() for item in LIST_SEPARATORS.split(text) if item.strip()]
         elif text:
             data[name] = text
         else:
