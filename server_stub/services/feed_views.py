@@ -7,8 +7,9 @@ time in its restricted form (``restrict``), and each pull picks the form by the 
 gets the widest view of them.
 
 - Patients' ID numbers and phones in full: doctors (prescriptions of controlled drugs carry the ID
-  number) and nurses (they register patients and check IDs at the desk). Pharmacists and IT admins
-  get them masked (``110***********1234``, ``138****5678``); the last 4 of the ID number stay.
+  number), nurses (they register patients and check IDs at the desk) and pharmacists (a narcotic's
+  dispensing records the ID, the pickup code is texted to the patient's phone, waybills carry it). IT
+  admins get them masked (``110***********1234``, ``138****5678``); the last 4 of the ID number stay.
 - The pickup-code digest (``pickup_code.digest`` and its copy ``rx.pickup_code_hash``): pharmacists only
   (they verify the code); everyone else gets it blank.
 """

@@ -6,10 +6,12 @@ from collections.abc import Collection
 
 # Who receives which fields in full (the server's feed filters by it, ``server_stub.services.feed_views``;
 # a PC whose user's view differs from what it downloaded downloads again). Kind -> roles with the full
-# view: patients' ID numbers and phones for doctors (controlled-drug prescriptions carry the ID number)
-# and nurses (registration, ID checks); the pickup-code digest for pharmacists only.
+# view: patients' ID numbers and phones for doctors (controlled-drug prescriptions carry the ID number),
+# nurses (registration, ID checks) and pharmacists (a narcotic's dispensing records the ID; the pickup
+# code is texted to the patient's phone; couriers' waybills carry it); IT (admin) sees them masked. The
+# pickup-code digest for pharmacists only.
 FULL_VIEW_ROLES: dict[str, frozenset[str]] = {
-    "patient": frozenset({"doctor", "nurse"}),
+    "patient": frozenset({"doctor", "nurse", "pharmacist"}),
     "pickup_code": frozenset({"pharmacist"}),
     "rx": frozenset({"pharmacist"}),  # its copy of the pickup-code digest
 }
