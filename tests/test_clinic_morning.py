@@ -39,6 +39,7 @@ from server_stub.services.clock import utcnow  # noqa: E402
 from server_stub.services.entities import bulk_insert  # noqa: E402
 from shared.domain.entities import Patient, Queue, QueueTicket, Schedule, Staff  # noqa: E402
 from shared.domain.identity import check_char  # noqa: E402
+from shared.domain.pickup import parse_pickup_scan  # noqa: E402
 from shared.gui.app import ClientRuntime  # noqa: E402
 from shared.gui.login import LoginResult  # noqa: E402
 from shared.gui.theme import apply_theme  # noqa: E402
@@ -593,6 +594,9 @@ def test_a_clinic_morning_through_all_three_apps(
 
     qtbot.waitUntil(lambda: "取药凭条" in receipt_text(), timeout=WAIT)
     assert " ".join(code) in receipt_text() and prescription.number in receipt_text()
+    pickup_slip = decode((receipts / "receipt.bin").read_bytes())
+    assert parse_pickup_scan(pickup_slip.qr_payloads[-1]) == (prescription.id, code)
+    assert patient.name not in pickup_slip.text, "the name is masked on the slip"
     qtbot.waitUntil(  # the pharmacist's last word after the approval: where the code went
         lambda: code in pharmacy.message_line.text() and "取药凭条" in pharmacy.message_line.text(),
         timeout=WAIT,
