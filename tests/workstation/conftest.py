@@ -44,6 +44,22 @@ def key_store(tmp_path: Path) -> Iterator[FileKeyring]:
         yield backend
 
 
+@pytest.fixture(autouse=True)
+def finish_unsigned_notes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """F9 on an unsigned note asks the doctor (a modal reminder); unless a test answers it itself, the
+    doctor finishes anyway and signs later, as the reminder allows. Returns the patients it was asked for."""
+    from workstation.screens.consult import UnsignedNoteDialog
+
+    asked: list[str] = []
+
+    def finish(cls: Any, parent: Any = None, **kw: Any) -> str:
+        asked.append(kw.get("patient", ""))
+        return "finish"
+
+    monkeypatch.setattr(UnsignedNoteDialog, "ask", classmethod(finish))
+    return asked
+
+
 @dataclass
 class Clinic:
     """What the server holds for the test: the doctor, their queue and three checked-in patients."""
