@@ -169,6 +169,7 @@ class PharmacyWindow(QMainWindow):
 
     def __init__(self, state: DeskState) -> None:
         super().__init__()
+        self.op_context = state.runtime.context  # ops of this window's screens run on this app's context
         from pharmacy_desk.printer_settings import test_page
         from pharmacy_desk.screens.dispense import DispenseScreen
         from pharmacy_desk.screens.returns import ReturnsScreen

@@ -175,6 +175,21 @@ class OpContext:
     def current_or_none(cls) -> OpContext | None:
         return cls._current
 
+    # A window may name its app's context in an ``op_context`` attribute: ops started by its widgets without a context use that one, not the
+    # process's installed context. Matters where several apps share one process (tests).
+    ATTRIBUTE: ClassVar[str] = "op_context"
+
+    @classmethod
+    def of(cls, parent: QObject | None) -> OpContext | None:
+        """The context a widget's window names (``op_context``), else the installed one."""
+        node = parent
+        while node is not None and _alive(node):
+            found = getattr(node, cls.ATTRIBUTE, None)
+            if isinstance(found, OpContext):
+                return found
+            node = node.parent()
+        return cls._current
+
     @classmethod
     def uninstall(cls) -> None:
         cls._current = None
@@ -206,7 +221,7 @@ class _Op(Generic[T]):
     def _context_or_none(self, label: str) -> OpContext | None:
         """The op's context; None (the op is dropped, and logged) once the app is shutting down: a late
         answer starting another op during teardown must be harmless, not raise in a Qt callback."""
-        context = self._context or OpContext.current_or_none()
+        context = self._context or OpContext.of(self._parent)
         if context is None or not _alive(context.bus) or context.db.stopping:
             log.info("op %r dropped: the app is shutting down", label)
             return None

@@ -193,3 +193,26 @@ def test_an_op_finishing_after_its_bus_was_deleted_is_harmless(qtbot: QtBot, not
     qtbot.waitUntil(lambda: done == [True], timeout=10_000)
     assert worker.stop(10.0)
     qtbot.wait(100)
+
+
+def test_an_op_without_a_context_runs_on_the_one_its_window_names(
+    qtbot: QtBot, ctx: OpContext, notes: Notes
+) -> None:
+    """Two apps in one process (the clinic-morning test): ops a window's widgets start without a context
+    run on that window's app (``op_context``), not on the process's installed context."""
+    other_notes = Notes()
+    other = OpContext(DbWorker(other_notes), OpBus())
+    try:
+        other.install()  # another app installed its context first
+        window = QWidget()
+        qtbot.addWidget(window)
+        window.op_context = ctx  # type: ignore[attr-defined]
+        child = QWidget(window)
+        with qtbot.waitSignal(ctx.bus.sig_operation_did_execute, timeout=10_000):
+            CollectionOp(child, lambda store: store.add("mine")).run_in_background()
+        assert notes.notes == ["mine"] and other_notes.notes == []
+        with qtbot.waitSignal(other.bus.sig_operation_did_execute, timeout=10_000):
+            CollectionOp(None, lambda store: store.add("no window")).run_in_background()
+        assert other_notes.notes == ["no window"]
+    finally:
+        assert other.db.stop(5.0)
