@@ -70,6 +70,7 @@ class AuditPanel(QWidget):
         self.next_before: int | None = None
         self.query = AuditQuery()
         self.busy = False
+        self._generation = 0  # each search is a new generation; answers of older ones are dropped
         self.username = QLineEdit()
         self.action = QLineEdit()
         self.action.setPlaceholderText("reference.  /  auth.login")
@@ -171,6 +172,9 @@ class AuditPanel(QWidget):
             return
         self.query = query
         self.entries = []
+        self.model.set_rows([])  # the old answer's rows never stand for the new search's
+        self._generation += 1
+        self.busy = False  # a search still on its way is superseded: its answer is dropped
         self._fetch(None)
 
     def more(self) -> None:
@@ -182,15 +186,18 @@ class AuditPanel(QWidget):
             return
         self.busy = True
         query = self.query
+        generation = self._generation
         call(
             self,
             lambda: self.client.audit_page(query, before=before, limit=PAGE),
-            self._page,
-            self._failed,
+            lambda answer: self._page(answer, generation),
+            lambda error: self._failed(error, generation),
             "audit-page",
         )
 
-    def _page(self, answer: dict[str, Any]) -> None:
+    def _page(self, answer: dict[str, Any], generation: int) -> None:
+        if generation != self._generation:
+            return  # the answer to a search the user has since replaced
         self.busy = False
         self.entries.extend(answer["entries"])
         self.next_before = answer["next_before"]
@@ -198,7 +205,9 @@ class AuditPanel(QWidget):
         self.more_button.setEnabled(self.next_before is not None)
         self.count.setText(t("audit.count", self.lang, count=len(self.entries)))
 
-    def _failed(self, error: BaseException) -> None:
+    def _failed(self, error: BaseException, generation: int | None = None) -> None:
+        if generation is not None and generation != self._generation:
+            return
         self.busy = False
         self.message.show_message(getattr(error, "message", str(error)), "error")
 
