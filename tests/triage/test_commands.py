@@ -93,7 +93,7 @@ def test_clinic_triage_and_clinic_display_start_log_in_and_sync(
         run_for(8, main.run_triage, namespace(triage_server, tmp_path / "desk", kiosk=False, desk_slot=1))
         == 0
     )
-    desk = LocalStore.open(tmp_path / "desk" / "triage.db", app="triage")
+    desk = LocalStore.open(tmp_path / "desk" / "triage.db", app="triage", key="os")  # as the app opens it
     try:
         assert desk.cursor() is not None and desk.session() is not None
     finally:
@@ -102,7 +102,7 @@ def test_clinic_triage_and_clinic_display_start_log_in_and_sync(
     logged_in_by.append("nurse3")
     args = namespace(triage_server, tmp_path / "screen", screen=None, queues=None, english=True, silent=True)
     assert run_for(8, main.run_display, args) == 0
-    screen = LocalStore.open(tmp_path / "screen" / "display.db", app="display")
+    screen = LocalStore.open(tmp_path / "screen" / "display.db", app="display", key="os")
     try:
         assert screen.cursor() is not None
     finally:
