@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QGuiApplication, QScreen
 from PySide6.QtWidgets import (
@@ -315,9 +316,29 @@ class DisplayWindow(QWidget):
                         f"{label.property('name_zh')}<br><span style='font-size:{small}px'>{english}</span>"
                     )
                 self._size(label, size, n == 1, 1.6 if english else 1.0)
+                if n == 2:
+                    self._fit_next(label)
         self.skipped_label.setFont(self._font(34))
         self.waiting_label.setFont(self._font(30))
         self.notice_label.setFont(self._font(40, True))
+
+    def _fit_next(self, label: QLabel) -> None:
+        """The waiting numbers a row's last column has room for, whole, then "+N" for the rest: a number
+        is never cut in half at the screen's edge."""
+        numbers = [str(n) for n in getattr(label, "waiting_numbers", [])]
+        width = self.rooms_grid.geometry().width() * 6 // 21 - max(0, self.rooms_grid.horizontalSpacing())
+        if not numbers or width <= 0:
+            return
+        metrics = QFontMetrics(label.font())
+        shown: list[str] = []
+        for n, number in enumerate(numbers):
+            rest = len(numbers) - n - 1
+            text = "  ".join([*shown, number]) + (f"  +{rest}" if rest else "")
+            if shown and metrics.horizontalAdvance(text) > width:
+                break
+            shown.append(number)
+        rest = len(numbers) - len(shown)
+        label.setText("  ".join(shown) + (f"  +{rest}" if rest else ""))
 
     def _room_factor(self) -> float:
         return 0.42 if self.english else 0.56  # font size per row height; an English line takes 0.6 more
@@ -485,6 +506,7 @@ class DisplayWindow(QWidget):
             now = _label(board.current or ("—" if not board.paused else t("display.paused", lang)))
             now.setStyleSheet(f"color: {c['hi'] if board.current else c['muted']};")
             nxt = _label("  ".join(board.next_labels))
+            nxt.waiting_numbers = list(board.next_labels)  # type: ignore[attr-defined]  # fitted by _fit_next
             nxt.setStyleSheet(f"color: {c['muted']};")
             if board.room.id == called:
                 name.setStyleSheet(f"color: {c['hi']};")
@@ -503,6 +525,12 @@ class DisplayWindow(QWidget):
             t("display.page", lang, page=self.page_index + 1, pages=count) if count > 1 else ""
         )
         self._apply_sizes()
+        QTimer.singleShot(0, self._fit_all_next)  # again once the new rows are laid out
+
+    def _fit_all_next(self) -> None:
+        for row in self._room_rows:
+            if len(row) == 3 and shiboken6.isValid(row[2]):
+                self._fit_next(row[2])
 
     def set_backlog(self, backlog: Backlog | None) -> None:
         """How far behind the speaker is; nothing while no call waits behind the one being said."""

@@ -9,6 +9,7 @@ import threading
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from PySide6.QtGui import QFontMetrics
 from pytestqt.qtbot import QtBot
 
 from shared.audio import Announcer, Composer, ComposeSettings, VoicePack
@@ -278,3 +279,18 @@ def test_the_speaker_names_the_department_only_where_rooms_would_sound_the_same(
     controller.rooms_said[room(8).id] = (room(8).name, "骨科")
     controller.announce(call_to(6, "A002", now))
     assert (controller.said[-1].room, controller.said[-1].department) == ("1诊室", "儿科")
+
+
+def test_waiting_numbers_are_never_cut_at_the_screens_edge(qtbot: QtBot) -> None:
+    window = open_window(qtbot, 1366, 768)
+    window.show_snapshot(snapshot([board(1, current="A010", waiting=9), board(2, waiting=1)]))
+    qtbot.waitUntil(lambda: len(window._room_rows) == 3, timeout=10_000)
+    crowded, single = window._room_rows[1][2], window._room_rows[2][2]
+    metrics = QFontMetrics(crowded.font())
+    qtbot.waitUntil(lambda: "+" in crowded.text(), timeout=10_000)  # the rest counted, not cut
+    shown = crowded.text().split("  ")
+    assert shown[0] == "A010" and shown[-1].startswith("+")
+    assert len(shown) - 1 + int(shown[-1][1:]) == 9  # every waiting number shown or counted
+    assert metrics.horizontalAdvance(crowded.text()) <= crowded.width()
+    assert single.text() == "A020"
+    save_screenshot(window, "triage_display_many_waiting_1366x768")
