@@ -127,3 +127,18 @@ def pg_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A demo server on SQLite (a copy of the session's template) or on a fresh PostgreSQL database (its
+    audit key in the test's folder; ``process.env`` carries it for commands run against that database)."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("server")
+        return
+    url = request.getfixturevalue("pg_url")
+    seed_demo(url, patients=40)
+    env = {"CLINIC_AUDIT_KEY_FILE": str(tmp_path / "audit.key")}
+    process = ServerProcess(url, tmp_path / "pg-server.log", env=env).start()
+    yield process
+    process.stop()

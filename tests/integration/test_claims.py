@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from server_stub.db.engine import Database
-from server_stub.seed.demo import seed_demo
 from server_stub.services.entities import ServerState, bulk_insert
 from shared.domain.entities import (
     Appointment,
@@ -49,19 +45,6 @@ from tests.support.server import ServerProcess
 AMLO = "苯磺酸氨氯地平片"
 MORPHINE = "盐酸吗啡片"
 DOCTOR1 = reference_id("staff", "doctor1")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
-    """A demo server on SQLite (a copy of the session's template) or on a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        yield request.getfixturevalue("server")
-        return
-    url = request.getfixturevalue("pg_url")
-    seed_demo(url, patients=40)
-    process = ServerProcess(url, tmp_path / "server.log").start()
-    yield process
-    process.stop()
 
 
 def put(server: ServerProcess, *rows: Entity) -> None:

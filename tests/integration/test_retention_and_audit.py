@@ -5,10 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.support.api import ApiUser, patient_args
 from tests.support.server import ServerProcess
@@ -112,22 +109,6 @@ def _rewrite_and_rechain(db_url: str, entry_id: int, **changes: str) -> None:
         engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
-    if request.param == "sqlite":
-        yield request.getfixturevalue("server")
-        return
-    from server_stub.seed.demo import seed_demo
-
-    url = request.getfixturevalue("pg_url")
-    seed_demo(url, patients=20)
-    key_file = tmp_path / "audit.key"
-    process = ServerProcess(url, tmp_path / "pg.log", env={"CLINIC_AUDIT_KEY_FILE": str(key_file)}).start()
-    process.env["CLINIC_AUDIT_KEY_FILE"] = str(key_file)  # for the commands run below
-    yield process
-    process.stop()
-
-
 def _verify(server: ServerProcess) -> subprocess.CompletedProcess[str]:
     key = server.env.get("CLINIC_AUDIT_KEY_FILE")
     return clinic("audit-verify", "--db", server.db_url, *(["--key-file", key] if key else []))
@@ -167,7 +148,6 @@ def test_the_audit_key_lives_outside_the_database_readable_by_its_owner_only(ser
     import json
     import os
     import stat
-    from pathlib import Path
 
     path = Path(_db_path(server.db_url))
     key_file = path.with_name(path.name + ".audit-key")

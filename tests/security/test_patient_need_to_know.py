@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from server_stub.db.engine import Database
-from server_stub.seed.demo import seed_demo
 from server_stub.services.entities import bulk_insert
 from shared.ids import new_id
 from tests.support.api import ApiUser, patient_args
@@ -83,18 +82,6 @@ def test_each_campus_receives_only_the_patients_it_has_business_with(server: Ser
         pulled = set(_patients(user.pull_all()[0]))
         assert pulled == needed and len(pulled) < len(everyone)
         assert set(_patients(user.snapshot())) == needed
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
-    if request.param == "sqlite":
-        yield request.getfixturevalue("server")
-        return
-    url = request.getfixturevalue("pg_url")
-    seed_demo(url, patients=30)
-    process = ServerProcess(url, tmp_path / "pg-server.log").start()
-    yield process
-    process.stop()
 
 
 def test_a_patient_registered_at_one_campus_reaches_another_only_once_it_has_business_there(
