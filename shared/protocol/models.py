@@ -99,6 +99,10 @@ class PushResponse(WireModel):
     outcomes: list[MutationOutcome]
     last_client_seq: int
     server_time: dt.datetime
+    # From a clinic hub only: mutations it holds durably and shares with the clinic's PCs while the
+    # central API has not answered for them. The PC keeps them in its outbox and pushes them again; the
+    # outcome it stores is always the central API's. Every pushed mutation is in ``outcomes`` or here.
+    shared: list[str] = Field(default_factory=list)
 
 
 class Change(WireModel):
@@ -109,10 +113,77 @@ class Change(WireModel):
     data: dict[str, Any]
 
 
+class LanMutation(WireModel):
+    """A mutation a clinic hub holds for its PCs: pushed by one of them, relayed to the central API in
+    ``hub_seq`` order. Every PC replays the pending ones (not its own) through the shared handlers on
+    top of its confirmed state, so the whole clinic sees the same view while the central API is away."""
+
+    hub_seq: int = Field(ge=1, le=MAX_CURSOR)
+    mutation_id: str = Field(min_length=1, max_length=64)
+    client_id: str = Field(min_length=1, max_length=64)
+    client_seq: int = Field(ge=1, le=MAX_CURSOR)
+    device_id: str = Field(min_length=1, max_length=128)
+    staff_id: str = Field(min_length=1, max_length=64)
+    campus_id: str | None = Field(default=None, max_length=64)
+    name: str = Field(min_length=1, max_length=64)
+    args: dict[str, Any]
+    base_version: int | None = Field(default=None, ge=1, le=MAX_CURSOR)
+    occurred_at: dt.datetime
+    # The central API's outcome once the hub knows it (the entry comes again with a new ``hub_seq``):
+    # "applied" - forget it once the pull cursor reaches ``seq``; "rejected" - forget it at once.
+    status: Literal["pending", "applied", "rejected"] = "pending"
+    seq: int | None = None
+
+
+class HubInfo(WireModel):
+    """Who answered: a clinic hub, its current epoch (a new epoch - a rebuilt or replaced hub - means
+    "forget the LAN list you hold and ask from 0") and whether it reaches the central API now."""
+
+    hub_id: str
+    epoch: str
+    upstream: bool
+    backlog: int = 0
+
+
 class PullResponse(WireModel):
     changes: list[Change]
     next_cursor: int
     has_more: bool
+    server_time: dt.datetime
+    # From a clinic hub only (the central API leaves them empty): the LAN's mutations after the pull's
+    # ``lan_after`` query parameter in hub order, the ``lan_after`` to send next time, and the hub.
+    lan: list[LanMutation] = Field(default_factory=list)
+    lan_next: int | None = None
+    hub: HubInfo | None = None
+
+
+class RelayBatch(WireModel):
+    """One PC's mutations relayed by a hub, in that PC's client order, asserting who made them where."""
+
+    client_id: str = Field(min_length=1, max_length=64)
+    device_id: str = Field(min_length=1, max_length=128)
+    staff_id: str = Field(min_length=1, max_length=64)
+    campus_id: str | None = Field(default=None, max_length=64)
+    mutations: list[MutationEnvelope] = Field(max_length=MAX_PUSH_BATCH)
+
+
+class RelayRequest(WireModel):
+    """``POST /api/v1/hub/relay`` under a hub's credential: batches applied in the order given."""
+
+    batches: list[RelayBatch] = Field(max_length=64)
+
+
+class RelayResult(WireModel):
+    client_id: str
+    outcomes: list[MutationOutcome] = Field(default_factory=list)
+    last_client_seq: int | None = None
+    # the batch (or its rest) was not applied: e.g. client_seq_gap with ``detail.expected``, or the
+    # staff member may no longer act at the hub's campus (then every outcome is a rejection instead)
+    error: ErrorBody | None = None
+
+
+class RelayResponse(WireModel):
+    results: list[RelayResult]
     server_time: dt.datetime
 
 
@@ -151,3 +222,6 @@ class ServerInfo(WireModel):
     database: str
     head: int
     server_time: dt.datetime
+    # "hub" when a clinic hub answers (``hub`` says whether it reaches the central API)
+    role: Literal["central", "hub"] = "central"
+    hub: HubInfo | None = None
