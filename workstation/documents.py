@@ -91,7 +91,11 @@ def note_print(store: Any, note: EmrNote, *, reprint: bool) -> VisitNotePrint:
             NoteSection(title=title, text=getattr(note, name)) for name, title in NOTE_TITLES.items()
         ),
         diagnoses=tuple(
-            DiagnosisFacts(code=d.code, name=d.name + (f"（{d.supplement}）" if d.supplement else ""))
+            DiagnosisFacts(
+                code=d.code,
+                name=d.name + (f"（{d.supplement}）" if d.supplement else ""),
+                code_set=d.code_set,
+            )
             for d in note.diagnoses
         ),
         signature_fingerprint=fingerprint(key.public_key) if key and note.signature else None,

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from server_stub.seed import reference
 from shared.domain.clinical import note_signed_content, rx_number, rx_signed_content
 from shared.domain.entities import (
+    DEFAULT_CODE_SET,
     Appointment,
     ClinicalOrder,
     Department,
@@ -222,7 +223,10 @@ def _suffix(department: Department) -> str:
 
 
 def _diagnoses(codes: Iterable[str], names: dict[str, str]) -> list[NoteDiagnosis]:
-    return [NoteDiagnosis(code=c, name=names[c], primary=n == 0) for n, c in enumerate(codes)]
+    return [
+        NoteDiagnosis(code=c, name=names[c], primary=n == 0, code_set=DEFAULT_CODE_SET)
+        for n, c in enumerate(codes)
+    ]
 
 
 _Template = tuple[str, dict[str, str], tuple[str, ...]]

@@ -10,7 +10,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from shared.domain.entities import Diagnosis, Drug, ExamItem, Frequency, Route
+from shared.domain.code_sets import SITE_SETTINGS_ID, diagnosis_id
+from shared.domain.entities import DEFAULT_CODE_SET, Diagnosis, Drug, ExamItem, Frequency, Route, SiteSettings
 from shared.domain.rx_checks import ingredient
 from shared.domain.search_keys import pinyin_initials
 from shared.ids import reference_id
@@ -106,12 +107,18 @@ def routes() -> Iterator[Route]:
 def diagnoses() -> Iterator[Diagnosis]:
     for row in read_csv("icd10.csv"):
         yield Diagnosis(
-            id=reference_id("diagnosis", row["code"]),
+            id=diagnosis_id(DEFAULT_CODE_SET, row["code"]),
             code=row["code"],
+            code_set=DEFAULT_CODE_SET,
             name_zh=row["name_zh"],
             name_en=row.get("name_en", ""),
             pinyin=pinyin_initials(row["name_zh"]),
         )
+
+
+def site_settings() -> SiteSettings:
+    """The demo site uses the demo diagnoses' code set."""
+    return SiteSettings(id=SITE_SETTINGS_ID, diagnosis_code_set=DEFAULT_CODE_SET)
 
 
 def exam_items() -> Iterator[ExamItem]:

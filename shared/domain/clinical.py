@@ -111,7 +111,8 @@ def note_signed_content(note: EmrNote, signed_at: dt.datetime) -> dict[str, Any]
         "doctor_id": note.doctor_id,
         "amends_id": note.amends_id,
         **{section: getattr(note, section) for section in NOTE_SECTIONS},
-        "diagnoses": [d.model_dump() for d in note.diagnoses],
+        # the code set is covered once a note names it (notes from before code sets verify as signed)
+        "diagnoses": [d.model_dump(exclude=None if d.code_set else {"code_set"}) for d in note.diagnoses],
         "signed_at": signed_at,
     }
 

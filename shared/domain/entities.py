@@ -28,6 +28,8 @@ PrescribingRight = Literal[
     "ordinary", "antibiotic_restricted", "narcotic", "psychotropic1", "psychotropic2", "toxic"
 ]
 Session = Literal["am", "pm", "night"]
+# Instants inside JSON columns are kept as ISO text, so a python-mode dump is JSON-ready everywhere.
+JsonInstant = Annotated[dt.datetime, PlainSerializer(lambda v: v.isoformat(), return_type=str)]
 
 
 class Entity(BaseModel):
@@ -175,6 +177,17 @@ class Visit(Entity):
     withdraw_reason: str = Field(default="", max_length=500)
 
 
+class PriceChange(BaseModel):
+    """One dated price of a drug: ``price`` per pack from ``effective_from`` on (until the next change)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    price: Annotated[Decimal, PlainSerializer(lambda v: str(v), return_type=str)] = Field(ge=0)
+    effective_from: JsonInstant
+    set_by: str = Field(default="", max_length=64)
+    set_at: JsonInstant | None = None
+
+
 class Drug(Entity):
     KIND: ClassVar[str] = "drug"
     SCOPE: ClassVar = "reference"
@@ -196,7 +209,7 @@ class Drug(Entity):
     default_dose: Decimal = Field(gt=0)
     default_route: str = Field(max_length=16)
     default_frequency: str = Field(max_length=16)
-    price: Decimal = Field(ge=0)
+    price: Decimal = Field(ge=0)  # the price in effect before every dated change in ``price_changes``
     controlled_class: ControlledClass = "none"
     internet_rx_restricted: bool = False
     dose_min: Decimal | None = None
@@ -205,6 +218,8 @@ class Drug(Entity):
     min_stock: int = 0
     # the active ingredients (阿莫西林克拉维酸钾片: 阿莫西林, 克拉维酸钾); empty: derived from the generic name
     active_ingredients: list[str] = Field(default_factory=list, max_length=10)
+    # Dated price changes, oldest first (``shared.domain.prices.price_at``): each from its moment on.
+    price_changes: list[PriceChange] = Field(default_factory=list, max_length=200)
 
 
 class Frequency(Entity):
@@ -232,18 +247,35 @@ class Route(Entity):
     is_injection: bool = False
 
 
+# The code set the demo diagnoses (and every diagnosis from before code sets) belong to.
+DEFAULT_CODE_SET = "ICD-10"
+
+
 class Diagnosis(Entity):
-    """An ICD-10 diagnosis in the dictionary."""
+    """An ICD-10 diagnosis of one code set (version): several sets live side by side (国家临床版2.0,
+    医保版2.0 …), a code is unique within its set, and the site's chosen set (``SiteSettings``) is the one
+    doctors search (``shared.domain.code_sets``)."""
 
     KIND: ClassVar[str] = "diagnosis"
     SCOPE: ClassVar = "reference"
-    INDEXES: ClassVar = ("pinyin",)
-    UNIQUE: ClassVar = ("code",)
+    INDEXES: ClassVar = ("pinyin", "code", "code_set")
 
     code: str = Field(max_length=16)
     name_zh: str = Field(max_length=200)
     name_en: str = Field(default="", max_length=300)
     pinyin: str = Field(default="", max_length=100)
+    code_set: str = Field(default=DEFAULT_CODE_SET, min_length=1, max_length=32)
+
+
+class SiteSettings(Entity):
+    """The hospital's settings that every PC follows, one row (``SITE_SETTINGS_ID``), changed by an
+    administrator's mutation (``reference.choose_code_set``) and synced like reference data."""
+
+    KIND: ClassVar[str] = "site_settings"
+    SCOPE: ClassVar = "reference"
+
+    diagnosis_code_set: str = Field(default=DEFAULT_CODE_SET, min_length=1, max_length=32)
+    changed_by: str | None = None
 
 
 class ExamItem(Entity):
@@ -322,8 +354,6 @@ TicketEventKind = Literal[
     "reorder",
     "undo",
 ]
-# Instants inside JSON columns are kept as ISO text, so a python-mode dump is JSON-ready everywhere.
-JsonInstant = Annotated[dt.datetime, PlainSerializer(lambda v: v.isoformat(), return_type=str)]
 
 
 class RoomDuty(BaseModel):
@@ -846,8 +876,9 @@ TemplateScope = Literal["personal", "department"]
 
 
 class NoteDiagnosis(BaseModel):
-    """One diagnosis on a visit note: ICD-10 code and name from the dictionary (``code`` "" for a
-    free-text diagnosis), the primary flag (exactly one per note once there is any) and a supplement."""
+    """One diagnosis on a visit note: ICD-10 code, name and code set from the dictionary as written
+    (``code`` "" for a free-text diagnosis; kept when the site switches sets or retires the code), the
+    primary flag (exactly one per note once there is any) and a supplement."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -855,6 +886,8 @@ class NoteDiagnosis(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     primary: bool = False
     supplement: str = Field(default="", max_length=200)  # 左侧, 急性发作, 待查 …
+    # the code set (version) the code is from, as chosen when written ("" before code sets existed)
+    code_set: str = Field(default="", max_length=32)
 
 
 class EmrNote(Entity):
@@ -1019,6 +1052,7 @@ ENTITY_TYPES: tuple[type[Entity], ...] = (
     Frequency,
     Route,
     Diagnosis,
+    SiteSettings,
     ExamItem,
     Schedule,
     Appointment,

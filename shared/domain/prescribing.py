@@ -221,6 +221,12 @@ class PrescriberFacts(_Value):
 class DiagnosisFacts(_Value):
     code: str = ""
     name: str
+    code_set: str = ""  # the ICD-10 code set (version) of ``code``, as written
+
+    def printed(self) -> str:
+        """名称（编码，编码版本） as a prescription or note prints it; the set only when known."""
+        where = "，".join(p for p in (self.code, self.code_set) if p) if self.code else ""
+        return self.name + (f"（{where}）" if where else "")
 
 
 class RxLine(_Value):
@@ -274,7 +280,8 @@ class PrescriptionDraft(_Value):
 
         Exactly: ``doc`` ("rx"), ``v`` (1), ``id``, ``number``, ``rx_type``, ``visit_id``, ``written_at``;
         ``patient``: ``id``, ``name``, ``sex``, ``birth_date``, ``weight_kg``, ``allergies``;
-        ``prescriber``: ``staff_id``, ``name``; ``diagnoses``: ``code``, ``name``; each line: drug
+        ``prescriber``: ``staff_id``, ``name``; ``diagnoses``: ``code``, ``name`` (and ``code_set`` when
+        known); each line: drug
         ``code``, ``generic_name``, ``spec``, ``dose``, ``dose_unit``, ``route`` code, ``frequency`` code,
         ``days``, ``quantity``, ``pack_unit``, ``note``, ``skin_test``, ``skin_test_result``. Prices are
         left out: the signature vouches for the clinical order, not the tariff.
@@ -296,7 +303,10 @@ class PrescriptionDraft(_Value):
                 "allergies": list(self.patient.allergies),
             },
             "prescriber": {"staff_id": self.prescriber.staff_id, "name": self.prescriber.name},
-            "diagnoses": [{"code": d.code, "name": d.name} for d in self.diagnoses],
+            "diagnoses": [
+                {"code": d.code, "name": d.name, **({"code_set": d.code_set} if d.code_set else {})}
+                for d in self.diagnoses
+            ],
             "lines": [
                 {
                     "code": line.drug.code,

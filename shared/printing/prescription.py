@@ -178,7 +178,7 @@ def _patient_fields(
     fact = allergy_status(patient.allergy_status, patient.allergies)
     allergies = allergy_text(patient.allergy_status, patient.allergies, "zh_CN")
     rows = [("过敏史", allergies, BLACK if fact == "none" else REPRINT_RED)]
-    diagnosis = "；".join(d.name + (f"（{d.code}）" if d.code else "") for d in draft.diagnoses)
+    diagnosis = "；".join(d.printed() for d in draft.diagnoses)
     rows.append(("临床诊断", diagnosis, BLACK))
     label_w = pen.width("临床诊断：", 9)
     for label, text, colour in rows:

@@ -86,7 +86,7 @@ def _rows(pen: Pen, doc: VisitNotePrint, width: float) -> list[_Row]:
     if doc.diagnoses:
         rows.append(_Row("", label="诊断：", gap_before=6))
         for n, d in enumerate(doc.diagnoses, start=1):
-            text = f"{n}. {d.name}" + (f"（{d.code}）" if d.code else "")
+            text = f"{n}. {d.printed()}"
             rows.extend(_Row(t, indent=24) for t in pen.wrap(text, BODY, width - 24))
     return rows
 

@@ -5,11 +5,13 @@ which is how the example files shipped for each kind are made."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 
-from shared.domain.entities import Entity
+from shared.domain.entities import Drug, Entity
+from shared.domain.prices import price_at
 from shared.reference_io.plan import MANAGED_FIELDS, ImportKind
 
 
@@ -30,19 +32,35 @@ def _cell(value: object) -> str:
 
 
 def rows(
-    kind: ImportKind, entities: Iterable[Entity], codes_by_id: Mapping[str, Mapping[str, str]]
+    kind: ImportKind,
+    entities: Iterable[Entity],
+    codes_by_id: Mapping[str, Mapping[str, str]],
+    *,
+    now: dt.datetime | None = None,
 ) -> list[list[str]]:
-    """Live entities as text rows in ``columns(kind)`` order, sorted by code. ``codes_by_id`` gives, per
-    referenced kind, id -> code for the ``_id`` fields."""
-    live = sorted((e for e in entities if not e.voided), key=lambda e: str(getattr(e, "code", "")))
-    return [row(kind, entity, codes_by_id) for entity in live]
+    """Live entities as text rows in ``columns(kind)`` order, sorted by code (and code set). ``codes_by_id``
+    gives, per referenced kind, id -> code for the ``_id`` fields; a drug's price is the one in effect
+    at ``now`` (default: the current time)."""
+    live = sorted(
+        (e for e in entities if not e.voided),
+        key=lambda e: (str(getattr(e, "code", "")), str(getattr(e, "code_set", ""))),
+    )
+    return [row(kind, entity, codes_by_id, now=now) for entity in live]
 
 
-def row(kind: ImportKind, entity: Entity, codes_by_id: Mapping[str, Mapping[str, str]]) -> list[str]:
+def row(
+    kind: ImportKind,
+    entity: Entity,
+    codes_by_id: Mapping[str, Mapping[str, str]],
+    *,
+    now: dt.datetime | None = None,
+) -> list[str]:
     """One entity as a text row in ``columns(kind)`` order (the administration window edits these)."""
     out = []
     for name in columns(kind):
         value = getattr(entity, name)
+        if name == "price" and isinstance(entity, Drug):
+            value = price_at(entity, now or dt.datetime.now(dt.UTC))
         other = kind.references.get(name)
         if other and name.endswith("_id") and value is not None:
             value = codes_by_id.get(other, {}).get(str(value), value)

@@ -23,7 +23,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared.domain.code_sets import diagnosis_id
 from shared.domain.entities import (
+    DEFAULT_CODE_SET,
     Campus,
     Department,
     Diagnosis,
@@ -35,6 +37,7 @@ from shared.domain.entities import (
     Room,
     Route,
 )
+from shared.domain.prices import dated_edit
 from shared.domain.search_keys import pinyin_initials
 from shared.errors import ValidationFailed
 from shared.ids import reference_id
@@ -104,7 +107,8 @@ IMPORT_ORDER = (
 )
 
 # Fields the import never takes from a file: identity and bookkeeping are the server's.
-MANAGED_FIELDS = frozenset({"id", "version", "voided", "void_reason", "updated_at"})
+# A drug's dated price changes come from ``reference.set_price`` (and a changed ``price``, dated now).
+MANAGED_FIELDS = frozenset({"id", "version", "voided", "void_reason", "updated_at", "price_changes"})
 
 
 @dataclass(frozen=True)
@@ -221,27 +225,38 @@ def plan_import(
     now: dt.datetime,
     source: str = "",
     lang: str = "en",
+    code_set: str | None = None,
 ) -> ImportPlan:
     """Compare ``table`` with ``current`` (every row of the kind, retired ones too). ``known_codes``
     gives, per kind that ``kind.references`` points at, its live codes and their ids. Refusal reasons
-    are in ``lang`` (English by default, as ``clinic import`` prints them)."""
+    are in ``lang`` (English by default, as ``clinic import`` prints them).
+
+    Diagnoses are keyed by (code set, code): ``code_set`` puts every row into that set and compares
+    with that set only (the other sets are left as they are, ``retire_missing`` included); without it
+    the file's ``code_set`` column says each row's set (the default set where it is empty)."""
     mapping = mapping or ColumnMapping()
     columns = mapping.resolve(kind, table.headers)
-    by_code = {getattr(e, "code"): e for e in current}  # noqa: B009 - every importable kind has a code
+    sets = kind.name == "diagnosis"
+    if sets and code_set is not None:
+        current = [e for e in current if getattr(e, "code_set", None) == code_set]
+        columns.pop("code_set", None)
+        mapping = ColumnMapping(mapping.columns, {**mapping.defaults, "code_set": code_set}, mapping.values)
+    by_code = {_key(e): e for e in current}
     plan = ImportPlan(kind.name)
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str, str], int] = {}
     for row in table.rows:
         data, problem = _row_data(kind, row, columns, mapping, lang)
         code = str(data.get("code", "")) if data else row.cells.get(columns["code"], "")
-        if problem is None and code in seen:
-            problem = say("duplicate", lang, code=code, row=seen[code])
+        key = (str(data.get("code_set") or DEFAULT_CODE_SET) if sets else "", code)
+        if problem is None and key in seen:
+            problem = say("duplicate", lang, code=code, row=seen[key])
         if problem is None:
             problem = _unknown_reference(kind, data, known_codes, lang)
         if problem is not None:
             plan.refused.append(Refusal(row.number, code, problem))
             continue
-        seen[code] = row.number
-        before = by_code.get(code)
+        seen[key] = row.number
+        before = by_code.get(key)
         try:
             after = _entity(kind, data, before, now)
         except ValidationError as error:
@@ -254,15 +269,18 @@ def plan_import(
         if before is None:
             plan.added.append(after)
             continue
-        differing = _differing(before, after, (*columns, *mapping.defaults, "pinyin", "voided"))
+        differing = _differing(
+            before, after, (*columns, *mapping.defaults, "pinyin", "voided", "price_changes")
+        )
         if differing:
             plan.changed.append(Change(before, after, differing))
         else:
             plan.unchanged += 1
     if retire_missing:
         reason = f"retired by import {source}".strip()
-        for code, entity in sorted(by_code.items()):
-            if code not in seen and not entity.voided:
+        in_file = {s for s, _ in seen}
+        for key, entity in sorted(by_code.items()):
+            if key not in seen and not entity.voided and (not sets or key[0] in in_file or code_set):
                 plan.retired.append(_next(entity, now, voided=True, void_reason=reason[:500]))
     return plan
 
@@ -350,6 +368,19 @@ def _unknown_reference(
     return None
 
 
+def row_id(kind: str, code: str, code_set: str | None = None) -> str:
+    """The id of a kind's row with ``code`` (a diagnosis: in ``code_set``, the default set if None)."""
+    if kind == "diagnosis":
+        return diagnosis_id(code_set or DEFAULT_CODE_SET, code)
+    return reference_id(kind, code)
+
+
+def _key(entity: Entity) -> tuple[str, str]:
+    """A row's identity in a file: (code set, code) for diagnoses, ("", code) for every other kind."""
+    code = str(getattr(entity, "code"))  # noqa: B009 - every importable kind has a code
+    return (entity.code_set if isinstance(entity, Diagnosis) else "", code)
+
+
 def _entity(kind: ImportKind, data: dict[str, Any], before: Entity | None, now: dt.datetime) -> Entity:
     values = dict(data)
     if kind.pinyin_from and "pinyin" not in values:
@@ -357,9 +388,12 @@ def _entity(kind: ImportKind, data: dict[str, Any], before: Entity | None, now: 
         unchanged = before is not None and getattr(before, kind.pinyin_from) == source
         values["pinyin"] = getattr(before, "pinyin") if unchanged else pinyin_initials(source)[:100]  # noqa: B009
     if before is None:
-        entity_id = reference_id(kind.name, str(values["code"]))
+        entity_id = row_id(kind.name, str(values["code"]), values.get("code_set"))
         return kind.entity.model_validate({**values, "id": entity_id, "version": 1, "updated_at": now})
-    return _next(before, now, **values, voided=False, void_reason=None)
+    after = _next(before, now, **values, voided=False, void_reason=None)
+    if isinstance(after, Drug) and isinstance(before, Drug):
+        return dated_edit(before, after, now)
+    return after
 
 
 def _next(entity: Entity, now: dt.datetime, **changes: Any) -> Entity:

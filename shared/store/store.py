@@ -26,7 +26,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
-from shared.domain.entities import Diagnosis, Drug, Entity, Patient, Staff
+from shared.domain.code_sets import SITE_SETTINGS_ID, chosen_code_set
+from shared.domain.entities import Diagnosis, Drug, Entity, Patient, SiteSettings, Staff
 from shared.domain.mutations import REGISTRY, MutationContext, Rejected
 from shared.errors import AuthFailed, PermissionDenied, StoreError, ValidationFailed
 from shared.i18n import DEFAULT_LANGUAGE
@@ -428,8 +429,20 @@ class LocalStore:
         return self.search(Drug, query, limit, usage=usage)
 
     def search_diagnoses(self, query: str, limit: int = 20, *, usage: Usage | None = None) -> list[Diagnosis]:
-        """By ICD code (with or without the dot), Chinese name, pinyin initials or English name."""
-        return self.search(Diagnosis, query, limit, usage=usage)
+        """By ICD code (with or without the dot), Chinese name, pinyin initials or English name; only the
+        site's chosen code set (``code_sets.chosen_code_set``), every set while none is chosen."""
+        with self.reading() as view:
+            chosen = chosen_code_set(view.get(SiteSettings, SITE_SETTINGS_ID))
+        if chosen is None:
+            return self.search(Diagnosis, query, limit, usage=usage)
+        # the index holds every set: ask for more until enough rows of the chosen set are found
+        wanted = limit
+        while True:
+            found = self.search(Diagnosis, query, wanted, usage=usage)
+            kept = [d for d in found if d.code_set == chosen]
+            if len(kept) >= limit or len(found) < wanted or wanted >= limit * 256:
+                return kept[:limit]
+            wanted *= 4
 
     def search_usage(self, kind: type[Entity], *, doctor_id: str, department_id: str | None) -> Usage:
         """How often this doctor and department chose each drug / diagnosis here (for ``search``)."""

@@ -158,7 +158,7 @@ class DiagnosisPicker(QGroupBox):
 
     def _picked(self, item: QListWidgetItem) -> None:
         dx: Diagnosis = item.data(Qt.ItemDataRole.UserRole)
-        self.add(NoteDiagnosis(code=dx.code, name=dx.name_zh))
+        self.add(NoteDiagnosis(code=dx.code, name=dx.name_zh, code_set=dx.code_set))
         self.search_edit.clear()
         self.results.clear()
         self.results.setVisible(False)
@@ -194,6 +194,9 @@ class DiagnosisPicker(QGroupBox):
             code = QTableWidgetItem(dx.code or t("dx.free", self.state.lang))
             code.setFlags(code.flags() & ~Qt.ItemFlag.ItemIsEditable)
             code.setData(Qt.ItemDataRole.UserRole, dx.code)
+            code.setData(Qt.ItemDataRole.UserRole + 1, dx.code_set)  # the set it was chosen from, kept
+            if dx.code_set:
+                code.setToolTip(dx.code_set)
             name = QTableWidgetItem(dx.name)
             if dx.code:
                 name.setFlags(name.flags() & ~Qt.ItemFlag.ItemIsEditable)
@@ -220,6 +223,7 @@ class DiagnosisPicker(QGroupBox):
                     name=name[:200],
                     primary=items[2].text() == "★",  # type: ignore[union-attr]
                     supplement=items[3].text().strip()[:200],  # type: ignore[union-attr]
+                    code_set=str(items[0].data(Qt.ItemDataRole.UserRole + 1) or ""),  # type: ignore[union-attr]
                 )
             )
         return out
@@ -228,7 +232,11 @@ class DiagnosisPicker(QGroupBox):
         """The diagnoses for a prescription, primary first."""
         ordered = sorted(self.diagnoses(), key=lambda d: not d.primary)
         return [
-            DiagnosisFacts(code=d.code, name=d.name + (f"（{d.supplement}）" if d.supplement else ""))
+            DiagnosisFacts(
+                code=d.code,
+                name=d.name + (f"（{d.supplement}）" if d.supplement else ""),
+                code_set=d.code_set,
+            )
             for d in ordered
         ]
 

@@ -304,7 +304,8 @@ def _diagnoses(
         if key in seen:
             raise Rejected(ctx.t("emr.duplicate_diagnosis", name=d.name), code="duplicate_diagnosis")
         seen.add(key)
-        if d.code and not [x for x in state.find(Diagnosis, code=d.code) if not x.voided]:
+        known = state.find(Diagnosis, code=d.code) if d.code else []
+        if d.code and not [x for x in known if not x.voided and d.code_set in ("", x.code_set)]:
             raise Rejected(ctx.t("emr.unknown_icd", code=d.code), code="unknown_icd")
     if diagnoses and not any(d.primary for d in diagnoses):
         diagnoses = [diagnoses[0].model_copy(update={"primary": True}), *diagnoses[1:]]

@@ -7,11 +7,14 @@ administrator types and a row of a HIS file are accepted or refused for the same
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 
 from pydantic import Field, field_validator
 
-from shared.domain.entities import ENTITY_BY_KIND, Entity, Role
+from shared.domain.code_sets import SITE_SETTINGS_ID
+from shared.domain.entities import ENTITY_BY_KIND, Diagnosis, Drug, Entity, Role, SiteSettings
 from shared.domain.mutations.base import (
     Effect,
     MutationArgs,
@@ -23,12 +26,14 @@ from shared.domain.mutations.base import (
     StateReader,
     check_base_version,
     mutation,
+    next_version,
     require,
 )
+from shared.domain.prices import PAST_SLACK, price_at, with_change
 from shared.errors import ValidationFailed
 from shared.i18n import kind_name, register
 from shared.ids import reference_id
-from shared.reference_io.plan import KINDS, entity_from_fields, retired
+from shared.reference_io.plan import KINDS, entity_from_fields, retired, row_id
 
 register(
     "reference.row_refused",
@@ -44,6 +49,23 @@ register(
         "zh_CN": "不能在此维护的资料类别：{kind}",
         "en": "Not an editable kind of reference data: {kind}",
         "zh_TW": "不能在此維護的資料類別：{kind}",
+    },
+)
+
+register(
+    "reference.price_in_past",
+    {
+        "zh_CN": "生效时间 {at} 已过：调价只能从现在或将来生效",
+        "en": "The effective time {at} has passed: a price applies from now or a later time",
+        "zh_TW": "生效時間 {at} 已過：調價只能從現在或將來生效",
+    },
+)
+register(
+    "reference.empty_code_set",
+    {
+        "zh_CN": "编码版本“{code_set}”没有可用的诊断，不能选用",
+        "en": "The code set '{code_set}' has no diagnoses in use and cannot be chosen",
+        "zh_TW": "編碼版本「{code_set}」沒有可用的診斷，不能選用",
     },
 )
 
@@ -72,8 +94,27 @@ class RetireReference(MutationArgs):
     kind: str = Field(min_length=1, max_length=32)
     code: str = Field(min_length=1, max_length=64)
     reason: str = Reason
+    code_set: str | None = Field(default=None, min_length=1, max_length=32)  # diagnoses: the row's set
 
     _check_kind = field_validator("kind")(_kind)
+
+
+class SetPrice(MutationArgs):
+    code: str = Field(min_length=1, max_length=32)  # the drug's code
+    price: Decimal = Field(ge=0, le=1_000_000, decimal_places=4)
+    # None: from the moment the change is applied; else a time now or later (aware)
+    effective_from: dt.datetime | None = None
+
+    @field_validator("effective_from")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("effective_from must carry a time zone")
+        return value
+
+
+class ChooseCodeSet(MutationArgs):
+    code_set: str = Field(min_length=1, max_length=32)
 
 
 class _LiveCodes(Mapping[str, str]):
@@ -96,8 +137,8 @@ class _LiveCodes(Mapping[str, str]):
         return 0
 
 
-def _current(state: StateReader, kind: str, code: str) -> Entity | None:
-    return state.get(ENTITY_BY_KIND[kind], reference_id(kind, code))
+def _current(state: StateReader, kind: str, code: str, code_set: str | None = None) -> Entity | None:
+    return state.get(ENTITY_BY_KIND[kind], row_id(kind, code, code_set))
 
 
 @mutation(
@@ -111,7 +152,9 @@ def _current(state: StateReader, kind: str, code: str) -> Entity | None:
 def save_reference(state: StateReader, args: SaveReference, ctx: MutationContext) -> Effect:
     spec = KINDS[args.kind]
     code = args.fields.get("code", "").strip()
-    before = _current(state, args.kind, code) if code else None
+    before = (
+        _current(state, args.kind, code, args.fields.get("code_set", "").strip() or None) if code else None
+    )
     if before is not None:
         check_base_version(before, ctx)
     known = {other: _LiveCodes(state, other) for other in set(spec.references.values())}
@@ -144,7 +187,68 @@ def save_reference(state: StateReader, args: SaveReference, ctx: MutationContext
 )
 def retire_reference(state: StateReader, args: RetireReference, ctx: MutationContext) -> Effect:
     entity_type = ENTITY_BY_KIND[args.kind]
-    row = require(state, entity_type, reference_id(args.kind, args.code), ctx)
+    row = require(state, entity_type, row_id(args.kind, args.code, args.code_set), ctx)
     check_base_version(row, ctx)
     after = retired(row, reason=args.reason, now=ctx.now)
     return Effect(writes=[after], result={"kind": args.kind, "code": args.code, "version": after.version})
+
+
+@mutation(
+    "reference.set_price",
+    SetPrice,
+    ADMIN_ROLES,
+    "change a drug's price from a moment on",
+    campus=_HOSPITAL_WIDE,
+    owner=_ADMIN_WORK,
+)
+def set_price(state: StateReader, args: SetPrice, ctx: MutationContext) -> Effect:
+    """The drug's price is ``price`` from ``effective_from`` (default: now) on; prescriptions written
+    before keep the price they were written with (``prices.price_at``). A time already past is refused:
+    it would change what was charged."""
+    drug = require(state, Drug, reference_id("drug", args.code), ctx)
+    check_base_version(drug, ctx)
+    effective = args.effective_from or ctx.now
+    if effective < ctx.now - PAST_SLACK:
+        raise Rejected(ctx.t("reference.price_in_past", at=effective.isoformat()), code="price_in_past")
+    effective = max(effective, ctx.now)  # a moment within the slack is now: nothing changes in the past
+    changed = with_change(drug, args.price.normalize(), effective, set_by=ctx.staff_id, now=ctx.now)
+    after = next_version(changed, ctx)
+    return Effect(
+        writes=[after],
+        result={
+            "kind": "drug",
+            "code": args.code,
+            "version": after.version,
+            "price": str(args.price),
+            "effective_from": effective.isoformat(),
+            "price_now": str(price_at(after, ctx.now)),
+        },
+    )
+
+
+@mutation(
+    "reference.choose_code_set",
+    ChooseCodeSet,
+    ADMIN_ROLES,
+    "choose the ICD-10 code set the site's doctors use",
+    campus=_HOSPITAL_WIDE,
+    owner=_ADMIN_WORK,
+)
+def choose_code_set(state: StateReader, args: ChooseCodeSet, ctx: MutationContext) -> Effect:
+    """The one ``SiteSettings`` row names ``code_set``; a set with no live diagnosis is refused (the
+    doctors would find nothing). Old notes and prescriptions keep the set they were written with."""
+    if not any(not d.voided for d in state.find(Diagnosis, code_set=args.code_set)):
+        raise Rejected(ctx.t("reference.empty_code_set", code_set=args.code_set), code="empty_code_set")
+    before = state.get(SiteSettings, SITE_SETTINGS_ID)
+    if before is None:
+        after = SiteSettings(
+            id=SITE_SETTINGS_ID, diagnosis_code_set=args.code_set, changed_by=ctx.staff_id, updated_at=ctx.now
+        )
+    elif before.diagnosis_code_set == args.code_set and not before.voided:
+        return Effect(result={"code_set": args.code_set, "changed": False})
+    else:
+        check_base_version(before, ctx)
+        after = next_version(
+            before, ctx, diagnosis_code_set=args.code_set, changed_by=ctx.staff_id, voided=False
+        )
+    return Effect(writes=[after], result={"code_set": args.code_set, "changed": True})

@@ -11,7 +11,8 @@ prescriptions; pharmacists read them (and review with ``rx.review``, pharmacy mo
   (``DiagnosisFacts``: ``code``, ``name``), ``lines`` (``RxLine.model_dump(mode="json")`` each; one
   prescription's lines — split first with ``prescribing.split_lines``), ``acknowledgements``
   (``rx_checks.Acknowledgement`` JSON for every warning), ``renewed_from_id`` (optional).
-  The handler re-runs ``rx_checks.check_prescription`` with the drugs' current facts and the patient's
+  Each line is stored at the drug's price in effect at ``written_at`` (``prices.price_at``; never later
+  than the server received it), not the price the PC sent. The handler re-runs ``rx_checks.check_prescription`` with the drugs' current facts and the patient's
   current allergies added: a blocking finding or an unacknowledged warning refuses it (``rx_blocked`` /
   ``rx_unacknowledged``, ``detail`` = the findings). The new row has status ``draft``; result
   ``{"rx_id", "number", "total_amount"}``.
@@ -96,6 +97,7 @@ from shared.domain.prescribing import (
     RxLine,
     total_amount,
 )
+from shared.domain.prices import price_at
 from shared.domain.rx_checks import Acknowledgement, Finding, check_prescription, ensure_signable
 from shared.domain.rx_rules import RxType, default_rules
 from shared.errors import BusinessRuleViolation, ValidationFailed
@@ -299,6 +301,23 @@ def _prescriber(state: StateReader, ctx: MutationContext) -> PrescriberFacts:
     return PrescriberFacts.from_staff(staff)
 
 
+def _priced_lines(
+    state: StateReader, lines: list[RxLine], written_at: dt.datetime, ctx: MutationContext
+) -> list[RxLine]:
+    """The lines as stored: each at the drug's price in effect when the prescription was written
+    (``prices.price_at``; never later than the server received it), whatever price the PC sent. The PC
+    runs the same rule on its view, so both agree unless the PC had not yet heard of a price change."""
+    moment = min(written_at, ctx.now)
+    out: list[RxLine] = []
+    for line in lines:
+        drug = state.get(Drug, line.drug.id)
+        if drug is None:
+            raise Rejected(ctx.t("rx.unknown_drug", drug=line.drug.generic_name), code="unknown_drug")
+        priced = line.drug.model_copy(update={"price": price_at(drug, moment)})
+        out.append(line.model_copy(update={"drug": priced}))
+    return out
+
+
 def _checked_lines(state: StateReader, lines: list[RxLine], ctx: MutationContext) -> list[RxLine]:
     """The lines as the checks must see them: each drug's current facts from the formulary (a PC cannot
     talk a controlled drug into an ordinary one) and the override flag recomputed from the quantity."""
@@ -449,7 +468,8 @@ def create_rx(state: StateReader, args: CreateRx, ctx: MutationContext) -> Effec
         acknowledgements=args.acknowledgements,
         ctx=ctx,
     )
-    amount = total_amount(args.lines)
+    lines = _priced_lines(state, args.lines, args.written_at, ctx)
+    amount = total_amount(lines)
     rx = Prescription(
         id=args.id,
         campus_id=campus_id,
@@ -463,7 +483,7 @@ def create_rx(state: StateReader, args: CreateRx, ctx: MutationContext) -> Effec
         day=day,
         written_at=args.written_at,
         diagnoses=[d.model_dump(mode="json") for d in args.diagnoses],
-        lines=[line.model_dump(mode="json") for line in args.lines],
+        lines=[line.model_dump(mode="json") for line in lines],
         total_amount=str(amount),
         acknowledgements=[a.model_dump(mode="json") for a in args.acknowledgements],
         renewed_from_id=args.renewed_from_id,
@@ -559,13 +579,14 @@ def amend_rx(state: StateReader, args: AmendRx, ctx: MutationContext) -> Effect:
         acknowledgements=args.acknowledgements,
         ctx=ctx,
     )
-    amount: Decimal = total_amount(args.lines)
+    lines = _priced_lines(state, args.lines, rx.written_at, ctx)
+    amount: Decimal = total_amount(lines)
     amended = next_version(
         rx,
         ctx,
         status="draft",
         rx_type=rx_type,
-        lines=[line.model_dump(mode="json") for line in args.lines],
+        lines=[line.model_dump(mode="json") for line in lines],
         diagnoses=[d.model_dump(mode="json") for d in diagnoses],
         patient_facts=patient.model_dump(mode="json"),
         prescriber=prescriber.model_dump(mode="json"),
