@@ -30,6 +30,11 @@ def _import_args(parser: argparse.ArgumentParser) -> None:
         help="retire (never delete) codes the server has and the file lacks",
     )
     parser.add_argument("--sheet", help="the xlsx sheet to read (default: the first)")
+    parser.add_argument(
+        "--code-set",
+        help="diagnosis: the ICD-10 code set (version) the rows go into, e.g. 医保版2.0; the other sets "
+        "are left as they are (default: the file's code_set column, else the site's chosen set)",
+    )
     parser.add_argument("--by", default=None, help="who runs the import, for the audit log")
     parser.add_argument("--show", type=int, default=20, help="rows shown per section (0: all)")
     parser.add_argument("--report", type=Path, help="also write every planned change to this CSV file")
@@ -58,6 +63,7 @@ def _import(args: argparse.Namespace) -> int:
                 dry_run=args.dry_run,
                 username=args.by,
                 sheet=args.sheet,
+                code_set=args.code_set,
             )
         finally:
             db.dispose()
@@ -110,6 +116,7 @@ def write_report(plan: ImportPlan, path: Path) -> None:
 def _export_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=sorted(KINDS), help="what to export")
     parser.add_argument("file", type=Path, help="a .csv (UTF-8 with BOM) or .xlsx file to write")
+    parser.add_argument("--code-set", help="diagnosis: only this ICD-10 code set (default: every set)")
     _add_db(parser)
 
 
@@ -119,7 +126,7 @@ def _export(args: argparse.Namespace) -> int:
 
     db = Database.open(_db_url(args.db), pool_size=1)
     try:
-        count = export_file(db, args.kind, args.file)
+        count = export_file(db, args.kind, args.file, code_set=args.code_set)
     finally:
         db.dispose()
     sys.stdout.write(f"{args.kind}: {count} rows written to {args.file}\n")

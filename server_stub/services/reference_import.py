@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import Connection, select
 
@@ -15,9 +16,11 @@ from server_stub.db.engine import Database
 from server_stub.db.tables import ENTITY_TABLES
 from server_stub.services import audit
 from server_stub.services.entities import to_entity, write_entities
-from shared.domain.entities import ENTITY_BY_KIND, Entity
+from shared.domain.code_sets import SITE_SETTINGS_ID, chosen_code_set
+from shared.domain.entities import ENTITY_BY_KIND, Diagnosis, Drug, Entity, SiteSettings
+from shared.domain.prices import price_at
 from shared.reference_io import export
-from shared.reference_io.plan import KINDS, ColumnMapping, ImportPlan, plan_import
+from shared.reference_io.plan import KINDS, Change, ColumnMapping, ImportPlan, plan_import
 from shared.reference_io.tables import Table, read_table
 
 
@@ -50,9 +53,15 @@ def plan_from_database(
     retire_missing: bool,
     now: dt.datetime,
     lang: str = "en",
+    code_set: str | None = None,
 ) -> ImportPlan:
+    """``code_set`` (diagnoses): the set the rows go into; without it and without a ``code_set`` column
+    in the file, the site's chosen set (``SiteSettings``), else the default set."""
     spec = KINDS[kind]
     known = {other: _codes(conn, other) for other in set(spec.references.values())}
+    columns = (mapping or ColumnMapping()).resolve(spec, table.headers)
+    if kind == "diagnosis" and code_set is None and "code_set" not in columns:
+        code_set = chosen_code_set(_site_settings(conn))
     return plan_import(
         spec,
         table,
@@ -63,7 +72,14 @@ def plan_from_database(
         now=now,
         source=table.path.name,
         lang=lang,
+        code_set=code_set,
     )
+
+
+def _site_settings(conn: Connection) -> SiteSettings | None:
+    table = ENTITY_TABLES[SiteSettings.KIND]
+    row = conn.execute(select(table).where(table.c.id == SITE_SETTINGS_ID)).first()
+    return to_entity(SiteSettings, row) if row is not None else None
 
 
 def import_file(
@@ -80,6 +96,7 @@ def import_file(
     device_id: str | None = None,
     source_name: str | None = None,
     lang: str = "en",
+    code_set: str | None = None,
 ) -> ImportRun:
     """Plan the import of ``path`` against the database and, unless ``dry_run``, apply it atomically.
     ``username`` (``staff_id``, ``device_id``) is who runs it, recorded in the audit entry with the
@@ -94,12 +111,26 @@ def import_file(
     if dry_run:
         with db.read() as conn:
             plan = plan_from_database(
-                conn, kind, table, mapping=mapping, retire_missing=retire_missing, now=now, lang=lang
+                conn,
+                kind,
+                table,
+                mapping=mapping,
+                retire_missing=retire_missing,
+                now=now,
+                lang=lang,
+                code_set=code_set,
             )
         return ImportRun(plan, False, digest)
     with db.write() as conn:
         plan = plan_from_database(
-            conn, kind, table, mapping=mapping, retire_missing=retire_missing, now=now, lang=lang
+            conn,
+            kind,
+            table,
+            mapping=mapping,
+            retire_missing=retire_missing,
+            now=now,
+            lang=lang,
+            code_set=code_set,
         )
         writes = plan.writes
         if writes:
@@ -113,7 +144,13 @@ def import_file(
                 staff_id=staff_id,
                 device_id=device_id,
                 target=f"{kind}:{name}"[:128],
-                detail={"file": name, "sha256": digest, "rows": len(table.rows), **plan.summary()},
+                detail={
+                    "file": name,
+                    "sha256": digest,
+                    "rows": len(table.rows),
+                    **({"code_set": code_set} if code_set else {}),
+                    **plan.summary(),
+                },
             )
     return ImportRun(plan, bool(writes), digest)
 
@@ -126,30 +163,40 @@ def _label(entity: object) -> str:
     return ""
 
 
+def _what_changed(change: Change, name: str) -> str:
+    if name == "price_changes" and isinstance(change.after, Drug) and change.after.price_changes:
+        dated = change.after.price_changes[-1]
+        was = price_at(cast(Drug, change.before), dated.effective_from)
+        return f"price: {was} -> {dated.price} (from {dated.effective_from.isoformat(timespec='seconds')})"
+    return f"{name}: {getattr(change.before, name)!s} -> {getattr(change.after, name)!s}"
+
+
+def _code(entity: object) -> str:
+    code = str(getattr(entity, "code", ""))
+    return f"{code} [{entity.code_set}]" if isinstance(entity, Diagnosis) else code
+
+
 def plan_lines(plan: ImportPlan) -> dict[str, list[tuple[str, ...]]]:
     """Section -> rows of (row, code, what): how a plan is shown, by ``clinic import``, its report and
-    the import endpoint alike."""
+    the import endpoint alike (a diagnosis' code with its set)."""
     return {
-        "added": [("", str(getattr(e, "code", "")), _label(e)) for e in plan.added],
+        "added": [("", _code(e), _label(e)) for e in plan.added],
         "changed": [
-            (
-                "",
-                str(getattr(c.after, "code", "")),
-                "; ".join(f"{f}: {getattr(c.before, f)!s} -> {getattr(c.after, f)!s}" for f in c.fields),
-            )
-            for c in plan.changed
+            ("", _code(c.after), "; ".join(_what_changed(c, f) for f in c.fields)) for c in plan.changed
         ],
-        "retired": [("", str(getattr(e, "code", "")), _label(e)) for e in plan.retired],
+        "retired": [("", _code(e), _label(e)) for e in plan.retired],
         "refused": [(str(r.row), r.code, r.reason) for r in plan.refused],
     }
 
 
-def export_file(db: Database, kind: str, path: Path) -> int:
-    """Write ``kind``'s live rows to ``path`` (CSV or xlsx) as ``import_file`` reads them; returns the
-    number of rows."""
+def export_file(db: Database, kind: str, path: Path, *, code_set: str | None = None) -> int:
+    """Write ``kind``'s live rows to ``path`` (CSV or xlsx) as ``import_file`` reads them (diagnoses: of
+    ``code_set`` only when given); returns the number of rows."""
     spec = KINDS[kind]
     with db.read() as conn:
         entities = _all(conn, kind)
+        if code_set is not None:
+            entities = [e for e in entities if getattr(e, "code_set", None) == code_set]
         codes_by_id = {
             other: {entity_id: code for code, entity_id in _codes(conn, other).items()}
             for other in set(spec.references.values())

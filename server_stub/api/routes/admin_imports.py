@@ -47,6 +47,12 @@ class ImportRequest(WireModel):
     dry_run: bool = True
     retire_missing: bool = False
     sheet: str | None = Field(default=None, max_length=100)
+    code_set: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="diagnosis: the ICD-10 code set the rows go into",
+    )
     show: int = Field(default=500, ge=0, le=100_000, description="rows listed per section (0: all)")
 
 
@@ -116,6 +122,7 @@ async def run_import(kind: ImportKindName, body: ImportRequest, principal: Admin
                 device_id=principal.device_id,
                 sheet=body.sheet,
                 lang=lang,
+                code_set=body.code_set,
             )
         limit = body.show or None
         return {
