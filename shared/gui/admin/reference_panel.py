@@ -291,7 +291,9 @@ class ReferencePanel(QWidget):
         if fields is not None:
             # only what was changed: a new name then gets new pinyin initials, as on import
             changed = {k: v for k, v in fields.items() if v != before.get(k)}
-            self._save({"code": before["code"], **changed}, row.entity.version)
+            # a diagnosis is one code of one set: the set names the row (code sets side by side)
+            identity: dict[str, str] = {k: before[k] for k in ("code", "code_set") if k in before}
+            self._save({**identity, **changed}, row.entity.version)
 
     def _save(self, fields: dict[str, str], base_version: int | None) -> None:
         kind, lang = self.kind, self.lang
@@ -321,6 +323,9 @@ class ReferencePanel(QWidget):
         if reason is None:
             return
         args = {"kind": kind, "code": code, "reason": reason}
+        code_set = getattr(row.entity, "code_set", None)
+        if code_set:
+            args["code_set"] = str(code_set)
         version = row.entity.version
 
         def record(store: Any) -> Any:

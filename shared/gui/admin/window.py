@@ -14,7 +14,9 @@ from shared.gui import theme
 from shared.gui.admin.audit_panel import AuditPanel
 from shared.gui.admin.client import AdminClient
 from shared.gui.admin.clients_panel import ClientsPanel
+from shared.gui.admin.code_sets_panel import CodeSetsPanel
 from shared.gui.admin.import_panel import ImportPanel
+from shared.gui.admin.price_panel import PricePanel
 from shared.gui.admin.reference_panel import ReferencePanel
 from shared.gui.admin.texts import t
 from shared.gui.ops import QueryOp
@@ -47,6 +49,8 @@ class AdminWindow(QMainWindow):
         self.imports = ImportPanel(self.client, lang)
         self.audit = AuditPanel(self.client, lang)
         self.clients = ClientsPanel(self.client, lang)
+        self.code_sets = CodeSetsPanel(runtime.bus, lang)
+        self.prices = PricePanel(runtime.bus, lang)
         self.reference.sig_history_requested.connect(self.show_history)
         for number in range(4):
             QShortcut(QKeySequence(f"Ctrl+{number + 1}"), self).activated.connect(
@@ -67,6 +71,8 @@ class AdminWindow(QMainWindow):
         admin = "admin" in self.roles
         if admin:
             self.tabs.addTab(self.reference, t("tab.reference", self.lang))
+            self.tabs.addTab(self.prices, t("tab.prices", self.lang))
+            self.tabs.addTab(self.code_sets, t("tab.code_sets", self.lang))
             self.tabs.addTab(self.imports, t("tab.import", self.lang))
         if admin or "auditor" in self.roles:
             self.tabs.addTab(self.audit, t("tab.audit", self.lang))
@@ -75,6 +81,8 @@ class AdminWindow(QMainWindow):
         self.role_note.setText("" if admin else t("role.auditor", self.lang))
         if admin:
             self.reference.reload()
+            self.prices.reload()
+            self.code_sets.reload()
             self.clients.refresh()
             QueryOp(
                 parent=self,
