@@ -209,7 +209,7 @@ class Drug(Entity):
     default_dose: Decimal = Field(gt=0)
     default_route: str = Field(max_length=16)
     default_frequency: str = Field(max_length=16)
-    price: Decimal = Field(ge=0)  # the price in effect before every dated change in ``price_changes``
+    price: Decimal = Field(ge=0)  # in effect when the row was written; rules use ``prices.price_at``
     controlled_class: ControlledClass = "none"
     internet_rx_restricted: bool = False
     dose_min: Decimal | None = None
@@ -218,7 +218,7 @@ class Drug(Entity):
     min_stock: int = 0
     # the active ingredients (阿莫西林克拉维酸钾片: 阿莫西林, 克拉维酸钾); empty: derived from the generic name
     active_ingredients: list[str] = Field(default_factory=list, max_length=10)
-    # Dated price changes, oldest first (``shared.domain.prices.price_at``): each from its moment on.
+    # Dated prices, oldest first (``shared.domain.prices.price_at``): each from its moment on.
     price_changes: list[PriceChange] = Field(default_factory=list, max_length=200)
 
 

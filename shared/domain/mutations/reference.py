@@ -211,7 +211,7 @@ def set_price(state: StateReader, args: SetPrice, ctx: MutationContext) -> Effec
     if effective < ctx.now - PAST_SLACK:
         raise Rejected(ctx.t("reference.price_in_past", at=effective.isoformat()), code="price_in_past")
     effective = max(effective, ctx.now)  # a moment within the slack is now: nothing changes in the past
-    changed = with_change(drug, args.price.normalize(), effective, set_by=ctx.staff_id, now=ctx.now)
+    changed = with_change(drug, args.price, effective, set_by=ctx.staff_id, now=ctx.now)
     after = next_version(changed, ctx)
     return Effect(
         writes=[after],

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from shared.domain.entities import Drug, Staff
-from shared.domain.prices import price_at, scheduled
+from shared.domain.prices import BEFORE_ANY_CHANGE, price_at, scheduled
 from shared.gui import theme
 from shared.gui.admin.texts import t
 from shared.gui.ops import CollectionOp, OpBus, OpChanges, QueryOp
@@ -59,7 +59,6 @@ for _key, (_zh, _en, _tw) in {
     "prices.by": ("设置人", "Set by", "設定人"),
     "prices.at": ("设置时间", "Set at", "設定時間"),
     "prices.state": ("状态", "State", "狀態"),
-    "prices.state.base": ("初始价格", "Base price", "初始價格"),
     "prices.state.past": ("已被取代", "Superseded", "已被取代"),
     "prices.state.current": ("生效中", "In effect", "生效中"),
     "prices.state.future": ("待生效", "Scheduled", "待生效"),
@@ -108,11 +107,11 @@ class DrugPriceRow:
 
 @dataclass(frozen=True)
 class HistoryRow:
-    effective_from: dt.datetime | None  # None: the base price
+    effective_from: dt.datetime | None  # None: the price from before the first change
     price: Decimal
     set_by: str
     set_at: dt.datetime | None
-    state: str  # base, past, current, future
+    state: str  # past, current, future
 
 
 def load_drug_prices(store: Any, now: dt.datetime) -> tuple[list[DrugPriceRow], dict[str, str]]:
@@ -126,19 +125,20 @@ def load_drug_prices(store: Any, now: dt.datetime) -> tuple[list[DrugPriceRow], 
 
 
 def history_rows(drug: Drug, now: dt.datetime) -> list[HistoryRow]:
-    """The base price and each dated change, oldest first, each marked past / in effect / to come."""
-    current_index = -1
+    """Each dated price oldest first (the price before the first change undated), each marked past,
+    in effect or to come; a drug never re-priced shows its one price."""
+    if not drug.price_changes:
+        return [HistoryRow(None, drug.price, "", None, "current")]
+    current = max((i for i, c in enumerate(drug.price_changes) if c.effective_from <= now), default=-1)
+    out = []
     for index, change in enumerate(drug.price_changes):
-        if change.effective_from <= now:
-            current_index = index
-    out = [HistoryRow(None, drug.price, "", None, "current" if current_index < 0 else "base")]
-    for index, change in enumerate(drug.price_changes):
-        state = "future" if change.effective_from > now else "current" if index == current_index else "past"
-        out.append(HistoryRow(change.effective_from, change.price, change.set_by, change.set_at, state))
+        state = "future" if change.effective_from > now else "current" if index == current else "past"
+        start = None if change.effective_from == BEFORE_ANY_CHANGE else change.effective_from
+        out.append(HistoryRow(start, change.price, change.set_by, change.set_at, state))
     return out
 
 
-_STATE_COLOURS = {"current": theme.OK, "future": theme.WARN, "past": theme.MUTED, "base": theme.MUTED}
+_STATE_COLOURS = {"current": theme.OK, "future": theme.WARN, "past": theme.MUTED}
 
 
 class PricePanel(QWidget):
