@@ -144,8 +144,12 @@ class CodeSetsPanel(QWidget):
         ).run_in_background()
 
     def _loaded(self, rows: list[CodeSetRow]) -> None:
+        index = selected_row(self.view)
+        kept = self.rows[index].name if index is not None and index < len(self.rows) else None
         self.rows = rows
         self.model.set_rows(rows)
+        if kept is not None:
+            self.select(kept)  # a reload (a pull, another admin's change) keeps the row selected
         chosen = next((r.name for r in rows if r.chosen), None)
         self.current.setText(
             t("code_sets.current", self.lang, code_set=chosen, count=len(rows))

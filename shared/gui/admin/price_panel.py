@@ -55,7 +55,7 @@ for _key, (_zh, _en, _tw) in {
         "價格歷史（先選擇藥品）",
     ),
     "prices.from": ("生效时间", "Effective from", "生效時間"),
-    "prices.price": ("价格（每{unit}）", "Price (per {unit})", "價格（每{unit}）"),
+    "prices.price": ("价格", "Price", "價格"),
     "prices.by": ("设置人", "Set by", "設定人"),
     "prices.at": ("设置时间", "Set at", "設定時間"),
     "prices.state": ("状态", "State", "狀態"),
@@ -75,9 +75,9 @@ for _key, (_zh, _en, _tw) in {
         "調價只從所填時間起生效；此前開具的處方保留開具時的價格。",
     ),
     "prices.recorded": (
-        "已记录：{name} {price} 元，{when}",
-        "Recorded: {name} {price} yuan, {when}",
-        "已記錄：{name} {price} 元，{when}",
+        "已记录：{name} {price}，{when}",
+        "Recorded: {name} {price}, {when}",
+        "已記錄：{name} {price}，{when}",
     ),
     "prices.when_now": ("立即生效", "from now", "立即生效"),
     "prices.when_at": ("{at} 起生效", "from {at}", "{at} 起生效"),
@@ -181,7 +181,7 @@ class PricePanel(QWidget):
         self.history: RowsModel[HistoryRow] = RowsModel(
             [
                 Column(t("prices.from", lang), lambda r: _local(r.effective_from) or "—"),
-                Column(t("prices.price", lang, unit=""), lambda r: money(r.price), align_right=True),
+                Column(t("prices.price", lang), lambda r: money(r.price), align_right=True),
                 Column(
                     t("prices.state", lang),
                     lambda r: t(f"prices.state.{r.state}", lang),
