@@ -45,6 +45,14 @@ register(
     },
 )
 register(
+    "hub.unknown",
+    {
+        "zh_CN": "集线器凭据无效：请检查集线器配置中的凭据，或重新登记集线器",
+        "en": "The hub's credential is not valid: check it in the hub's configuration, or enrol the hub again",
+        "zh_TW": "集線器憑據無效：請檢查集線器配置中的憑據，或重新登記集線器",
+    },
+)
+register(
     "hub.forbidden",
     {
         "zh_CN": "集线器凭据不能执行此操作：{action}",
@@ -196,7 +204,7 @@ def authenticate(conn: Connection, *, token: str, now: dt.datetime, lang: str) -
     hub_id, _, secret = token[len(PREFIX) :].partition(".")
     row = conn.execute(select(hub).where(hub.c.id == hub_id[:64])).first() if hub_id and secret else None
     if row is None or not hmac.compare_digest(row.secret_hash, _secret_hash(secret)):
-        raise AuthFailed(tr("auth.missing_token", lang), code="token_invalid")
+        raise AuthFailed(tr("hub.unknown", lang), code="token_invalid")
     if row.revoked_at is not None:
         raise AuthFailed(tr("hub.revoked", lang), code="hub_revoked")
     return HubPrincipal(

@@ -367,7 +367,8 @@ def test_two_hubs_of_two_campuses_relaying_offline_work_never_collide_on_a_numbe
 
     def doctor_work(doctor: ApiUser) -> tuple[dict[str, Any], list[str]]:
         patient, visit_id = _patient_and_visit(doctor)
-        envelopes, numbers = [], []
+        envelopes: list[dict[str, Any]] = []
+        numbers: list[str] = []
         for _ in range(3):  # numbered on the PC from its device tag
             rx = draft(
                 patient,
