@@ -29,11 +29,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server_stub.api.deps import TokenRechecks
 from server_stub.api.routes import (
     admin,
+    admin_hubs,
     admin_imports,
     audit_log,
     auth,
     devices,
     health,
+    hub,
     patients,
     queue,
     reference,
@@ -308,6 +310,8 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         devices.router,
         admin_imports.router,
         audit_log.router,
+        hub.router,
+        admin_hubs.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
 

@@ -1,5 +1,5 @@
 """Server-side ``clinic`` commands: server, migrate, seed-demo, seed-scale, audit-verify, sync-compact,
-unlock-login, device-wipe, desk-slots."""
+unlock-login, device-wipe, desk-slots, hub-enrol, hub-revoke, hubs."""
 
 from __future__ import annotations
 
@@ -283,6 +283,92 @@ def _desk_slots(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hub_enrol_args(parser: argparse.ArgumentParser) -> None:
+    _add_db(parser)
+    parser.add_argument("--name", required=True, help="what IT calls the hub, e.g. 'EAST clinic hub'")
+    parser.add_argument("--campus", required=True, help="the campus it serves: its code (EAST) or id")
+
+
+def _hub_enrol(args: argparse.Namespace) -> int:
+    """Enrol a clinic hub and print its credential, this once (only a hash of its secret is kept)."""
+    from server_stub.db.engine import Database
+    from server_stub.services import hubs
+    from server_stub.services.clock import utcnow
+    from shared.errors import NotFound, ValidationFailed
+
+    db = Database.open(_db_url(args.db), pool_size=1)
+    try:
+        with db.write() as conn:
+            enrolled = hubs.enrol(conn, name=args.name, campus=args.campus, by=None, now=utcnow())
+    except (NotFound, ValidationFailed) as error:
+        log.error("%s", error.message)
+        return 1
+    finally:
+        db.dispose()
+    sys.stdout.write(
+        f"hub {enrolled.hub_id} ({enrolled.name}) enrolled for campus {enrolled.campus_id}\n"
+        "its credential (shown only now; put it in the hub's configuration):\n"
+        f"{enrolled.credential}\n"
+    )
+    return 0
+
+
+def _hub_revoke_args(parser: argparse.ArgumentParser) -> None:
+    _add_db(parser)
+    parser.add_argument("hub_id", help="the hub's id (see clinic hubs)")
+
+
+def _hub_revoke(args: argparse.Namespace) -> int:
+    from server_stub.db.engine import Database
+    from server_stub.services import hubs
+    from server_stub.services.clock import utcnow
+    from shared.errors import NotFound
+
+    db = Database.open(_db_url(args.db), pool_size=1)
+    try:
+        with db.write() as conn:
+            revoked = hubs.revoke(conn, hub_id=args.hub_id, by=None, now=utcnow())
+    except NotFound as error:
+        log.error("%s", error.message)
+        return 1
+    finally:
+        db.dispose()
+    sys.stdout.write(f"hub {args.hub_id} {'revoked' if revoked else 'was revoked already'}\n")
+    return 0
+
+
+def _hubs_args(parser: argparse.ArgumentParser) -> None:
+    _add_db(parser)
+
+
+def _hubs(args: argparse.Namespace) -> int:
+    """One line per hub: id, name, campus, last seen, last relay, revoked (tab-separated)."""
+    from server_stub.db.engine import Database
+    from server_stub.services import hubs
+
+    def when(value: object) -> str:
+        return value.astimezone().strftime("%Y-%m-%d %H:%M") if hasattr(value, "astimezone") else "-"
+
+    db = Database.open(_db_url(args.db), pool_size=1)
+    try:
+        with db.read() as conn:
+            rows = hubs.listing(conn)
+    finally:
+        db.dispose()
+    sys.stdout.write("id\tname\tcampus\tlast seen\tlast relay\trevoked\n")
+    for row in rows:
+        fields = (
+            row["id"],
+            row["name"],
+            row["campus_code"] or row["campus_id"],
+            when(row["last_seen_at"]),
+            when(row["last_relay_at"]),
+            when(row["revoked_at"]) if row["revoked_at"] else "no",
+        )
+        sys.stdout.write("\t".join(fields) + "\n")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "server": (_server_args, _server),
     "migrate": (_migrate_args, _migrate),
@@ -293,4 +379,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
     "unlock-login": (_unlock_login_args, _unlock_login),
     "device-wipe": (_device_wipe_args, _device_wipe),
     "desk-slots": (_desk_slots_args, _desk_slots),
+    "hub-enrol": (_hub_enrol_args, _hub_enrol),
+    "hub-revoke": (_hub_revoke_args, _hub_revoke),
+    "hubs": (_hubs_args, _hubs),
 }

@@ -13,9 +13,10 @@ from starlette.concurrency import run_in_threadpool
 
 from server_stub.config import ServerSettings
 from server_stub.db.engine import Database
-from server_stub.services import auth
+from server_stub.services import auth, hubs
 from server_stub.services.auth import Principal
 from server_stub.services.clock import utcnow
+from server_stub.services.hubs import HubPrincipal
 from server_stub.services.notifier import FeedNotifier
 from server_stub.services.shared_reads import SharedReads
 from shared.errors import AuthFailed, PermissionDenied
@@ -64,6 +65,11 @@ async def get_principal(
     lang = normalize_language(request.headers.get("accept-language"))
     if credentials is None or not credentials.credentials:
         raise AuthFailed(tr("auth.missing_token", lang), code="token_missing")
+    if hubs.is_hub_token(credentials.credentials):
+        # a hub's credential: refused here, on every endpoint for staff (401 first when it is not valid)
+        await get_hub(request, credentials)
+        action = f"{request.method} {request.url.path}"
+        raise PermissionDenied(tr("hub.forbidden", lang, action=action), code="hub_forbidden")
 
     # a PC that IT marked for a remote wipe gets the wipe instruction, whatever its token's state
     await request.app.state.wipes.check_token(credentials.credentials, lang)
@@ -130,6 +136,53 @@ class TokenRechecks:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+async def get_hub(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> HubPrincipal:
+    """Authenticate a clinic hub's credential (``services.hubs``): 401 ``hub_revoked`` or
+    ``token_invalid``; a staff token (valid) gets 403 ``hub_only``. Not cached: a revocation holds from
+    the hub's next request, and a hub makes few requests (one long-poll at a time, relays)."""
+    lang = normalize_language(request.headers.get("accept-language"))
+    if credentials is None or not credentials.credentials:
+        raise AuthFailed(tr("auth.missing_token", lang), code="token_missing")
+    token = credentials.credentials
+    if not hubs.is_hub_token(token):
+        await get_principal(request, credentials)  # 401 for a token that is no good at all
+        action = f"{request.method} {request.url.path}"
+        raise PermissionDenied(tr("hub.only", lang, action=action), code="hub_only")
+    db: Database = request.app.state.db
+
+    def check() -> HubPrincipal:
+        now = utcnow()
+        with db.read() as conn:
+            found = hubs.authenticate(conn, token=token, now=now, lang=lang)
+        if found.seen_due:
+            with db.write() as conn:
+                hubs.note_seen(conn, hub_id=found.hub_id, now=now)
+        return found
+
+    return await run_in_threadpool(check)
+
+
+HubDep = Annotated[HubPrincipal, Depends(get_hub)]
+
+
+def staff_or_hub(*roles: str) -> Callable[..., Awaitable[Principal | HubPrincipal]]:
+    """A dependency for the feed's reads: a staff member with one of ``roles``, or a clinic hub."""
+    staff = require_roles(*roles)
+
+    async def check(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal | HubPrincipal:
+        if credentials is not None and hubs.is_hub_token(credentials.credentials):
+            return await get_hub(request, credentials)
+        return await staff(request, credentials)
+
+    return check
+
+
 def require_roles(*roles: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates the caller and lets only the given roles through (403 with a
     clear message otherwise). One dependency, not a chain, for the same reason as ``get_principal``."""
@@ -156,6 +209,14 @@ SecurityAdminDep = Annotated[Principal, Depends(require_roles("security_admin"))
 AnyStaffDep = Annotated[Principal, Depends(require_roles("doctor", "pharmacist", "nurse", "admin"))]
 # 三员分立: the auditor reads the audit log (with the system administrator) and changes nothing.
 AuditReaderDep = Annotated[Principal, Depends(require_roles("admin", "auditor"))]
+# The feed's reads (pull, bootstrap): the staff of AnyStaffDep, or a clinic hub for its campus.
+FeedReaderDep = Annotated[
+    Principal | HubPrincipal, Depends(staff_or_hub("doctor", "pharmacist", "nurse", "admin"))
+]
+# Clinic hubs: the security administrator enrols them (a hub reads its campus's patients unmasked, more
+# than the system administrator sees); either may list them and revoke one at once.
+HubEnrolDep = Annotated[Principal, Depends(require_roles("security_admin"))]
+HubAdminDep = Annotated[Principal, Depends(require_roles("admin", "security_admin"))]
 # Anyone signed in, the auditor too: who they are, signing out.
 SignedInDep = Annotated[
     Principal, Depends(require_roles("doctor", "pharmacist", "nurse", "admin", "security_admin", "auditor"))

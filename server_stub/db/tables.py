@@ -241,6 +241,23 @@ desk_slot = Table(
     UniqueConstraint("campus_id", "device_id", name="uq_desk_slot_campus_device"),
 )
 
+# Clinic hubs enrolled by IT (``services.hubs``): revocable principals that relay their campus's PCs'
+# mutations and read its feed. Only a SHA-256 of each hub's 256-bit random secret is kept.
+hub = Table(
+    "hub",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("campus_id", String(64), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(64), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("revoked_by", String(64), nullable=True),
+    Column("last_seen_at", UTCDateTime(), nullable=True),
+    Column("last_relay_at", UTCDateTime(), nullable=True),
+)
+
 # When each (staff member, device) last pulled the feed: the earliest a signature it pushes later can
 # claim to be made (a PC pushes its outbox before every pull; ``shared.domain.signatures``).
 device_contact = Table(

@@ -23,7 +23,8 @@ CSV_COLUMNS = ("id", "at", "username", "staff_id", "device_id", "action", "targe
 class AuditFilter:
     """Every given criterion must hold. ``username``, ``device_id``: exact; ``action``: exact or, ending
     in ``.``, a prefix (``reference.``); ``target``: in the target or the detail (a drug's code finds the
-    edits of that drug); ``since`` inclusive, ``until`` exclusive."""
+    edits of that drug); ``hub_id``: entries of what that clinic hub relayed or read, and its enrolment
+    and revocation; ``since`` inclusive, ``until`` exclusive."""
 
     username: str | None = None
     action: str | None = None
@@ -31,6 +32,7 @@ class AuditFilter:
     device_id: str | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None
+    hub_id: str | None = None
 
     def apply(self, query: Select[Any]) -> Select[Any]:
         c = audit_log.c
@@ -48,6 +50,9 @@ class AuditFilter:
             )
         if self.device_id:
             query = query.where(c.device_id == self.device_id)
+        if self.hub_id:
+            # the entry's detail is JSON written by ``audit._write`` (sorted keys, ", " and ": ")
+            query = query.where(c.detail.contains(json.dumps({"hub_id": self.hub_id})[1:-1], autoescape=True))
         if self.since is not None:
             query = query.where(c.at >= self.since)
         if self.until is not None:

@@ -52,13 +52,15 @@ def _token_hash(token: str) -> str:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the staff member and the device the token was issued to."""
+    """Who is calling: the staff member and the device the token was issued to. ``hub_id``: the staff
+    member's mutations are relayed by that clinic hub (``/hub/relay``), not pushed with a token."""
 
     staff: Staff
     device_id: str
     campus_id: str | None
     token_hash: str
     expires_at: dt.datetime
+    hub_id: str | None = None
 
     @property
     def roles(self) -> frozenset[str]:

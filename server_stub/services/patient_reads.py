@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
@@ -21,6 +22,7 @@ from server_stub.db.engine import Database
 from server_stub.services import audit
 from server_stub.services.auth import Principal
 from server_stub.services.clock import utcnow
+from server_stub.services.hubs import HubPrincipal
 
 log = logging.getLogger(__name__)
 
@@ -29,31 +31,57 @@ ACTION = "patient.bulk_read"
 
 @dataclass
 class _Reader:
-    staff_id: str
+    staff_id: str | None
     username: str
-    device_id: str
+    device_id: str | None
     campus_id: str | None
+    hub_id: str | None = None
     patients: set[str] = field(default_factory=set)
     pages: int = 0
 
+    @classmethod
+    def of(cls, principal: Principal | HubPrincipal) -> _Reader:
+        """A staff member's device, or a clinic hub (its entries name it: ``hub_id`` in the detail)."""
+        if isinstance(principal, HubPrincipal):
+            return cls(None, f"hub:{principal.name}"[:64], None, principal.campus_id, principal.hub_id)
+        return cls(principal.staff.id, principal.staff.username, principal.device_id, principal.campus_id)
+
+    @property
+    def key(self) -> tuple[str | None, str | None, str | None, str | None]:
+        return (self.staff_id, self.device_id, self.campus_id, self.hub_id)
+
+    def who(self) -> dict[str, Any]:
+        return {"hub_id": self.hub_id} if self.hub_id else {}
+
 
 def write_bulk_read(
-    db: Database, principal: Principal, patient_ids: list[str], *, via: str, complete: bool = True
+    db: Database,
+    principal: Principal | HubPrincipal,
+    patient_ids: list[str],
+    *,
+    via: str,
+    complete: bool = True,
 ) -> None:
-    """One audit entry: ``principal``'s device received ``patient_ids`` (worker thread)."""
+    """One audit entry: ``principal``'s device (or hub) received ``patient_ids`` (worker thread)."""
     if not patient_ids:
         return
+    reader = _Reader.of(principal)
     with db.write() as conn:
         audit.append(
             conn,
             at=utcnow(),
             action=ACTION,
             outcome="sent" if complete else "sent_partly",
-            staff_id=principal.staff.id,
-            username=principal.staff.username,
-            device_id=principal.device_id,
-            target=principal.campus_id,
-            detail={"via": via, "count": len(set(patient_ids)), "patients": sorted(set(patient_ids))},
+            staff_id=reader.staff_id,
+            username=reader.username,
+            device_id=reader.device_id,
+            target=reader.campus_id,
+            detail={
+                **reader.who(),
+                "via": via,
+                "count": len(set(patient_ids)),
+                "patients": sorted(set(patient_ids)),
+            },
         )
 
 
@@ -63,18 +91,14 @@ class PatientReadLog:
     def __init__(self, db: Database, *, flush_seconds: float = 30.0) -> None:
         self.db = db
         self.flush_seconds = flush_seconds
-        self._readers: dict[tuple[str, str, str | None], _Reader] = {}
+        self._readers: dict[tuple[str | None, str | None, str | None, str | None], _Reader] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def record(self, principal: Principal, patient_ids: tuple[str, ...]) -> None:
+    def record(self, principal: Principal | HubPrincipal, patient_ids: tuple[str, ...]) -> None:
         if not patient_ids:
             return
-        key = (principal.staff.id, principal.device_id, principal.campus_id)
-        reader = self._readers.get(key)
-        if reader is None:
-            reader = self._readers[key] = _Reader(
-                principal.staff.id, principal.staff.username, principal.device_id, principal.campus_id
-            )
+        found = _Reader.of(principal)
+        reader = self._readers.setdefault(found.key, found)
         reader.patients.update(patient_ids)
         reader.pages += 1
 
@@ -125,6 +149,7 @@ class PatientReadLog:
                     device_id=reader.device_id,
                     target=reader.campus_id,
                     detail={
+                        **reader.who(),
                         "via": "pull",
                         "pages": reader.pages,
                         "count": len(reader.patients),

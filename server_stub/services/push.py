@@ -7,6 +7,7 @@ client sequences, feed positions and audit entries are written once at its end (
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,12 @@ from server_stub.services import audit, contacts, desk_slots
 from server_stub.services.auth import Principal
 from server_stub.services.clock import local_today, utcnow
 from server_stub.services.entities import ServerState, read_ahead, write_entities
-from server_stub.services.group_commit import WITHOUT_SAVEPOINTS, RunAgainWithSavepoints, lost_a_race
+from server_stub.services.group_commit import (
+    WITHOUT_SAVEPOINTS,
+    GroupCommitter,
+    RunAgainWithSavepoints,
+    lost_a_race,
+)
 from shared.domain.entities import works_at
 from shared.domain.event_time import bound_occurred_at
 from shared.domain.mutations import REGISTRY, MutationContext, Rejected
@@ -405,11 +411,15 @@ def apply_batch_in(
     principal: Principal,
     timezone: str,
     lang: str,
+    refuse: Callable[[MutationEnvelope], MutationOutcome] | None = None,
 ) -> PushResult:
     """Apply mutations in client order inside the caller's write transaction, each in a SAVEPOINT of
     its own, so a rejected or failing mutation undoes only itself. A replayed mutation returns its
     stored outcome; a gap in client_seq stops the batch with SequenceError. Whatever raises, the
-    mutations before it are complete and the caller should still commit."""
+    mutations before it are complete and the caller should still commit.
+
+    ``refuse``: instead of running the handlers, store each new mutation as the permanent rejection
+    it returns (in sequence and idempotent like any outcome: a relayed batch its hub may not bring)."""
     outcomes: list[MutationOutcome] = []
     invalid: list[MutationOutcome] = []
     last_seq = 0
@@ -427,6 +437,7 @@ def apply_batch_in(
                 timezone=timezone,
                 lang=lang,
                 alone=alone,
+                refused=None if refuse is None else refuse(envelope),
             )
         except SequenceError as error:
             # Tell the client what did get applied before the gap, so it can acknowledge those.
@@ -443,6 +454,28 @@ def apply_batch_in(
         ).scalar_one_or_none()
         last_seq = int(value or 0)
     return PushResult(outcomes=outcomes, last_client_seq=last_seq, invalid=invalid)
+
+
+async def isolate_failure(
+    committer: GroupCommitter,
+    work: functools.partial[PushResult],
+    client_id: str,
+    mutations: list[MutationEnvelope],
+    principal: Principal,
+) -> None:
+    """A push failed as a whole (at commit, outside any mutation's savepoint): apply its mutations one
+    transaction each, in order, until one fails, and count that failure against that mutation, so a
+    poisoned mutation is still rejected after ``MAX_FAILURES`` tries. The ones before it stand.
+    ``work``: the push's ``apply_batch_in`` with every argument but ``mutations`` bound."""
+    for envelope in mutations:
+        keys = PushKeys.of(client_id, principal, [envelope])
+        try:
+            await committer.run(functools.partial(work, mutations=[envelope]), size=1, keys=keys)
+        except Exception as error:  # noqa: BLE001 - the push's own answer re-raises the original error
+            if is_failure_of_a_mutation(error):
+                count = functools.partial(note_failure, client_id=client_id, envelope=envelope, error=error)
+                await committer.run(count)
+            return
 
 
 class _RejectedAfterWrites(Exception):
@@ -523,6 +556,14 @@ def _audit_outcome(
     detail: dict[str, Any],
 ) -> None:
     status = outcome.status if outcome.code is None else f"{outcome.status}:{outcome.code}"
+    if principal.hub_id is not None:
+        # relayed by a clinic hub: the hub, besides the staff member, PC and time that made it
+        occurred = envelope.occurred_at
+        detail = {
+            **detail,
+            "hub_id": principal.hub_id,
+            "occurred_at": (occurred if occurred.tzinfo else occurred.replace(tzinfo=dt.UTC)).isoformat(),
+        }
     audit.defer(
         conn,
         at=now,
@@ -546,6 +587,7 @@ def _apply_one(
     timezone: str,
     lang: str,
     alone: bool = False,
+    refused: MutationOutcome | None = None,
 ) -> MutationOutcome:
     def attempt(
         conn: Connection, give_up: str | None = None, rejection: MutationOutcome | None = None
@@ -558,7 +600,7 @@ def _apply_one(
             timezone=timezone,
             lang=lang,
             give_up=give_up,
-            rejection=rejection,
+            rejection=rejection or refused,
         )
 
     def reject(conn: Connection, outcome: MutationOutcome) -> MutationOutcome:

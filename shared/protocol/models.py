@@ -187,6 +187,14 @@ class RelayResponse(WireModel):
     server_time: dt.datetime
 
 
+class HubIdentity(WireModel):
+    """``GET /api/v1/hub/whoami`` under a hub's credential: which hub the central API knows it as."""
+
+    hub_id: str
+    name: str
+    campus_id: str
+
+
 class BootstrapHeader(WireModel):
     type: Literal["header"] = "header"
     after: int

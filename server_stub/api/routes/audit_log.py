@@ -34,11 +34,12 @@ def _criteria(
     device_id: str | None,
     since: dt.datetime | None,
     until: dt.datetime | None,
+    hub_id: str | None = None,
 ) -> AuditFilter:
     def utc(value: dt.datetime | None) -> dt.datetime | None:
         return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
-    return AuditFilter(username, action, target, device_id, utc(since), utc(until))
+    return AuditFilter(username, action, target, device_id, utc(since), utc(until), hub_id)
 
 
 @router.get("/entries")
@@ -51,11 +52,12 @@ def list_entries(
     device_id: Text = None,
     since: When = None,
     until: When = None,
+    hub_id: Text = None,
     before: Annotated[int | None, Query(ge=1, description="entries older than this id")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """A page of matching entries, newest first; ``next_before`` asks for the next (older) page."""
-    criteria = _criteria(username, action, target, device_id, since, until)
+    criteria = _criteria(username, action, target, device_id, since, until, hub_id)
     with db.read() as conn:
         entries, following = page(conn, criteria=criteria, before=before, limit=limit)
     return {"entries": entries, "next_before": following}
@@ -71,9 +73,10 @@ def export_entries(
     device_id: Text = None,
     since: When = None,
     until: When = None,
+    hub_id: Text = None,
 ) -> StreamingResponse:
     """Every matching entry as a CSV file (UTF-8 with a BOM). Who exported what is logged first."""
-    criteria = _criteria(username, action, target, device_id, since, until)
+    criteria = _criteria(username, action, target, device_id, since, until, hub_id)
     with db.write() as conn:
         audit.defer(
             conn,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from server_stub.api.deps import AnyStaffDep, DbDep
+from server_stub.api.deps import AnyStaffDep, DbDep, FeedReaderDep
 from server_stub.config import ServerSettings
 from server_stub.db.engine import Database
 from server_stub.services import feed, push
@@ -19,6 +19,7 @@ from server_stub.services.contacts import ContactLog
 from server_stub.services.feed_tail import FeedTail
 from server_stub.services.feed_views import restricted_kinds
 from server_stub.services.group_commit import GroupCommitter
+from server_stub.services.hubs import HubPrincipal
 from server_stub.services.longpoll import LongPollPacer
 from server_stub.services.notifier import FeedNotifier
 from server_stub.services.patient_reads import PatientReadLog, write_bulk_read
@@ -72,7 +73,7 @@ async def push_mutations(body: PushRequest, principal: AnyStaffDep, request: Req
         result = await committer.run(work, size=len(body.mutations), keys=keys)
     except Exception as failure:
         if push.is_failure_of_a_mutation(failure):  # not counted yet: the transaction failed as a whole
-            await _isolate_failure(committer, work, body, principal)
+            await push.isolate_failure(committer, work, body.client_id, body.mutations, principal)
         raise
     if result.head_seq:
         notifier.publish(result.head_seq)
@@ -88,31 +89,9 @@ async def push_mutations(body: PushRequest, principal: AnyStaffDep, request: Req
     return JSONResponse(status_code=status, content=error.model_dump(mode="json"))
 
 
-async def _isolate_failure(
-    committer: GroupCommitter,
-    work: functools.partial[push.PushResult],
-    body: PushRequest,
-    principal: Principal,
-) -> None:
-    """A push failed as a whole (at commit, outside any mutation's savepoint): apply its mutations one
-    transaction each, in order, until one fails, and count that failure against that mutation, so a
-    poisoned mutation is still rejected after ``push.MAX_FAILURES`` tries. The ones before it stand."""
-    for envelope in body.mutations:
-        keys = push.PushKeys.of(body.client_id, principal, [envelope])
-        try:
-            await committer.run(functools.partial(work, mutations=[envelope]), size=1, keys=keys)
-        except Exception as error:  # noqa: BLE001 - the push's own answer re-raises the original error
-            if push.is_failure_of_a_mutation(error):
-                count = functools.partial(
-                    push.note_failure, client_id=body.client_id, envelope=envelope, error=error
-                )
-                await committer.run(count)
-            return
-
-
 @router.get("/pull", response_model=PullResponse, responses=_errors)
 async def pull(
-    principal: AnyStaffDep,
+    principal: FeedReaderDep,
     request: Request,
     cursor: Annotated[
         int, Query(ge=0, le=MAX_CURSOR, description="Last sequence the client has applied")
@@ -141,8 +120,10 @@ async def pull(
     pacer: LongPollPacer = state.longpoll_pacer
     contacts: ContactLog = state.contacts
     loop = asyncio.get_running_loop()
-    # this PC's contact, before anything else: its outbox was pushed before this pull
-    contacts.note(principal.staff.id, principal.device_id, utcnow())
+    # this PC's contact, before anything else: its outbox was pushed before this pull (a hub's pull is
+    # no PC's contact: its PCs' mutations may still wait in its relay queue)
+    if isinstance(principal, Principal):
+        contacts.note(principal.staff.id, principal.device_id, utcnow())
     remaining = wait
     if wait > 0:
         hold = min(pacer.delay(principal.token_hash), wait)
@@ -152,8 +133,9 @@ async def pull(
             await notifier.wait_urgent_beyond(cursor, hold)
             remaining -= loop.time() - started
 
-    # need-to-know: the caller's campus picks the patients, its roles the fields (``feed_views``)
-    restricted = restricted_kinds(principal.roles)
+    # need-to-know: the caller's campus picks the patients, its roles the fields (``feed_views``); a hub
+    # gets every field of its campus's scope and serves each of its users their role's view itself
+    restricted = feed_restrictions(principal)
 
     def read() -> feed.Page:
         with db.read() as conn:
@@ -194,6 +176,13 @@ async def pull(
     return Response(content=page.response_body(server_time), media_type="application/json")
 
 
+def feed_restrictions(principal: Principal | HubPrincipal) -> frozenset[str]:
+    """The kinds the caller receives in their restricted form: by its roles for staff, none for a hub."""
+    if isinstance(principal, HubPrincipal):
+        return frozenset()
+    return restricted_kinds(principal.roles)
+
+
 def _stopping(lang: str) -> Response:
     """A long-poll open while the server stops: a clean 503 the client retries (with ``Connection:
     close``, so the server can stop at once), not a request cut off with a 500 and a traceback."""
@@ -213,7 +202,7 @@ def _stopping(lang: str) -> Response:
     },
 )
 def bootstrap(
-    principal: AnyStaffDep,
+    principal: FeedReaderDep,
     db: DbDep,
     after: Annotated[
         int, Query(ge=0, le=MAX_CURSOR, description="Resume after this checkpoint sequence (0 to start)")
@@ -233,7 +222,7 @@ def bootstrap(
             db,
             after=after,
             campus_id=principal.campus_id,
-            restricted=restricted_kinds(principal.roles),
+            restricted=feed_restrictions(principal),
             on_patients=audited,
         ),
         media_type="application/x-ndjson",
