@@ -13,7 +13,7 @@ from alembic import op
 import server_stub.db.tables
 
 revision = "0020_hubcentral"
-down_revision = "0019"
+down_revision = "0020_codesets"
 branch_labels = None
 depends_on = None
 
