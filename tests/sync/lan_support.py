@@ -7,13 +7,13 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import Literal
 
+from shared.domain.clinical import next_rx_number
 from shared.domain.entities import Patient, Prescription, QueueTicket, SigningKey, Staff
 from shared.domain.prescribing import PatientFacts, PrescriberFacts, PrescriptionDraft
+from shared.ids import new_id
 from shared.protocol.models import HubInfo, LanMutation
 from shared.store import LocalStore
 from shared.store.store import LanPage, OutboxEntry
-from shared.ids import new_id
-from shared.domain.clinical import next_rx_number
 from tests.clinical.support import line
 from triage_desk import model
 
