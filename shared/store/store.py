@@ -750,14 +750,21 @@ class LocalStore:
 
     def requeue_from(self, client_seq: int) -> int:
         """The server lost mutations from ``client_seq`` on (it was restored from a backup): push them again."""
-        return self.write(
-            lambda conn: (
-                conn.execute(
-                    "UPDATE outbox SET status = 'sent', dismissed = 0 WHERE client_seq >= ? AND status IN ('applied', 'rejected')",
-                    (client_seq,),
-                ).rowcount
-            )
-        )
+
+        def job(conn: sqlite3.Connection) -> int:
+            # a server that lost them holds none of them, whatever it said it shared
+            shared = conn.execute(
+                "UPDATE outbox SET shared_at = NULL, shared_via = NULL WHERE client_seq >= ? "
+                "AND status IN ('pending', 'sent') AND shared_at IS NOT NULL",
+                (client_seq,),
+            ).rowcount
+            requeued = conn.execute(
+                "UPDATE outbox SET status = 'sent', dismissed = 0 WHERE client_seq >= ? AND status IN ('applied', 'rejected')",
+                (client_seq,),
+            ).rowcount
+            return int(shared + requeued)
+
+        return self.write(job)
 
     def renew_client_identity(self, first_unsent_client_seq: int) -> str:
         """The server already holds other mutations under our client_seq numbers (this database was restored
@@ -1211,6 +1218,15 @@ def lan_replay(
                 "clinic hub %s epoch %s: the LAN list is read again from the start", hub.hub_id, hub.epoch
             )
         kinds, written = _lan_clear(conn)
+        identity = {"hub_id": hub.hub_id, "epoch": hub.epoch}
+        seen = _state_get(conn, "lan_hub_seen")
+        if seen is not None and seen != identity:
+            # another hub, or this one rebuilt: it may not hold what the one before shared
+            conn.execute(
+                "UPDATE outbox SET shared_at = NULL, shared_via = NULL "
+                "WHERE status IN ('pending', 'sent') AND shared_at IS NOT NULL"
+            )
+        _state_set(conn, "lan_hub_seen", identity)
         if page.sent_after:  # these entries follow a position in another list: ask again from 0
             entries, lan_next = [], 0
     start: int | None = None
