@@ -155,7 +155,8 @@ def test_lan_entries_in_pages_with_patients_registered_on_another_pc(clinic: dic
     ids = []
     for n in range(30):
         registered = desk.record(
-            "patient.register", {"id": f"lan-p{n}", "name": f"内网患者{n}", "sex": "F", "birth_date": "1990-01-01"}
+            "patient.register",
+            {"id": f"lan-p{n}", "name": f"内网患者{n}", "sex": "F", "birth_date": "1990-01-01"},
         )
         patient = desk.get(Patient, f"lan-p{n}")
         assert patient is not None
@@ -172,7 +173,8 @@ def test_lan_entries_in_pages_with_patients_registered_on_another_pc(clinic: dic
     assert found and all(p.id.startswith("lan-p") for p in found)
     # B's view numbers the desk's tickets as the desk did
     assert sorted(b.get(QueueTicket, t).number for t in ids) == sorted(  # type: ignore[union-attr]
-        desk.get(QueueTicket, t).number for t in ids  # type: ignore[union-attr]
+        desk.get(QueueTicket, t).number
+        for t in ids  # type: ignore[union-attr]
     )
 
 
