@@ -45,6 +45,15 @@ PRINTER_SCHEMES = ("file", "usb", "tcp", "serial", "cups", "win", "none")
 NEVER_USER_KEYS = ("user_may_override",)
 
 
+MAX_SERVERS = 5
+
+
+def _short(value: str) -> str:
+    if len(value) > 300:
+        raise PydanticCustomError("config.bad_url", "not a valid http(s) URL: {value}", {"value": value[:40]})
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # TOML is typed: "8750" is not a number
 
@@ -104,7 +113,10 @@ class VoiceSetting(_Section):
 class SiteConfig(_Section):
     """Everything IT sets for one PC."""
 
-    server_url: str = Field(default="http://127.0.0.1:8750", max_length=300)
+    # the central API, or a list of servers tried in order: the clinic hub first, the central API second
+    # (``shared.sync.transport``: a PC uses the first that answers and goes back to an earlier one as
+    # soon as it answers again)
+    server_url: str | list[str] = Field(default="http://127.0.0.1:8750")
     ca_certificate: str = Field(default="", max_length=500)  # a PEM file; empty = the system's CAs
     campus: str = Field(default="", max_length=32)  # campus code; empty = chosen at login
     pharmacy: str = Field(default="", max_length=32)  # pharmacy code the pharmacy desk serves
@@ -124,8 +136,22 @@ class SiteConfig(_Section):
 
     @field_validator("server_url")
     @classmethod
-    def _server_url(cls, value: str) -> str:
-        return _http_url(value, allow_empty=False)
+    def _server_url(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, str):
+            return _http_url(_short(value), allow_empty=False)
+        if not 1 <= len(value) <= MAX_SERVERS:
+            raise PydanticCustomError(
+                "config.server_list", "list 1 to {most} server URLs", {"most": MAX_SERVERS}
+            )
+        urls = [_http_url(_short(url), allow_empty=False) for url in value]
+        if len(set(urls)) != len(urls):
+            raise PydanticCustomError("config.server_list_repeat", "a server is listed twice", {})
+        return urls
+
+    @property
+    def server_urls(self) -> list[str]:
+        """``server_url`` as a list, in the order a PC tries them."""
+        return [self.server_url] if isinstance(self.server_url, str) else list(self.server_url)
 
     @field_validator("update_mirror")
     @classmethod
@@ -404,6 +430,16 @@ _TEXTS: dict[str, dict[str, str]] = {
         "zh_CN": "不是有效的 http(s) 地址：{value}",
         "en": "not a valid http(s) URL: {value}",
         "zh_TW": "不是有效的 http(s) 地址：{value}",
+    },
+    "config.server_list": {
+        "zh_CN": "请列出 1 至 {most} 个服务器地址（本院中转服务器在前，中心服务器在后）",
+        "en": "list 1 to {most} server URLs (the clinic hub first, the central server second)",
+        "zh_TW": "請列出 1 至 {most} 個伺服器地址（本院中轉伺服器在前，中心伺服器在後）",
+    },
+    "config.server_list_repeat": {
+        "zh_CN": "同一服务器地址重复列出",
+        "en": "a server URL is listed twice",
+        "zh_TW": "同一伺服器地址重複列出",
     },
     "config.bad_printer": {
         "zh_CN": "未知的打印机类型 {value}（可用：{schemes}）",

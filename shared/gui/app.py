@@ -156,7 +156,7 @@ class ClientRuntime:
         cls,
         *,
         app: str,
-        server_url: str,
+        server_url: str | Sequence[str],
         lang: str = DEFAULT_LANGUAGE,
         data_folder: str | os.PathLike[str] | None = None,
         tokens: TokenStore | None = None,

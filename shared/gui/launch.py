@@ -21,7 +21,11 @@ def add_app_arguments(
     self_test_help: str = "build the window offscreen, render this app's document, exit",
 ) -> None:
     """``--server``, ``--data-folder``, ``--lang`` and ``--self-test``, as every app takes them."""
-    parser.add_argument("--server", help="central API URL (default: the site configuration's server_url)")
+    parser.add_argument(
+        "--server",
+        help="server URL, or several separated by commas (clinic hub first, central API second); "
+        "default: the site configuration's server_url",
+    )
     parser.add_argument("--data-folder", help=data_help)
     parser.add_argument("--lang", choices=LANGUAGES, help="language (default: the site configuration's)")
     parser.add_argument("--self-test", action="store_true", help=self_test_help)
@@ -33,7 +37,8 @@ def app_settings(args: argparse.Namespace, **overrides: object) -> tuple[SiteCon
     site = load_site_config()
     updates: dict[str, object] = {key: value for key, value in overrides.items() if value}
     if args.server:
-        updates["server_url"] = args.server
+        urls = [url.strip() for url in str(args.server).split(",") if url.strip()]
+        updates["server_url"] = urls[0] if len(urls) == 1 else urls
     if args.data_folder:
         updates["data_folder"] = args.data_folder
     site = site.model_copy(update=updates)
@@ -82,7 +87,7 @@ def open_runtime(app: str, site: SiteConfig, lang: str, folder: Path | None) -> 
 
     return ClientRuntime.open(
         app=app,
-        server_url=site.server_url,
+        server_url=site.server_urls,
         lang=lang,
         data_folder=folder,
         ca_certificate=str(Path(site.ca_certificate).expanduser()) if site.ca_certificate else "",

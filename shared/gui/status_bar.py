@@ -66,6 +66,28 @@ _STRINGS: dict[str, dict[str, str]] = {
         "en": "Saved on this PC, not yet confirmed by the server",
         "zh_TW": "已保存在本機、尚未被伺服器確認的操作",
     },
+    "gui.sync.pending_shared": {
+        "zh_CN": "待上传 {count}（内网已共享 {shared}）",
+        "en": "{count} to upload ({shared} shared on the LAN)",
+        "zh_TW": "待上傳 {count}（內網已共享 {shared}）",
+    },
+    "gui.sync.pending_shared_tip": {
+        "zh_CN": "{shared} 条已由本院中转服务器在内网共享，等待中心服务器确认；{unsent} 条尚未发出",
+        "en": "{shared} shared on the clinic LAN by the clinic hub, waiting for the central server; {unsent} not sent yet",
+        "zh_TW": "{shared} 條已由本院中轉伺服器在內網共享，等待中心伺服器確認；{unsent} 條尚未發出",
+    },
+    "gui.sync.via_hub": {"zh_CN": "经本院中转服务器", "en": "via clinic hub", "zh_TW": "經本院中轉伺服器"},
+    "gui.sync.via_central": {"zh_CN": "直连中心服务器", "en": "central server", "zh_TW": "直連中心伺服器"},
+    "gui.sync.hub_no_upstream": {
+        "zh_CN": "中心服务器不可达，本院内网共享中",
+        "en": "Central server unreachable; sharing on the clinic LAN",
+        "zh_TW": "中心伺服器不可達，本院內網共享中",
+    },
+    "gui.sync.via_tip": {
+        "zh_CN": "本机当前连接：{url}",
+        "en": "This PC talks to {url}",
+        "zh_TW": "本機當前連接：{url}",
+    },
     "gui.sync.held": {
         "zh_CN": "另有 {count} 条由其他用户在本机记录，待其下次登录时上传",
         "en": "{count} more were recorded here by another user; they upload at that user's next login",
@@ -139,6 +161,19 @@ def relative_time(when: dt.datetime | None, now: dt.datetime, lang: str = DEFAUL
     if seconds < 7 * 86400:
         return tr("gui.time.days_ago", lang, n=int(seconds // 86400))
     return when.astimezone().strftime("%Y-%m-%d")
+
+
+def server_text(status: SyncStatus, lang: str = DEFAULT_LANGUAGE) -> str:
+    """Which server this PC talks to, for the status bar: the clinic hub (and whether the hub reaches
+    the central server) or the central server; empty with one server configured."""
+    role = getattr(status, "server_role", "")
+    if role == "hub":
+        if getattr(status, "hub_upstream", None) is False:
+            return tr("gui.sync.hub_no_upstream", lang)
+        return tr("gui.sync.via_hub", lang)
+    if role == "central":
+        return tr("gui.sync.via_central", lang)
+    return ""
 
 
 def _utcnow() -> dt.datetime:
@@ -384,17 +419,29 @@ class SyncStatusBar(QStatusBar):
         status, lang = self._status, self.lang
         colour = theme.state_colour(status.state)
         name = html.escape(tr(f"gui.sync.state.{status.state.value}", lang))
+        via = server_text(status, lang)
         self.state_label.setText(
             f'<span style="color:{colour}">●</span>&nbsp;<b style="color:{colour}">{name}</b>'
+            + (f"&nbsp;·&nbsp;{html.escape(via)}" if via else "")
         )
         tip = tr(f"gui.sync.tip.{status.state.value}", lang)
         self.state_label.setToolTip(f"{tip}\n{status.message}" if status.message else tip)
         self.relogin_button.setVisible(status.state is SyncState.AUTH_EXPIRED)
         self.sync_button.setVisible(status.state in (SyncState.ONLINE, SyncState.OFFLINE))  # not mid-sync
 
-        self.pending_label.setText(tr("gui.sync.pending", lang, count=status.pending))
+        shared = min(int(getattr(status, "shared", 0) or 0), status.pending)
+        if shared:
+            self.pending_label.setText(
+                tr("gui.sync.pending_shared", lang, count=status.pending, shared=shared)
+            )
+        else:
+            self.pending_label.setText(tr("gui.sync.pending", lang, count=status.pending))
         held = int(getattr(status, "held_for_other_login", 0) or 0)
         tip = tr("gui.sync.pending_tip", lang)
+        if shared:
+            tip += "\n" + tr(
+                "gui.sync.pending_shared_tip", lang, shared=shared, unsent=status.pending - shared
+            )
         self.pending_label.setToolTip(f"{tip}\n{tr('gui.sync.held', lang, count=held)}" if held else tip)
         _set_role(
             self.pending_label, "warning" if status.pending and status.state is not SyncState.ONLINE else ""

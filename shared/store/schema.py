@@ -126,6 +126,29 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
+    # 2: the clinic hub. Outbox entries a hub shares on the LAN (delivered, not yet confirmed by the
+    # central API) say when and where; the LAN's pending mutations of other PCs, replayed into the
+    # overlay with client_seq = hub_seq - 2**62 (below every own entry: own pending writes stay on top).
+    """
+    ALTER TABLE outbox ADD COLUMN shared_at TEXT;
+    ALTER TABLE outbox ADD COLUMN shared_via TEXT;
+    CREATE TABLE lan_mutation (
+        hub_seq INTEGER PRIMARY KEY,
+        mutation_id TEXT NOT NULL UNIQUE,
+        client_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        staff_id TEXT NOT NULL,
+        campus_id TEXT,
+        name TEXT NOT NULL,
+        args TEXT NOT NULL,
+        base_version INTEGER,
+        occurred_at TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'applied')),
+        seq INTEGER,
+        refused INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX ix_overlay_client_seq ON overlay (client_seq);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

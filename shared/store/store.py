@@ -28,11 +28,12 @@ from pydantic_core import to_jsonable_python
 
 from shared.domain.code_sets import SITE_SETTINGS_ID, chosen_code_set
 from shared.domain.entities import Diagnosis, Drug, Entity, Patient, SiteSettings, Staff
+from shared.domain.masking import mask_patient_identifiers
 from shared.domain.mutations import REGISTRY, MutationContext, Rejected
 from shared.errors import AuthFailed, PermissionDenied, StoreError, ValidationFailed
 from shared.i18n import DEFAULT_LANGUAGE
 from shared.ids import new_id
-from shared.protocol.models import Change, MutationOutcome
+from shared.protocol.models import Change, HubInfo, LanMutation, MutationOutcome
 from shared.store import crypto, schema, search
 from shared.store.paths import default_db_path
 from shared.store.search import TextSnapshot, Usage
@@ -94,15 +95,23 @@ class OutboxEntry:
     local_result: dict[str, Any] | None
     dismissed: bool
     created_at: dt.datetime
+    # a clinic hub holds it and shares it on the LAN (when, which server): delivered, but the central
+    # API's outcome is still to come (status "sent")
+    shared_at: dt.datetime | None = None
+    shared_via: str | None = None
 
     @property
     def resolved(self) -> bool:
         return self.status in ("applied", "rejected")
 
+    @property
+    def shared(self) -> bool:
+        return self.shared_at is not None and not self.resolved
+
 
 _OUTBOX_COLUMNS = (
     "mutation_id, client_seq, name, args, base_version, occurred_at, staff_id, status, attempts, last_error, "
-    "code, message, warnings, result, detail, seq, local_result, dismissed, created_at"
+    "code, message, warnings, result, detail, seq, local_result, dismissed, created_at, shared_at, shared_via"
 )
 
 
@@ -127,6 +136,8 @@ def _entry(row: Sequence[Any]) -> OutboxEntry:
         local_result=None if row[16] is None else json.loads(row[16]),
         dismissed=bool(row[17]),
         created_at=dt.datetime.fromisoformat(row[18]),
+        shared_at=None if row[19] is None else dt.datetime.fromisoformat(row[19]),
+        shared_via=row[20],
     )
 
 
@@ -136,6 +147,17 @@ class Session:
 
     staff: Staff
     campus_id: str | None
+
+
+@dataclass(frozen=True)
+class LanPage:
+    """The LAN part of a pull answered by a clinic hub: its entries after ``sent_after`` (the
+    ``lan_after`` the pull sent), the ``lan_after`` for next time and the hub."""
+
+    hub: HubInfo
+    entries: Sequence[LanMutation]
+    lan_next: int | None
+    sent_after: int
 
 
 @dataclass(frozen=True)
@@ -584,6 +606,16 @@ class LocalStore:
                 ).fetchone()[0]
             )
 
+    def shared_count(self) -> int:
+        """Of ``pending_count``: mutations a clinic hub holds and shares on the LAN, waiting for the
+        central API's outcome."""
+        with self.reading() as view:
+            return int(
+                view.conn.execute(
+                    "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sent') AND shared_at IS NOT NULL"
+                ).fetchone()[0]
+            )
+
     def needs_attention(self) -> list[OutboxEntry]:
         """Rejected mutations the user has not dismissed, oldest first, with the server's message."""
         with self.reading() as view:
@@ -613,15 +645,27 @@ class LocalStore:
 
         self.write(job)
 
-    def next_batch(self, limit: int, *, staff_id: str | None = None) -> tuple[list[OutboxEntry], int]:
-        """Unresolved entries to push, in client order. With ``staff_id``, the batch stops before the first
-        entry another staff member recorded (it must be pushed under their login, never misattributed).
+    def next_batch(
+        self,
+        limit: int,
+        *,
+        staff_id: str | None = None,
+        after: int = 0,
+        shared_via: str | None = None,
+        shared_since: dt.datetime | None = None,
+    ) -> tuple[list[OutboxEntry], int]:
+        """Unresolved entries to push, in client order, after client_seq ``after``. With ``staff_id``, the
+        batch stops before the first entry another staff member recorded (it must be pushed under their
+        login, never misattributed). With ``shared_via`` and ``shared_since``, entries that server (a
+        clinic hub) said it shares since then are left out: it holds them already.
         Returns (entries, how many unresolved entries are held back for another login)."""
+        sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE status IN ('pending', 'sent') AND client_seq > ?"
+        params: list[Any] = [after]
+        if shared_via is not None and shared_since is not None:
+            sql += " AND NOT (shared_via IS ? AND shared_at IS NOT NULL AND shared_at >= ?)"
+            params += [shared_via, shared_since.astimezone(dt.UTC).isoformat()]
         with self.reading() as view:
-            rows = view.conn.execute(
-                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE status IN ('pending', 'sent') ORDER BY client_seq LIMIT ?",
-                (limit,),
-            ).fetchall()
+            rows = view.conn.execute(f"{sql} ORDER BY client_seq LIMIT ?", (*params, limit)).fetchall()
             entries = [_entry(row) for row in rows]
             if staff_id is None:
                 return entries, 0
@@ -644,6 +688,18 @@ class LocalStore:
             lambda conn: conn.executemany(
                 "UPDATE outbox SET status = 'sent', attempts = attempts + 1 WHERE mutation_id = ? AND status IN ('pending', 'sent')",
                 [(m,) for m in mutation_ids],
+            )
+        )
+
+    def mark_shared(self, mutation_ids: Sequence[str], *, via: str) -> None:
+        """A clinic hub (``via``) holds these and shares them on the LAN: they stay unresolved ("sent")
+        until the central API's outcome comes back, and are pushed again for it."""
+        now = self.clock().astimezone(dt.UTC).isoformat()
+        self.write(
+            lambda conn: conn.executemany(
+                "UPDATE outbox SET status = 'sent', shared_at = ?, shared_via = ? "
+                "WHERE mutation_id = ? AND status IN ('pending', 'sent')",
+                [(now, via, m) for m in mutation_ids],
             )
         )
 
@@ -707,14 +763,21 @@ class LocalStore:
 
     def requeue_from(self, client_seq: int) -> int:
         """The server lost mutations from ``client_seq`` on (it was restored from a backup): push them again."""
-        return self.write(
-            lambda conn: (
-                conn.execute(
-                    "UPDATE outbox SET status = 'sent', dismissed = 0 WHERE client_seq >= ? AND status IN ('applied', 'rejected')",
-                    (client_seq,),
-                ).rowcount
-            )
-        )
+
+        def job(conn: sqlite3.Connection) -> int:
+            # a server that lost them holds none of them, whatever it said it shared
+            shared = conn.execute(
+                "UPDATE outbox SET shared_at = NULL, shared_via = NULL WHERE client_seq >= ? "
+                "AND status IN ('pending', 'sent') AND shared_at IS NOT NULL",
+                (client_seq,),
+            ).rowcount
+            requeued = conn.execute(
+                "UPDATE outbox SET status = 'sent', dismissed = 0 WHERE client_seq >= ? AND status IN ('applied', 'rejected')",
+                (client_seq,),
+            ).rowcount
+            return int(shared + requeued)
+
+        return self.write(job)
 
     def renew_client_identity(self, first_unsent_client_seq: int) -> str:
         """The server already holds other mutations under our client_seq numbers (this database was restored
@@ -734,9 +797,15 @@ class LocalStore:
         value = self.state("cursor")
         return None if value is None else int(value)
 
-    def apply_changes(self, changes: Sequence[Change], *, cursor: int) -> set[str]:
+    def apply_changes(
+        self, changes: Sequence[Change], *, cursor: int, lan: LanPage | None = None
+    ) -> set[str]:
         """Apply one pulled page and move the cursor in one transaction; settle covered overlays.
-        Returns the entity kinds whose view changed."""
+
+        ``lan``: the page came from a clinic hub, with the LAN's mutations after the ``lan_after`` the
+        pull sent (see ``lan_replay``); they are stored and replayed in the same transaction. ``None``
+        (the central API answered): the LAN list this PC held is forgotten (those mutations are still in
+        their own PCs' outboxes). Returns the entity kinds whose view changed."""
 
         def job(conn: sqlite3.Connection) -> set[str]:
             if _state_get(conn, "bootstrap") is not None:
@@ -748,9 +817,34 @@ class LocalStore:
             _state_set(conn, "cursor", cursor)
             _state_set(conn, "last_pull", self.clock().isoformat())
             kinds |= _settle_overlay(conn, cursor)
-            return kinds | _rebase_overlay(conn, {(c.kind, c.id) for c in changes})
+            touched = {(c.kind, c.id) for c in changes}
+            lan_kinds, lan_touched = lan_replay(conn, lan, cursor=cursor, touched=touched)
+            return kinds | lan_kinds | _rebase_overlay(conn, touched | lan_touched)
 
         return self._changed(self.write(job))
+
+    def lan_after(self) -> int:
+        """The ``lan_after`` to send with the next pull: how far this PC has read the LAN list of the
+        clinic hub it last pulled from (0: from the start)."""
+        value = self.state(LAN_STATE)
+        return int(value.get("after", 0)) if isinstance(value, dict) else 0
+
+    def lan_hub(self) -> HubInfo | None:
+        """The clinic hub whose LAN list this PC holds (as of its last pull), or None."""
+        value = self.state(LAN_STATE)
+        if not isinstance(value, dict) or not value.get("hub_id"):
+            return None
+        return HubInfo(
+            hub_id=value["hub_id"],
+            epoch=value["epoch"],
+            upstream=bool(value.get("upstream", True)),
+            backlog=int(value.get("backlog", 0)),
+        )
+
+    def lan_count(self) -> int:
+        """Other PCs' mutations this PC holds from the clinic hub and shows on top of confirmed state."""
+        with self.reading() as view:
+            return int(view.conn.execute("SELECT count(*) FROM lan_mutation").fetchone()[0])
 
     def bootstrap_state(self) -> BootstrapState | None:
         value = self.state("bootstrap")
@@ -819,7 +913,9 @@ class LocalStore:
             kinds = {row[0] for row in stale} | {
                 k for (k,) in conn.execute("SELECT DISTINCT kind FROM entity")
             }
-            return kinds | _settle_overlay(conn, cursor)
+            # a new snapshot: the LAN list is read again from the start on top of it
+            lan_kinds, _ = _lan_clear(conn)
+            return kinds | lan_kinds | _settle_overlay(conn, cursor)
 
         return self._changed(self.write(job))
 
@@ -856,6 +952,10 @@ class LocalStore:
                 ),
                 "entities": dict(conn.execute("SELECT kind, count(*) FROM entity GROUP BY kind").fetchall()),
                 "overlay_rows": int(conn.execute("SELECT count(*) FROM overlay").fetchone()[0]),
+                "lan_overlay_rows": int(
+                    conn.execute("SELECT count(*) FROM overlay WHERE client_seq < 0").fetchone()[0]
+                ),
+                "lan_mutations": int(conn.execute("SELECT count(*) FROM lan_mutation").fetchone()[0]),
             }
 
     def backup_to(self, target: Path | str) -> Path:
@@ -956,11 +1056,18 @@ def _upsert(conn: sqlite3.Connection, changes: Sequence[Change], *, epoch: int) 
 
 
 def _insert_overlay(
-    conn: sqlite3.Connection, mutation_id: str, client_seq: int, writes: Sequence[Entity]
+    conn: sqlite3.Connection,
+    mutation_id: str,
+    client_seq: int,
+    writes: Sequence[Entity],
+    *,
+    restricted: frozenset[str] = frozenset(),
 ) -> None:
     rows = []
     for written in writes:
         data = written.model_dump(mode="json")
+        if written.KIND in restricted:
+            data = _restricted(written.KIND, data)
         rows.append(
             (
                 mutation_id,
@@ -991,7 +1098,7 @@ def _rebase_overlay(conn: sqlite3.Connection, touched: set[tuple[str, str]]) -> 
         return set()
     pending = conn.execute(
         "SELECT mutation_id, client_seq FROM outbox WHERE status IN ('pending', 'sent') ORDER BY client_seq"
-    ).fetchall()
+    ).fetchall()  # own entries only: LAN overlay rows (client_seq < 0) have no outbox row
     if not pending:
         return set()
     written: dict[str, set[tuple[str, str]]] = {}
@@ -1069,3 +1176,281 @@ def _settle_overlay(conn: sqlite3.Connection, cursor: int) -> set[str]:
         )
     ]
     return _drop_overlay(conn, done)
+
+
+# -- the clinic hub's LAN list ---------------------------------------------------------------------
+# Other PCs' mutations a clinic hub shares while the central API has not confirmed them. They are kept
+# in ``lan_mutation`` (in hub order) and replayed through the shared handlers into the overlay with
+# ``client_seq = hub_seq - LAN_SEQ_BASE``: negative, so below every own pending write (own client_seq
+# >= 1) in ``LocalView``'s "newest write wins", and never joined to the outbox (no outbox row has their
+# ids: entries of this PC's own outbox are ignored). Everything else reading the overlay sees them.
+
+LAN_SEQ_BASE = 2**62
+LAN_STATE = "lan"  # {"hub_id", "epoch", "after", "upstream", "backlog"}
+_LAN_COLUMNS = (
+    "hub_seq, mutation_id, client_id, device_id, staff_id, campus_id, name, args, base_version, occurred_at"
+)
+
+
+def _lan_seq(hub_seq: int) -> int:
+    return hub_seq - LAN_SEQ_BASE
+
+
+def _lan_clear(conn: sqlite3.Connection) -> tuple[set[str], set[tuple[str, str]]]:
+    """Forget the LAN list and its overlay (another hub epoch, or a server that is not a hub)."""
+    conn.execute("DELETE FROM sync_state WHERE key = ?", (LAN_STATE,))
+    if conn.execute("SELECT 1 FROM lan_mutation LIMIT 1").fetchone() is None:
+        return set(), set()
+    written = set(conn.execute("SELECT DISTINCT kind, id FROM overlay WHERE client_seq < 0").fetchall())
+    conn.execute("DELETE FROM overlay WHERE client_seq < 0")
+    conn.execute("DELETE FROM lan_mutation")
+    return {kind for kind, _ in written}, written
+
+
+def lan_replay(
+    conn: sqlite3.Connection, page: LanPage | None, *, cursor: int, touched: set[tuple[str, str]]
+) -> tuple[set[str], set[tuple[str, str]]]:
+    """Take one pull's LAN part (inside the page's transaction): store new pending entries, drop
+    rejected ones at once and applied ones once ``cursor`` covers them, and replay what needs it (new
+    entries on top; from the first entry whose entities the confirmed ``touched`` rows or a dropped
+    entry changed). Returns (kinds whose view changed, entities LAN rows wrote before or after), so
+    the caller can rebase this PC's own pending mutations on top."""
+    if page is None:
+        return _lan_clear(conn)
+    hub = page.hub
+    kinds: set[str] = set()
+    written: set[tuple[str, str]] = set()
+    state = _state_get(conn, LAN_STATE)
+    known = isinstance(state, dict) and state.get("hub_id") == hub.hub_id and state.get("epoch") == hub.epoch
+    entries: Sequence[LanMutation] = page.entries
+    after = int(state.get("after", 0)) if known and isinstance(state, dict) else 0
+    lan_next = page.lan_next
+    if not known:
+        if isinstance(state, dict) or conn.execute("SELECT 1 FROM lan_mutation LIMIT 1").fetchone():
+            log.info(
+                "clinic hub %s epoch %s: the LAN list is read again from the start", hub.hub_id, hub.epoch
+            )
+        kinds, written = _lan_clear(conn)
+        identity = {"hub_id": hub.hub_id, "epoch": hub.epoch}
+        seen = _state_get(conn, "lan_hub_seen")
+        if seen is not None and seen != identity:
+            # another hub, or this one rebuilt: it may not hold what the one before shared
+            conn.execute(
+                "UPDATE outbox SET shared_at = NULL, shared_via = NULL "
+                "WHERE status IN ('pending', 'sent') AND shared_at IS NOT NULL"
+            )
+        _state_set(conn, "lan_hub_seen", identity)
+        if page.sent_after:  # these entries follow a position in another list: ask again from 0
+            entries, lan_next = [], 0
+    start: int | None = None
+
+    def earliest(hub_seq: int | None) -> None:
+        nonlocal start
+        if hub_seq is not None and (start is None or hub_seq < start):
+            start = hub_seq
+
+    own: set[str] = set()
+    ids = [e.mutation_id for e in entries]
+    for first in range(0, len(ids), 500):
+        chunk = ids[first : first + 500]
+        marks = ",".join("?" * len(chunk))
+        own.update(
+            m
+            for (m,) in conn.execute(f"SELECT mutation_id FROM outbox WHERE mutation_id IN ({marks})", chunk)
+        )
+    new_rows = []
+    for entry in entries:
+        after = max(after, entry.hub_seq)
+        if entry.mutation_id in own:
+            continue
+        row = conn.execute(
+            "SELECT hub_seq FROM lan_mutation WHERE mutation_id = ?", (entry.mutation_id,)
+        ).fetchone()
+        if entry.status == "rejected":
+            if row is not None:
+                conn.execute("DELETE FROM lan_mutation WHERE hub_seq = ?", (row[0],))
+                earliest(row[0])
+            continue
+        if row is not None:
+            if entry.status == "applied":
+                conn.execute(
+                    "UPDATE lan_mutation SET status = 'applied', seq = ? WHERE hub_seq = ?",
+                    (entry.seq, row[0]),
+                )
+            continue
+        if entry.status == "applied" and (entry.seq is None or entry.seq <= cursor):
+            continue  # confirmed and already in the pulled state
+        new_rows.append(
+            (
+                entry.hub_seq,
+                entry.mutation_id,
+                entry.client_id,
+                entry.device_id,
+                entry.staff_id,
+                entry.campus_id,
+                entry.name,
+                _dumps(entry.args),
+                entry.base_version,
+                entry.occurred_at.isoformat(),
+                entry.status,
+                entry.seq,
+            )
+        )
+        earliest(entry.hub_seq)
+    conn.executemany(
+        f"INSERT OR IGNORE INTO lan_mutation ({_LAN_COLUMNS}, status, seq) VALUES "
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        new_rows,
+    )
+    # applied upstream and covered by the confirmed state: the pulled rows take over, no flicker
+    settled = conn.execute(
+        "SELECT hub_seq, mutation_id FROM lan_mutation WHERE status = 'applied' AND coalesce(seq, 0) <= ?",
+        (cursor,),
+    ).fetchall()
+    for hub_seq, mutation_id in settled:
+        for kind, entity_id in conn.execute(
+            "SELECT kind, id FROM overlay WHERE mutation_id = ? AND client_seq = ?",
+            (mutation_id, _lan_seq(hub_seq)),
+        ).fetchall():
+            kinds.add(kind)
+            written.add((kind, entity_id))
+        conn.execute(
+            "DELETE FROM overlay WHERE mutation_id = ? AND client_seq = ?", (mutation_id, _lan_seq(hub_seq))
+        )
+        conn.execute("DELETE FROM lan_mutation WHERE hub_seq = ?", (hub_seq,))
+    # confirmed rows changed under LAN rows: replay from the first LAN entry that wrote one of them
+    if conn.execute("SELECT 1 FROM overlay WHERE client_seq < 0 LIMIT 1").fetchone() is not None:
+        for kind, entity_id in touched:
+            (lowest,) = conn.execute(
+                "SELECT min(client_seq) FROM overlay WHERE kind = ? AND id = ? AND client_seq < 0",
+                (kind, entity_id),
+            ).fetchone()
+            if lowest is not None:
+                earliest(lowest + LAN_SEQ_BASE)
+    if touched:  # an entry the local rules refused may pass on the new confirmed state
+        (refused,) = conn.execute("SELECT min(hub_seq) FROM lan_mutation WHERE refused = 1").fetchone()
+        earliest(refused)
+    if start is not None:
+        replay_kinds, replay_written = _lan_replay_from(conn, start)
+        kinds |= replay_kinds
+        written |= replay_written
+    if lan_next is not None:
+        after = lan_next
+    _state_set(
+        conn,
+        LAN_STATE,
+        {
+            "hub_id": hub.hub_id,
+            "epoch": hub.epoch,
+            "after": after,
+            "upstream": hub.upstream,
+            "backlog": hub.backlog,
+        },
+    )
+    return kinds, written
+
+
+def _lan_replay_from(conn: sqlite3.Connection, start: int) -> tuple[set[str], set[tuple[str, str]]]:
+    """Run every held LAN entry from ``hub_seq`` ``start`` on again, in hub order, through the shared
+    handlers on the confirmed state plus the LAN entries before it (this PC's own pending writes are set
+    aside meanwhile, then put back on top). Staff roles come from the Staff row, never from the entry;
+    an entry the local rules refuse shows no effect."""
+    first = _lan_seq(start)
+    written: set[tuple[str, str]] = set(
+        conn.execute(
+            "SELECT DISTINCT kind, id FROM overlay WHERE client_seq < 0 AND client_seq >= ?", (first,)
+        )
+    )
+    conn.execute("DELETE FROM overlay WHERE client_seq < 0 AND client_seq >= ?", (first,))
+    own = conn.execute("SELECT 1 FROM overlay WHERE client_seq > 0 LIMIT 1").fetchone() is not None
+    if own:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS own_overlay AS SELECT * FROM overlay WHERE 0")
+        conn.execute("DELETE FROM temp.own_overlay")
+        conn.execute("INSERT INTO temp.own_overlay SELECT * FROM overlay WHERE client_seq > 0")
+        conn.execute("DELETE FROM overlay WHERE client_seq > 0")
+    restricted = frozenset(_state_get(conn, "scope_view") or ())
+    view = LocalView(conn)
+    staff_cache: dict[str, Staff | None] = {}
+    refused_now: list[tuple[int, int]] = []
+    try:
+        rows = conn.execute(
+            f"SELECT {_LAN_COLUMNS} FROM lan_mutation WHERE hub_seq >= ? ORDER BY hub_seq", (start,)
+        ).fetchall()
+        for (
+            hub_seq,
+            mutation_id,
+            _client,
+            device_id,
+            staff_id,
+            campus_id,
+            name,
+            args,
+            base_version,
+            at,
+        ) in rows:
+            writes = _lan_effect(
+                view, staff_cache, name, json.loads(args), staff_id, device_id, campus_id, base_version, at
+            )
+            refused_now.append((0 if writes is not None else 1, hub_seq))
+            if not writes:
+                continue
+            _insert_overlay(conn, mutation_id, _lan_seq(hub_seq), writes, restricted=restricted)
+            written.update((w.KIND, w.id) for w in writes)
+        conn.executemany("UPDATE lan_mutation SET refused = ? WHERE hub_seq = ?", refused_now)
+    finally:
+        if own:
+            conn.execute("INSERT OR REPLACE INTO overlay SELECT * FROM temp.own_overlay")
+            conn.execute("DELETE FROM temp.own_overlay")
+    return {kind for kind, _ in written}, written
+
+
+def _lan_effect(
+    view: LocalView,
+    staff_cache: dict[str, Staff | None],
+    name: str,
+    args: dict[str, Any],
+    staff_id: str,
+    device_id: str,
+    campus_id: str | None,
+    base_version: int | None,
+    occurred_at: str,
+) -> list[Entity] | None:
+    """What one LAN entry writes under the local rules, or None when they refuse it."""
+    spec = REGISTRY.get(name)
+    if spec is None:
+        return None
+    if staff_id not in staff_cache:
+        staff_cache[staff_id] = view.get(Staff, staff_id)
+    staff = staff_cache[staff_id]
+    roles = frozenset(staff.roles) if staff is not None and not staff.voided else frozenset()
+    if not spec.roles & roles:
+        log.info("LAN %s by staff %s: no role here may do it; not shown", name, staff_id)
+        return None
+    at = dt.datetime.fromisoformat(occurred_at)
+    ctx = MutationContext(
+        staff_id=staff_id,
+        roles=roles,
+        device_id=device_id,
+        campus_id=campus_id,
+        now=at,
+        today=at.astimezone().date(),
+        base_version=base_version,
+    )
+    try:
+        effect = spec.handler(view, spec.args.model_validate(args), ctx)
+    except (Rejected, ValidationError) as refusal:
+        log.info("LAN %s by staff %s does not pass the local rules: %s", name, staff_id, refusal)
+        return None
+    return list(effect.writes)
+
+
+def _restricted(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A LAN row in the form this PC's user receives confirmed rows of its kind (``scope_view``): the
+    same masking the central API's feed applies, so another PC's mutation never widens what is seen."""
+    if kind == "patient":
+        return mask_patient_identifiers(data)
+    if kind == "pickup_code":
+        return {**data, "digest": ""}
+    if kind == "rx" and data.get("pickup_code_hash"):
+        return {**data, "pickup_code_hash": ""}
+    return data

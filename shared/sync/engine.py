@@ -22,6 +22,7 @@ import logging
 import random
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,8 +31,8 @@ from shared.domain.entities import Staff
 from shared.domain.masking import restricted_kinds
 from shared.errors import AuthFailed, SuiteError, TransientError
 from shared.i18n import DEFAULT_LANGUAGE, tr
-from shared.protocol.models import Change, MutationEnvelope, MutationOutcome, PullResponse
-from shared.store.store import LocalStore, OutboxEntry
+from shared.protocol.models import Change, HubInfo, MutationEnvelope, MutationOutcome, PullResponse
+from shared.store.store import LanPage, LocalStore, OutboxEntry
 from shared.store.wipe import WIPE_CODE, wipe_local_data
 from shared.sync import messages  # noqa: F401  (registers the sync messages)
 from shared.sync.status import CLOCK_WARNING_SECONDS, SyncState, SyncStatus
@@ -92,6 +93,7 @@ class SyncEngine:
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
         probe_interval: float = 4.0,
+        reshare_seconds: float = 20.0,
         rng: random.Random | None = None,
     ) -> None:
         self.store = store
@@ -106,6 +108,13 @@ class SyncEngine:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.probe_interval = probe_interval
+        # entries a clinic hub shares are pushed to it again after this long (or at once when its LAN
+        # list says the central API has answered for one): that push brings the central API's outcome
+        self.reshare_seconds = reshare_seconds
+        self._reshare_now = False
+        self._hub: HubInfo | None = None  # the hub that answered the last pull, if one did
+        self._next_earlier_probe = 0.0
+        transport.on_switch = self._switched
         self._rng = rng or random.Random()
         self._lock = threading.RLock()
         self._push_lock = threading.Lock()
@@ -149,7 +158,25 @@ class SyncEngine:
                 bootstrap_progress=self._bootstrap_progress,
                 message=self._message,
                 held_for_other_login=self._held,
+                shared=self.store.shared_count(),
+                server_role=self._server_role(),
+                hub_upstream=None if self._hub is None else self._hub.upstream,
             )
+
+    def _server_role(self) -> str:
+        if len(self.transport.urls) < 2 and self._hub is None:
+            return ""
+        if self._hub is not None or self.transport.role() == "hub":
+            return "hub"
+        return "central"
+
+    def _switched(self, before: str, after: str) -> None:
+        """The transport moved to another server of the list: whatever hub answered before is not the
+        one answering now (the next pull says), and the status bar shows the new one."""
+        with self._lock:
+            self._hub = None
+            self._reshare_now = True
+        log.warning("sync now goes to %s (was %s)", after, before)
 
     def _publish(self, state: SyncState | None = None, message: str | None = None) -> SyncStatus:
         with self._lock:
@@ -290,8 +317,15 @@ class SyncEngine:
         total = 0
         batch_size = self.push_batch
         renewals = 0
+        after = 0
+        with self._lock:
+            reshare, self._reshare_now = self._reshare_now, False
+        via = self.transport.base_url
+        since = None if reshare else self.store.clock() - dt.timedelta(seconds=self.reshare_seconds)
         while True:
-            entries, self._held = self.store.next_batch(batch_size, staff_id=session.staff.id)
+            entries, self._held = self.store.next_batch(
+                batch_size, staff_id=session.staff.id, after=after, shared_via=via, shared_since=since
+            )
             if not entries:
                 break
             if total == 0:
@@ -313,6 +347,7 @@ class SyncEngine:
                 renewals += self._sequence_mismatch(error, entries, offset)
                 if renewals > 3:
                     raise ProtocolError(f"client sequence keeps breaking: {error.message}") from error
+                after, since = 0, None  # from the oldest unresolved entry again, shared ones included
                 continue
             except SuiteError as error:
                 # Not delivered, or delivered with its answer lost: still pending (a replay is harmless).
@@ -320,14 +355,22 @@ class SyncEngine:
                 raise
             self.store.mark_sent(ids)  # the server has them: "sent" until each one's outcome is stored
             self._note_server_time(answer.server_time, sent, self.store.clock())
+            answered = {o.mutation_id for o in answer.outcomes}
+            shared = [m for m in dict.fromkeys(answer.shared) if m not in answered and m in set(ids)]
+            if shared:  # a clinic hub holds them: delivered, the central API's outcome still to come
+                self.store.mark_shared(shared, via=self.transport.base_url)
             self._emit_changes(self.store.apply_outcomes(answer.outcomes))
             total += len(answer.outcomes)
             rejected = sum(1 for o in answer.outcomes if o.status == "rejected" and not o.replayed)
             if rejected:
                 log.warning("%d mutation(s) rejected by the server; see needs attention", rejected)
             self._publish()
-            if len(answer.outcomes) < len(entries):
-                raise ProtocolError(f"push answered {len(answer.outcomes)} of {len(entries)} mutations")
+            missing = len(set(ids) - answered - set(shared))
+            if missing:
+                raise ProtocolError(
+                    f"push answered {len(answered)} and shared {len(shared)} of {len(entries)} mutations"
+                )
+            after = entries[-1].client_seq
         return total
 
     def _sequence_mismatch(self, error: SequenceMismatch, entries: list[OutboxEntry], offset: int) -> int:
@@ -372,8 +415,12 @@ class SyncEngine:
                 if cursor is None:
                     raise SuiteError("this PC has no data yet; bootstrap first", code="needs_bootstrap")
                 sent = self.store.clock()
+                lan_after = self.store.lan_after()
+                wait_now = wait if first else 0.0
+                if self.transport.current_index > 0:  # on a later server: back to an earlier one soon
+                    wait_now = min(wait_now, self.probe_interval)
                 page: PullResponse = self.transport.pull(
-                    cursor, limit=self.pull_limit, wait=wait if first else 0.0
+                    cursor, limit=self.pull_limit, wait=wait_now, lan_after=lan_after
                 )
                 first = False
                 if stop is not None and stop.is_set():
@@ -381,12 +428,38 @@ class SyncEngine:
                 # A long-poll answer's server_time is taken when it ends, not half-way: only a quick
                 # answer measures the clock offset.
                 self._note_server_time(page.server_time, sent, self.store.clock(), quick=0.3)
-                kinds = self.store.apply_changes(page.changes, cursor=page.next_cursor)
+                lan = None if page.hub is None else LanPage(page.hub, page.lan, page.lan_next, lan_after)
+                kinds = self.store.apply_changes(page.changes, cursor=page.next_cursor, lan=lan)
                 applied += len(page.changes)
+                self._note_hub(page)
                 self._emit_changes(kinds)
-                if not page.has_more:
+                restarted = page.hub is not None and lan_after > 0 and self.store.lan_after() == 0
+                more_lan = bool(page.lan) and page.lan_next is not None and page.lan_next > lan_after
+                if not page.has_more and not restarted and not more_lan:
                     break
             return applied
+
+    def _note_hub(self, page: PullResponse) -> None:
+        """Who answered the pull: a hub (with its upstream link) or not; the central API's answer for
+        one of this PC's shared entries (the hub's LAN list names it again) makes the next push ask."""
+        before = self._hub
+        with self._lock:
+            self._hub = page.hub
+        client_id = self.store.client_id
+        if any(e.client_id == client_id and e.status != "pending" for e in page.lan):
+            with self._lock:
+                self._reshare_now = True
+            self.wake()
+        if (before is None) != (page.hub is None) or (
+            before is not None and page.hub is not None and before.upstream != page.hub.upstream
+        ):
+            if page.hub is not None:
+                log.info(
+                    "clinic hub %s answers; central API %s",
+                    page.hub.hub_id,
+                    "reachable" if page.hub.upstream else "unreachable: sharing on the LAN",
+                )
+            self._publish()
 
     # -- bootstrap ---------------------------------------------------------------------------------
     def bootstrap(self, progress: ProgressCallback | None = None) -> int:
@@ -554,9 +627,21 @@ class SyncEngine:
         """While the server is out of reach: one cheap ``GET /healthz``; raises TransientError if it is
         still away, else the engine is online again at once (before any long-poll)."""
         sent = self.store.clock()
-        info = self.transport.health()
+        info = self.transport.health(first=True)  # the list in order: back to the hub as soon as it answers
         self._note_server_time(info.server_time, sent, self.store.clock())
         self._reached()
+
+    def _prefer_earlier(self) -> None:
+        """Online on a later server of the list: every ``probe_interval`` (jittered) ask the earlier ones
+        (the clinic hub) and move back to the first that answers."""
+        if self.transport.current_index == 0:
+            return
+        now = time.monotonic()
+        if now < self._next_earlier_probe:
+            return
+        self._next_earlier_probe = now + self.probe_interval * (0.5 + 0.5 * self._rng.random())
+        if self.transport.prefer_earlier() is not None:
+            self._publish()
 
     def _reached(self) -> None:
         """An exchange with the server went through: online (the only place that says so in ``run``)."""
@@ -589,6 +674,7 @@ class SyncEngine:
                     if self.push_outbox():
                         self._reached()
                     if poll is None:
+                        self._prefer_earlier()
                         poll = pool.submit(self.pull_changes, wait=self.long_poll_seconds, stop=stop_event)
                     while not poll.done() and not stop_event.is_set():
                         if self._wake.wait(0.2):

@@ -30,6 +30,12 @@ class SyncStatus:
     bootstrap_progress: float | None = None  # 0..1 while a bootstrap runs, else None
     message: str = ""  # last error or notice, in the user's language
     held_for_other_login: int = 0  # pending mutations another user recorded here; pushed at their next login
+    # Of ``pending``: shared on the clinic's LAN by a hub, waiting for the central API's outcome.
+    shared: int = 0
+    # Which server this PC talks to: "hub" (a clinic hub), "central", or "" (one server configured:
+    # nothing to say); ``hub_upstream`` False while the hub cannot reach the central API.
+    server_role: str = ""
+    hub_upstream: bool | None = None
 
     @property
     def clock_warning(self) -> bool:

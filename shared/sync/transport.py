@@ -4,6 +4,13 @@ Network errors, timeouts, 5xx and 429 become ``TransientError`` (retry later); 4
 the server's code (``token_expired`` …); 423 ``AccountLocked``; 410 ``CursorReset``; a client_seq gap
 or reuse ``SequenceMismatch``. A push answered 422/403 ``mutations_refused`` is a normal push answer
 (the refused mutations are stored as rejected) and is returned as such. Thread-safe (httpx.Client is).
+
+Several servers (``server_url`` as a list: the clinic hub first, the central API second): calls go to
+the current one; when it cannot be reached at all (connection refused, connect timeout: no HTTP answer)
+the call goes to the next one in the list, which becomes current. ``probe`` (the engine's healthz while
+offline) asks them in list order, and ``prefer_earlier`` (while online on a later one) moves back to an
+earlier one as soon as it answers. Every switch is logged; ``on_switch`` hears it. The pinned CA
+(``verify``) applies to every server of the list.
 """
 
 from __future__ import annotations
@@ -11,7 +18,8 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -95,28 +103,77 @@ def raise_for_answer(response: httpx.Response) -> None:
     raise ProtocolError(message, code=code, detail=detail)
 
 
+_UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout)
+
+
 class ApiTransport:
-    """Calls to one central API. ``token`` is sent as a bearer token once set."""
+    """Calls to the central API, or to the first answering server of a list (see the module docstring).
+    ``token`` is sent as a bearer token once set."""
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         *,
         timeout: float = 15.0,
         lang: str = DEFAULT_LANGUAGE,
         verify: bool | str | ssl.SSLContext = True,
         transport: httpx.BaseTransport | None = None,
+        on_switch: Callable[[str, str], None] | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not urls:
+            raise ValueError("no server URL")
+        self.urls = [url.rstrip("/") for url in urls]
         self.timeout = timeout
+        self.on_switch = on_switch
+        self._current = 0
+        self._switch_lock = threading.Lock()
+        # what each server's /healthz said last (role "hub" or "central"), by URL
+        self.seen: dict[str, ServerInfo] = {}
         self._http = httpx.Client(
-            base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             headers={"Accept-Language": lang.replace("_", "-")},
             verify=verify,
             transport=transport,
         )
         self._token: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The server calls go to now."""
+        return self.urls[self._current]
+
+    @property
+    def current_index(self) -> int:
+        return self._current
+
+    def role(self) -> str:
+        """``"hub"`` or ``"central"`` as the current server's /healthz said, ``""`` if not asked yet."""
+        info = self.seen.get(self.base_url)
+        return info.role if info is not None else ""
+
+    def _switch(self, index: int) -> None:
+        with self._switch_lock:
+            if index == self._current:
+                return
+            before, self._current = self.urls[self._current], index
+        after = self.urls[index]
+        log.warning(
+            "server switch: %s -> %s (%d of %d in the list)", before, after, index + 1, len(self.urls)
+        )
+        if self.on_switch is not None:
+            try:
+                self.on_switch(before, after)
+            except Exception:  # noqa: BLE001 - a listener must not break a call
+                log.exception("on_switch callback failed")
+
+    def _order(self, first: bool) -> list[int]:
+        """Servers to try: the list's order from the start (``first``), else the current one, then the
+        others in list order."""
+        if first:
+            return list(range(len(self.urls)))
+        current = self._current
+        return [current, *(n for n in range(len(self.urls)) if n != current)]
 
     @property
     def token(self) -> str | None:
@@ -139,20 +196,54 @@ class ApiTransport:
         *,
         timeout: float | None = None,
         extra_headers: dict[str, str] | None = None,
+        first: bool = False,
         **kwargs: Any,
     ) -> httpx.Response:
-        try:
-            return self._http.request(
-                method,
-                path if path.startswith("/healthz") else f"{API_PREFIX}{path}",
-                headers=self._headers(extra_headers),
-                timeout=httpx.Timeout(timeout, connect=min(self.timeout, 5.0))
-                if timeout
-                else httpx.USE_CLIENT_DEFAULT,
-                **kwargs,
+        full = path if path.startswith("/healthz") else f"{API_PREFIX}{path}"
+        problems: list[str] = []
+        for index in self._order(first):
+            url = self.urls[index]
+            try:
+                response = self._http.request(
+                    method,
+                    url + full,
+                    headers=self._headers(extra_headers),
+                    timeout=httpx.Timeout(timeout, connect=min(self.timeout, 5.0))
+                    if timeout
+                    else httpx.USE_CLIENT_DEFAULT,
+                    **kwargs,
+                )
+            except _UNREACHABLE as error:  # no HTTP answer at all: the next server of the list
+                problems.append(f"{url}: {type(error).__name__}: {error}")
+                continue
+            except httpx.TransportError as error:  # reset, read timeout, cut body …: not switched
+                raise TransientError(f"{type(error).__name__}: {error}", code="network") from error
+            self._switch(index)
+            return response
+        raise TransientError("; ".join(problems), code="network")
+
+    def _stream(self, path: str, params: dict[str, Any] | None, timeout: Any = None) -> httpx.Response:
+        """A streamed GET on the first reachable server (current first), as ``_call`` chooses."""
+        problems: list[str] = []
+        for index in self._order(False):
+            url = self.urls[index]
+            request = self._http.build_request(
+                "GET",
+                f"{url}{API_PREFIX}{path}",
+                params=params,
+                headers=self._headers(),
+                **({"timeout": timeout} if timeout is not None else {}),
             )
-        except httpx.TransportError as error:  # connect refused, reset, timeout, cut body …
-            raise TransientError(f"{type(error).__name__}: {error}", code="network") from error
+            try:
+                response = self._http.send(request, stream=True)
+            except _UNREACHABLE as error:
+                problems.append(f"{url}: {type(error).__name__}: {error}")
+                continue
+            except httpx.TransportError as error:
+                raise TransientError(f"{type(error).__name__}: {error}", code="network") from error
+            self._switch(index)
+            return response
+        raise TransientError("; ".join(problems), code="network")
 
     def _parse(self, model: type[Any], response: httpx.Response) -> Any:
         try:
@@ -162,10 +253,30 @@ class ApiTransport:
             raise TransientError(f"unreadable answer from the server: {error}", code="bad_answer") from error
 
     # -- endpoints ---------------------------------------------------------------------------------
-    def health(self) -> ServerInfo:
-        response = self._call("GET", "/healthz", timeout=min(self.timeout, 5.0))
+    def health(self, *, first: bool = False) -> ServerInfo:
+        """``GET /healthz`` of the current server (the next one if it cannot be reached); with
+        ``first``, of the first server of the list that answers (the engine's probe while offline)."""
+        response = self._call("GET", "/healthz", timeout=min(self.timeout, 5.0), first=first)
         raise_for_answer(response)
-        return self._parse(ServerInfo, response)  # type: ignore[no-any-return]
+        info: ServerInfo = self._parse(ServerInfo, response)
+        self.seen[str(response.request.url).removesuffix("/healthz")] = info
+        return info
+
+    def prefer_earlier(self, timeout: float = 2.0) -> ServerInfo | None:
+        """While a later server of the list is current: ask the earlier ones (in order) for /healthz and
+        make the first that answers current. Returns its answer, or None (nothing changed)."""
+        for index in range(self._current):
+            url = self.urls[index]
+            try:
+                response = self._http.get(f"{url}/healthz", timeout=httpx.Timeout(timeout))
+                raise_for_answer(response)
+                info: ServerInfo = self._parse(ServerInfo, response)
+            except (httpx.TransportError, SuiteError):
+                continue
+            self.seen[url] = info
+            self._switch(index)
+            return info
+        return None
 
     def login(
         self,
@@ -220,13 +331,14 @@ class ApiTransport:
         raise_for_answer(response)
         return self._parse(PushResponse, response)  # type: ignore[no-any-return]
 
-    def pull(self, cursor: int, *, limit: int = 1000, wait: float = 0.0) -> PullResponse:
-        response = self._call(
-            "GET",
-            "/sync/pull",
-            params={"cursor": cursor, "limit": limit, "wait": wait},
-            timeout=self.timeout + wait,
-        )
+    def pull(
+        self, cursor: int, *, limit: int = 1000, wait: float = 0.0, lan_after: int | None = None
+    ) -> PullResponse:
+        """``lan_after``: how far this PC has read a clinic hub's LAN list (the central API ignores it)."""
+        params: dict[str, Any] = {"cursor": cursor, "limit": limit, "wait": wait}
+        if lan_after is not None:
+            params["lan_after"] = lan_after
+        response = self._call("GET", "/sync/pull", params=params, timeout=self.timeout + wait)
         raise_for_answer(response)
         return self._parse(PullResponse, response)  # type: ignore[no-any-return]
 
@@ -261,13 +373,9 @@ class ApiTransport:
     ) -> Path:
         """Stream a GET answer into ``target`` (written beside it first, then moved into place, so a cut
         connection never leaves half a file under that name); error answers raise as in ``call``."""
-        request = self._http.build_request(
-            "GET", f"{API_PREFIX}{path}", params=params, headers=self._headers(),
-            timeout=httpx.Timeout(timeout, connect=min(self.timeout, 5.0)),
-        )  # fmt: skip
         partial = target.with_name(target.name + ".part")
         try:
-            response = self._http.send(request, stream=True)
+            response = self._stream(path, params, httpx.Timeout(timeout, connect=min(self.timeout, 5.0)))
             try:
                 if response.status_code >= 400:
                     response.read()
@@ -287,13 +395,7 @@ class ApiTransport:
     def bootstrap(self, after: int) -> Iterator[Iterator[bytes]]:
         """The NDJSON snapshot after checkpoint ``after``, as raw lines (bytes, without the newline).
         Network failures while streaming raise ``TransientError``."""
-        request = self._http.build_request(
-            "GET", f"{API_PREFIX}/sync/bootstrap", params={"after": after}, headers=self._headers()
-        )
-        try:
-            response = self._http.send(request, stream=True)
-        except httpx.TransportError as error:
-            raise TransientError(f"{type(error).__name__}: {error}", code="network") from error
+        response = self._stream("/sync/bootstrap", {"after": after})
         try:
             if response.status_code >= 400:
                 response.read()

@@ -283,3 +283,37 @@ def test_the_sync_now_button_is_there_only_when_a_sync_can_run(qtbot: QtBot) -> 
     ):
         bar.set_status(EXAMPLES[state])
         assert bar.sync_button.isVisible() is shown, state
+
+
+@pytest.mark.parametrize(
+    ("lang", "via_hub", "no_upstream", "central", "pending"),
+    [
+        ("zh_CN", "经本院中转服务器", "中心服务器不可达，本院内网共享中", "直连中心服务器", "待上传 9（内网已共享 7）"),
+        ("en", "via clinic hub", "Central server unreachable; sharing on the clinic LAN", "central server",
+         "9 to upload (7 shared on the LAN)"),
+        ("zh_TW", "經本院中轉伺服器", "中心伺服器不可達，本院內網共享中", "直連中心伺服器", "待上傳 9（內網已共享 7）"),
+    ],
+)  # fmt: skip
+def test_the_bar_says_which_server_answers_and_what_the_clinic_hub_shares(
+    qtbot: QtBot, lang: str, via_hub: str, no_upstream: str, central: str, pending: str
+) -> None:
+    bar = SyncStatusBar(lang=lang, clock=lambda: NOW)
+    window = in_window(qtbot, bar, width=1000)
+    status = SyncStatus(SyncState.ONLINE, pending=9, shared=7, server_role="hub", hub_upstream=True)
+    bar.set_status(status)
+    assert via_hub in bar.state_label.text()
+    bar.set_status(dataclasses.replace(status, hub_upstream=False))
+    assert no_upstream in bar.state_label.text()
+    assert bar.pending_label.text() == pending
+    assert "7" in bar.pending_label.toolTip() and "2" in bar.pending_label.toolTip()
+    QApplication.processEvents()
+    assert bar.minimumSizeHint().width() <= window.width()
+    save_screenshot(bar, f"gui_status_bar_clinic_hub_{lang}")
+    bar.set_status(SyncStatus(SyncState.ONLINE, server_role="central"))
+    assert central in bar.state_label.text() and bar.pending_label.text() in (
+        "待上传 0",
+        "0 to upload",
+        "待上傳 0",
+    )
+    bar.set_status(SyncStatus(SyncState.ONLINE))
+    assert central not in bar.state_label.text() and via_hub not in bar.state_label.text()

@@ -255,3 +255,22 @@ def test_english_lines_on_the_display_are_a_site_setting_off_by_default(tmp_path
     allowed = write(tmp_path / "allowed.toml", 'user_may_override = ["display.english"]\n')
     user = write(tmp_path / "mine.toml", "[display]\nenglish = true\n")
     assert load_site_config(allowed, user_path=user).display.english is True
+
+
+def test_server_url_may_be_a_list_with_the_clinic_hub_first() -> None:
+    from shared.site import SiteConfig, SiteConfigError, parse_site_config
+
+    config = SiteConfig.model_validate(
+        {"server_url": ["https://hub.clinic.lan:8750/", "https://api.hospital.cn:8750"]}
+    )
+    assert config.server_urls == ["https://hub.clinic.lan:8750", "https://api.hospital.cn:8750"]
+    assert SiteConfig().server_urls == ["http://127.0.0.1:8750"]
+    with pytest.raises(SiteConfigError) as bad:
+        parse_site_config({"server_url": ["https://hub.clinic.lan:8750", "ftp://x"]}, Path("site.toml"))
+    assert any("server_url" in p and "ftp://x" in p for p in bad.value.problems)
+    with pytest.raises(SiteConfigError) as empty:
+        parse_site_config({"server_url": []}, Path("site.toml"), lang="en")
+    assert any("the clinic hub first" in p for p in empty.value.problems)
+    with pytest.raises(SiteConfigError) as twice:
+        parse_site_config({"server_url": ["http://a:1", "http://a:1"]}, Path("site.toml"), lang="en")
+    assert any("listed twice" in p for p in twice.value.problems)

@@ -53,13 +53,14 @@ def test_migrating_an_existing_file_takes_an_online_backup_first(
         )
     monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, "CREATE TABLE note (id TEXT PRIMARY KEY)"))
     monkeypatch.setattr(schema, "SCHEMA_VERSION", len(schema.MIGRATIONS))
+    old = len(schema.MIGRATIONS) - 1
     with LocalStore.open(path, app="workstation") as store:
         assert store.pending_count() == 1
         assert store.write(lambda conn: conn.execute("SELECT count(*) FROM note").fetchone()[0]) == 0
-    backups = list(tmp_path.glob("a.db.v1.*.bak"))
+    backups = list(tmp_path.glob(f"a.db.v{old}.*.bak"))
     assert len(backups) == 1
     with sqlite3.connect(backups[0]) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == old
         assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
@@ -131,3 +132,23 @@ def test_backup_to_copies_a_live_store_through_the_online_backup_api(tmp_path: P
     with LocalStore.open(target, app="workstation") as copy:
         assert copy.pending_count() == 1
         assert copy.integrity_check() == ["ok"]
+
+
+def test_a_schema_1_file_gains_the_hub_columns_and_keeps_its_outbox(tmp_path: Path) -> None:
+    """Schema 2 (the clinic hub): a file from the version before opens with its outbox intact."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    schema_1 = schema.MIGRATIONS[0]
+    conn.executescript(schema_1)
+    conn.execute(
+        "INSERT INTO outbox (mutation_id, client_seq, name, args, occurred_at, staff_id, status, created_at) "
+        "VALUES ('m-1', 1, 'patient.register', '{}', '2027-01-01T00:00:00+00:00', 's', 'sent', "
+        "'2027-01-01T00:00:00+00:00')"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with LocalStore.open(path, app="workstation") as store:
+        (entry,) = store.outbox()
+        assert entry.status == "sent" and entry.shared_at is None and not entry.shared
+        assert store.pending_count() == 1 and store.shared_count() == 0 and store.lan_count() == 0
