@@ -10,11 +10,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from shared.domain.entities import Entity
-from shared.reference_io.plan import MANAGED_FIELDS, ImportKind
+from shared.reference_io.plan import ImportKind
 
 
 def columns(kind: ImportKind) -> list[str]:
-    return [name for name in kind.entity.model_fields if name not in MANAGED_FIELDS]
+    return list(kind.fields)
 
 
 def _cell(value: object) -> str:
@@ -41,11 +41,14 @@ def rows(
 def row(kind: ImportKind, entity: Entity, codes_by_id: Mapping[str, Mapping[str, str]]) -> list[str]:
     """One entity as a text row in ``columns(kind)`` order (the administration window edits these)."""
     out = []
+    values = kind.codec.cells(entity) if kind.codec is not None else None
     for name in columns(kind):
-        value = getattr(entity, name)
+        value = values[name] if values is not None else getattr(entity, name)
         other = kind.references.get(name)
         if other and name.endswith("_id") and value is not None:
             value = codes_by_id.get(other, {}).get(str(value), value)
+        elif other and name.endswith("_ids"):
+            value = [codes_by_id.get(other, {}).get(str(item), item) for item in value]
         out.append(_cell(value))
     return out
 
