@@ -20,6 +20,7 @@ from shared.domain.entities import Entity, Queue
 from shared.domain.queue_rules import PRIORITY_CLASSES, RuleSet, rules_for
 from shared.errors import ValidationFailed
 from shared.i18n import register, tr
+from shared.reference_io.messages import kind_label
 
 # The rule set's columns, with the range an administrator may give (None: no upper bound beyond RuleSet's)
 RULE_RANGES: Final[dict[str, tuple[int, int]]] = {
@@ -214,14 +215,14 @@ class QueueRows:
         if queue.department_id:
             department = entities.get(queue.department_id)
             if department is not None and getattr(department, "campus_id", None) != queue.campus_id:
-                what = tr("queue_rows.label.department_id", lang)
+                what = kind_label("department", lang)
                 return say(
                     "other_campus", lang, what=what, code=getattr(department, "code", ""), campus=campus_code
                 )
         for room_id in queue.room_ids:
             room = entities.get(room_id)
             if room is not None and getattr(room, "campus_id", None) != queue.campus_id:
-                what = tr("queue_rows.label.room_ids", lang)
+                what = kind_label("room", lang)
                 return say(
                     "other_campus", lang, what=what, code=getattr(room, "code", ""), campus=campus_code
                 )

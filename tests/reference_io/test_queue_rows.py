@@ -59,7 +59,9 @@ def test_an_exported_queue_reads_back_as_the_same_queue_with_its_rule_set_in_pla
     assert cells["department_id"] == "MAIN-NK" and cells["second_queue_cap"] == "2"
     again = save(cells, before)
     # the same rule set: the stored dict is left as it was, nothing changes but the version
-    assert again.model_dump(exclude={"version", "updated_at"}) == before.model_dump(exclude={"version", "updated_at"})
+    assert again.model_dump(exclude={"version", "updated_at"}) == before.model_dump(
+        exclude={"version", "updated_at"}
+    )
 
 
 def test_an_edit_changes_the_rules_it_names_and_keeps_the_days_room_state() -> None:
