@@ -211,7 +211,7 @@ class QueueDialog(QDialog):
         ratio_row.addWidget(self.walk_ins)
         ratio_row.addStretch(1)
         self.priorities = QListWidget()
-        self.priorities.setMinimumHeight(120)
+        self.priorities.setFixedHeight(130)
         enabled = [c for c in (values.get("priority_order") or ";".join(PRIORITY_CLASSES)).split(";") if c]
         if not editing and "priority_order" not in values:
             enabled = list(PRIORITY_CLASSES)
@@ -229,7 +229,7 @@ class QueueDialog(QDialog):
         moves.addWidget(down)
         moves.addStretch(1)
         priority_row = QHBoxLayout()
-        priority_row.addWidget(self.priorities, 1)
+        priority_row.addWidget(self.priorities, 1, Qt.AlignmentFlag.AlignTop)
         priority_row.addLayout(moves)
         priority_hint = QLabel(s("priority.hint", lang))
         priority_hint.setWordWrap(True)
@@ -261,7 +261,7 @@ class QueueDialog(QDialog):
         grid.addWidget(queue_box, 0, 0, 2, 1)
         grid.addWidget(numbers_box, 0, 1)
         grid.addWidget(arrival_box, 1, 1)
-        grid.addWidget(rules_box, 2, 0, 1, 2)
+        grid.addWidget(rules_box, 0, 2, 2, 1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(host)
@@ -285,7 +285,7 @@ class QueueDialog(QDialog):
         self._campus_changed(values.get("department_id", ""), values.get("room_ids", "").split(";"))
         self._select(self.kind, values.get("kind", "department"))
         self._select(self.policy, values.get("policy", "interleave"))
-        self.resize(980, 720)
+        self.resize(1320, 640)
 
     @staticmethod
     def _select(box: QComboBox, data: str) -> None:

@@ -83,7 +83,7 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "Changed number blocks apply to numbers given from then on.",
         "儲存後立即生效：正在候診的患者按新規則重新排序，已叫過的號不變。號段改動只影響之後發出的號碼。",
     ),
-    "rooms.hint": ("勾选队列的诊室（不勾选：科室任一诊室）", "Tick the queue's rooms", "勾選隊列的診室"),
+    "rooms.hint": ("勾选本队列的诊室", "Tick the queue's rooms", "勾選本隊列的診室"),
     "kind.department": ("科室队列", "Department", "科室隊列"),
     "kind.doctor": ("医生队列", "Doctor", "醫生隊列"),
     "kind.room": ("诊室队列", "Room", "診室隊列"),
