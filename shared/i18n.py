@@ -186,6 +186,8 @@ _KIND_NAMES: dict[str, dict[str, str]] = {
     "appointment": {"zh_CN": "预约", "en": "Appointment", "zh_TW": "預約"},
     "campus": {"zh_CN": "院区", "en": "Campus", "zh_TW": "院區"},
     "drug": {"zh_CN": "药品", "en": "Drug", "zh_TW": "藥品"},
+    "queue": {"zh_CN": "队列", "en": "Queue", "zh_TW": "隊列"},
+    "pharmacy": {"zh_CN": "药房", "en": "Pharmacy", "zh_TW": "藥房"},
 }
 
 # The states people read, per kind of row (entities' ``status`` values): every message that names a state

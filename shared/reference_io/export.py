@@ -12,11 +12,11 @@ from pathlib import Path
 
 from shared.domain.entities import Drug, Entity
 from shared.domain.prices import price_at
-from shared.reference_io.plan import MANAGED_FIELDS, ImportKind
+from shared.reference_io.plan import ImportKind
 
 
 def columns(kind: ImportKind) -> list[str]:
-    return [name for name in kind.entity.model_fields if name not in MANAGED_FIELDS]
+    return list(kind.fields)
 
 
 def _cell(value: object) -> str:
@@ -57,13 +57,16 @@ def row(
 ) -> list[str]:
     """One entity as a text row in ``columns(kind)`` order (the administration window edits these)."""
     out = []
+    values = kind.codec.cells(entity) if kind.codec is not None else None
     for name in columns(kind):
-        value = getattr(entity, name)
+        value = values[name] if values is not None else getattr(entity, name)
         if name == "price" and isinstance(entity, Drug):
             value = price_at(entity, now or dt.datetime.now(dt.UTC))
         other = kind.references.get(name)
         if other and name.endswith("_id") and value is not None:
             value = codes_by_id.get(other, {}).get(str(value), value)
+        elif other and name.endswith("_ids"):
+            value = [codes_by_id.get(other, {}).get(str(item), item) for item in value]
         out.append(_cell(value))
     return out
 

@@ -79,6 +79,7 @@ _FILE_PROBLEMS: dict[str, tuple[str, str, str]] = {
 _KINDS: dict[str, tuple[str, str, str]] = {
     "campus": ("campus", "院区", "院區"),
     "department": ("department", "科室", "科室"),
+    "room": ("room", "诊室", "診室"),
     "route": ("route", "给药途径", "給藥途徑"),
     "frequency": ("frequency", "用药频次", "用藥頻次"),
 }

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -34,6 +34,7 @@ from shared.domain.entities import (
     ExamItem,
     Frequency,
     Pharmacy,
+    Queue,
     Room,
     Route,
 )
@@ -42,6 +43,7 @@ from shared.domain.search_keys import pinyin_initials
 from shared.errors import ValidationFailed
 from shared.ids import reference_id
 from shared.reference_io.messages import explain, kind_label, say
+from shared.reference_io.queue_rows import QueueRows
 from shared.reference_io.tables import SourceRow, Table
 
 LIST_SEPARATORS = re.compile("[;；、]")
@@ -49,24 +51,49 @@ _TRUE = {"1", "true", "yes", "y", "是", "t", "√"}
 _FALSE = {"0", "false", "no", "n", "否", "f", ""}
 
 
+class RowCodec(Protocol):
+    """A kind whose row is not its entity's fields one to one (a queue's rule set is a dict on the
+    entity, columns in the file): the file's fields, and the conversions both ways."""
+
+    columns: tuple[str, ...]
+    flags: frozenset[str]
+    lists: frozenset[str]
+    kept: frozenset[str]  # entity fields no row carries: an edit or an import leaves them as they are
+
+    def cells(self, entity: Entity) -> dict[str, Any]: ...
+
+    def to_entity_data(self, data: dict[str, Any], before: Entity | None, lang: str) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class ImportKind:
     """How rows of one kind become entities: the entity type, the field its pinyin initials come from,
     and fields that must name a code of another kind (``references``: field -> kind). A file always
     names the other row by its code; a field ending in ``_id`` stores that row's id (``room.department_id``
-    comes from a department code), any other stores the code itself (``drug.default_route``)."""
+    comes from a department code), one ending in ``_ids`` a list of ids (``queue.room_ids``), any other
+    stores the code itself (``drug.default_route``). ``codec``: see ``RowCodec``."""
 
     entity: type[Entity]
     pinyin_from: str | None = None
     references: Mapping[str, str] = field(default_factory=dict)
+    codec: RowCodec | None = None
 
     @property
     def name(self) -> str:
         return self.entity.KIND
 
     @functools.cached_property
+    def fields(self) -> tuple[str, ...]:
+        """The row's fields, in the order ``clinic export`` writes them."""
+        if self.codec is not None:
+            return self.codec.columns
+        return tuple(name for name in self.entity.model_fields if name not in MANAGED_FIELDS)
+
+    @functools.cached_property
     def flags(self) -> frozenset[str]:
         """The yes/no fields, read as 1/0, true/false, 是/否."""
+        if self.codec is not None:
+            return self.codec.flags
         return frozenset(
             n for n, f in self.entity.model_fields.items() if f.annotation in (bool, bool | None)
         )
@@ -74,6 +101,8 @@ class ImportKind:
     @functools.cached_property
     def lists(self) -> frozenset[str]:
         """The list fields (a drug's active ingredients), one cell of items split by ``;``, ``；`` or ``、``."""
+        if self.codec is not None:
+            return self.codec.lists
         return frozenset(
             n for n, f in self.entity.model_fields.items() if typing.get_origin(f.annotation) is list
         )
@@ -91,6 +120,11 @@ KINDS: dict[str, ImportKind] = {
         ImportKind(Department, references={"campus_id": "campus"}),
         ImportKind(Room, references={"campus_id": "campus", "department_id": "department"}),
         ImportKind(Pharmacy, references={"campus_id": "campus"}),
+        ImportKind(
+            Queue,
+            references={"campus_id": "campus", "department_id": "department", "room_ids": "room"},
+            codec=QueueRows(),
+        ),
     )
 }
 # The order in which kinds are imported when one batch brings several: a kind after those it names.
@@ -99,6 +133,7 @@ IMPORT_ORDER = (
     "department",
     "room",
     "pharmacy",
+    "queue",
     "frequency",
     "route",
     "drug",
@@ -155,7 +190,7 @@ class ColumnMapping:
     def resolve(self, kind: ImportKind, headers: Iterable[str]) -> dict[str, str]:
         """field -> column for every importable field the file (or the mapping) provides."""
         present = set(headers)
-        fields = set(kind.entity.model_fields) - MANAGED_FIELDS
+        fields = set(kind.fields)
         unknown = set(self.columns) - fields
         if unknown:
             raise ValidationFailed(
@@ -258,9 +293,12 @@ def plan_import(
         seen[key] = row.number
         before = by_code.get(key)
         try:
-            after = _entity(kind, data, before, now)
+            after = _entity(kind, data, before, now, lang)
         except ValidationError as error:
             plan.refused.append(Refusal(row.number, code, explain(error, lang)))
+            continue
+        except ValidationFailed as error:
+            plan.refused.append(Refusal(row.number, code, error.message))
             continue
         problem = out_of_range(after, lang)
         if problem is not None:
@@ -270,7 +308,7 @@ def plan_import(
             plan.added.append(after)
             continue
         differing = _differing(
-            before, after, (*columns, *mapping.defaults, "pinyin", "voided", "price_changes")
+            before, after, (*_compared(kind, columns), *mapping.defaults, "pinyin", "voided", "price_changes")
         )
         if differing:
             plan.changed.append(Change(before, after, differing))
@@ -297,8 +335,7 @@ def entity_from_fields(
     """One row typed by hand (an administrator's edit): the same checks and conversions as a row of an
     imported file, fields named as in ``clinic export``. An empty field keeps ``before``'s value (as an
     empty cell does on import). Raises ``ValidationFailed`` with the reason the import would give."""
-    importable = set(kind.entity.model_fields) - MANAGED_FIELDS
-    unknown = sorted(set(fields) - importable)
+    unknown = sorted(set(fields) - set(kind.fields))
     if unknown:
         raise ValidationFailed(say("no_fields", lang, kind=kind.name, fields=unknown), code="invalid_row")
     row = SourceRow(0, {name: str(value) for name, value in fields.items()})
@@ -308,7 +345,7 @@ def entity_from_fields(
     if problem is not None:
         raise ValidationFailed(problem, code="invalid_row")
     try:
-        entity = _entity(kind, data, before, now)
+        entity = _entity(kind, data, before, now, lang)
     except ValidationError as error:
         raise ValidationFailed(explain(error, lang), code="invalid_row") from error
     problem = out_of_range(entity, lang)
@@ -358,13 +395,16 @@ def _unknown_reference(
             continue
         codes = (known_codes or {}).get(other)
         if codes is None:
-            if name.endswith("_id"):
+            if name.endswith(("_id", "_ids")):
                 return say("no_codes", lang, field=name, other=_kind(other, lang), value=value)
             continue
-        if value not in codes:
-            return say("unknown_code", lang, field=name, other=_kind(other, lang), value=value)
+        for item in value if isinstance(value, list) else [value]:
+            if item not in codes:
+                return say("unknown_code", lang, field=name, other=_kind(other, lang), value=item)
         if name.endswith("_id"):
             data[name] = codes[value]
+        elif name.endswith("_ids"):
+            data[name] = [codes[item] for item in value]
     return None
 
 
@@ -381,8 +421,12 @@ def _key(entity: Entity) -> tuple[str, str]:
     return (entity.code_set if isinstance(entity, Diagnosis) else "", code)
 
 
-def _entity(kind: ImportKind, data: dict[str, Any], before: Entity | None, now: dt.datetime) -> Entity:
+def _entity(
+    kind: ImportKind, data: dict[str, Any], before: Entity | None, now: dt.datetime, lang: str = "en"
+) -> Entity:
     values = dict(data)
+    if kind.codec is not None:
+        values = kind.codec.to_entity_data(values, before, lang)
     if kind.pinyin_from and "pinyin" not in values:
         source = str(values.get(kind.pinyin_from, getattr(before, kind.pinyin_from, "") if before else ""))
         unchanged = before is not None and getattr(before, kind.pinyin_from) == source
@@ -399,6 +443,15 @@ def _entity(kind: ImportKind, data: dict[str, Any], before: Entity | None, now: 
 def _next(entity: Entity, now: dt.datetime, **changes: Any) -> Entity:
     data = {**entity.model_dump(), **changes, "version": entity.version + 1, "updated_at": now}
     return type(entity).model_validate(data)
+
+
+def _compared(kind: ImportKind, columns: Iterable[str]) -> Iterable[str]:
+    """The entity fields a row may have changed: the columns it has, or for a kind with a codec every
+    field the codec does not keep."""
+    if kind.codec is None:
+        return columns
+    kept = kind.codec.kept | MANAGED_FIELDS
+    return [name for name in kind.entity.model_fields if name not in kept]
 
 
 def _differing(before: Entity, after: Entity, names: Iterable[str]) -> tuple[str, ...]:

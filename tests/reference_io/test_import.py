@@ -213,7 +213,7 @@ def test_an_imported_drug_reaches_a_pc_syncing_with_a_running_server(
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "import_examples"
 
 
-@pytest.mark.parametrize("kind", ["campus", "department", "room", "pharmacy", "drug", "frequency", "route", "diagnosis", "exam_item"])  # fmt: skip
+@pytest.mark.parametrize("kind", ["campus", "department", "room", "pharmacy", "queue", "drug", "frequency", "route", "diagnosis", "exam_item"])  # fmt: skip
 def test_the_shipped_example_file_is_the_demo_data_exported_and_imports_unchanged(
     kind: str, db: Path, tmp_path: Path
 ) -> None:

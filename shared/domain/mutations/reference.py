@@ -3,7 +3,16 @@ importable kind) and ``reference.retire`` (withdraw it from use, never delete it
 
 A row is checked by the import's own rule (``shared.reference_io.plan.entity_from_fields``), so a row an
 administrator types and a row of a HIS file are accepted or refused for the same reasons. A row's id is
-``reference_id(kind, code)``, as the import gives it, so an edit and a later import meet on one row."""
+``reference_id(kind, code)``, as the import gives it, so an edit and a later import meet on one row.
+
+Queues (kind ``queue``, with their rule sets) differ in three ways. The day's work changes a queue's row
+too (a doctor opening a room, a nurse pausing one), so an edit is not refused for a newer version: it
+changes only the fields it names, on the row as it is now, and never the rooms' state of the day. A new
+queue must name a department in use at its campus, and rooms of its campus. A queue is retired only when
+nobody waits in it today (turn off its check-ins first): retiring never strands a patient holding a slip.
+A changed rule set takes effect for every ticket still waiting from the moment a PC has it: the order is
+computed from the tickets and the queue's rules as they are now (``queue_rules.order_for``); calls already
+made stay as they were."""
 
 from __future__ import annotations
 
@@ -14,7 +23,17 @@ from decimal import Decimal
 from pydantic import Field, field_validator
 
 from shared.domain.code_sets import SITE_SETTINGS_ID
-from shared.domain.entities import ENTITY_BY_KIND, Diagnosis, Drug, Entity, Role, SiteSettings
+from shared.domain.entities import (
+    ENTITY_BY_KIND,
+    Department,
+    Diagnosis,
+    Drug,
+    Entity,
+    Queue,
+    QueueTicket,
+    Role,
+    SiteSettings,
+)
 from shared.domain.mutations.base import (
     Effect,
     MutationArgs,
@@ -34,6 +53,8 @@ from shared.errors import ValidationFailed
 from shared.i18n import kind_name, register
 from shared.ids import reference_id
 from shared.reference_io.plan import KINDS, entity_from_fields, retired, row_id
+from shared.reference_io.queue_rows import QueueRows
+from shared.reference_io.queue_rows import say as queue_say
 
 register(
     "reference.row_refused",
@@ -68,8 +89,18 @@ register(
         "zh_TW": "編碼版本「{code_set}」沒有可用的診斷，不能選用",
     },
 )
+register(
+    "reference.queue_in_use",
+    {
+        "zh_CN": "队列 {code} 今天还有 {count} 位患者在候诊或就诊，不能停用：请先关闭签到，待患者看完后再停用",
+        "en": "Queue {code} still has {count} patients today; turn off its check-ins and retire it when they are seen",
+        "zh_TW": "隊列 {code} 今天還有 {count} 位患者在候診或就診，不能停用：請先關閉簽到，待患者看完後再停用",
+    },
+)
 
 ADMIN_ROLES: tuple[Role, ...] = ("admin",)
+# a queue's tickets that still stand for a patient in the building
+_IN_QUEUE = frozenset({"waiting", "called", "in_consultation", "skipped"})
 # The dictionaries are the hospital's, and the system administrators keep them for every campus (a room
 # or a pharmacy names its campus as data, but IT edits all of them).
 _HOSPITAL_WIDE = NoCampus("reference data is the hospital's, kept by IT for every campus")
@@ -155,11 +186,17 @@ def save_reference(state: StateReader, args: SaveReference, ctx: MutationContext
     before = (
         _current(state, args.kind, code, args.fields.get("code_set", "").strip() or None) if code else None
     )
-    if before is not None:
+    if before is not None and args.kind != "queue":
         check_base_version(before, ctx)
     known = {other: _LiveCodes(state, other) for other in set(spec.references.values())}
     try:
+        if args.kind == "queue":
+            _check_department_in_use(state, args.fields, ctx)
         after = entity_from_fields(spec, args.fields, before, known_codes=known, now=ctx.now, lang=ctx.lang)
+        if isinstance(after, Queue):
+            problem = _queue_problem(state, after, ctx)
+            if problem:
+                raise ValidationFailed(problem, code="invalid_row")
     except ValidationFailed as error:
         raise Rejected(
             ctx.t(
@@ -171,9 +208,12 @@ def save_reference(state: StateReader, args: SaveReference, ctx: MutationContext
         exclude={"version", "updated_at"}
     ):
         return Effect(result={"kind": args.kind, "code": code, "version": before.version, "changed": False})
+    warnings = _numbering_warning(state, before, after, ctx) if isinstance(after, Queue) else []
     # kind and code in the result: the audit entry (which keeps the result) then says what was changed
     return Effect(
-        writes=[after], result={"kind": args.kind, "code": code, "version": after.version, "changed": True}
+        writes=[after],
+        warnings=warnings,
+        result={"kind": args.kind, "code": code, "version": after.version, "changed": True},
     )
 
 
@@ -188,7 +228,12 @@ def save_reference(state: StateReader, args: SaveReference, ctx: MutationContext
 def retire_reference(state: StateReader, args: RetireReference, ctx: MutationContext) -> Effect:
     entity_type = ENTITY_BY_KIND[args.kind]
     row = require(state, entity_type, row_id(args.kind, args.code, args.code_set), ctx)
-    check_base_version(row, ctx)
+    if isinstance(row, Queue):
+        count = len(_in_queue_today(state, row, ctx))
+        if count and not row.voided:
+            raise Rejected(ctx.t("reference.queue_in_use", code=args.code, count=count), code="queue_in_use")
+    else:
+        check_base_version(row, ctx)
     after = retired(row, reason=args.reason, now=ctx.now)
     return Effect(writes=[after], result={"kind": args.kind, "code": args.code, "version": after.version})
 
@@ -252,3 +297,48 @@ def choose_code_set(state: StateReader, args: ChooseCodeSet, ctx: MutationContex
             before, ctx, diagnosis_code_set=args.code_set, changed_by=ctx.staff_id, voided=False
         )
     return Effect(writes=[after], result={"code_set": args.code_set, "changed": True})
+
+
+def _check_department_in_use(state: StateReader, fields: Mapping[str, str], ctx: MutationContext) -> None:
+    """A retired department is named as such (the import's rule only knows it as an unknown code)."""
+    code = fields.get("department_id", "").strip()
+    if not code:
+        return
+    department = state.get(Department, reference_id("department", code))
+    if department is not None and department.voided:
+        raise ValidationFailed(queue_say("retired_department", ctx.lang, code=code), code="invalid_row")
+
+
+def _queue_problem(state: StateReader, queue: Queue, ctx: MutationContext) -> str | None:
+    ids = [queue.campus_id, *([queue.department_id] if queue.department_id else []), *queue.room_ids]
+    rows: dict[str, Entity | None] = {}
+    for entity_id in ids:
+        for kind in ("campus", "department", "room"):
+            found = state.get(ENTITY_BY_KIND[kind], entity_id)
+            if found is not None:
+                rows[entity_id] = found
+                break
+    codec = KINDS["queue"].codec
+    assert isinstance(codec, QueueRows)
+    return codec.problems(queue, rows, ctx.lang)
+
+
+def _in_queue_today(state: StateReader, queue: Queue, ctx: MutationContext) -> list[QueueTicket]:
+    return [
+        t
+        for t in state.find(QueueTicket, queue_id=queue.id, day=ctx.today)
+        if not t.voided and t.status in _IN_QUEUE
+    ]
+
+
+def _numbering_warning(
+    state: StateReader, before: Entity | None, after: Queue, ctx: MutationContext
+) -> list[str]:
+    """Changed number blocks or slots: numbers already given today stay valid (they are on slips)."""
+    if not isinstance(before, Queue) or (before.number_block, before.number_slots) == (
+        after.number_block,
+        after.number_slots,
+    ):
+        return []
+    issued = [t for t in state.find(QueueTicket, queue_id=after.id, day=ctx.today) if not t.voided]
+    return [queue_say("numbers_today", ctx.lang, count=len(issued))] if issued else []

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from shared.gui import theme
 from shared.gui.admin.calls import call
 from shared.gui.admin.client import AdminClient
-from shared.gui.admin.texts import KIND_ORDER, kind_label, t
+from shared.gui.admin.texts import IMPORT_KIND_ORDER, kind_label, t
 from shared.gui.widgets import Column, MessageLine, RowsModel, table_view
 
 SECTION_COLOURS = {"added": theme.OK, "changed": theme.BUSY, "retired": theme.WARN, "refused": theme.ERROR}
@@ -60,7 +60,7 @@ class ImportPanel(QWidget):
         self._previewed: tuple[Any, ...] | None = None  # the inputs the shown plan was made from
         self.busy = False
         self.kind_box = QComboBox()
-        for kind in KIND_ORDER:
+        for kind in IMPORT_KIND_ORDER:
             self.kind_box.addItem(kind_label(kind, lang), kind)
         self.file_label = QLabel(t("import.none", lang))
         self.mapping_label = QLabel(t("import.none", lang))
@@ -123,7 +123,7 @@ class ImportPanel(QWidget):
         return str(self.kind_box.currentData())
 
     def set_kind(self, kind: str) -> None:
-        self.kind_box.setCurrentIndex(KIND_ORDER.index(kind))
+        self.kind_box.setCurrentIndex(IMPORT_KIND_ORDER.index(kind))
 
     def set_file(self, path: Path | None) -> None:
         self.file = path

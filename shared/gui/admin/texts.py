@@ -156,6 +156,7 @@ _KINDS: dict[str, tuple[str, str, str]] = {
     "department": ("科室", "Department", "科室"),
     "room": ("诊室", "Room", "診室"),
     "pharmacy": ("药房", "Pharmacy", "藥房"),
+    "queue": ("队列与规则", "Queue and rules", "隊列與規則"),
 }
 
 _FIELDS: dict[str, tuple[str, str, str]] = {
@@ -171,6 +172,7 @@ _FIELDS: dict[str, tuple[str, str, str]] = {
     "queue_prefix": ("排队号前缀", "Ticket prefix", "排隊號前綴"),
     "floor": ("楼层", "Floor", "樓層"),
     "payment_required": ("先缴费后取药", "Payment before pickup", "先繳費後取藥"),
+    "pickup_code_required": ("核对取药码", "Pickup code checked", "核對取藥碼"),
     "generic_name": ("通用名", "Generic name", "通用名"),
     "trade_name": ("商品名", "Trade name", "商品名"),
     "english_name": ("英文名", "English name", "英文名"),
@@ -213,6 +215,8 @@ KIND_ORDER = (
     "room",
     "pharmacy",
 )
+# the import offers these too; queues (with their rule sets) have a screen of their own
+IMPORT_KIND_ORDER = (*KIND_ORDER, "queue")
 
 
 def t(key: str, lang: str = DEFAULT_LANGUAGE, **params: object) -> str:

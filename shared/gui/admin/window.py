@@ -16,8 +16,11 @@ from shared.gui.admin.client import AdminClient
 from shared.gui.admin.clients_panel import ClientsPanel
 from shared.gui.admin.code_sets_panel import CodeSetsPanel
 from shared.gui.admin.import_panel import ImportPanel
+from shared.gui.admin.pharmacy_panel import PharmacyPanel
 from shared.gui.admin.price_panel import PricePanel
+from shared.gui.admin.queue_panel import QueuePanel
 from shared.gui.admin.reference_panel import ReferencePanel
+from shared.gui.admin.settings_texts import s
 from shared.gui.admin.texts import t
 from shared.gui.ops import QueryOp
 
@@ -46,13 +49,16 @@ class AdminWindow(QMainWindow):
         self.setCentralWidget(central)
         self.setStatusBar(runtime.status_bar(self))
         self.reference = ReferencePanel(runtime.bus, lang)
+        self.queues = QueuePanel(runtime.bus, lang)
+        self.pharmacies = PharmacyPanel(runtime.bus, lang)
         self.imports = ImportPanel(self.client, lang)
         self.audit = AuditPanel(self.client, lang)
         self.clients = ClientsPanel(self.client, lang)
         self.code_sets = CodeSetsPanel(runtime.bus, lang)
         self.prices = PricePanel(runtime.bus, lang)
-        self.reference.sig_history_requested.connect(self.show_history)
-        for number in range(4):
+        for panel in (self.reference, self.queues, self.pharmacies):
+            panel.sig_history_requested.connect(self.show_history)
+        for number in range(8):
             QShortcut(QKeySequence(f"Ctrl+{number + 1}"), self).activated.connect(
                 functools.partial(self.tabs.setCurrentIndex, number)
             )
@@ -73,6 +79,8 @@ class AdminWindow(QMainWindow):
             self.tabs.addTab(self.reference, t("tab.reference", self.lang))
             self.tabs.addTab(self.prices, t("tab.prices", self.lang))
             self.tabs.addTab(self.code_sets, t("tab.code_sets", self.lang))
+            self.tabs.addTab(self.queues, s("tab.queues", self.lang))
+            self.tabs.addTab(self.pharmacies, s("tab.pharmacies", self.lang))
             self.tabs.addTab(self.imports, t("tab.import", self.lang))
         if admin or "auditor" in self.roles:
             self.tabs.addTab(self.audit, t("tab.audit", self.lang))
@@ -83,6 +91,8 @@ class AdminWindow(QMainWindow):
             self.reference.reload()
             self.prices.reload()
             self.code_sets.reload()
+            self.queues.reload()
+            self.pharmacies.reload()
             self.clients.refresh()
             QueryOp(
                 parent=self,
