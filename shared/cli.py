@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "server_stub.commands",
         "list the triage desks' ticket-number slots, or free a retired PC's",
     ),
+    "hub": (
+        "server_stub.hub.commands",
+        "run a clinic hub on the clinic's LAN (clinic hub status: its state)",
+    ),
     "sync-report": ("shared.sync.report", "export this PC's sync state for support"),
     "voicepack": ("shared.audio.cli", "build or check a voice pack"),
     "update": ("shared.update.cli", "check for, install or roll back a verified update of this app"),
