@@ -141,11 +141,40 @@ class Hub:
         await self.upstream.probe()
         self.upstream.start()
         loop = asyncio.get_running_loop()
+        if self.sessions.campus_id is None:
+            self.sessions.campus_id = await self.db.run(HubStore.meta, "campus_id")
         self._tasks = [
+            loop.create_task(self._identify()),
             loop.create_task(self.replica.run()),
             loop.create_task(self.relay.run()),
             loop.create_task(self._flush()),
         ]
+
+    async def _identify(self) -> None:
+        """Learn the hub's campus from the central API (``GET /api/v1/hub/whoami``) once it answers;
+        ``--campus`` given, or a central API without the call, leaves it as it is."""
+        while self.config.campus_id is None:
+            if self.upstream.up and not self.upstream.revoked:
+                try:
+                    answer = await self.upstream.client.get(
+                        f"{API_PREFIX}/hub/whoami", headers=self.upstream.hub_auth
+                    )
+                except httpx.HTTPError:
+                    answer = None
+                if answer is not None and answer.status_code == 200:
+                    campus = str(answer.json()["campus_id"])
+                    self.sessions.campus_id = campus
+                    await self.db.run(HubStore.set_metas, {"campus_id": campus})
+                    log.info("this hub serves campus %s", campus)
+                    return
+                if answer is not None and answer.status_code in (401, 403, 404):
+                    return
+            await asyncio.sleep(1.0)
+
+    def foreign(self, session: Session) -> bool:
+        """A session of another campus than the hub's: the hub holds nothing of that campus to serve."""
+        campus = self.sessions.campus_id
+        return campus is not None and session.campus_id != campus
 
     async def _flush(self) -> None:
         while True:
@@ -409,6 +438,8 @@ def create_app(config: HubConfig) -> FastAPI:
             raise AuthFailed(tr("hub.unknown_session", lang), code="token_invalid")
         session = await hub.sessions.lookup(token, lang)
         _allowed(session, lang, "POST /api/v1/sync/push")
+        if hub.foreign(session):
+            return _unreachable(request)
         body: PushRequest = parse(PushRequest, raw, request)
         shareable = [_shareable(m.name, m.args, session.roles) for m in body.mutations]
         try:
@@ -464,6 +495,8 @@ def create_app(config: HubConfig) -> FastAPI:
             raise AuthFailed(tr("hub.unknown_session", lang), code="token_invalid")
         session = await hub.sessions.lookup(token, lang)
         _allowed(session, lang, "GET /api/v1/sync/pull")
+        if hub.foreign(session):
+            return _unreachable(request)
         return await _local_pull(hub, session, cursor=cursor, limit=limit, wait=wait, lan_after=lan_after)
 
     @app.get(f"{API_PREFIX}/sync/bootstrap")
@@ -493,6 +526,8 @@ def create_app(config: HubConfig) -> FastAPI:
             raise AuthFailed(tr("hub.unknown_session", lang), code="token_invalid")
         session = await hub.sessions.lookup(token, lang)
         _allowed(session, lang, "GET /api/v1/sync/bootstrap")
+        if hub.foreign(session):
+            return _unreachable(request)
         return StreamingResponse(_local_bootstrap(hub, session, after), media_type="application/x-ndjson")
 
     # -- everything else: through to the central API while it answers ------------------------------

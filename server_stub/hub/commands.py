@@ -82,6 +82,8 @@ def tls_files(cert: str | None, key: str | None) -> tuple[str | None, str | None
 def _status(args: argparse.Namespace) -> int:
     from server_stub.hub import status
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
     facts = status.from_url(args.url) if args.url else status.from_db(Path(args.db or DEFAULT_DB))
     sys.stdout.write(status.as_json(facts) + "\n" if args.json else status.render(facts))
     return 0

@@ -65,8 +65,8 @@ def render(facts: dict[str, Any]) -> str:
     now = dt.datetime.now(dt.UTC)
     up = facts.get("upstream_up") == "1"
     revoked = facts.get("upstream_revoked") == "1"
-    link = (
-        "REVOKED (this hub's credential was refused: enrol it again)" if revoked else ("up" if up else "DOWN")
+    link = ("up" if up else "DOWN") + (
+        "; credential REVOKED (the central API refused it: enrol this hub again)" if revoked else ""
     )
     lines = [
         f"hub:           {facts.get('hub_id', '?')} (epoch {facts.get('epoch', '?')})",
