@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -99,6 +100,8 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=15, check_same_thread=False)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():  # the campus's data, unmasked: readable by the hub's account only
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         conn = sqlite3.connect(path, timeout=15, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
