@@ -1,9 +1,9 @@
-"""Build the frozen one-folder bundles: ``python packaging/build.py [server|triage|workstation|pharmacy|all]``.
+"""Build the frozen one-folder bundles: ``python packaging/build.py [server|hub|triage|workstation|pharmacy|all]``.
 
 Each bundle lands in ``dist/clinic-<app>/`` with ``_build_info.json`` (app, version, git commit, build
 time, platform) embedded; ``--archive`` also writes ``dist/clinic-<app>-<version>-<platform>.tar.gz``,
 the artifact ``packaging/release.py add`` signs and publishes. ``--self-test`` runs each frozen bundle's
-self-test (apps) or starts it and asks ``/healthz`` (server) after building.
+self-test (apps) or starts it and asks ``/healthz`` (server; the hub must answer role "hub") after building.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"
-APPS = ("server", "triage", "workstation", "pharmacy")
+APPS = ("server", "hub", "triage", "workstation", "pharmacy")
 APP_PACKAGES = {
     "server": "server_stub",
+    "hub": "server_stub",
     "triage": "triage_desk",
     "workstation": "workstation",
     "pharmacy": "pharmacy_desk",
@@ -70,7 +71,7 @@ def git_commit() -> str:
 
 def app_available(app: str) -> bool:
     """An app can be built once its package has a ``main.py`` with its commands."""
-    return app == "server" or (ROOT / APP_PACKAGES[app] / "main.py").is_file()
+    return app in ("server", "hub") or (ROOT / APP_PACKAGES[app] / "main.py").is_file()
 
 
 def make_icon(path: Path) -> Path:
@@ -104,7 +105,7 @@ def prepare(app: str, work: Path, version: str, trusted_root: Path | None) -> di
         "build_info": str(info_path),
         "icon": str(make_icon(work / "clinic.ico")) if sys.platform == "win32" else "",
         "console": sys.platform != "win32",
-        "fonts": [f for f in FONT_CANDIDATES if Path(f).is_file()] if app != "server" else [],
+        "fonts": [f for f in FONT_CANDIDATES if Path(f).is_file()] if app not in ("server", "hub") else [],
         "trusted_root": str(trusted_root) if trusted_root else "",
     }
     (work / "options.json").write_text(json.dumps(options, indent=2), encoding="utf-8")
@@ -182,15 +183,17 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_health(bundle: Path, db: Path, timeout: float = 60.0) -> dict[str, object]:
-    """Start the frozen server on a free loopback port, GET /healthz, stop it; the answer and timings."""
+def server_health(bundle: Path, db: Path, timeout: float = 60.0, *, hub: bool = False) -> dict[str, object]:
+    """Start the frozen server (or hub) on a free loopback port, GET /healthz, stop it; the answer and
+    timings. A hub starts with an upstream nobody answers and must still say role "hub"."""
     port = _free_port()
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [str(executable(bundle)), "--db", str(db), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    args = [str(executable(bundle)), "--db", str(db), "--port", str(port)]
+    env = dict(os.environ)
+    if hub:
+        args += ["--host", "127.0.0.1", "--upstream", f"http://127.0.0.1:{_free_port()}"]
+        env["CLINIC_HUB_CREDENTIAL"] = "hub_selftest.not-enrolled"
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -200,6 +203,8 @@ def server_health(bundle: Path, db: Path, timeout: float = 60.0) -> dict[str, ob
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
                     body = json.loads(resp.read() or b"{}")
+                    if hub and body.get("role") != "hub":
+                        raise RuntimeError(f"frozen hub answered /healthz without role hub: {body}")
                     return {"status": resp.status, "body": body, "seconds": time.perf_counter() - started}
             except OSError:
                 time.sleep(0.2)
@@ -241,7 +246,7 @@ def bundle_bytes(bundle: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "apps", nargs="*", default=["all"], help="server, triage, workstation, pharmacy or all"
+        "apps", nargs="*", default=["all"], help="server, hub, triage, workstation, pharmacy or all"
     )
     parser.add_argument("--version", default=project_version(), help="release version (default: pyproject)")
     parser.add_argument("--dist", type=Path, default=ROOT / "dist")
@@ -282,8 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
             scratch.mkdir(parents=True)
             result = (
-                server_health(bundle, scratch / "server.db")
-                if app == "server"
+                server_health(bundle, scratch / f"{app}.db", hub=app == "hub")
+                if app in ("server", "hub")
                 else app_self_test(bundle, scratch)
             )
             sys.stderr.write(f"self-test of {bundle.name}: ok ({result['seconds']:.1f} s)\n")

@@ -20,6 +20,8 @@ PACKAGING = ROOT / "packaging"
 # What each bundle contains besides its own package: the modules ``shared.cli`` imports lazily.
 APPS: dict[str, dict[str, object]] = {
     "server": {"packages": ["server_stub"], "qt": False},
+    # the clinic hub: its own package and the feed's field views, no database layer of the central API
+    "hub": {"packages": ["server_stub.hub"], "qt": False},
     "triage": {"packages": ["triage_desk"], "qt": True},
     "workstation": {"packages": ["workstation"], "qt": True},
     "pharmacy": {"packages": ["pharmacy_desk"], "qt": True},
@@ -57,10 +59,18 @@ def bundle(app: str) -> COLLECT:
     if options.get("trusted_root"):
         datas.append((options["trusted_root"], "update"))
     excludes = ["tkinter", "pytest", "hypothesis", "schemathesis", "mypy", "IPython"]
-    if app == "server":
-        hidden += collect_submodules("uvicorn") + ["server_stub.app"]
-        hidden += ["sqlalchemy.dialects.sqlite", "sqlalchemy.dialects.postgresql", "psycopg"]
-        datas.append((str(ROOT / "server_stub" / "migrations"), "server_stub/migrations"))
+    if app in ("server", "hub"):
+        hidden += collect_submodules("uvicorn")
+        if app == "server":
+            hidden += [
+                "server_stub.app",
+                "sqlalchemy.dialects.sqlite",
+                "sqlalchemy.dialects.postgresql",
+                "psycopg",
+            ]
+            datas.append((str(ROOT / "server_stub" / "migrations"), "server_stub/migrations"))
+        else:
+            hidden += ["server_stub.services.feed_views", "argon2"]
         excludes += ["PySide6", "shared.gui", "shared.store", "shared.sync", *APP_PACKAGES]
         # The server is updated by installing its new bundle (it migrates its database when it starts);
         # the PC updater (TUF client, local databases) is for the apps.

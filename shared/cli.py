@@ -34,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "hub-enrol": ("server_stub.commands", "enrol a clinic hub for a campus and print its credential once"),
     "hub-revoke": ("server_stub.commands", "revoke a clinic hub's credential at once"),
     "hubs": ("server_stub.commands", "list the clinic hubs: campus, last seen, last relay, revoked"),
+    "hub": (
+        "server_stub.hub.commands",
+        "run a clinic hub on the clinic's LAN (clinic hub status: its state)",
+    ),
     "sync-report": ("shared.sync.report", "export this PC's sync state for support"),
     "voicepack": ("shared.audio.cli", "build or check a voice pack"),
     "update": ("shared.update.cli", "check for, install or roll back a verified update of this app"),

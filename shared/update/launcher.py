@@ -126,7 +126,7 @@ def launch(default_command: str, argv: list[str] | None = None) -> int:
     if importlib.util.find_spec(module.split(".")[0]) is None or importlib.util.find_spec(module) is None:
         sys.stderr.write(f"this build does not include the '{args[0]}' command\n")
         return 2
-    if default_command != "server":  # the server logs through uvicorn to wherever IT runs it
+    if default_command not in ("server", "hub"):  # servers log through uvicorn to wherever IT runs them
         data = _data_folder(args)
         own_log = args[0] in GUI_COMMANDS  # the app opens <app>.log itself (shared.gui.launch)
         _file_logging(
