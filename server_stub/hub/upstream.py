@@ -10,7 +10,7 @@ import logging
 
 import httpx
 
-from shared.protocol.models import ServerInfo
+from shared.protocol.models import HUB_HEADER, ServerInfo
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,13 @@ class Upstream:
         self.probe_timeout = probe_timeout
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
         self.client = httpx.AsyncClient(
-            base_url=self.url, timeout=httpx.Timeout(15.0, connect=2.0), limits=limits, verify=verify
+            base_url=self.url,
+            timeout=httpx.Timeout(15.0, connect=2.0),
+            limits=limits,
+            verify=verify,
+            # Names the hub on every request, so the central API can believe the PC's address the hub
+            # forwards (X-Forwarded-For) for its login throttle, and no other sender's.
+            headers={HUB_HEADER: credential},
         )
         self.up = False
         self.revoked = False

@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ from shared.domain.entities import Campus
 from shared.errors import AuthFailed, NotFound, ValidationFailed
 from shared.i18n import register, tr
 from shared.ids import new_id
+from shared.protocol.models import HUB_HEADER
 
 PREFIX = "hub_"
 # How often a hub's ``last_seen_at`` is written at most (it is read on every hub request anyway).
@@ -96,6 +98,21 @@ class Enrolled:
     name: str
     campus_id: str
     credential: str  # shown once; only the secret's hash is stored
+
+
+def forwarded_source(conn: Connection, headers: Mapping[str, str], peer: str, *, now: dt.datetime) -> str:
+    """The address a login comes from for the throttle: the peer's, or - when the peer is an enrolled,
+    unrevoked hub naming itself with ``HUB_HEADER`` - the PC behind it (``hub:<id>/<address>``), so a
+    clinic's failed logins never block the hub, and one PC's never block its neighbours."""
+    credential = headers.get(HUB_HEADER, "")
+    forwarded = headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+    if not credential or not forwarded or not is_hub_token(credential):
+        return peer
+    try:
+        principal = authenticate(conn, token=credential, now=now, lang="en")
+    except AuthFailed:
+        return peer
+    return f"hub:{principal.hub_id}/{forwarded}"[:64]
 
 
 def is_hub_token(token: str) -> bool:

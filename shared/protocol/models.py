@@ -16,6 +16,10 @@ MAX_WAIT_SECONDS = 30.0
 # Feed sequences and checkpoints fit a signed 64-bit column with room to spare.
 MAX_CURSOR = 2**62
 
+# The header a clinic hub sends its own credential in on the requests it passes through for its PCs
+# (their own tokens are in Authorization): with it the central API believes X-Forwarded-For.
+HUB_HEADER = "X-Clinic-Hub"
+
 OutcomeStatus = Literal["applied", "applied_with_warning", "rejected"]
 
 

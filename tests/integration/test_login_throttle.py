@@ -18,7 +18,9 @@ import httpx
 import pytest
 
 from server_stub.seed.demo import seed_demo
+from shared.protocol.models import HUB_HEADER
 from tests.support.api import DEMO_PASSWORD, ApiUser
+from tests.support.hub import enrol_hub
 from tests.support.server import ServerProcess
 
 ACCOUNTS = ("doctor1", "nurse1", "pharmacist1", "admin")
@@ -112,6 +114,32 @@ def test_a_source_that_keeps_failing_is_refused_before_any_password_check(
     assert int(refused.headers["Retry-After"]) > 0
     # the accounts themselves are fine from anywhere else
     assert _login(strict_server, "doctor1", source="10.1.1.2").status_code == 200
+
+
+def test_failures_through_a_clinic_hub_count_against_the_pc_behind_it_not_the_hub(
+    strict_server: ServerProcess,
+) -> None:
+    """A hub passes its PCs' logins through from its own address: with its credential in X-Clinic-Hub the
+    central API throttles the PC behind it (X-Forwarded-For), so one PC's failures never block the whole
+    clinic; a forged or revoked credential counts as no hub at all."""
+    credential = enrol_hub(strict_server)
+    through_hub = {HUB_HEADER: credential, "X-Forwarded-For": "10.7.0.5"}
+
+    def login(username: str, password: str, headers: dict[str, str]) -> httpx.Response:
+        body = {"username": username, "password": password, "device_id": "pc-clinic"}
+        return httpx.post(f"{strict_server.url}/api/v1/auth/login", json=body, headers=headers, timeout=60)
+
+    for n in range(6):
+        assert login(f"doctor{n + 1}", "guess", through_hub).status_code == 401
+    assert login("doctor1", DEMO_PASSWORD, through_hub).status_code == 429
+    # the same address without the hub, and another PC behind the same hub, are not blocked
+    assert login("doctor1", DEMO_PASSWORD, {"X-Forwarded-For": "10.7.0.5"}).status_code == 200
+    assert login("doctor1", DEMO_PASSWORD, {**through_hub, "X-Forwarded-For": "10.7.0.6"}).status_code == 200
+    # a forged hub credential is ignored: its failures count against the address itself
+    forged = {HUB_HEADER: credential[:-4] + "AAAA", "X-Forwarded-For": "10.8.0.1"}
+    for n in range(6):
+        assert login(f"doctor{n + 1}", "guess", forged).status_code == 401
+    assert login("doctor1", DEMO_PASSWORD, {"X-Forwarded-For": "10.8.0.1"}).status_code == 429
 
 
 def test_a_security_admin_unlocks_an_account_and_the_system_admin_cannot(server: ServerProcess) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.server import free_port
+from tests.support.server import ServerProcess, free_port
 
 
 class CutLink:
@@ -223,3 +223,27 @@ class HubProcess:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
+
+
+def enrol_hub(central: ServerProcess, campus: str = "MAIN", name: str = "test hub") -> str:
+    """A hub credential from ``clinic hub-enrol`` on the central's database (printed once, last line)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shared.cli",
+            "hub-enrol",
+            "--db",
+            central.db_url,
+            "--name",
+            name,
+            "--campus",
+            campus,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **central.env},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1].strip()

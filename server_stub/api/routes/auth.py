@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 
 from server_stub.api.deps import DbDep, LangDep, PrincipalDep, SecurityAdminDep, SettingsDep, SignedInDep
 from server_stub.config import ServerSettings
-from server_stub.services import auth, desk_slots
+from server_stub.services import auth, desk_slots, hubs
 from server_stub.services.clock import utcnow
 from server_stub.services.login_throttle import ThrottlePolicy
 from shared.domain.entities import Staff
@@ -32,8 +32,9 @@ def login(
     request.app.state.wipes.check_device_blocking(body.device_id, lang)  # a PC marked for a remote wipe
     now = utcnow()
     failure: AuthFailed | None = None
-    source = request.client.host if request.client else ""
+    peer = request.client.host if request.client else ""
     with db.read() as conn:
+        source = hubs.forwarded_source(conn, request.headers, peer, now=now)
         auth.check_source(conn, source=source, now=now, lang=lang)
         check = auth.check_password(conn, username=body.username, password=body.password)
     check = auth.verify(check, body.password)
