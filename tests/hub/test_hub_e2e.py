@@ -1,0 +1,289 @@
+"""The clinic hub end to end (issue 15, "Tests"): real PCs — sync engines over real SQLite stores, each
+with ``server_url = [hub, central]`` — work together through a real ``clinic hub`` process while its link
+to a real central API process is cut, and converge on the central API's state when it returns.
+
+Every PC is a ``SyncEngine`` driven by ``sync_once`` in polling loops (generous timeouts, no fixed sleeps
+for ordering); the link is a TCP relay the test cuts and restores (``CutLink``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.domain.clinical import key_registration_content
+from shared.domain.entities import (
+    ENTITY_BY_KIND,
+    Dispense,
+    Entity,
+    Patient,
+    Pharmacy,
+    Prescription,
+    QueueTicket,
+    SigningKey,
+    StockBatch,
+)
+from shared.domain.pharmacy import review_signed_content
+from shared.domain.signatures import rx_signature
+from shared.ids import new_id
+from shared.security.signing import EncryptedKey, canonical_bytes, generate_keypair, sign
+from shared.store import LocalStore
+from tests.clinical.support import create_args, doctor_key, first_drugs, register_args, sign_args
+from tests.hub.conftest import Clinic
+from tests.hub.test_hub_relay import enrolled  # noqa: F401 - the fixture
+from tests.support.api import ApiUser
+from tests.support.hub import HubProcess
+from tests.sync.lan_support import check_in, draft, key_id
+from tests.sync.support import ClientPC, make_client
+
+pytest.importorskip("server_stub.api.routes.hub", reason="needs the central API's hub routes")
+
+PHARMACY_PIN = "246810"
+PICKUP = "482913"
+
+
+def until(check: Callable[[], Any], timeout: float = 45.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+@dataclass
+class Pcs:
+    clinic: Clinic
+    folder: Path
+    pcs: dict[str, ClientPC] = field(default_factory=dict)
+
+    def add(self, name: str, username: str, *, urls: list[str] | None = None, **kw: Any) -> ClientPC:
+        servers = urls or [self.clinic.hub.url, self.clinic.central.url]
+        kw.setdefault("reshare_seconds", 0.5)
+        kw.setdefault("probe_interval", 0.5)
+        pc = make_client(self.folder / f"{name}.db", servers, username, **kw)  # type: ignore[arg-type]
+        self.pcs[name] = pc
+        return pc
+
+    def __getitem__(self, name: str) -> ClientPC:
+        return self.pcs[name]
+
+    def sync_all(self) -> None:
+        for pc in self.pcs.values():
+            pc.sync()
+
+    def converged(self) -> bool:
+        """Every PC's outbox resolved (no pending, nothing only shared) and its LAN list empty."""
+        self.sync_all()
+        return all(
+            pc.store.pending_count() == 0 and pc.store.shared_count() == 0 and pc.store.lan_count() == 0
+            for pc in self.pcs.values()
+        )
+
+    def close(self) -> None:
+        for pc in self.pcs.values():
+            pc.close()
+
+
+@pytest.fixture
+def pcs(enrolled: Clinic, tmp_path: Path) -> Iterator[Pcs]:  # noqa: F811
+    group = Pcs(enrolled, tmp_path)
+    try:
+        yield group
+    finally:
+        group.close()
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+@functools.cache
+def pharmacist_key() -> EncryptedKey:
+    return generate_keypair(PHARMACY_PIN)
+
+
+def staff_id(pc: ClientPC) -> str:
+    session = pc.store.session()
+    assert session is not None
+    return session.staff.id
+
+
+def register_doctor_key(pc: ClientPC) -> None:
+    pc.store.record("signing_key.register", register_args(staff_id(pc), doctor_key()))
+
+
+def register_pharmacist_key(pc: ClientPC) -> None:
+    sealed = pharmacist_key()
+    content = key_registration_content(staff_id(pc), sealed.public_key)
+    proof = sign(canonical_bytes(content), sealed, PHARMACY_PIN)
+    pc.store.record("signing_key.register", {"id": new_id(), "public_key": sealed.public_key, "proof": proof})
+
+
+def pharmacy_id(store: LocalStore) -> str:
+    session = store.session()
+    assert session is not None
+    return next(p.id for p in store.all(Pharmacy) if p.campus_id == session.campus_id and p.code.endswith("-WY"))
+
+
+def prescribe(doctor: ClientPC, patient: Patient) -> str:
+    rx = draft(doctor.store, patient, first_drugs(1)[0])
+    doctor.store.record("rx.create", create_args(rx, pharmacy_id=pharmacy_id(doctor.store)))
+    doctor.store.record("rx.sign", sign_args(rx, key_id(doctor.store), doctor_key()))
+    return rx.id
+
+
+def review(pharmacist: ClientPC, rx_id: str, code: str = PICKUP) -> None:
+    rx = pharmacist.store.get(Prescription, rx_id)
+    assert rx is not None
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    reviewer = staff_id(pharmacist)
+    content = review_signed_content(
+        rx, decision="approve", reason_code="", reason="", reviewer_id=reviewer, reviewed_at=at
+    )
+    pharmacist.store.record(
+        "rx.review",
+        {
+            "rx_id": rx_id,
+            "decision": "approve",
+            "reason_code": "",
+            "reason": "",
+            "reviewed_at": at.isoformat(),
+            "signing_key_id": key_id(pharmacist.store),
+            "signature": sign(canonical_bytes(content), pharmacist_key(), PHARMACY_PIN),
+            "pickup_code": code,
+        },
+    )
+
+
+def dispense(pharmacist: ClientPC, rx_id: str, code: str = PICKUP) -> str:
+    dispense_id = new_id()
+    pharmacist.store.record(
+        "rx.dispense",
+        {
+            "id": dispense_id,
+            "rx_id": rx_id,
+            "pharmacy_id": pharmacy_id(pharmacist.store),
+            "dispensed_at": dt.datetime.now(dt.UTC).isoformat(),
+            "pickup_code": code,
+        },
+    )
+    return dispense_id
+
+
+def seen(pc: ClientPC, kind: type[Entity], entity_id: str, check: Callable[[Any], bool] = bool) -> Any:
+    """Pull (through whatever server the PC is on) until ``check`` holds for the PC's view of the row."""
+
+    def look() -> Any:
+        pc.sync()
+        row = pc.store.get(kind, entity_id)
+        return row if row is not None and check(row) else None
+
+    return until(look, what=f"{kind.KIND} {entity_id} at a PC")
+
+
+def patients(store: LocalStore, count: int) -> list[Patient]:
+    return [p for p in store.all(Patient) if not p.allergies][:count]
+
+
+def central_db(clinic: Clinic) -> sqlite3.Connection:
+    path = clinic.central.db_url.split("///", 1)[1]
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def central_count(clinic: Clinic, table: str, column: str, values: Iterable[str]) -> int:
+    wanted = list(values)
+    with central_db(clinic) as conn:
+        marks = ",".join("?" * len(wanted))
+        (count,) = conn.execute(f"SELECT count(*) FROM {table} WHERE {column} IN ({marks})", wanted).fetchone()
+    return int(count)
+
+
+def same_as_central(pc: ClientPC, clinic: Clinic, rows: dict[str, Iterable[str]]) -> None:
+    """The PC's view of these rows is the central API's (as the same user receives them directly)."""
+    session = pc.store.session()
+    assert session is not None
+    user = ApiUser(clinic.central.url, session.staff.username)
+    try:
+        central = {(c["kind"], c["id"]): c["data"] for c in user.snapshot()}
+    finally:
+        user.close()
+    for kind, ids in rows.items():
+        entity = ENTITY_BY_KIND[kind]
+        for entity_id in ids:
+            local = pc.store.get(entity, entity_id)
+            assert local is not None, f"{kind} {entity_id} missing at {session.staff.username}"
+            there = entity.model_validate(central[(kind, entity_id)])
+            assert local.model_dump(mode="json") == there.model_dump(mode="json"), (kind, entity_id)
+
+
+def room_of(store: LocalStore, ticket: QueueTicket) -> str:
+    from shared.domain.entities import Queue
+
+    queue = store.get(Queue, ticket.queue_id)
+    assert queue is not None
+    return ticket.room_id or str(queue.room_ids[0])
+
+
+# -- 1. the link cut: the clinic works on the LAN, then converges ------------------------------------
+def test_a_clinic_works_through_the_hub_with_the_link_cut_and_converges_when_it_returns(pcs: Pcs) -> None:
+    clinic = pcs.clinic
+    nurse = pcs.add("nurse", "nurse1")
+    doctor = pcs.add("doctor", "doctor1")
+    ph1 = pcs.add("ph1", "pharmacist1")
+    ph2 = pcs.add("ph2", "pharmacist3")
+    register_doctor_key(doctor)
+    register_pharmacist_key(ph1)
+    until(pcs.converged, what="keys registered online")
+
+    clinic.link.cut()
+    clinic.hub.wait_upstream(False)
+    first, second = patients(nurse.store, 2)
+    t1, _ = check_in(nurse.store, first)
+    t2, _ = check_in(nurse.store, second)
+    status = nurse.sync()
+    assert (status.pending, status.shared) == (2, 2) and status.hub_upstream is False
+
+    ticket = seen(doctor, QueueTicket, t1)
+    seen(doctor, QueueTicket, t2)
+    doctor.store.record("queue.call", {"ticket_id": t1, "room_id": room_of(doctor.store, ticket)})
+    rx_id = prescribe(doctor, first)
+    doctor.sync()
+
+    rx = seen(ph1, Prescription, rx_id, lambda r: r.status == "signed")
+    with ph1.store.reading() as view:
+        assert rx_signature(view, rx).ok, "the doctor's signature verifies at the pharmacy"
+    review(ph1, rx_id)
+    dispense_id = dispense(ph1, rx_id)
+    ph1.sync()
+
+    given = seen(ph2, Dispense, dispense_id)
+    assert given.rx_id == rx_id
+    drug_batches = {a.batch_no for line in given.lines for a in line.allocations}
+    stock = {
+        b.id: b.quantity for b in ph1.store.all(StockBatch) if b.batch_no in drug_batches
+    }
+    assert stock and stock == {
+        b.id: b.quantity for b in ph2.store.all(StockBatch) if b.batch_no in drug_batches
+    }
+    assert seen(doctor, QueueTicket, t1).status == "called"
+    assert central_count(clinic, "queue_ticket", "id", [t1, t2]) == 0, "nothing reached the central API"
+
+    clinic.link.restore()
+    until(lambda: clinic.hub.health()["hub"]["backlog"] == 0, what="relay drained")  # type: ignore[index]
+    until(pcs.converged, what="every PC converged")
+    rows = {"queue_ticket": [t1, t2], "rx": [rx_id], "dispense": [dispense_id], "stock_batch": list(stock)}
+    for pc in (nurse, doctor, ph1, ph2):
+        same_as_central(pc, clinic, rows)
+    assert central_count(clinic, "queue_ticket", "id", [t1, t2]) == 2
+    assert central_count(clinic, "rx", "id", [rx_id]) == 1
+    assert central_count(clinic, "dispense", "rx_id", [rx_id]) == 1
+    assert central_count(clinic, "stock_movement", "source_id", [dispense_id]) == len(
+        [a for line in given.lines for a in line.allocations]
+    )
+    assert seen(ph2, Prescription, rx_id).status == "dispensed"
