@@ -287,3 +287,147 @@ def test_a_clinic_works_through_the_hub_with_the_link_cut_and_converges_when_it_
         [a for line in given.lines for a in line.allocations]
     )
     assert seen(ph2, Prescription, rx_id).status == "dispensed"
+
+
+def restart(clinic: Clinic) -> HubProcess:
+    """The same hub again on its database (after a SIGKILL or a stop), same port."""
+    old = clinic.hub
+    clinic.hub = HubProcess(
+        clinic.link.url, old.db_path, old.log_path, credential=old.credential, port=old.port
+    ).start()
+    return clinic.hub
+
+
+def offline_work(nurse: ClientPC, count: int) -> list[str]:
+    """``count`` walk-ins registered and checked in at a desk: their ticket ids."""
+    tickets = []
+    for n in range(count):
+        patient_id = new_id()
+        nurse.store.record(
+            "patient.register", {"id": patient_id, "name": f"内网{n}", "sex": "F", "birth_date": "1990-01-01"}
+        )
+        patient = nurse.store.get(Patient, patient_id)
+        assert patient is not None
+        tickets.append(check_in(nurse.store, patient)[0])
+    return tickets
+
+
+# -- 2. the hub SIGKILLed while it relays a backlog ---------------------------------------------------
+def test_a_hub_killed_mid_relay_loses_and_doubles_nothing(pcs: Pcs) -> None:
+    clinic = pcs.clinic
+    nurse = pcs.add("nurse", "nurse1")
+    doctor = pcs.add("doctor", "doctor1")
+    clinic.link.cut()
+    clinic.hub.wait_upstream(False)
+    tickets = offline_work(nurse, 30)
+    assert nurse.sync().shared == 60
+    until(lambda: all(seen(doctor, QueueTicket, t) for t in tickets[-1:]), what="the doctor sees the desk")
+    clinic.link.restore()
+    until(lambda: clinic.hub.health()["hub"]["upstream"], what="link back")  # type: ignore[index]
+    clinic.hub.kill()  # while it relays (or is about to relay) the backlog
+    later = offline_work(nurse, 2)
+    until(lambda: nurse.sync().pending == 0, what="the desk pushed everything to the central API itself")
+    assert nurse.transport.base_url == clinic.central.url
+    until(lambda: all(seen(doctor, QueueTicket, t) for t in later), what="the doctor on central sees it")
+    restart(clinic)
+    until(lambda: clinic.hub.health()["hub"]["backlog"] == 0, what="the rest relayed (as replays)")
+    until(pcs.converged, what="converged")
+    assert doctor.transport.base_url == clinic.hub.url, "back on the hub"
+    assert central_count(clinic, "queue_ticket", "id", tickets + later) == 32
+    with central_db(clinic) as conn:
+        marks = ",".join("?" * 32)
+        doubled = conn.execute(
+            f"SELECT queue_id, day, number, count(*) FROM queue_ticket WHERE id IN ({marks})"
+            " GROUP BY queue_id, day, number HAVING count(*) > 1",
+            tickets + later,
+        ).fetchall()
+    assert doubled == []
+    for pc in (nurse, doctor):
+        same_as_central(pc, clinic, {"queue_ticket": tickets + later})
+
+
+# -- 3. a PC switching hub -> central -> hub mid-outbox -----------------------------------------------
+def test_a_pc_switching_from_the_hub_to_central_and_back_mid_outbox(pcs: Pcs) -> None:
+    clinic = pcs.clinic
+    nurse = pcs.add("nurse", "nurse1")
+    clinic.link.cut()
+    clinic.hub.wait_upstream(False)
+    shared = offline_work(nurse, 3)
+    assert nurse.sync().shared == 6
+    clinic.hub.stop()
+    direct = offline_work(nurse, 1)
+    status = nurse.sync()
+    assert nurse.transport.base_url == clinic.central.url and (status.pending, status.shared) == (0, 0)
+    clinic.link.restore()
+    restart(clinic)  # with its backlog of 6, all already applied by the PC's own push
+    until(lambda: clinic.hub.health()["hub"]["backlog"] == 0, what="backlog relayed as replays")
+    back = offline_work(nurse, 1)
+    until(lambda: nurse.sync() and nurse.transport.base_url == clinic.hub.url, what="back on the hub")
+    until(pcs.converged, what="converged")
+    everything = shared + direct + back
+    assert central_count(clinic, "queue_ticket", "id", everything) == 5
+    outcomes = [nurse.store.entry(e.mutation_id) for e in nurse.store.outbox("applied")]
+    assert len(outcomes) == 10 and all(o is not None and o.status == "applied" for o in outcomes)
+    assert nurse.store.needs_attention() == []
+    same_as_central(nurse, clinic, {"queue_ticket": everything})
+
+
+# -- 4. accepted on the LAN, rejected by the central API ----------------------------------------------
+def test_a_mutation_the_central_api_rejects_reaches_the_pc_that_made_it(pcs: Pcs) -> None:
+    clinic = pcs.clinic
+    doctor = pcs.add("doctor", "doctor1")
+    ph1 = pcs.add("ph1", "pharmacist1")
+    ph2 = pcs.add("ph2", "pharmacist3")
+    register_doctor_key(doctor)
+    register_pharmacist_key(ph1)
+    (patient,) = patients(doctor.store, 1)
+    rx_id = prescribe(doctor, patient)
+    until(pcs.converged, what="signed online")
+    clinic.link.cut()
+    clinic.hub.wait_upstream(False)
+    review(ph1, rx_id)
+    ph1.sync()
+    seen(ph2, Prescription, rx_id, lambda r: r.status == "approved")
+    # meanwhile at the central API (a PC that talks to it directly): the doctor cancels it
+    elsewhere = pcs.add("elsewhere", "doctor1", urls=[clinic.central.url])
+    elsewhere.store.record("rx.cancel", {"rx_id": rx_id, "reason": "患者改主意"})
+    assert elsewhere.sync().pending == 0
+    clinic.link.restore()
+    until(lambda: clinic.hub.health()["hub"]["backlog"] == 0, what="relayed")
+    until(pcs.converged, what="converged")
+    attention = ph1.store.needs_attention()
+    assert [e.name for e in attention] == ["rx.review"] and attention[0].message
+    assert ph2.store.needs_attention() == [] and doctor.store.needs_attention() == []
+    for pc in (doctor, ph1, ph2):
+        rx = pc.store.get(Prescription, rx_id)
+        assert rx is not None and rx.status == "cancelled"
+        same_as_central(pc, clinic, {"rx": [rx_id]})
+
+
+# -- 6. logins through the hub, online and offline -----------------------------------------------------
+def test_staff_keep_working_offline_and_a_hub_login_is_applied_as_them(pcs: Pcs) -> None:
+    clinic = pcs.clinic
+    nurse = pcs.add("nurse", "nurse1")
+    ApiUser(clinic.hub.url, "nurse3").close()  # nurse3 logged in online through the hub once (a verifier)
+    clinic.link.cut()
+    clinic.hub.wait_upstream(False)
+    kept = offline_work(nurse, 1)  # no new login: the token from the online login still works
+    assert nurse.sync().shared == 2
+    late = pcs.add("late", "nurse3")  # logs in at the hub offline, bootstraps from its replica
+    assert late.transport.token and late.transport.token.startswith("hubt_")
+    (patient,) = patients(late.store, 1)
+    ticket, entry = check_in(late.store, patient)
+    assert late.sync().shared == 1
+    seen(nurse, QueueTicket, ticket)
+    clinic.link.restore()
+    until(lambda: clinic.hub.health()["hub"]["backlog"] == 0, what="relayed")
+    until(lambda: late.sync() and late.store.pending_count() == 0, what="the late PC's outcome")
+    done = late.store.entry(entry.mutation_id)
+    assert done is not None and done.status == "applied"
+    with central_db(clinic) as conn:
+        row = conn.execute(
+            "SELECT username, device_id, detail FROM audit_log WHERE target = ?", (entry.mutation_id,)
+        ).fetchone()
+    assert row is not None and row[0] == "nurse3" and row[1] == late.store.device_id
+    assert '"hub_id"' in row[2]
+    assert central_count(clinic, "queue_ticket", "id", [*kept, ticket]) == 2
