@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -27,7 +28,6 @@ from shared.domain.entities import (
     Pharmacy,
     Prescription,
     QueueTicket,
-    SigningKey,
     StockBatch,
 )
 from shared.domain.pharmacy import review_signed_content
@@ -128,7 +128,9 @@ def register_pharmacist_key(pc: ClientPC) -> None:
 def pharmacy_id(store: LocalStore) -> str:
     session = store.session()
     assert session is not None
-    return next(p.id for p in store.all(Pharmacy) if p.campus_id == session.campus_id and p.code.endswith("-WY"))
+    return next(
+        p.id for p in store.all(Pharmacy) if p.campus_id == session.campus_id and p.code.endswith("-WY")
+    )
 
 
 def prescribe(doctor: ClientPC, patient: Patient) -> str:
@@ -200,7 +202,9 @@ def central_count(clinic: Clinic, table: str, column: str, values: Iterable[str]
     wanted = list(values)
     with central_db(clinic) as conn:
         marks = ",".join("?" * len(wanted))
-        (count,) = conn.execute(f"SELECT count(*) FROM {table} WHERE {column} IN ({marks})", wanted).fetchone()
+        (count,) = conn.execute(
+            f"SELECT count(*) FROM {table} WHERE {column} IN ({marks})", wanted
+        ).fetchone()
     return int(count)
 
 
@@ -237,6 +241,7 @@ def test_a_clinic_works_through_the_hub_with_the_link_cut_and_converges_when_it_
     doctor = pcs.add("doctor", "doctor1")
     ph1 = pcs.add("ph1", "pharmacist1")
     ph2 = pcs.add("ph2", "pharmacist3")
+    colleague = pcs.add("colleague", "doctor2")
     register_doctor_key(doctor)
     register_pharmacist_key(ph1)
     until(pcs.converged, what="keys registered online")
@@ -265,20 +270,25 @@ def test_a_clinic_works_through_the_hub_with_the_link_cut_and_converges_when_it_
     given = seen(ph2, Dispense, dispense_id)
     assert given.rx_id == rx_id
     drug_batches = {a.batch_no for line in given.lines for a in line.allocations}
-    stock = {
-        b.id: b.quantity for b in ph1.store.all(StockBatch) if b.batch_no in drug_batches
-    }
+    stock = {b.id: b.quantity for b in ph1.store.all(StockBatch) if b.batch_no in drug_batches}
     assert stock and stock == {
         b.id: b.quantity for b in ph2.store.all(StockBatch) if b.batch_no in drug_batches
     }
     assert seen(doctor, QueueTicket, t1).status == "called"
+    # pickup codes reach pharmacists' PCs only; the doctor's PC replays the entries all the same
+    # (another doctor's PC: the author's own PC does not show others' work on its own pending rows yet)
+    assert seen(colleague, Prescription, rx_id, lambda r: r.status == "dispensed").pickup_code_hash == ""
+    for pc, holds in ((colleague, False), (doctor, False), (nurse, False), (ph2, True)):
+        lan = pc.transport.pull(pc.store.cursor() or 0, limit=10, wait=0, lan_after=0).lan
+        assert {"rx.review", "rx.dispense"} <= {e.name for e in lan}
+        assert (PICKUP in json.dumps([e.args for e in lan])) is holds
     assert central_count(clinic, "queue_ticket", "id", [t1, t2]) == 0, "nothing reached the central API"
 
     clinic.link.restore()
     until(lambda: clinic.hub.health()["hub"]["backlog"] == 0, what="relay drained")  # type: ignore[index]
     until(pcs.converged, what="every PC converged")
     rows = {"queue_ticket": [t1, t2], "rx": [rx_id], "dispense": [dispense_id], "stock_batch": list(stock)}
-    for pc in (nurse, doctor, ph1, ph2):
+    for pc in (nurse, doctor, ph1, ph2, colleague):
         same_as_central(pc, clinic, rows)
     assert central_count(clinic, "queue_ticket", "id", [t1, t2]) == 2
     assert central_count(clinic, "rx", "id", [rx_id]) == 1
@@ -431,3 +441,131 @@ def test_staff_keep_working_offline_and_a_hub_login_is_applied_as_them(pcs: Pcs)
     assert row is not None and row[0] == "nurse3" and row[1] == late.store.device_id
     assert '"hub_id"' in row[2]
     assert central_count(clinic, "queue_ticket", "id", [*kept, ticket]) == 2
+
+
+# -- settled LAN entries are pruned -------------------------------------------------------------------
+@pytest.fixture
+def pruning(enrolled: Clinic, tmp_path: Path) -> Iterator[Pcs]:  # noqa: F811
+    """The enrolled clinic with a hub that prunes settled entries a moment after settlement."""
+    hub = enrolled.hub
+    hub.stop()
+    enrolled.hub = HubProcess(
+        enrolled.link.url,
+        hub.db_path,
+        hub.log_path,
+        credential=hub.credential,
+        port=hub.port,
+        extra=["--lan-keep-minutes", "0.01"],
+    ).start()
+    enrolled.hub.wait_upstream(True)
+    group = Pcs(enrolled, tmp_path)
+    try:
+        yield group
+    finally:
+        group.close()
+
+
+def test_settled_entries_are_pruned_and_a_pc_that_missed_them_reads_the_list_again(pruning: Pcs) -> None:
+    clinic = pruning.clinic
+    nurse = pruning.add("nurse", "nurse1")
+    doctor = pruning.add("doctor", "doctor1")
+    clinic.link.cut()
+    clinic.hub.wait_upstream(False)
+    tickets = offline_work(nurse, 2)
+    nurse.sync()
+    seen(doctor, QueueTicket, tickets[-1])
+    assert doctor.store.lan_count() == 4 and doctor.store.lan_after() > 0
+    clinic.link.restore()  # the doctor's PC is switched off meanwhile: it never reads the settlements
+    until(lambda: clinic.hub.health()["hub"]["backlog"] == 0, what="relayed")
+    until(lambda: nurse.sync() and nurse.store.pending_count() == 0, what="the desk has its outcomes")
+
+    def pruned() -> bool:
+        page = nurse.transport.pull(nurse.store.cursor() or 0, limit=10, wait=0, lan_after=0)
+        return page.lan == [] and page.hub is not None and page.hub.lan_floor > doctor.store.lan_after()
+
+    until(pruned, what="the settled entries pruned: lan_after=0 answers nothing")
+    doctor.sync()  # its lan_after is below the floor: it forgets its LAN list and reads it from 0
+    assert doctor.store.lan_count() == 0
+    same_as_central(doctor, clinic, {"queue_ticket": tickets})
+
+
+# -- 5. two hubs of two campuses offline at once ------------------------------------------------------
+def test_two_hubs_of_two_campuses_offline_issue_numbers_that_never_collide(pcs: Pcs) -> None:
+    from tests.hub.test_hub_relay import enrol
+    from tests.support.hub import CutLink
+
+    main = pcs.clinic
+    link = CutLink(main.central.port)
+    east = HubProcess(
+        link.url, pcs.folder / "east.db", pcs.folder / "east.log", credential=enrol(main.central, "EAST")
+    ).start()
+    try:
+        east.wait_upstream(True)
+        desks = {
+            "main": pcs.add("main-desk", "nurse1"),
+            "east": pcs.add("east-desk", "nurse2", urls=[east.url, main.central.url]),
+        }
+        campuses = {name: pc.store.session().campus_id for name, pc in desks.items()}  # type: ignore[union-attr]
+        assert campuses["main"] != campuses["east"]
+        doctors = {
+            "main": pcs.add("main-doctor", "doctor1"),
+            "east": pcs.add("east-doctor", _doctor_of(desks["east"].store, campuses["east"]),
+                            urls=[east.url, main.central.url]),
+        }  # fmt: skip
+        from tests.clinical.support import other_key
+
+        keys = {"main": doctor_key(), "east": other_key()}
+        for name, pc in doctors.items():
+            pc.store.record("signing_key.register", register_args(staff_id(pc), keys[name]))
+        until(pcs.converged, what="keys registered online")
+        main.link.cut()
+        link.cut()
+        main.hub.wait_upstream(False)
+        east.wait_upstream(False)
+        tickets: list[str] = []
+        rxs: list[str] = []
+        registered: list[str] = []
+        for name, desk in desks.items():
+            tickets += offline_work(desk, 4)
+            registered += [e.args["id"] for e in desk.store.outbox() if e.name == "patient.register"][-4:]
+            desk.sync()
+            doctor = doctors[name]
+            for patient_id in registered[-2:]:
+                patient = seen(doctor, Patient, patient_id)
+                rx = draft(doctor.store, patient, first_drugs(1)[0])
+                doctor.store.record("rx.create", create_args(rx, pharmacy_id=pharmacy_id(doctor.store)))
+                doctor.store.record("rx.sign", sign_args(rx, key_id(doctor.store), keys[name]))
+                rxs.append(rx.id)
+            doctor.sync()
+        main.link.restore()
+        link.restore()
+        for hub in (main.hub, east):
+            until(lambda hub=hub: hub.health()["hub"]["backlog"] == 0, what="both hubs relayed")  # type: ignore[misc]
+        until(pcs.converged, what="converged")
+        with central_db(main) as conn:
+            numbers = conn.execute(
+                f"SELECT queue_id, day, number FROM queue_ticket WHERE id IN ({','.join('?' * len(tickets))})",
+                tickets,
+            ).fetchall()
+            rx_numbers = [r[0] for r in conn.execute(
+                f"SELECT number FROM rx WHERE id IN ({','.join('?' * len(rxs))})", rxs
+            )]  # fmt: skip
+            mrns = [r[0] for r in conn.execute(
+                f"SELECT mrn FROM patient WHERE id IN ({','.join('?' * len(registered))})", registered
+            )]  # fmt: skip
+        assert len(numbers) == 8 and len(set(numbers)) == 8
+        assert len(rx_numbers) == 4 and len(set(rx_numbers)) == 4
+        assert len(mrns) == 8 and all(mrns) and len(set(mrns)) == 8
+    finally:
+        east.stop()
+        link.close()
+
+
+def _doctor_of(store: LocalStore, campus_id: str) -> str:
+    from shared.domain.entities import Staff
+
+    return next(
+        s.username
+        for s in sorted(store.all(Staff), key=lambda s: s.username)
+        if "doctor" in s.roles and s.campus_id == campus_id and s.username.startswith("doctor")
+    )
