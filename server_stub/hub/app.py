@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -37,6 +38,7 @@ from server_stub.hub.upstream import Upstream
 from server_stub.services.feed_views import restrict, restricted_kinds
 from shared import __version__
 from shared.domain.mutations import REGISTRY
+from shared.domain.pickup import easy_to_guess
 from shared.errors import AccountLocked, AuthFailed, PermissionDenied, SuiteError, ValidationFailed
 from shared.i18n import normalize_language, tr
 from shared.protocol.models import (
@@ -51,6 +53,7 @@ from shared.protocol.models import (
     Change,
     ErrorBody,
     HubInfo,
+    LanMutation,
     LoginRequest,
     LoginResponse,
     PullResponse,
@@ -85,6 +88,8 @@ class HubConfig:
     idle_minutes: float = 30.0
     probe_seconds: float = 1.0
     verify: bool | str = True
+    # settled LAN entries are served this long after settlement, then pruned (``HubInfo.lan_floor``)
+    lan_keep_minutes: float = 60.0
 
     @property
     def hub_id(self) -> str:
@@ -100,7 +105,9 @@ class Hub:
         self.config = config
         self.db = HubDb(config.db_path)
         self.wakeup = Wakeup()
-        self.board = LanBoard(self.db.store.lan_entries(), self.wakeup)
+        self.board = LanBoard(
+            self.db.store.lan_entries(), self.wakeup, int(self.db.store.meta("lan_floor") or 0)
+        )
         self.epoch = self.db.store.meta("epoch") or ""
         self.upstream = Upstream(
             config.upstream, config.credential, probe_seconds=config.probe_seconds, verify=config.verify
@@ -123,6 +130,7 @@ class Hub:
             epoch=self.epoch,
             upstream=self.upstream.up,
             backlog=self.board.pending,
+            lan_floor=self.board.floor,
         )
 
     def serves_locally(self, session: Session | None) -> bool:
@@ -148,6 +156,7 @@ class Hub:
             loop.create_task(self.replica.run()),
             loop.create_task(self.relay.run()),
             loop.create_task(self._flush()),
+            loop.create_task(self._prune()),
         ]
 
     async def _identify(self) -> None:
@@ -184,6 +193,22 @@ class Hub:
                 await self.db.run(HubStore.set_metas, self.status_facts())
             except Exception:  # noqa: BLE001 - a busy disk must not end the flusher
                 log.warning("could not record the hub's status", exc_info=True)
+
+    async def _prune(self) -> None:
+        """Settled LAN entries older than ``lan_keep_minutes`` leave the list, so a PC's ``lan_after=0``
+        answer does not grow all day; the floor tells a PC that read less far to start again from 0."""
+        keep = dt.timedelta(minutes=self.config.lan_keep_minutes)
+        every = min(60.0, max(0.2, keep.total_seconds() / 4))
+        while True:
+            await asyncio.sleep(every)
+            try:
+                pruned, floor = await self.db.run(HubStore.prune, dt.datetime.now(dt.UTC) - keep)
+            except Exception:  # noqa: BLE001 - a busy disk must not end the pruner
+                log.warning("could not prune the LAN list", exc_info=True)
+                continue
+            if pruned:
+                self.board.drop(pruned, floor)
+                log.info("pruned %d settled LAN entries (floor %d)", len(pruned), floor)
 
     def status_facts(self) -> dict[str, str]:
         up = self.upstream
@@ -559,10 +584,47 @@ def create_app(config: HubConfig) -> FastAPI:
 
 
 # -- pulls ----------------------------------------------------------------------------------------------
+# the pickup code a mutation carries (the patient's secret), by mutation name: pharmacists only
+PICKUP_SECRETS = {
+    "rx.review": "pickup_code",
+    "rx.pay": "pickup_code",
+    "rx.pickup_reissue": "pickup_code",
+    "rx.pickup_verify": "code",
+    "rx.dispense": "pickup_code",
+}
+SECRET_ROLES = frozenset({"pharmacist"})
+
+
+def stand_in_code(rx_id: str) -> str:
+    """A six-digit code that replaces a pickup code in LAN entries served to staff who may not know it:
+    derived from the prescription id only (no relation to the real code, the same for every entry of
+    that prescription), so the entries still replay through the shared handlers on their PCs (approval
+    issues a code, the dispense presents the same one) while the digest those PCs keep is blanked anyway."""
+    counter = 0
+    while True:
+        digest = hashlib.sha256(f"clinic-hub-stand-in:{rx_id}:{counter}".encode()).digest()
+        code = f"{int.from_bytes(digest[:8], 'big') % 10**6:06d}"
+        if not easy_to_guess(code):
+            return code
+        counter += 1
+
+
+def without_secrets(entry: LanMutation) -> LanMutation:
+    """The entry as a non-pharmacist's PC receives it: any pickup code replaced by ``stand_in_code``."""
+    key = PICKUP_SECRETS.get(entry.name)
+    if key is None or not entry.args.get(key):
+        return entry
+    args = {**entry.args, key: stand_in_code(str(entry.args.get("rx_id", "")))}
+    return entry.model_copy(update={"args": args})
+
+
 def _lan_for(hub: Hub, session: Session | None, lan_after: int) -> tuple[list[Any], int]:
     if session is not None and not session.roles & LAN_ROLES:
         return [], hub.board.head
-    return hub.board.after(lan_after)
+    entries, lan_next = hub.board.after(lan_after)
+    if session is None or not session.roles & SECRET_ROLES:
+        entries = [without_secrets(entry) for entry in entries]
+    return entries, lan_next
 
 
 async def _proxied_pull(

@@ -40,8 +40,9 @@ class Wakeup:
 class LanBoard:
     """Every entry of the relay log at its current ``hub_seq`` (pending and settled)."""
 
-    def __init__(self, entries: Iterable[tuple[LanMutation, bool]], wakeup: Wakeup) -> None:
+    def __init__(self, entries: Iterable[tuple[LanMutation, bool]], wakeup: Wakeup, floor: int = 0) -> None:
         self.wakeup = wakeup
+        self.floor = floor  # settled entries up to this hub_seq were pruned
         self._seqs: list[int] = []
         self._by_seq: dict[int, LanMutation] = {}
         self._seq_of: dict[str, int] = {}
@@ -53,7 +54,7 @@ class LanBoard:
 
     @property
     def head(self) -> int:
-        return self._seqs[-1] if self._seqs else 0
+        return self._seqs[-1] if self._seqs else self.floor
 
     @property
     def pending(self) -> int:
@@ -67,6 +68,16 @@ class LanBoard:
         self._by_seq[entry.hub_seq] = entry
         self._seq_of[entry.mutation_id] = entry.hub_seq
         bisect.insort(self._seqs, entry.hub_seq)
+
+    def drop(self, mutation_ids: Iterable[str], floor: int) -> None:
+        """Pruned entries leave the list; ``floor`` is the highest ``hub_seq`` pruned so far."""
+        for mutation_id in mutation_ids:
+            seq = self._seq_of.pop(mutation_id, None)
+            if seq is not None:
+                del self._by_seq[seq]
+                self._seqs.pop(bisect.bisect_left(self._seqs, seq))
+            self._hidden.discard(mutation_id)
+        self.floor = max(self.floor, floor)
 
     def hide(self, mutation_ids: Iterable[str]) -> None:
         self._hidden.update(mutation_ids)

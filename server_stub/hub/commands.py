@@ -42,6 +42,12 @@ def _hub_args(parser: argparse.ArgumentParser) -> None:
         "--idle-minutes", type=float, default=30.0, help="a hub-issued login ends after this idle time"
     )
     parser.add_argument(
+        "--lan-keep-minutes",
+        type=float,
+        default=60.0,
+        help="settled LAN entries are served this long after the central API's outcome, then pruned",
+    )
+    parser.add_argument(
         "--campus", help="this clinic's campus id (offline logins only for staff assigned to it)"
     )
     parser.add_argument("--ca-file", help="trust this CA certificate (PEM) for the central API's HTTPS")
@@ -108,6 +114,7 @@ def _hub(args: argparse.Namespace) -> int:
         campus_id=args.campus,
         idle_minutes=args.idle_minutes,
         verify=args.ca_file or True,
+        lan_keep_minutes=args.lan_keep_minutes,
     )
     scheme = "https" if cert else "http"
     log.info(

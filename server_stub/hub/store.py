@@ -387,6 +387,21 @@ class HubStore:
                 settled.append(_entry(after))
         return settled
 
+    def prune(self, settled_before: dt.datetime) -> tuple[list[str], int]:
+        """Forget entries settled before ``settled_before`` (their outcomes are at the central API and
+        in its feed). Returns the pruned mutation ids and the new floor: the highest ``hub_seq`` ever
+        pruned (kept in meta ``lan_floor``)."""
+        with self.transaction():
+            rows = self.conn.execute(
+                "SELECT mutation_id, hub_seq FROM lan_log WHERE status != 'pending' AND settled_at < ?",
+                (_iso(settled_before),),
+            ).fetchall()
+            floor = max([int(self.meta("lan_floor") or 0), *(int(r[1]) for r in rows)])
+            if rows:
+                self.conn.executemany("DELETE FROM lan_log WHERE mutation_id = ?", [(r[0],) for r in rows])
+                self.set_meta("lan_floor", str(floor))
+        return [str(r[0]) for r in rows], floor
+
     # -- replica ----------------------------------------------------------------------------------
     def replica_cursor(self) -> int:
         return int(self.meta("replica_cursor") or 0)

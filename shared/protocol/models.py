@@ -147,6 +147,9 @@ class HubInfo(WireModel):
     epoch: str
     upstream: bool
     backlog: int = 0
+    # settled LAN entries up to this hub_seq were pruned: a PC whose ``lan_after`` is below it (and not
+    # 0) missed some and reads the list again from 0, as after a new epoch
+    lan_floor: int = 0
 
 
 class PullResponse(WireModel):

@@ -1222,6 +1222,8 @@ def lan_replay(
     written: set[tuple[str, str]] = set()
     state = _state_get(conn, LAN_STATE)
     known = isinstance(state, dict) and state.get("hub_id") == hub.hub_id and state.get("epoch") == hub.epoch
+    if known and 0 < page.sent_after < hub.lan_floor:
+        known = False  # the hub pruned settled entries this PC never read: read the list again from 0
     entries: Sequence[LanMutation] = page.entries
     after = int(state.get("after", 0)) if known and isinstance(state, dict) else 0
     lan_next = page.lan_next

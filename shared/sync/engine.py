@@ -548,6 +548,7 @@ class SyncEngine:
         for _attempt in range(2):
             try:
                 self._require_token()
+                self._prefer_earlier()  # on a later server of the list: back to the hub once it answers
                 self._catch_up_structure()
                 self.push_outbox()
                 self.pull_changes(wait=0.0)
