@@ -456,7 +456,7 @@ def test_the_security_administrator_enrols_a_hub_and_the_administrator_revokes_i
     qtbot.waitUntil(lambda: bool(hubs.model.rows()[0].get("revoked_at")), timeout=WAIT)
     refused = hub_identity(admin_server.url, credential)
     assert refused.status_code == 401 and refused.json()["code"] == "hub_revoked"
-    assert hubs.model.data(hubs.model.index(0, 4)) != t("hubs.active", "zh_CN")
+    assert hubs.model.data(hubs.model.index(0, 4)).startswith("已吊销 ")
     hubs.view.selectRow(0)
     save_screenshot(window, "admin_hubs")
 
@@ -467,4 +467,6 @@ def test_the_security_administrator_enrols_a_hub_and_the_administrator_revokes_i
     qtbot.waitUntil(lambda: window.audit.model.rowCount() > 0, timeout=WAIT)
     actions = {e["action"] for e in window.audit.model.rows()}
     assert all(hub["id"] in json.dumps(e, ensure_ascii=False) for e in window.audit.model.rows()), actions
+    by = {e["action"]: e["username"] for e in window.audit.model.rows()}
+    assert by["hub.enrol"] == "security" and by["hub.revoke"] == "admin"
     save_screenshot(window, "admin_hubs_audit")

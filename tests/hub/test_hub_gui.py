@@ -3,7 +3,8 @@ the waiting-room display and the pharmacy desk, each a PC of its own with ``serv
 logged in through the hub while the link was up. With the central API unreachable (from the hub and from
 the PCs), the nurse checks a patient in; the doctor sees the patient and calls; the display shows the call
 and the announcer speaks it (rendered to a WAV); the doctor signs a prescription; the pharmacy desk lists
-it with its signature verified. The link returns and everything reaches the central API, once.
+it with its signature verified and the pharmacist approves it. The link returns and everything
+reaches the central API, once.
 
 Everything runs in this pytest process (real windows driven with pytest-qt, each PC with its own
 ClientRuntime and data folder) against a real ``clinic server`` process and a real ``clinic hub`` process
@@ -32,6 +33,7 @@ from shared.gui.app import ClientRuntime  # noqa: E402
 from shared.gui.login import LoginResult  # noqa: E402
 from shared.gui.theme import apply_theme  # noqa: E402
 from shared.ids import reference_id  # noqa: E402
+from shared.printing.escpos_decode import decode  # noqa: E402
 from shared.security import JsonFileVerifierStore, OfflineVerifier  # noqa: E402
 from shared.site import PrinterSetting, SiteConfig, VoiceSetting  # noqa: E402
 from shared.sync.tokens import TokenStore  # noqa: E402
@@ -345,7 +347,22 @@ def test_the_clinic_works_on_its_hub_with_the_central_api_unreachable(
     assert ws_rt.store.pending_count() > 0 and nurse_rt.store.pending_count() > 0
     assert clinic.hub.health()["hub"]["upstream"] is False  # type: ignore[index]
     for window, name in ((desk, "triage"), (ws, "workstation"), (pharmacy, "pharmacy")):
+        qtbot.wait(200)  # the status bar's layout follows its latest text
         save_screenshot(window, f"hub_{name}_1366x768")
+
+    # The pharmacist approves it, still during the outage: the pickup code is on the slip.
+    qtbot.mouseClick(review.approve_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: prescription.id in review.queue.ids("approved"), timeout=WAIT)
+    code = review.last_outcome.pickup_code
+    assert len(code) == 6
+
+    def receipt_text() -> str:
+        try:
+            return decode((receipts / "receipt.bin").read_bytes()).text
+        except (OSError, ValueError):
+            return ""
+
+    qtbot.waitUntil(lambda: " ".join(code) in receipt_text(), timeout=WAIT)
 
     # -- The link returns: everything reaches the central API, once; nobody needs attention ----------
     clinic.restore()
@@ -361,5 +378,5 @@ def test_the_clinic_works_on_its_hub_with_the_central_api_unreachable(
     on_central = rows["queue_ticket"][ticket.id]
     assert on_central["label"] == ticket.label, "not renumbered"
     assert [c["by"] for c in calls_of(rows["queue_ticket"][called.id])] == [DOCTOR]
-    assert rows["rx"][prescription.id]["status"] == "signed"
+    assert rows["rx"][prescription.id]["status"] == "approved"
     assert rows["rx"][prescription.id]["number"] == prescription.number

@@ -171,6 +171,7 @@ class AuditPanel(QWidget):
         }
         for name, box in [*boxes.items(), ("since", self.since), ("until", self.until)]:
             box.setText(filters.get(name, ""))
+            box.setCursorPosition(0)  # a long id shows its start
         self.search()
 
     def search(self) -> None:

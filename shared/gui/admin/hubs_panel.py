@@ -59,8 +59,12 @@ class HubsPanel(QWidget):
                 Column(t("hubs.last_seen", lang), when("last_seen_at"), colour=muted("last_seen_at")),
                 Column(t("hubs.last_relay", lang), when("last_relay_at"), colour=muted("last_relay_at")),
                 Column(
-                    t("hubs.revoked", lang),
-                    lambda h: local_time(h["revoked_at"]) if h.get("revoked_at") else t("hubs.active", lang),
+                    t("hubs.status", lang),
+                    lambda h: (
+                        t("hubs.revoked_at", lang, at=local_time(h["revoked_at"]))
+                        if h.get("revoked_at")
+                        else t("hubs.active", lang)
+                    ),
                     colour=lambda h: theme.ERROR if h.get("revoked_at") else None,
                 ),
                 Column(t("hubs.created", lang), when("created_at")),
