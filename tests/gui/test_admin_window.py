@@ -445,9 +445,12 @@ def test_the_security_administrator_enrols_a_hub_and_the_administrator_revokes_i
     assert not hubs.credential_box.isVisibleTo(hubs) and len(hubs.model.rows()) == 1
     asked: list[str] = []
     answers = [False, True]
-    monkeypatch.setattr(
-        HubsPanel, "ask_confirm", staticmethod(lambda _p, text: asked.append(text) or answers.pop(0))
-    )
+
+    def confirm(_parent: Any, text: str) -> bool:
+        asked.append(text)
+        return answers.pop(0)
+
+    monkeypatch.setattr(HubsPanel, "ask_confirm", staticmethod(confirm))
     hubs.view.selectRow(0)
     hubs.revoke_button.click()  # declined: nothing happens
     assert len(asked) == 1 and "东院区中转服务器" in asked[0]

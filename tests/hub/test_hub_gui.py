@@ -17,7 +17,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import wave  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -42,7 +42,7 @@ from tests.support.api import DEMO_PASSWORD  # noqa: E402
 from tests.support.hub import CutLink, HubProcess  # noqa: E402
 from tests.support.keyring_file import file_keyring  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
-from tests.test_clinic_morning import FAST, answer_dialogs, calls_of, press, server_rows, slip_texts  # noqa: E402
+from tests.test_clinic_morning import FAST, PIN, answer_dialogs, calls_of, press, server_rows, slip_texts  # noqa: E402
 
 pytest.importorskip("server_stub.api.routes.hub", reason="needs the central API's hub routes")
 
@@ -255,14 +255,40 @@ def test_the_clinic_works_on_its_hub_with_the_central_api_unreachable(
     qtbot.waitUntil(lambda: pharmacy_state.pharmacy_id != "", timeout=WAIT)
     pharmacy.resize(1366, 768)
     pharmacy.show()
+    # The pharmacist's signing key on this PC (a review is signed too), registered while the link is up
+    # with the desk's own key functions, on its database worker: the PIN the dialogs answer.
+    from pharmacy_desk.keys import create_key, find_key
+
+    pharmacist = pharmacy_state.staff
+    assert pharmacist is not None
+    made: list[object] = []
+    pharmacy_rt.context.db.submit(
+        lambda store: create_key(store, pharmacy_state.keys, pharmacist.id, PIN, "zh_CN"),
+        on_success=made.append,
+    )
+    qtbot.waitUntil(lambda: bool(made), timeout=WAIT)
+    key_states: list[str] = []
+
+    def pharmacist_key_ready() -> bool:
+        pharmacy_rt.network.wake()
+        pharmacy_rt.context.db.submit(
+            lambda store: find_key(store, pharmacy_state.keys, pharmacist.id, "zh_CN"),
+            on_success=lambda status: key_states.append(status.state),
+        )
+        return bool(key_states) and key_states[-1] == "ready"
+
+    qtbot.waitUntil(pharmacist_key_ready, timeout=WAIT)
+
+    def says(window: Any, text: str) -> Callable[[], bool]:
+        return lambda: text in status_text(window)
 
     for window in (ws, desk, pharmacy):
-        qtbot.waitUntil(lambda w=window: "经本院中转服务器" in status_text(w), timeout=WAIT)
+        qtbot.waitUntil(says(window, "经本院中转服务器"), timeout=WAIT)
 
     # -- The WAN link goes down: neither the hub nor the PCs reach the central API --------------------
     clinic.cut()
     for window in (ws, desk, pharmacy):
-        qtbot.waitUntil(lambda w=window: LAN_DOWN in status_text(w), timeout=WAIT)
+        qtbot.waitUntil(says(window, LAN_DOWN), timeout=WAIT)
 
     # The nurse checks a patient in at the desk; the slip prints.
     today = ws.state.today()
@@ -371,8 +397,9 @@ def test_the_clinic_works_on_its_hub_with_the_central_api_unreachable(
         assert runtime.store.needs_attention_count() == 0, [
             (e.name, e.message) for e in runtime.store.needs_attention()
         ]
+
     for window in (ws, desk, pharmacy):
-        qtbot.waitUntil(lambda w=window: "经本院中转服务器" in status_text(w), timeout=WAIT)
+        qtbot.waitUntil(says(window, "经本院中转服务器"), timeout=WAIT)
         assert LAN_DOWN not in status_text(window)
     rows = server_rows(clinic.central.url, "pharmacist1")
     on_central = rows["queue_ticket"][ticket.id]

@@ -117,12 +117,10 @@ class AuditPanel(QWidget):
             ("audit.hub", self.hub),
             ("audit.since", self.since),
             ("audit.until", self.until),
-            ("", None),
         ]
         for i, (key, box) in enumerate(fields):
-            if box is not None:
-                grid.addWidget(QLabel(t(key, lang)), i // 4, (i % 4) * 2)
-                grid.addWidget(box, i // 4, (i % 4) * 2 + 1)
+            grid.addWidget(QLabel(t(key, lang)), i // 4, (i % 4) * 2)
+            grid.addWidget(box, i // 4, (i % 4) * 2 + 1)
         actions = QHBoxLayout()
         actions.addWidget(notice, 1)
         actions.addWidget(self.search_button)
