@@ -407,3 +407,53 @@ def test_the_clinic_works_on_its_hub_with_the_central_api_unreachable(
     assert [c["by"] for c in calls_of(rows["queue_ticket"][called.id])] == [DOCTOR]
     assert rows["rx"][prescription.id]["status"] == "approved"
     assert rows["rx"][prescription.id]["number"] == prescription.number
+
+
+def log_in_with_dialog(
+    qtbot: QtBot, runtime: ClientRuntime, username: str, password: str = DEMO_PASSWORD
+) -> Any:
+    from shared.gui.login import LoginDialog
+
+    dialog = LoginDialog(login=runtime.engine.login, verifier=runtime.verifier, campuses=runtime.campuses)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.keyClicks(dialog.username_edit, username)
+    qtbot.keyClicks(dialog.password_edit, password)
+    qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    return dialog
+
+
+def test_a_pc_started_during_the_outage_logs_in_at_the_hub_and_loads_the_clinics_data(
+    hub_clinic: HubClinic, qtbot: QtBot
+) -> None:
+    clinic = hub_clinic
+    # Morning: the nurse logs in at the first PC through the hub (the hub keeps her verifier).
+    first = clinic.runtime("triage", "first")
+    dialog = log_in_with_dialog(qtbot, first, "nurse1")
+    qtbot.waitUntil(lambda: dialog.result_value is not None, timeout=WAIT)
+    assert not dialog.result_value.offline
+
+    # The link goes down. A PC started now (nothing on it yet) logs her in at the hub and loads the
+    # clinic's data from the hub's copy.
+    clinic.cut()
+    second = clinic.runtime("triage", "second")
+    dialog = log_in_with_dialog(qtbot, second, "nurse1", "wrong-password")
+    qtbot.waitUntil(lambda: not dialog.busy and dialog.message_text != "", timeout=WAIT)
+    assert dialog.result_value is None
+    dialog.close()
+    dialog = log_in_with_dialog(qtbot, second, "nurse1")
+    qtbot.waitUntil(lambda: dialog.result_value is not None, timeout=WAIT)
+    result = dialog.result_value
+    assert result.staff.username == "nurse1" and not result.offline  # the hub checked it, not this PC
+    second.current = result
+    second.start_sync()
+    qtbot.waitUntil(
+        lambda: second.store.cursor() is not None and not second.store.needs_bootstrap(), timeout=120_000
+    )
+    assert second.store.all(Patient) and second.store.get(Queue, QUEUE) is not None
+
+    # Someone who never logged in through this hub is not let in by it while the link is down.
+    third = clinic.runtime("triage", "third")
+    dialog = log_in_with_dialog(qtbot, third, "nurse2")
+    qtbot.waitUntil(lambda: not dialog.busy and dialog.message_text != "", timeout=WAIT)
+    assert dialog.result_value is None
