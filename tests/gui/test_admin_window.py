@@ -6,6 +6,7 @@ Screenshots at 1366x768 go to docs/screenshots/admin_*.png."""
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import os
 import subprocess
@@ -91,6 +92,8 @@ def open_window(
     for window in reversed(made):
         window.close()
         window.runtime.shutdown()
+    made.clear()
+    gc.collect()  # free the windows' Qt objects on the GUI thread, not in a later test's worker thread
 
 
 def fill(dialog: RowDialog, values: dict[str, str]) -> dict[str, str]:

@@ -16,6 +16,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import gc  # noqa: E402
 import wave  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -139,6 +140,11 @@ def hub_clinic(
             qtbot.wait(200)
             for runtime in reversed(clinic.runtimes):
                 runtime.shutdown()
+            clinic.windows.clear()
+            clinic.runtimes.clear()
+            # The windows' Qt objects are freed here, on the GUI thread, not by a collection that a
+            # later test's worker thread happens to trigger (which crashes Qt).
+            gc.collect()
             hub.stop()
             wan.close()
             direct.close()

@@ -62,11 +62,31 @@ class AdminWindow(QMainWindow):
         self.hubs.sig_audit_requested.connect(self.show_hub_audit)
         for panel in (self.reference, self.queues, self.pharmacies):
             panel.sig_history_requested.connect(self.show_history)
+        # Every panel belongs to the window, shown in a tab or not (the auditor's and the security
+        # administrator's windows show one): Qt then deletes each table before its model. A panel left
+        # without a parent was Python's to free, and a collection that freed a model before its view crashed.
+        self._unshown = QWidget(self)
+        self._unshown.hide()
+        for panel in self.panels():
+            panel.setParent(self._unshown)
         for number in range(9):
             QShortcut(QKeySequence(f"Ctrl+{number + 1}"), self).activated.connect(
                 functools.partial(self.tabs.setCurrentIndex, number)
             )
         self.resize(1366, 768)
+
+    def panels(self) -> tuple[QWidget, ...]:
+        return (
+            self.reference,
+            self.prices,
+            self.code_sets,
+            self.queues,
+            self.pharmacies,
+            self.imports,
+            self.audit,
+            self.clients,
+            self.hubs,
+        )
 
     @property
     def roles(self) -> frozenset[str]:
