@@ -67,8 +67,8 @@ class AdminWindow(QMainWindow):
         # without a parent was Python's to free, and a collection that freed a model before its view crashed.
         self._unshown = QWidget(self)
         self._unshown.hide()
-        for panel in self.panels():
-            panel.setParent(self._unshown)
+        for page in self.panels():
+            page.setParent(self._unshown)
         for number in range(9):
             QShortcut(QKeySequence(f"Ctrl+{number + 1}"), self).activated.connect(
                 functools.partial(self.tabs.setCurrentIndex, number)
