@@ -137,7 +137,9 @@ def find_campus(conn: Connection, code_or_id: str) -> Campus:
     return to_entity(Campus, row)
 
 
-def enrol(conn: Connection, *, name: str, campus: str, by: str | None, now: dt.datetime) -> Enrolled:
+def enrol(
+    conn: Connection, *, name: str, campus: str, by: str | None, now: dt.datetime, username: str | None = None
+) -> Enrolled:
     """Enrol a hub for ``campus`` (its id or code); audited. ``by``: the staff id (None: the command)."""
     name = name.strip()
     if not name or len(name) > 100:
@@ -161,14 +163,16 @@ def enrol(conn: Connection, *, name: str, campus: str, by: str | None, now: dt.d
         action="hub.enrol",
         outcome="ok",
         staff_id=by,
-        username=None if by else "clinic hub-enrol",
+        username=username if by else "clinic hub-enrol",
         target=hub_id,
         detail={"hub_id": hub_id, "name": name, "campus_id": found.id},
     )
     return Enrolled(hub_id, name, found.id, f"{PREFIX}{hub_id}.{secret}")
 
 
-def revoke(conn: Connection, *, hub_id: str, by: str | None, now: dt.datetime) -> bool:
+def revoke(
+    conn: Connection, *, hub_id: str, by: str | None, now: dt.datetime, username: str | None = None
+) -> bool:
     """Revoke a hub's credential at once (its next request is refused, 401 ``hub_revoked``); audited.
     False when it was revoked already; NotFound for an unknown hub."""
     row = conn.execute(select(hub).where(hub.c.id == hub_id)).first()
@@ -183,7 +187,7 @@ def revoke(conn: Connection, *, hub_id: str, by: str | None, now: dt.datetime) -
         action="hub.revoke",
         outcome="ok",
         staff_id=by,
-        username=None if by else "clinic hub-revoke",
+        username=username if by else "clinic hub-revoke",
         target=hub_id,
         detail={"hub_id": hub_id, "name": row.name, "campus_id": row.campus_id},
     )

@@ -6,6 +6,7 @@ Screenshots at 1366x768 go to docs/screenshots/admin_*.png."""
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from argon2 import PasswordHasher, Type
 from PySide6.QtCore import Qt
@@ -90,6 +92,8 @@ def open_window(
     for window in reversed(made):
         window.close()
         window.runtime.shutdown()
+    made.clear()
+    gc.collect()  # free the windows' Qt objects on the GUI thread, not in a later test's worker thread
 
 
 def fill(dialog: RowDialog, values: dict[str, str]) -> dict[str, str]:
@@ -104,7 +108,7 @@ def test_an_administrator_adds_changes_and_retires_a_drug_that_a_doctors_pc_rece
 ) -> None:  # fmt: skip
     window = open_window("admin")
     panel = window.reference
-    assert window.tabs.count() == 6 and panel.kind == "drug"  # drugs first
+    assert window.tabs.count() == 9 and panel.kind == "drug"  # drugs first
     qtbot.waitUntil(lambda: panel.model.rowCount() > 10, timeout=WAIT)
     total = panel.model.rowCount()
     panel.search.setText("阿莫西林")
@@ -372,3 +376,103 @@ def test_a_mapping_that_does_not_fit_is_explained_in_the_window_and_nothing_is_l
     assert panel.message.text().startswith("列映射文件与数据文件不符") and "编号" in panel.message.text()
     assert panel.plan is None and not panel.apply_button.isEnabled() and panel.preview_button.isEnabled()
     assert panel.file == path and panel.mapping == mapping  # the choices stay for a corrected mapping
+
+
+def tab_widgets(window: AdminWindow) -> list[Any]:
+    return [window.tabs.widget(i) for i in range(window.tabs.count())]
+
+
+def test_each_role_sees_its_tabs(open_window: Callable[..., AdminWindow]) -> None:
+    admin = open_window("admin")
+    assert tab_widgets(admin) == [
+        admin.reference, admin.prices, admin.code_sets, admin.queues, admin.pharmacies, admin.imports,
+        admin.audit, admin.clients, admin.hubs,
+    ]  # fmt: skip
+    assert admin.tabs.tabText(8) == "中转服务器" and admin.hubs.audit_button.isVisibleTo(admin.hubs)
+    auditor = open_window("auditor")
+    assert tab_widgets(auditor) == [auditor.audit]
+    security = open_window("security")
+    assert tab_widgets(security) == [security.hubs] and "安全管理员" in security.role_note.text()
+    assert not security.hubs.audit_button.isVisibleTo(security.hubs)  # the audit log is not its to read
+    assert not security.runtime.network.is_running()  # keeps no copy of the hospital's data
+
+
+def hub_identity(url: str, credential: str) -> httpx.Response:
+    return httpx.get(
+        f"{url}/api/v1/hub/whoami", headers={"Authorization": f"Bearer {credential}"}, timeout=30
+    )
+
+
+def test_the_security_administrator_enrols_a_hub_and_the_administrator_revokes_it(
+    open_window: Callable[..., AdminWindow], admin_server: ServerProcess, qtbot: QtBot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from PySide6.QtWidgets import QApplication
+
+    from shared.gui.admin.hubs_panel import HubsPanel
+
+    # The security administrator enrols the east campus's hub: the credential is shown once, to copy.
+    security = open_window("security")
+    panel = security.hubs
+    qtbot.waitUntil(lambda: panel.count.text() != "", timeout=WAIT)
+    panel.enrol_button.click()
+    assert panel.message.level == "error" and not panel.credential_box.isVisibleTo(
+        panel
+    )  # name, campus first
+    panel.name_edit.setText("东院区中转服务器")
+    panel.campus_edit.setText("EAST")
+    panel.enrol_button.click()
+    qtbot.waitUntil(lambda: panel.credential_box.isVisibleTo(panel), timeout=WAIT)
+    credential = panel.credential_edit.text()
+    assert credential.startswith("hub_") and panel.credential_edit.isReadOnly()
+    assert "只显示这一次" in panel.credential_warning.text()
+    qtbot.waitUntil(lambda: any(h["name"] == "东院区中转服务器" for h in panel.model.rows()), timeout=WAIT)
+    (hub,) = [h for h in panel.model.rows() if h["name"] == "东院区中转服务器"]
+    assert hub["campus_code"] == "EAST" and not hub["revoked_at"] and hub["id"] in credential
+    assert hub_identity(admin_server.url, credential).json()["hub_id"] == hub["id"]  # it works
+    save_screenshot(security, "admin_hubs_enrolled")
+    panel.copy_button.click()
+    assert QApplication.clipboard().text() == credential
+    panel.done_button.click()
+    assert panel.credential_edit.text() == "" and not panel.credential_box.isVisibleTo(panel)
+
+    # The system administrator lists hubs and may revoke them, but the server refuses an enrolment.
+    window = open_window("admin")
+    hubs = window.hubs
+    window.tabs.setCurrentWidget(hubs)
+    qtbot.waitUntil(lambda: any(h["id"] == hub["id"] for h in hubs.model.rows()), timeout=WAIT)
+    hubs.name_edit.setText("另一台")
+    hubs.campus_edit.setText("MAIN")
+    hubs.enrol_button.click()
+    qtbot.waitUntil(lambda: hubs.message.level == "error", timeout=WAIT)
+    assert not hubs.credential_box.isVisibleTo(hubs) and len(hubs.model.rows()) == 1
+    asked: list[str] = []
+    answers = [False, True]
+
+    def confirm(_parent: Any, text: str) -> bool:
+        asked.append(text)
+        return answers.pop(0)
+
+    monkeypatch.setattr(HubsPanel, "ask_confirm", staticmethod(confirm))
+    hubs.view.selectRow(0)
+    hubs.revoke_button.click()  # declined: nothing happens
+    assert len(asked) == 1 and "东院区中转服务器" in asked[0]
+    assert hub_identity(admin_server.url, credential).status_code == 200
+    hubs.revoke_button.click()
+    qtbot.waitUntil(lambda: bool(hubs.model.rows()[0].get("revoked_at")), timeout=WAIT)
+    refused = hub_identity(admin_server.url, credential)
+    assert refused.status_code == 401 and refused.json()["code"] == "hub_revoked"
+    assert hubs.model.data(hubs.model.index(0, 4)).startswith("已吊销 ")
+    hubs.view.selectRow(0)
+    save_screenshot(window, "admin_hubs")
+
+    # What the hub did is in the audit log, found with the hub filter.
+    hubs.view.selectRow(0)
+    hubs.audit_button.click()
+    assert window.tabs.currentWidget() is window.audit and window.audit.hub.text() == hub["id"]
+    qtbot.waitUntil(lambda: window.audit.model.rowCount() > 0, timeout=WAIT)
+    actions = {e["action"] for e in window.audit.model.rows()}
+    assert all(hub["id"] in json.dumps(e, ensure_ascii=False) for e in window.audit.model.rows()), actions
+    by = {e["action"]: e["username"] for e in window.audit.model.rows()}
+    assert by["hub.enrol"] == "security" and by["hub.revoke"] == "admin"
+    save_screenshot(window, "admin_hubs_audit")

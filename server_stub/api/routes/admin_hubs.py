@@ -40,7 +40,14 @@ def enrol_hub(
     """Enrol a hub for a campus. The answer's ``credential`` (``hub_<id>.<secret>``) is shown this once:
     only a hash of its secret is kept. Put it in the hub's configuration."""
     with db.write() as conn:
-        enrolled = hubs.enrol(conn, name=name, campus=campus, by=principal.staff.id, now=utcnow())
+        enrolled = hubs.enrol(
+            conn,
+            name=name,
+            campus=campus,
+            by=principal.staff.id,
+            now=utcnow(),
+            username=principal.staff.username,
+        )
     return {
         "id": enrolled.hub_id,
         "name": enrolled.name,
@@ -53,5 +60,7 @@ def enrol_hub(
 def revoke_hub(principal: HubAdminDep, db: DbDep, hub_id: str) -> dict[str, Any]:
     """Revoke a hub's credential: its next request is refused (401 ``hub_revoked``)."""
     with db.write() as conn:
-        revoked = hubs.revoke(conn, hub_id=hub_id[:64], by=principal.staff.id, now=utcnow())
+        revoked = hubs.revoke(
+            conn, hub_id=hub_id[:64], by=principal.staff.id, now=utcnow(), username=principal.staff.username
+        )
     return {"id": hub_id, "revoked": True, "already": not revoked}

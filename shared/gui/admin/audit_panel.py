@@ -1,4 +1,4 @@
-"""The audit log browser (auditor and admin): filter by who, what, target, PC and time, page back through
+"""The audit log browser (auditor and admin): filter by who, what, target, PC, clinic hub and time, page back through
 older entries, export the matching entries as CSV. Read-only by design: the server offers no way to
 change or delete an entry, and this screen has none either."""
 
@@ -76,6 +76,7 @@ class AuditPanel(QWidget):
         self.action.setPlaceholderText("reference.  /  auth.login")
         self.target = QLineEdit()
         self.device = QLineEdit()
+        self.hub = QLineEdit()  # a clinic hub's id: what it relayed and read
         self.since = QLineEdit()
         self.until = QLineEdit()
         for box in (self.since, self.until):
@@ -113,12 +114,13 @@ class AuditPanel(QWidget):
             ("audit.action", self.action),
             ("audit.target", self.target),
             ("audit.device", self.device),
+            ("audit.hub", self.hub),
             ("audit.since", self.since),
             ("audit.until", self.until),
         ]
         for i, (key, box) in enumerate(fields):
-            grid.addWidget(QLabel(t(key, lang)), i // 3, (i % 3) * 2)
-            grid.addWidget(box, i // 3, (i % 3) * 2 + 1)
+            grid.addWidget(QLabel(t(key, lang)), i // 4, (i % 4) * 2)
+            grid.addWidget(box, i // 4, (i % 4) * 2 + 1)
         actions = QHBoxLayout()
         actions.addWidget(notice, 1)
         actions.addWidget(self.search_button)
@@ -135,7 +137,7 @@ class AuditPanel(QWidget):
         self.search_button.clicked.connect(self.search)
         self.more_button.clicked.connect(self.more)
         self.export_button.clicked.connect(self.export)
-        for box in (self.username, self.action, self.target, self.device, self.since, self.until):
+        for box in (self.username, self.action, self.target, self.device, self.hub, self.since, self.until):
             box.returnPressed.connect(self.search)
 
     def _read_query(self) -> AuditQuery | None:
@@ -150,20 +152,24 @@ class AuditPanel(QWidget):
             action=self.action.text().strip(),
             target=self.target.text().strip(),
             device_id=self.device.text().strip(),
+            hub_id=self.hub.text().strip(),
             since=since.isoformat() if since else "",
             until=until.isoformat() if until else "",
         )
 
     def show_filtered(self, **filters: str) -> None:
-        """Set the filters given (``action``, ``target``, ``username``, ``device``), clear the others, search."""
+        """Set the filters given (``action``, ``target``, ``username``, ``device``, ``hub``), clear the
+        others, search."""
         boxes = {
             "username": self.username,
             "action": self.action,
             "target": self.target,
             "device": self.device,
+            "hub": self.hub,
         }
         for name, box in [*boxes.items(), ("since", self.since), ("until", self.until)]:
             box.setText(filters.get(name, ""))
+            box.setCursorPosition(0)  # a long id shows its start
         self.search()
 
     def search(self) -> None:

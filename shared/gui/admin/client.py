@@ -1,4 +1,4 @@
-"""The administration endpoints the window calls (import, audit log, PCs), as plain blocking functions over
+"""The administration endpoints the window calls (import, audit log, PCs, clinic hubs), as plain blocking functions over
 the runtime's transport. Screens run them with ``calls.call`` (a background thread) so the GUI never waits on the
 network; errors are the suite's (``raise_for_answer``) and carry the server's translated message."""
 
@@ -22,6 +22,7 @@ class AuditQuery:
     action: str = ""
     target: str = ""
     device_id: str = ""
+    hub_id: str = ""
     since: str = ""  # ISO 8601, local time with its offset
     until: str = ""
 
@@ -69,3 +70,14 @@ class AdminClient:
 
     def clients(self) -> list[dict[str, Any]]:
         return self.transport.call("GET", "/admin/clients").json()  # type: ignore[no-any-return]
+
+    def hubs(self) -> list[dict[str, Any]]:
+        return self.transport.call("GET", "/admin/hubs").json()  # type: ignore[no-any-return]
+
+    def enrol_hub(self, name: str, campus: str) -> dict[str, Any]:
+        """The new hub with its ``credential`` (the server shows it this once)."""
+        body = {"name": name, "campus": campus}
+        return self.transport.call("POST", "/admin/hubs", json=body).json()  # type: ignore[no-any-return]
+
+    def revoke_hub(self, hub_id: str) -> dict[str, Any]:
+        return self.transport.call("POST", f"/admin/hubs/{hub_id}/revoke").json()  # type: ignore[no-any-return]

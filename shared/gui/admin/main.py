@@ -1,4 +1,5 @@
-"""``clinic admin``: the administration window for the system administrator and the auditor.
+"""``clinic admin``: the administration window for the system administrator, the auditor and the security
+administrator (clinic hubs).
 
     clinic admin [--server URL] [--data-folder PATH] [--lang zh_CN|en|zh_TW]
     clinic admin --self-test      # builds the window offscreen and writes the import templates

@@ -139,6 +139,63 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     "clients.created": ("首次同步", "First sync", "首次同步"),
     "clients.count": ("共 {count} 台终端", "{count} PCs", "共 {count} 台終端"),
     "clients.never": ("从未上传", "never", "從未上傳"),
+    # clinic hubs
+    "tab.hubs": ("中转服务器", "Clinic hubs", "中轉伺服器"),
+    "hubs.refresh": ("刷新", "Refresh", "重新整理"),
+    "hubs.name": ("名称", "Name", "名稱"),
+    "hubs.campus": ("院区", "Campus", "院區"),
+    "hubs.campus_hint": ("院区编码，如 MAIN", "campus code, e.g. MAIN", "院區編碼，如 MAIN"),
+    "hubs.name_hint": ("如 东院区中转服务器", "e.g. EAST clinic hub", "如 東院區中轉伺服器"),
+    "hubs.enrol": ("登记中转服务器", "Enrol a hub", "登記中轉伺服器"),
+    "hubs.revoke": ("吊销…", "Revoke…", "撤銷…"),
+    "hubs.audit": ("查看其审计记录", "Its audit entries", "查看其稽核記錄"),
+    "hubs.id": ("编号", "Id", "編號"),
+    "hubs.created": ("登记时间", "Enrolled", "登記時間"),
+    "hubs.last_seen": ("最近联系", "Last seen", "最近聯繫"),
+    "hubs.last_relay": ("最近中转", "Last relay", "最近中轉"),
+    "hubs.status": ("状态", "Status", "狀態"),
+    "hubs.revoked_at": ("已吊销 {at}", "revoked {at}", "已撤銷 {at}"),
+    "hubs.never": ("从未", "never", "從未"),
+    "hubs.active": ("在用", "active", "在用"),
+    "hubs.count": ("共 {count} 台中转服务器", "{count} hubs", "共 {count} 台中轉伺服器"),
+    "hubs.fill": (
+        "请填写名称和院区编码",
+        "Enter a name and a campus code",
+        "請填寫名稱和院區編碼",
+    ),
+    "hubs.enrolled": (
+        "已登记“{name}”（{id}）",
+        "“{name}” enrolled ({id})",
+        "已登記「{name}」（{id}）",
+    ),
+    "hubs.credential": ("凭据", "Credential", "憑據"),
+    "hubs.credential_warning": (
+        "凭据只显示这一次：请立即复制，保存到中转服务器上仅其运行账户可读的文件中（或 CLINIC_HUB_CREDENTIAL）。"
+        "服务器只保存其摘要，丢失后只能吊销并重新登记。",
+        "This credential is shown once: copy it now into a file only the hub's account can read (or "
+        "CLINIC_HUB_CREDENTIAL). The server keeps only a hash: if it is lost, revoke the hub and enrol it again.",
+        "憑據只顯示這一次：請立即複製，儲存到中轉伺服器上僅其執行帳戶可讀的檔案中（或 CLINIC_HUB_CREDENTIAL）。"
+        "伺服器只保存其摘要，遺失後只能撤銷並重新登記。",
+    ),
+    "hubs.copy": ("复制", "Copy", "複製"),
+    "hubs.copied": ("凭据已复制到剪贴板", "Credential copied to the clipboard", "憑據已複製到剪貼簿"),
+    "hubs.done": ("已保存，隐藏凭据", "Saved it; hide", "已儲存，隱藏憑據"),
+    "hubs.revoke_confirm": (
+        "吊销中转服务器“{name}”（{id}）？\n它的下一次请求将被拒绝。本院终端的操作仍保存在各自终端，"
+        "由中心服务器接收。吊销不能撤回：要再用这台中转服务器，需重新登记。",
+        "Revoke the hub “{name}” ({id})?\nIts next request is refused. The clinic's PCs keep their work "
+        "and hand it to the central server. This cannot be undone: to use the hub again, enrol it anew.",
+        "撤銷中轉伺服器「{name}」（{id}）？\n它的下一次請求將被拒絕。本院終端的操作仍保存在各自終端，"
+        "由中心伺服器接收。撤銷不能復原：要再用這台中轉伺服器，需重新登記。",
+    ),
+    "hubs.revoked_done": ("已吊销“{name}”", "“{name}” revoked", "已撤銷「{name}」"),
+    "hubs.already": ("“{name}”此前已吊销", "“{name}” was already revoked", "「{name}」此前已撤銷"),
+    "audit.hub": ("中转服务器", "Clinic hub", "中轉伺服器"),
+    "role.security": (
+        "安全管理员：登记和吊销中转服务器。",
+        "Security administrator: enrols and revokes clinic hubs.",
+        "安全管理員：登記和撤銷中轉伺服器。",
+    ),
     "role.auditor": (
         "审计员：只能查阅和导出审计日志，不能修改任何数据。",
         "Auditor: reads and exports the audit log, changes no data.",

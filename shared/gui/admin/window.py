@@ -1,5 +1,6 @@
-"""The administration window: reference data, import, audit log and PCs in tabs, chosen by the signed-in
-role (三员分立): the system administrator (``admin``) gets every tab, the auditor only the audit log."""
+"""The administration window: reference data, import, audit log, PCs and clinic hubs in tabs, chosen by the
+signed-in role (三员分立): the system administrator (``admin``) gets every tab, the auditor only the audit
+log, the security administrator only the clinic hubs (which only it may enrol)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from shared.gui.admin.audit_panel import AuditPanel
 from shared.gui.admin.client import AdminClient
 from shared.gui.admin.clients_panel import ClientsPanel
 from shared.gui.admin.code_sets_panel import CodeSetsPanel
+from shared.gui.admin.hubs_panel import HubsPanel
 from shared.gui.admin.import_panel import ImportPanel
 from shared.gui.admin.pharmacy_panel import PharmacyPanel
 from shared.gui.admin.price_panel import PricePanel
@@ -56,13 +58,35 @@ class AdminWindow(QMainWindow):
         self.clients = ClientsPanel(self.client, lang)
         self.code_sets = CodeSetsPanel(runtime.bus, lang)
         self.prices = PricePanel(runtime.bus, lang)
+        self.hubs = HubsPanel(self.client, lang)
+        self.hubs.sig_audit_requested.connect(self.show_hub_audit)
         for panel in (self.reference, self.queues, self.pharmacies):
             panel.sig_history_requested.connect(self.show_history)
-        for number in range(8):
+        # Every panel belongs to the window, shown in a tab or not (the auditor's and the security
+        # administrator's windows show one): Qt then deletes each table before its model. A panel left
+        # without a parent was Python's to free, and a collection that freed a model before its view crashed.
+        self._unshown = QWidget(self)
+        self._unshown.hide()
+        for page in self.panels():
+            page.setParent(self._unshown)
+        for number in range(9):
             QShortcut(QKeySequence(f"Ctrl+{number + 1}"), self).activated.connect(
                 functools.partial(self.tabs.setCurrentIndex, number)
             )
         self.resize(1366, 768)
+
+    def panels(self) -> tuple[QWidget, ...]:
+        return (
+            self.reference,
+            self.prices,
+            self.code_sets,
+            self.queues,
+            self.pharmacies,
+            self.imports,
+            self.audit,
+            self.clients,
+            self.hubs,
+        )
 
     @property
     def roles(self) -> frozenset[str]:
@@ -86,7 +110,16 @@ class AdminWindow(QMainWindow):
             self.tabs.addTab(self.audit, t("tab.audit", self.lang))
         if admin:
             self.tabs.addTab(self.clients, t("tab.clients", self.lang))
-        self.role_note.setText("" if admin else t("role.auditor", self.lang))
+        if admin or "security_admin" in self.roles:
+            self.tabs.addTab(self.hubs, t("tab.hubs", self.lang))
+            self.hubs.audit_button.setVisible(admin)  # the security administrator reads no audit log
+            self.hubs.refresh()
+        if admin:
+            self.role_note.setText("")
+        elif "security_admin" in self.roles:
+            self.role_note.setText(t("role.security", self.lang))
+        else:
+            self.role_note.setText(t("role.auditor", self.lang))
         if admin:
             self.reference.reload()
             self.prices.reload()
@@ -107,11 +140,17 @@ class AdminWindow(QMainWindow):
             self.runtime.context.db.submit(
                 lambda _store: engine.status(), on_success=network.relay_status, label="admin-status"
             )
-        self.audit.search()
+        if admin or "auditor" in self.roles:
+            self.audit.search()
 
     def show_history(self, _kind: str, code: str) -> None:
         """The audit log's entries of one reference row's edits (new, changed, retired), newest first."""
         self.audit.show_filtered(action="mutation.reference.", target=code)
+        self.tabs.setCurrentWidget(self.audit)
+
+    def show_hub_audit(self, hub_id: str) -> None:
+        """The audit log's entries of what one clinic hub relayed and read, and its enrolment."""
+        self.audit.show_filtered(hub=hub_id)
         self.tabs.setCurrentWidget(self.audit)
 
     def _staff_names(self, names: dict[str, str]) -> None:
