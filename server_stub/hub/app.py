@@ -32,7 +32,7 @@ import server_stub.hub.messages  # noqa: F401 - registers the hub's messages
 from server_stub.hub.board import LanBoard, Wakeup
 from server_stub.hub.relay import Relay
 from server_stub.hub.replica import Replica
-from server_stub.hub.sessions import HUB_TOKEN_PREFIX, LoginPolicy, Sessions
+from server_stub.hub.sessions import HUB_TOKEN_PREFIX, LoginPolicy, NoOfflineLogin, Sessions
 from server_stub.hub.store import HubDb, HubStore, SequenceProblem, Session
 from server_stub.hub.upstream import Upstream
 from server_stub.services.feed_views import restrict, restricted_kinds
@@ -409,7 +409,12 @@ def create_app(config: HubConfig) -> FastAPI:
                         await hub.sessions.refused_online(body)
                     return _copy(answer)
                 hub.upstream.mark_down(f"login {answer.status_code}")
-        result = await hub.sessions.offline_login(body, _lang(request))
+        try:
+            result = await hub.sessions.offline_login(body, _lang(request))
+        except NoOfflineLogin as error:
+            response = _error(503, "central_unreachable", error.message)
+            response.headers["Retry-After"] = "2"
+            return response
         return Response(content=result.model_dump_json(), media_type="application/json")
 
     @app.post(f"{API_PREFIX}/auth/logout", status_code=204)

@@ -28,3 +28,11 @@ register(
         "zh_TW": "中心伺服器暫時無法連接，而本診所的集線伺服器不認識這次登錄，請重新登錄",
     },
 )
+register(
+    "hub.no_offline_login",
+    {
+        "zh_CN": "暂时连不上中心服务器，本诊所的中转服务器没有您近期的登录记录，无法替中心核对密码",
+        "en": "The central server cannot be reached, and the clinic hub has no recent login of yours to check the password against",
+        "zh_TW": "暫時連不上中心伺服器，本診所的中轉伺服器沒有您近期的登錄記錄，無法替中心核對密碼",
+    },
+)

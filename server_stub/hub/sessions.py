@@ -40,6 +40,14 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class NoOfflineLogin(Exception):
+    """The hub holds no recent verifier for the account: only the central API (or the PC) can decide."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 @dataclass(frozen=True)
 class LoginPolicy:
     verifier_age: dt.timedelta = dt.timedelta(days=14)
@@ -157,13 +165,17 @@ class Sessions:
             return False
 
     async def offline_login(self, request: LoginRequest, lang: str) -> LoginResponse:
-        """Log in with the cached verifier while the central API is away, for a hub token."""
+        """Log in with the cached verifier while the central API is away, for a hub token.
+
+        Without a recent verifier for the account the hub cannot decide: it raises ``NoOfflineLogin``
+        (answered like an unreachable central API) rather than a wrong-password refusal, so the PC
+        offers its own offline unlock where it has one."""
         username = normalize_username(request.username)
         now = _now()
         refused = AuthFailed(tr("auth.login_failed", lang), code="login_failed")
         row = await self.db.run(HubStore.verifier, username)
         if row is None or not (dt.timedelta(days=-1) <= now - row.remembered_at <= self.policy.verifier_age):
-            raise refused
+            raise NoOfflineLogin(tr("hub.no_offline_login", lang))
         if row.locked_until is not None and row.locked_until > now:
             raise AccountLocked(
                 tr("auth.locked", lang, until=row.locked_until.astimezone().strftime("%H:%M")),
