@@ -37,6 +37,7 @@ from server_stub.api.routes import (
     patients,
     queue,
     reference,
+    staff_admin,
     sync,
 )
 from server_stub.config import ServerSettings, get_settings
@@ -308,6 +309,8 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         devices.router,
         admin_imports.router,
         audit_log.router,
+        staff_admin.setup_router,
+        staff_admin.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
 
