@@ -1,5 +1,6 @@
-"""The administration window: reference data, import, audit log and PCs in tabs, chosen by the signed-in
-role (三员分立): the system administrator (``admin``) gets every tab, the auditor only the audit log."""
+"""The administration window: reference data, staff, import, audit log and PCs in tabs, chosen by the
+signed-in role (三员分立): the system administrator (``admin``) gets every tab, the security administrator
+the staff tab (credentials only), the auditor only the audit log."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from shared.gui.admin.client import AdminClient
 from shared.gui.admin.clients_panel import ClientsPanel
 from shared.gui.admin.import_panel import ImportPanel
 from shared.gui.admin.reference_panel import ReferencePanel
+from shared.gui.admin.staff_panel import StaffClient, StaffPanel
+from shared.gui.admin.staff_panel import s as staff_text
 from shared.gui.admin.texts import t
 from shared.gui.ops import QueryOp
 
@@ -47,6 +50,7 @@ class AdminWindow(QMainWindow):
         self.imports = ImportPanel(self.client, lang)
         self.audit = AuditPanel(self.client, lang)
         self.clients = ClientsPanel(self.client, lang)
+        self.staff = StaffPanel(StaffClient(runtime.transport), runtime.bus, lang)
         self.reference.sig_history_requested.connect(self.show_history)
         for number in range(4):
             QShortcut(QKeySequence(f"Ctrl+{number + 1}"), self).activated.connect(
@@ -67,12 +71,25 @@ class AdminWindow(QMainWindow):
         admin = "admin" in self.roles
         if admin:
             self.tabs.addTab(self.reference, t("tab.reference", self.lang))
+        # staff: the records for the system administrator, the credentials for the security administrator
+        staff_tab = admin or "security_admin" in self.roles
+        if staff_tab:
+            self.staff.set_roles(self.roles)
+            self.tabs.addTab(self.staff, staff_text("tab", self.lang))
+        if admin:
             self.tabs.addTab(self.imports, t("tab.import", self.lang))
         if admin or "auditor" in self.roles:
             self.tabs.addTab(self.audit, t("tab.audit", self.lang))
         if admin:
             self.tabs.addTab(self.clients, t("tab.clients", self.lang))
-        self.role_note.setText("" if admin else t("role.auditor", self.lang))
+        if admin:
+            self.role_note.setText("")
+        elif "security_admin" in self.roles:
+            self.role_note.setText(staff_text("role_note.security", self.lang))
+        else:
+            self.role_note.setText(t("role.auditor", self.lang))
+        if staff_tab:
+            self.staff.refresh()
         if admin:
             self.reference.reload()
             self.clients.refresh()
