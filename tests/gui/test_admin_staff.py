@@ -31,7 +31,7 @@ def shown(panel: StaffPanel) -> dict[str, dict[str, Any]]:
 
 
 def test_the_administrator_creates_a_person_and_the_security_administrator_resets_and_unlocks(
-    open_window: Callable[..., AdminWindow],
+    open_window: Callable[..., AdminWindow],  # noqa: F811
     admin_server: ServerProcess,  # noqa: F811
     qtbot: QtBot,
     monkeypatch: pytest.MonkeyPatch,
