@@ -7,6 +7,7 @@ docs/screenshots/admin_staff*.png."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -128,3 +129,38 @@ def test_the_administrator_creates_a_person_and_the_security_administrator_reset
     assert "gaoyan" in spanel.message.text()
     qtbot.waitUntil(lambda: shown(spanel).get("gaoyan", {}).get("locked") is False, timeout=10_000)
     assert httpx.post(f"{url}/login", json=login).status_code == 200
+
+
+def test_a_staff_file_imported_in_the_window_shows_each_new_persons_setup_code_once(
+    open_window: Callable[..., AdminWindow],  # noqa: F811
+    qtbot: QtBot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    window = open_window("admin")
+    panel = window.imports
+    monkeypatch.setattr(type(panel), "ask_confirm", staticmethod(lambda parent, text: True))
+    path = tmp_path / "人员.csv"
+    path.write_text(
+        "username,name,roles,campus,department,password\nlinfeng,林峰,doctor,MAIN,MAIN-NK,Secret-99\n",
+        encoding="utf-8",
+    )
+    panel.set_kind("staff")
+    assert panel.kind == "staff"
+    panel.set_file(path)
+    panel.preview_button.click()
+    qtbot.waitUntil(lambda: panel.message.level == "error", timeout=WAIT)
+    assert "密码" in panel.message.text()  # a password column: refused whole, in the reader's language
+    path.write_text(
+        "username,name,roles,campus,department\nlinfeng,林峰,doctor,MAIN,MAIN-NK\n", encoding="utf-8"
+    )
+    panel.set_file(path)
+    panel.preview_button.click()
+    qtbot.waitUntil(lambda: panel.apply_button.isEnabled(), timeout=WAIT)
+    assert [r["section"] for r in panel.model.rows()] == ["added"]
+    panel.apply_button.click()
+    qtbot.waitUntil(lambda: panel.message.level == "ok", timeout=WAIT)
+    codes = [r for r in panel.model.rows() if r["section"] == "setup_code"]
+    assert len(codes) == 1 and codes[0]["code"] == "linfeng" and len(codes[0]["detail"]) == 14
+    window.tabs.setCurrentWidget(panel)
+    save_screenshot(window, "admin_staff_import")

@@ -148,6 +148,11 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
 }  # fmt: skip
 for _key, (_zh, _en, _tw) in _TEXTS.items():
     register(f"admin.staff.{_key}", {"zh_CN": _zh, "en": _en, "zh_TW": _tw})
+# the import tab's row kind for a new person's one-time setup code (admin.section.* as the others)
+register(
+    "admin.section.setup_code",
+    {"zh_CN": "设置码（仅显示一次）", "en": "Setup code (shown once)", "zh_TW": "設定碼（僅顯示一次）"},
+)
 
 _ROLE_NAMES: dict[str, tuple[str, str, str]] = {
     "doctor": ("医生", "Doctor", "醫師"),
