@@ -45,8 +45,9 @@ controlled_rights = "特殊药品处方权"
 
 
 def test_the_shipped_staff_example_is_the_demo_exported_and_imports_unchanged(
-    db: Path, tmp_path: Path
-) -> None:  # noqa: F811
+    db: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     exported = tmp_path / "staff.csv"
     done = subprocess.run(
         [sys.executable, "-m", "shared.cli", "export", "staff", str(exported), "--db", str(db)],
