@@ -39,6 +39,7 @@ from server_stub.api.routes import (
     patients,
     queue,
     reference,
+    staff_admin,
     sync,
 )
 from server_stub.config import ServerSettings, get_settings
@@ -312,6 +313,8 @@ def create_app(settings: ServerSettings | None = None, *, database: Database | N
         audit_log.router,
         hub.router,
         admin_hubs.router,
+        staff_admin.setup_router,
+        staff_admin.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
 

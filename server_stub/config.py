@@ -23,6 +23,8 @@ class ServerSettings(BaseSettings):
     token_ttl_hours: float = 12.0
     lockout_threshold: int = 5
     lockout_minutes: int = 15
+    # A one-time setup code (a new account's, or after a password reset) works this long, once.
+    setup_code_hours: float = 72.0
     # Failed logins from one source address within this many minutes block it for as long (any
     # account; a clinic PC's staff rarely fail more than a few times an hour).
     login_source_failures: int = 30

@@ -16,9 +16,12 @@ from server_stub.services.reference_import import plan_lines
 from shared.errors import SuiteError
 from shared.reference_io.plan import KINDS, ColumnMapping, ImportPlan
 
+# ``staff`` is planned by its own rule (``shared.reference_io.staff``) and never carries a password
+IMPORTABLE = sorted([*KINDS, "staff"])
+
 
 def _import_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("kind", choices=sorted(KINDS), help="what the file holds")
+    parser.add_argument("kind", choices=IMPORTABLE, help="what the file holds")
     parser.add_argument("file", type=Path, help="a .csv (UTF-8 or GB18030) or .xlsx file with a header row")
     parser.add_argument(
         "--mapping", type=Path, help="a TOML file: [columns] field = 'column', [defaults], [values.field]"
@@ -37,11 +40,18 @@ def _import_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--by", default=None, help="who runs the import, for the audit log")
     parser.add_argument("--show", type=int, default=20, help="rows shown per section (0: all)")
-    parser.add_argument("--report", type=Path, help="also write every planned change to this CSV file")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        help="also write every planned change to this CSV file (staff: with the new people's setup codes)",
+    )
     _add_db(parser)
 
 
 def _import(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from server_stub.config import ServerSettings
     from server_stub.db.engine import Database
     from server_stub.db.migrate import upgrade
     from server_stub.services.reference_import import import_file
@@ -64,6 +74,7 @@ def _import(args: argparse.Namespace) -> int:
                 username=args.by,
                 sheet=args.sheet,
                 code_set=args.code_set,
+                setup_code_ttl=dt.timedelta(hours=ServerSettings().setup_code_hours),
             )
         finally:
             db.dispose()
@@ -72,7 +83,9 @@ def _import(args: argparse.Namespace) -> int:
         return 2
     print_plan(run.plan, sys.stdout, show=args.show)
     if args.report:
-        write_report(run.plan, args.report)
+        write_report(run.plan, args.report, run.setup_codes)
+    if run.setup_codes:
+        print_setup_codes(run.setup_codes, run.setup_codes_expire_at, sys.stdout)
     counts = run.plan.summary()
     if args.dry_run:
         sys.stdout.write("dry run: nothing applied\n")
@@ -104,17 +117,29 @@ def print_plan(plan: ImportPlan, out: TextIO, *, show: int) -> None:
             out.write(f"  … and {len(lines) - show} more (--show 0 or --report FILE for all)\n")
 
 
-def write_report(plan: ImportPlan, path: Path) -> None:
+def write_report(plan: ImportPlan, path: Path, setup_codes: dict[str, str] | None = None) -> None:
+    """Every planned change; for a staff import also one ``setup_code`` row per new person (the only
+    place besides the command's output the codes ever appear: hand the file over and delete it)."""
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["section", "row", "code", "detail"])
         for section, lines in plan_lines(plan).items():
             for row, code, what in lines:
                 writer.writerow([section, row, code, what])
+        for username, code in sorted((setup_codes or {}).items()):
+            writer.writerow(["setup_code", "", username, code])
+
+
+def print_setup_codes(codes: dict[str, str], expires_at: object, out: TextIO) -> None:
+    """The new people's one-time setup codes, shown once: the server keeps only their hashes."""
+    until = expires_at.astimezone().strftime("%Y-%m-%d %H:%M") if hasattr(expires_at, "astimezone") else ""
+    out.write(f"setup codes (shown once; each works once, until {until}; give each person theirs):\n")
+    for username, code in sorted(codes.items()):
+        out.write(f"  {username}  {code}\n")
 
 
 def _export_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("kind", choices=sorted(KINDS), help="what to export")
+    parser.add_argument("kind", choices=IMPORTABLE, help="what to export")
     parser.add_argument("file", type=Path, help="a .csv (UTF-8 with BOM) or .xlsx file to write")
     parser.add_argument("--code-set", help="diagnosis: only this ICD-10 code set (default: every set)")
     _add_db(parser)

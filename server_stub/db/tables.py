@@ -126,6 +126,19 @@ staff_credential = Table(
     Column("changed_at", UTCDateTime(), nullable=False),
 )
 
+# The one-time setup code of an account with no password yet (new, or after a reset): only its slow
+# hash is kept; used once, within its time (``services.setup_codes``). A new code replaces the old one.
+staff_setup_code = Table(
+    "staff_setup_code",
+    metadata,
+    Column("staff_id", String(64), primary_key=True),
+    Column("code_hash", String(200), nullable=False),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("issued_by", String(64), nullable=True),
+    Column("used_at", UTCDateTime(), nullable=True),
+)
+
 auth_token = Table(
     "auth_token",
     metadata,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
@@ -17,7 +17,7 @@ from server_stub.db.tables import ENTITY_TABLES
 from server_stub.services import audit
 from server_stub.services.entities import to_entity, write_entities
 from shared.domain.code_sets import SITE_SETTINGS_ID, chosen_code_set
-from shared.domain.entities import ENTITY_BY_KIND, Diagnosis, Drug, Entity, SiteSettings
+from shared.domain.entities import ENTITY_BY_KIND, Diagnosis, Drug, Entity, SiteSettings, Staff
 from shared.domain.prices import price_at
 from shared.reference_io import export
 from shared.reference_io.plan import KINDS, Change, ColumnMapping, ImportPlan, plan_import
@@ -29,6 +29,9 @@ class ImportRun:
     plan: ImportPlan
     applied: bool
     file_sha256: str
+    # staff imports: username -> the one-time setup code of each person added (shown once, never stored)
+    setup_codes: dict[str, str] = field(default_factory=dict)
+    setup_codes_expire_at: dt.datetime | None = None
 
 
 def _all(conn: Connection, kind: str) -> list[Entity]:
@@ -97,11 +100,31 @@ def import_file(
     source_name: str | None = None,
     lang: str = "en",
     code_set: str | None = None,
+    setup_code_ttl: dt.timedelta | None = None,
 ) -> ImportRun:
     """Plan the import of ``path`` against the database and, unless ``dry_run``, apply it atomically.
     ``username`` (``staff_id``, ``device_id``) is who runs it, recorded in the audit entry with the
     file's SHA-256; ``source_name`` is the file's name as its owner knows it (default: ``path``'s);
-    refusal reasons are in ``lang``."""
+    refusal reasons are in ``lang``. ``staff`` is planned by its own rule and issues setup codes
+    (``services.staff_import``), valid for ``setup_code_ttl``."""
+    if kind == "staff":
+        from server_stub.services import staff_import
+
+        plan, applied, digest, codes, expires = staff_import.import_staff(
+            db,
+            path,
+            mapping=mapping,
+            retire_missing=retire_missing,
+            dry_run=dry_run,
+            username=username,
+            staff_id=staff_id,
+            device_id=device_id,
+            sheet=sheet,
+            source_name=source_name,
+            lang=lang,
+            code_ttl=staff_import.DEFAULT_CODE_TTL if setup_code_ttl is None else setup_code_ttl,
+        )
+        return ImportRun(plan, applied, digest, codes, expires)
     if kind not in KINDS:
         raise KeyError(kind)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -156,6 +179,8 @@ def import_file(
 
 
 def _label(entity: object) -> str:
+    if isinstance(entity, Staff):
+        return entity.name
     for name in ("generic_name", "name_zh", "code"):
         value = getattr(entity, name, "")
         if value:
@@ -172,7 +197,8 @@ def _what_changed(change: Change, name: str) -> str:
 
 
 def _code(entity: object) -> str:
-    code = str(getattr(entity, "code", ""))
+    """A row's key as the plan shows it: a code (a diagnosis' with its set), a person's username."""
+    code = str(getattr(entity, "code", "") or getattr(entity, "username", ""))
     return f"{code} [{entity.code_set}]" if isinstance(entity, Diagnosis) else code
 
 
@@ -192,6 +218,10 @@ def plan_lines(plan: ImportPlan) -> dict[str, list[tuple[str, ...]]]:
 def export_file(db: Database, kind: str, path: Path, *, code_set: str | None = None) -> int:
     """Write ``kind``'s live rows to ``path`` (CSV or xlsx) as ``import_file`` reads them (diagnoses: of
     ``code_set`` only when given); returns the number of rows."""
+    if kind == "staff":
+        from server_stub.services.staff_import import export_staff
+
+        return export_staff(db, path)
     spec = KINDS[kind]
     with db.read() as conn:
         entities = _all(conn, kind)

@@ -236,6 +236,7 @@ class ClientRuntime:
         result = LoginDialog.ask(
             parent,
             login=self.engine.login,
+            setup=self.engine.setup_login,
             verifier=self.verifier,
             campuses=self.campuses,
             lang=self.lang,

@@ -131,6 +131,8 @@ MUTATION_LABELS: dict[str, tuple[str, str, str]] = {
     "signing_key.register": ("登记签名密钥", "Register signing key", "登記簽名密鑰"),
     "signing_key.reseal": ("更改签名 PIN", "Change signing PIN", "更改簽名 PIN"),
     "signing_key.revoke": ("重置签名密钥", "Revoke signing key", "重置簽名密鑰"),
+    "staff.save": ("保存人员资料", "Save staff record", "儲存人員資料"),
+    "staff.retire": ("停用人员", "Retire staff member", "停用人員"),
     "stock.set_minimum": ("设置库存下限", "Set stock minimum", "設定庫存下限"),
     "template.save": ("保存病历模板", "Save note template", "保存病歷範本"),
     "template.delete": ("删除病历模板", "Delete note template", "刪除病歷範本"),

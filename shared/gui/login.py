@@ -1,4 +1,5 @@
-"""The login dialog of all three apps: online login, offline unlock with a cached verifier, idle unlock.
+"""The login dialog of all the apps: online login, offline unlock with a cached verifier, idle unlock, and
+the first login with a one-time setup code (the person sets their own password).
 
 Every check runs off the GUI thread (a login may wait on a dead network for its full timeout; an
 Argon2 check takes tens of milliseconds), with a busy bar and a working Cancel. Problems are shown
@@ -33,12 +34,18 @@ from shared.errors import AccountLocked, AuthFailed, SuiteError, TransientError
 from shared.gui.ops import describe_error
 from shared.gui.workers import BackgroundCall
 from shared.i18n import DEFAULT_LANGUAGE, register, tr
+from shared.security.password_policy import password_problem
 
 log = logging.getLogger(__name__)
 
 LoginFn = Callable[[str, str, "str | None"], Staff]
 """Online login: ``(username, password, campus_id) -> Staff``; raises AuthFailed, AccountLocked or
 TransientError (or ConnectionError/OSError) when the server cannot be reached. ``SyncEngine.login``."""
+
+SetupFn = Callable[[str, str, str, "str | None"], Staff]
+"""First login with a one-time setup code: ``(username, setup_code, new_password, campus_id) -> Staff``;
+raises ValidationFailed (``weak_password``), AuthFailed (``setup_failed``) or a network error.
+``SyncEngine.setup_login``."""
 
 CampusesFn = Callable[[], Sequence[tuple[str, str]]]
 """The campuses to offer as ``(campus_id, name)``; called on a worker thread when the dialog opens."""
@@ -115,6 +122,36 @@ _STRINGS: dict[str, dict[str, str]] = {
         "zh_TW": "密碼錯誤，或本機快取的登錄憑據已過期（需聯網登錄）",
     },
     "gui.login.unlock_failed": {"zh_CN": "密码错误", "en": "Wrong password", "zh_TW": "密碼錯誤"},
+    "gui.login.first_login": {
+        "zh_CN": "首次登录/设置密码(&F)",
+        "en": "&First login / set password",
+        "zh_TW": "首次登入/設定密碼(&F)",
+    },
+    "gui.login.back_to_login": {"zh_CN": "返回登录(&B)", "en": "&Back to log in", "zh_TW": "返回登入(&B)"},
+    "gui.login.setup_heading": {
+        "zh_CN": "首次登录：用一次性设置码设置您的密码",
+        "en": "First login: set your own password with the one-time setup code IT gave you",
+        "zh_TW": "首次登入：用一次性設定碼設定您的密碼",
+    },
+    "gui.login.setup_code": {"zh_CN": "设置码(&S)", "en": "&Setup code", "zh_TW": "設定碼(&S)"},
+    "gui.login.new_password": {"zh_CN": "新密码(&N)", "en": "&New password", "zh_TW": "新密碼(&N)"},
+    "gui.login.repeat_password": {"zh_CN": "再次输入(&R)", "en": "&Repeat it", "zh_TW": "再次輸入(&R)"},
+    "gui.login.setup_submit": {
+        "zh_CN": "设置密码并登录",
+        "en": "Set password and log in",
+        "zh_TW": "設定密碼並登入",
+    },
+    "gui.login.required": {"zh_CN": "必填", "en": "Required", "zh_TW": "必填"},
+    "gui.login.mismatch": {
+        "zh_CN": "两次输入的密码不一致",
+        "en": "The two passwords differ",
+        "zh_TW": "兩次輸入的密碼不一致",
+    },
+    "gui.login.setup_offline": {
+        "zh_CN": "无法连接服务器：首次登录必须联网。请检查网络或联系信息科。",
+        "en": "The server cannot be reached: a first login needs the network. Check it or call IT.",
+        "zh_TW": "無法連接伺服器：首次登入必須連網。請檢查網路或聯繫資訊科。",
+    },
     "gui.login.campuses_failed": {
         "zh_CN": "院区列表暂不可用，将使用默认院区",
         "en": "Campus list unavailable; the default campus will be used",
@@ -161,6 +198,7 @@ class LoginDialog(QDialog):
         username: str = "",
         display_name: str = "",
         campus_id: str | None = None,
+        setup: SetupFn | None = None,
     ) -> None:
         super().__init__(parent)
         # Its own colours: a parent with a dark style sheet (the waiting-room display) must not make the
@@ -171,6 +209,8 @@ class LoginDialog(QDialog):
         self.mode = LoginMode(mode)
         self.result_value: LoginResult | None = None
         self._login = login
+        self._setup = setup
+        self.setup_mode = False
         self._verifier = verifier
         self._campus_id = campus_id
         self._call: BackgroundCall | None = None
@@ -203,11 +243,14 @@ class LoginDialog(QDialog):
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        self.form = form
         self._add_row(form, "gui.login.username", self.username_edit)
-        self._add_row(form, "gui.login.password", self.password_edit)
+        self.password_label = self._add_row(form, "gui.login.password", self.password_edit)
         self.campus_label = self._add_row(form, "gui.login.campus", self.campus_combo)
         self.campus_label.setVisible(not unlock and campuses is not None)
         self.campus_combo.setVisible(not unlock and campuses is not None)
+
+        self._build_setup_rows(form)
 
         self.message = QLabel()
         self.message.setObjectName("login-message")
@@ -236,6 +279,12 @@ class LoginDialog(QDialog):
         buttons.addButton(self.offline_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(self.cancel_button, QDialogButtonBox.ButtonRole.RejectRole)
         self.offline_button.hide()  # after addButton, which shows its buttons; offered when the server is down
+        self.setup_toggle = QPushButton(tr("gui.login.first_login", lang))
+        self.setup_toggle.setObjectName("login-first-login")
+        self.setup_toggle.setFlat(True)
+        self.setup_toggle.setAutoDefault(False)
+        self.setup_toggle.setVisible(setup is not None and not unlock)
+        self.setup_toggle.clicked.connect(lambda: self.show_setup(not self.setup_mode))
 
         layout = QVBoxLayout(self)
         layout.setSpacing(10)
@@ -244,6 +293,7 @@ class LoginDialog(QDialog):
         layout.addWidget(self.message)
         layout.addWidget(self.busy_label)
         layout.addWidget(self.busy_bar)
+        layout.addWidget(self.setup_toggle, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(buttons)
 
         self.submit_button.clicked.connect(self.submit)
@@ -260,6 +310,145 @@ class LoginDialog(QDialog):
         label.setBuddy(field)
         form.addRow(label, field)
         return label
+
+    # -- first login with a setup code --------------------------------------------------------------
+
+    def _build_setup_rows(self, form: QFormLayout) -> None:
+        """Setup code, new password twice: each with its problem shown right under it."""
+        self.code_edit = QLineEdit()
+        self.code_edit.setObjectName("login-setup-code")
+        self.code_edit.setMaxLength(64)
+        self.new_password_edit = QLineEdit()
+        self.new_password_edit.setObjectName("login-new-password")
+        self.new_password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.new_password_edit.setMaxLength(256)
+        self.repeat_edit = QLineEdit()
+        self.repeat_edit.setObjectName("login-repeat-password")
+        self.repeat_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.repeat_edit.setMaxLength(256)
+        self.field_errors: dict[str, QLabel] = {}
+        self._setup_rows: list[QWidget] = []
+        for key, name, edit in (
+            ("gui.login.setup_code", "setup_code", self.code_edit),
+            ("gui.login.new_password", "new_password", self.new_password_edit),
+            ("gui.login.repeat_password", "repeat", self.repeat_edit),
+        ):
+            box = QWidget()
+            column = QVBoxLayout(box)
+            column.setContentsMargins(0, 0, 0, 0)
+            column.setSpacing(2)
+            column.addWidget(edit)
+            error = QLabel()
+            error.setObjectName(f"login-error-{name}")
+            error.setProperty("role", "error")
+            error.setWordWrap(True)
+            error.hide()
+            column.addWidget(error)
+            self.field_errors[name] = error
+            label = self._add_row(form, key, box)
+            label.setBuddy(edit)
+            self._setup_rows += [label, box]
+        for widget in self._setup_rows:
+            widget.hide()
+        for edit in (self.code_edit, self.new_password_edit, self.repeat_edit):
+            edit.textEdited.connect(lambda _text: self._clear_field_errors())
+
+    def show_setup(self, on: bool) -> None:
+        """Switch between the log-in form and the first-login (setup code) form."""
+        if self.busy or self._setup is None:
+            return
+        self.setup_mode = on
+        for widget in self._setup_rows:
+            widget.setVisible(on)
+        self.password_label.setVisible(not on)
+        self.password_edit.setVisible(not on)
+        self.heading.setText(tr("gui.login.setup_heading" if on else "gui.login.heading", self.lang))
+        self.setup_toggle.setText(tr("gui.login.back_to_login" if on else "gui.login.first_login", self.lang))
+        self.submit_button.setText(tr("gui.login.setup_submit" if on else "gui.login.submit", self.lang))
+        self._offer_offline(False)
+        self.message.hide()
+        self._clear_field_errors()
+        (self.code_edit if on and self.username_edit.text() else self.username_edit).setFocus()
+
+    def field_error(self, name: str) -> str:
+        label = self.field_errors[name]
+        return "" if label.isHidden() else label.text()
+
+    def _show_field_error(self, name: str, text: str) -> None:
+        label = self.field_errors[name]
+        label.setText(text)
+        label.style().unpolish(label)
+        label.style().polish(label)
+        label.show()
+
+    def _clear_field_errors(self) -> None:
+        for label in self.field_errors.values():
+            label.hide()
+
+    def submit_setup(self) -> None:
+        """Check the fields here (empty, the two passwords differ, the password policy), then ask the
+        server on a worker thread; its answer goes next to the field it is about."""
+        if self.busy or self._setup is None:
+            return
+        self._clear_field_errors()
+        self.message.hide()
+        username = self.username_edit.text().strip()
+        code = self.code_edit.text().strip()
+        password, repeat = self.new_password_edit.text(), self.repeat_edit.text()
+        if not username:
+            self.show_message(tr("gui.login.missing", self.lang))
+            self.username_edit.setFocus()
+            return
+        problems = {}
+        if not code:
+            problems["setup_code"] = tr("gui.login.required", self.lang)
+        problem = password_problem(password, username=username, lang=self.lang)
+        if problem:
+            problems["new_password"] = problem
+        elif repeat != password:
+            problems["repeat"] = tr("gui.login.mismatch", self.lang)
+        if problems:
+            for name, text in problems.items():
+                self._show_field_error(name, text)
+            {
+                "setup_code": self.code_edit,
+                "new_password": self.new_password_edit,
+                "repeat": self.repeat_edit,
+            }[next(iter(problems))].setFocus()
+            return
+        setup, verifier = self._setup, self._verifier
+        campus_id = self.campus_combo.currentData() if self.campus_combo.isVisible() else self._campus_id
+
+        def attempt() -> LoginResult:
+            try:
+                staff = setup(username, code, password, campus_id)
+            except SuiteError:
+                raise
+            except Exception as error:
+                if is_network_error(error):
+                    raise _NetworkDown(error, False) from error
+                raise
+            if verifier is not None:
+                try:
+                    verifier.remember(username, password, staff)
+                except Exception:  # noqa: BLE001 - offline unlock is a convenience; the login stands
+                    log.exception("could not store the offline verifier for %r", username)
+            return LoginResult(staff, campus_id, offline=False)
+
+        self._start(attempt, tr("gui.login.connecting", self.lang), "setup-login")
+
+    def _setup_failed(self, error: BaseException) -> None:
+        if isinstance(error, _NetworkDown) or is_network_error(error):
+            self.show_message(tr("gui.login.setup_offline", self.lang))
+        elif isinstance(error, SuiteError) and error.code == "weak_password":
+            self._show_field_error("new_password", error.message)
+            self.new_password_edit.setFocus()
+        elif isinstance(error, SuiteError):
+            self._show_field_error("setup_code", error.message)
+            self.code_edit.setFocus()
+        else:
+            self.show_message(describe_error(error, self.lang).message)
+            log.error("first login failed unexpectedly", exc_info=error)
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -286,6 +475,10 @@ class LoginDialog(QDialog):
             self.campus_combo,
             self.submit_button,
             self.offline_button,
+            self.code_edit,
+            self.new_password_edit,
+            self.repeat_edit,
+            self.setup_toggle,
         ):
             widget.setEnabled(not busy)
         self.cancel_button.setText(
@@ -334,6 +527,9 @@ class LoginDialog(QDialog):
     def submit(self) -> None:
         """Online login (login mode) or local check first (unlock mode); runs on a worker thread."""
         if self.busy:
+            return
+        if self.setup_mode:
+            self.submit_setup()
             return
         credentials = self._credentials()
         if credentials is None:
@@ -414,13 +610,17 @@ class LoginDialog(QDialog):
         self._call = None
         self._set_busy(None)
         self.result_value = result
-        self.password_edit.clear()
+        for edit in (self.password_edit, self.new_password_edit, self.repeat_edit, self.code_edit):
+            edit.clear()
         self.sig_logged_in.emit(result)
         self.accept()
 
     def _failed(self, error: BaseException) -> None:
         self._call = None
         self._set_busy(None)
+        if self.setup_mode:
+            self._setup_failed(error)
+            return
         self.password_edit.clear()
         self.password_edit.setFocus()
         if isinstance(error, _NetworkDown):
@@ -494,6 +694,7 @@ class LoginDialog(QDialog):
         username: str = "",
         display_name: str = "",
         campus_id: str | None = None,
+        setup: SetupFn | None = None,
     ) -> LoginResult | None:
         """Show the dialog modally. ``None`` means cancelled (login) or 'switch user' (unlock: sign out)."""
         dialog = cls(
@@ -506,6 +707,7 @@ class LoginDialog(QDialog):
             username=username,
             display_name=display_name,
             campus_id=campus_id,
+            setup=setup,
         )
         dialog.exec()
         return dialog.result_value

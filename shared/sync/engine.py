@@ -31,7 +31,14 @@ from shared.domain.entities import Staff
 from shared.domain.masking import restricted_kinds
 from shared.errors import AuthFailed, SuiteError, TransientError
 from shared.i18n import DEFAULT_LANGUAGE, tr
-from shared.protocol.models import Change, HubInfo, MutationEnvelope, MutationOutcome, PullResponse
+from shared.protocol.models import (
+    Change,
+    HubInfo,
+    LoginResponse,
+    MutationEnvelope,
+    MutationOutcome,
+    PullResponse,
+)
 from shared.store.store import LanPage, LocalStore, OutboxEntry
 from shared.store.wipe import WIPE_CODE, wipe_local_data
 from shared.sync import messages  # noqa: F401  (registers the sync messages)
@@ -243,6 +250,31 @@ class SyncEngine:
             if error.code == WIPE_CODE:
                 self._obey_wipe(error)
             raise
+        return self._signed_in(answer, sent)
+
+    def setup_login(
+        self, username: str, setup_code: str, new_password: str, campus_id: str | None = None
+    ) -> Staff:
+        """The first login with a one-time setup code (a new account, or after a password reset): the
+        server sets ``new_password`` and logs in; then as ``login``. Raises ValidationFailed
+        (``weak_password``), AuthFailed (``setup_failed``) or TransientError."""
+        sent = self.store.clock()
+        try:
+            answer = self.transport.setup(
+                username=username,
+                setup_code=setup_code,
+                new_password=new_password,
+                device_id=self.store.device_id,
+                campus_id=campus_id,
+                device_secret=self._device_secret(),
+            )
+        except SuiteError as error:
+            if error.code == WIPE_CODE:
+                self._obey_wipe(error)
+            raise
+        return self._signed_in(answer, sent)
+
+    def _signed_in(self, answer: LoginResponse, sent: dt.datetime) -> Staff:
         self._note_server_time(answer.server_time, sent, self.store.clock())
         self.transport.set_token(answer.token)
         # The campus decides which rows this PC receives: data downloaded for another campus must be

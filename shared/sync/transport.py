@@ -307,6 +307,36 @@ class ApiTransport:
         raise_for_answer(response)
         return self._parse(LoginResponse, response)  # type: ignore[no-any-return]
 
+    def setup(
+        self,
+        *,
+        username: str,
+        setup_code: str,
+        new_password: str,
+        device_id: str,
+        campus_id: str | None = None,
+        device_secret: str | None = None,
+    ) -> LoginResponse:
+        """The first login with a one-time setup code: sets the password and logs in. Raises
+        ValidationFailed (``weak_password``) for a password the policy refuses, AuthFailed
+        (``setup_failed``, ``too_many_attempts``) for a wrong, used or expired code."""
+        body = {
+            "username": username,
+            "setup_code": setup_code,
+            "new_password": new_password,
+            "device_id": device_id,
+            "campus_id": campus_id,
+            "device_secret": device_secret,
+        }
+        response = self._call("POST", "/auth/setup", json={k: v for k, v in body.items() if v is not None})
+        if response.status_code == 429 and _body(response).get("code") == "too_many_attempts":
+            payload = _body(response)
+            raise AuthFailed(
+                str(payload.get("message")), code="too_many_attempts", detail=payload.get("detail")
+            )
+        raise_for_answer(response)
+        return self._parse(LoginResponse, response)  # type: ignore[no-any-return]
+
     def logout(self) -> None:
         raise_for_answer(self._call("POST", "/auth/logout"))
 

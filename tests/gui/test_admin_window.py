@@ -108,7 +108,7 @@ def test_an_administrator_adds_changes_and_retires_a_drug_that_a_doctors_pc_rece
 ) -> None:  # fmt: skip
     window = open_window("admin")
     panel = window.reference
-    assert window.tabs.count() == 9 and panel.kind == "drug"  # drugs first
+    assert window.tabs.count() == 10 and panel.kind == "drug"  # drugs first
     qtbot.waitUntil(lambda: panel.model.rowCount() > 10, timeout=WAIT)
     total = panel.model.rowCount()
     panel.search.setText("阿莫西林")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import re
 import tempfile
 import zlib
@@ -17,7 +18,7 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from server_stub.api.deps import AdminDep, DbDep, LangDep
+from server_stub.api.deps import AdminDep, DbDep, LangDep, SettingsDep
 from server_stub.services.notifier import FeedNotifier
 from server_stub.services.reference_import import import_file, plan_lines
 from shared.errors import ValidationFailed
@@ -32,7 +33,16 @@ router = APIRouter(
 )
 
 ImportKindName = Literal[
-    "campus", "department", "room", "pharmacy", "frequency", "route", "drug", "diagnosis", "exam_item"
+    "campus",
+    "department",
+    "room",
+    "pharmacy",
+    "frequency",
+    "route",
+    "drug",
+    "diagnosis",
+    "exam_item",
+    "staff",
 ]
 _SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xls", ".ods"}
 
@@ -98,7 +108,7 @@ def _unpack(body: ImportRequest) -> tuple[str, bytes, ColumnMapping | None]:
 
 @router.post("/import/{kind}")
 async def run_import(kind: ImportKindName, body: ImportRequest, principal: AdminDep, db: DbDep,
-                     request: Request, lang: LangDep) -> dict[str, Any]:  # fmt: skip
+                     request: Request, lang: LangDep, settings: SettingsDep) -> dict[str, Any]:  # fmt: skip
     """The plan (``summary`` and per section the rows: ``row``, ``code``, ``detail``), and whether it was
     applied. Refused rows never stop the other rows: they are listed with their row number and reason."""
     try:
@@ -123,6 +133,7 @@ async def run_import(kind: ImportKindName, body: ImportRequest, principal: Admin
                 sheet=body.sheet,
                 lang=lang,
                 code_set=body.code_set,
+                setup_code_ttl=dt.timedelta(hours=settings.setup_code_hours),
             )
         limit = body.show or None
         return {
@@ -136,6 +147,11 @@ async def run_import(kind: ImportKindName, body: ImportRequest, principal: Admin
                 section: [{"row": row, "code": code, "detail": what} for row, code, what in lines[:limit]]
                 for section, lines in plan_lines(run.plan).items()
             },
+            # staff: each new person's one-time setup code, in this answer only (the server keeps hashes)
+            "setup_codes": [{"username": u, "code": c} for u, c in sorted(run.setup_codes.items())],
+            "setup_codes_expire_at": (
+                run.setup_codes_expire_at.isoformat() if run.setup_codes_expire_at else None
+            ),
         }
 
     try:

@@ -11,6 +11,7 @@ from shared.domain.mutations import (  # noqa: F401  (registration by import)
     queue,
     reference,
     rx,
+    staff,
     stock,
     visit,
 )

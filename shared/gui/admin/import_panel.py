@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from shared.gui import theme
 from shared.gui.admin.calls import call
 from shared.gui.admin.client import AdminClient
+from shared.gui.admin.staff_panel import s as staff_text
 from shared.gui.admin.texts import IMPORT_KIND_ORDER, kind_label, t
 from shared.gui.widgets import Column, MessageLine, RowsModel, table_view
 
@@ -62,6 +63,7 @@ class ImportPanel(QWidget):
         self.kind_box = QComboBox()
         for kind in IMPORT_KIND_ORDER:
             self.kind_box.addItem(kind_label(kind, lang), kind)
+        self.kind_box.addItem(staff_text("tab", lang), "staff")  # new people's setup codes come back once
         self.file_label = QLabel(t("import.none", lang))
         self.mapping_label = QLabel(t("import.none", lang))
         choose_file = QPushButton(t("import.choose", lang))
@@ -123,7 +125,7 @@ class ImportPanel(QWidget):
         return str(self.kind_box.currentData())
 
     def set_kind(self, kind: str) -> None:
-        self.kind_box.setCurrentIndex(IMPORT_KIND_ORDER.index(kind))
+        self.kind_box.setCurrentIndex(self.kind_box.findData(kind))
 
     def set_file(self, path: Path | None) -> None:
         self.file = path
@@ -214,6 +216,11 @@ class ImportPanel(QWidget):
             }
             for section in ("refused", "added", "changed", "retired")
             for item in plan["sections"].get(section, [])
+        ]
+        # a staff import's one-time setup codes: in this answer only, shown first
+        rows[:0] = [
+            {"section": "setup_code", "row": "", "code": str(c["username"]), "detail": str(c["code"])}
+            for c in plan.get("setup_codes", [])
         ]
         self.model.set_rows(rows)
         summary = self._summary_text(plan)

@@ -1,6 +1,7 @@
-"""The administration window: reference data, import, audit log, PCs and clinic hubs in tabs, chosen by the
-signed-in role (三员分立): the system administrator (``admin``) gets every tab, the auditor only the audit
-log, the security administrator only the clinic hubs (which only it may enrol)."""
+"""The administration window: reference data, staff, import, audit log, PCs and clinic hubs in tabs,
+chosen by the signed-in role (三员分立): the system administrator (``admin``) gets every tab, the security
+administrator the staff tab (credentials only) and the clinic hubs (which only it may enrol), the auditor
+only the audit log."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from shared.gui.admin.price_panel import PricePanel
 from shared.gui.admin.queue_panel import QueuePanel
 from shared.gui.admin.reference_panel import ReferencePanel
 from shared.gui.admin.settings_texts import s
+from shared.gui.admin.staff_panel import StaffClient, StaffPanel
+from shared.gui.admin.staff_panel import s as staff_text
 from shared.gui.admin.texts import t
 from shared.gui.ops import QueryOp
 
@@ -56,6 +59,7 @@ class AdminWindow(QMainWindow):
         self.imports = ImportPanel(self.client, lang)
         self.audit = AuditPanel(self.client, lang)
         self.clients = ClientsPanel(self.client, lang)
+        self.staff = StaffPanel(StaffClient(runtime.transport), runtime.bus, lang)
         self.code_sets = CodeSetsPanel(runtime.bus, lang)
         self.prices = PricePanel(runtime.bus, lang)
         self.hubs = HubsPanel(self.client, lang)
@@ -69,7 +73,7 @@ class AdminWindow(QMainWindow):
         self._unshown.hide()
         for page in self.panels():
             page.setParent(self._unshown)
-        for number in range(9):
+        for number in range(10):
             QShortcut(QKeySequence(f"Ctrl+{number + 1}"), self).activated.connect(
                 functools.partial(self.tabs.setCurrentIndex, number)
             )
@@ -78,6 +82,7 @@ class AdminWindow(QMainWindow):
     def panels(self) -> tuple[QWidget, ...]:
         return (
             self.reference,
+            self.staff,
             self.prices,
             self.code_sets,
             self.queues,
@@ -105,6 +110,12 @@ class AdminWindow(QMainWindow):
             self.tabs.addTab(self.code_sets, t("tab.code_sets", self.lang))
             self.tabs.addTab(self.queues, s("tab.queues", self.lang))
             self.tabs.addTab(self.pharmacies, s("tab.pharmacies", self.lang))
+        # staff: the records for the system administrator, the credentials for the security administrator
+        staff_tab = admin or "security_admin" in self.roles
+        if staff_tab:
+            self.staff.set_roles(self.roles)
+            self.tabs.addTab(self.staff, staff_text("tab", self.lang))
+        if admin:
             self.tabs.addTab(self.imports, t("tab.import", self.lang))
         if admin or "auditor" in self.roles:
             self.tabs.addTab(self.audit, t("tab.audit", self.lang))
@@ -117,9 +128,11 @@ class AdminWindow(QMainWindow):
         if admin:
             self.role_note.setText("")
         elif "security_admin" in self.roles:
-            self.role_note.setText(t("role.security", self.lang))
+            self.role_note.setText(staff_text("role_note.security", self.lang))
         else:
             self.role_note.setText(t("role.auditor", self.lang))
+        if staff_tab:
+            self.staff.refresh()
         if admin:
             self.reference.reload()
             self.prices.reload()
