@@ -81,7 +81,7 @@ def test_the_administrator_creates_a_person_and_the_security_administrator_reset
 
     security = open_window("security")
     spanel = security.staff
-    assert security.tabs.count() == 1 and security.tabs.widget(0) is spanel
+    assert security.tabs.count() == 2 and security.tabs.widget(0) is spanel  # staff, then clinic hubs
     qtbot.waitUntil(lambda: "gaoyan" in shown(spanel), timeout=WAIT)
     assert spanel.reset_password_button.isVisible() and not spanel.new_button.isVisible()
     spanel.search.setText("gaoyan")

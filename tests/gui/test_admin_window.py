@@ -385,14 +385,14 @@ def tab_widgets(window: AdminWindow) -> list[Any]:
 def test_each_role_sees_its_tabs(open_window: Callable[..., AdminWindow]) -> None:
     admin = open_window("admin")
     assert tab_widgets(admin) == [
-        admin.reference, admin.prices, admin.code_sets, admin.queues, admin.pharmacies, admin.imports,
-        admin.audit, admin.clients, admin.hubs,
+        admin.reference, admin.staff, admin.prices, admin.code_sets, admin.queues, admin.pharmacies,
+        admin.imports, admin.audit, admin.clients, admin.hubs,
     ]  # fmt: skip
-    assert admin.tabs.tabText(8) == "中转服务器" and admin.hubs.audit_button.isVisibleTo(admin.hubs)
+    assert admin.tabs.tabText(9) == "中转服务器" and admin.hubs.audit_button.isVisibleTo(admin.hubs)
     auditor = open_window("auditor")
     assert tab_widgets(auditor) == [auditor.audit]
     security = open_window("security")
-    assert tab_widgets(security) == [security.hubs] and "安全管理员" in security.role_note.text()
+    assert tab_widgets(security) == [security.staff, security.hubs] and "安全管理员" in security.role_note.text()
     assert not security.hubs.audit_button.isVisibleTo(security.hubs)  # the audit log is not its to read
     assert not security.runtime.network.is_running()  # keeps no copy of the hospital's data
 

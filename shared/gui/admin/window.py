@@ -104,18 +104,18 @@ class AdminWindow(QMainWindow):
         self.setWindowTitle(f"{t('title', self.lang)} - {staff.name}" if staff else t("title", self.lang))
         self.tabs.clear()
         admin = "admin" in self.roles
-        if admin:
-            self.tabs.addTab(self.reference, t("tab.reference", self.lang))
-            self.tabs.addTab(self.prices, t("tab.prices", self.lang))
-            self.tabs.addTab(self.code_sets, t("tab.code_sets", self.lang))
-            self.tabs.addTab(self.queues, s("tab.queues", self.lang))
-            self.tabs.addTab(self.pharmacies, s("tab.pharmacies", self.lang))
         # staff: the records for the system administrator, the credentials for the security administrator
         staff_tab = admin or "security_admin" in self.roles
+        if admin:
+            self.tabs.addTab(self.reference, t("tab.reference", self.lang))
         if staff_tab:
             self.staff.set_roles(self.roles)
             self.tabs.addTab(self.staff, staff_text("tab", self.lang))
         if admin:
+            self.tabs.addTab(self.prices, t("tab.prices", self.lang))
+            self.tabs.addTab(self.code_sets, t("tab.code_sets", self.lang))
+            self.tabs.addTab(self.queues, s("tab.queues", self.lang))
+            self.tabs.addTab(self.pharmacies, s("tab.pharmacies", self.lang))
             self.tabs.addTab(self.imports, t("tab.import", self.lang))
         if admin or "auditor" in self.roles:
             self.tabs.addTab(self.audit, t("tab.audit", self.lang))
