@@ -1005,11 +1005,11 @@ def _state_set(conn: sqlite3.Connection, key: str, value: Any) -> None:
 
 
 _UPSERT = (
-    "INSERT INTO entity (kind, id, version, seq, epoch, data, k1, k2, k3, k4, k5, k6) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "INSERT INTO entity (kind, id, version, seq, epoch, data, k1, k2, k3, k4, k5, k6, k7, k8) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (kind, id) DO UPDATE SET version = excluded.version, seq = excluded.seq, "
     "epoch = excluded.epoch, data = excluded.data, k1 = excluded.k1, k2 = excluded.k2, k3 = excluded.k3, "
-    "k4 = excluded.k4, k5 = excluded.k5, k6 = excluded.k6"
+    "k4 = excluded.k4, k5 = excluded.k5, k6 = excluded.k6, k7 = excluded.k7, k8 = excluded.k8"
 )
 
 
@@ -1081,7 +1081,7 @@ def _insert_overlay(
         )
     conn.executemany(
         "INSERT OR REPLACE INTO overlay (mutation_id, client_seq, kind, id, version, data, "
-        "k1, k2, k3, k4, k5, k6) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "k1, k2, k3, k4, k5, k6, k7, k8) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
 
