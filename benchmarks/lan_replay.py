@@ -2,7 +2,7 @@
 events and prescriptions), read in pages of 500 and replayed through the shared handlers into the
 overlay, one transaction per page (``LocalStore.apply_changes`` with a ``LanPage``).
 
-    PYTHONPATH=. python benchmarks/lan_replay.py [--patients 500] [--prescriptions 750] [--page 500] [--profile F]
+    PYTHONPATH=. python benchmarks/lan_replay.py [--patients 500] [--prescriptions 750] [--page 500]
 
 A demo server (seeded once) only bootstraps the three PCs; the LAN list is built from the desk's and the
 doctor's real outbox entries, as the hub would serve them.
@@ -11,7 +11,6 @@ doctor's real outbox entries, as the hub would serve them.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import sys
 import tempfile
 import time
@@ -36,7 +35,6 @@ def main() -> None:
     )
     parser.add_argument("--prescriptions", type=int, default=750, help="prescriptions created and signed")
     parser.add_argument("--page", type=int, default=500)
-    parser.add_argument("--profile", type=Path, help="write a cProfile of the replay alone to this file")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="lan-replay-"))
     seed_demo(sqlite_url(folder / "demo.db"), patients=60)
@@ -91,9 +89,6 @@ def main() -> None:
             made = time.perf_counter() - started
             total = len(hub.entries)
             pages = []
-            profiler = cProfile.Profile() if args.profile else None
-            if profiler is not None:
-                profiler.enable()
             started = time.perf_counter()
             while True:
                 page = hub.page_after(b.store.lan_after(), limit=args.page)
@@ -103,9 +98,6 @@ def main() -> None:
                 feed(b.store, page)
                 pages.append(time.perf_counter() - t0)
             replay = time.perf_counter() - started
-            if profiler is not None:
-                profiler.disable()
-                profiler.dump_stats(args.profile)
             done = sum(1 for t in tickets if (row := b.store.get(QueueTicket, t)) and row.status == "done")
             signed_rx = sum(1 for r in b.store.all(Prescription) if r.status == "signed")
             print(f"LAN mutations: {total} (made on two PCs in {made:.1f} s)")
