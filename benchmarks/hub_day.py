@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-PIN = "246810"
+PIN = "246810"  # tests.pharmacy_domain.support's: review_args signs with it (sign_args: the clinical one)
 PICKUP = "482913"
 DESKS = ["nurse1", "nurse3"]
 PHARMACISTS = ["pharmacist1", "pharmacist3"]
@@ -76,17 +76,20 @@ def pc_main(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
 
 
 def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
+    from shared.domain.clinical import key_registration_content
     from shared.domain.entities import Patient, Prescription, QueueTicket, SigningKey
     from shared.errors import SuiteError
     from shared.ids import new_id, reference_id
-    from shared.security.signing import generate_keypair
-    from tests.clinical.support import create_args, draft, first_drugs, line, register_args, sign_args
+    from shared.security.signing import canonical_bytes, generate_keypair, sign
+    from tests.clinical.support import PIN as CLINICAL_PIN
+    from tests.clinical.support import create_args, draft, line, register_args, sign_args
     from tests.pharmacy_domain.support import review_args
     from tests.sync.support import make_client, memory_keyring
 
     name, role, folder = spec["name"], spec["role"], Path(spec["folder"])
     acks: dict[str, float] = {}
     seen: dict[str, float] = {}
+    arrived: dict[str, float] = {}
     errors: list[str] = []
     with memory_keyring():
         pc = make_client(folder / f"{name}.db", spec["urls"], spec["username"], long_poll_seconds=20.0)
@@ -101,6 +104,16 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
             return answer
 
         pc.transport.push = timed_push  # type: ignore[method-assign]
+        pull = pc.transport.pull
+
+        def timed_pull(*args: Any, **kwargs: Any) -> Any:
+            answer = pull(*args, **kwargs)
+            now = time.perf_counter()
+            for entry in answer.lan:
+                arrived.setdefault(entry.mutation_id, now)
+            return answer
+
+        pc.transport.pull = timed_pull  # type: ignore[method-assign]
         apply = store.apply_changes
 
         def timed_apply(changes: Any, *, cursor: int, lan: Any = None) -> Any:
@@ -112,13 +125,38 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
             return kinds
 
         store.apply_changes = timed_apply  # type: ignore[method-assign]
+        # where a page's time goes on the store's writer thread: the LAN replay, the rebase of own pending
+        import shared.store.store as store_module
+
+        spent = {"lan_replay": 0.0, "rebase": 0.0, "pages": 0}
+
+        def timed(fn: Any, key: str) -> Any:
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                t0 = time.perf_counter()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    spent[key] += time.perf_counter() - t0
+                    if key == "lan_replay":
+                        spent["pages"] += 1
+
+            return wrapper
+
+        store_module.lan_replay = timed(store_module.lan_replay, "lan_replay")  # type: ignore[assignment]
+        store_module._rebase_overlay = timed(store_module._rebase_overlay, "rebase")  # type: ignore[assignment]
         session = store.session()
         assert session is not None
         staff = session.staff
         sealed = None
-        if role in ("doctor", "pharmacy"):
-            sealed = generate_keypair(PIN)
+        if role == "doctor":
+            sealed = generate_keypair(CLINICAL_PIN)
             store.record("signing_key.register", register_args(staff.id, sealed))
+        elif role == "pharmacy":
+            sealed = generate_keypair(PIN)
+            proof = sign(canonical_bytes(key_registration_content(staff.id, sealed.public_key)), sealed, PIN)
+            store.record(
+                "signing_key.register", {"id": new_id(), "public_key": sealed.public_key, "proof": proof}
+            )
         for _ in range(3):
             pc.sync()
         ctl["ready"].put(name)
@@ -148,7 +186,8 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
 
             queue = next(q for q in model.area_queues(store, session.campus_id) if q.room_ids)
             slot = spec["index"] + 1
-            patients = spec["patients"]
+            visible = sorted(p.id for p in store.all(Patient))  # this campus's patients
+            patients = visible[: spec["count"]][spec["index"] :: spec["of"]]
             interval = spec["interval"]
             started = time.perf_counter()
             for n, patient_id in enumerate(patients):
@@ -156,14 +195,17 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
                 if wait > 0:
                     time.sleep(wait)
                 with store.reading() as view:
-                    number = model.next_number(view, queue, model.local_day(dt.datetime.now(dt.UTC)), slot)
+                    number = model.next_number(
+                        view, queue, model.local_day(dt.datetime.now(dt.UTC)), slot, device_id=store.device_id
+                    )
                 if record(
                     "queue.check_in",
                     {"id": new_id(), "queue_id": queue.id, "patient_id": patient_id, "number": number},
                 ):
                     ctl["checked_in"].put(1)
+            ctl["desk_done"].put(name)
         elif role == "doctor":
-            drug = first_drugs(1)[0]
+            drugs = spec["drugs"]
             numbers: list[str] = []
             handled: set[str] = set()
             while not ctl["day_over"].is_set():
@@ -183,10 +225,15 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
                     record("queue.start", {"ticket_id": ticket.id})
                     patient = store.get(Patient, ticket.patient_id)
                     if patient is not None and ctl["rx_left"].get_nowait_counter():
+                        drug = drugs[len(numbers) % len(drugs)]
                         rx = draft(patient, staff, [line(drug)], device_id=store.device_id, existing=numbers)
                         numbers.append(rx.number)
-                        if record("rx.create", create_args(rx)) and key is not None:
-                            record("rx.sign", sign_args(rx, key.id, sealed))
+                        if (
+                            record("rx.create", create_args(rx))
+                            and key is not None
+                            and record("rx.sign", sign_args(rx, key.id, sealed))
+                        ):
+                            ctl["signed"].put(1)
                     record("queue.finish", {"ticket_id": ticket.id})
                     ctl["finished"].put(1)
         elif role == "pharmacy":
@@ -203,6 +250,7 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
                     continue
                 for rx in signed:
                     done.add(rx.id)
+                    ctl["handled"].put(1)
                     assert key is not None and sealed is not None
                     if not record(
                         "rx.review",
@@ -250,7 +298,14 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
                 m: (n, s)
                 for m, n, s in view.conn.execute("SELECT mutation_id, name, status FROM outbox").fetchall()
             }
-        result = {"acks": acks, "seen": seen, "outbox": outbox, "errors": errors}
+        result = {
+            "spent": spent,
+            "acks": acks,
+            "seen": seen,
+            "arrived": arrived,
+            "outbox": outbox,
+            "errors": errors,
+        }
         (folder / f"{name}.result.json").write_text(json.dumps(result))
         pc.close()
 
@@ -318,8 +373,8 @@ def main() -> int:
         args.patients, args.rx = 60, 60
 
     import httpx
-
     from client_common import machine
+
     from server_stub.config import sqlite_url
     from server_stub.seed.demo import seed_demo
     from tests.support.hub import CutLink, HubProcess
@@ -328,7 +383,7 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="hub-day-"))
     print(f"machine: {machine()}")
     print(f"folder: {folder}")
-    seed_demo(sqlite_url(folder / "central.db"), patients=max(200, args.patients + 50))
+    seed_demo(sqlite_url(folder / "central.db"), patients=2 * args.patients + 200)
     central_db = folder / "central.db"
     central = ServerProcess(sqlite_url(central_db), folder / "central.log").start(timeout=120)
     link = CutLink(central.port)
@@ -354,8 +409,14 @@ def main() -> int:
                     (main_campus,),
                 )
             ][: args.doctors]
-            patients = [
-                p for (p,) in db.execute("SELECT id FROM patient ORDER BY id LIMIT ?", (args.patients,))
+            # the drugs the main pharmacy holds most of (in date), so dispensing never runs short
+            drugs = [
+                name
+                for (name,) in db.execute(
+                    "SELECT d.generic_name FROM stock_batch b JOIN drug d ON d.id = b.drug_id "
+                    "JOIN pharmacy p ON p.id = b.pharmacy_id WHERE p.code = 'MAIN-WY' "
+                    "AND b.expiry > date('now', '+60 day') GROUP BY d.id ORDER BY sum(b.quantity) DESC LIMIT 6"
+                )
             ]
         ctl = {
             "ready": ctx.Queue(),
@@ -366,6 +427,9 @@ def main() -> int:
             "checked_in": ctx.Queue(),
             "finished": ctx.Queue(),
             "dispensed": ctx.Queue(),
+            "signed": ctx.Queue(),
+            "handled": ctx.Queue(),
+            "desk_done": ctx.Queue(),
             "rx_left": Counter(ctx, args.rx),
         }
         urls = [hub.url, central.url]
@@ -377,13 +441,20 @@ def main() -> int:
                 "username": u,
                 "index": n,
                 "of": len(DESKS),
-                "patients": patients[n :: len(DESKS)],
+                "count": args.patients,
                 "interval": interval,
             }
             for n, u in enumerate(DESKS)
         ]
         specs += [
-            {"name": f"doctor{n + 1}", "role": "doctor", "username": u, "index": n, "of": len(doctors)}
+            {
+                "name": f"doctor{n + 1}",
+                "role": "doctor",
+                "username": u,
+                "index": n,
+                "of": len(doctors),
+                "drugs": drugs,
+            }
             for n, u in enumerate(doctors)
         ]
         specs += [
@@ -427,19 +498,23 @@ def main() -> int:
         print("link to the central API cut")
         day_started = time.perf_counter()
         ctl["go"].set()
-        checked = finished = dispensed = 0
+        checked = finished = dispensed = signed = handled = desks_done = 0
         last_report = time.perf_counter()
         last_progress = time.perf_counter()
         while True:
             got = drain(ctl["checked_in"]), drain(ctl["finished"]), drain(ctl["dispensed"])
             if any(got):
                 last_progress = time.perf_counter()
+            more = drain(ctl["signed"]), drain(ctl["handled"]), drain(ctl["desk_done"])
+            if any(more):
+                last_progress = time.perf_counter()
             checked, finished, dispensed = checked + got[0], finished + got[1], dispensed + got[2]
+            signed, handled, desks_done = signed + more[0], handled + more[1], desks_done + more[2]
             for spec in specs:
                 error = folder / f"{spec['name']}.error"
                 if error.exists():
                     raise SystemExit(f"{spec['name']} failed:\n{error.read_text()}")
-            if finished >= args.patients and dispensed >= args.rx:
+            if desks_done == len(DESKS) and finished >= checked and handled >= signed:
                 break
             if time.perf_counter() - last_progress > 120:
                 print("no progress for 2 minutes: ending the day")
@@ -452,7 +527,10 @@ def main() -> int:
                 )
             time.sleep(0.5)
         day = time.perf_counter() - day_started
-        print(f"day: {day:.0f} s; checked in {checked}, finished {finished}, dispensed {dispensed}")
+        print(
+            f"day: {day:.0f} s; checked in {checked}, finished {finished}; prescriptions signed {signed}, "
+            f"taken by the pharmacy {handled}, dispensed {dispensed}"
+        )
         ctl["day_over"].set()
 
         def statuses() -> dict[str, dict[str, Any]]:
@@ -522,6 +600,8 @@ def main() -> int:
 
         # LAN fan-out
         lags: list[float] = []
+        transit: list[float] = []
+        by_role: dict[str, list[float]] = {}
         unseen = 0
         for pc_name, result in results.items():
             for mutation_id, acked in result["acks"].items():
@@ -533,12 +613,31 @@ def main() -> int:
                         unseen += 1
                     else:
                         lags.append(max(0.0, at - acked))
+                        by_role.setdefault(other.rstrip("0123456789"), []).append(max(0.0, at - acked))
+                        got_at = theirs["arrived"].get(mutation_id)
+                        if got_at is not None:
+                            transit.append(max(0.0, got_at - acked))
         if lags:
             print(
                 f"LAN fan-out over {len(lags)} (mutation, PC) pairs: p50 {percentile(lags, 0.5) * 1000:.0f} ms, "
                 f"p95 {percentile(lags, 0.95) * 1000:.0f} ms, max {max(lags) * 1000:.0f} ms   (target p95 <= 1000 ms)"
             )
+            print(
+                f"  of which hub to the other PC's pull answer: p50 {percentile(transit, 0.5) * 1000:.0f} ms, "
+                f"p95 {percentile(transit, 0.95) * 1000:.0f} ms (the rest: applying the page)"
+            )
+            for role_name, values in sorted(by_role.items()):
+                print(
+                    f"  seen at the {role_name} PCs: p50 {percentile(values, 0.5) * 1000:.0f} ms, "
+                    f"p95 {percentile(values, 0.95) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms"
+                )
         print(f"pairs where the other PC never read the entry on the LAN: {unseen}")
+        for pc_name, result in results.items():
+            spent = result["spent"]
+            print(
+                f"  {pc_name}: {spent['pages']} pages applied; LAN replay {spent['lan_replay']:.1f} s, "
+                f"rebase of its own pending {spent['rebase']:.1f} s"
+            )
 
         # lost and doubled
         recorded: dict[str, tuple[str, str]] = {}
@@ -575,8 +674,14 @@ def main() -> int:
             f"dispenses {double_dispense}   (target 0 / 0)"
         )
         print(f"prescriptions of the day at the central API by status: {by_status}")
-        errors = [e for r in results.values() for e in r["errors"]]
-        print(f"local refusals while recording: {len(errors)}{'; first: ' + errors[0] if errors else ''}")
+        errors: dict[str, list[str]] = {}
+        for r in results.values():
+            for e in r["errors"]:
+                errors.setdefault(e.split(":")[0], []).append(e)
+        print(
+            "local refusals while recording: "
+            + ("; ".join(f"{len(v)}x {v[0]}" for v in errors.values()) if errors else "none")
+        )
         return 0
     finally:
         for proc in procs:
