@@ -128,17 +128,18 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
         # where a page's time goes on the store's writer thread: the LAN replay, the rebase of own pending
         import shared.store.store as store_module
 
-        spent = {"lan_replay": 0.0, "rebase": 0.0, "pages": 0}
+        spent = {f"{k}{phase}": 0.0 for k in ("lan_replay", "rebase", "pages") for phase in ("", "_after")}
 
         def timed(fn: Any, key: str) -> Any:
             def wrapper(*args: Any, **kwargs: Any) -> Any:
                 t0 = time.perf_counter()
+                phase = "_after" if ctl["day_over"].is_set() else ""
                 try:
                     return fn(*args, **kwargs)
                 finally:
-                    spent[key] += time.perf_counter() - t0
+                    spent[key + phase] += time.perf_counter() - t0
                     if key == "lan_replay":
-                        spent["pages"] += 1
+                        spent["pages" + phase] += 1
 
             return wrapper
 
@@ -635,8 +636,9 @@ def main() -> int:
         for pc_name, result in results.items():
             spent = result["spent"]
             print(
-                f"  {pc_name}: {spent['pages']} pages applied; LAN replay {spent['lan_replay']:.1f} s, "
-                f"rebase of its own pending {spent['rebase']:.1f} s"
+                f"  {pc_name}: the day: {spent['pages']:.0f} pages applied, LAN replay {spent['lan_replay']:.1f} s, "
+                f"rebase of its own pending {spent['rebase']:.1f} s; after: {spent['pages_after']:.0f} pages, "
+                f"LAN replay {spent['lan_replay_after']:.1f} s, rebase {spent['rebase_after']:.1f} s"
             )
 
         # lost and doubled
