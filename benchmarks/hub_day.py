@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import datetime as dt
 import json
 import multiprocessing as mp
@@ -130,13 +131,20 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
 
         spent = {f"{k}{phase}": 0.0 for k in ("lan_replay", "rebase", "pages") for phase in ("", "_after")}
 
+        profile_dir = os.environ.get("HUB_DAY_PROFILE")  # a folder: cProfile of the writer thread's work
+        profiler = cProfile.Profile() if profile_dir else None
+
         def timed(fn: Any, key: str) -> Any:
             def wrapper(*args: Any, **kwargs: Any) -> Any:
+                if profiler is not None:
+                    profiler.enable()
                 t0 = time.perf_counter()
                 phase = "_after" if ctl["day_over"].is_set() else ""
                 try:
                     return fn(*args, **kwargs)
                 finally:
+                    if profiler is not None:
+                        profiler.disable()
                     spent[key + phase] += time.perf_counter() - t0
                     if key == "lan_replay":
                         spent["pages" + phase] += 1
@@ -308,6 +316,8 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
             "errors": errors,
         }
         (folder / f"{name}.result.json").write_text(json.dumps(result))
+        if profiler is not None and profile_dir:
+            profiler.dump_stats(str(Path(profile_dir) / f"{name}.prof"))
         pc.close()
 
 
@@ -384,7 +394,9 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="hub-day-"))
     print(f"machine: {machine()}")
     print(f"folder: {folder}")
-    seed_demo(sqlite_url(folder / "central.db"), patients=2 * args.patients + 200)
+    seed_demo(
+        sqlite_url(folder / "central.db"), patients=6 * args.patients + 200
+    )  # a campus sees about a fifth of them
     central_db = folder / "central.db"
     central = ServerProcess(sqlite_url(central_db), folder / "central.log").start(timeout=120)
     link = CutLink(central.port)
@@ -401,7 +413,7 @@ def main() -> int:
             if facts.get("central_head") and int(facts["replica_cursor"]) >= int(facts["central_head"]):
                 break
             time.sleep(0.2)
-        with sqlite3.connect(central_db) as db:
+        with contextlib.closing(sqlite3.connect(central_db)) as db:
             main_campus = db.execute("SELECT id FROM campus WHERE code = 'MAIN'").fetchone()[0]
             doctors = [
                 u
@@ -561,7 +573,7 @@ def main() -> int:
             if relayed_at is None and hub.health()["hub"]["backlog"] == 0:  # type: ignore[index]
                 relayed_at = time.perf_counter() - restored
             now = statuses()
-            with sqlite3.connect(central_db) as db:
+            with contextlib.closing(sqlite3.connect(central_db)) as db:
                 day_text = dt.datetime.now(dt.UTC).astimezone().date().isoformat()
                 tickets = dict(db.execute("SELECT id, status FROM queue_ticket WHERE day = ?", (day_text,)))
                 rxs = dict(db.execute("SELECT id, status FROM rx WHERE day = ?", (day_text,)))
@@ -646,7 +658,7 @@ def main() -> int:
         for result in results.values():
             for mutation_id, (name, status) in result["outbox"].items():
                 recorded[mutation_id] = (name, status)
-        with sqlite3.connect(central_db) as db:
+        with contextlib.closing(sqlite3.connect(central_db)) as db:
             log_rows = dict(db.execute("SELECT mutation_id, status FROM mutation_log"))
             day_text = dt.datetime.now(dt.UTC).astimezone().date().isoformat()
             double_tickets = db.execute(
