@@ -31,6 +31,7 @@ the code with ``issue_pickup_code`` either way and the handler stores its digest
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
@@ -103,9 +104,16 @@ DIGEST_PREFIX = "s1$"  # scrypt, the parameters below
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
 
 
+@functools.lru_cache(maxsize=4096)
 def code_digest(prescription_id: str, code: str) -> str:
     """What is stored instead of the code: slow and salted with the prescription, so one digest cannot
-    serve two prescriptions and reversing it costs hours, not seconds (see the module docstring)."""
+    serve two prescriptions and reversing it costs hours, not seconds (see the module docstring).
+
+    Remembered per process for the pairs already hashed: a PC runs the same ``rx.review`` and
+    ``rx.dispense`` again and again (its own pending ones rebased on every pulled page, a clinic hub's
+    LAN list replayed), and each run hashed the same code again (30 ms quiet, 0.3 s on a busy PC). A
+    guess at a code is a new pair, so it still pays the full hash; the codes kept here are the ones the
+    mutations in this process's outbox or LAN list already carry in plain text."""
     salt = f"clinic-pickup\x1f{prescription_id}".encode()
     derived = hashlib.scrypt(code.encode(), salt=salt, **_SCRYPT)  # type: ignore[arg-type]
     return DIGEST_PREFIX + derived.hex()
