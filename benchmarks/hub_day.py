@@ -7,7 +7,8 @@ Real processes on loopback: the central API (demo database), a ``CutLink`` (TCP 
 through the hub while the link is up (the hub keeps their verifiers), registers signing keys, then the
 link is cut for the whole day:
 
-- the desks check in ``--patients`` patients (paced at ``--rate`` check-ins per second in all);
+- the desks check in ``--patients`` patients (paced at ``--rate`` check-ins per second in all): the
+  campus's patients the PC holds (a few hundred in the demo), then walk-ins they register first;
 - each doctor takes the waiting tickets of its share, calls, starts, writes and signs one prescription
   (``--rx`` of them in all) and finishes: with the check-in, 4 queue events per patient;
 - each pharmacy PC takes the signed prescriptions of its share, reviews (signed approval with a pickup
@@ -195,14 +196,23 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
 
             queue = next(q for q in model.area_queues(store, session.campus_id) if q.room_ids)
             slot = spec["index"] + 1
-            visible = sorted(p.id for p in store.all(Patient))  # this campus's patients
-            patients = visible[: spec["count"]][spec["index"] :: spec["of"]]
+            visible = sorted(p.id for p in store.all(Patient))  # this campus's patients (a few hundred)
+            patients: list[str | None] = list(visible[: spec["count"]][spec["index"] :: spec["of"]])
+            # beyond them, walk-ins: registered at the desk (offline: a number from the device's slot)
+            patients += [None] * (len(range(spec["index"], spec["count"], spec["of"])) - len(patients))
             interval = spec["interval"]
             started = time.perf_counter()
             for n, patient_id in enumerate(patients):
                 wait = started + n * interval - time.perf_counter()
                 if wait > 0:
                     time.sleep(wait)
+                if patient_id is None:
+                    patient_id = new_id()
+                    if not record(
+                        "patient.register",
+                        {"id": patient_id, "name": f"散客{name}{n}", "sex": "F", "birth_date": "1990-01-01"},
+                    ):
+                        continue
                 with store.reading() as view:
                     number = model.next_number(
                         view, queue, model.local_day(dt.datetime.now(dt.UTC)), slot, device_id=store.device_id
@@ -394,9 +404,7 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="hub-day-"))
     print(f"machine: {machine()}")
     print(f"folder: {folder}")
-    seed_demo(
-        sqlite_url(folder / "central.db"), patients=6 * args.patients + 200
-    )  # a campus sees about a fifth of them
+    seed_demo(sqlite_url(folder / "central.db"), patients=1000)
     central_db = folder / "central.db"
     central = ServerProcess(sqlite_url(central_db), folder / "central.log").start(timeout=120)
     link = CutLink(central.port)
