@@ -12,7 +12,11 @@ and audio end → highlight off (audio start and end are taken on the speaker's 
 them; the highlight on the GUI thread when the window repaints its call panel).
 Calls are spaced wider than one announcement so a call never waits behind the previous one in the FIFO.
 
-    .venv/bin/python benchmarks/call_latency.py [--calls 20] [--spacing 10.0] [--workers 1]
+    .venv/bin/python benchmarks/call_latency.py [--calls 20] [--spacing 10.0] [--workers 1] [--via-hub]
+
+``--via-hub``: a clinic hub (``clinic hub``, enrolled with ``clinic hub-enrol``) runs in front of the
+server and both PCs have ``server_url`` = [hub, server], as a clinic with a hub sets them: the same
+measurement with the hub proxying (issue 15: within 100 ms of the direct p95).
 
 Targets (issue 4): p95 of call → audio start under 1 s; highlight within 100 ms of audio start.
 """
@@ -20,8 +24,11 @@ Targets (issue 4): p95 of call → audio start under 1 s; highlight within 100 m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -40,9 +47,35 @@ from shared.gui.login import LoginResult  # noqa: E402
 from shared.site import SiteConfig  # noqa: E402
 from shared.store import LocalStore  # noqa: E402
 from shared.sync import ApiTransport, SyncEngine, TokenStore  # noqa: E402
+from tests.support.hub import HubProcess  # noqa: E402
 from triage_desk import model  # noqa: E402
 from triage_desk.display import DisplayController, DisplayWindow  # noqa: E402
 from triage_desk.state import TriageState  # noqa: E402
+
+
+def enrol(db_url: str, env: dict[str, str]) -> str:
+    """A hub credential from ``clinic hub-enrol`` on the server's database (printed last)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shared.cli",
+            "hub-enrol",
+            "--db",
+            db_url,
+            "--name",
+            "bench hub",
+            "--campus",
+            "MAIN",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
+    return done.stdout.strip().splitlines()[-1].strip()
 
 
 def ms(values: list[float]) -> str:
@@ -61,17 +94,29 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=1, help="server processes (with 2, A and B may reach different ones)"
     )
+    parser.add_argument(
+        "--via-hub", action="store_true", help="both PCs talk to a clinic hub in front of the server"
+    )
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="clinic-call-latency-"))
     seed_demo(sqlite_url(folder / "demo.db"), patients=max(60, args.calls + 10))
     qt_app = create_app(app_name="call-latency")
-    with server_on_copy(folder / "demo.db", workers=args.workers) as server:
+    with server_on_copy(folder / "demo.db", workers=args.workers) as server, contextlib.ExitStack() as stack:
+        urls: str | list[str] = server.url
+        if args.via_hub:
+            hub = HubProcess(
+                server.url, folder / "hub.db", folder / "hub.log", credential=enrol(server.db_url, server.env)
+            ).start(timeout=60)
+            stack.callback(hub.stop)
+            hub.wait_upstream(True)
+            urls = [hub.url, server.url]
+            print(f"via the clinic hub at {hub.url} (upstream {server.url})")
         # PC A: the desk, a plain sync engine on its own thread (as the app's network worker runs it).
         store_a = LocalStore.open(folder / "a" / "triage.db", app="triage")
         engine_a = SyncEngine(
             store_a,
-            ApiTransport(server.url, timeout=30.0),
+            ApiTransport(urls, timeout=30.0),
             tokens=TokenStore(fallback_file=folder / "a-tokens.bin"),
             long_poll_seconds=5.0,
         )
@@ -83,7 +128,7 @@ def main() -> int:
         # PC B: the display, wired as ``clinic display`` wires it.
         runtime = ClientRuntime.open(
             app="display",
-            server_url=server.url,
+            server_url=urls,
             data_folder=folder / "b",
             tokens=TokenStore(fallback_file=folder / "b-tokens.bin"),
         )
@@ -92,7 +137,7 @@ def main() -> int:
         assert session is not None
         runtime.current = LoginResult(staff, session.campus_id, False)
         runtime.start_sync()
-        state = TriageState(runtime, site=SiteConfig(server_url=server.url), lang="zh_CN")
+        state = TriageState(runtime, site=SiteConfig(server_url=urls), lang="zh_CN")
         window = DisplayWindow("zh_CN")
         window.resize(1920, 1080)
         window.show()

@@ -30,11 +30,14 @@ the code with ``issue_pickup_code`` either way and the handler stores its digest
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -103,9 +106,40 @@ DIGEST_PREFIX = "s1$"  # scrypt, the parameters below
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
 
 
+_UNSEEN: contextvars.ContextVar[bool] = contextvars.ContextVar("pickup_digests_unseen", default=False)
+UNSEEN_DIGEST = DIGEST_PREFIX + "0" * 64
+
+
+@contextlib.contextmanager
+def digests_unseen() -> Iterator[None]:
+    """Within: ``code_digest`` answers ``UNSEEN_DIGEST`` without hashing. Only for a caller that blanks
+    every digest before anything can read it (a PC replaying a clinic hub's LAN list for a user who gets
+    pickup-code digests blank, see ``shared.store.store._lan_replay_from``): there the slow hash of
+    each ``rx.review`` was thrown away."""
+    token = _UNSEEN.set(True)
+    try:
+        yield
+    finally:
+        _UNSEEN.reset(token)
+
+
 def code_digest(prescription_id: str, code: str) -> str:
     """What is stored instead of the code: slow and salted with the prescription, so one digest cannot
     serve two prescriptions and reversing it costs hours, not seconds (see the module docstring)."""
+    if _UNSEEN.get():
+        return UNSEEN_DIGEST
+    return _slow_digest(prescription_id, code)
+
+
+@functools.lru_cache(maxsize=4096)
+def _slow_digest(prescription_id: str, code: str) -> str:
+    """``code_digest`` itself.
+
+    Remembered per process for the pairs already hashed: a PC runs the same ``rx.review`` and
+    ``rx.dispense`` again and again (its own pending ones rebased on every pulled page, a clinic hub's
+    LAN list replayed), and each run hashed the same code again (30 ms quiet, 0.3 s on a busy PC). A
+    guess at a code is a new pair, so it still pays the full hash; the codes kept here are the ones the
+    mutations in this process's outbox or LAN list already carry in plain text."""
     salt = f"clinic-pickup\x1f{prescription_id}".encode()
     derived = hashlib.scrypt(code.encode(), salt=salt, **_SCRYPT)  # type: ignore[arg-type]
     return DIGEST_PREFIX + derived.hex()
@@ -115,7 +149,7 @@ def digest_matches(prescription_id: str, code: str, digest: str) -> bool:
     """Whether ``code`` is the one ``digest`` was made from (constant-time compare; old SHA-256 digests
     of codes issued before the slow hash still match until those codes expire)."""
     if digest.startswith(DIGEST_PREFIX):
-        return hmac.compare_digest(code_digest(prescription_id, code), digest)
+        return hmac.compare_digest(_slow_digest(prescription_id, code), digest)
     legacy = hashlib.sha256(f"pickup\x1f{prescription_id}\x1f{code}".encode()).hexdigest()
     return hmac.compare_digest(legacy, digest)
 

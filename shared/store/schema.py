@@ -4,7 +4,7 @@ Each step is applied once, in order, inside one transaction. Never edit a releas
 
 ``LocalView.find`` looks rows up by equality on a kind's ``INDEXES`` and ``UNIQUE`` fields. Rather than
 one JSON expression index per field (every write would parse the JSON once per index), each row carries
-the values of its kind's first ``KEY_SLOTS`` such fields in plain columns ``k1``…``k6``, filled in Python
+the values of its kind's first ``KEY_SLOTS`` such fields in plain columns ``k1``…``k8``, filled in Python
 when the row is written and indexed as ``(kind, kN)``. The layout is derived from the entity models; when
 a new app version changes it, ``open`` refills the columns (see ``LocalStore.open``).
 """
@@ -17,13 +17,17 @@ from typing import Any
 
 from shared.domain.entities import ENTITY_TYPES
 
-KEY_SLOTS = 6
+# Enough for every kind's fields (rx has 8: a field beyond the slots is a scan with json_extract over
+# every row of the kind, which made each replayed LAN ``rx.create``, looking its number up, cost ~10 ms
+# per 1,000 pending prescriptions).
+KEY_SLOTS = 8
 SLOT_COLUMNS = tuple(f"k{n}" for n in range(1, KEY_SLOTS + 1))
 # kind -> its equality-searchable fields in slot order (fields beyond KEY_SLOTS are found by a scan)
 KEY_FIELDS: dict[str, tuple[str, ...]] = {
     entity.KIND: tuple(dict.fromkeys((*entity.INDEXES, *entity.UNIQUE))) for entity in ENTITY_TYPES
 }
-KEY_LAYOUT = json.dumps(KEY_FIELDS, sort_keys=True)
+# the slot count is part of the layout: more slots means the columns are refilled
+KEY_LAYOUT = json.dumps({"slots": KEY_SLOTS, "fields": KEY_FIELDS}, sort_keys=True)
 
 
 def slot_value(value: Any) -> Any:
@@ -36,7 +40,7 @@ def slot_value(value: Any) -> Any:
 
 
 def slots_of(kind: str, data: dict[str, Any]) -> tuple[Any, ...]:
-    """The k1…k6 values of a row (None where the kind has fewer fields)."""
+    """The k1…k8 values of a row (None where the kind has fewer fields)."""
     fields = KEY_FIELDS.get(kind, ())[:KEY_SLOTS]
     values = [slot_value(data.get(field)) for field in fields]
     return (*values, *([None] * (KEY_SLOTS - len(values))))
@@ -148,6 +152,18 @@ MIGRATIONS: tuple[str, ...] = (
         refused INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX ix_overlay_client_seq ON overlay (client_seq);
+    """,
+    # 3: two more key slots, so every kind's searchable fields have one (rx: day and number; queue
+    # tickets: number_key). ``refresh_key_slots`` fills them (the layout names the slot count).
+    """
+    ALTER TABLE entity ADD COLUMN k7;
+    ALTER TABLE entity ADD COLUMN k8;
+    ALTER TABLE overlay ADD COLUMN k7;
+    ALTER TABLE overlay ADD COLUMN k8;
+    CREATE INDEX ix_entity_k7 ON entity (kind, k7) WHERE k7 IS NOT NULL;
+    CREATE INDEX ix_entity_k8 ON entity (kind, k8) WHERE k8 IS NOT NULL;
+    CREATE INDEX ix_overlay_k7 ON overlay (kind, k7) WHERE k7 IS NOT NULL;
+    CREATE INDEX ix_overlay_k8 ON overlay (kind, k8) WHERE k8 IS NOT NULL;
     """,
 )
 

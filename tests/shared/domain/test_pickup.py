@@ -107,3 +107,17 @@ def test_a_scanned_qr_or_a_typed_code_finds_the_prescription() -> None:
     assert parse_pickup_scan("２４６８１０") == (None, "246810")
     assert [s.prescription_id for s in find_by_code(states.values(), "246810")] == ["rx-1"]
     assert find_by_code(states.values(), "999999") == []
+
+
+def test_a_digest_nobody_reads_is_not_hashed_and_a_real_one_is_hashed_once() -> None:
+    from shared.domain import pickup
+
+    real = code_digest("rx-9", "246810")
+    assert real.startswith(pickup.DIGEST_PREFIX) and real != pickup.UNSEEN_DIGEST
+    with pickup.digests_unseen():
+        assert code_digest("rx-9", "246810") == pickup.UNSEEN_DIGEST
+        assert pickup.digest_matches("rx-9", "246810", real)  # a stored digest is still checked for real
+        assert not pickup.digest_matches("rx-9", "135790", real)
+    assert code_digest("rx-9", "246810") == real
+    before = pickup._slow_digest.cache_info().hits
+    assert code_digest("rx-9", "246810") == real and pickup._slow_digest.cache_info().hits == before + 1
