@@ -392,7 +392,9 @@ def test_each_role_sees_its_tabs(open_window: Callable[..., AdminWindow]) -> Non
     auditor = open_window("auditor")
     assert tab_widgets(auditor) == [auditor.audit]
     security = open_window("security")
-    assert tab_widgets(security) == [security.staff, security.hubs] and "安全管理员" in security.role_note.text()
+    assert (
+        tab_widgets(security) == [security.staff, security.hubs] and "安全管理员" in security.role_note.text()
+    )
     assert not security.hubs.audit_button.isVisibleTo(security.hubs)  # the audit log is not its to read
     assert not security.runtime.network.is_running()  # keeps no copy of the hospital's data
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.hub import CutLink, HubProcess
+from tests.support.hub import CutLink, HubProcess, stop_all
 from tests.support.server import ServerProcess
 
 
@@ -32,6 +32,12 @@ class Clinic:
 def hub_credential() -> str:
     """The hub's credential; a real enrolment needs the central side (``clinic hub-enrol``)."""
     return "hub_test.not-enrolled-secret"
+
+
+@pytest.fixture(autouse=True)
+def _no_hub_left_running() -> Iterator[None]:
+    yield
+    stop_all()
 
 
 @pytest.fixture

@@ -132,6 +132,16 @@ class CutLink:
                     s.close()
 
 
+STARTED: list[HubProcess] = []  # every hub a test started: ``stop_all`` after each test ends them all
+
+
+def stop_all() -> None:
+    """Stop every hub process still running (a test that replaced or restarted its hub leaves the new
+    one to this)."""
+    while STARTED:
+        STARTED.pop().stop()
+
+
 class HubProcess:
     """``clinic hub`` in a subprocess; logs go to ``log_path``."""
 
@@ -162,6 +172,7 @@ class HubProcess:
     def start(self, timeout: float = 30.0) -> HubProcess:
         env = {**os.environ, "CLINIC_HUB_CREDENTIAL": self.credential, **self.env}
         log = self.log_path.open("ab")
+        STARTED.append(self)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
