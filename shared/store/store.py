@@ -846,7 +846,7 @@ class LocalStore:
     def lan_count(self) -> int:
         """Other PCs' mutations this PC holds from the clinic hub and shows on top of confirmed state."""
         with self.reading() as view:
-            return int(view.conn.execute("SELECT count(*) FROM lan_mutation").fetchone()[0])
+            return int(view.conn.execute(f"SELECT count(*) FROM lan_mutation WHERE {_NOT_OWN}").fetchone()[0])
 
     def bootstrap_state(self) -> BootstrapState | None:
         value = self.state("bootstrap")
@@ -957,7 +957,9 @@ class LocalStore:
                 "lan_overlay_rows": int(
                     conn.execute("SELECT count(*) FROM overlay WHERE client_seq < 0").fetchone()[0]
                 ),
-                "lan_mutations": int(conn.execute("SELECT count(*) FROM lan_mutation").fetchone()[0]),
+                "lan_mutations": int(
+                    conn.execute(f"SELECT count(*) FROM lan_mutation WHERE {_NOT_OWN}").fetchone()[0]
+                ),
             }
 
     def backup_to(self, target: Path | str) -> Path:
@@ -1098,15 +1100,18 @@ def _rebase_overlay(conn: sqlite3.Connection, touched: set[tuple[str, str]]) -> 
     the rules now refuse shows no effect until the server answers. Returns the kinds whose view changed."""
     if not touched:
         return set()
+    # own entries only, and not those in the hub's LAN list: ``_lan_replay_from`` runs them at their
+    # place in hub order
     pending = conn.execute(
-        "SELECT mutation_id, client_seq FROM outbox WHERE status IN ('pending', 'sent') ORDER BY client_seq"
-    ).fetchall()  # own entries only: LAN overlay rows (client_seq < 0) have no outbox row
+        "SELECT mutation_id, client_seq FROM outbox WHERE status IN ('pending', 'sent') "
+        "AND mutation_id NOT IN (SELECT mutation_id FROM lan_mutation) ORDER BY client_seq"
+    ).fetchall()
     if not pending:
         return set()
     written: dict[str, set[tuple[str, str]]] = {}
     for mutation_id, kind, entity_id in conn.execute(
         "SELECT o.mutation_id, o.kind, o.id FROM overlay o JOIN outbox b ON b.mutation_id = o.mutation_id "
-        "WHERE b.status IN ('pending', 'sent')"
+        "WHERE b.status IN ('pending', 'sent') AND o.client_seq > 0"
     ):
         written.setdefault(mutation_id, set()).add((kind, entity_id))
     first = next((n for n, (m, _) in enumerate(pending) if written.get(m, set()) & touched), None)
@@ -1181,17 +1186,23 @@ def _settle_overlay(conn: sqlite3.Connection, cursor: int) -> set[str]:
 
 
 # -- the clinic hub's LAN list ---------------------------------------------------------------------
-# Other PCs' mutations a clinic hub shares while the central API has not confirmed them. They are kept
-# in ``lan_mutation`` (in hub order) and replayed through the shared handlers into the overlay with
+# The mutations a clinic hub shares while the central API has not confirmed them. They are kept in
+# ``lan_mutation`` (in hub order) and replayed through the shared handlers into the overlay with
 # ``client_seq = hub_seq - LAN_SEQ_BASE``: negative, so below every own pending write (own client_seq
-# >= 1) in ``LocalView``'s "newest write wins", and never joined to the outbox (no outbox row has their
-# ids: entries of this PC's own outbox are ignored). Everything else reading the overlay sees them.
+# >= 1) in ``LocalView``'s "newest write wins". This PC's own entries the hub shared are among them (same
+# mutation_id as in the outbox): they run at their place in hub order, so other PCs' work built on them
+# passes the local rules; each own mutation has overlay rows at one position only (the LAN one once its
+# entry is held, its client_seq before and after), so it never shows twice. Only own entries the hub
+# has not shared yet stay on top. Everything else reading the overlay sees them.
 
 LAN_SEQ_BASE = 2**62
 LAN_STATE = "lan"  # {"hub_id", "epoch", "after", "upstream", "backlog"}
 _LAN_COLUMNS = (
     "hub_seq, mutation_id, client_id, device_id, staff_id, campus_id, name, args, base_version, occurred_at"
 )
+
+
+_NOT_OWN = "mutation_id NOT IN (SELECT mutation_id FROM outbox)"
 
 
 def _lan_seq(hub_seq: int) -> int:
@@ -1204,6 +1215,11 @@ def _lan_clear(conn: sqlite3.Connection) -> tuple[set[str], set[tuple[str, str]]
     if conn.execute("SELECT 1 FROM lan_mutation LIMIT 1").fetchone() is None:
         return set(), set()
     written = set(conn.execute("SELECT DISTINCT kind, id FROM overlay WHERE client_seq < 0").fetchall())
+    # this PC's own entries go back on top, at their client_seq (the caller rebases them on what is left)
+    conn.execute(
+        "UPDATE overlay SET client_seq = (SELECT b.client_seq FROM outbox b WHERE b.mutation_id = overlay.mutation_id) "
+        "WHERE client_seq < 0 AND mutation_id IN (SELECT mutation_id FROM outbox)"
+    )
     conn.execute("DELETE FROM overlay WHERE client_seq < 0")
     conn.execute("DELETE FROM lan_mutation")
     return {kind for kind, _ in written}, written
@@ -1253,20 +1269,9 @@ def lan_replay(
         if hub_seq is not None and (start is None or hub_seq < start):
             start = hub_seq
 
-    own: set[str] = set()
-    ids = [e.mutation_id for e in entries]
-    for first in range(0, len(ids), 500):
-        chunk = ids[first : first + 500]
-        marks = ",".join("?" * len(chunk))
-        own.update(
-            m
-            for (m,) in conn.execute(f"SELECT mutation_id FROM outbox WHERE mutation_id IN ({marks})", chunk)
-        )
     new_rows = []
     for entry in entries:
         after = max(after, entry.hub_seq)
-        if entry.mutation_id in own:
-            continue
         row = conn.execute(
             "SELECT hub_seq FROM lan_mutation WHERE mutation_id = ?", (entry.mutation_id,)
         ).fetchone()
@@ -1306,7 +1311,9 @@ def lan_replay(
         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         new_rows,
     )
-    # applied upstream and covered by the confirmed state: the pulled rows take over, no flicker
+    # applied upstream and covered by the confirmed state: the pulled rows take over, no flicker. An own
+    # entry whose outcome this PC has not stored yet keeps its (now effectless) row, so that nothing runs
+    # it again on top of the confirmed state meanwhile
     settled = conn.execute(
         "SELECT hub_seq, mutation_id FROM lan_mutation WHERE status = 'applied' AND coalesce(seq, 0) <= ?",
         (cursor,),
@@ -1321,7 +1328,11 @@ def lan_replay(
         conn.execute(
             "DELETE FROM overlay WHERE mutation_id = ? AND client_seq = ?", (mutation_id, _lan_seq(hub_seq))
         )
-        conn.execute("DELETE FROM lan_mutation WHERE hub_seq = ?", (hub_seq,))
+        conn.execute(
+            "DELETE FROM lan_mutation WHERE hub_seq = ? AND mutation_id NOT IN "
+            "(SELECT mutation_id FROM outbox WHERE status IN ('pending', 'sent'))",
+            (hub_seq,),
+        )
     # confirmed rows changed under LAN rows: replay from the first LAN entry that wrote one of them
     if conn.execute("SELECT 1 FROM overlay WHERE client_seq < 0 LIMIT 1").fetchone() is not None:
         for kind, entity_id in touched:
@@ -1335,7 +1346,7 @@ def lan_replay(
         (refused,) = conn.execute("SELECT min(hub_seq) FROM lan_mutation WHERE refused = 1").fetchone()
         earliest(refused)
     if start is not None:
-        replay_kinds, replay_written = _lan_replay_from(conn, start)
+        replay_kinds, replay_written = _lan_replay_from(conn, start, cursor=cursor)
         kinds |= replay_kinds
         written |= replay_written
     if lan_next is not None:
@@ -1354,11 +1365,14 @@ def lan_replay(
     return kinds, written
 
 
-def _lan_replay_from(conn: sqlite3.Connection, start: int) -> tuple[set[str], set[tuple[str, str]]]:
+def _lan_replay_from(
+    conn: sqlite3.Connection, start: int, *, cursor: int
+) -> tuple[set[str], set[tuple[str, str]]]:
     """Run every held LAN entry from ``hub_seq`` ``start`` on again, in hub order, through the shared
-    handlers on the confirmed state plus the LAN entries before it (this PC's own pending writes are set
-    aside meanwhile, then put back on top). Staff roles come from the Staff row, never from the entry;
-    an entry the local rules refuse shows no effect."""
+    handlers on the confirmed state plus the LAN entries before it. This PC's own entries in the list run
+    at their place too (unless their outcome is known and covered, or rejected); its own pending writes
+    the hub has not shared are set aside meanwhile, then put back on top. Staff roles come from the Staff
+    row, never from the entry; an entry the local rules refuse shows no effect."""
     first = _lan_seq(start)
     written: set[tuple[str, str]] = set(
         conn.execute(
@@ -1366,6 +1380,12 @@ def _lan_replay_from(conn: sqlite3.Connection, start: int) -> tuple[set[str], se
         )
     )
     conn.execute("DELETE FROM overlay WHERE client_seq < 0 AND client_seq >= ?", (first,))
+    # own entries the hub now shares leave their place on top: they run below at their hub_seq
+    shared_own = "mutation_id IN (SELECT mutation_id FROM lan_mutation WHERE hub_seq >= ?)"
+    written.update(
+        conn.execute(f"SELECT DISTINCT kind, id FROM overlay WHERE client_seq > 0 AND {shared_own}", (start,))
+    )
+    conn.execute(f"DELETE FROM overlay WHERE client_seq > 0 AND {shared_own}", (start,))
     own = conn.execute("SELECT 1 FROM overlay WHERE client_seq > 0 LIMIT 1").fetchone() is not None
     if own:
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS own_overlay AS SELECT * FROM overlay WHERE 0")
@@ -1379,9 +1399,18 @@ def _lan_replay_from(conn: sqlite3.Connection, start: int) -> tuple[set[str], se
     # this user gets pickup-code digests blank (both copies): _insert_overlay blanks what a replayed
     # rx.review hashes before anything reads it, so the slow hash is not computed
     blanked = {"pickup_code", "rx"} <= restricted
+    session_value = _state_get(conn, "session")
+    session_staff = Staff.model_validate(session_value["staff"]) if session_value else None
     try:
+        # own: 0 another PC's entry; 1 this PC's, to run; 2 this PC's, settled or rejected (no effect)
         rows = conn.execute(
-            f"SELECT {_LAN_COLUMNS} FROM lan_mutation WHERE hub_seq >= ? ORDER BY hub_seq", (start,)
+            f"SELECT {', '.join('l.' + c.strip() for c in _LAN_COLUMNS.split(','))}, "
+            "CASE WHEN b.mutation_id IS NULL THEN 0 "
+            "WHEN (l.status = 'applied' AND coalesce(l.seq, 0) <= ?) OR b.status = 'rejected' "
+            "OR (b.status = 'applied' AND coalesce(b.seq, 0) <= ?) THEN 2 ELSE 1 END "
+            "FROM lan_mutation l LEFT JOIN outbox b ON b.mutation_id = l.mutation_id "
+            "WHERE l.hub_seq >= ? ORDER BY l.hub_seq",
+            (cursor, cursor, start),
         ).fetchall()
         for (
             hub_seq,
@@ -1394,8 +1423,14 @@ def _lan_replay_from(conn: sqlite3.Connection, start: int) -> tuple[set[str], se
             args,
             base_version,
             at,
+            own_entry,
         ) in rows:
-            with pickup_rules.digests_unseen() if blanked else contextlib.nullcontext():
+            if own_entry == 2:
+                refused_now.append((0, hub_seq))
+                continue
+            # this PC's own writes are shown as it made them (no masking), like its other pending ones
+            unseen = blanked and not own_entry
+            with pickup_rules.digests_unseen() if unseen else contextlib.nullcontext():
                 writes = _lan_effect(
                     view,
                     staff_cache,
@@ -1406,11 +1441,18 @@ def _lan_replay_from(conn: sqlite3.Connection, start: int) -> tuple[set[str], se
                     campus_id,
                     base_version,
                     at,
+                    fallback=session_staff if own_entry else None,
                 )
             refused_now.append((0 if writes is not None else 1, hub_seq))
             if not writes:
                 continue
-            _insert_overlay(conn, mutation_id, _lan_seq(hub_seq), writes, restricted=restricted)
+            _insert_overlay(
+                conn,
+                mutation_id,
+                _lan_seq(hub_seq),
+                writes,
+                restricted=frozenset() if own_entry else restricted,
+            )
             written.update((w.KIND, w.id) for w in writes)
         conn.executemany("UPDATE lan_mutation SET refused = ? WHERE hub_seq = ?", refused_now)
     finally:
@@ -1430,14 +1472,19 @@ def _lan_effect(
     campus_id: str | None,
     base_version: int | None,
     occurred_at: str,
+    *,
+    fallback: Staff | None = None,
 ) -> list[Entity] | None:
-    """What one LAN entry writes under the local rules, or None when they refuse it."""
+    """What one LAN entry writes under the local rules, or None when they refuse it. ``fallback``: this
+    PC's session staff, for its own entries when the Staff row is not held."""
     spec = REGISTRY.get(name)
     if spec is None:
         return None
     if staff_id not in staff_cache:
         staff_cache[staff_id] = view.get(Staff, staff_id)
     staff = staff_cache[staff_id]
+    if staff is None and fallback is not None and fallback.id == staff_id:
+        staff = fallback
     roles = frozenset(staff.roles) if staff is not None and not staff.voided else frozenset()
     if not spec.roles & roles:
         log.info("LAN %s by staff %s: no role here may do it; not shown", name, staff_id)

@@ -578,12 +578,6 @@ def _doctor_of(store: LocalStore, campus_id: str) -> str:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: a PC sets its own pending writes aside while it replays the LAN list, so another "
-    "PC's entry that builds on this PC's own pending row (a review of the doctor's own unconfirmed "
-    "prescription) is refused locally until the central API confirms the row",
-)
 def test_the_authors_pc_sees_others_work_on_its_own_pending_rows(pcs: Pcs) -> None:
     clinic = pcs.clinic
     doctor = pcs.add("doctor", "doctor1")
@@ -591,6 +585,7 @@ def test_the_authors_pc_sees_others_work_on_its_own_pending_rows(pcs: Pcs) -> No
     register_doctor_key(doctor)
     register_pharmacist_key(ph1)
     until(pcs.converged, what="keys registered online")
+    pcs.sync_all()  # the doctor's PC pulled before the pharmacist's key was applied: pull it too
     clinic.link.cut()
     clinic.hub.wait_upstream(False)
     (patient,) = patients(doctor.store, 1)

@@ -84,7 +84,8 @@ def test_other_pcs_pending_work_shows_on_this_pc_under_its_own_pending_work(
     called = b.get(QueueTicket, t1)
     assert called is not None and called.status == "called"
 
-    # an entry B itself recorded comes back in the LAN list: ignored (it is in B's own outbox)
+    # an entry B itself recorded comes back in the LAN list: it runs at its hub position (once), and
+    # counts() lists only other PCs' entries
     mine = b.outbox()[-1]
     hub.add(b, [mine])
     feed(b, hub.page_after(b.lan_after()))
