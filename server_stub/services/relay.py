@@ -168,29 +168,30 @@ async def relay(
         )
         jobs.append((batch, principal, work))
 
-    # The slow pickup-code hashes (``push.hash_codes_ahead``) of all batches start at once, outside the
-    # write lock; each batch is queued for the committer, in the order given, as soon as its own codes
-    # are hashed, so the writer applies the first batches while later codes are still hashing.
-    hashing = [
-        asyncio.ensure_future(
-            push.hash_codes_ahead(batch.mutations if work.keywords["refuse"] is None else [])
-        )
-        for batch, _principal, work in jobs
-    ]
-    applying: list[asyncio.Future[push.PushResult]] = []
-    for (batch, principal, work), ahead in zip(jobs, hashing, strict=True):
-        await ahead
-        # A task runs its first step (which queues the job) in the order the tasks were made.
-        applying.append(
-            asyncio.ensure_future(
-                committer.run(
-                    work,
-                    size=max(1, len(batch.mutations)),
-                    keys=push.PushKeys.of(batch.client_id, principal, batch.mutations),
-                )
+    # The slow pickup-code hashes of the batches the server will run (``push.hash_codes_ahead``), on a
+    # few threads before the write lock is taken. All of them first: queued batch by batch as their
+    # codes were ready, the batches ran in many small transactions and the relay got slower.
+    await push.hash_codes_ahead(
+        [
+            envelope
+            for batch, _principal, work in jobs
+            if work.keywords["refuse"] is None
+            for envelope in batch.mutations
+        ]
+    )
+    # Queued in order (each ``run`` queues before it first waits), so the committer applies them in
+    # this order, in as few transactions as it can.
+    runs = await asyncio.gather(
+        *(
+            committer.run(
+                work,
+                size=max(1, len(batch.mutations)),
+                keys=push.PushKeys.of(batch.client_id, principal, batch.mutations),
             )
-        )
-    runs = await asyncio.gather(*applying, return_exceptions=True)
+            for batch, principal, work in jobs
+        ),
+        return_exceptions=True,
+    )
     results: list[RelayResult] = []
     head = 0
     for (batch, principal, work), run in zip(jobs, runs, strict=True):
