@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -16,6 +18,7 @@ from server_stub.db.engine import Database
 from server_stub.services import auth, hubs
 from server_stub.services.auth import Principal
 from server_stub.services.clock import utcnow
+from server_stub.services.group_commit import GroupCommitter
 from server_stub.services.hubs import HubPrincipal
 from server_stub.services.notifier import FeedNotifier
 from server_stub.services.shared_reads import SharedReads
@@ -152,17 +155,36 @@ async def get_hub(
         action = f"{request.method} {request.url.path}"
         raise PermissionDenied(tr("hub.only", lang, action=action), code="hub_only")
     db: Database = request.app.state.db
+    now = utcnow()
 
     def check() -> HubPrincipal:
-        now = utcnow()
         with db.read() as conn:
-            found = hubs.authenticate(conn, token=token, now=now, lang=lang)
-        if found.seen_due:
-            with db.write() as conn:
-                hubs.note_seen(conn, hub_id=found.hub_id, now=now)
-        return found
+            return hubs.authenticate(conn, token=token, now=now, lang=lang)
 
-    return await run_in_threadpool(check)
+    found = await run_in_threadpool(check)
+    if found.seen_due:
+        _note_seen_later(request.app.state.committer, found.hub_id, now)
+    return found
+
+
+_noting: set[asyncio.Task[None]] = set()
+
+
+def _note_seen_later(committer: GroupCommitter, hub_id: str, now: dt.datetime) -> None:
+    """Write the hub's ``last_seen_at`` in the group committer's next transaction without holding up
+    the request: it waited here for the write lock, and a hub's pull behind a large relay group failed
+    with ``database busy``. The time is only shown to IT (the next due request notes it again if this
+    write fails); the hub's credential was checked above, before anything."""
+
+    async def note() -> None:
+        try:
+            await committer.run(functools.partial(hubs.note_seen, hub_id=hub_id, now=now))
+        except Exception:  # noqa: BLE001 - noted again on the hub's next request
+            log.warning("noting hub %s as seen failed", hub_id, exc_info=True)
+
+    task = asyncio.get_running_loop().create_task(note())
+    _noting.add(task)
+    task.add_done_callback(_noting.discard)
 
 
 HubDep = Annotated[HubPrincipal, Depends(get_hub)]

@@ -168,6 +168,17 @@ async def relay(
         )
         jobs.append((batch, principal, work))
 
+    # The slow pickup-code hashes of the batches the server will run (``push.hash_codes_ahead``), on a
+    # few threads before the write lock is taken. All of them first: queued batch by batch as their
+    # codes were ready, the batches ran in many small transactions and the relay got slower.
+    await push.hash_codes_ahead(
+        [
+            envelope
+            for batch, _principal, work in jobs
+            if work.keywords["refuse"] is None
+            for envelope in batch.mutations
+        ]
+    )
     # Queued in order (each ``run`` queues before it first waits), so the committer applies them in
     # this order, in as few transactions as it can.
     runs = await asyncio.gather(

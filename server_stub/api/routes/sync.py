@@ -69,6 +69,7 @@ async def push_mutations(body: PushRequest, principal: AnyStaffDep, request: Req
         lang=lang,
     )
     keys = push.PushKeys.of(body.client_id, principal, body.mutations)
+    await push.hash_codes_ahead(body.mutations)
     try:
         result = await committer.run(work, size=len(body.mutations), keys=keys)
     except Exception as failure:
