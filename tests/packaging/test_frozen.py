@@ -163,6 +163,7 @@ def test_the_installed_frozen_app_updates_itself_from_a_signed_mirror(
     """install_linux.sh installs the real frozen bundle (its self-test runs first); then the bundle's own
     ``update`` command verifies a newer release on a loopback TUF mirror, installs it beside itself,
     self-tests it and switches, keeping the frozen version to roll back to."""
+    from shared.store.schema import MIGRATIONS
     from shared.update.repository import add_release, create_keys, init_repository, publish
     from tests.packaging.support import MirrorServer, fake_release
 
@@ -197,7 +198,8 @@ def test_the_installed_frozen_app_updates_itself_from_a_signed_mirror(
     root = tmp_path / "opt" / app
     major, minor, patch = (int(p) for p in version.split("."))
     newer = f"{major}.{minor}.{patch + 1}"
-    fake = fake_release(tmp_path / "artifacts", newer)  # a tiny stand-in for the next build
+    # a tiny stand-in for the next build, at the local database schema the installed one left behind
+    fake = fake_release(tmp_path / "artifacts", newer, schema=len(MIGRATIONS))
     add_release(repo, keys, fake, app=app, version=newer, platform="test-x86_64", entry=f"clinic-{app}")
     publish(repo, mirror)
     env = {
