@@ -18,7 +18,7 @@ import pytest
 from shared.ids import new_id
 from tests.hub.conftest import Clinic
 from tests.support.api import ApiUser, patient_args
-from tests.support.hub import CutLink, HubProcess
+from tests.support.hub import CutLink, HubProcess, enrol_hub
 from tests.support.server import ServerProcess
 
 pytest.importorskip("server_stub.api.routes.hub", reason="needs the central API's hub routes (hubcentral)")
@@ -26,26 +26,7 @@ pytest.importorskip("server_stub.api.routes.hub", reason="needs the central API'
 
 def enrol(central: ServerProcess, campus: str = "MAIN") -> str:
     """A credential from ``clinic hub-enrol`` on the central's database (printed once, last line)."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shared.cli",
-            "hub-enrol",
-            "--db",
-            central.db_url,
-            "--name",
-            "test hub",
-            "--campus",
-            campus,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**__import__("os").environ, **central.env},
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1].strip()
+    return enrol_hub(central, campus)
 
 
 @pytest.fixture

@@ -4,11 +4,14 @@ an account or a source locked by failed logins (security administrator)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Protocol
 
 from fastapi import APIRouter, Request
+from sqlalchemy import Connection
 
 from server_stub.api.deps import DbDep, LangDep, PrincipalDep, SecurityAdminDep, SettingsDep, SignedInDep
 from server_stub.config import ServerSettings
+from server_stub.db.engine import Database
 from server_stub.services import auth, desk_slots, hubs
 from server_stub.services.clock import utcnow
 from server_stub.services.login_throttle import ThrottlePolicy
@@ -17,6 +20,61 @@ from shared.errors import AuthFailed, ValidationFailed
 from shared.protocol.models import ErrorBody, LoginRequest, LoginResponse, UnlockRequest, UnlockResponse
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class LoginFields(Protocol):
+    """What a login and a first login with a setup code both name."""
+
+    username: str
+    device_id: str
+    campus_id: str | None
+    device_secret: str | None
+
+
+def login_source(conn: Connection, request: Request, now: dt.datetime) -> str:
+    """Where a login (or a first login with a setup code) comes from, for the throttle: the peer's
+    address, or the PC behind an enrolled clinic hub that names itself (``hubs.forwarded_source``)."""
+    peer = request.client.host if request.client else ""
+    return hubs.forwarded_source(conn, request.headers, peer, now=now)
+
+
+def issue_login(
+    db: Database,
+    settings: ServerSettings,
+    lang: str,
+    body: LoginFields,
+    *,
+    password: str,
+    checked: auth.PasswordCheck,
+    source: str,
+    now: dt.datetime,
+) -> auth.LoginResult:
+    """Log ``body``'s user in with an already checked password (``auth.login``); a refusal is raised
+    after its transaction commits, so the failure count and the audit entry stick."""
+    failure: AuthFailed | None = None
+    with db.write() as conn:
+        try:
+            result = auth.login(
+                conn,
+                username=body.username,
+                password=password,
+                checked=checked,
+                device_id=body.device_id,
+                campus_id=body.campus_id,
+                now=now,
+                ttl=dt.timedelta(hours=settings.token_ttl_hours),
+                threshold=settings.lockout_threshold,
+                lockout=dt.timedelta(minutes=settings.lockout_minutes),
+                lang=lang,
+                source=source,
+                device_secret=body.device_secret,
+                source_policy=_policy(settings),
+            )
+        except AuthFailed as error:
+            failure = error
+    if failure is not None:
+        raise failure
+    return result
 
 
 @router.post(
@@ -31,35 +89,14 @@ def login(
     gets 429 ``too_many_attempts`` before any password is checked (see ``services.login_throttle``)."""
     request.app.state.wipes.check_device_blocking(body.device_id, lang)  # a PC marked for a remote wipe
     now = utcnow()
-    failure: AuthFailed | None = None
-    peer = request.client.host if request.client else ""
     with db.read() as conn:
-        source = hubs.forwarded_source(conn, request.headers, peer, now=now)
+        source = login_source(conn, request, now)
         auth.check_source(conn, source=source, now=now, lang=lang)
         check = auth.check_password(conn, username=body.username, password=body.password)
     check = auth.verify(check, body.password)
-    with db.write() as conn:
-        try:
-            result = auth.login(
-                conn,
-                username=body.username,
-                password=body.password,
-                checked=check,
-                device_id=body.device_id,
-                campus_id=body.campus_id,
-                now=now,
-                ttl=dt.timedelta(hours=settings.token_ttl_hours),
-                threshold=settings.lockout_threshold,
-                lockout=dt.timedelta(minutes=settings.lockout_minutes),
-                lang=lang,
-                source=source,
-                device_secret=body.device_secret,
-                source_policy=_policy(settings),
-            )
-        except AuthFailed as error:
-            failure = error  # committed below: the failure count and the audit entry must stick
-    if failure is not None:
-        raise failure
+    result = issue_login(
+        db, settings, lang, body, password=body.password, checked=check, source=source, now=now
+    )
     slot = None
     # a kiosk account holds no data and checks in online only: it numbers nothing itself
     if body.desk_slot is not None and result.campus_id and set(result.staff.roles) - {"kiosk"}:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from server_stub.api.deps import DbDep, LangDep, SecurityAdminDep, SettingsDep, require_roles
-from server_stub.api.routes.auth import _policy
+from server_stub.api.routes.auth import _policy, issue_login, login_source
 from server_stub.db.tables import ENTITY_TABLES
 from server_stub.services import audit, auth, login_throttle, setup_codes, staff_import
 from server_stub.services.auth import Principal
@@ -64,8 +64,8 @@ def setup(
     problem = password_problem(body.new_password, username=body.username, lang=lang)
     if problem is not None:
         raise ValidationFailed(problem, code="weak_password", detail={"field": "new_password"})
-    source = request.client.host if request.client else ""
     with db.read() as conn:
+        source = login_source(conn, request, now)
         auth.check_source(conn, source=source, now=now, lang=lang)
         staff = auth._find_staff(conn, body.username)
         code_hash = setup_codes.pending_hash(conn, staff.id) if staff else None
@@ -123,28 +123,10 @@ def setup(
         raise failure  # after the commit: the failure count and the audit entry stick
     assert password_hash is not None
     checked = auth.PasswordCheck(checked_hash=password_hash, matches=True)
-    with db.write() as conn:
-        try:
-            result = auth.login(
-                conn,
-                username=body.username,
-                password=body.new_password,
-                checked=checked,
-                device_id=body.device_id,
-                campus_id=body.campus_id,
-                now=now,
-                ttl=dt.timedelta(hours=settings.token_ttl_hours),
-                threshold=settings.lockout_threshold,
-                lockout=dt.timedelta(minutes=settings.lockout_minutes),
-                lang=lang,
-                source=source,
-                device_secret=body.device_secret,
-                source_policy=_policy(settings),
-            )
-        except AuthFailed as error:
-            failure = error  # the password stands; the login (e.g. a campus not assigned) does not
-    if failure is not None:
-        raise failure
+    # the password stands whatever follows; the login itself (e.g. a campus not assigned) may not
+    result = issue_login(
+        db, settings, lang, body, password=body.new_password, checked=checked, source=source, now=now
+    )
     return LoginResponse(
         token=result.token,
         expires_at=result.expires_at,
