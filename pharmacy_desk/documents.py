@@ -26,6 +26,7 @@ from shared.domain.prescribing import (
     RxLine,
 )
 from shared.domain.rx_checks import Acknowledgement, Finding, check_prescription
+from shared.domain.rx_rule_sets import rules_for
 from shared.printing.drug_label import DrugLabel, label_from_line, render_labels
 from shared.printing.pick_list import PickItem, PickList, render_pick_list
 from shared.printing.prescription import PrescriptionPrint, render_prescription
@@ -101,8 +102,9 @@ def check_signature(view: Any, rx: Prescription, draft: PrescriptionDraft) -> Si
     return SignatureCheck(verdict.ok, reason, verdict.fingerprint, doctor, rx.signed_at)
 
 
-def findings_of(draft: PrescriptionDraft, lang: str) -> list[Finding]:
-    return check_prescription(draft, lang=lang)
+def findings_of(view: Any, draft: PrescriptionDraft, lang: str) -> list[Finding]:
+    """The checks as the doctor saw them: by the rules in effect when the prescription was written."""
+    return check_prescription(draft, rules_for(view, draft.written_at), lang=lang)
 
 
 def acknowledgements_of(rx: Prescription) -> dict[tuple[str, int | None], Acknowledgement]:
@@ -138,6 +140,7 @@ def prescription_pdf(
         signed_at=rx.signed_at,
         reprint=reprint,
         printed_at=now,
+        rules=rules_for(view, rx.written_at),
     )
     return render_prescription(doc)
 

@@ -236,7 +236,7 @@ def review_detail(store: Any, rx_id: str, lang: str) -> ReviewDetail | None:
     draft = draft_of(store, rx)
     acks = acknowledgements_of(rx)
     checks = []
-    for finding in findings_of(draft, lang):
+    for finding in findings_of(store, draft, lang):
         ack = acks.get(finding.key)
         checks.append(CheckRow(finding, (ack.note or "✓") if ack is not None else None))
     checks.sort(key=lambda c: (c.finding.level != "block", c.finding.line_index or -1))

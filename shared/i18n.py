@@ -183,6 +183,7 @@ _KIND_NAMES: dict[str, dict[str, str]] = {
     "department": {"zh_CN": "科室", "en": "Department", "zh_TW": "科室"},
     "room": {"zh_CN": "诊室", "en": "Room", "zh_TW": "診室"},
     "staff": {"zh_CN": "人员", "en": "Staff member", "zh_TW": "人員"},
+    "rx_rule_set": {"zh_CN": "处方规则版本", "en": "Prescription rules version", "zh_TW": "處方規則版本"},
     "appointment": {"zh_CN": "预约", "en": "Appointment", "zh_TW": "預約"},
     "campus": {"zh_CN": "院区", "en": "Campus", "zh_TW": "院區"},
     "drug": {"zh_CN": "药品", "en": "Drug", "zh_TW": "藥品"},

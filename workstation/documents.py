@@ -32,6 +32,7 @@ from shared.domain.prescribing import (
     PrescriptionDraft,
     new_line,
 )
+from shared.domain.rx_rule_sets import rules_for
 from shared.i18n import tr
 from shared.printing.prescription import PrescriptionPrint, render_prescription
 from shared.printing.visit_note import NoteSection, VisitNotePrint
@@ -57,6 +58,7 @@ def prescription_print(store: Any, rx: Prescription, *, reprint: bool) -> Prescr
         key = view.get(SigningKey, rx.signing_key_id) if rx.signing_key_id else None
         patient = view.get(Patient, rx.patient_id)
         hospital = _hospital(view, rx.campus_id)
+        rules = rules_for(view, rx.written_at)
     return PrescriptionPrint(
         hospital_name=hospital,
         draft=draft,
@@ -66,6 +68,7 @@ def prescription_print(store: Any, rx: Prescription, *, reprint: bool) -> Prescr
         signed_at=rx.signed_at,
         reprint=reprint,
         printed_at=dt.datetime.now().astimezone(),
+        rules=rules,
     )
 
 

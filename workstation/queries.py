@@ -30,6 +30,7 @@ from shared.domain.entities import (
     QueueTicket,
     Room,
     Route,
+    RxRuleSet,
     Schedule,
     SigningKey,
     Staff,
@@ -37,6 +38,8 @@ from shared.domain.entities import (
     Visit,
 )
 from shared.domain.queue_rules import PassReason, QueueOrder, order_for
+from shared.domain.rx_rule_sets import rules_at
+from shared.domain.rx_rules import RuleTable
 from shared.domain.search_keys import normalize_query, pinyin_initials
 
 
@@ -415,6 +418,11 @@ class Formulary:
     routes: dict[str, Route]
     pharmacy: Pharmacy | None
     exam_items: list[ExamItem]
+    # the dated prescription rule tables (``rx_rule_sets.rules_at`` picks the one of a written time)
+    rule_sets: tuple[RxRuleSet, ...] = ()
+
+    def rules_at(self, moment: dt.datetime) -> RuleTable:
+        return rules_at(self.rule_sets, moment)
 
 
 def formulary(store: Any, campus_id: str | None, pharmacy_code: str = "") -> Formulary:
@@ -423,7 +431,8 @@ def formulary(store: Any, campus_id: str | None, pharmacy_code: str = "") -> For
         routes = {r.code: r for r in view.all(Route)}
         pharmacy = doctors_pharmacy(view, campus_id, pharmacy_code)
         items = sorted(view.all(ExamItem), key=lambda i: (i.kind, i.code))
-    return Formulary(frequencies, routes, pharmacy, items)
+        rule_sets = tuple(view.all(RxRuleSet))
+    return Formulary(frequencies, routes, pharmacy, items, rule_sets)
 
 
 def doctors_pharmacy(view: Any, campus_id: str | None, code: str = "") -> Pharmacy | None:

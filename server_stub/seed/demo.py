@@ -325,6 +325,7 @@ def demo_entities(*, today: dt.date, tz: ZoneInfo, patients: int = 1000) -> Iter
     yield from reference.drugs()
     yield from reference.diagnoses()
     yield reference.site_settings()
+    yield reference.rx_rule_set()
     yield from reference.exam_items()
     people = list(generate_patients(patients, seed=7, today=today, year=today.year))
     yield from people

@@ -11,8 +11,20 @@ from importlib import resources
 from typing import Any
 
 from shared.domain.code_sets import SITE_SETTINGS_ID, diagnosis_id
-from shared.domain.entities import DEFAULT_CODE_SET, Diagnosis, Drug, ExamItem, Frequency, Route, SiteSettings
+from shared.domain.entities import (
+    DEFAULT_CODE_SET,
+    Diagnosis,
+    Drug,
+    ExamItem,
+    Frequency,
+    Route,
+    RxRuleSet,
+    SiteSettings,
+)
+from shared.domain.prices import BEFORE_ANY_CHANGE
 from shared.domain.rx_checks import ingredient
+from shared.domain.rx_rule_sets import SHIPPED_VERSION_ID, table_json
+from shared.domain.rx_rules import default_rules
 from shared.domain.search_keys import pinyin_initials
 from shared.ids import reference_id
 
@@ -119,6 +131,16 @@ def diagnoses() -> Iterator[Diagnosis]:
 def site_settings() -> SiteSettings:
     """The demo site uses the demo diagnoses' code set."""
     return SiteSettings(id=SITE_SETTINGS_ID, diagnosis_code_set=DEFAULT_CODE_SET)
+
+
+def rx_rule_set() -> RxRuleSet:
+    """The shipped prescription rules as the first dated version, in effect since before any change."""
+    return RxRuleSet(
+        id=SHIPPED_VERSION_ID,
+        effective_from=BEFORE_ANY_CHANGE,
+        rules=table_json(default_rules()),
+        note="shared/demo_data/rx_rules.json",
+    )
 
 
 def exam_items() -> Iterator[ExamItem]:

@@ -278,6 +278,22 @@ class SiteSettings(Entity):
     changed_by: str | None = None
 
 
+class RxRuleSet(Entity):
+    """One dated version of the prescription rule table (``rx_rules.RuleTable`` as JSON in ``rules``): in
+    effect from ``effective_from`` until a later version's moment. Versions are added by an administrator
+    (``reference.set_rx_rules``, ``clinic import rx_rules``), never edited, and synced like reference data;
+    ``rx_rule_sets.rules_at`` picks the one in effect at a prescription's written time."""
+
+    KIND: ClassVar[str] = "rx_rule_set"
+    SCOPE: ClassVar = "reference"
+
+    effective_from: dt.datetime
+    rules: dict[str, Any]
+    set_by: str | None = None
+    set_at: dt.datetime | None = None
+    note: str = Field(default="", max_length=500)
+
+
 class ExamItem(Entity):
     """A lab or imaging item that a doctor can order."""
 
@@ -1053,6 +1069,7 @@ ENTITY_TYPES: tuple[type[Entity], ...] = (
     Route,
     Diagnosis,
     SiteSettings,
+    RxRuleSet,
     ExamItem,
     Schedule,
     Appointment,

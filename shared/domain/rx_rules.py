@@ -47,6 +47,12 @@ class TypeRule(_Rule):
     label_en: str
     show_label: bool = True
 
+    @model_validator(mode="after")
+    def _default_within_limit(self) -> TypeRule:
+        if self.default_days > self.max_days:
+            raise ValueError(f"default_days {self.default_days} exceeds max_days {self.max_days}")
+        return self
+
 
 class ControlledDaysRule(_Rule):
     """A tighter days limit for some forms on a controlled type (injections, controlled release)."""

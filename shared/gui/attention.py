@@ -122,6 +122,7 @@ MUTATION_LABELS: dict[str, tuple[str, str, str]] = {
     "reference.retire": ("停用基础数据", "Retire reference data", "停用基礎數據"),
     "reference.set_price": ("调整药品价格", "Change drug price", "調整藥品價格"),
     "reference.choose_code_set": ("选用 ICD 编码版本", "Choose ICD code set", "選用 ICD 編碼版本"),
+    "reference.set_rx_rules": ("调整处方规则", "Change prescription rules", "調整處方規則"),
     "queue.reorder": ("调整顺序", "Reorder queue", "調整順序"),
     "queue.set_priority": ("调整优先级", "Change priority", "調整優先級"),
     "queue.undo": ("撤销操作", "Undo", "撤銷操作"),

@@ -68,13 +68,16 @@ class PrescriptionPrint(BaseModel):
     signed_at: dt.datetime | None = None
     reprint: bool = False
     printed_at: dt.datetime
+    # the rule table of the prescription's written time (band colour, corner label); None: the shipped one
+    rules: RuleTable | None = None
 
 
 def render_prescription(
     doc: PrescriptionPrint, rules: RuleTable | None = None, *, font: PdfFont | None = None
 ) -> bytes:
-    """The prescription as A5 PDF bytes (``font``: another registered font, e.g. the CID fallback)."""
-    table = rules or default_rules()
+    """The prescription as A5 PDF bytes (``font``: another registered font, e.g. the CID fallback), by
+    ``rules``, else the document's own (``rx_rule_sets.rules_at`` its written time), else the shipped ones."""
+    table = rules or doc.rules or default_rules()
     draft = doc.draft
     return render_pdf(
         A5,

@@ -53,7 +53,8 @@ from shared.domain.prescribing import (
     type_name,
     usage_zh,
 )
-from shared.domain.rx_rules import BASE_TYPES, RxType, default_rules
+from shared.domain.rx_rule_sets import rules_at
+from shared.domain.rx_rules import BASE_TYPES, RuleTable, RxType
 from shared.domain.units import packs_and_units
 from shared.errors import ValidationFailed
 from shared.gui import theme
@@ -342,9 +343,10 @@ class PrescribingScreen(QWidget):
     def _reference_loaded(self, loaded: tuple[Formulary, dict[str, int] | None]) -> None:
         self.formulary, self.stock = loaded
         self.results_model.set_rows(self.results_model.rows())
+        self.replan()  # the rules may have changed with the reference data
 
     def _changed(self, changes: OpChanges, _initiator: object) -> None:
-        if changes.touches("frequency", "route", "pharmacy", "exam_item", "stock_batch"):
+        if changes.touches("frequency", "route", "pharmacy", "exam_item", "stock_batch", "rx_rule_set"):
             self.load_reference()
         if changes.touches("order_set"):
             self._load_sets()
@@ -495,8 +497,13 @@ class PrescribingScreen(QWidget):
     def _rx_type(self) -> RxType:
         return cast(RxType, self.type_combo.currentData() or "ordinary")
 
+    def rules(self) -> RuleTable:
+        """The prescription rules in effect now (the dated version the PC holds, else the shipped one)."""
+        moment = actions.now_local()
+        return self.formulary.rules_at(moment) if self.formulary is not None else rules_at((), moment)
+
     def _default_days(self) -> int:
-        return default_rules().type_rule(self._rx_type()).default_days
+        return self.rules().type_rule(self._rx_type()).default_days
 
     def add_drug(self, drug: Drug | DrugFacts, **usage: Any) -> RxLine | None:
         formulary = self.formulary
@@ -689,6 +696,7 @@ class PrescribingScreen(QWidget):
             self.total_label.setText(t("rx.total", lang, amount=money(Decimal(0))))
             self.sign_button.setEnabled(False)
             return
+        written_at = actions.now_local()
         self.plan = plan_prescriptions(
             self.lines,
             self._rx_type(),
@@ -696,8 +704,9 @@ class PrescribingScreen(QWidget):
             prescriber=PrescriberFacts.from_staff(staff),
             visit_id=self.consult.visit.id if self.consult else None,
             diagnoses=self.diagnoses(),
-            written_at=actions.now_local(),
+            written_at=written_at,
             department=self.consult.department_name if self.consult else "",
+            rules=self.formulary.rules_at(written_at) if self.formulary is not None else None,
             lang=lang,
         )
         groups = [

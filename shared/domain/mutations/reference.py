@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
+from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -32,6 +33,7 @@ from shared.domain.entities import (
     Queue,
     QueueTicket,
     Role,
+    RxRuleSet,
     SiteSettings,
 )
 from shared.domain.mutations.base import (
@@ -49,6 +51,7 @@ from shared.domain.mutations.base import (
     require,
 )
 from shared.domain.prices import PAST_SLACK, price_at, with_change
+from shared.domain.rx_rule_sets import parse_rules, rule_diff, rule_problems, rules_at, table_json
 from shared.errors import ValidationFailed
 from shared.i18n import kind_name, register
 from shared.ids import reference_id
@@ -79,6 +82,22 @@ register(
         "zh_CN": "生效时间 {at} 已过：调价只能从现在或将来生效",
         "en": "The effective time {at} has passed: a price applies from now or a later time",
         "zh_TW": "生效時間 {at} 已過：調價只能從現在或將來生效",
+    },
+)
+register(
+    "reference.rules_in_past",
+    {
+        "zh_CN": "生效时间 {at} 已过：处方规则只能从现在或将来生效",
+        "en": "The effective time {at} has passed: prescription rules apply from now or a later time",
+        "zh_TW": "生效時間 {at} 已過：處方規則只能從現在或將來生效",
+    },
+)
+register(
+    "reference.rules_invalid",
+    {
+        "zh_CN": "处方规则未保存：{reason}",
+        "en": "Prescription rules not saved: {reason}",
+        "zh_TW": "處方規則未儲存：{reason}",
     },
 )
 register(
@@ -113,6 +132,12 @@ def _kind(value: str) -> str:
     return value
 
 
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("effective_from must carry a time zone")
+    return value
+
+
 class SaveReference(MutationArgs):
     kind: str = Field(min_length=1, max_length=32)
     # The row as ``clinic export`` writes it: field -> text, other rows named by their codes.
@@ -136,12 +161,19 @@ class SetPrice(MutationArgs):
     # None: from the moment the change is applied; else a time now or later (aware)
     effective_from: dt.datetime | None = None
 
-    @field_validator("effective_from")
-    @classmethod
-    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("effective_from must carry a time zone")
-        return value
+    _check_aware = field_validator("effective_from")(_aware)
+
+
+class SetRxRules(MutationArgs):
+    id: str = Field(min_length=1, max_length=64)  # the new version's row (client-made uuid)
+    # the whole ``RuleTable`` as JSON (``rx_rule_sets.table_json``); checked by the handler, which names
+    # the field that is wrong
+    rules: dict[str, Any] = Field(min_length=1, max_length=20)
+    # None: from the moment the change is applied; else a time now or later (aware)
+    effective_from: dt.datetime | None = None
+    note: str = Field(default="", max_length=500)
+
+    _check_aware = field_validator("effective_from")(_aware)
 
 
 class ChooseCodeSet(MutationArgs):
@@ -267,6 +299,55 @@ def set_price(state: StateReader, args: SetPrice, ctx: MutationContext) -> Effec
             "price": str(args.price),
             "effective_from": effective.isoformat(),
             "price_now": str(price_at(after, ctx.now)),
+        },
+    )
+
+
+@mutation(
+    "reference.set_rx_rules",
+    SetRxRules,
+    ADMIN_ROLES,
+    "change the prescription rules from a moment on",
+    campus=_HOSPITAL_WIDE,
+    owner=_ADMIN_WORK,
+)
+def set_rx_rules(state: StateReader, args: SetRxRules, ctx: MutationContext) -> Effect:
+    """A new version of the rule table, in effect from ``effective_from`` (default: now) on; prescriptions
+    written before keep being checked and printed by the rules of their time (``rx_rule_sets.rules_at``).
+    A time already past is refused (it would change what was checked); a table that fails validation is
+    refused naming the field; a table equal to the one in effect at that moment changes nothing."""
+    if state.get(RxRuleSet, args.id) is not None:
+        kind = kind_name(RxRuleSet.KIND, ctx.lang)
+        raise Rejected(ctx.t("entity.duplicate_id", kind=kind, id=args.id), code="duplicate_id")
+    problem = rule_problems(args.rules)
+    if problem is not None:
+        raise Rejected(ctx.t("reference.rules_invalid", reason=problem), code="invalid_rules")
+    table = parse_rules(args.rules)
+    effective = args.effective_from or ctx.now
+    if effective < ctx.now - PAST_SLACK:
+        raise Rejected(ctx.t("reference.rules_in_past", at=effective.isoformat()), code="rules_in_past")
+    effective = max(effective, ctx.now)  # a moment within the slack is now: nothing changes in the past
+    before = rules_at(state.find(RxRuleSet), effective)
+    changes = rule_diff(before, table)
+    if not changes:
+        return Effect(result={"kind": "rx_rules", "changed": False, "effective_from": effective.isoformat()})
+    row = RxRuleSet(
+        id=args.id,
+        effective_from=effective,
+        rules=table_json(table),
+        set_by=ctx.staff_id,
+        set_at=ctx.now,
+        note=args.note,
+        updated_at=ctx.now,
+    )
+    # the changes in the result: the audit entry (which keeps the result) then says what was changed
+    return Effect(
+        writes=[row],
+        result={
+            "kind": "rx_rules",
+            "changed": True,
+            "effective_from": effective.isoformat(),
+            "changes": changes[:50],
         },
     )
 

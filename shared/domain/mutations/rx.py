@@ -12,7 +12,8 @@ prescriptions; pharmacists read them (and review with ``rx.review``, pharmacy mo
   prescription's lines — split first with ``prescribing.split_lines``), ``acknowledgements``
   (``rx_checks.Acknowledgement`` JSON for every warning), ``renewed_from_id`` (optional).
   Each line is stored at the drug's price in effect at ``written_at`` (``prices.price_at``; never later
-  than the server received it), not the price the PC sent. The handler re-runs ``rx_checks.check_prescription`` with the drugs' current facts and the patient's
+  than the server received it), not the price the PC sent. The handler re-runs ``rx_checks.check_prescription``
+  by the rules in effect at that same moment (``rx_rule_sets.rules_at``) with the drugs' current facts and the patient's
   current allergies added: a blocking finding or an unacknowledged warning refuses it (``rx_blocked`` /
   ``rx_unacknowledged``, ``detail`` = the findings). The new row has status ``draft``; result
   ``{"rx_id", "number", "total_amount"}``.
@@ -99,7 +100,8 @@ from shared.domain.prescribing import (
 )
 from shared.domain.prices import price_at
 from shared.domain.rx_checks import Acknowledgement, Finding, check_prescription, ensure_signable
-from shared.domain.rx_rules import RxType, default_rules
+from shared.domain.rx_rule_sets import rules_for
+from shared.domain.rx_rules import RxType
 from shared.errors import BusinessRuleViolation, ValidationFailed
 from shared.i18n import register, state_name, tr
 from shared.security.providers import DEFAULT_ALGORITHM, key_fingerprint, provider_for
@@ -365,7 +367,9 @@ def _run_checks(
         written_at=written_at,
         lines=tuple(_checked_lines(state, lines, ctx)),
     )
-    findings = check_prescription(draft, default_rules(), lang=ctx.lang)
+    # the rules in effect when it was written (never later than the server received it), as for prices
+    rules = rules_for(state, min(written_at, ctx.now))
+    findings = check_prescription(draft, rules, lang=ctx.lang)
     mine = [a for a in acknowledgements if a.staff_id == ctx.staff_id]
     try:
         ensure_signable(findings, mine, lang=ctx.lang)
