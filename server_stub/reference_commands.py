@@ -1,11 +1,12 @@
 """``clinic import KIND FILE``: bring a hospital's own reference data (drugs, frequencies, routes, ICD-10
 codes, lab and imaging items) in from its HIS exports, with a preview of every change before anything is
-applied."""
+applied. ``rx_rules`` is the prescription rule table, one JSON file, applied as a dated version."""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,13 +17,20 @@ from server_stub.services.reference_import import plan_lines
 from shared.errors import SuiteError
 from shared.reference_io.plan import KINDS, ColumnMapping, ImportPlan
 
-# ``staff`` is planned by its own rule (``shared.reference_io.staff``) and never carries a password
-IMPORTABLE = sorted([*KINDS, "staff"])
+RX_RULES = "rx_rules"
+
+# ``staff`` is planned by its own rule (``shared.reference_io.staff``) and never carries a password;
+# ``rx_rules`` is one JSON rule table (``services.rx_rules_import``)
+IMPORTABLE = sorted([*KINDS, "staff", RX_RULES])
 
 
 def _import_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=IMPORTABLE, help="what the file holds")
-    parser.add_argument("file", type=Path, help="a .csv (UTF-8 or GB18030) or .xlsx file with a header row")
+    parser.add_argument(
+        "file",
+        type=Path,
+        help="a .csv (UTF-8 or GB18030) or .xlsx file with a header row (rx_rules: a .json rule table)",
+    )
     parser.add_argument(
         "--mapping", type=Path, help="a TOML file: [columns] field = 'column', [defaults], [values.field]"
     )
@@ -38,6 +46,11 @@ def _import_args(parser: argparse.ArgumentParser) -> None:
         help="diagnosis: the ICD-10 code set (version) the rows go into, e.g. 医保版2.0; the other sets "
         "are left as they are (default: the file's code_set column, else the site's chosen set)",
     )
+    parser.add_argument(
+        "--effective-from",
+        type=_moment,
+        help="rx_rules: the time the rules apply from, e.g. 2026-12-08T00:00 (local time; default: now)",
+    )
     parser.add_argument("--by", default=None, help="who runs the import, for the audit log")
     parser.add_argument("--show", type=int, default=20, help="rows shown per section (0: all)")
     parser.add_argument(
@@ -48,8 +61,52 @@ def _import_args(parser: argparse.ArgumentParser) -> None:
     _add_db(parser)
 
 
+def _moment(text: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not a date and time: {text}") from error
+    return moment if moment.tzinfo is not None else moment.astimezone()
+
+
+def _import_rx_rules(args: argparse.Namespace) -> int:
+    """The rule table of a JSON file as a new dated version, after printing what it changes."""
+    from server_stub.db.engine import Database
+    from server_stub.db.migrate import upgrade
+    from server_stub.services.rx_rules_import import import_rules
+
+    url = _db_url(args.db)
+    try:
+        if not args.file.is_file():
+            raise SuiteError(f"{args.file}: no such file", code="not_found")
+        upgrade(url)
+        db = Database.open(url, pool_size=1)
+        try:
+            run = import_rules(
+                db, args.file, effective_from=args.effective_from, dry_run=args.dry_run, username=args.by
+            )
+        finally:
+            db.dispose()
+    except SuiteError as error:
+        sys.stderr.write(f"clinic import: {error.message}\n")
+        return 2
+    when = run.effective_from.astimezone().strftime("%Y-%m-%d %H:%M")
+    out = sys.stdout
+    out.write(f"rx_rules: {len(run.changes)} changed from {when}\n")
+    for line in run.changes:
+        out.write(f"  ~ {line}\n")
+    if args.dry_run:
+        out.write("dry run: nothing applied\n")
+    elif run.applied:
+        out.write(f"applied as a new version from {when} (file sha256 {run.file_sha256[:16]}…)\n")
+    else:
+        out.write("nothing to apply: these rules are already in effect\n")
+    return 0
+
+
 def _import(args: argparse.Namespace) -> int:
-    import datetime as dt
+    if args.kind == RX_RULES:
+        return _import_rx_rules(args)
 
     from server_stub.config import ServerSettings
     from server_stub.db.engine import Database
@@ -140,7 +197,9 @@ def print_setup_codes(codes: dict[str, str], expires_at: object, out: TextIO) ->
 
 def _export_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=IMPORTABLE, help="what to export")
-    parser.add_argument("file", type=Path, help="a .csv (UTF-8 with BOM) or .xlsx file to write")
+    parser.add_argument(
+        "file", type=Path, help="a .csv (UTF-8 with BOM) or .xlsx file to write (rx_rules: a .json file)"
+    )
     parser.add_argument("--code-set", help="diagnosis: only this ICD-10 code set (default: every set)")
     _add_db(parser)
 
@@ -148,9 +207,14 @@ def _export_args(parser: argparse.ArgumentParser) -> None:
 def _export(args: argparse.Namespace) -> int:
     from server_stub.db.engine import Database
     from server_stub.services.reference_import import export_file
+    from server_stub.services.rx_rules_import import export_rules
 
     db = Database.open(_db_url(args.db), pool_size=1)
     try:
+        if args.kind == RX_RULES:
+            export_rules(db, args.file)
+            sys.stdout.write(f"rx_rules: the rules in effect now written to {args.file}\n")
+            return 0
         count = export_file(db, args.kind, args.file, code_set=args.code_set)
     finally:
         db.dispose()

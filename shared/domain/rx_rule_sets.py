@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from shared.domain.entities import RxRuleSet
 from shared.domain.prices import BEFORE_ANY_CHANGE
-from shared.domain.rx_rules import RuleTable, default_rules
+from shared.domain.rx_rules import RX_TYPES, RuleTable, default_rules
 from shared.ids import reference_id
 
 # The shipped table as the demo seed writes it: the first version, in effect since before any change.
@@ -34,6 +34,7 @@ class RuleSetReader(Protocol):
 def table_json(table: RuleTable) -> dict[str, Any]:
     """The table as JSON-ready data in a stable form (sets sorted), as stored in ``RxRuleSet.rules``."""
     data = table.model_dump(mode="json")
+    data["types"] = {t: data["types"][t] for t in RX_TYPES if t in data["types"]}
     data["systemic_routes"] = sorted(data["systemic_routes"])
     return data
 
@@ -107,6 +108,34 @@ def rules_for(reader: RuleSetReader, moment: dt.datetime) -> RuleTable:
 def scheduled(versions: Iterable[RxRuleSet], after: dt.datetime) -> list[RxRuleSet]:
     """Versions still to come after ``after``."""
     return [v for v in ordered(versions) if v.effective_from > after]
+
+
+def new_version(
+    versions: Iterable[RxRuleSet],
+    table: RuleTable,
+    effective_from: dt.datetime,
+    *,
+    version_id: str,
+    set_by: str | None,
+    now: dt.datetime,
+    note: str = "",
+) -> tuple[RxRuleSet | None, list[str]]:
+    """The version that makes ``table`` apply from ``effective_from`` on, with what it changes against
+    the rules in effect at that moment; ``(None, [])`` when it changes nothing (so the same file imported
+    twice, or the same edit saved twice, adds nothing). The caller checks the moment is not past."""
+    changes = rule_diff(rules_at(versions, effective_from), table)
+    if not changes:
+        return None, []
+    row = RxRuleSet(
+        id=version_id,
+        effective_from=effective_from,
+        rules=table_json(table),
+        set_by=set_by,
+        set_at=now,
+        note=note,
+        updated_at=now,
+    )
+    return row, changes
 
 
 @dataclass(frozen=True)

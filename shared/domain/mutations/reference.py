@@ -51,7 +51,7 @@ from shared.domain.mutations.base import (
     require,
 )
 from shared.domain.prices import PAST_SLACK, price_at, with_change
-from shared.domain.rx_rule_sets import parse_rules, rule_diff, rule_problems, rules_at, table_json
+from shared.domain.rx_rule_sets import new_version, parse_rules, rule_problems
 from shared.errors import ValidationFailed
 from shared.i18n import kind_name, register
 from shared.ids import reference_id
@@ -327,19 +327,17 @@ def set_rx_rules(state: StateReader, args: SetRxRules, ctx: MutationContext) -> 
     if effective < ctx.now - PAST_SLACK:
         raise Rejected(ctx.t("reference.rules_in_past", at=effective.isoformat()), code="rules_in_past")
     effective = max(effective, ctx.now)  # a moment within the slack is now: nothing changes in the past
-    before = rules_at(state.find(RxRuleSet), effective)
-    changes = rule_diff(before, table)
-    if not changes:
-        return Effect(result={"kind": "rx_rules", "changed": False, "effective_from": effective.isoformat()})
-    row = RxRuleSet(
-        id=args.id,
-        effective_from=effective,
-        rules=table_json(table),
+    row, changes = new_version(
+        state.find(RxRuleSet),
+        table,
+        effective,
+        version_id=args.id,
         set_by=ctx.staff_id,
-        set_at=ctx.now,
+        now=ctx.now,
         note=args.note,
-        updated_at=ctx.now,
     )
+    if row is None:
+        return Effect(result={"kind": "rx_rules", "changed": False, "effective_from": effective.isoformat()})
     # the changes in the result: the audit entry (which keeps the result) then says what was changed
     return Effect(
         writes=[row],
