@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from shared.domain.entities import RxRuleSet
 from shared.domain.prices import BEFORE_ANY_CHANGE
-from shared.domain.rx_rules import RX_TYPES, RuleTable, default_rules
+from shared.domain.rx_rules import RX_TYPES, RuleTable, RxType, default_rules
 from shared.ids import reference_id
 
 # The shipped table as the demo seed writes it: the first version, in effect since before any change.
@@ -61,14 +61,19 @@ def rule_problems(data: object) -> str | None:
     try:
         parse_rules(data)
     except ValidationError as error:
-        parts = []
-        for problem in error.errors()[:5]:
-            where = ".".join(str(p) for p in problem["loc"] if p != "[key]") or "table"
-            parts.append(f"{where}: {problem['msg']}")
-        return "; ".join(parts)
+        return validation_reason(error)
     except ValueError as error:  # not JSON-encodable content
         return str(error)
     return None
+
+
+def validation_reason(error: ValidationError) -> str:
+    """A table's validation errors as people read them, each naming its field."""
+    parts = []
+    for problem in error.errors()[:5]:
+        where = ".".join(str(p) for p in problem["loc"] if p != "[key]") or "table"
+        parts.append(f"{where}: {problem['msg']}")
+    return "; ".join(parts)
 
 
 def _order(version: RxRuleSet) -> tuple[dt.datetime, dt.datetime, int, str]:
@@ -210,7 +215,7 @@ def with_limits(
     table: RuleTable,
     *,
     max_drugs_per_rx: int | None = None,
-    days: Mapping[str, tuple[int, int]] | None = None,
+    days: Mapping[RxType, tuple[int, int]] | None = None,
     controlled_days: Sequence[int] | None = None,
 ) -> RuleTable:
     """``table`` with the common limits changed (what the administration window edits): the drugs per

@@ -108,7 +108,7 @@ def test_an_administrator_adds_changes_and_retires_a_drug_that_a_doctors_pc_rece
 ) -> None:  # fmt: skip
     window = open_window("admin")
     panel = window.reference
-    assert window.tabs.count() == 10 and panel.kind == "drug"  # drugs first
+    assert window.tabs.count() == 11 and panel.kind == "drug"  # drugs first
     qtbot.waitUntil(lambda: panel.model.rowCount() > 10, timeout=WAIT)
     total = panel.model.rowCount()
     panel.search.setText("阿莫西林")
@@ -385,10 +385,14 @@ def tab_widgets(window: AdminWindow) -> list[Any]:
 def test_each_role_sees_its_tabs(open_window: Callable[..., AdminWindow]) -> None:
     admin = open_window("admin")
     assert tab_widgets(admin) == [
-        admin.reference, admin.staff, admin.prices, admin.code_sets, admin.queues, admin.pharmacies,
-        admin.imports, admin.audit, admin.clients, admin.hubs,
+        admin.reference, admin.staff, admin.prices, admin.rx_rules, admin.code_sets, admin.queues,
+        admin.pharmacies, admin.imports, admin.audit, admin.clients, admin.hubs,
     ]  # fmt: skip
-    assert admin.tabs.tabText(9) == "中转服务器" and admin.hubs.audit_button.isVisibleTo(admin.hubs)
+    assert (
+        admin.tabs.tabText(3) == "处方规则"
+        and admin.tabs.tabText(10) == "中转服务器"
+        and admin.hubs.audit_button.isVisibleTo(admin.hubs)
+    )
     auditor = open_window("auditor")
     assert tab_widgets(auditor) == [auditor.audit]
     security = open_window("security")

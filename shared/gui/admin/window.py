@@ -23,6 +23,7 @@ from shared.gui.admin.pharmacy_panel import PharmacyPanel
 from shared.gui.admin.price_panel import PricePanel
 from shared.gui.admin.queue_panel import QueuePanel
 from shared.gui.admin.reference_panel import ReferencePanel
+from shared.gui.admin.rx_rules_panel import RxRulesPanel
 from shared.gui.admin.settings_texts import s
 from shared.gui.admin.staff_panel import StaffClient, StaffPanel
 from shared.gui.admin.staff_panel import s as staff_text
@@ -62,6 +63,7 @@ class AdminWindow(QMainWindow):
         self.staff = StaffPanel(StaffClient(runtime.transport), runtime.bus, lang)
         self.code_sets = CodeSetsPanel(runtime.bus, lang)
         self.prices = PricePanel(runtime.bus, lang)
+        self.rx_rules = RxRulesPanel(runtime.bus, lang)
         self.hubs = HubsPanel(self.client, lang)
         self.hubs.sig_audit_requested.connect(self.show_hub_audit)
         for panel in (self.reference, self.queues, self.pharmacies):
@@ -84,6 +86,7 @@ class AdminWindow(QMainWindow):
             self.reference,
             self.staff,
             self.prices,
+            self.rx_rules,
             self.code_sets,
             self.queues,
             self.pharmacies,
@@ -113,6 +116,7 @@ class AdminWindow(QMainWindow):
             self.tabs.addTab(self.staff, staff_text("tab", self.lang))
         if admin:
             self.tabs.addTab(self.prices, t("tab.prices", self.lang))
+            self.tabs.addTab(self.rx_rules, t("tab.rx_rules", self.lang))
             self.tabs.addTab(self.code_sets, t("tab.code_sets", self.lang))
             self.tabs.addTab(self.queues, s("tab.queues", self.lang))
             self.tabs.addTab(self.pharmacies, s("tab.pharmacies", self.lang))
@@ -136,6 +140,7 @@ class AdminWindow(QMainWindow):
         if admin:
             self.reference.reload()
             self.prices.reload()
+            self.rx_rules.reload()
             self.code_sets.reload()
             self.queues.reload()
             self.pharmacies.reload()
