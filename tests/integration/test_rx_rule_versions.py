@@ -147,7 +147,7 @@ def test_roles_that_do_not_administer_may_not_change_the_rules(any_server: Serve
     assert len(versions) == 1  # the demo's shipped version only
 
 
-def test_a_past_moment_and_an_invalid_table_are_refused_with_a_clear_reason(
+def test_a_past_moment_and_an_invalid_table_are_refused_and_every_attempt_is_audited(
     any_server: ServerProcess,
 ) -> None:
     admin = ApiUser(any_server.url, "admin")
@@ -158,6 +158,17 @@ def test_a_past_moment_and_an_invalid_table_are_refused_with_a_clear_reason(
     bad = admin.push_one("reference.set_rx_rules", {"id": new_id(), "rules": data})
     assert bad["status"] == "rejected" and bad["code"] == "invalid_rules", bad
     assert "types.weekly" in bad["message"], bad
+    applied = set_rules(admin, five_days())
+    assert applied["status"] == "applied", applied
+    response = admin.http.get(
+        "/api/v1/admin/audit/entries", params={"action": "mutation.reference.set_rx_rules"}
+    )
+    assert response.status_code == 200, response.text
+    entries = response.json()["entries"]
+    outcomes = sorted(e["outcome"] for e in entries)
+    assert len(entries) == 3 and outcomes.count("applied") == 1, entries  # the refused ones too
+    assert all(e["username"] == "admin" for e in entries)
+    assert any("ordinary.max_days 7 → 5" in str(e["detail"]) for e in entries), entries
 
 
 def test_an_edit_made_while_a_pc_is_offline_reaches_it_after_it_reconnects(

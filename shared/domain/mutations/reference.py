@@ -200,6 +200,16 @@ class _LiveCodes(Mapping[str, str]):
         return 0
 
 
+def _from_now_on(effective_from: dt.datetime | None, ctx: MutationContext, refusal: str) -> dt.datetime:
+    """The moment a dated change applies from: ``effective_from``, else now. A moment before now by more
+    than ``PAST_SLACK`` is refused (``refusal``: it would change what was already charged or checked);
+    one within the slack is now, so nothing changes in the past."""
+    effective = effective_from or ctx.now
+    if effective < ctx.now - PAST_SLACK:
+        raise Rejected(ctx.t(f"reference.{refusal}", at=effective.isoformat()), code=refusal)
+    return max(effective, ctx.now)
+
+
 def _current(state: StateReader, kind: str, code: str, code_set: str | None = None) -> Entity | None:
     return state.get(ENTITY_BY_KIND[kind], row_id(kind, code, code_set))
 
@@ -284,10 +294,7 @@ def set_price(state: StateReader, args: SetPrice, ctx: MutationContext) -> Effec
     it would change what was charged."""
     drug = require(state, Drug, reference_id("drug", args.code), ctx)
     check_base_version(drug, ctx)
-    effective = args.effective_from or ctx.now
-    if effective < ctx.now - PAST_SLACK:
-        raise Rejected(ctx.t("reference.price_in_past", at=effective.isoformat()), code="price_in_past")
-    effective = max(effective, ctx.now)  # a moment within the slack is now: nothing changes in the past
+    effective = _from_now_on(args.effective_from, ctx, "price_in_past")
     changed = with_change(drug, args.price, effective, set_by=ctx.staff_id, now=ctx.now)
     after = next_version(changed, ctx)
     return Effect(
@@ -323,10 +330,7 @@ def set_rx_rules(state: StateReader, args: SetRxRules, ctx: MutationContext) -> 
     if problem is not None:
         raise Rejected(ctx.t("reference.rules_invalid", reason=problem), code="invalid_rules")
     table = parse_rules(args.rules)
-    effective = args.effective_from or ctx.now
-    if effective < ctx.now - PAST_SLACK:
-        raise Rejected(ctx.t("reference.rules_in_past", at=effective.isoformat()), code="rules_in_past")
-    effective = max(effective, ctx.now)  # a moment within the slack is now: nothing changes in the past
+    effective = _from_now_on(args.effective_from, ctx, "rules_in_past")
     row, changes = new_version(
         state.find(RxRuleSet),
         table,
