@@ -129,7 +129,10 @@ def test_a_dated_price_change_leaves_earlier_prescriptions_at_the_old_price_and_
     seeded = drug(name)
     old = seeded.price
     new = old + Decimal("10")
-    effective = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
+    # the first prescription is written before the change is even set, so a slow PC start on a busy
+    # machine cannot push it past the change's moment
+    written_before = dt.datetime.now(dt.UTC)
+    effective = written_before + dt.timedelta(seconds=3)
 
     doctor = ApiUser(any_server.url, "doctor1")
     refused = doctor.push_one("reference.set_price", {"code": seeded.code, "price": str(new)})
@@ -167,7 +170,7 @@ def test_a_dated_price_change_leaves_earlier_prescriptions_at_the_old_price_and_
             pc.store.record("rx.create", create_args(rx))
             return rx
 
-        before = write(dt.datetime.now(dt.UTC))
+        before = write(written_before)
         while dt.datetime.now(dt.UTC) <= effective:
             time.sleep(0.2)
         after = write(dt.datetime.now(dt.UTC))  # its line carries the old price: the rule re-prices it
