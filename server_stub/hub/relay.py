@@ -10,7 +10,6 @@ Transient errors back off with jitter; a refused credential (401) stops relaying
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import httpx
@@ -94,9 +93,18 @@ class Relay:
         self._kick.set()
 
     async def _idle(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for a push (``kick``) or the link coming back (or going)."""
         self._kick.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._kick.wait(), seconds)
+        self.upstream.changed.clear()
+        waits = [
+            asyncio.ensure_future(self._kick.wait()),
+            asyncio.ensure_future(self.upstream.changed.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     def _held(self) -> set[str]:
         now = asyncio.get_running_loop().time()

@@ -59,10 +59,13 @@ class Replica:
         self.wait = wait
         self.limit = limit
         self.head = 0
+        # bootstrapped and ``head`` read from the store: the replica holds no change after ``head``
+        self.known = False
         self.problem: str | None = None
 
     async def run(self) -> None:
         self.head = await self.db.run(HubStore.replica_cursor)
+        self.known = await self.db.run(HubStore.meta, "bootstrapped") == "1"
         backoff = Backoff()
         while True:
             if self.upstream.revoked or not self.upstream.up:
@@ -81,6 +84,7 @@ class Replica:
                     self.upstream.mark_revoked(refusal.code or "401")
                 elif refusal.status == 410:  # older than the central API's retention: load it again
                     log.warning("replica cursor expired at the central API; bootstrapping again")
+                    self.known = False
                     await self.db.run(HubStore.set_metas, {"bootstrapped": "0", "bootstrap_after": "0"})
                     continue
                 else:
@@ -112,6 +116,7 @@ class Replica:
     async def _store(self, changes: list[Change], cursor: int) -> None:
         await self.db.run(HubStore.store_changes, changes, cursor)
         self.head = max(self.head, cursor)
+        self.known = True  # after a pull or at the end of a bootstrap
         self.wakeup.fire()
 
     async def _bootstrap(self) -> None:
