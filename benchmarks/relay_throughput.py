@@ -163,6 +163,12 @@ class ProfiledCentral:
             self.proc.wait(30)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its threads) so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def relayed_span(central_db: Path, since: str) -> tuple[int, float]:
     """(mutations the central API logged after ``since``, seconds from the first to the last)."""
     with contextlib.closing(sqlite3.connect(central_db)) as db:
@@ -228,7 +234,8 @@ def main() -> int:
                 drained = time.perf_counter() - started
                 break
             time.sleep(0.2)
-        cpu = os.times()
+        assert hub.proc is not None
+        cpu = {"central": cpu_seconds(central.proc.pid), "hub": cpu_seconds(hub.proc.pid)}
         print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     finally:
         hub.stop()
@@ -240,7 +247,10 @@ def main() -> int:
         print(f"hub start -> backlog 0: {drained:.1f} s ({backlog / drained:.0f} mutations/s)")
     if span:
         print(f"central API: {count} mutations logged, first to last {span:.1f} s ({count / span:.0f}/s)")
-    del cpu
+    print(
+        f"CPU time (start-up included): central API {cpu['central']:.1f} s, hub {cpu['hub']:.1f} s "
+        f"({1000 * cpu['central'] / max(1, backlog):.1f} / {1000 * cpu['hub'] / max(1, backlog):.1f} ms a mutation)"
+    )
     if args.profile:
         print(central.report.read_text())
     with contextlib.closing(sqlite3.connect(folder / "hub.db")) as db:

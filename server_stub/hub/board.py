@@ -93,6 +93,20 @@ class LanBoard:
         if added:
             self.wakeup.fire()
 
+    def unsettled(self, limit: int, leave: set[str] | frozenset[str] = frozenset()) -> list[LanMutation]:
+        """The oldest pending entries in hub order (the relay's next), up to ``limit``, without those in
+        ``leave`` (answered by the central API, their outcomes being stored)."""
+        picked: list[LanMutation] = []
+        if not self._pending:
+            return picked
+        for seq in self._seqs:
+            entry = self._by_seq[seq]
+            if entry.status == "pending" and entry.mutation_id not in leave:
+                picked.append(entry)
+                if len(picked) >= limit:
+                    break
+        return picked
+
     def after(self, lan_after: int, limit: int = 5000) -> tuple[list[LanMutation], int]:
         """Entries with ``hub_seq > lan_after`` in hub order (a pending entry the hub refused to share
         is left out until it settles), and the ``lan_after`` to send next time."""

@@ -124,18 +124,22 @@ def _error_result(batch: RelayBatch, error: BaseException, lang: str) -> RelayRe
 
 
 # Mutations per step of a relay request: each step's pickup codes are hashed ahead (``push.hash_codes_
-# ahead``: slow, outside the write lock) while the steps before it are applied.
-STEP_MUTATIONS = 48
+# ahead``: slow, outside the write lock) while the steps before it are applied. The first step is small,
+# so the writer starts early.
+FIRST_STEP_MUTATIONS = 12
+STEP_MUTATIONS = 64
 
 _Job = tuple[RelayBatch, Principal, "functools.partial[push.PushResult]"]
 
 
 def _steps(jobs: list[_Job]) -> list[list[_Job]]:
-    """Consecutive batches in steps of about ``STEP_MUTATIONS`` mutations (a batch is never split)."""
+    """Consecutive batches in steps of about ``FIRST_STEP_MUTATIONS``, then ``STEP_MUTATIONS``
+    mutations (a batch is never split)."""
     steps: list[list[_Job]] = []
-    size = STEP_MUTATIONS
+    size = bound = 0
     for job in jobs:
-        if size >= STEP_MUTATIONS:
+        if not steps or size >= bound:
+            bound = FIRST_STEP_MUTATIONS if not steps else STEP_MUTATIONS
             steps.append([])
             size = 0
         steps[-1].append(job)
