@@ -120,7 +120,7 @@ class Hub:
             ),
             campus_id=config.campus_id,
         )
-        self.replica = Replica(self.db, self.upstream, self.wakeup)
+        self.replica = Replica(self.db, self.upstream, self.wakeup, on_change=self.sessions.replica_changed)
         self.relay = Relay(self.db, self.upstream, self.board)
         self._tasks: list[asyncio.Task[None]] = []
 

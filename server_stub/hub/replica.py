@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import random
+from collections.abc import Callable
 
 import httpx
 
@@ -51,8 +52,17 @@ class Replica:
     """Keeps the replica current while the central API is reachable. ``head`` is the replica's cursor."""
 
     def __init__(
-        self, db: HubDb, upstream: Upstream, wakeup: Wakeup, *, wait: float = 20.0, limit: int = 2000
+        self,
+        db: HubDb,
+        upstream: Upstream,
+        wakeup: Wakeup,
+        *,
+        wait: float = 20.0,
+        limit: int = 2000,
+        on_change: Callable[[list[Change]], None] | None = None,
     ) -> None:
+        """``on_change``: called with every page of changes once it is stored."""
+        self.on_change = on_change
         self.db = db
         self.upstream = upstream
         self.wakeup = wakeup
@@ -113,8 +123,13 @@ class Replica:
         if page.changes or page.next_cursor > cursor:
             await self._store(page.changes, page.next_cursor)
 
+    def _changed(self, changes: list[Change]) -> None:
+        if self.on_change is not None and changes:
+            self.on_change(changes)
+
     async def _store(self, changes: list[Change], cursor: int) -> None:
         await self.db.run(HubStore.store_changes, changes, cursor)
+        self._changed(changes)
         self.head = max(self.head, cursor)
         self.known = True  # after a pull or at the end of a bootstrap
         self.wakeup.fire()
@@ -148,6 +163,7 @@ class Replica:
                         raise ValueError("bootstrap chunk does not match its checkpoint")
                     changes = [Change.model_validate(json.loads(item)["change"]) for item in pending]
                     await self.db.run(HubStore.store_changes, changes, 0)
+                    self._changed(changes)
                     await self.db.run(HubStore.set_metas, {"bootstrap_after": str(message["seq"])})
                     pending = []
                 elif kind == "end":
