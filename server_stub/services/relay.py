@@ -147,9 +147,12 @@ def _steps(jobs: list[_Job]) -> list[list[_Job]]:
     return steps
 
 
-async def _apply_in_order(committer: GroupCommitter, jobs: list[_Job]) -> list[Any]:
+async def _apply_in_order(
+    committer: GroupCommitter, jobs: list[_Job], then: Callable[[Any], None]
+) -> list[Any]:
     """Queue every batch for the group committer in the order given and wait for all of them: each
-    batch's outcome (``push.PushResult``) or what it raised.
+    batch's outcome (``push.PushResult``) or what it raised. ``then`` is queued behind the last batch
+    (in its transaction, as a rule); its failure is only logged.
 
     The pickup codes the batches will need are hashed first, on a few threads, so the slow hash runs
     outside the write lock (``push.hash_codes_ahead``). In steps: all steps' hashes start at once (the
@@ -183,9 +186,14 @@ async def _apply_in_order(committer: GroupCommitter, jobs: list[_Job]) -> list[A
                 )
                 for batch, principal, work in step
             )
+        queued_then = committer.submit(then)
     finally:
         for hashed in hashing:
             hashed.cancel()
+    try:
+        await asyncio.shield(queued_then)
+    except _WHOLE_DATABASE:  # the relay stands; the hub's last relay time is written next time
+        log.warning("noting a hub's relay failed", exc_info=True)
     # shielded, as in ``committer.run``: a request that goes away leaves its batches queued
     return list(await asyncio.gather(*(asyncio.shield(f) for f in queued), return_exceptions=True))
 
@@ -235,7 +243,10 @@ async def relay(
         )
         jobs.append((batch, principal, work))
 
-    runs = await _apply_in_order(committer, jobs)
+    def noted(conn: Any) -> None:
+        hubs.note_relay(conn, hub_id=hub.hub_id, now=utcnow())
+
+    runs = await _apply_in_order(committer, jobs, then=noted)
     results: list[RelayResult] = []
     head = 0
     for (batch, principal, work), run in zip(jobs, runs, strict=True):
@@ -250,12 +261,4 @@ async def relay(
         if push.is_failure_of_a_mutation(run):
             await push.isolate_failure(committer, work, batch.client_id, batch.mutations, principal)
         results.append(_error_result(batch, run, lang))
-
-    def noted(conn: Any) -> None:
-        hubs.note_relay(conn, hub_id=hub.hub_id, now=utcnow())
-
-    try:
-        await committer.run(noted)
-    except _WHOLE_DATABASE:  # the relay stands; the hub's last relay time is written next time
-        log.warning("noting hub %s's relay failed", hub.hub_id, exc_info=True)
     return RelayResponse(results=results, server_time=utcnow()), head
