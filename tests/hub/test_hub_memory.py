@@ -14,7 +14,7 @@ from server_stub.hub.replica import Replica
 from server_stub.hub.sessions import LoginPolicy, Sessions
 from server_stub.hub.store import HubDb, HubStore
 from server_stub.hub.upstream import Upstream
-from shared.protocol.models import Change, LanMutation
+from shared.protocol.models import Change, LanMutation, MutationEnvelope, MutationOutcome
 
 AT = dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC)
 
@@ -86,3 +86,47 @@ def test_a_staff_record_is_read_once_and_read_again_after_the_replica_changed_it
             db.close()
 
     asyncio.run(main())
+
+
+def test_outcomes_settle_in_one_go_each_once_under_new_hub_seqs_in_their_order(tmp_path: Path) -> None:
+    store = HubStore(tmp_path / "hub.db")
+    try:
+        envelopes = [
+            MutationEnvelope(
+                mutation_id=f"m{n}", client_seq=n, name="patient.register", args={"n": n}, occurred_at=AT
+            )
+            for n in range(1, 6)
+        ]
+        appended = store.append(
+            client_id="c1",
+            device_id="pc1",
+            staff_id="s1",
+            campus_id=None,
+            envelopes=envelopes,
+            shareable=[True] * 5,
+        )
+        assert [e.hub_seq for e in appended.new] == [1, 2, 3, 4, 5]
+
+        def outcome(n: int, status: str = "applied") -> MutationOutcome:
+            return MutationOutcome(mutation_id=f"m{n}", client_seq=n, status=status, seq=100 + n)  # type: ignore[arg-type]
+
+        settled = store.settle([outcome(3), outcome(1, "rejected"), outcome(3), outcome(9)])
+        assert [(e.mutation_id, e.hub_seq, e.status, e.seq) for e in settled] == [
+            ("m3", 6, "applied", 103),
+            ("m1", 7, "rejected", 101),
+        ]
+        assert store.settle([outcome(1), outcome(3)]) == []  # settled already: ignored
+        again = store.settle([outcome(2), outcome(5)])
+        assert [(e.mutation_id, e.hub_seq) for e in again] == [("m2", 8), ("m5", 9)]
+        assert [e.mutation_id for e, _shared in store.unsettled(10)] == ["m4"]
+        more = store.append(
+            client_id="c1",
+            device_id="pc1",
+            staff_id="s1",
+            campus_id=None,
+            envelopes=[envelopes[0].model_copy(update={"mutation_id": "m6", "client_seq": 6})],
+            shareable=[True],
+        )
+        assert more.new[0].hub_seq == 10, "hub_seq goes on after the settled ones"
+    finally:
+        store.close()
