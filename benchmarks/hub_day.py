@@ -36,6 +36,7 @@ import datetime as dt
 import json
 import multiprocessing as mp
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -372,6 +373,23 @@ def enrol(db_url: str, env: dict[str, str]) -> str:
     return done.stdout.strip().splitlines()[-1].strip()
 
 
+def save_snapshot(target: Path, central_db: Path, hub_db: Path, credential: str) -> None:
+    """Copies of the central's and the hub's databases as they stand (SQLite's backup API, the servers
+    running) and the hub's credential: ``benchmarks/relay_throughput.py`` relays that backlog again."""
+    target.mkdir(parents=True, exist_ok=True)
+    for source, name in ((central_db, "central.db"), (hub_db, "hub.db")):
+        with (
+            contextlib.closing(sqlite3.connect(source)) as db,
+            contextlib.closing(sqlite3.connect(target / name)) as copy,
+        ):
+            db.backup(copy)
+    key = central_db.with_name(central_db.name + ".audit-key")  # the audit chain's key beside it
+    if key.exists():
+        shutil.copy(key, target / "central.db.audit-key")
+    (target / "credential.txt").write_text(credential)
+    print(f"snapshot of the day's end in {target}")
+
+
 def drain(queue: Any) -> int:
     count = 0
     with contextlib.suppress(Exception):
@@ -572,6 +590,9 @@ def main() -> int:
         time.sleep(3)
         backlog = hub.health()["hub"]["backlog"]  # type: ignore[index]
         print(f"hub backlog at the end of the day: {backlog}")
+        snapshot = os.environ.get("HUB_DAY_SNAPSHOT")  # a folder: the day's end for relay_throughput.py
+        if snapshot:
+            save_snapshot(Path(snapshot), central_db, folder / "hub.db", hub.credential)
 
         restored = time.perf_counter()
         link.restore()

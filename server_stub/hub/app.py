@@ -120,7 +120,7 @@ class Hub:
             ),
             campus_id=config.campus_id,
         )
-        self.replica = Replica(self.db, self.upstream, self.wakeup)
+        self.replica = Replica(self.db, self.upstream, self.wakeup, on_change=self.sessions.replica_changed)
         self.relay = Relay(self.db, self.upstream, self.board)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -696,7 +696,13 @@ async def _local_pull(
     deadline = loop.time() + wait
     while True:
         ticket = hub.wakeup.ticket()
-        changes, has_more = await hub.db.run(HubStore.replica_page, cursor=cursor, limit=limit)
+        if hub.replica.known and cursor >= hub.replica.head:
+            # nothing newer in the replica (its head moves only after a page is committed): no trip
+            # to the database thread, where the pushes' durable writes would hold this answer up
+            changes: list[Change] = []
+            has_more = False
+        else:
+            changes, has_more = await hub.db.run(HubStore.replica_page, cursor=cursor, limit=limit)
         lan, lan_next = _lan_for(hub, session, lan_after)
         remaining = deadline - loop.time()
         if changes or has_more or lan or remaining <= 0:

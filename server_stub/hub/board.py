@@ -47,6 +47,7 @@ class LanBoard:
         self._by_seq: dict[int, LanMutation] = {}
         self._seq_of: dict[str, int] = {}
         self._hidden: set[str] = set()  # held and relayed, but not shared until settled
+        self._pending = 0  # entries with status 'pending' (asked on every request: kept, not counted)
         for entry, shared in entries:
             self._put(entry)
             if not shared:
@@ -58,13 +59,14 @@ class LanBoard:
 
     @property
     def pending(self) -> int:
-        return sum(1 for entry in self._by_seq.values() if entry.status == "pending")
+        return self._pending
 
     def _put(self, entry: LanMutation) -> None:
         old = self._seq_of.pop(entry.mutation_id, None)
         if old is not None:
-            del self._by_seq[old]
+            self._pending -= self._by_seq.pop(old).status == "pending"
             self._seqs.pop(bisect.bisect_left(self._seqs, old))
+        self._pending += entry.status == "pending"
         self._by_seq[entry.hub_seq] = entry
         self._seq_of[entry.mutation_id] = entry.hub_seq
         bisect.insort(self._seqs, entry.hub_seq)
@@ -74,7 +76,7 @@ class LanBoard:
         for mutation_id in mutation_ids:
             seq = self._seq_of.pop(mutation_id, None)
             if seq is not None:
-                del self._by_seq[seq]
+                self._pending -= self._by_seq.pop(seq).status == "pending"
                 self._seqs.pop(bisect.bisect_left(self._seqs, seq))
             self._hidden.discard(mutation_id)
         self.floor = max(self.floor, floor)
@@ -90,6 +92,20 @@ class LanBoard:
             added = True
         if added:
             self.wakeup.fire()
+
+    def unsettled(self, limit: int, leave: set[str] | frozenset[str] = frozenset()) -> list[LanMutation]:
+        """The oldest pending entries in hub order (the relay's next), up to ``limit``, without those in
+        ``leave`` (answered by the central API, their outcomes being stored)."""
+        picked: list[LanMutation] = []
+        if not self._pending:
+            return picked
+        for seq in self._seqs:
+            entry = self._by_seq[seq]
+            if entry.status == "pending" and entry.mutation_id not in leave:
+                picked.append(entry)
+                if len(picked) >= limit:
+                    break
+        return picked
 
     def after(self, lan_after: int, limit: int = 5000) -> tuple[list[LanMutation], int]:
         """Entries with ``hub_seq > lan_after`` in hub order (a pending entry the hub refused to share

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import random
+from collections.abc import Callable
 
 import httpx
 
@@ -51,18 +52,30 @@ class Replica:
     """Keeps the replica current while the central API is reachable. ``head`` is the replica's cursor."""
 
     def __init__(
-        self, db: HubDb, upstream: Upstream, wakeup: Wakeup, *, wait: float = 20.0, limit: int = 2000
+        self,
+        db: HubDb,
+        upstream: Upstream,
+        wakeup: Wakeup,
+        *,
+        wait: float = 20.0,
+        limit: int = 2000,
+        on_change: Callable[[list[Change]], None] | None = None,
     ) -> None:
+        """``on_change``: called with every page of changes once it is stored."""
+        self.on_change = on_change
         self.db = db
         self.upstream = upstream
         self.wakeup = wakeup
         self.wait = wait
         self.limit = limit
         self.head = 0
+        # bootstrapped and ``head`` read from the store: the replica holds no change after ``head``
+        self.known = False
         self.problem: str | None = None
 
     async def run(self) -> None:
         self.head = await self.db.run(HubStore.replica_cursor)
+        self.known = await self.db.run(HubStore.meta, "bootstrapped") == "1"
         backoff = Backoff()
         while True:
             if self.upstream.revoked or not self.upstream.up:
@@ -81,6 +94,7 @@ class Replica:
                     self.upstream.mark_revoked(refusal.code or "401")
                 elif refusal.status == 410:  # older than the central API's retention: load it again
                     log.warning("replica cursor expired at the central API; bootstrapping again")
+                    self.known = False
                     await self.db.run(HubStore.set_metas, {"bootstrapped": "0", "bootstrap_after": "0"})
                     continue
                 else:
@@ -109,9 +123,15 @@ class Replica:
         if page.changes or page.next_cursor > cursor:
             await self._store(page.changes, page.next_cursor)
 
+    def _changed(self, changes: list[Change]) -> None:
+        if self.on_change is not None and changes:
+            self.on_change(changes)
+
     async def _store(self, changes: list[Change], cursor: int) -> None:
         await self.db.run(HubStore.store_changes, changes, cursor)
+        self._changed(changes)
         self.head = max(self.head, cursor)
+        self.known = True  # after a pull or at the end of a bootstrap
         self.wakeup.fire()
 
     async def _bootstrap(self) -> None:
@@ -143,6 +163,7 @@ class Replica:
                         raise ValueError("bootstrap chunk does not match its checkpoint")
                     changes = [Change.model_validate(json.loads(item)["change"]) for item in pending]
                     await self.db.run(HubStore.store_changes, changes, 0)
+                    self._changed(changes)
                     await self.db.run(HubStore.set_metas, {"bootstrap_after": str(message["seq"])})
                     pending = []
                 elif kind == "end":

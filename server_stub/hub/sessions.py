@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from server_stub.hub.store import HubDb, HubStore, Session
 from shared.domain.entities import Staff, works_at
 from shared.errors import AccountLocked, AuthFailed
 from shared.i18n import tr
-from shared.protocol.models import LoginRequest, LoginResponse
+from shared.protocol.models import Change, LoginRequest, LoginResponse
 from shared.security.verifier import normalize_username
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,10 @@ class Sessions:
         self._sessions: dict[str, Session] = {}
         self._touched: dict[str, dt.datetime] = {}
         self._seen: dict[str, tuple[str, str, dt.datetime]] = {}
+        # staff records read from the replica (None: not there), kept until a replica page changes
+        # them (``replica_changed``): every request looks its staff member up, and a read through the
+        # database thread waited behind the pushes' durable writes
+        self._staff: dict[str, dict[str, Any] | None] = {}
 
     async def load(self) -> None:
         now = _now()
@@ -87,7 +92,7 @@ class Sessions:
         if session.expires_at <= now or idle_out:
             await self.drop(key)
             raise AuthFailed(tr("auth.expired", lang), code="token_expired")
-        staff = await self.db.run(HubStore.replica_entity, "staff", session.staff_id)
+        staff = await self.replica_staff(session.staff_id)
         if staff is not None:
             if not staff.get("active", True):
                 await self.drop(key)
@@ -97,6 +102,22 @@ class Sessions:
         self._touched[key] = now
         self.note_pc(session)
         return session
+
+    async def replica_staff(self, staff_id: str) -> dict[str, Any] | None:
+        """The replica's record of a staff member (as ``HubStore.replica_entity``), remembered."""
+        if staff_id in self._staff:
+            return self._staff[staff_id]
+        staff = await self.db.run(HubStore.replica_entity, "staff", staff_id)
+        # A replica page stored meanwhile was stored after this read (one database thread, in order)
+        # and its ``replica_changed`` runs after this: it drops what is kept here if it changed it.
+        self._staff[staff_id] = staff
+        return staff
+
+    def replica_changed(self, changes: Iterable[Change]) -> None:
+        """The replica stored these changes: forget the staff records they change."""
+        for change in changes:
+            if change.kind == "staff":
+                self._staff.pop(change.id, None)
 
     def note_pc(self, session: Session) -> None:
         self._seen[session.device_id] = (session.staff_id, str(session.staff.get("name", "")), _now())

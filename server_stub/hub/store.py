@@ -359,33 +359,49 @@ class HubStore:
         """Store the central API's outcomes and re-issue each settled entry under a new ``hub_seq``
         (one transaction). Outcomes of mutations the log does not hold, or holds settled, are ignored."""
         stamp = _iso(now or _now())
-        settled: list[LanMutation] = []
+        outcomes = list(outcomes)
+        status: dict[str, str] = {}
         with self.transaction():
+            for start in range(0, len(outcomes), 500):  # a few statements per call, not a few per outcome
+                chunk = [o.mutation_id for o in outcomes[start : start + 500]]
+                marks = ",".join("?" * len(chunk))
+                status.update(
+                    self.conn.execute(
+                        f"SELECT mutation_id, status FROM lan_log WHERE mutation_id IN ({marks})",  # noqa: S608
+                        chunk,
+                    ).fetchall()
+                )
+            hub_seq = int(self.meta("hub_seq") or 0)
+            updates: list[tuple[Any, ...]] = []
             for outcome in outcomes:
-                row = self.conn.execute(
-                    "SELECT status FROM lan_log WHERE mutation_id = ?", (outcome.mutation_id,)
-                ).fetchone()
-                if row is None or row[0] != "pending":
+                if status.get(outcome.mutation_id) != "pending":
                     continue
-                status = "rejected" if outcome.status == "rejected" else "applied"
+                status[outcome.mutation_id] = "settled"  # a second outcome of it here is ignored too
+                hub_seq += 1
                 stored = outcome.model_copy(update={"replayed": False})
-                self.conn.execute(
-                    "UPDATE lan_log SET status = ?, seq = ?, outcome = ?, hub_seq = ?, settled_at = ?"
-                    " WHERE mutation_id = ?",
+                updates.append(
                     (
-                        status,
+                        "rejected" if outcome.status == "rejected" else "applied",
                         outcome.seq,
                         stored.model_dump_json(),
-                        self._next_hub_seq(),
+                        hub_seq,
                         stamp,
                         outcome.mutation_id,
-                    ),
+                    )
                 )
-                after = self.conn.execute(
-                    "SELECT * FROM lan_log WHERE mutation_id = ?", (outcome.mutation_id,)
-                ).fetchone()
-                settled.append(_entry(after))
-        return settled
+            if not updates:
+                return []
+            self.conn.executemany(
+                "UPDATE lan_log SET status = ?, seq = ?, outcome = ?, hub_seq = ?, settled_at = ?"
+                " WHERE mutation_id = ?",
+                updates,
+            )
+            self.set_meta("hub_seq", str(hub_seq))
+            first = updates[0][3]
+            rows = self.conn.execute(
+                "SELECT * FROM lan_log WHERE hub_seq BETWEEN ? AND ? ORDER BY hub_seq", (first, hub_seq)
+            ).fetchall()
+        return [_entry(row) for row in rows]
 
     def prune(self, settled_before: dt.datetime) -> tuple[list[str], int]:
         """Forget entries settled before ``settled_before`` (their outcomes are at the central API and

@@ -133,14 +133,22 @@ class GroupCommitter:
         """Queue ``work`` (called with the group's connection in the writer thread) and return its
         result once the group it ran in has committed, or raise what it raised. ``size`` (mutations)
         bounds how much goes into one group; ``keys`` is handed to ``begin``."""
+        future = self.submit(work, size=size, keys=keys)
+        # If the caller goes away, the job still runs (it is already queued); a retried push then gets
+        # its stored outcome.
+        return await asyncio.shield(future)
+
+    def submit(
+        self, work: Callable[[Connection], T], *, size: int = 1, keys: Any = None
+    ) -> asyncio.Future[T]:
+        """Queue ``work`` now, behind everything queued before (``run`` without the wait): its future
+        is resolved once the group it ran in has committed."""
         if self._wakeup is None:
             raise RuntimeError("GroupCommitter.run before start")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append(_Job(work, max(1, size), keys, future))
         self._wakeup.set()
-        # If the caller goes away, the job still runs (it is already queued); a retried push then gets
-        # its stored outcome.
-        return await asyncio.shield(future)
+        return future
 
     async def _run(self) -> None:
         assert self._wakeup is not None

@@ -123,6 +123,81 @@ def _error_result(batch: RelayBatch, error: BaseException, lang: str) -> RelayRe
     return RelayResult(client_id=batch.client_id, error=body)
 
 
+# Mutations per step of a relay request: each step's pickup codes are hashed ahead (``push.hash_codes_
+# ahead``: slow, outside the write lock) while the steps before it are applied. The first step is small,
+# so the writer starts early.
+FIRST_STEP_MUTATIONS = 12
+STEP_MUTATIONS = 64
+
+_Job = tuple[RelayBatch, Principal, "functools.partial[push.PushResult]"]
+
+
+def _steps(jobs: list[_Job]) -> list[list[_Job]]:
+    """Consecutive batches in steps of about ``FIRST_STEP_MUTATIONS``, then ``STEP_MUTATIONS``
+    mutations (a batch is never split)."""
+    steps: list[list[_Job]] = []
+    size = bound = 0
+    for job in jobs:
+        if not steps or size >= bound:
+            bound = FIRST_STEP_MUTATIONS if not steps else STEP_MUTATIONS
+            steps.append([])
+            size = 0
+        steps[-1].append(job)
+        size += len(job[0].mutations)
+    return steps
+
+
+async def _apply_in_order(
+    committer: GroupCommitter, jobs: list[_Job], then: Callable[[Any], None]
+) -> list[Any]:
+    """Queue every batch for the group committer in the order given and wait for all of them: each
+    batch's outcome (``push.PushResult``) or what it raised. ``then`` is queued behind the last batch
+    (in its transaction, as a rule); its failure is only logged.
+
+    The pickup codes the batches will need are hashed first, on a few threads, so the slow hash runs
+    outside the write lock (``push.hash_codes_ahead``). In steps: all steps' hashes start at once (the
+    threads take them in order), and each step is queued as soon as its own codes are ready, so the
+    writer applies the first steps while the later ones' codes are being hashed. A step is queued only
+    after the one before it, so the committer still applies the batches in the hub's order, in as few
+    transactions as the steps allow."""
+    steps = _steps(jobs)
+    hashing = [
+        asyncio.ensure_future(
+            push.hash_codes_ahead(
+                [
+                    envelope
+                    for batch, _principal, work in step
+                    if work.keywords["refuse"] is None
+                    for envelope in batch.mutations
+                ]
+            )
+        )
+        for step in steps
+    ]
+    queued: list[asyncio.Future[push.PushResult]] = []
+    try:
+        for step, hashed in zip(steps, hashing, strict=True):
+            await hashed
+            queued.extend(
+                committer.submit(
+                    work,
+                    size=max(1, len(batch.mutations)),
+                    keys=push.PushKeys.of(batch.client_id, principal, batch.mutations),
+                )
+                for batch, principal, work in step
+            )
+        queued_then = committer.submit(then)
+    finally:
+        for hashed in hashing:
+            hashed.cancel()
+    try:
+        await asyncio.shield(queued_then)
+    except _WHOLE_DATABASE:  # the relay stands; the hub's last relay time is written next time
+        log.warning("noting a hub's relay failed", exc_info=True)
+    # shielded, as in ``committer.run``: a request that goes away leaves its batches queued
+    return list(await asyncio.gather(*(asyncio.shield(f) for f in queued), return_exceptions=True))
+
+
 async def relay(
     *,
     db: Database,
@@ -168,30 +243,10 @@ async def relay(
         )
         jobs.append((batch, principal, work))
 
-    # The slow pickup-code hashes of the batches the server will run (``push.hash_codes_ahead``), on a
-    # few threads before the write lock is taken. All of them first: queued batch by batch as their
-    # codes were ready, the batches ran in many small transactions and the relay got slower.
-    await push.hash_codes_ahead(
-        [
-            envelope
-            for batch, _principal, work in jobs
-            if work.keywords["refuse"] is None
-            for envelope in batch.mutations
-        ]
-    )
-    # Queued in order (each ``run`` queues before it first waits), so the committer applies them in
-    # this order, in as few transactions as it can.
-    runs = await asyncio.gather(
-        *(
-            committer.run(
-                work,
-                size=max(1, len(batch.mutations)),
-                keys=push.PushKeys.of(batch.client_id, principal, batch.mutations),
-            )
-            for batch, principal, work in jobs
-        ),
-        return_exceptions=True,
-    )
+    def noted(conn: Any) -> None:
+        hubs.note_relay(conn, hub_id=hub.hub_id, now=utcnow())
+
+    runs = await _apply_in_order(committer, jobs, then=noted)
     results: list[RelayResult] = []
     head = 0
     for (batch, principal, work), run in zip(jobs, runs, strict=True):
@@ -206,12 +261,4 @@ async def relay(
         if push.is_failure_of_a_mutation(run):
             await push.isolate_failure(committer, work, batch.client_id, batch.mutations, principal)
         results.append(_error_result(batch, run, lang))
-
-    def noted(conn: Any) -> None:
-        hubs.note_relay(conn, hub_id=hub.hub_id, now=utcnow())
-
-    try:
-        await committer.run(noted)
-    except _WHOLE_DATABASE:  # the relay stands; the hub's last relay time is written next time
-        log.warning("noting hub %s's relay failed", hub.hub_id, exc_info=True)
     return RelayResponse(results=results, server_time=utcnow()), head

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.domain.entities import Staff
 
@@ -174,10 +174,22 @@ class RelayBatch(WireModel):
     mutations: list[MutationEnvelope] = Field(max_length=MAX_PUSH_BATCH)
 
 
-class RelayRequest(WireModel):
-    """``POST /api/v1/hub/relay`` under a hub's credential: batches applied in the order given."""
+# Batches per relay request: a hub sends at most ``MAX_RELAY_BATCHES`` (central APIs before it took 64).
+MAX_RELAY_BATCHES = MAX_PUSH_BATCH
+OLD_MAX_RELAY_BATCHES = 64
 
-    batches: list[RelayBatch] = Field(max_length=64)
+
+class RelayRequest(WireModel):
+    """``POST /api/v1/hub/relay`` under a hub's credential: batches applied in the order given, at most
+    ``MAX_PUSH_BATCH`` mutations in all."""
+
+    batches: list[RelayBatch] = Field(max_length=MAX_RELAY_BATCHES)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> RelayRequest:
+        if sum(len(batch.mutations) for batch in self.batches) > MAX_PUSH_BATCH:
+            raise ValueError(f"at most {MAX_PUSH_BATCH} mutations per relay request")
+        return self
 
 
 class RelayResult(WireModel):

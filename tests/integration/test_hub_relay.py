@@ -409,3 +409,45 @@ def test_two_hubs_of_two_campuses_relaying_offline_work_never_collide_on_a_numbe
         if c["kind"] == "rx"
     }
     assert set(rx_numbers) <= stored
+
+
+def test_a_large_relay_is_applied_in_hub_order_across_its_steps_and_a_rejection_stays_its_own(
+    server: ServerProcess, users: list[Any]
+) -> None:
+    """One relay request of 60 batches from two PCs, interleaved as a hub orders them, more mutations than
+    one step (``relay.STEP_MUTATIONS``): each call depends on the check-in of the batch before it (another
+    PC's), so a batch applied out of order is rejected; one call names a ticket nobody checked in."""
+    hub = enrol_by_command(server, "MAIN hub", "MAIN")
+    desk = login(server, "nurse1", desk_slot=1)
+    caller = login(server, "nurse3")
+    users.extend([hub, desk, caller])
+    room = reference_id("room", "MAIN-NK-01")
+    batches: list[dict[str, Any]] = []
+    tickets: list[str] = []
+    for n in range(30):
+        patient = patient_args()
+        ticket_id = new_id()
+        tickets.append(ticket_id)
+        check_in = {"id": ticket_id, "queue_id": CARDIOLOGY, "patient_id": patient["id"], "number": 101 + n}
+        batches.append(
+            batch(desk, desk.envelope("patient.register", patient), desk.envelope("queue.check_in", check_in))
+        )
+        called = ticket_id if n != 17 else new_id()  # the 18th call: a ticket that does not exist
+        batches.append(batch(caller, caller.envelope("queue.call", {"ticket_id": called, "room_id": room})))
+    results = hub.relayed(*batches)
+
+    assert [r["client_id"] for r in results] == [b["client_id"] for b in batches]
+    outcomes = [o for r in results for o in r["outcomes"]]
+    assert [o["mutation_id"] for o in outcomes] == [m["mutation_id"] for b in batches for m in b["mutations"]]
+    assert all(r["error"] is None for r in results)
+    refused = [o for o in outcomes if o["status"] == "rejected"]
+    assert [o["mutation_id"] for o in refused] == [batches[35]["mutations"][0]["mutation_id"]], refused
+    assert refused[0]["code"] and refused[0]["message"]
+    assert all(o["status"] in ("applied", "applied_with_warning") for o in outcomes if o not in refused)
+    seqs = [o["seq"] for o in outcomes if o not in refused]
+    assert seqs == sorted(seqs), "applied in the hub's order"
+    assert results[-1]["last_client_seq"] == 30 and results[-2]["last_client_seq"] == 60
+
+    changes, _ = caller.pull_all()
+    status = {c["data"]["id"]: c["data"]["status"] for c in changes if c["kind"] == "queue_ticket"}
+    assert [status[t] for t in tickets] == ["called"] * 17 + ["waiting"] + ["called"] * 12
