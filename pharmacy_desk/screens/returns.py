@@ -42,7 +42,7 @@ from shared.domain.mutations.delivery import delivery_order
 from shared.domain.pharmacy import REFUND_REASONS, reason_text
 from shared.errors import SuiteError
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
-from shared.gui.widgets import Column, RowsModel, selected_row, table_view
+from shared.gui.widgets import Column, ReloadWhenShown, RowsModel, selected_row, table_view
 from shared.gui.workers import run_in_background
 from shared.printing.waybill import WaybillPrint, render_waybill
 
@@ -114,7 +114,7 @@ def confirm_delivery(parent: QWidget | None, *, lang: str, text: str) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-class ReturnsScreen(QWidget):
+class ReturnsScreen(ReloadWhenShown):
     sig_loaded = Signal(object)  # ReturnsData
     sig_delivery_placed = Signal(str)  # waybill number
     sig_refund_recorded = Signal(str)  # mutation name
@@ -279,16 +279,7 @@ class ReturnsScreen(QWidget):
 
     def _changed(self, changes: OpChanges, _initiator: object) -> None:
         if changes.touches(*WATCHED):
-            if self.isVisible():
-                self.reload()
-            else:
-                self._stale = True  # reloaded when shown: a hidden tab costs the DB thread nothing
-
-    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
-        super().showEvent(event)
-        if getattr(self, "_stale", False):
-            self._stale = False
-            self.reload()
+            self.reload_when_shown()
 
     def reload(self) -> None:
         pharmacy = self.state.pharmacy_id

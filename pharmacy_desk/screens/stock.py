@@ -41,7 +41,7 @@ from shared.domain.units import packs_and_units
 from shared.errors import SuiteError
 from shared.gui import theme
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
-from shared.gui.widgets import Column, RowsModel, selected_row, table_view
+from shared.gui.widgets import Column, ReloadWhenShown, RowsModel, selected_row, table_view
 from shared.printing.stock_report import sales_summary
 
 WATCHED = ("stock_batch", "stock_movement", "stocktake", "stock_minimum", "dispense", "refund")
@@ -240,7 +240,7 @@ class CountDialog(QDialog):
         return dialog.value() if dialog.exec() == QDialog.DialogCode.Accepted else None
 
 
-class StockScreen(QWidget):
+class StockScreen(ReloadWhenShown):
     sig_loaded = Signal(object)  # StockData
     sig_sales_loaded = Signal(object)  # Sales
     sig_recorded = Signal(str)  # mutation name
@@ -379,16 +379,7 @@ class StockScreen(QWidget):
         if changes.touches("drug"):
             self._drugs = None  # reference data changed: the next load reads the drug table again
         if changes.touches(*WATCHED):
-            if self.isVisible():
-                self.reload()
-            else:
-                self._stale = True  # reloaded when shown: a hidden tab costs the DB thread nothing
-
-    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
-        super().showEvent(event)
-        if getattr(self, "_stale", False):
-            self._stale = False
-            self.reload()
+            self.reload_when_shown()
 
     def reload(self) -> None:
         pharmacy = self.state.pharmacy_id

@@ -18,7 +18,7 @@ from shared.gui import theme
 from shared.gui.admin.list_panel import ask_yes, record_change
 from shared.gui.admin.texts import t
 from shared.gui.ops import OpBus, OpChanges, QueryOp
-from shared.gui.widgets import Column, MessageLine, RowsModel, selected_row, table_view
+from shared.gui.widgets import Column, MessageLine, RowsModel, note_label, selected_row, table_view
 from shared.i18n import register
 
 for _key, (_zh, _en, _tw) in {
@@ -105,9 +105,7 @@ class CodeSetsPanel(QWidget):
         self.rows: list[CodeSetRow] = []
         self.current = QLabel()
         self.current.setProperty("role", "title")
-        hint = QLabel(t("code_sets.hint", lang))
-        hint.setWordWrap(True)
-        hint.setStyleSheet(f"color: {theme.MUTED};")
+        hint = note_label(t("code_sets.hint", lang))
         self.use_button = QPushButton(t("code_sets.use", lang))
         self.refresh_button = QPushButton(t("code_sets.refresh", lang))
         self.model: RowsModel[CodeSetRow] = RowsModel(

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -29,7 +30,7 @@ from shared.gui import theme
 from shared.gui.admin.calls import error_text
 from shared.gui.admin.texts import kind_label, t
 from shared.gui.ops import CollectionOp, OpBus, OpChanges, QueryOp
-from shared.gui.widgets import Column, MessageLine, RowsModel, selected_row, table_view
+from shared.gui.widgets import Column, MessageLine, RowsModel, note_label, selected_row, table_view
 
 R = TypeVar("R")
 
@@ -87,6 +88,23 @@ def save_cancel(dialog: QDialog, save: str, cancel: str, accept: Callable[[], No
     buttons.accepted.connect(accept)
     buttons.rejected.connect(dialog.reject)
     return buttons
+
+
+def scrolled_edit(
+    dialog: QDialog, lang: str, hint: str, body: QWidget, accept: Callable[[], None]
+) -> MessageLine:
+    """An edit dialog's layout: the hint, the form (scrolled), the line that says what is wrong with it
+    (returned), Save / Cancel."""
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(body)
+    problem = MessageLine()
+    layout = QVBoxLayout(dialog)
+    layout.addWidget(note_label(hint))
+    layout.addWidget(scroll, 1)
+    layout.addWidget(problem)
+    layout.addWidget(save_cancel(dialog, t("save", lang), t("cancel", lang), accept))
+    return problem
 
 
 class ListPanel(QWidget, Generic[R]):
@@ -300,16 +318,7 @@ class OneKindPanel(ReferenceListPanel[R]):
     KIND = ""
     load_op: Callable[[Any], tuple[list[Any], Any]]  # the rows and the offers, on the database thread
 
-    def __init__(
-        self,
-        bus: OpBus,
-        lang: str,
-        search_hint: str,
-        columns: Sequence[Column[R]],
-        parent: QWidget | None = None,
-    ) -> None:
-        super().__init__(bus, lang, search_hint, columns, parent)
-        self.loaded = False
+    loaded = False  # True once the first load came in
 
     def _took(self, offered: Any) -> None:
         """What the edit form offers (campuses, departments ...), as the load found it."""

@@ -26,7 +26,7 @@ from shared.gui.admin.list_panel import OneKindPanel, muted_if_retired, save_can
 from shared.gui.admin.settings_texts import s
 from shared.gui.admin.texts import kind_label, t
 from shared.gui.ops import OpBus
-from shared.gui.widgets import Column, MessageLine
+from shared.gui.widgets import Column, MessageLine, note_label
 from shared.reference_io import export
 from shared.reference_io.plan import KINDS
 
@@ -105,9 +105,7 @@ class PharmacyDialog(QDialog):
             hint.setWordWrap(True)
             hint.setStyleSheet(f"color: {theme.MUTED}; margin-left: 22px;")
             layout.addWidget(hint)
-        note = QLabel(s("ph.hint", lang))
-        note.setWordWrap(True)
-        note.setStyleSheet(f"color: {theme.MUTED};")
+        note = note_label(s("ph.hint", lang))
         layout.addWidget(note)
         self.problem = MessageLine()
         layout.addWidget(self.problem)

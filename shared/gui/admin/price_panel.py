@@ -32,7 +32,7 @@ from shared.gui import theme
 from shared.gui.admin.list_panel import record_change
 from shared.gui.admin.texts import t
 from shared.gui.ops import OpBus, OpChanges, QueryOp
-from shared.gui.widgets import Column, MessageLine, RowsModel, selected_row, table_view
+from shared.gui.widgets import Column, MessageLine, RowsModel, note_label, selected_row, table_view
 from shared.i18n import register
 from shared.money import format_money as money
 
@@ -209,9 +209,7 @@ class PricePanel(QWidget):
         self.effective.setEnabled(False)
         self.at_time.toggled.connect(self.effective.setEnabled)
         self.apply_button = QPushButton(t("prices.apply", lang))
-        hint = QLabel(t("prices.hint", lang))
-        hint.setWordWrap(True)
-        hint.setStyleSheet(f"color: {theme.MUTED};")
+        hint = note_label(t("prices.hint", lang))
         form = QFormLayout(change_box)
         form.addRow(t("prices.new_price", lang), self.new_price)
         when = QHBoxLayout()

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -34,11 +33,11 @@ from shared.domain.entities import ENTITY_BY_KIND, Queue
 from shared.domain.queue_rules import PRIORITY_CLASSES
 from shared.errors import ValidationFailed
 from shared.gui import theme
-from shared.gui.admin.list_panel import OneKindPanel, muted_if_retired, save_cancel, status_column
+from shared.gui.admin.list_panel import OneKindPanel, muted_if_retired, scrolled_edit, status_column
 from shared.gui.admin.settings_texts import label, s
 from shared.gui.admin.texts import t
 from shared.gui.ops import OpBus
-from shared.gui.widgets import Column, MessageLine
+from shared.gui.widgets import Column, note_label
 from shared.reference_io import export
 from shared.reference_io.plan import KINDS
 from shared.reference_io.queue_rows import QUEUE_RANGES, RULE_RANGES, QueueRows
@@ -229,9 +228,7 @@ class QueueDialog(QDialog):
         priority_row = QHBoxLayout()
         priority_row.addWidget(self.priorities, 1, Qt.AlignmentFlag.AlignTop)
         priority_row.addLayout(moves)
-        priority_hint = QLabel(s("priority.hint", lang))
-        priority_hint.setWordWrap(True)
-        priority_hint.setStyleSheet(f"color: {theme.MUTED};")
+        priority_hint = note_label(s("priority.hint", lang))
         minutes, persons = s("minutes", lang), s("persons", lang)
         self.rule_boxes: dict[str, QSpinBox] = {}
         for name, (low, high) in RULE_RANGES.items():
@@ -260,19 +257,7 @@ class QueueDialog(QDialog):
         grid.addWidget(numbers_box, 0, 1)
         grid.addWidget(arrival_box, 1, 1)
         grid.addWidget(rules_box, 0, 2, 2, 1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(host)
-        hint = QLabel(s("rules.hint", lang))
-        hint.setWordWrap(True)
-        hint.setStyleSheet(f"color: {theme.MUTED};")
-        self.problem = MessageLine()
-        buttons = save_cancel(self, t("save", lang), t("cancel", lang), self._accept)
-        layout = QVBoxLayout(self)
-        layout.addWidget(hint)
-        layout.addWidget(scroll, 1)
-        layout.addWidget(self.problem)
-        layout.addWidget(buttons)
+        self.problem = scrolled_edit(self, lang, s("rules.hint", lang), host, self._accept)
         self.campus.currentIndexChanged.connect(lambda _i: self._campus_changed())
         self.department.currentIndexChanged.connect(lambda _i: self._fill_rooms(self._checked_rooms()))
         self._select(self.campus, values.get("campus_id", ""))

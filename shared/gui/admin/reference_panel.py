@@ -16,17 +16,14 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
-    QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
 from shared.domain.entities import ENTITY_BY_KIND, Entity
-from shared.gui import theme
-from shared.gui.admin.list_panel import ReferenceListPanel, muted_if_retired, save_cancel, status_column
+from shared.gui.admin.list_panel import ReferenceListPanel, muted_if_retired, scrolled_edit, status_column
 from shared.gui.admin.texts import KIND_ORDER, field_label, kind_label, t
 from shared.gui.ops import OpBus, OpChanges
-from shared.gui.widgets import Column, MessageLine
+from shared.gui.widgets import Column
 from shared.reference_io import export
 from shared.reference_io.plan import KINDS
 
@@ -92,19 +89,7 @@ class RowDialog(QDialog):
             widget.setObjectName(f"field-{name}")
             self.inputs[name] = widget
             form.addRow(field_label(name, lang), widget)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(form_host)
-        hint = QLabel(t("edit.hint", lang))
-        hint.setWordWrap(True)
-        hint.setStyleSheet(f"color: {theme.MUTED};")
-        self.problem = MessageLine()
-        buttons = save_cancel(self, t("save", lang), t("cancel", lang), self._accept)
-        layout = QVBoxLayout(self)
-        layout.addWidget(hint)
-        layout.addWidget(scroll, 1)
-        layout.addWidget(self.problem)
-        layout.addWidget(buttons)
+        self.problem = scrolled_edit(self, lang, t("edit.hint", lang), form_host, self._accept)
         self.resize(560, 620)
 
     def fields(self) -> dict[str, str]:

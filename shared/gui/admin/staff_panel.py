@@ -33,7 +33,7 @@ from shared.gui.admin.audit_panel import local_time
 from shared.gui.admin.calls import call, error_text
 from shared.gui.admin.list_panel import ListPanel, ask_yes, save_cancel
 from shared.gui.ops import OpBus, OpChanges
-from shared.gui.widgets import Column, MessageLine
+from shared.gui.widgets import Column, MessageLine, note_label
 from shared.i18n import register, tr
 from shared.reference_io.staff import CONTROLLED, RIGHTS
 from shared.sync.transport import ApiTransport
@@ -244,9 +244,7 @@ class StaffDialog(QDialog):
         self.active = QCheckBox()
         self.active.setChecked(values.get("active", "1") != "0")
         form.addRow(s("field.active", lang), self.active)
-        hint = QLabel(s("edit.hint", lang))
-        hint.setWordWrap(True)
-        hint.setStyleSheet(f"color: {theme.MUTED};")
+        hint = note_label(s("edit.hint", lang))
         self.problem = MessageLine()
         buttons = save_cancel(self, s("save", lang), s("cancel", lang), self._accept)
         layout = QVBoxLayout(self)
