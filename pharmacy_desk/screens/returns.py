@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from pharmacy_desk import actions
-from pharmacy_desk.dialogs import TextDialog, ok_cancel
+from pharmacy_desk.dialogs import TextDialog, finish_form
 from pharmacy_desk.queries import (
     DeliveryRow,
     RefundableLine,
@@ -76,11 +76,7 @@ class RefundDialog(QDialog):
         form.addRow(t("refund.reason", lang), self.reason_combo)
         self.text_edit = QLineEdit()
         form.addRow(t("review.reason_text", lang), self.text_edit)
-        self.error = QLabel()
-        self.error.setProperty("role", "error")
-        form.addRow(self.error)
-        box = ok_cancel(self, lang)
-        form.addRow(box)
+        self.error = finish_form(self, form, lang)
 
     def value(self) -> tuple[str, str, list[tuple[int, int, bool]]]:
         lines = [

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from pharmacy_desk import actions
-from pharmacy_desk.dialogs import ok_cancel
+from pharmacy_desk.dialogs import finish_form, ok_cancel
 from pharmacy_desk.queries import BatchRow, LowRow, overview, pharmacies, sales, stock_screen
 from pharmacy_desk.queries import StockScreen as StockData
 from pharmacy_desk.texts import t
@@ -102,11 +102,7 @@ class ReceiveDialog(QDialog):
         self.price_spin.setDecimals(4)
         self.price_spin.setRange(0, 1_000_000)
         form.addRow(t("stock.price", lang), self.price_spin)
-        self.error = QLabel()
-        self.error.setProperty("role", "error")
-        form.addRow(self.error)
-        box = ok_cancel(self, lang)
-        form.addRow(box)
+        self.error = finish_form(self, form, lang)
 
     def value(self) -> dict[str, Any]:
         return {
@@ -161,11 +157,7 @@ class MoveDialog(QDialog):
         form.addRow(t("stock.quantity", lang), self.quantity_spin)
         self.reason_edit = QLineEdit()
         form.addRow(t("stock.reason", lang), self.reason_edit)
-        self.error = QLabel()
-        self.error.setProperty("role", "error")
-        form.addRow(self.error)
-        box = ok_cancel(self, lang)
-        form.addRow(box)
+        self.error = finish_form(self, form, lang)
         self.kind_combo.currentIndexChanged.connect(
             lambda _i: self.to_combo.setEnabled(self.kind_combo.currentData() == "transfer")
         )

@@ -128,21 +128,9 @@ def import_file(
         raise KeyError(kind)
     file = ImportFile.read(path, source_name, sheet)
     table, now = file.table, file.now
-    if dry_run:
-        with db.read() as conn:
-            plan = plan_from_database(
-                conn,
-                kind,
-                table,
-                mapping=mapping,
-                retire_missing=retire_missing,
-                now=now,
-                lang=lang,
-                code_set=code_set,
-            )
-        return ImportRun(plan, False, file.digest)
-    with db.write() as conn:
-        plan = plan_from_database(
+
+    def planned(conn: Connection) -> ImportPlan:
+        return plan_from_database(
             conn,
             kind,
             table,
@@ -152,6 +140,13 @@ def import_file(
             lang=lang,
             code_set=code_set,
         )
+
+    if dry_run:
+        with db.read() as conn:
+            plan = planned(conn)
+        return ImportRun(plan, False, file.digest)
+    with db.write() as conn:
+        plan = planned(conn)
         writes = plan.writes
         if writes:
             write_entities(conn, writes)

@@ -190,7 +190,9 @@ class HubProcess(CliProcess):
         raise AssertionError(f"hub upstream never became {up}: {self.log_path.read_text()[-2000:]}")
 
 
-def enrol_hub(central: ServerProcess, campus: str = "MAIN", name: str = "test hub") -> str:
+def enrol_hub(
+    central: ServerProcess, campus: str = "MAIN", name: str = "test hub", timeout: float = 60.0
+) -> str:
     """A hub credential from ``clinic hub-enrol`` on the central's database (printed once, last line)."""
     done = subprocess.run(
         [
@@ -207,7 +209,7 @@ def enrol_hub(central: ServerProcess, campus: str = "MAIN", name: str = "test hu
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         env={**os.environ, **central.env},
     )
     assert done.returncode == 0, done.stderr
