@@ -7,7 +7,7 @@ reference data, loading in the background, "history" and New / Edit / Retire as 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shared.domain.entities import Entity
 from shared.gui import theme
 from shared.gui.admin.calls import error_text
 from shared.gui.admin.texts import kind_label, t
@@ -33,6 +34,23 @@ from shared.gui.ops import CollectionOp, OpBus, OpChanges, QueryOp
 from shared.gui.widgets import Column, MessageLine, RowsModel, note_label, selected_row, table_view
 
 R = TypeVar("R")
+
+
+class ReferenceRow(Protocol):
+    @property
+    def entity(self) -> Entity: ...
+
+    @property
+    def haystack(self) -> str: ...  # the lower-case text the search looks in
+
+
+class CodedRow(ReferenceRow, Protocol):
+    @property
+    def cells(self) -> dict[str, str]: ...  # the export's fields -> text
+
+
+RR = TypeVar("RR", bound=ReferenceRow)
+CR = TypeVar("CR", bound=CodedRow)
 
 
 def record_change(
@@ -232,7 +250,7 @@ class ListPanel(QWidget, Generic[R]):
             self._record(name, {**args, "reason": reason, **extra}, version, changes, done)
 
 
-class ReferenceListPanel(ListPanel[R]):
+class ReferenceListPanel(ListPanel[RR]):
     """A list of reference rows (``row.entity``: retired when voided) read from this PC's database in the
     background and kept fresh as they change; New / Edit / Retire / History."""
 
@@ -244,7 +262,7 @@ class ReferenceListPanel(ListPanel[R]):
         bus: OpBus,
         lang: str,
         search_hint: str,
-        columns: Sequence[Column[R]],
+        columns: Sequence[Column[RR]],
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(lang, search_hint, columns, parent)
@@ -261,11 +279,11 @@ class ReferenceListPanel(ListPanel[R]):
     def buttons(self) -> tuple[QPushButton, ...]:
         return (self.new_button, self.edit_button, self.retire_button, self.history_button)
 
-    def retired(self, row: R) -> bool:
-        return bool(row.entity.voided)  # type: ignore[attr-defined]
+    def retired(self, row: RR) -> bool:
+        return row.entity.voided
 
-    def haystack(self, row: R) -> str:
-        return str(row.haystack)  # type: ignore[attr-defined]
+    def haystack(self, row: RR) -> str:
+        return row.haystack
 
     def _load(self, op: Callable[[Any], Any], success: Callable[[Any], None]) -> None:
         """Run ``op`` on the database thread (an older load still running is cancelled)."""
@@ -282,14 +300,14 @@ class ReferenceListPanel(ListPanel[R]):
         done = self.text("saved", kind=self.kind_text(kind), code=fields.get("code", ""))
         self._record("reference.save", {"kind": kind, "fields": fields}, base_version, (kind,), done)
 
-    def _retire_row(self, kind: str, row: R, code: str, extra: dict[str, str] | None = None) -> None:
+    def _retire_row(self, kind: str, row: RR, code: str, extra: dict[str, str] | None = None) -> None:
         kind_text = self.kind_text(kind)
         self._retire(
             self.text("retire.title", kind=kind_text, code=code),
             "reference.retire",
             {"kind": kind, "code": code},
             extra or {},
-            row.entity.version,  # type: ignore[attr-defined]
+            row.entity.version,
             (kind,),
             self.text("retired", kind=kind_text, code=code),
         )
@@ -310,7 +328,7 @@ class ReferenceListPanel(ListPanel[R]):
         raise NotImplementedError
 
 
-class OneKindPanel(ReferenceListPanel[R]):
+class OneKindPanel(ReferenceListPanel[CR]):
     """The rows of one kind (``KIND``), each with ``cells`` (the export's fields -> text) and ``entity``;
     the load gives them with what the edit form offers (``_took``). An edit saves only what was changed,
     so it never undoes another admin's change of another field."""
@@ -331,7 +349,7 @@ class OneKindPanel(ReferenceListPanel[R]):
     def reload(self) -> None:
         self._load(type(self).load_op, self._loaded)
 
-    def _loaded(self, result: tuple[list[R], Any]) -> None:
+    def _loaded(self, result: tuple[list[CR], Any]) -> None:
         rows, offered = result
         self._took(offered)
         self.loaded = True
@@ -342,12 +360,12 @@ class OneKindPanel(ReferenceListPanel[R]):
             self.reload()
 
     def select_code(self, code: str) -> bool:
-        return self._select_where(lambda row: row.cells["code"] == code)  # type: ignore[attr-defined]
+        return self._select_where(lambda row: row.cells["code"] == code)
 
     def _history(self) -> None:
         row = self._selected()
         if row is not None:
-            self.sig_history_requested.emit(self.KIND, row.cells["code"])  # type: ignore[attr-defined]
+            self.sig_history_requested.emit(self.KIND, row.cells["code"])
 
     def new_row(self) -> None:
         fields = self._ask(None)
@@ -358,14 +376,14 @@ class OneKindPanel(ReferenceListPanel[R]):
         row = self._selected()
         if row is None:
             return
-        before: dict[str, str] = dict(row.cells)  # type: ignore[attr-defined]
+        before: dict[str, str] = dict(row.cells)
         fields = self._ask(before)
         if fields is not None:
             changed = {k: v for k, v in fields.items() if v != before.get(k)}
             if changed:
-                self._save_row(self.KIND, {"code": before["code"], **changed}, row.entity.version)  # type: ignore[attr-defined]
+                self._save_row(self.KIND, {"code": before["code"], **changed}, row.entity.version)
 
     def retire_row(self) -> None:
         row = self._selected()
         if row is not None:
-            self._retire_row(self.KIND, row, row.cells["code"])  # type: ignore[attr-defined]
+            self._retire_row(self.KIND, row, row.cells["code"])
