@@ -134,7 +134,12 @@ class ListPanel(QWidget, Generic[R]):
     ask_reason: Callable[[QWidget | None, str, str], str | None] = staticmethod(ask_reason)
 
     def __init__(
-        self, lang: str, search_hint: str, columns: Sequence[Column[R]], parent: QWidget | None = None
+        self,
+        bus: OpBus,
+        lang: str,
+        search_hint: str,
+        columns: Sequence[Column[R]],
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.lang = lang
@@ -156,6 +161,24 @@ class ListPanel(QWidget, Generic[R]):
         self._debounce.timeout.connect(self._filter)
         self.search.textChanged.connect(lambda _text: self._debounce.start())
         self.show_retired.toggled.connect(lambda _on: self._filter())
+        self.new_button.clicked.connect(self.new_row)
+        self.edit_button.clicked.connect(self.edit_row)
+        self.retire_button.clicked.connect(self.retire_row)
+        self.view.doubleClicked.connect(lambda _index: self.edit_row())
+        bus.sig_operation_did_execute.connect(self._changed)
+
+    def new_row(self) -> None:
+        raise NotImplementedError
+
+    def edit_row(self) -> None:
+        raise NotImplementedError
+
+    def retire_row(self) -> None:
+        raise NotImplementedError
+
+    def _changed(self, changes: OpChanges, _initiator: object) -> None:
+        """Reload when what the panel shows changed (here or by a sync)."""
+        raise NotImplementedError
 
     def text(self, key: str, **params: object) -> str:
         return t(key, self.lang, **params)
@@ -265,15 +288,10 @@ class ReferenceListPanel(ListPanel[RR]):
         columns: Sequence[Column[RR]],
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__(lang, search_hint, columns, parent)
+        super().__init__(bus, lang, search_hint, columns, parent)
         self._query: QueryOp[Any] | None = None
         self.history_button = QPushButton(self.text("history"))
-        self.new_button.clicked.connect(self.new_row)
-        self.edit_button.clicked.connect(self.edit_row)
-        self.retire_button.clicked.connect(self.retire_row)
         self.history_button.clicked.connect(self._history)
-        self.view.doubleClicked.connect(lambda _index: self.edit_row())
-        bus.sig_operation_did_execute.connect(self._changed)
 
     @property
     def buttons(self) -> tuple[QPushButton, ...]:
@@ -312,19 +330,7 @@ class ReferenceListPanel(ListPanel[RR]):
             self.text("retired", kind=kind_text, code=code),
         )
 
-    def _changed(self, changes: OpChanges, _initiator: object) -> None:
-        raise NotImplementedError
-
     def _history(self) -> None:
-        raise NotImplementedError
-
-    def new_row(self) -> None:
-        raise NotImplementedError
-
-    def edit_row(self) -> None:
-        raise NotImplementedError
-
-    def retire_row(self) -> None:
         raise NotImplementedError
 
 

@@ -359,7 +359,7 @@ class StaffPanel(ListPanel[dict[str, Any]]):
     show_code: Callable[..., None] = SetupCodeDialog.show_code
 
     def __init__(self, client: StaffClient, bus: OpBus, lang: str, parent: QWidget | None = None) -> None:
-        super().__init__(lang, s("search", lang), _columns(lang), parent)
+        super().__init__(bus, lang, s("search", lang), _columns(lang), parent)
         self.client = client
         self.roles: frozenset[str] = frozenset()
         self.reset_password_button = QPushButton(s("reset_password", lang))
@@ -369,15 +369,10 @@ class StaffPanel(ListPanel[dict[str, Any]]):
         self.record_buttons = (self.new_button, self.edit_button, self.retire_button)
         self.credential_buttons = (self.reset_password_button, self.reset_key_button, self.unlock_button)
         self._lay_out((*self.record_buttons, *self.credential_buttons, self.refresh_button))
-        self.new_button.clicked.connect(self.new_person)
-        self.edit_button.clicked.connect(self.edit_person)
-        self.retire_button.clicked.connect(self.retire_person)
         self.reset_password_button.clicked.connect(self.reset_password)
         self.reset_key_button.clicked.connect(self.reset_signing_key)
         self.unlock_button.clicked.connect(self.unlock)
         self.refresh_button.clicked.connect(self.refresh)
-        self.view.doubleClicked.connect(lambda _index: self.edit_person())
-        bus.sig_operation_did_execute.connect(self._changed)
         self.set_roles(frozenset())
 
     def text(self, key: str, **params: object) -> str:
@@ -421,14 +416,14 @@ class StaffPanel(ListPanel[dict[str, Any]]):
 
     # -- records (system administrator) -------------------------------------------------------------
 
-    def new_person(self) -> None:
+    def new_row(self) -> None:
         fields = type(self).ask_record(self, self.lang, None)
         if fields is not None:
             self._record_staff(
                 "staff.save", {"fields": fields, "new": True}, None, "saved", fields["username"]
             )
 
-    def edit_person(self) -> None:
+    def edit_row(self) -> None:
         if "admin" not in self.roles:
             return
         row = self._selected()
@@ -442,7 +437,7 @@ class StaffPanel(ListPanel[dict[str, Any]]):
             args = {"fields": {"username": before["username"], **changed}}
             self._record_staff("staff.save", args, int(row["version"]), "saved", before["username"])
 
-    def retire_person(self) -> None:
+    def retire_row(self) -> None:
         row = self._selected()
         if row is None:
             return
