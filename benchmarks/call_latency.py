@@ -27,8 +27,6 @@ import argparse
 import contextlib
 import datetime as dt
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -47,35 +45,10 @@ from shared.gui.login import LoginResult  # noqa: E402
 from shared.site import SiteConfig  # noqa: E402
 from shared.store import LocalStore  # noqa: E402
 from shared.sync import ApiTransport, SyncEngine, TokenStore  # noqa: E402
-from tests.support.hub import HubProcess  # noqa: E402
+from tests.support.hub import HubProcess, enrol_hub  # noqa: E402
 from triage_desk import model  # noqa: E402
 from triage_desk.display import DisplayController, DisplayWindow  # noqa: E402
 from triage_desk.state import TriageState  # noqa: E402
-
-
-def enrol(db_url: str, env: dict[str, str]) -> str:
-    """A hub credential from ``clinic hub-enrol`` on the server's database (printed last)."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shared.cli",
-            "hub-enrol",
-            "--db",
-            db_url,
-            "--name",
-            "bench hub",
-            "--campus",
-            "MAIN",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **env},
-    )
-    if done.returncode != 0:
-        raise SystemExit(done.stderr)
-    return done.stdout.strip().splitlines()[-1].strip()
 
 
 def ms(values: list[float]) -> str:
@@ -106,7 +79,10 @@ def main() -> int:
         urls: str | list[str] = server.url
         if args.via_hub:
             hub = HubProcess(
-                server.url, folder / "hub.db", folder / "hub.log", credential=enrol(server.db_url, server.env)
+                server.url,
+                folder / "hub.db",
+                folder / "hub.log",
+                credential=enrol_hub(server, name="bench hub", timeout=120),
             ).start(timeout=60)
             stack.callback(hub.stop)
             hub.wait_upstream(True)

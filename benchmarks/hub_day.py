@@ -38,7 +38,6 @@ import multiprocessing as mp
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -349,30 +348,6 @@ class Counter:
             return True
 
 
-def enrol(db_url: str, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shared.cli",
-            "hub-enrol",
-            "--db",
-            db_url,
-            "--name",
-            "bench hub",
-            "--campus",
-            "MAIN",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **env},
-    )
-    if done.returncode != 0:
-        raise SystemExit(done.stderr)
-    return done.stdout.strip().splitlines()[-1].strip()
-
-
 def save_snapshot(target: Path, central_db: Path, hub_db: Path, credential: str) -> None:
     """Copies of the central's and the hub's databases as they stand (SQLite's backup API, the servers
     running) and the hub's credential: ``benchmarks/relay_throughput.py`` relays that backlog again."""
@@ -416,7 +391,7 @@ def main() -> int:
 
     from server_stub.config import sqlite_url
     from server_stub.seed.demo import seed_demo
-    from tests.support.hub import CutLink, HubProcess
+    from tests.support.hub import CutLink, HubProcess, enrol_hub
     from tests.support.server import ServerProcess
 
     folder = Path(tempfile.mkdtemp(prefix="hub-day-"))
@@ -427,7 +402,10 @@ def main() -> int:
     central = ServerProcess(sqlite_url(central_db), folder / "central.log").start(timeout=120)
     link = CutLink(central.port)
     hub = HubProcess(
-        link.url, folder / "hub.db", folder / "hub.log", credential=enrol(central.db_url, central.env)
+        link.url,
+        folder / "hub.db",
+        folder / "hub.log",
+        credential=enrol_hub(central, name="bench hub", timeout=120),
     ).start(timeout=60)
     procs: list[Any] = []
     ctx = mp.get_context("spawn")

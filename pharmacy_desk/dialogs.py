@@ -22,7 +22,16 @@ from pharmacy_desk.payment import METHODS, PaymentMethod
 from pharmacy_desk.texts import t
 from shared.gui.pin_dialog import PinDialog
 
-__all__ = ["PaymentDialog", "PinDialog", "ReasonDialog", "TextDialog", "close_box", "ok_cancel"]
+__all__ = [
+    "PaymentDialog",
+    "PinDialog",
+    "ReasonDialog",
+    "TextDialog",
+    "close_box",
+    "error_line",
+    "finish_form",
+    "ok_cancel",
+]
 
 
 def ok_cancel(dialog: QDialog, lang: str) -> QDialogButtonBox:
@@ -40,6 +49,21 @@ def close_box(dialog: QDialog, lang: str) -> QDialogButtonBox:
     box.button(QDialogButtonBox.StandardButton.Close).setText(t("common.close", lang))
     box.rejected.connect(dialog.reject)
     return box
+
+
+def error_line() -> QLabel:
+    """The line a dialog says what is wrong on (red, empty until then)."""
+    label = QLabel()
+    label.setProperty("role", "error")
+    return label
+
+
+def finish_form(dialog: QDialog, form: QFormLayout, lang: str) -> QLabel:
+    """A form dialog's last rows: its error line (returned), then OK / Cancel."""
+    error = error_line()
+    form.addRow(error)
+    form.addRow(ok_cancel(dialog, lang))
+    return error
 
 
 class ReasonDialog(QDialog):
@@ -68,8 +92,7 @@ class ReasonDialog(QDialog):
         self.text_edit.setFixedHeight(80)
         form.addRow(free_text_label or t("review.reason_text", lang), self.text_edit)
         layout.addLayout(form)
-        self.error = QLabel()
-        self.error.setProperty("role", "error")
+        self.error = error_line()
         layout.addWidget(self.error)
         layout.addWidget(ok_cancel(self, lang))
         self.setMinimumWidth(460)
@@ -110,8 +133,7 @@ class TextDialog(QDialog):
         self.edit = QLineEdit()
         form.addRow(label, self.edit)
         layout.addLayout(form)
-        self.error = QLabel()
-        self.error.setProperty("role", "error")
+        self.error = error_line()
         layout.addWidget(self.error)
         layout.addWidget(ok_cancel(self, lang))
         self.setMinimumWidth(420)

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from pharmacy_desk import actions, pickup_notice
-from pharmacy_desk.dialogs import PaymentDialog, TextDialog, close_box, ok_cancel
+from pharmacy_desk.dialogs import PaymentDialog, TextDialog, close_box, error_line, finish_form
 from pharmacy_desk.documents import (
     hospital_name,
     labels_for,
@@ -97,11 +97,7 @@ class BatchDialog(QDialog):
         form.addRow(t("stock.batch", lang), self.batch_combo)
         self.reason_edit = QLineEdit()
         form.addRow(t("dispense.override_reason", lang), self.reason_edit)
-        self.error = QLabel()
-        self.error.setProperty("role", "error")
-        form.addRow(self.error)
-        box = ok_cancel(self, lang)
-        form.addRow(box)
+        self.error = finish_form(self, form, lang)
 
     def accept(self) -> None:
         if not self.reason_edit.text().strip():
@@ -883,8 +879,7 @@ class ConflictsDialog(QDialog):
         row.addWidget(self.note_edit, 1)
         row.addWidget(self.resolve_button)
         layout.addLayout(row)
-        self.error = QLabel()
-        self.error.setProperty("role", "error")
+        self.error = error_line()
         layout.addWidget(self.error)
         box = close_box(self, lang)
         layout.addWidget(box)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from pharmacy_desk import actions
-from pharmacy_desk.dialogs import TextDialog, ok_cancel
+from pharmacy_desk.dialogs import TextDialog, finish_form
 from pharmacy_desk.queries import (
     DeliveryRow,
     RefundableLine,
@@ -42,7 +42,7 @@ from shared.domain.mutations.delivery import delivery_order
 from shared.domain.pharmacy import REFUND_REASONS, reason_text
 from shared.errors import SuiteError
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
-from shared.gui.widgets import Column, RowsModel, selected_row, table_view
+from shared.gui.widgets import Column, ReloadWhenShown, RowsModel, selected_row, table_view
 from shared.gui.workers import run_in_background
 from shared.printing.waybill import WaybillPrint, render_waybill
 
@@ -76,11 +76,7 @@ class RefundDialog(QDialog):
         form.addRow(t("refund.reason", lang), self.reason_combo)
         self.text_edit = QLineEdit()
         form.addRow(t("review.reason_text", lang), self.text_edit)
-        self.error = QLabel()
-        self.error.setProperty("role", "error")
-        form.addRow(self.error)
-        box = ok_cancel(self, lang)
-        form.addRow(box)
+        self.error = finish_form(self, form, lang)
 
     def value(self) -> tuple[str, str, list[tuple[int, int, bool]]]:
         lines = [
@@ -114,7 +110,7 @@ def confirm_delivery(parent: QWidget | None, *, lang: str, text: str) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-class ReturnsScreen(QWidget):
+class ReturnsScreen(ReloadWhenShown):
     sig_loaded = Signal(object)  # ReturnsData
     sig_delivery_placed = Signal(str)  # waybill number
     sig_refund_recorded = Signal(str)  # mutation name
@@ -279,16 +275,7 @@ class ReturnsScreen(QWidget):
 
     def _changed(self, changes: OpChanges, _initiator: object) -> None:
         if changes.touches(*WATCHED):
-            if self.isVisible():
-                self.reload()
-            else:
-                self._stale = True  # reloaded when shown: a hidden tab costs the DB thread nothing
-
-    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
-        super().showEvent(event)
-        if getattr(self, "_stale", False):
-            self._stale = False
-            self.reload()
+            self.reload_when_shown()
 
     def reload(self) -> None:
         pharmacy = self.state.pharmacy_id

@@ -36,7 +36,7 @@ from shared.gui import theme
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
 from shared.gui.patient_views import ViewAudit
 from shared.gui.pin_dialog import wait_for_registration
-from shared.gui.widgets import Column, RowsModel, selected_row, table_view
+from shared.gui.widgets import Column, ReloadWhenShown, RowsModel, selected_row, table_view
 from shared.security.signing import WrongPin
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ SIGNATURE_REASONS = ("missing", "no_key", "changed", "not_signers_key", "revoked
 WATCHED = ("rx", "signing_key", "staff", "patient", "pickup_code", "dispense")
 
 
-class ReviewScreen(QWidget):
+class ReviewScreen(ReloadWhenShown):
     sig_open_for_dispensing = Signal(str)
     sig_detail_shown = Signal(object)  # ReviewDetail (tests wait on it)
     sig_queue_loaded = Signal(object)  # ReviewQueue
@@ -167,16 +167,7 @@ class ReviewScreen(QWidget):
     def _changed(self, changes: OpChanges, _initiator: object) -> None:
         if not changes.touches(*WATCHED):
             return
-        if self.isVisible() or changes.from_sync:  # arrivals come by sync and are announced anywhere
-            self.reload()
-        else:
-            self._stale = True
-
-    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
-        super().showEvent(event)
-        if getattr(self, "_stale", False):
-            self._stale = False
-            self.reload()
+        self.reload_when_shown(now=changes.from_sync)  # arrivals come by sync and are announced anywhere
 
     def _pharmacy_changed(self, _pharmacy_id: str) -> None:
         self._seen_pending = None  # what is pending at the new pharmacy is not "new"

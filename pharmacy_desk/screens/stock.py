@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from pharmacy_desk import actions
-from pharmacy_desk.dialogs import ok_cancel
+from pharmacy_desk.dialogs import finish_form, ok_cancel
 from pharmacy_desk.queries import BatchRow, LowRow, overview, pharmacies, sales, stock_screen
 from pharmacy_desk.queries import StockScreen as StockData
 from pharmacy_desk.texts import t
@@ -41,7 +41,7 @@ from shared.domain.units import packs_and_units
 from shared.errors import SuiteError
 from shared.gui import theme
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp
-from shared.gui.widgets import Column, RowsModel, selected_row, table_view
+from shared.gui.widgets import Column, ReloadWhenShown, RowsModel, selected_row, table_view
 from shared.printing.stock_report import sales_summary
 
 WATCHED = ("stock_batch", "stock_movement", "stocktake", "stock_minimum", "dispense", "refund")
@@ -102,11 +102,7 @@ class ReceiveDialog(QDialog):
         self.price_spin.setDecimals(4)
         self.price_spin.setRange(0, 1_000_000)
         form.addRow(t("stock.price", lang), self.price_spin)
-        self.error = QLabel()
-        self.error.setProperty("role", "error")
-        form.addRow(self.error)
-        box = ok_cancel(self, lang)
-        form.addRow(box)
+        self.error = finish_form(self, form, lang)
 
     def value(self) -> dict[str, Any]:
         return {
@@ -161,11 +157,7 @@ class MoveDialog(QDialog):
         form.addRow(t("stock.quantity", lang), self.quantity_spin)
         self.reason_edit = QLineEdit()
         form.addRow(t("stock.reason", lang), self.reason_edit)
-        self.error = QLabel()
-        self.error.setProperty("role", "error")
-        form.addRow(self.error)
-        box = ok_cancel(self, lang)
-        form.addRow(box)
+        self.error = finish_form(self, form, lang)
         self.kind_combo.currentIndexChanged.connect(
             lambda _i: self.to_combo.setEnabled(self.kind_combo.currentData() == "transfer")
         )
@@ -240,7 +232,7 @@ class CountDialog(QDialog):
         return dialog.value() if dialog.exec() == QDialog.DialogCode.Accepted else None
 
 
-class StockScreen(QWidget):
+class StockScreen(ReloadWhenShown):
     sig_loaded = Signal(object)  # StockData
     sig_sales_loaded = Signal(object)  # Sales
     sig_recorded = Signal(str)  # mutation name
@@ -379,16 +371,7 @@ class StockScreen(QWidget):
         if changes.touches("drug"):
             self._drugs = None  # reference data changed: the next load reads the drug table again
         if changes.touches(*WATCHED):
-            if self.isVisible():
-                self.reload()
-            else:
-                self._stale = True  # reloaded when shown: a hidden tab costs the DB thread nothing
-
-    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
-        super().showEvent(event)
-        if getattr(self, "_stale", False):
-            self._stale = False
-            self.reload()
+            self.reload_when_shown()
 
     def reload(self) -> None:
         pharmacy = self.state.pharmacy_id

@@ -5,7 +5,6 @@ the plan changes nothing, so importing the same file twice leaves the database a
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -14,14 +13,14 @@ from sqlalchemy import Connection, select
 
 from server_stub.db.engine import Database
 from server_stub.db.tables import ENTITY_TABLES
-from server_stub.services import audit
 from server_stub.services.entities import to_entity, write_entities
+from server_stub.services.import_file import ImportFile
 from shared.domain.code_sets import SITE_SETTINGS_ID, chosen_code_set
 from shared.domain.entities import ENTITY_BY_KIND, Diagnosis, Drug, Entity, SiteSettings, Staff
 from shared.domain.prices import price_at
 from shared.reference_io import export
 from shared.reference_io.plan import KINDS, Change, ColumnMapping, ImportPlan, plan_import
-from shared.reference_io.tables import Table, read_table
+from shared.reference_io.tables import Table
 
 
 @dataclass(frozen=True)
@@ -127,25 +126,11 @@ def import_file(
         return ImportRun(plan, applied, digest, codes, expires)
     if kind not in KINDS:
         raise KeyError(kind)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    name = source_name or path.name
-    table = read_table(path, sheet=sheet)
-    now = dt.datetime.now(dt.UTC)
-    if dry_run:
-        with db.read() as conn:
-            plan = plan_from_database(
-                conn,
-                kind,
-                table,
-                mapping=mapping,
-                retire_missing=retire_missing,
-                now=now,
-                lang=lang,
-                code_set=code_set,
-            )
-        return ImportRun(plan, False, digest)
-    with db.write() as conn:
-        plan = plan_from_database(
+    file = ImportFile.read(path, source_name, sheet)
+    table, now = file.table, file.now
+
+    def planned(conn: Connection) -> ImportPlan:
+        return plan_from_database(
             conn,
             kind,
             table,
@@ -155,27 +140,19 @@ def import_file(
             lang=lang,
             code_set=code_set,
         )
+
+    if dry_run:
+        with db.read() as conn:
+            plan = planned(conn)
+        return ImportRun(plan, False, file.digest)
+    with db.write() as conn:
+        plan = planned(conn)
         writes = plan.writes
         if writes:
             write_entities(conn, writes)
-            audit.defer(
-                conn,
-                at=now,
-                action="reference.import",
-                outcome="applied",
-                username=username,
-                staff_id=staff_id,
-                device_id=device_id,
-                target=f"{kind}:{name}"[:128],
-                detail={
-                    "file": name,
-                    "sha256": digest,
-                    "rows": len(table.rows),
-                    **({"code_set": code_set} if code_set else {}),
-                    **plan.summary(),
-                },
-            )
-    return ImportRun(plan, bool(writes), digest)
+            detail = {**({"code_set": code_set} if code_set else {}), **plan.summary()}
+            file.audit_applied(conn, kind, detail, username=username, staff_id=staff_id, device_id=device_id)
+    return ImportRun(plan, bool(writes), file.digest)
 
 
 def _label(entity: object) -> str:

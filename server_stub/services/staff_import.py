@@ -5,7 +5,6 @@ import and kept only as a slow hash (``setup_codes``). Passwords never come from
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,13 +12,14 @@ from sqlalchemy import Connection, select
 
 from server_stub.db.engine import Database
 from server_stub.db.tables import ENTITY_TABLES
-from server_stub.services import audit, setup_codes
+from server_stub.services import setup_codes
 from server_stub.services.entities import to_entity, write_entities
+from server_stub.services.import_file import ImportFile
 from shared.domain.entities import Campus, Department, Entity, Staff
 from shared.reference_io import export
 from shared.reference_io.plan import ColumnMapping, ImportPlan
 from shared.reference_io.staff import COLUMNS, TableDirectory, export_rows, plan_staff_import
-from shared.reference_io.tables import Table, read_table
+from shared.reference_io.tables import Table
 
 DEFAULT_CODE_TTL = dt.timedelta(hours=72)
 
@@ -73,14 +73,12 @@ def import_staff(
     code_ttl: dt.timedelta = DEFAULT_CODE_TTL,
 ) -> tuple[ImportPlan, bool, str, dict[str, str], dt.datetime | None]:
     """(plan, applied, file sha256, username -> setup code of each person added, the codes' expiry)."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    name = source_name or path.name
-    table = read_table(path, sheet=sheet)
-    now = dt.datetime.now(dt.UTC)
+    file = ImportFile.read(path, source_name, sheet)
+    table, now = file.table, file.now
     with db.read() as conn:
         plan = plan_staff(conn, table, mapping=mapping, retire_missing=retire_missing, now=now, lang=lang)
     if dry_run:
-        return plan, False, digest, {}, None
+        return plan, False, file.digest, {}, None
     # the slow hashes before the write transaction, which must stay short
     issued = {staff.username: setup_codes.IssuedCode.make() for staff in _people(plan.added)}
     codes: dict[str, str] = {}
@@ -101,24 +99,11 @@ def import_staff(
                     issued_by=staff_id,
                 )
                 codes[staff.username] = code.code
-            audit.defer(
-                conn,
-                at=now,
-                action="reference.import",
-                outcome="applied",
-                username=username,
-                staff_id=staff_id,
-                device_id=device_id,
-                target=f"staff:{name}"[:128],
-                detail={
-                    "file": name,
-                    "sha256": digest,
-                    "rows": len(table.rows),
-                    "setup_codes_issued": sorted(codes),
-                    **plan.summary(),
-                },
+            detail = {"setup_codes_issued": sorted(codes), **plan.summary()}
+            file.audit_applied(
+                conn, "staff", detail, username=username, staff_id=staff_id, device_id=device_id
             )
-    return plan, bool(writes), digest, codes, expires_at
+    return plan, bool(writes), file.digest, codes, expires_at
 
 
 def export_staff(db: Database, path: Path) -> int:

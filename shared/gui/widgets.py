@@ -108,6 +108,14 @@ def table_view(
     return view
 
 
+def note_label(text: str) -> QLabel:
+    """A word-wrapped hint in the muted colour (what a form or a list is for, how it behaves)."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setStyleSheet(f"color: {theme.MUTED};")
+    return label
+
+
 def selected_row(view: QTableView) -> int | None:
     rows = view.selectionModel().selectedRows() if view.selectionModel() else []
     if rows:
@@ -188,3 +196,26 @@ class MessageLine(QLabel):
         self._timer.stop()
         if level in ("ok", "info"):
             self._timer.start(15_000)
+
+
+class ReloadWhenShown(QWidget):
+    """A screen (a tab) whose data changed reloads at once if it is shown, else when it is next shown:
+    a hidden tab costs the database thread nothing."""
+
+    _stale = False
+
+    def reload(self) -> None:
+        raise NotImplementedError
+
+    def reload_when_shown(self, now: bool = False) -> None:
+        """Reload now if shown (or ``now``), else mark the screen to reload when it is shown."""
+        if now or self.isVisible():
+            self.reload()
+        else:
+            self._stale = True
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._stale:
+            self._stale = False
+            self.reload()

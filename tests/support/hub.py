@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
-import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.server import ServerProcess, free_port
+from tests.support.server import CliProcess, ServerProcess, free_port
 
 
 class CutLink:
@@ -142,8 +141,10 @@ def stop_all() -> None:
         STARTED.pop().stop()
 
 
-class HubProcess:
+class HubProcess(CliProcess):
     """``clinic hub`` in a subprocess; logs go to ``log_path``."""
+
+    what = "hub"
 
     def __init__(
         self,
@@ -163,7 +164,6 @@ class HubProcess:
         self.port = port or free_port()
         self.extra = extra or []
         self.env = env or {}
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -171,41 +171,10 @@ class HubProcess:
 
     def start(self, timeout: float = 30.0) -> HubProcess:
         env = {**os.environ, "CLINIC_HUB_CREDENTIAL": self.credential, **self.env}
-        log = self.log_path.open("ab")
         STARTED.append(self)
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "shared.cli",
-                "hub",
-                "--upstream",
-                self.upstream,
-                "--db",
-                str(self.db_path),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                *self.extra,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"hub exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}"
-                )
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"hub did not become healthy: {self.log_path.read_text()[-2000:]}")
+        args = ["hub", "--upstream", self.upstream, "--db", str(self.db_path), "--host", "127.0.0.1"]
+        self._launch([*args, "--port", str(self.port), *self.extra], env, timeout, verify=True)
+        return self
 
     def health(self) -> dict[str, object]:
         return dict(httpx.get(f"{self.url}/healthz", timeout=5.0).json())
@@ -220,23 +189,10 @@ class HubProcess:
             time.sleep(0.05)
         raise AssertionError(f"hub upstream never became {up}: {self.log_path.read_text()[-2000:]}")
 
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, as in a power cut."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
-def enrol_hub(central: ServerProcess, campus: str = "MAIN", name: str = "test hub") -> str:
+def enrol_hub(
+    central: ServerProcess, campus: str = "MAIN", name: str = "test hub", timeout: float = 60.0
+) -> str:
     """A hub credential from ``clinic hub-enrol`` on the central's database (printed once, last line)."""
     done = subprocess.run(
         [
@@ -253,7 +209,7 @@ def enrol_hub(central: ServerProcess, campus: str = "MAIN", name: str = "test hu
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         env={**os.environ, **central.env},
     )
     assert done.returncode == 0, done.stderr

@@ -20,8 +20,60 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class ServerProcess:
+class CliProcess:
+    """A ``clinic`` command in a subprocess on loopback, its output in ``log_path``: started and waited
+    for until ``/healthz`` answers, then stopped (SIGINT) or killed."""
+
+    what = "process"  # as the errors name it
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def _launch(
+        self, args: list[str], env: dict[str, str], timeout: float, verify: bool | ssl.SSLContext
+    ) -> None:
+        """Run ``clinic ARGS`` and wait up to ``timeout`` seconds for ``/healthz`` to answer 200."""
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", *args], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.what} exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}"
+                )
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1.0, verify=verify).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.what} did not become healthy: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, as in a power cut."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+class ServerProcess(CliProcess):
     """``clinic server`` in a subprocess; logs go to ``log_path``."""
+
+    what = "server"
 
     def __init__(
         self,
@@ -40,59 +92,22 @@ class ServerProcess:
         self.port = port or free_port()
         self.log_path = log_path
         self.env = env or {}
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        env = {**os.environ, **self.env}
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "shared.cli",
-                "server",
-                "--db",
-                self.db_url,
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-                *(["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])] if self.tls else []),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"server exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}"
-                )
-            try:
-                verify = ssl.create_default_context(cafile=self.tls[2]) if self.tls else True
-                if httpx.get(f"{self.url}/healthz", timeout=1.0, verify=verify).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not become healthy: {self.log_path.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, as in a power cut."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
+        args = [
+            "server",
+            "--db",
+            self.db_url,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            *(["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])] if self.tls else []),
+        ]
+        verify = ssl.create_default_context(cafile=self.tls[2]) if self.tls else True
+        self._launch(args, {**os.environ, **self.env}, timeout, verify)
+        return self

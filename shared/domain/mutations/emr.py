@@ -582,19 +582,25 @@ def _may_edit(state: StateReader, row: NoteTemplate | OrderSet, ctx: MutationCon
         raise Rejected(ctx.t("template.not_yours"), code="not_your_template")
 
 
-@mutation("template.save", SaveTemplate, roles=("doctor", "admin"), summary="Save a visit-note template.")
-def save_template(state: StateReader, args: SaveTemplate, ctx: MutationContext) -> Effect:
-    diagnoses = _diagnoses(state, args.diagnoses, ctx)
+def _save_owned(
+    state: StateReader,
+    entity_type: type[NoteTemplate] | type[OrderSet],
+    args: SaveTemplate | SaveOrderSet,
+    fields: dict[str, Any],
+    ctx: MutationContext,
+    id_key: str,
+) -> Effect:
+    """A template or order set with ``fields``: a new one (whose ``args.scope`` says whose it is), or
+    the next version of one this user may edit (its scope never changes)."""
     owner_id, department_id = _owner_fields(state, args.scope, args.department_id, ctx)
-    current = state.get(NoteTemplate, args.id)
-    fields: dict[str, Any] = {**_sections(args), "name": args.name, "diagnoses": diagnoses}
+    current = state.get(entity_type, args.id)
     if current is not None:
         _may_edit(state, current, ctx)
         if current.scope != args.scope:
             raise Rejected(ctx.t("template.kind_changed"), code="template_kind_changed")
         updated = next_version(current, ctx, voided=False, void_reason=None, **fields)
-        return Effect(writes=[updated], result={"template_id": updated.id, "version": updated.version})
-    template = NoteTemplate(
+        return Effect(writes=[updated], result={id_key: updated.id, "version": updated.version})
+    saved = entity_type(
         id=args.id,
         scope=args.scope,
         owner_id=owner_id,
@@ -603,15 +609,33 @@ def save_template(state: StateReader, args: SaveTemplate, ctx: MutationContext) 
         updated_at=ctx.now,
         **fields,
     )
-    return Effect(writes=[template], result={"template_id": template.id, "version": 1})
+    return Effect(writes=[saved], result={id_key: saved.id, "version": 1})
+
+
+def _delete_owned(
+    state: StateReader,
+    entity_type: type[NoteTemplate] | type[OrderSet],
+    entity_id: str,
+    ctx: MutationContext,
+    id_key: str,
+) -> Effect:
+    """A template or order set this user may edit, deleted (voided)."""
+    entity = require(state, entity_type, entity_id, ctx)
+    _may_edit(state, entity, ctx)
+    voided = next_version(entity, ctx, voided=True, void_reason="deleted")
+    return Effect(writes=[voided], result={id_key: entity.id})
+
+
+@mutation("template.save", SaveTemplate, roles=("doctor", "admin"), summary="Save a visit-note template.")
+def save_template(state: StateReader, args: SaveTemplate, ctx: MutationContext) -> Effect:
+    diagnoses = _diagnoses(state, args.diagnoses, ctx)
+    fields: dict[str, Any] = {**_sections(args), "name": args.name, "diagnoses": diagnoses}
+    return _save_owned(state, NoteTemplate, args, fields, ctx, "template_id")
 
 
 @mutation("template.delete", DeleteTemplate, roles=("doctor", "admin"), summary="Delete a note template.")
 def delete_template(state: StateReader, args: DeleteTemplate, ctx: MutationContext) -> Effect:
-    template = require(state, NoteTemplate, args.template_id, ctx)
-    _may_edit(state, template, ctx)
-    voided = next_version(template, ctx, voided=True, void_reason="deleted")
-    return Effect(writes=[voided], result={"template_id": template.id})
+    return _delete_owned(state, NoteTemplate, args.template_id, ctx, "template_id")
 
 
 @mutation("order_set.save", SaveOrderSet, roles=("doctor", "admin"), summary="Save a treatment plan.")
@@ -628,38 +652,18 @@ def save_order_set(state: StateReader, args: SaveOrderSet, ctx: MutationContext)
         item = state.get(ExamItem, item_id)
         if item is None or item.voided:
             raise Rejected(ctx.t("order_set.unknown_item", item=item_id), code="unknown_exam_item")
-    owner_id, department_id = _owner_fields(state, args.scope, args.department_id, ctx)
     fields: dict[str, Any] = {
         "name": args.name,
         "rx_type": args.rx_type,
         "lines": lines,
         "exam_item_ids": list(dict.fromkeys(args.exam_item_ids)),
     }
-    current = state.get(OrderSet, args.id)
-    if current is not None:
-        _may_edit(state, current, ctx)
-        if current.scope != args.scope:
-            raise Rejected(ctx.t("template.kind_changed"), code="template_kind_changed")
-        updated = next_version(current, ctx, voided=False, void_reason=None, **fields)
-        return Effect(writes=[updated], result={"order_set_id": updated.id, "version": updated.version})
-    order_set = OrderSet(
-        id=args.id,
-        scope=args.scope,
-        owner_id=owner_id,
-        department_id=department_id,
-        created_by=ctx.staff_id,
-        updated_at=ctx.now,
-        **fields,
-    )
-    return Effect(writes=[order_set], result={"order_set_id": order_set.id, "version": 1})
+    return _save_owned(state, OrderSet, args, fields, ctx, "order_set_id")
 
 
 @mutation("order_set.delete", DeleteOrderSet, roles=("doctor", "admin"), summary="Delete a treatment plan.")
 def delete_order_set(state: StateReader, args: DeleteOrderSet, ctx: MutationContext) -> Effect:
-    order_set = require(state, OrderSet, args.order_set_id, ctx)
-    _may_edit(state, order_set, ctx)
-    voided = next_version(order_set, ctx, voided=True, void_reason="deleted")
-    return Effect(writes=[voided], result={"order_set_id": order_set.id})
+    return _delete_owned(state, OrderSet, args.order_set_id, ctx, "order_set_id")
 
 
 # ------------------------------------------------------------------ where and whose (checked first)

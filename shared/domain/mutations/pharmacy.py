@@ -116,6 +116,7 @@ from shared.domain.pharmacy import (
     review_signed_content,
     rx_line_facts,
 )
+from shared.domain.pharmacy_queries import as_movement
 from shared.errors import SuiteError
 from shared.i18n import register, state_name
 from shared.security.providers import DEFAULT_ALGORITHM
@@ -1187,25 +1188,6 @@ def request_refund(state: StateReader, args: RequestRefund, ctx: MutationContext
     return Effect(writes=[refund], result={"refund_id": refund.id, "amount": str(refund.amount)})
 
 
-def _as_ledger(row: StockMovement) -> ledger.Movement:
-    return ledger.Movement(
-        id=row.id,
-        pharmacy_id=row.pharmacy_id,
-        drug_id=row.drug_id,
-        batch_no=row.batch_no,
-        expiry=row.expiry,
-        kind=row.kind,
-        quantity=row.quantity,
-        occurred_at=row.occurred_at,
-        unit_cost=row.unit_cost,
-        rx_line_id=row.rx_line_id,
-        stocktake_id=row.stocktake_id,
-        transfer_id=row.transfer_id,
-        reverses=row.reverses,
-        reason=row.reason,
-    )
-
-
 @mutation("rx.refund_review", ReviewRefund, roles=ROLES, summary="Approve or reject a refund request.")
 def review_refund(state: StateReader, args: ReviewRefund, ctx: MutationContext) -> Effect:
     refund = state.get(Refund, args.refund_id)
@@ -1226,7 +1208,7 @@ def review_refund(state: StateReader, args: ReviewRefund, ctx: MutationContext) 
         return Effect(writes=[next_version(refund, ctx, **changes)], result={"refund_id": refund.id})
     rx = _rx(state, refund.rx_id, ctx)
     at, day = local_day(args.returned_at, ctx)
-    history = [_as_ledger(m) for m in state.find(StockMovement, rx_id=rx.id) if not m.voided]
+    history = [as_movement(m) for m in state.find(StockMovement, rx_id=rx.id) if not m.voided]
     writer = StockWriter(state, ctx, campus_id=refund.campus_id, source_id=refund.id)
     counter = iter(range(10_000))
     for line in refund.lines:

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from shared.gui import theme
-from shared.gui.admin.calls import call
+from shared.gui.admin.calls import call, error_text
 from shared.gui.admin.client import AdminClient, AuditQuery
 from shared.gui.admin.texts import t
 from shared.gui.widgets import Column, MessageLine, RowsModel, table_view
@@ -215,7 +215,7 @@ class AuditPanel(QWidget):
         if generation is not None and generation != self._generation:
             return
         self.busy = False
-        self.message.show_message(getattr(error, "message", str(error)), "error")
+        self.message.show_message(error_text(error), "error")
 
     def export(self) -> None:
         query = self._read_query()

@@ -14,6 +14,11 @@ from shared.gui.workers import BackgroundCall, run_in_background
 T = TypeVar("T")
 
 
+def error_text(error: BaseException) -> str:
+    """What a refusal says to the user: a domain error's message, else the error itself."""
+    return getattr(error, "message", str(error))
+
+
 def call(
     owner: QObject,
     fn: Callable[[], T],

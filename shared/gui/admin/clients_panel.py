@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 
 from shared.gui import theme
 from shared.gui.admin.audit_panel import local_time
-from shared.gui.admin.calls import call
+from shared.gui.admin.calls import call, error_text
 from shared.gui.admin.client import AdminClient
 from shared.gui.admin.texts import t
 from shared.gui.widgets import Column, MessageLine, RowsModel, table_view
@@ -62,4 +62,4 @@ class ClientsPanel(QWidget):
 
     def _failed(self, error: BaseException) -> None:
         self.refresh_button.setEnabled(True)
-        self.message.show_message(getattr(error, "message", str(error)), "error")
+        self.message.show_message(error_text(error), "error")

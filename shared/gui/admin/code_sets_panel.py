@@ -10,14 +10,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from shared.domain.code_sets import SITE_SETTINGS_ID, chosen_code_set
 from shared.domain.entities import Diagnosis, SiteSettings
 from shared.gui import theme
+from shared.gui.admin.list_panel import ask_yes, record_change
 from shared.gui.admin.texts import t
-from shared.gui.ops import CollectionOp, OpBus, OpChanges, QueryOp
-from shared.gui.widgets import Column, MessageLine, RowsModel, selected_row, table_view
+from shared.gui.ops import OpBus, OpChanges, QueryOp
+from shared.gui.widgets import Column, MessageLine, RowsModel, note_label, selected_row, table_view
 from shared.i18n import register
 
 for _key, (_zh, _en, _tw) in {
@@ -88,8 +89,7 @@ def load_code_sets(store: Any) -> list[CodeSetRow]:
 
 
 def confirm(parent: QWidget | None, text: str) -> bool:
-    answer = QMessageBox.question(parent, " ", text)
-    return answer == QMessageBox.StandardButton.Yes
+    return ask_yes(parent, " ", text)
 
 
 class CodeSetsPanel(QWidget):
@@ -105,9 +105,7 @@ class CodeSetsPanel(QWidget):
         self.rows: list[CodeSetRow] = []
         self.current = QLabel()
         self.current.setProperty("role", "title")
-        hint = QLabel(t("code_sets.hint", lang))
-        hint.setWordWrap(True)
-        hint.setStyleSheet(f"color: {theme.MUTED};")
+        hint = note_label(t("code_sets.hint", lang))
         self.use_button = QPushButton(t("code_sets.use", lang))
         self.refresh_button = QPushButton(t("code_sets.refresh", lang))
         self.model: RowsModel[CodeSetRow] = RowsModel(
@@ -180,11 +178,12 @@ class CodeSetsPanel(QWidget):
         if not type(self).ask_confirm(self, t("code_sets.confirm", lang, code_set=row.name)):
             return
 
-        def record(store: Any) -> Any:
-            return store.record("reference.choose_code_set", {"code_set": row.name}, lang=lang)
-
-        CollectionOp(self, record, changes=(SiteSettings.KIND, OpChanges.OUTBOX)).success(
-            lambda _entry: self.message.show_message(t("code_sets.recorded", lang, code_set=row.name), "ok")
-        ).failure(
-            lambda error: self.message.show_message(getattr(error, "message", str(error)), "error")
-        ).run_in_background()
+        record_change(
+            self,
+            self.message,
+            "reference.choose_code_set",
+            {"code_set": row.name},
+            lang=lang,
+            changes=(SiteSettings.KIND,),
+            done=t("code_sets.recorded", lang, code_set=row.name),
+        )

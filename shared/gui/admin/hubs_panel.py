@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -23,15 +22,15 @@ from PySide6.QtWidgets import (
 
 from shared.gui import theme
 from shared.gui.admin.audit_panel import local_time
-from shared.gui.admin.calls import call
+from shared.gui.admin.calls import call, error_text
 from shared.gui.admin.client import AdminClient
+from shared.gui.admin.list_panel import ask_yes
 from shared.gui.admin.texts import t
 from shared.gui.widgets import Column, MessageLine, RowsModel, table_view
 
 
 def ask_confirm(parent: QWidget | None, text: str) -> bool:
-    answer = QMessageBox.question(parent, " ", text)
-    return answer == QMessageBox.StandardButton.Yes
+    return ask_yes(parent, " ", text)
 
 
 class HubsPanel(QWidget):
@@ -144,7 +143,7 @@ class HubsPanel(QWidget):
     def _failed(self, error: BaseException) -> None:
         for button in (self.refresh_button, self.enrol_button, self.revoke_button):
             button.setEnabled(True)
-        self.message.show_message(getattr(error, "message", str(error)), "error")
+        self.message.show_message(error_text(error), "error")
 
     def selected(self) -> dict[str, Any] | None:
         rows = self.view.selectionModel().selectedRows()

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from shared.gui import theme
-from shared.gui.admin.calls import call
+from shared.gui.admin.calls import call, error_text
 from shared.gui.admin.client import AdminClient
 from shared.gui.admin.staff_panel import s as staff_text
 from shared.gui.admin.texts import IMPORT_KIND_ORDER, kind_label, t
@@ -241,4 +241,4 @@ class ImportPanel(QWidget):
     def _failed(self, error: BaseException) -> None:
         self.busy = False
         self.preview_button.setEnabled(True)
-        self.message.show_message(getattr(error, "message", str(error)), "error")
+        self.message.show_message(error_text(error), "error")

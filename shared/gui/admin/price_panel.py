@@ -29,9 +29,10 @@ from PySide6.QtWidgets import (
 from shared.domain.entities import Drug, Staff
 from shared.domain.prices import BEFORE_ANY_CHANGE, price_at, scheduled
 from shared.gui import theme
+from shared.gui.admin.list_panel import record_change
 from shared.gui.admin.texts import t
-from shared.gui.ops import CollectionOp, OpBus, OpChanges, QueryOp
-from shared.gui.widgets import Column, MessageLine, RowsModel, selected_row, table_view
+from shared.gui.ops import OpBus, OpChanges, QueryOp
+from shared.gui.widgets import Column, MessageLine, RowsModel, note_label, selected_row, table_view
 from shared.i18n import register
 from shared.money import format_money as money
 
@@ -208,9 +209,7 @@ class PricePanel(QWidget):
         self.effective.setEnabled(False)
         self.at_time.toggled.connect(self.effective.setEnabled)
         self.apply_button = QPushButton(t("prices.apply", lang))
-        hint = QLabel(t("prices.hint", lang))
-        hint.setWordWrap(True)
-        hint.setStyleSheet(f"color: {theme.MUTED};")
+        hint = note_label(t("prices.hint", lang))
         form = QFormLayout(change_box)
         form.addRow(t("prices.new_price", lang), self.new_price)
         when = QHBoxLayout()
@@ -328,14 +327,14 @@ class PricePanel(QWidget):
             if effective is None
             else t("prices.when_at", lang, at=effective.strftime(TIME_FORMAT))
         )
-
-        def record(store: Any) -> Any:
-            return store.record("reference.set_price", args, base_version=version, lang=lang)
-
-        CollectionOp(self, record, changes=("drug", OpChanges.OUTBOX)).success(
-            lambda _entry: self.message.show_message(
-                t("prices.recorded", lang, name=row.drug.generic_name, price=money(price), when=when), "ok"
-            )
-        ).failure(
-            lambda error: self.message.show_message(getattr(error, "message", str(error)), "error")
-        ).run_in_background()
+        done = t("prices.recorded", lang, name=row.drug.generic_name, price=money(price), when=when)
+        record_change(
+            self,
+            self.message,
+            "reference.set_price",
+            args,
+            lang=lang,
+            changes=("drug",),
+            done=done,
+            base_version=version,
+        )

@@ -10,23 +10,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -36,11 +33,11 @@ from shared.domain.entities import ENTITY_BY_KIND, Queue
 from shared.domain.queue_rules import PRIORITY_CLASSES
 from shared.errors import ValidationFailed
 from shared.gui import theme
-from shared.gui.admin.reference_panel import ask_reason
+from shared.gui.admin.list_panel import OneKindPanel, muted_if_retired, scrolled_edit, status_column
 from shared.gui.admin.settings_texts import label, s
 from shared.gui.admin.texts import t
-from shared.gui.ops import CollectionOp, OpBus, OpChanges, QueryOp
-from shared.gui.widgets import Column, MessageLine, RowsModel, selected_row, table_view
+from shared.gui.ops import OpBus
+from shared.gui.widgets import Column, note_label
 from shared.reference_io import export
 from shared.reference_io.plan import KINDS
 from shared.reference_io.queue_rows import QUEUE_RANGES, RULE_RANGES, QueueRows
@@ -231,9 +228,7 @@ class QueueDialog(QDialog):
         priority_row = QHBoxLayout()
         priority_row.addWidget(self.priorities, 1, Qt.AlignmentFlag.AlignTop)
         priority_row.addLayout(moves)
-        priority_hint = QLabel(s("priority.hint", lang))
-        priority_hint.setWordWrap(True)
-        priority_hint.setStyleSheet(f"color: {theme.MUTED};")
+        priority_hint = note_label(s("priority.hint", lang))
         minutes, persons = s("minutes", lang), s("persons", lang)
         self.rule_boxes: dict[str, QSpinBox] = {}
         for name, (low, high) in RULE_RANGES.items():
@@ -262,23 +257,7 @@ class QueueDialog(QDialog):
         grid.addWidget(numbers_box, 0, 1)
         grid.addWidget(arrival_box, 1, 1)
         grid.addWidget(rules_box, 0, 2, 2, 1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(host)
-        hint = QLabel(s("rules.hint", lang))
-        hint.setWordWrap(True)
-        hint.setStyleSheet(f"color: {theme.MUTED};")
-        self.problem = MessageLine()
-        buttons = QDialogButtonBox()
-        buttons.addButton(t("save", lang), QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.addButton(t("cancel", lang), QDialogButtonBox.ButtonRole.RejectRole)
-        buttons.accepted.connect(self._accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(hint)
-        layout.addWidget(scroll, 1)
-        layout.addWidget(self.problem)
-        layout.addWidget(buttons)
+        self.problem = scrolled_edit(self, lang, s("rules.hint", lang), host, self._accept)
         self.campus.currentIndexChanged.connect(lambda _i: self._campus_changed())
         self.department.currentIndexChanged.connect(lambda _i: self._fill_rooms(self._checked_rooms()))
         self._select(self.campus, values.get("campus_id", ""))
@@ -408,225 +387,80 @@ def _default(name: str) -> int:
     return 0 if value is None else int(value)
 
 
-class QueuePanel(QWidget):
+def _columns(lang: str) -> list[Column[QueueRow]]:
+    muted = muted_if_retired
+
+    def cell(name: str) -> Callable[[QueueRow], str]:
+        return lambda r: r.cells.get(name, "")
+
+    return [
+        status_column(lang),
+        Column(label("code", lang), cell("code"), colour=muted),
+        Column(label("name", lang), cell("name"), colour=muted),
+        Column(
+            s("col.department", lang), lambda r: r.cells["department_id"] or s("none", lang), colour=muted
+        ),
+        Column(
+            s("col.rooms", lang),
+            lambda r: r.cells["room_ids"].replace(";", "、") or s("all_rooms", lang),
+            colour=muted,
+        ),
+        Column(
+            s("col.numbers", lang),
+            lambda r: s(
+                "numbers.text",
+                lang,
+                prefix=r.cells["prefix"],
+                block=r.cells["number_block"],
+                slots=r.cells["number_slots"],
+            ),
+            colour=muted,
+        ),
+        Column(s("col.ordering", lang), lambda r: ordering_text(r.cells, lang), colour=muted),
+        Column(s("col.priority", lang), lambda r: priority_text(r.cells, lang), colour=muted),
+        Column(
+            s("col.window", lang),
+            lambda r: s("window.text", lang, early=r.cells["early_minutes"], late=r.cells["late_minutes"]),
+            colour=muted,
+        ),
+        Column(
+            s("col.door", lang),
+            lambda r: (
+                s("door.text", lang, cap=r.cells["second_queue_cap"])
+                if r.cells["second_queue_cap"] != "0"
+                else s("door.off", lang)
+            ),
+            colour=muted,
+        ),
+        Column(
+            s("col.checkin", lang),
+            lambda r: s("open" if r.cells["active"] == "1" else "closed", lang),
+            colour=lambda r: theme.MUTED if r.entity.voided or r.cells["active"] != "1" else None,
+        ),
+    ]
+
+
+class QueuePanel(OneKindPanel[QueueRow]):
     """Search, the queues with their rules in plain words (retired ones greyed, hidden unless asked),
     New / Edit / Retire / History."""
 
-    sig_history_requested = Signal(str, str)  # kind, code
-
+    KIND = KIND
+    load_op = staticmethod(load)
     ask_queue: Callable[..., dict[str, str] | None] = QueueDialog.ask
-    ask_reason: Callable[[QWidget | None, str, str], str | None] = staticmethod(ask_reason)
 
     def __init__(self, bus: OpBus, lang: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.lang = lang
-        self._rows: list[QueueRow] = []
+        super().__init__(bus, lang, s("search.queues", lang), _columns(lang), parent)
         self.choices = Choices()
-        self.loaded = False
-        self._query: QueryOp[tuple[list[QueueRow], Choices]] | None = None
-        self.search = QLineEdit()
-        self.search.setPlaceholderText(s("search.queues", lang))
-        self.search.setClearButtonEnabled(True)
-        self.show_retired = QCheckBox(t("show_retired", lang))
-        self.new_button = QPushButton(t("new", lang))
-        self.edit_button = QPushButton(t("edit", lang))
-        self.retire_button = QPushButton(t("retire", lang))
-        self.history_button = QPushButton(t("history", lang))
-        self.count = QLabel()
-        self.message = MessageLine()
-        self.model: RowsModel[QueueRow] = RowsModel(self._columns())
-        self.view = table_view(self.model)
-        top = QHBoxLayout()
-        top.addWidget(self.search, 1)
-        top.addWidget(self.show_retired)
-        for button in (self.new_button, self.edit_button, self.retire_button, self.history_button):
-            top.addWidget(button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.view, 1)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.message, 1)
-        bottom.addWidget(self.count)
-        layout.addLayout(bottom)
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(150)
-        self._debounce.timeout.connect(self._filter)
-        self.search.textChanged.connect(lambda _text: self._debounce.start())
-        self.show_retired.toggled.connect(lambda _on: self._filter())
-        self.new_button.clicked.connect(self.new_queue)
-        self.edit_button.clicked.connect(self.edit_queue)
-        self.retire_button.clicked.connect(self.retire_queue)
-        self.history_button.clicked.connect(self._history)
-        self.view.doubleClicked.connect(lambda _index: self.edit_queue())
-        bus.sig_operation_did_execute.connect(self._changed)
+        self._lay_out(self.buttons)
 
-    def _columns(self) -> list[Column[QueueRow]]:
-        lang = self.lang
+    def kind_text(self, kind: str) -> str:
+        return s("group.queue", self.lang)
 
-        def muted(row: QueueRow) -> str | None:
-            return theme.MUTED if row.entity.voided else None
+    def _took(self, choices: Choices) -> None:
+        self.choices = choices
 
-        def cell(name: str) -> Callable[[QueueRow], str]:
-            return lambda r: r.cells.get(name, "")
-
-        return [
-            Column(
-                t("status", lang),
-                lambda r: t("status.retired" if r.entity.voided else "status.live", lang),
-                colour=lambda r: theme.MUTED if r.entity.voided else theme.OK,
-            ),
-            Column(label("code", lang), cell("code"), colour=muted),
-            Column(label("name", lang), cell("name"), colour=muted),
-            Column(
-                s("col.department", lang), lambda r: r.cells["department_id"] or s("none", lang), colour=muted
-            ),
-            Column(
-                s("col.rooms", lang),
-                lambda r: r.cells["room_ids"].replace(";", "、") or s("all_rooms", lang),
-                colour=muted,
-            ),
-            Column(
-                s("col.numbers", lang),
-                lambda r: s(
-                    "numbers.text",
-                    lang,
-                    prefix=r.cells["prefix"],
-                    block=r.cells["number_block"],
-                    slots=r.cells["number_slots"],
-                ),
-                colour=muted,
-            ),
-            Column(s("col.ordering", lang), lambda r: ordering_text(r.cells, lang), colour=muted),
-            Column(s("col.priority", lang), lambda r: priority_text(r.cells, lang), colour=muted),
-            Column(
-                s("col.window", lang),
-                lambda r: s(
-                    "window.text", lang, early=r.cells["early_minutes"], late=r.cells["late_minutes"]
-                ),
-                colour=muted,
-            ),
-            Column(
-                s("col.door", lang),
-                lambda r: (
-                    s("door.text", lang, cap=r.cells["second_queue_cap"])
-                    if r.cells["second_queue_cap"] != "0"
-                    else s("door.off", lang)
-                ),
-                colour=muted,
-            ),
-            Column(
-                s("col.checkin", lang),
-                lambda r: s("open" if r.cells["active"] == "1" else "closed", lang),
-                colour=lambda r: theme.MUTED if r.entity.voided or r.cells["active"] != "1" else None,
-            ),
-        ]
-
-    def reload(self) -> None:
-        if self._query is not None:
-            self._query.cancel()
-        self.count.setText(t("loading", self.lang))
-        self._query = QueryOp(parent=self, op=load, success=self._loaded)
-        self._query.failure(lambda error: self.message.show_message(str(error), "error")).run_in_background()
-
-    def _loaded(self, result: tuple[list[QueueRow], Choices]) -> None:
-        self._rows, self.choices = result
-        self.loaded = True
-        header = self.view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self._filter()
-        self.view.resizeColumnsToContents()
-        header.setStretchLastSection(True)
+    def _ask(self, values: dict[str, str] | None) -> dict[str, str] | None:
+        return type(self).ask_queue(self, self.lang, values, self.choices)
 
     def rows(self) -> list[QueueRow]:
         return list(self._rows)
-
-    def _filter(self) -> None:
-        words = self.search.text().strip().lower().split()
-        live_only = not self.show_retired.isChecked()
-        shown = [
-            r
-            for r in self._rows
-            if (not live_only or not r.entity.voided) and all(w in r.haystack for w in words)
-        ]
-        self.model.set_rows(shown)
-        self.count.setText(t("rows", self.lang, shown=len(shown), total=len(self._rows)))
-
-    def _changed(self, changes: OpChanges, _initiator: object) -> None:
-        if self.loaded and changes.touches(KIND):
-            self.reload()
-
-    def _selected(self) -> QueueRow | None:
-        index = selected_row(self.view)
-        if index is None or index >= self.model.rowCount():
-            self.message.show_message(t("select_row", self.lang), "warning")
-            return None
-        return self.model.row(index)
-
-    def select_code(self, code: str) -> bool:
-        for index, row in enumerate(self.model.rows()):
-            if row.cells["code"] == code:
-                self.view.selectRow(index)
-                return True
-        return False
-
-    def _history(self) -> None:
-        row = self._selected()
-        if row is not None:
-            self.sig_history_requested.emit(KIND, row.cells["code"])
-
-    def new_queue(self) -> None:
-        fields = type(self).ask_queue(self, self.lang, None, self.choices)
-        if fields is not None:
-            self._save({k: v for k, v in fields.items() if v != ""}, None)
-
-    def edit_queue(self) -> None:
-        row = self._selected()
-        if row is None:
-            return
-        before = dict(row.cells)
-        fields = type(self).ask_queue(self, self.lang, before, self.choices)
-        if fields is not None:
-            # only what was changed: an edit never undoes another admin's change of another field
-            changed = {k: v for k, v in fields.items() if v != before.get(k)}
-            if changed:
-                self._save({"code": before["code"], **changed}, row.entity.version)
-
-    def _save(self, fields: dict[str, str], base_version: int | None) -> None:
-        lang, code = self.lang, fields.get("code", "")
-        args = {"kind": KIND, "fields": fields}
-
-        def record(store: Any) -> Any:
-            return store.record("reference.save", args, base_version=base_version, lang=lang)
-
-        CollectionOp(self, record, changes=(KIND, OpChanges.OUTBOX)).success(
-            lambda _entry: self.message.show_message(
-                t("saved", lang, kind=s("group.queue", lang), code=code), "ok"
-            )
-        ).failure(
-            lambda error: self.message.show_message(getattr(error, "message", str(error)), "error")
-        ).run_in_background()
-
-    def retire_queue(self) -> None:
-        row = self._selected()
-        if row is None:
-            return
-        lang, code = self.lang, row.cells["code"]
-        reason = type(self).ask_reason(
-            self, t("retire.title", lang, kind=s("group.queue", lang), code=code), t("retire.reason", lang)
-        )
-        if reason is None:
-            return
-        args = {"kind": KIND, "code": code, "reason": reason}
-        version = row.entity.version
-
-        def record(store: Any) -> Any:
-            return store.record("reference.retire", args, base_version=version, lang=lang)
-
-        CollectionOp(self, record, changes=(KIND, OpChanges.OUTBOX)).success(
-            lambda _entry: self.message.show_message(
-                t("retired", lang, kind=s("group.queue", lang), code=code), "ok"
-            )
-        ).failure(
-            lambda error: self.message.show_message(getattr(error, "message", str(error)), "error")
-        ).run_in_background()

@@ -9,29 +9,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
-    QHBoxLayout,
-    QHeaderView,
-    QInputDialog,
     QLabel,
     QLineEdit,
-    QPushButton,
-    QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
 from shared.domain.entities import ENTITY_BY_KIND, Entity
-from shared.gui import theme
+from shared.gui.admin.list_panel import ReferenceListPanel, muted_if_retired, scrolled_edit, status_column
 from shared.gui.admin.texts import KIND_ORDER, field_label, kind_label, t
-from shared.gui.ops import CollectionOp, OpBus, OpChanges, QueryOp
-from shared.gui.widgets import Column, MessageLine, RowsModel, selected_row, table_view
+from shared.gui.ops import OpBus, OpChanges
+from shared.gui.widgets import Column
 from shared.reference_io import export
 from shared.reference_io.plan import KINDS
 
@@ -45,10 +37,6 @@ class RefRow:
 
 def _cell(index: int, row: RefRow) -> str:
     return row.cells[index]
-
-
-def _muted(row: RefRow) -> str | None:
-    return theme.MUTED if row.entity.voided else None
 
 
 def load_rows(store: Any, kind: str) -> list[RefRow]:
@@ -101,23 +89,7 @@ class RowDialog(QDialog):
             widget.setObjectName(f"field-{name}")
             self.inputs[name] = widget
             form.addRow(field_label(name, lang), widget)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(form_host)
-        hint = QLabel(t("edit.hint", lang))
-        hint.setWordWrap(True)
-        hint.setStyleSheet(f"color: {theme.MUTED};")
-        self.problem = MessageLine()
-        buttons = QDialogButtonBox()
-        buttons.addButton(t("save", lang), QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.addButton(t("cancel", lang), QDialogButtonBox.ButtonRole.RejectRole)
-        buttons.accepted.connect(self._accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(hint)
-        layout.addWidget(scroll, 1)
-        layout.addWidget(self.problem)
-        layout.addWidget(buttons)
+        self.problem = scrolled_edit(self, lang, t("edit.hint", lang), form_host, self._accept)
         self.resize(560, 620)
 
     def fields(self) -> dict[str, str]:
@@ -144,68 +116,19 @@ class RowDialog(QDialog):
         return dialog.fields() if dialog.exec() == QDialog.DialogCode.Accepted else None
 
 
-def ask_reason(parent: QWidget | None, title: str, label: str) -> str | None:
-    text, ok = QInputDialog.getText(parent, title, label)
-    return text.strip() if ok and text.strip() else None
-
-
-class ReferencePanel(QWidget):
+class ReferencePanel(ReferenceListPanel[RefRow]):
     """Kind, search, the table (retired rows greyed, hidden unless asked), New / Edit / Retire."""
 
-    # "who changed this row and when": the window shows the audit log filtered to the row's edits
-    sig_history_requested = Signal(str, str)  # kind, code
-
     ask_row: Callable[..., dict[str, str] | None] = RowDialog.ask
-    ask_reason: Callable[[QWidget | None, str, str], str | None] = staticmethod(ask_reason)
 
     def __init__(self, bus: OpBus, lang: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.lang = lang
-        self._rows: list[RefRow] = []
-        self._query: QueryOp[list[RefRow]] | None = None
+        super().__init__(bus, lang, t("search", lang), [], parent)
         self.loaded_kind = ""
         self.kind_box = QComboBox()
         for kind in KIND_ORDER:
             self.kind_box.addItem(kind_label(kind, lang), kind)
-        self.search = QLineEdit()
-        self.search.setPlaceholderText(t("search", lang))
-        self.search.setClearButtonEnabled(True)
-        self.show_retired = QCheckBox(t("show_retired", lang))
-        self.new_button = QPushButton(t("new", lang))
-        self.edit_button = QPushButton(t("edit", lang))
-        self.retire_button = QPushButton(t("retire", lang))
-        self.history_button = QPushButton(t("history", lang))
-        self.count = QLabel()
-        self.message = MessageLine()
-        self.model: RowsModel[RefRow] = RowsModel([])
-        self.view = table_view(self.model)
-        top = QHBoxLayout()
-        top.addWidget(QLabel(t("kind", lang)))
-        top.addWidget(self.kind_box)
-        top.addWidget(self.search, 1)
-        top.addWidget(self.show_retired)
-        for button in (self.new_button, self.edit_button, self.retire_button, self.history_button):
-            top.addWidget(button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.view, 1)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.message, 1)
-        bottom.addWidget(self.count)
-        layout.addLayout(bottom)
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(150)
-        self._debounce.timeout.connect(self._filter)
-        self.search.textChanged.connect(lambda _text: self._debounce.start())
-        self.show_retired.toggled.connect(lambda _on: self._filter())
+        self._lay_out(self.buttons, leading=(QLabel(t("kind", lang)), self.kind_box))
         self.kind_box.currentIndexChanged.connect(lambda _i: self.reload())
-        self.new_button.clicked.connect(self.new_row)
-        self.edit_button.clicked.connect(self.edit_row)
-        self.retire_button.clicked.connect(self.retire_row)
-        self.history_button.clicked.connect(self._history)
-        self.view.doubleClicked.connect(lambda _index: self.edit_row())
-        bus.sig_operation_did_execute.connect(self._changed)
 
     @property
     def kind(self) -> str:
@@ -216,49 +139,20 @@ class ReferencePanel(QWidget):
 
     def reload(self) -> None:
         kind = self.kind
-        if self._query is not None:
-            self._query.cancel()
-        self.count.setText(t("loading", self.lang))
-        self._query = QueryOp(
-            parent=self,
-            op=lambda store: load_rows(store, kind),
-            success=lambda rows: self._loaded(kind, rows),
-        )
-        self._query.failure(lambda error: self.message.show_message(str(error), "error")).run_in_background()
+        self._load(lambda store: load_rows(store, kind), lambda rows: self._loaded(kind, rows))
 
     def _loaded(self, kind: str, rows: list[RefRow]) -> None:
         if kind != self.kind:
             return
         names = export.columns(KINDS[kind])
-        columns: list[Column[RefRow]] = [
-            Column(
-                t("status", self.lang),
-                lambda r: t("status.retired" if r.entity.voided else "status.live", self.lang),
-                colour=lambda r: theme.MUTED if r.entity.voided else theme.OK,
-            )
-        ]
+        columns: list[Column[RefRow]] = [status_column(self.lang)]
         for i, name in enumerate(names):
-            columns.append(Column(field_label(name, self.lang), functools.partial(_cell, i), colour=_muted))
-        header = self.view.horizontalHeader()
-        # sized once per load, not on every search (sizing to 20,000 drugs at each keystroke would lag)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+            columns.append(
+                Column(field_label(name, self.lang), functools.partial(_cell, i), colour=muted_if_retired)
+            )
         self.model.columns = columns
-        self._rows = rows
         self.loaded_kind = kind
-        self._filter()
-        self.view.resizeColumnsToContents()
-        header.setStretchLastSection(True)
-
-    def _filter(self) -> None:
-        words = self.search.text().strip().lower().split()
-        live_only = not self.show_retired.isChecked()
-        shown = [
-            r
-            for r in self._rows
-            if (not live_only or not r.entity.voided) and all(w in r.haystack for w in words)
-        ]
-        self.model.set_rows(shown)
-        self.count.setText(t("rows", self.lang, shown=len(shown), total=len(self._rows)))
+        self._show(rows)
 
     def _changed(self, changes: OpChanges, _initiator: object) -> None:
         if self.loaded_kind and changes.touches(self.loaded_kind):
@@ -268,13 +162,6 @@ class ReferencePanel(QWidget):
         row = self._selected()
         if row is not None:
             self.sig_history_requested.emit(self.kind, str(getattr(row.entity, "code", "")))
-
-    def _selected(self) -> RefRow | None:
-        index = selected_row(self.view)
-        if index is None or index >= self.model.rowCount():
-            self.message.show_message(t("select_row", self.lang), "warning")
-            return None
-        return self.model.row(index)
 
     def new_row(self) -> None:
         fields = type(self).ask_row(self, self.kind, self.lang, None)
@@ -296,45 +183,12 @@ class ReferencePanel(QWidget):
             self._save({**identity, **changed}, row.entity.version)
 
     def _save(self, fields: dict[str, str], base_version: int | None) -> None:
-        kind, lang = self.kind, self.lang
-        code = fields.get("code", "")
-        args = {"kind": kind, "fields": {k: v for k, v in fields.items() if v != ""}}
-
-        def record(store: Any) -> Any:
-            return store.record("reference.save", args, base_version=base_version, lang=lang)
-
-        CollectionOp(self, record, changes=(kind, OpChanges.OUTBOX)).success(
-            lambda _entry: self.message.show_message(
-                t("saved", lang, kind=kind_label(kind, lang), code=code), "ok"
-            )
-        ).failure(
-            lambda error: self.message.show_message(getattr(error, "message", str(error)), "error")
-        ).run_in_background()
+        self._save_row(self.kind, {k: v for k, v in fields.items() if v != ""}, base_version)
 
     def retire_row(self) -> None:
         row = self._selected()
         if row is None:
             return
-        kind, lang = self.kind, self.lang
-        code = str(getattr(row.entity, "code", ""))
-        reason = type(self).ask_reason(
-            self, t("retire.title", lang, kind=kind_label(kind, lang), code=code), t("retire.reason", lang)
-        )
-        if reason is None:
-            return
-        args = {"kind": kind, "code": code, "reason": reason}
         code_set = getattr(row.entity, "code_set", None)
-        if code_set:
-            args["code_set"] = str(code_set)
-        version = row.entity.version
-
-        def record(store: Any) -> Any:
-            return store.record("reference.retire", args, base_version=version, lang=lang)
-
-        CollectionOp(self, record, changes=(kind, OpChanges.OUTBOX)).success(
-            lambda _entry: self.message.show_message(
-                t("retired", lang, kind=kind_label(kind, lang), code=code), "ok"
-            )
-        ).failure(
-            lambda error: self.message.show_message(getattr(error, "message", str(error)), "error")
-        ).run_in_background()
+        extra = {"code_set": str(code_set)} if code_set else {}
+        self._retire_row(self.kind, row, str(getattr(row.entity, "code", "")), extra)

@@ -13,18 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -33,10 +30,10 @@ from PySide6.QtWidgets import (
 from shared.domain.entities import ROLES
 from shared.gui import theme
 from shared.gui.admin.audit_panel import local_time
-from shared.gui.admin.calls import call
-from shared.gui.admin.reference_panel import ask_reason
-from shared.gui.ops import CollectionOp, OpBus, OpChanges
-from shared.gui.widgets import Column, MessageLine, RowsModel, selected_row, table_view
+from shared.gui.admin.calls import call, error_text
+from shared.gui.admin.list_panel import ListPanel, ask_yes, save_cancel
+from shared.gui.ops import OpBus, OpChanges
+from shared.gui.widgets import Column, MessageLine, note_label
 from shared.i18n import register, tr
 from shared.reference_io.staff import CONTROLLED, RIGHTS
 from shared.sync.transport import ApiTransport
@@ -247,15 +244,9 @@ class StaffDialog(QDialog):
         self.active = QCheckBox()
         self.active.setChecked(values.get("active", "1") != "0")
         form.addRow(s("field.active", lang), self.active)
-        hint = QLabel(s("edit.hint", lang))
-        hint.setWordWrap(True)
-        hint.setStyleSheet(f"color: {theme.MUTED};")
+        hint = note_label(s("edit.hint", lang))
         self.problem = MessageLine()
-        buttons = QDialogButtonBox()
-        buttons.addButton(s("save", lang), QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.addButton(s("cancel", lang), QDialogButtonBox.ButtonRole.RejectRole)
-        buttons.accepted.connect(self._accept)
-        buttons.rejected.connect(self.reject)
+        buttons = save_cancel(self, s("save", lang), s("cancel", lang), self._accept)
         layout = QVBoxLayout(self)
         layout.addWidget(hint)
         layout.addLayout(form)
@@ -321,70 +312,71 @@ class SetupCodeDialog(QDialog):
         cls(lang, person, answer, parent).exec()
 
 
-def confirm(parent: QWidget | None, title: str, text: str) -> bool:
-    answer = QMessageBox.question(parent, title, text)
-    return answer == QMessageBox.StandardButton.Yes
+def _columns(lang: str) -> list[Column[dict[str, Any]]]:
+    def status(r: dict[str, Any]) -> str:
+        if r["retired"]:
+            return s("status.retired", lang)
+        return s("status.live" if r["active"] == "1" else "status.inactive", lang)
+
+    def account(r: dict[str, Any]) -> str:
+        if r["has_password"]:
+            text = s("account.password", lang)
+        elif r.get("setup_code_expires_at"):
+            text = s("account.code", lang, until=local_time(r["setup_code_expires_at"]))
+        else:
+            text = s("account.none", lang)
+        return text + (s("account.locked", lang) if r["locked"] else "")
+
+    def muted(r: dict[str, Any]) -> str | None:
+        return theme.MUTED if r["retired"] else None
+
+    def campuses(r: dict[str, Any]) -> str:
+        return ";".join(c for c in (r["campus"], r["campuses"]) if c)
+
+    def rights(r: dict[str, Any]) -> str:
+        both = (r["prescribing_rights"], r["controlled_rights"])
+        return _names("right", ";".join(x for x in both if x), lang)
+
+    return [
+        Column(s("col.status", lang), status, colour=lambda r: theme.MUTED if r["retired"] else theme.OK),
+        Column(s("col.username", lang), lambda r: str(r["username"]), colour=muted),
+        Column(s("col.name", lang), lambda r: str(r["name"]), colour=muted),
+        Column(s("col.roles", lang), lambda r: _names("role", r["roles"], lang), colour=muted),
+        Column(s("col.title", lang), lambda r: str(r["title"]), colour=muted),
+        Column(s("col.campus", lang), campuses, colour=muted),
+        Column(s("col.department", lang), lambda r: str(r["department"]), colour=muted),
+        Column(s("col.rights", lang), rights, colour=muted),
+        Column(s("col.account", lang), account, colour=lambda r: theme.MUTED if r["retired"] else None),
+        Column(s("col.keys", lang), lambda r: str(r["signing_keys"]), align_right=True, colour=muted),
+    ]
 
 
-class StaffPanel(QWidget):
+class StaffPanel(ListPanel[dict[str, Any]]):
     """Search, the list (retired people greyed, hidden unless asked), and the actions the role may do."""
 
     ask_record: Callable[..., dict[str, str] | None] = StaffDialog.ask
-    ask_reason: Callable[[QWidget | None, str, str], str | None] = staticmethod(ask_reason)
-    ask_confirm: Callable[[QWidget | None, str, str], bool] = staticmethod(confirm)
+    ask_confirm: Callable[[QWidget | None, str, str], bool] = staticmethod(ask_yes)
     show_code: Callable[..., None] = SetupCodeDialog.show_code
 
     def __init__(self, client: StaffClient, bus: OpBus, lang: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(bus, lang, s("search", lang), _columns(lang), parent)
         self.client = client
-        self.lang = lang
         self.roles: frozenset[str] = frozenset()
-        self._rows: list[dict[str, Any]] = []
-        self.search = QLineEdit()
-        self.search.setPlaceholderText(s("search", lang))
-        self.search.setClearButtonEnabled(True)
-        self.show_retired = QCheckBox(s("show_retired", lang))
-        self.new_button = QPushButton(s("new", lang))
-        self.edit_button = QPushButton(s("edit", lang))
-        self.retire_button = QPushButton(s("retire", lang))
         self.reset_password_button = QPushButton(s("reset_password", lang))
         self.reset_key_button = QPushButton(s("reset_key", lang))
         self.unlock_button = QPushButton(s("unlock", lang))
         self.refresh_button = QPushButton(s("refresh", lang))
-        self.count = QLabel()
-        self.message = MessageLine()
-        self.model: RowsModel[dict[str, Any]] = RowsModel(self._columns())
-        self.view = table_view(self.model)
-        top = QHBoxLayout()
-        top.addWidget(self.search, 1)
-        top.addWidget(self.show_retired)
         self.record_buttons = (self.new_button, self.edit_button, self.retire_button)
         self.credential_buttons = (self.reset_password_button, self.reset_key_button, self.unlock_button)
-        for button in (*self.record_buttons, *self.credential_buttons, self.refresh_button):
-            top.addWidget(button)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.message, 1)
-        bottom.addWidget(self.count)
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.view, 1)
-        layout.addLayout(bottom)
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(150)
-        self._debounce.timeout.connect(self._filter)
-        self.search.textChanged.connect(lambda _text: self._debounce.start())
-        self.show_retired.toggled.connect(lambda _on: self._filter())
-        self.new_button.clicked.connect(self.new_person)
-        self.edit_button.clicked.connect(self.edit_person)
-        self.retire_button.clicked.connect(self.retire_person)
+        self._lay_out((*self.record_buttons, *self.credential_buttons, self.refresh_button))
         self.reset_password_button.clicked.connect(self.reset_password)
         self.reset_key_button.clicked.connect(self.reset_signing_key)
         self.unlock_button.clicked.connect(self.unlock)
         self.refresh_button.clicked.connect(self.refresh)
-        self.view.doubleClicked.connect(lambda _index: self.edit_person())
-        bus.sig_operation_did_execute.connect(self._changed)
         self.set_roles(frozenset())
+
+    def text(self, key: str, **params: object) -> str:
+        return s(key, self.lang, **params)
 
     def set_roles(self, roles: frozenset[str]) -> None:
         """Show only what this role may do (the server refuses the rest anyway)."""
@@ -394,46 +386,6 @@ class StaffPanel(QWidget):
         for button in self.credential_buttons:
             button.setVisible("security_admin" in roles)
 
-    def _columns(self) -> list[Column[dict[str, Any]]]:
-        lang = self.lang
-
-        def status(r: dict[str, Any]) -> str:
-            if r["retired"]:
-                return s("status.retired", lang)
-            return s("status.live" if r["active"] == "1" else "status.inactive", lang)
-
-        def account(r: dict[str, Any]) -> str:
-            if r["has_password"]:
-                text = s("account.password", lang)
-            elif r.get("setup_code_expires_at"):
-                text = s("account.code", lang, until=local_time(r["setup_code_expires_at"]))
-            else:
-                text = s("account.none", lang)
-            return text + (s("account.locked", lang) if r["locked"] else "")
-
-        def muted(r: dict[str, Any]) -> str | None:
-            return theme.MUTED if r["retired"] else None
-
-        def campuses(r: dict[str, Any]) -> str:
-            return ";".join(c for c in (r["campus"], r["campuses"]) if c)
-
-        def rights(r: dict[str, Any]) -> str:
-            both = (r["prescribing_rights"], r["controlled_rights"])
-            return _names("right", ";".join(x for x in both if x), lang)
-
-        return [
-            Column(s("col.status", lang), status, colour=lambda r: theme.MUTED if r["retired"] else theme.OK),
-            Column(s("col.username", lang), lambda r: str(r["username"]), colour=muted),
-            Column(s("col.name", lang), lambda r: str(r["name"]), colour=muted),
-            Column(s("col.roles", lang), lambda r: _names("role", r["roles"], lang), colour=muted),
-            Column(s("col.title", lang), lambda r: str(r["title"]), colour=muted),
-            Column(s("col.campus", lang), campuses, colour=muted),
-            Column(s("col.department", lang), lambda r: str(r["department"]), colour=muted),
-            Column(s("col.rights", lang), rights, colour=muted),
-            Column(s("col.account", lang), account, colour=lambda r: theme.MUTED if r["retired"] else None),
-            Column(s("col.keys", lang), lambda r: str(r["signing_keys"]), align_right=True, colour=muted),
-        ]
-
     # -- the list ---------------------------------------------------------------------------------
 
     def refresh(self) -> None:
@@ -441,56 +393,37 @@ class StaffPanel(QWidget):
         call(self, self.client.staff, self._loaded, self._failed, "admin-staff")
 
     def _loaded(self, rows: list[dict[str, Any]]) -> None:
-        self._rows = rows
-        self._filter()
-        self.view.resizeColumnsToContents()
-        self.view.horizontalHeader().setStretchLastSection(True)
+        self._show(rows, size_once=False)
 
-    def _filter(self) -> None:
-        words = self.search.text().strip().lower().split()
-        retired = self.show_retired.isChecked()
+    def retired(self, row: dict[str, Any]) -> bool:
+        return bool(row["retired"])
 
-        def haystack(r: dict[str, Any]) -> str:
-            texts = [str(r[k]) for k in ("username", "name", "title", "department", "campus", "roles")]
-            return " ".join([*texts, _names("role", r["roles"], self.lang)]).lower()
-
-        shown = [
-            r for r in self._rows if (retired or not r["retired"]) and all(w in haystack(r) for w in words)
-        ]
-        self.model.set_rows(shown)
-        self.count.setText(s("rows", self.lang, shown=len(shown), total=len(self._rows)))
+    def haystack(self, row: dict[str, Any]) -> str:
+        texts = [str(row[k]) for k in ("username", "name", "title", "department", "campus", "roles")]
+        return " ".join([*texts, _names("role", row["roles"], self.lang)]).lower()
 
     def _failed(self, error: BaseException) -> None:
         self.count.setText("")
-        self.message.show_message(getattr(error, "message", str(error)), "error")
+        self.message.show_message(error_text(error), "error")
 
     def _changed(self, changes: OpChanges, _initiator: object) -> None:
         if changes.touches("staff", "signing_key"):
             self.refresh()
 
-    def _selected(self) -> dict[str, Any] | None:
-        index = selected_row(self.view)
-        if index is None or index >= self.model.rowCount():
-            self.message.show_message(s("select_row", self.lang), "warning")
-            return None
-        return self.model.row(index)
-
     def select(self, username: str) -> bool:
         """Select ``username``'s row if it is shown (tests and the search use it)."""
-        for index, row in enumerate(self.model.rows()):
-            if row["username"] == username:
-                self.view.selectRow(index)
-                return True
-        return False
+        return self._select_where(lambda row: row["username"] == username)
 
     # -- records (system administrator) -------------------------------------------------------------
 
-    def new_person(self) -> None:
+    def new_row(self) -> None:
         fields = type(self).ask_record(self, self.lang, None)
         if fields is not None:
-            self._record("staff.save", {"fields": fields, "new": True}, None, "saved", fields["username"])
+            self._record_staff(
+                "staff.save", {"fields": fields, "new": True}, None, "saved", fields["username"]
+            )
 
-    def edit_person(self) -> None:
+    def edit_row(self) -> None:
         if "admin" not in self.roles:
             return
         row = self._selected()
@@ -502,33 +435,27 @@ class StaffPanel(QWidget):
         if fields is not None:
             changed = {k: v for k, v in fields.items() if v != before.get(k)}
             args = {"fields": {"username": before["username"], **changed}}
-            self._record("staff.save", args, int(row["version"]), "saved", before["username"])
+            self._record_staff("staff.save", args, int(row["version"]), "saved", before["username"])
 
-    def retire_person(self) -> None:
+    def retire_row(self) -> None:
         row = self._selected()
         if row is None:
             return
         username = str(row["username"])
-        reason = type(self).ask_reason(
-            self, s("retire.title", self.lang, username=username), s("retire.reason", self.lang)
+        self._retire(
+            s("retire.title", self.lang, username=username),
+            "staff.retire",
+            {"username": username},
+            {},
+            int(row["version"]),
+            ("staff",),
+            s("retired", self.lang, username=username),
         )
-        if reason is not None:
-            args = {"username": username, "reason": reason}
-            self._record("staff.retire", args, int(row["version"]), "retired", username)
 
-    def _record(
+    def _record_staff(
         self, name: str, args: dict[str, Any], base_version: int | None, done: str, username: str
     ) -> None:
-        lang = self.lang
-
-        def record(store: Any) -> Any:
-            return store.record(name, args, base_version=base_version, lang=lang)
-
-        CollectionOp(self, record, changes=("staff", OpChanges.OUTBOX)).success(
-            lambda _entry: self.message.show_message(s(done, lang, username=username), "ok")
-        ).failure(
-            lambda error: self.message.show_message(getattr(error, "message", str(error)), "error")
-        ).run_in_background()
+        self._record(name, args, base_version, ("staff",), s(done, self.lang, username=username))
 
     # -- credentials (security administrator) -------------------------------------------------------
 
