@@ -76,8 +76,8 @@ def test_a_price_from_a_later_time_shows_as_scheduled_and_reaches_the_server_dat
     code, old = row.drug.code, row.now_price
     later = dt.datetime.now().astimezone().replace(second=0, microsecond=0) + dt.timedelta(days=2)
     panel.new_price.setText("15.30")
-    panel.at_time.setChecked(True)
-    panel.effective.setDateTime(QDateTime(later))
+    panel.when.at_time.setChecked(True)
+    panel.when.effective.setDateTime(QDateTime(later))
     assert panel.effective_from() == later
     panel.apply_button.click()
     qtbot.waitUntil(lambda: panel.message.level == "ok", timeout=10_000)
@@ -96,7 +96,7 @@ def test_a_price_from_a_later_time_shows_as_scheduled_and_reaches_the_server_dat
     assert states == ["current", "future"]
     assert "15.30" in panel.drugs.data(panel.drugs.index(0, 4))
     save_screenshot(window, "admin_price")
-    panel.immediately.setChecked(True)
+    panel.when.immediately.setChecked(True)
     panel.new_price.setText("-1")
     panel.apply_button.click()
     assert panel.message.level == "error"  # refused in the window, nothing queued

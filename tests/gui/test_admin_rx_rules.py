@@ -66,9 +66,9 @@ def test_the_rules_tab_previews_and_saves_a_change_from_now_and_one_for_later(
 
     # from tomorrow: four drugs per prescription, scheduled; the rules of now stay
     panel.max_drugs.setValue(4)
-    panel.at_time.setChecked(True)
+    panel.when.at_time.setChecked(True)
     tomorrow = dt.datetime.now().astimezone() + dt.timedelta(days=1)
-    panel.effective.setDateTime(QDateTime(tomorrow.replace(second=0, microsecond=0, tzinfo=None)))
+    panel.when.effective.setDateTime(QDateTime(tomorrow.replace(second=0, microsecond=0, tzinfo=None)))
     assert panel.show_preview() == ["max_drugs_per_rx 5 → 4"]
     panel.save_button.click()
     qtbot.waitUntil(lambda: panel.versions.rowCount() == 3, timeout=WAIT)

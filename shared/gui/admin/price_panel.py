@@ -11,16 +11,14 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from PySide6.QtCore import QDateTime, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
-    QDateTimeEdit,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QRadioButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -29,6 +27,7 @@ from PySide6.QtWidgets import (
 from shared.domain.entities import Drug, Staff
 from shared.domain.prices import BEFORE_ANY_CHANGE, price_at, scheduled
 from shared.gui import theme
+from shared.gui.admin.dated import EffectiveFrom, local_time
 from shared.gui.admin.list_panel import record_change
 from shared.gui.admin.texts import t
 from shared.gui.ops import OpBus, OpChanges, QueryOp
@@ -65,8 +64,6 @@ for _key, (_zh, _en, _tw) in {
     "prices.state.future": ("待生效", "Scheduled", "待生效"),
     "prices.change": ("调整价格", "Change the price", "調整價格"),
     "prices.new_price": ("新价格（元/包装单位）", "New price (yuan per pack)", "新價格（元/包裝單位）"),
-    "prices.immediately": ("立即生效", "From now", "立即生效"),
-    "prices.at_time": ("从以下时间起生效", "From this time on", "從以下時間起生效"),
     "prices.apply": ("保存调价", "Save price change", "儲存調價"),
     "prices.bad_price": ("请输入不小于 0 的价格", "Enter a price of 0 or more", "請輸入不小於 0 的價格"),
     "prices.select": ("请先选择药品", "Select a drug first", "請先選擇藥品"),
@@ -80,17 +77,9 @@ for _key, (_zh, _en, _tw) in {
         "Recorded: {name} {price}, {when}",
         "已記錄：{name} {price}，{when}",
     ),
-    "prices.when_now": ("立即生效", "from now", "立即生效"),
-    "prices.when_at": ("{at} 起生效", "from {at}", "{at} 起生效"),
     "prices.count": ("共 {shown} 种药品", "{shown} drugs", "共 {shown} 種藥品"),
 }.items():
     register(f"admin.{_key}", {"zh_CN": _zh, "en": _en, "zh_TW": _tw})
-
-TIME_FORMAT = "%Y-%m-%d %H:%M"
-
-
-def _local(moment: dt.datetime | None) -> str:
-    return moment.astimezone().strftime(TIME_FORMAT) if moment else ""
 
 
 @dataclass(frozen=True)
@@ -103,7 +92,9 @@ class DrugPriceRow:
         coming = scheduled(self.drug, now)
         if not coming:
             return ""
-        return t("prices.next_text", lang, price=money(coming[0].price), at=_local(coming[0].effective_from))
+        return t(
+            "prices.next_text", lang, price=money(coming[0].price), at=local_time(coming[0].effective_from)
+        )
 
 
 @dataclass(frozen=True)
@@ -181,7 +172,7 @@ class PricePanel(QWidget):
         self.history_box = QGroupBox(t("prices.history_none", lang))
         self.history: RowsModel[HistoryRow] = RowsModel(
             [
-                Column(t("prices.from", lang), lambda r: _local(r.effective_from) or "—"),
+                Column(t("prices.from", lang), lambda r: local_time(r.effective_from) or "—"),
                 Column(t("prices.price", lang), lambda r: money(r.price), align_right=True),
                 Column(
                     t("prices.state", lang),
@@ -190,7 +181,7 @@ class PricePanel(QWidget):
                     bold=lambda r: r.state == "current",
                 ),
                 Column(t("prices.by", lang), lambda r: self._names.get(r.set_by, r.set_by)),
-                Column(t("prices.at", lang), lambda r: _local(r.set_at)),
+                Column(t("prices.at", lang), lambda r: local_time(r.set_at)),
             ]
         )
         self.history_view = table_view(self.history, stretch=4)
@@ -199,24 +190,12 @@ class PricePanel(QWidget):
         change_box = QGroupBox(t("prices.change", lang))
         self.new_price = QLineEdit()
         self.new_price.setObjectName("new-price")
-        self.immediately = QRadioButton(t("prices.immediately", lang))
-        self.at_time = QRadioButton(t("prices.at_time", lang))
-        self.immediately.setChecked(True)
-        self.effective = QDateTimeEdit()
-        self.effective.setDisplayFormat("yyyy-MM-dd HH:mm")
-        self.effective.setCalendarPopup(True)
-        self.effective.setDateTime(QDateTime.currentDateTime().addDays(1))
-        self.effective.setEnabled(False)
-        self.at_time.toggled.connect(self.effective.setEnabled)
+        self.when = EffectiveFrom(lang)
         self.apply_button = QPushButton(t("prices.apply", lang))
         hint = note_label(t("prices.hint", lang))
         form = QFormLayout(change_box)
         form.addRow(t("prices.new_price", lang), self.new_price)
-        when = QHBoxLayout()
-        when.addWidget(self.immediately)
-        when.addWidget(self.at_time)
-        when.addWidget(self.effective, 1)
-        form.addRow(t("prices.from", lang), when)
+        form.addRow(t("prices.from", lang), self.when)
         form.addRow(hint)
         form.addRow(self.apply_button)
         self.message = MessageLine()
@@ -299,10 +278,7 @@ class PricePanel(QWidget):
 
     def effective_from(self) -> dt.datetime | None:
         """The moment the form gives (aware), or None for "from now"."""
-        if self.immediately.isChecked():
-            return None
-        chosen: dt.datetime = self.effective.dateTime().toPython()  # type: ignore[assignment]
-        return chosen.astimezone()
+        return self.when.moment()
 
     def apply(self) -> None:
         row = self.selected()
@@ -322,11 +298,7 @@ class PricePanel(QWidget):
         if effective is not None:
             args["effective_from"] = effective.isoformat()
         version = row.drug.version
-        when = (
-            t("prices.when_now", lang)
-            if effective is None
-            else t("prices.when_at", lang, at=effective.strftime(TIME_FORMAT))
-        )
+        when = self.when.when_text(effective)
         done = t("prices.recorded", lang, name=row.drug.generic_name, price=money(price), when=when)
         record_change(
             self,

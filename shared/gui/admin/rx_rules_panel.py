@@ -13,16 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from PySide6.QtCore import QDateTime, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QDateTimeEdit,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QPushButton,
-    QRadioButton,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -42,9 +40,10 @@ from shared.domain.rx_rule_sets import (
 )
 from shared.domain.rx_rules import RX_TYPES, RuleTable, RxType, TypeRule
 from shared.gui import theme
+from shared.gui.admin.dated import EffectiveFrom, local_time
 from shared.gui.admin.texts import t
 from shared.gui.ops import CollectionOp, OpBus, OpChanges, QueryOp
-from shared.gui.widgets import Column, MessageLine, RowsModel, table_view
+from shared.gui.widgets import Column, MessageLine, RowsModel, note_label, table_view
 from shared.i18n import register
 from shared.ids import new_id
 
@@ -75,8 +74,6 @@ for _key, (_zh, _en, _tw) in {
     "rxrules.edit": ("调整常用限制", "Change the common limits", "調整常用限制"),
     "rxrules.drugs_per_rx": ("每张处方最多药品数", "Drugs per prescription", "每張處方最多藥品數"),
     "rxrules.controlled": ("管制药品天数", "Controlled drugs: days", "管制藥品天數"),
-    "rxrules.immediately": ("立即生效", "From now", "立即生效"),
-    "rxrules.at_time": ("从以下时间起生效", "From this time on", "從以下時間起生效"),
     "rxrules.preview": ("预览变更", "Preview changes", "預覽變更"),
     "rxrules.save": ("保存新版本", "Save as a new version", "儲存新版本"),
     "rxrules.no_change": (
@@ -99,12 +96,9 @@ for _key, (_zh, _en, _tw) in {
         "新規則只從所填時間起生效；此前開具的處方仍按開具時的規則審核和列印。",
     ),
     "rxrules.recorded": ("已记录新规则，{when}", "New rules recorded, {when}", "已記錄新規則，{when}"),
-    "rxrules.when_now": ("立即生效", "from now", "立即生效"),
-    "rxrules.when_at": ("{at} 起生效", "from {at}", "{at} 起生效"),
 }.items():
     register(f"admin.{_key}", {"zh_CN": _zh, "en": _en, "zh_TW": _tw})
 
-TIME_FORMAT = "%Y-%m-%d %H:%M"
 _STATE_COLOURS = {"current": theme.OK, "future": theme.WARN, "past": theme.MUTED}
 
 
@@ -116,10 +110,6 @@ def _label(rule: TypeRule, lang: str) -> str:
     if not rule.show_label:
         return "—"
     return rule.label_en if lang == "en" else rule.label_zh
-
-
-def _local(moment: dt.datetime | None) -> str:
-    return moment.astimezone().strftime(TIME_FORMAT) if moment else ""
 
 
 @dataclass(frozen=True)
@@ -179,7 +169,9 @@ class RxRulesPanel(QWidget):
                 Column(
                     t("rxrules.from", lang),
                     lambda r: (
-                        t("rxrules.from_always", lang) if r.since_always else _local(r.version.effective_from)
+                        t("rxrules.from_always", lang)
+                        if r.since_always
+                        else local_time(r.version.effective_from)
                     ),
                 ),
                 Column(
@@ -189,7 +181,7 @@ class RxRulesPanel(QWidget):
                     bold=lambda r: r.state == "current",
                 ),
                 Column(t("rxrules.by", lang), lambda r: self.state.names.get(r.version.set_by or "", "")),
-                Column(t("rxrules.at", lang), lambda r: _local(r.version.set_at)),
+                Column(t("rxrules.at", lang), lambda r: local_time(r.version.set_at)),
                 Column(
                     t("rxrules.changes", lang),
                     lambda r: _sep(lang).join(r.changes) if r.changes else t("rxrules.shipped", lang),
@@ -217,22 +209,8 @@ class RxRulesPanel(QWidget):
         self.controlled: list[QSpinBox] = []
         controlled_box = QGroupBox(t("rxrules.controlled", lang))
         controlled_box.setLayout(self.controlled_grid)
-        self.immediately = QRadioButton(t("rxrules.immediately", lang))
-        self.at_time = QRadioButton(t("rxrules.at_time", lang))
-        self.immediately.setChecked(True)
-        self.effective = QDateTimeEdit()
-        self.effective.setDisplayFormat("yyyy-MM-dd HH:mm")
-        self.effective.setCalendarPopup(True)
-        self.effective.setDateTime(QDateTime.currentDateTime().addDays(1))
-        self.effective.setEnabled(False)
-        self.at_time.toggled.connect(self.effective.setEnabled)
-        when = QHBoxLayout()
-        when.addWidget(self.immediately)
-        when.addWidget(self.at_time)
-        when.addWidget(self.effective, 1)
-        hint = QLabel(t("rxrules.hint", lang))
-        hint.setWordWrap(True)
-        hint.setStyleSheet(f"color: {theme.MUTED};")
+        self.when = EffectiveFrom(lang)
+        hint = note_label(t("rxrules.hint", lang))
         self.preview_button = QPushButton(t("rxrules.preview", lang))
         self.save_button = QPushButton(t("rxrules.save", lang))
         self.save_button.setEnabled(False)
@@ -246,7 +224,7 @@ class RxRulesPanel(QWidget):
         edit_layout.addLayout(grid)
         edit_layout.addWidget(controlled_box)
         edit_layout.addWidget(QLabel(t("rxrules.from", lang)))
-        edit_layout.addLayout(when)
+        edit_layout.addWidget(self.when)
         edit_layout.addWidget(hint)
         edit_layout.addLayout(buttons)
         edit_layout.addWidget(self.preview_title)
@@ -267,8 +245,8 @@ class RxRulesPanel(QWidget):
         layout.addWidget(self.message)
         for widget in (self.max_drugs, *(s for pair in self.days.values() for s in pair)):
             widget.valueChanged.connect(self._edited)
-        self.immediately.toggled.connect(self._edited)
-        self.effective.dateTimeChanged.connect(self._edited)
+        self.when.immediately.toggled.connect(self._edited)
+        self.when.effective.dateTimeChanged.connect(self._edited)
         self.preview_button.clicked.connect(self.show_preview)
         self.save_button.clicked.connect(self.save)
         bus.sig_operation_did_execute.connect(self._changed)
@@ -297,7 +275,7 @@ class RxRulesPanel(QWidget):
         self.state = state
         now = type(self).clock()
         table = self.rules_now()
-        self.now_box.setTitle(t("rxrules.now", self.lang, when=_local(now)))
+        self.now_box.setTitle(t("rxrules.now", self.lang, when=local_time(now)))
         self.max_drugs_label.setText(t("rxrules.max_drugs", self.lang, n=table.max_drugs_per_rx))
         self.types.set_rows([TypeRow(rx_type, table.type_rule(rx_type)) for rx_type in RX_TYPES])
         self.versions.set_rows(history(state.versions, now))
@@ -354,10 +332,7 @@ class RxRulesPanel(QWidget):
 
     def effective_from(self) -> dt.datetime | None:
         """The moment the form gives (aware), or None for "from now"."""
-        if self.immediately.isChecked():
-            return None
-        chosen: dt.datetime = self.effective.dateTime().toPython()  # type: ignore[assignment]
-        return chosen.astimezone()
+        return self.when.moment()
 
     def _edited(self, *_args: object) -> None:
         self.dirty = True
@@ -403,11 +378,7 @@ class RxRulesPanel(QWidget):
         args: dict[str, Any] = {"id": new_id(), "rules": table_json(table)}
         if effective is not None:
             args["effective_from"] = effective.isoformat()
-        when = (
-            t("rxrules.when_now", lang)
-            if effective is None
-            else t("rxrules.when_at", lang, at=effective.strftime(TIME_FORMAT))
-        )
+        when = self.when.when_text(effective)
         self.save_button.setEnabled(False)
 
         def record(store: Any) -> Any:
