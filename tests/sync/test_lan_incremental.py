@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from shared.domain.clinical import key_registration_content
-from shared.domain.entities import Drug, Patient, Prescription, SigningKey, StockBatch
+from shared.domain.entities import Drug, Patient, Prescription, QueueTicket, SigningKey, StockBatch
 from shared.domain.mutations import Rejected
 from shared.ids import new_id, reference_id
 from shared.security.signing import EncryptedKey, canonical_bytes, generate_keypair, sign
@@ -144,10 +144,13 @@ def test_incremental_replay_equals_a_replay_from_scratch_after_every_step(clinic
     def signed_unhandled(store: LocalStore) -> list[Prescription]:
         return [rx for rx in store.find(Prescription, status="signed") if rx.id not in handled]
 
-    for step in range(70):
+    for step in range(90):
         action = rng.choice(
             [
                 "desk",
+                "desk",
+                "call",
+                "reject",
                 "doctor",
                 "doctor",
                 "pharm",
@@ -163,8 +166,31 @@ def test_incremental_replay_equals_a_replay_from_scratch_after_every_step(clinic
         )
         detail = ""
         if action == "desk":
-            _, entry = check_in(desk, patients.pop())
-            share("desk", [entry])
+            if rng.random() < 0.5:
+                _, entry = check_in(desk, patients.pop())
+                share("desk", [entry])
+            else:  # a walk-in: registered, then checked in (the check-in reads the new patient)
+                pid = new_id()
+                registered = desk.record(
+                    "patient.register",
+                    {"id": pid, "name": f"患者{step}", "sex": "F", "birth_date": "1990-01-01"},
+                )
+                patient = desk.get(Patient, pid)
+                assert patient is not None
+                _, entry = check_in(desk, patient)
+                share("desk", [registered, entry])
+        elif action == "call":  # the desk calls one of its waiting tickets (the call reads the ticket)
+            waiting = desk.find(QueueTicket, status="waiting")
+            if waiting:
+                ticket = rng.choice(waiting)
+                room = {"room_id": ticket.room_id} if ticket.room_id else {}
+                share("desk", [desk.record("queue.call", {"ticket_id": ticket.id, **room})])
+        elif action == "reject":  # the hub learns the central API refused one of the others' entries
+            name = rng.choice(["desk", "doctor", "pharm"])
+            if on_hub[name]:
+                gone = on_hub[name].pop(rng.randrange(len(on_hub[name])))
+                detail = f" {name} {gone.name}"
+                hub.add(pcs[name].store, [gone], status="rejected")
         elif action == "doctor":
             rx = draft(doctor, rng.choice(patients), drug)
             created = doctor.record("rx.create", create_args(rx))
@@ -225,6 +251,6 @@ def test_incremental_replay_equals_a_replay_from_scratch_after_every_step(clinic
         assert incremental[0] == scratch[0], f"overlay differs after {steps[-6:]}"
         assert incremental[1] == scratch[1], f"read records differ after {steps[-6:]}"
         runs["incremental"] += 1
-    assert runs["incremental"] == 70
+    assert runs["incremental"] == 90
     # the session did what it is for: LAN entries, own pending and confirmed rows were all in play
     assert b.cursor() and any(s.split(": ")[1].startswith("confirm") for s in steps)
