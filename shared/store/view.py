@@ -41,23 +41,25 @@ _LATEST_BELOW = (
 )
 
 
-def _token(*parts: Any) -> str:
-    return json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+# Tokens are plain strings (cheap to build: a page makes thousands). Two different reads never share
+# one; values are written with ``repr`` (1 and "1" differ), so the worst a clash could do is run a
+# mutation again that did not need it.
+_SEP = "\x1e"
 
 
 def point_token(kind: str, entity_id: str) -> str:
     """Read token: the row ``(kind, id)``."""
-    return _token(kind, entity_id)
+    return f"{kind}\x1f{entity_id}"
 
 
 def kind_token(kind: str) -> str:
     """Read token: every row of ``kind`` (a read without an equality)."""
-    return _token(kind)
+    return f"{kind}\x1f*\x1f"
 
 
 def shape_token(kind: str, fields: tuple[str, ...], values: tuple[Any, ...]) -> str:
     """Read token: the rows of ``kind`` whose ``fields`` (sorted) hold ``values`` (slot form)."""
-    return _token(kind, list(fields), list(values))
+    return f"{kind}\x1f{','.join(fields)}\x1e{_SEP.join(map(repr, values))}"
 
 
 def row_tokens(
