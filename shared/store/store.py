@@ -40,7 +40,7 @@ from shared.protocol.models import Change, HubInfo, LanMutation, MutationOutcome
 from shared.store import crypto, schema, search
 from shared.store.paths import default_db_path
 from shared.store.search import TextSnapshot, Usage
-from shared.store.view import LocalView, point_token, row_tokens
+from shared.store.view import ALWAYS, LocalView, row_tokens
 
 log = logging.getLogger(__name__)
 
@@ -550,7 +550,7 @@ class LocalStore:
         )
 
         def job(conn: sqlite3.Connection) -> OutboxEntry:
-            reads: set[str] = set()
+            reads: dict[str, str] = {}
             view = LocalView(conn, reads=reads)
             effect = spec.handler(view, parsed, ctx)
             client_seq = int(
@@ -574,10 +574,10 @@ class LocalStore:
                 ),
             )
             _insert_overlay(conn, mutation_id, client_seq, effect.writes)
-            reads.add(point_token("staff", session.staff.id))  # a replay takes the roles from there
+            view.get_data("staff", session.staff.id)  # a replay takes the roles from there
             conn.executemany(
-                "INSERT OR IGNORE INTO overlay_read (client_seq, token) VALUES (?, ?)",
-                [(client_seq, t) for t in reads],
+                "INSERT INTO overlay_read (client_seq, token, seen) VALUES (?, ?, ?)",
+                [(client_seq, t, seen) for t, seen in reads.items()],
             )
             _Replayer.of(conn).note_shapes(view)
             return _entry(
@@ -1127,7 +1127,7 @@ class _Dirt:
     tokens: dict[str, int] = field(default_factory=dict)
     forced: set[int] = field(default_factory=set)
     kinds: set[str] = field(default_factory=set)
-    runs: dict[str, int] = field(default_factory=lambda: {"lan": 0, "own": 0})
+    runs: dict[str, int] = field(default_factory=lambda: {"lan": 0, "own": 0, "kept": 0})
 
     def touch(self, tokens: set[str], position: int) -> list[str]:
         """Note ``tokens`` changed after ``position``; returns those that are new or now lower."""
@@ -1409,8 +1409,11 @@ def _replay(conn: sqlite3.Connection, dirt: _Dirt) -> set[str]:
         queue_readers(tokens, after)
     while heap:
         position = heapq.heappop(heap)
+        if position not in dirt.forced and _reads_hold(conn, position):
+            dirt.runs["kept"] += 1
+            continue  # every read returns what it did: the handler would write the same
         old = _overlay_at(conn, position)
-        reads: set[str] = set()
+        reads: dict[str, str] = {}
         view = LocalView(conn, below=position, reads=reads)
         outcome = replayer.effect(position, view)
         replayer.note_shapes(view)
@@ -1421,8 +1424,8 @@ def _replay(conn: sqlite3.Connection, dirt: _Dirt) -> set[str]:
         if outcome is not None:
             mutation_id, writes, restricted = outcome
             conn.executemany(
-                "INSERT OR IGNORE INTO overlay_read (client_seq, token) VALUES (?, ?)",
-                [(position, t) for t in reads],
+                "INSERT INTO overlay_read (client_seq, token, seen) VALUES (?, ?, ?)",
+                [(position, t, seen) for t, seen in reads.items()],
             )
             if writes:
                 new = _insert_overlay(conn, mutation_id, position, writes, restricted=restricted)
@@ -1441,6 +1444,18 @@ def _replay(conn: sqlite3.Connection, dirt: _Dirt) -> set[str]:
             changed.update(dirt.touch(hit, position))
         queue_readers(changed, position)
     return dirt.kinds
+
+
+def _reads_hold(conn: sqlite3.Connection, position: int) -> bool:
+    """Whether every read of the mutation at ``position`` returns in the view below it what it returned
+    when the mutation last ran (then it would write the same: handlers are pure)."""
+    recorded = conn.execute(
+        "SELECT token, seen FROM overlay_read WHERE client_seq = ?", (position,)
+    ).fetchall()
+    if not recorded:
+        return False
+    view = LocalView(conn, below=position)
+    return all(seen != ALWAYS and view.fingerprint(token) == seen for token, seen in recorded)
 
 
 def _all_positions(conn: sqlite3.Connection) -> set[int]:

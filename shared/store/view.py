@@ -14,12 +14,16 @@ no validation, for screens that list tens of thousands of rows (the pharmacy's s
 
 Two options serve the store's replay of pending mutations: ``below`` shows the overlay only under one
 position (``client_seq``), i.e. the state a mutation at that position saw; ``reads`` collects what was
-read as tokens (``point_token``, ``shape_token``, ``kind_token``), and ``row_tokens`` gives the tokens a
-changed row version can affect, so the store re-runs only the mutations whose reads a change touched.
+read as tokens (``point_token``, ``shape_token``, ``kind_token``) with a fingerprint of what the read
+returned, and ``row_tokens`` gives the tokens a changed row version can affect, so the store re-runs
+only the mutations whose reads a change touched, and of those only the ones a read of which now returns
+something else (``fingerprint``).
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable
@@ -60,6 +64,23 @@ def kind_token(kind: str) -> str:
 def shape_token(kind: str, fields: tuple[str, ...], values: tuple[Any, ...]) -> str:
     """Read token: the rows of ``kind`` whose ``fields`` (sorted) hold ``values`` (slot form)."""
     return f"{kind}\x1f{','.join(fields)}\x1e{_SEP.join(map(repr, values))}"
+
+
+ALWAYS = ""  # the fingerprint of a read that is not checked again: its mutation always runs again
+
+
+def _fingerprint(rows: Iterable[tuple[str, str]]) -> str:
+    digest = hashlib.blake2b(digest_size=12)
+    for entity_id, data in rows:
+        digest.update(entity_id.encode())
+        digest.update(b"\x00")
+        digest.update(data.encode())
+        digest.update(b"\x01")
+    return digest.hexdigest()
+
+
+def _fingerprint_one(data: str | None) -> str:
+    return "-" if data is None else _fingerprint((("", data),))
 
 
 def row_tokens(
@@ -117,7 +138,7 @@ class LocalView:
     ``(kind, fields)`` of its equality reads."""
 
     def __init__(
-        self, conn: sqlite3.Connection, *, below: int | None = None, reads: set[str] | None = None
+        self, conn: sqlite3.Connection, *, below: int | None = None, reads: dict[str, str] | None = None
     ) -> None:
         self.conn = conn
         self.below = below
@@ -139,29 +160,24 @@ class LocalView:
             (self.below,),
         )
 
-    def _read(self, kind: str, equals: dict[str, Any]) -> None:
+    def _note(self, token: str, seen: str) -> None:
+        assert self.reads is not None
+        if self.reads.setdefault(token, seen) != seen:
+            self.reads[token] = ALWAYS  # one token, two different reads: never skipped
+
+    def _read(self, kind: str, equals: dict[str, Any], seen: str = ALWAYS) -> None:
         if self.reads is None:
             return
-        if "id" in equals:  # one row at most, whatever else is asked
-            self.reads.add(point_token(kind, str(equals["id"])))
-        elif equals:
+        if equals:
             fields = tuple(sorted(equals))
             self.shapes.add((kind, fields))
-            self.reads.add(shape_token(kind, fields, tuple(_sql_value(equals[f]) for f in fields)))
+            self._note(shape_token(kind, fields, tuple(_sql_value(equals[f]) for f in fields)), seen)
         else:
-            self.reads.add(kind_token(kind))
+            self._note(kind_token(kind), seen)
 
-    # -- StateReader -------------------------------------------------------------------------------
-    def get(self, kind: type[E], entity_id: str) -> E | None:
-        data = self.get_data(_check_kind(kind), entity_id)
-        return None if data is None else kind.model_validate_json(data)
-
-    def find(self, kind: type[E], *, limit: int | None = None, **equals: Any) -> list[E]:
-        """Rows whose ``equals`` fields (``id``, ``INDEXES``, ``UNIQUE``) match, ordered by id: all of them,
-        or the first ``limit`` when the caller asks for a cap."""
-        name = _check_kind(kind)
+    def _find_rows(self, kind: type[Entity], equals: dict[str, Any]) -> list[tuple[str, str]]:
+        name = kind.KIND
         where, params = _where(kind, equals)
-        self._read(name, equals)
         hidden, hidden_params = self._hidden()
         latest, latest_params = self._latest()
         sql = (
@@ -172,6 +188,32 @@ class LocalView:
             sql, (name, *params, *hidden_params, name, *params, *latest_params)
         ).fetchall()
         rows.sort(key=lambda r: r[0])
+        return rows
+
+    def fingerprint(self, token: str) -> str:
+        """What the read ``token`` stands for returns in this view now, as recorded in ``reads``."""
+        kind, rest = token.split("\x1f", 1)
+        entity = ENTITY_BY_KIND.get(kind)
+        if rest == "*\x1f" or (_SEP in rest and entity is None):
+            return ALWAYS if entity is None else _fingerprint(self._find_rows(entity, {}))
+        if _SEP not in rest:
+            return _fingerprint_one(self._get_data(kind, rest))
+        fields, *values = rest.split(_SEP)
+        equals = dict(zip(fields.split(","), map(ast.literal_eval, values), strict=True))
+        return _fingerprint(self._find_rows(entity, equals))  # type: ignore[arg-type]
+
+    # -- StateReader -------------------------------------------------------------------------------
+    def get(self, kind: type[E], entity_id: str) -> E | None:
+        data = self.get_data(_check_kind(kind), entity_id)
+        return None if data is None else kind.model_validate_json(data)
+
+    def find(self, kind: type[E], *, limit: int | None = None, **equals: Any) -> list[E]:
+        """Rows whose ``equals`` fields (``id``, ``INDEXES``, ``UNIQUE``) match, ordered by id: all of them,
+        or the first ``limit`` when the caller asks for a cap."""
+        name = _check_kind(kind)
+        rows = self._find_rows(kind, equals)
+        if self.reads is not None:
+            self._read(name, equals, _fingerprint(rows))
         if limit is not None:
             rows = rows[: max(0, limit)]
         return [kind.model_validate_json(data) for _, data in rows]
@@ -234,8 +276,12 @@ class LocalView:
 
     # -- helpers for the store and the apps -------------------------------------------------------
     def get_data(self, kind: str, entity_id: str) -> str | None:
+        data = self._get_data(kind, entity_id)
         if self.reads is not None:
-            self.reads.add(point_token(kind, entity_id))
+            self._note(point_token(kind, entity_id), _fingerprint_one(data))
+        return data
+
+    def _get_data(self, kind: str, entity_id: str) -> str | None:
         if self.below is None:
             row = self.conn.execute(
                 "SELECT data FROM overlay WHERE kind = ? AND id = ? ORDER BY client_seq DESC LIMIT 1",
@@ -257,8 +303,6 @@ class LocalView:
         """Rows by id (overlay first); missing ids are left out."""
         name = _check_kind(kind)
         wanted = list(dict.fromkeys(ids))
-        if self.reads is not None:
-            self.reads.update(point_token(name, i) for i in wanted)
         latest, latest_params = self._latest()
         found: dict[str, str] = {}
         for start in range(0, len(wanted), 500):
@@ -273,6 +317,9 @@ class LocalView:
                 (name, *chunk, *latest_params),
             ):
                 found[entity_id] = data
+        if self.reads is not None:
+            for i in wanted:
+                self._note(point_token(name, i), _fingerprint_one(found.get(i)))
         return {i: kind.model_validate_json(found[i]) for i in wanted if i in found}
 
     def all(self, kind: type[E], *, include_voided: bool = False) -> list[E]:

@@ -74,7 +74,7 @@ def clinic(server: ServerProcess, tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 def _snapshot(conn: Any) -> Snapshot:
     overlay = sorted(conn.execute("SELECT client_seq, mutation_id, kind, id, version, data FROM overlay"))
-    reads = sorted(conn.execute("SELECT client_seq, token FROM overlay_read"))
+    reads = sorted(conn.execute("SELECT client_seq, token, seen FROM overlay_read"))
     return overlay, reads
 
 
