@@ -131,7 +131,7 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
         # PCs' LAN entries and this PC's own), and how many of them each page ran again
         import shared.store.store as store_module
 
-        keys = ("replay", "pages", "lan_runs", "own_runs", "lan_held")
+        keys = ("replay", "pages", "lan_runs", "own_runs", "kept", "lan_held")
         spent = {f"{k}{phase}": 0.0 for k in keys for phase in ("", "_after")}
 
         profile_dir = os.environ.get("HUB_DAY_PROFILE")  # a folder: cProfile of the writer thread's work
@@ -151,6 +151,7 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
                 spent["replay" + phase] += time.perf_counter() - t0
                 spent["lan_runs" + phase] += dirt.runs["lan"]
                 spent["own_runs" + phase] += dirt.runs["own"]
+                spent["kept" + phase] += dirt.runs["kept"]
 
         real_lan_replay = store_module.lan_replay
 
@@ -671,10 +672,11 @@ def main() -> int:
             spent = result["spent"]
             print(
                 f"  {pc_name}: the day: {spent['pages']:.0f} pages applied, replay {spent['replay']:.1f} s "
-                f"(ran {spent['lan_runs']:.0f} LAN entries, {spent['own_runs']:.0f} own pending; LAN entries held "
+                f"(ran {spent['lan_runs']:.0f} LAN entries, {spent['own_runs']:.0f} own pending, kept "
+                f"{spent['kept']:.0f} whose reads held; LAN entries held "
                 f"{spent['lan_held'] / max(spent['pages'], 1):.0f} per page); after: {spent['pages_after']:.0f} pages, "
                 f"replay {spent['replay_after']:.1f} s (ran {spent['lan_runs_after']:.0f} LAN entries, "
-                f"{spent['own_runs_after']:.0f} own pending; LAN entries held "
+                f"{spent['own_runs_after']:.0f} own pending, kept {spent['kept_after']:.0f}; LAN entries held "
                 f"{spent['lan_held_after'] / max(spent['pages_after'], 1):.0f} per page)"
             )
 
