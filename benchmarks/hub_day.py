@@ -127,33 +127,48 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
             return kinds
 
         store.apply_changes = timed_apply  # type: ignore[method-assign]
-        # where a page's time goes on the store's writer thread: the LAN replay, the rebase of own pending
+        # where a page's time goes on the store's writer thread: the replay of pending mutations (other
+        # PCs' LAN entries and this PC's own), and how many of them each page ran again
         import shared.store.store as store_module
 
-        spent = {f"{k}{phase}": 0.0 for k in ("lan_replay", "rebase", "pages") for phase in ("", "_after")}
+        keys = ("replay", "pages", "lan_runs", "own_runs", "kept", "lan_held")
+        spent = {f"{k}{phase}": 0.0 for k in keys for phase in ("", "_after")}
 
         profile_dir = os.environ.get("HUB_DAY_PROFILE")  # a folder: cProfile of the writer thread's work
         profiler = cProfile.Profile() if profile_dir else None
+        real_replay = store_module._replay
 
-        def timed(fn: Any, key: str) -> Any:
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def timed_replay(conn: Any, dirt: Any) -> Any:
+            if profiler is not None:
+                profiler.enable()
+            t0 = time.perf_counter()
+            phase = "_after" if ctl["day_over"].is_set() else ""
+            try:
+                return real_replay(conn, dirt)
+            finally:
                 if profiler is not None:
-                    profiler.enable()
-                t0 = time.perf_counter()
-                phase = "_after" if ctl["day_over"].is_set() else ""
-                try:
-                    return fn(*args, **kwargs)
-                finally:
-                    if profiler is not None:
-                        profiler.disable()
-                    spent[key + phase] += time.perf_counter() - t0
-                    if key == "lan_replay":
-                        spent["pages" + phase] += 1
+                    profiler.disable()
+                spent["replay" + phase] += time.perf_counter() - t0
+                spent["lan_runs" + phase] += dirt.runs["lan"]
+                spent["own_runs" + phase] += dirt.runs["own"]
+                spent["kept" + phase] += dirt.runs["kept"]
 
-            return wrapper
+        real_lan_replay = store_module.lan_replay
 
-        store_module.lan_replay = timed(store_module.lan_replay, "lan_replay")  # type: ignore[assignment]
-        store_module._rebase_overlay = timed(store_module._rebase_overlay, "rebase")  # type: ignore[assignment]
+        def counted_lan_replay(conn: Any, page: Any, **kwargs: Any) -> Any:
+            phase = "_after" if ctl["day_over"].is_set() else ""
+            spent["pages" + phase] += 1
+            t0 = time.perf_counter()
+            try:
+                return real_lan_replay(conn, page, **kwargs)
+            finally:
+                spent["replay" + phase] += time.perf_counter() - t0  # storing it, taking settled ones out
+                # the LAN entries this PC holds after the page (what a replay from the first touched
+                # entry would have run again)
+                spent["lan_held" + phase] += conn.execute("SELECT count(*) FROM lan_mutation").fetchone()[0]
+
+        store_module._replay = timed_replay  # type: ignore[assignment]
+        store_module.lan_replay = counted_lan_replay  # type: ignore[assignment]
         session = store.session()
         assert session is not None
         staff = session.staff
@@ -655,9 +670,13 @@ def main() -> int:
         for pc_name, result in results.items():
             spent = result["spent"]
             print(
-                f"  {pc_name}: the day: {spent['pages']:.0f} pages applied, LAN replay {spent['lan_replay']:.1f} s, "
-                f"rebase of its own pending {spent['rebase']:.1f} s; after: {spent['pages_after']:.0f} pages, "
-                f"LAN replay {spent['lan_replay_after']:.1f} s, rebase {spent['rebase_after']:.1f} s"
+                f"  {pc_name}: the day: {spent['pages']:.0f} pages applied, replay {spent['replay']:.1f} s "
+                f"(ran {spent['lan_runs']:.0f} LAN entries, {spent['own_runs']:.0f} own pending, kept "
+                f"{spent['kept']:.0f} whose reads held; LAN entries held "
+                f"{spent['lan_held'] / max(spent['pages'], 1):.0f} per page); after: {spent['pages_after']:.0f} pages, "
+                f"replay {spent['replay_after']:.1f} s (ran {spent['lan_runs_after']:.0f} LAN entries, "
+                f"{spent['own_runs_after']:.0f} own pending, kept {spent['kept_after']:.0f}; LAN entries held "
+                f"{spent['lan_held_after'] / max(spent['pages_after'], 1):.0f} per page)"
             )
 
         # lost and doubled

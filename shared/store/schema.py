@@ -165,6 +165,24 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX ix_overlay_k7 ON overlay (kind, k7) WHERE k7 IS NOT NULL;
     CREATE INDEX ix_overlay_k8 ON overlay (kind, k8) WHERE k8 IS NOT NULL;
     """,
+    # 4: what each pending mutation in the overlay read (``LocalView`` read tokens, by its position
+    # ``client_seq``, with a fingerprint of what the read returned), and the equality shapes read per
+    # kind, so a change re-runs only the mutations whose reads it touched. ``LocalStore.open`` replays the overlay once to fill them. (Columns in
+    # primary-key order: SQLite 3.40's quick_check misreads a WITHOUT ROWID table declared otherwise.)
+    """
+    CREATE TABLE overlay_read (
+        token TEXT NOT NULL,
+        client_seq INTEGER NOT NULL,
+        seen TEXT NOT NULL,
+        PRIMARY KEY (token, client_seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX ix_overlay_read_seq ON overlay_read (client_seq);
+    CREATE TABLE overlay_shape (
+        kind TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        PRIMARY KEY (kind, fields)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

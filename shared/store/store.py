@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import heapq
 import json
 import logging
 import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -39,7 +40,7 @@ from shared.protocol.models import Change, HubInfo, LanMutation, MutationOutcome
 from shared.store import crypto, schema, search
 from shared.store.paths import default_db_path
 from shared.store.search import TextSnapshot, Usage
-from shared.store.view import LocalView
+from shared.store.view import ALWAYS, LocalView, row_tokens
 
 log = logging.getLogger(__name__)
 
@@ -311,6 +312,8 @@ class LocalStore:
                 log.info("backed up %s to %s before migrating from schema %s", db_path, backup, version)
             schema.migrate(conn, version)
             conn.execute("BEGIN IMMEDIATE")
+            if 0 < version < 4:  # the overlay has no read records yet: replay it once to make them
+                rebuild_overlay(conn)
             for name in ("device_id", "client_id"):
                 conn.execute(
                     "INSERT OR IGNORE INTO sync_state (key, value) VALUES (?, ?)",
@@ -547,7 +550,9 @@ class LocalStore:
         )
 
         def job(conn: sqlite3.Connection) -> OutboxEntry:
-            effect = spec.handler(LocalView(conn), parsed, ctx)
+            reads: dict[str, str] = {}
+            view = LocalView(conn, reads=reads)
+            effect = spec.handler(view, parsed, ctx)
             client_seq = int(
                 conn.execute("SELECT coalesce(max(client_seq), 0) + 1 FROM outbox").fetchone()[0]
             )
@@ -569,6 +574,12 @@ class LocalStore:
                 ),
             )
             _insert_overlay(conn, mutation_id, client_seq, effect.writes)
+            view.get_data("staff", session.staff.id)  # a replay takes the roles from there
+            conn.executemany(
+                "INSERT INTO overlay_read (client_seq, token, seen) VALUES (?, ?, ?)",
+                [(client_seq, t, seen) for t, seen in reads.items()],
+            )
+            _Replayer.of(conn).note_shapes(view)
             return _entry(
                 conn.execute(
                     f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE mutation_id = ?", (mutation_id,)
@@ -732,7 +743,7 @@ class LocalStore:
         def job(conn: sqlite3.Connection) -> set[str]:
             cursor = _state_get(conn, "cursor")
             now = self.clock().isoformat()
-            changed: set[str] = set()
+            dirt = _Dirt()
             for outcome in outcomes:
                 row = conn.execute(
                     "SELECT status FROM outbox WHERE mutation_id = ?", (outcome.mutation_id,)
@@ -758,8 +769,8 @@ class LocalStore:
                 )
                 covered = outcome.seq is None or (cursor is not None and outcome.seq <= int(cursor))
                 if status == "rejected" or covered:
-                    changed |= _drop_overlay(conn, [outcome.mutation_id])
-            return changed
+                    _drop_overlay(conn, dirt, [outcome.mutation_id])
+            return _replay(conn, dirt)
 
         return self.write(job)
 
@@ -815,13 +826,15 @@ class LocalStore:
                     "a bootstrap is in progress; finish it before pulling", code="bootstrap_in_progress"
                 )
             epoch = int(_state_get(conn, "epoch", 0))
+            old = _confirmed_old(conn, changes)
             kinds = _upsert(conn, changes, epoch=epoch)
             _state_set(conn, "cursor", cursor)
             _state_set(conn, "last_pull", self.clock().isoformat())
-            kinds |= _settle_overlay(conn, cursor)
-            touched = {(c.kind, c.id) for c in changes}
-            lan_kinds, lan_touched = lan_replay(conn, lan, cursor=cursor, touched=touched)
-            return kinds | lan_kinds | _rebase_overlay(conn, touched | lan_touched)
+            dirt = _Dirt()
+            _touch_confirmed(conn, dirt, changes, old)
+            _settle_overlay(conn, cursor, dirt)
+            lan_replay(conn, lan, cursor=cursor, dirt=dirt)
+            return kinds | _replay(conn, dirt)
 
         return self._changed(self.write(job))
 
@@ -915,9 +928,11 @@ class LocalStore:
             kinds = {row[0] for row in stale} | {
                 k for (k,) in conn.execute("SELECT DISTINCT kind FROM entity")
             }
-            # a new snapshot: the LAN list is read again from the start on top of it
-            lan_kinds, _ = _lan_clear(conn)
-            return kinds | lan_kinds | _settle_overlay(conn, cursor)
+            # a new snapshot: the LAN list is read again from the start, and this PC's own pending
+            # mutations run again on top of it
+            conn.execute("DELETE FROM sync_state WHERE key = ?", (LAN_STATE,))
+            conn.execute("DELETE FROM lan_mutation")
+            return kinds | rebuild_overlay(conn)
 
         return self._changed(self.write(job))
 
@@ -1066,7 +1081,8 @@ def _insert_overlay(
     writes: Sequence[Entity],
     *,
     restricted: frozenset[str] = frozenset(),
-) -> None:
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """Write one position's rows; returns them as ``{(kind, id): (version, data)}``."""
     rows = []
     for written in writes:
         data = written.model_dump(mode="json")
@@ -1088,63 +1104,158 @@ def _insert_overlay(
         "k1, k2, k3, k4, k5, k6, k7, k8) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
+    return {(r[2], r[3]): (r[4], r[5]) for r in rows}
 
 
-REBASE_LIMIT = 2000
+# -- replaying pending mutations -------------------------------------------------------------------
+# A PC's view = confirmed rows + the LAN list's entries in hub order (positions ``_lan_seq(hub_seq)``,
+# negative) + its own pending mutations the hub has not shared (positions ``client_seq``), each run
+# through its shared handler on the state below its position. The overlay holds each position's writes
+# and ``overlay_read`` what its handler read (``LocalView`` read tokens). When something changes — pulled
+# confirmed rows, entries added, settled or rejected — only the positions whose reads match a changed row
+# run again, in order, and after them those that read what a re-run wrote differently (transitively).
+# The result equals a replay of everything from scratch (``rebuild_overlay``).
+
+_BOTTOM = -(2**63)  # below every position: a change of confirmed rows
 
 
-def _rebase_overlay(conn: sqlite3.Connection, touched: set[tuple[str, str]]) -> set[str]:
-    """Pulled rows changed an entity a pending mutation wrote: run that mutation and every later pending
-    one again, in client order, on the new confirmed state, so the view shows their effect on top of
-    what the server now holds (e.g. a pending phone change on a patient renamed elsewhere). A mutation
-    the rules now refuse shows no effect until the server answers. Returns the kinds whose view changed."""
-    if not touched:
-        return set()
-    # own entries only, and not those in the hub's LAN list: ``_lan_replay_from`` runs them at their
-    # place in hub order
-    pending = conn.execute(
-        "SELECT mutation_id, client_seq FROM outbox WHERE status IN ('pending', 'sent') "
-        "AND mutation_id NOT IN (SELECT mutation_id FROM lan_mutation) ORDER BY client_seq"
-    ).fetchall()
-    if not pending:
-        return set()
-    written: dict[str, set[tuple[str, str]]] = {}
-    for mutation_id, kind, entity_id in conn.execute(
-        "SELECT o.mutation_id, o.kind, o.id FROM overlay o JOIN outbox b ON b.mutation_id = o.mutation_id "
-        "WHERE b.status IN ('pending', 'sent') AND o.client_seq > 0"
-    ):
-        written.setdefault(mutation_id, set()).add((kind, entity_id))
-    first = next((n for n, (m, _) in enumerate(pending) if written.get(m, set()) & touched), None)
-    if first is None:
-        return set()
-    again = pending[first:]
-    if len(again) > REBASE_LIMIT:
-        log.info(
-            "%d pending mutations: the view keeps their first effects until the server answers", len(again)
+@dataclass
+class _Dirt:
+    """What changed under the overlay in one transaction: read tokens with the position after which
+    they changed, positions to run whatever they read, and the entity kinds whose view changed."""
+
+    tokens: dict[str, int] = field(default_factory=dict)
+    forced: set[int] = field(default_factory=set)
+    kinds: set[str] = field(default_factory=set)
+    runs: dict[str, int] = field(default_factory=lambda: {"lan": 0, "own": 0, "kept": 0})
+
+    def touch(self, tokens: set[str], position: int) -> list[str]:
+        """Note ``tokens`` changed after ``position``; returns those that are new or now lower."""
+        fresh = []
+        for token in tokens:
+            known = self.tokens.get(token)
+            if known is None or position < known:
+                self.tokens[token] = position
+                fresh.append(token)
+        return fresh
+
+
+@dataclass
+class _Replayer:
+    """Everything one transaction's replay needs once: the session, scope, known read shapes."""
+
+    conn: sqlite3.Connection
+    cursor: int | None
+    restricted: frozenset[str]
+    session_staff: Staff | None
+    campus_id: str | None
+    device_id: str
+    shapes: dict[str, set[tuple[str, ...]]]
+    staff_cache: dict[str, Staff] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, conn: sqlite3.Connection) -> _Replayer:
+        session_value = _state_get(conn, "session")
+        cursor = _state_get(conn, "cursor")
+        shapes: dict[str, set[tuple[str, ...]]] = {}
+        for kind, fields in conn.execute("SELECT kind, fields FROM overlay_shape"):
+            shapes.setdefault(kind, set()).add(tuple(json.loads(fields)))
+        return cls(
+            conn=conn,
+            cursor=None if cursor is None else int(cursor),
+            restricted=frozenset(_state_get(conn, "scope_view") or ()),
+            session_staff=Staff.model_validate(session_value["staff"]) if session_value else None,
+            campus_id=session_value.get("campus_id") if session_value else None,
+            device_id=str(_state_get(conn, "device_id")),
+            shapes=shapes,
         )
-        return set()
-    kinds = {kind for m, _ in again for kind, _ in written.get(m, set())}
-    session_value = _state_get(conn, "session")
-    session_staff = Staff.model_validate(session_value["staff"]) if session_value else None
-    campus_id = session_value.get("campus_id") if session_value else None
-    device_id = str(_state_get(conn, "device_id"))
-    view = LocalView(conn)
-    for mutation_id, client_seq in again:
-        conn.execute("DELETE FROM overlay WHERE mutation_id = ?", (mutation_id,))
-        entry = _entry(
-            conn.execute(
-                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE mutation_id = ?", (mutation_id,)
+
+    def tokens(self, kind: str, entity_id: str, data: str | None) -> set[str]:
+        return row_tokens(
+            kind, entity_id, None if data is None else json.loads(data), self.shapes.get(kind, ())
+        )
+
+    def note_shapes(self, view: LocalView) -> None:
+        new = [(k, f) for k, f in view.shapes if f not in self.shapes.get(k, set())]
+        for kind, fields in new:
+            self.shapes.setdefault(kind, set()).add(fields)
+        if new:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO overlay_shape (kind, fields) VALUES (?, ?)",
+                [(k, json.dumps(list(f))) for k, f in new],
+            )
+
+    def staff(self, view: LocalView, staff_id: str) -> Staff | None:
+        data = view.get_data("staff", staff_id)  # read (and recorded) at this position every time
+        if data is None:
+            return None
+        if data not in self.staff_cache:
+            self.staff_cache[data] = Staff.model_validate_json(data)
+        return self.staff_cache[data]
+
+    def effect(
+        self, position: int, view: LocalView
+    ) -> tuple[str, list[Entity] | None, frozenset[str]] | None:
+        """Run the mutation at ``position``: (mutation_id, its writes or None when the local rules refuse
+        it, the kinds to show restricted), or None when nothing is at that position any more."""
+        conn = self.conn
+        cursor = self.cursor if self.cursor is not None else -1
+        if position < 0:
+            row = conn.execute(
+                f"SELECT {', '.join('l.' + c.strip() for c in _LAN_COLUMNS.split(','))}, "
+                "CASE WHEN b.mutation_id IS NULL THEN 0 "
+                "WHEN (l.status = 'applied' AND coalesce(l.seq, 0) <= ?) OR b.status = 'rejected' "
+                "OR (b.status = 'applied' AND coalesce(b.seq, 0) <= ?) THEN 2 ELSE 1 END "
+                "FROM lan_mutation l LEFT JOIN outbox b ON b.mutation_id = l.mutation_id WHERE l.hub_seq = ?",
+                (cursor, cursor, position + LAN_SEQ_BASE),
             ).fetchone()
-        )
+            if row is None:
+                return None
+            (_, mutation_id, _, device_id, staff_id, campus_id, name, args, base_version, at, own) = row
+            if own == 2:  # this PC's own, settled or rejected: no effect here
+                conn.execute(
+                    "UPDATE lan_mutation SET refused = 0 WHERE hub_seq = ?", (position + LAN_SEQ_BASE,)
+                )
+                return mutation_id, [], frozenset()
+            # this user gets pickup-code digests blank (both copies): _insert_overlay blanks what a
+            # replayed rx.review hashes before anything reads it, so the slow hash is not computed;
+            # this PC's own writes are shown as it made them (no masking), like its other pending ones
+            restricted = frozenset() if own else self.restricted
+            unseen = not own and {"pickup_code", "rx"} <= self.restricted
+            with pickup_rules.digests_unseen() if unseen else contextlib.nullcontext():
+                writes = self._lan_effect(
+                    view,
+                    name,
+                    json.loads(args),
+                    staff_id,
+                    device_id,
+                    campus_id,
+                    base_version,
+                    at,
+                    own=bool(own),
+                )
+            conn.execute(
+                "UPDATE lan_mutation SET refused = ? WHERE hub_seq = ?",
+                (0 if writes is not None else 1, position + LAN_SEQ_BASE),
+            )
+            return mutation_id, writes, restricted
+        found = conn.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE client_seq = ? AND status IN ('pending', 'sent') "
+            "AND mutation_id NOT IN (SELECT mutation_id FROM lan_mutation)",
+            (position,),
+        ).fetchone()
+        if found is None:
+            return None
+        entry = _entry(found)
         spec = REGISTRY.get(entry.name)
         if spec is None:
-            continue
-        staff = view.get(Staff, entry.staff_id) or session_staff
+            return entry.mutation_id, None, frozenset()
+        staff = self.staff(view, entry.staff_id) or self.session_staff
         ctx = MutationContext(
             staff_id=entry.staff_id,
             roles=frozenset(staff.roles if staff else ()),
-            device_id=device_id,
-            campus_id=campus_id,
+            device_id=self.device_id,
+            campus_id=self.campus_id,
             now=entry.occurred_at,
             today=entry.occurred_at.astimezone().date(),
             base_version=entry.base_version,
@@ -1152,37 +1263,255 @@ def _rebase_overlay(conn: sqlite3.Connection, touched: set[tuple[str, str]]) -> 
         try:
             effect = spec.handler(view, spec.args.model_validate(entry.args), ctx)
         except (Rejected, ValidationError) as refusal:
-            log.info("pending %s #%s no longer passes the local rules: %s", entry.name, client_seq, refusal)
-            continue
-        _insert_overlay(conn, mutation_id, client_seq, effect.writes)
-        kinds |= {w.KIND for w in effect.writes}
-    return kinds
+            log.info("pending %s #%s does not pass the local rules: %s", entry.name, position, refusal)
+            return entry.mutation_id, None, frozenset()
+        return entry.mutation_id, list(effect.writes), frozenset()
+
+    def _lan_effect(
+        self,
+        view: LocalView,
+        name: str,
+        args: dict[str, Any],
+        staff_id: str,
+        device_id: str,
+        campus_id: str | None,
+        base_version: int | None,
+        occurred_at: str,
+        *,
+        own: bool,
+    ) -> list[Entity] | None:
+        """What one LAN entry writes under the local rules, or None when they refuse it. Staff roles come
+        from the Staff row, never from the entry (this PC's session staff for its own entries when the
+        row is not held)."""
+        spec = REGISTRY.get(name)
+        if spec is None:
+            return None
+        staff = self.staff(view, staff_id)
+        fallback = self.session_staff if own else None
+        if staff is None and fallback is not None and fallback.id == staff_id:
+            staff = fallback
+        roles = frozenset(staff.roles) if staff is not None and not staff.voided else frozenset()
+        if not spec.roles & roles:
+            log.info("LAN %s by staff %s: no role here may do it; not shown", name, staff_id)
+            return None
+        at = dt.datetime.fromisoformat(occurred_at)
+        ctx = MutationContext(
+            staff_id=staff_id,
+            roles=roles,
+            device_id=device_id,
+            campus_id=campus_id,
+            now=at,
+            today=at.astimezone().date(),
+            base_version=base_version,
+        )
+        try:
+            effect = spec.handler(view, spec.args.model_validate(args), ctx)
+        except (Rejected, ValidationError) as refusal:
+            log.info("LAN %s by staff %s does not pass the local rules: %s", name, staff_id, refusal)
+            return None
+        return list(effect.writes)
 
 
-def _drop_overlay(conn: sqlite3.Connection, mutation_ids: Sequence[str]) -> set[str]:
-    kinds: set[str] = set()
-    for mutation_id in mutation_ids:
-        kinds |= {
-            k
-            for (k,) in conn.execute(
-                "SELECT DISTINCT kind FROM overlay WHERE mutation_id = ?", (mutation_id,)
+def _overlay_at(conn: sqlite3.Connection, position: int) -> dict[tuple[str, str], tuple[int, str]]:
+    return {
+        (kind, entity_id): (version, data)
+        for kind, entity_id, version, data in conn.execute(
+            "SELECT kind, id, version, data FROM overlay WHERE client_seq = ?", (position,)
+        )
+    }
+
+
+def _readers(conn: sqlite3.Connection, token: str, after: int) -> list[int]:
+    return [
+        p
+        for (p,) in conn.execute(
+            "SELECT client_seq FROM overlay_read WHERE token = ? AND client_seq > ?", (token, after)
+        )
+    ]
+
+
+def _remove(
+    conn: sqlite3.Connection, dirt: _Dirt, positions: Sequence[int], replayer: _Replayer | None = None
+) -> None:
+    """Take the writes and reads of these positions out of the overlay (their mutation is settled,
+    rejected, or moves to another position); what they wrote changes for the positions after them."""
+    if not positions:
+        return
+    replayer = replayer or _Replayer.of(conn)
+    old = {p: _overlay_at(conn, p) for p in positions}
+    conn.executemany("DELETE FROM overlay WHERE client_seq = ?", [(p,) for p in positions])
+    conn.executemany("DELETE FROM overlay_read WHERE client_seq = ?", [(p,) for p in positions])
+    for position, rows in old.items():
+        beneath = LocalView(conn, below=position)
+        for (kind, entity_id), (_, data) in rows.items():
+            dirt.kinds.add(kind)
+            tokens = replayer.tokens(kind, entity_id, data)
+            tokens |= replayer.tokens(kind, entity_id, beneath.get_data(kind, entity_id))
+            dirt.touch(tokens, position)
+
+
+def _confirmed_old(conn: sqlite3.Connection, changes: Sequence[Change]) -> dict[tuple[str, str], str | None]:
+    """The confirmed data of the rows a page changes, before it is applied (only when something pending
+    may have read them)."""
+    if conn.execute("SELECT 1 FROM overlay_read LIMIT 1").fetchone() is None:
+        return {}
+    old: dict[tuple[str, str], str | None] = {(c.kind, c.id): None for c in changes}
+    by_kind: dict[str, list[str]] = {}
+    for c in changes:
+        by_kind.setdefault(c.kind, []).append(c.id)
+    for kind, ids in by_kind.items():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for entity_id, data in conn.execute(
+                f"SELECT id, data FROM entity WHERE kind = ? AND id IN ({marks})", (kind, *chunk)
+            ):
+                old[(kind, entity_id)] = data
+    return old
+
+
+def _touch_confirmed(
+    conn: sqlite3.Connection, dirt: _Dirt, changes: Sequence[Change], old: dict[tuple[str, str], str | None]
+) -> None:
+    if not old:
+        return
+    replayer = _Replayer.of(conn)
+    for change in changes:
+        tokens = replayer.tokens(change.kind, change.id, old.get((change.kind, change.id)))
+        tokens |= row_tokens(change.kind, change.id, change.data, replayer.shapes.get(change.kind, ()))
+        dirt.touch(tokens, _BOTTOM)
+
+
+def _replay(conn: sqlite3.Connection, dirt: _Dirt) -> set[str]:
+    """Run again, in position order, the forced positions and those whose reads the dirt touched, and
+    then those whose reads a re-run changed. Returns the kinds whose view changed."""
+    if not dirt.forced and not dirt.tokens:
+        return dirt.kinds
+    replayer = _Replayer.of(conn)
+    heap: list[int] = []
+    queued: set[int] = set()
+
+    def queue_readers(tokens: Iterable[str], after: int) -> None:
+        for token in tokens:
+            for position in _readers(conn, token, after):
+                if position not in queued:
+                    queued.add(position)
+                    heapq.heappush(heap, position)
+
+    for position in dirt.forced:
+        if position not in queued:
+            queued.add(position)
+            heapq.heappush(heap, position)
+    by_position: dict[int, list[str]] = {}
+    for token, after in dirt.tokens.items():
+        by_position.setdefault(after, []).append(token)
+    for after, tokens in by_position.items():
+        queue_readers(tokens, after)
+    while heap:
+        position = heapq.heappop(heap)
+        if position not in dirt.forced and _reads_hold(conn, position):
+            dirt.runs["kept"] += 1
+            continue  # every read returns what it did: the handler would write the same
+        old = _overlay_at(conn, position)
+        reads: dict[str, str] = {}
+        view = LocalView(conn, below=position, reads=reads)
+        outcome = replayer.effect(position, view)
+        replayer.note_shapes(view)
+        dirt.runs["lan" if position < 0 else "own"] += 1
+        conn.execute("DELETE FROM overlay WHERE client_seq = ?", (position,))
+        conn.execute("DELETE FROM overlay_read WHERE client_seq = ?", (position,))
+        new: dict[tuple[str, str], tuple[int, str]] = {}
+        if outcome is not None:
+            mutation_id, writes, restricted = outcome
+            conn.executemany(
+                "INSERT INTO overlay_read (client_seq, token, seen) VALUES (?, ?, ?)",
+                [(position, t, seen) for t, seen in reads.items()],
             )
-        }
-        conn.execute("DELETE FROM overlay WHERE mutation_id = ?", (mutation_id,))
-    return kinds
+            if writes:
+                new = _insert_overlay(conn, mutation_id, position, writes, restricted=restricted)
+        beneath = LocalView(conn, below=position)
+        changed: set[str] = set()
+        for key in old.keys() | new.keys():
+            was, now = old.get(key), new.get(key)
+            if was == now:
+                continue
+            kind, entity_id = key
+            dirt.kinds.add(kind)
+            hit: set[str] = set()
+            for version in (was, now):
+                data = version[1] if version is not None else beneath.get_data(kind, entity_id)
+                hit |= replayer.tokens(kind, entity_id, data)
+            changed.update(dirt.touch(hit, position))
+        queue_readers(changed, position)
+    return dirt.kinds
 
 
-def _settle_overlay(conn: sqlite3.Connection, cursor: int) -> set[str]:
+def _reads_hold(conn: sqlite3.Connection, position: int) -> bool:
+    """Whether every read of the mutation at ``position`` returns in the view below it what it returned
+    when the mutation last ran (then it would write the same: handlers are pure)."""
+    recorded = conn.execute(
+        "SELECT token, seen FROM overlay_read WHERE client_seq = ?", (position,)
+    ).fetchall()
+    if not recorded:
+        return False
+    view = LocalView(conn, below=position)
+    return all(seen != ALWAYS and view.fingerprint(token) == seen for token, seen in recorded)
+
+
+def _all_positions(conn: sqlite3.Connection) -> set[int]:
+    """Every position that holds a pending mutation: the LAN list's entries and this PC's own unshared."""
+    positions = {_lan_seq(h) for (h,) in conn.execute("SELECT hub_seq FROM lan_mutation")}
+    positions.update(
+        p
+        for (p,) in conn.execute(
+            "SELECT client_seq FROM outbox WHERE status IN ('pending', 'sent') "
+            "AND mutation_id NOT IN (SELECT mutation_id FROM lan_mutation)"
+        )
+    )
+    return positions
+
+
+def rebuild_overlay(conn: sqlite3.Connection) -> set[str]:
+    """Replay every pending mutation from scratch, in order, on the confirmed state (inside the caller's
+    transaction): what the incremental replay must equal, and how a store without read records starts."""
+    kinds = {k for (k,) in conn.execute("SELECT DISTINCT kind FROM overlay")}
+    conn.execute("DELETE FROM overlay")
+    conn.execute("DELETE FROM overlay_read")
+    dirt = _Dirt(forced=_all_positions(conn), kinds=kinds)
+    return _replay(conn, dirt)
+
+
+def _drop_overlay(conn: sqlite3.Connection, dirt: _Dirt, mutation_ids: Sequence[str]) -> None:
+    """These own mutations have their outcome: their writes leave the overlay, wherever they stand."""
+    positions: set[int] = set()
+    for mutation_id in mutation_ids:
+        positions.update(
+            p
+            for (p,) in conn.execute(
+                "SELECT DISTINCT client_seq FROM overlay WHERE mutation_id = ?", (mutation_id,)
+            )
+        )
+        positions.update(
+            p for (p,) in conn.execute("SELECT client_seq FROM outbox WHERE mutation_id = ?", (mutation_id,))
+        )
+        positions.update(
+            _lan_seq(h)
+            for (h,) in conn.execute("SELECT hub_seq FROM lan_mutation WHERE mutation_id = ?", (mutation_id,))
+        )
+    _remove(conn, dirt, sorted(positions))
+
+
+def _settle_overlay(conn: sqlite3.Connection, cursor: int, dirt: _Dirt) -> None:
     """Drop the overlay of applied mutations whose writes the confirmed state now covers."""
     done = [
-        m
-        for (m,) in conn.execute(
-            "SELECT DISTINCT o.mutation_id FROM overlay o JOIN outbox b ON b.mutation_id = o.mutation_id "
+        p
+        for (p,) in conn.execute(
+            "SELECT DISTINCT o.client_seq FROM overlay o JOIN outbox b ON b.mutation_id = o.mutation_id "
             "WHERE b.status = 'applied' AND coalesce(b.seq, 0) <= ?",
             (cursor,),
         )
     ]
-    return _drop_overlay(conn, done)
+    _remove(conn, dirt, done)
 
 
 # -- the clinic hub's LAN list ---------------------------------------------------------------------
@@ -1209,35 +1538,33 @@ def _lan_seq(hub_seq: int) -> int:
     return hub_seq - LAN_SEQ_BASE
 
 
-def _lan_clear(conn: sqlite3.Connection) -> tuple[set[str], set[tuple[str, str]]]:
-    """Forget the LAN list and its overlay (another hub epoch, or a server that is not a hub)."""
+def _lan_clear(conn: sqlite3.Connection, dirt: _Dirt) -> None:
+    """Forget the LAN list and its overlay (another hub epoch, or a server that is not a hub); this PC's
+    own entries in it go back on top, at their client_seq."""
     conn.execute("DELETE FROM sync_state WHERE key = ?", (LAN_STATE,))
-    if conn.execute("SELECT 1 FROM lan_mutation LIMIT 1").fetchone() is None:
-        return set(), set()
-    written = set(conn.execute("SELECT DISTINCT kind, id FROM overlay WHERE client_seq < 0").fetchall())
-    # this PC's own entries go back on top, at their client_seq (the caller rebases them on what is left)
-    conn.execute(
-        "UPDATE overlay SET client_seq = (SELECT b.client_seq FROM outbox b WHERE b.mutation_id = overlay.mutation_id) "
-        "WHERE client_seq < 0 AND mutation_id IN (SELECT mutation_id FROM outbox)"
-    )
-    conn.execute("DELETE FROM overlay WHERE client_seq < 0")
+    held = [_lan_seq(h) for (h,) in conn.execute("SELECT hub_seq FROM lan_mutation")]
+    if not held:
+        return
+    own = [
+        p
+        for (p,) in conn.execute(
+            "SELECT b.client_seq FROM outbox b JOIN lan_mutation l ON l.mutation_id = b.mutation_id "
+            "WHERE b.status IN ('pending', 'sent')"
+        )
+    ]
+    _remove(conn, dirt, held)
     conn.execute("DELETE FROM lan_mutation")
-    return {kind for kind, _ in written}, written
+    dirt.forced.update(own)
 
 
-def lan_replay(
-    conn: sqlite3.Connection, page: LanPage | None, *, cursor: int, touched: set[tuple[str, str]]
-) -> tuple[set[str], set[tuple[str, str]]]:
-    """Take one pull's LAN part (inside the page's transaction): store new pending entries, drop
-    rejected ones at once and applied ones once ``cursor`` covers them, and replay what needs it (new
-    entries on top; from the first entry whose entities the confirmed ``touched`` rows or a dropped
-    entry changed). Returns (kinds whose view changed, entities LAN rows wrote before or after), so
-    the caller can rebase this PC's own pending mutations on top."""
+def lan_replay(conn: sqlite3.Connection, page: LanPage | None, *, cursor: int, dirt: _Dirt) -> None:
+    """Take one pull's LAN part (inside the page's transaction): store new pending entries (to run),
+    take rejected ones out at once and applied ones once ``cursor`` covers them. The caller's
+    ``_replay`` then runs what needs it."""
     if page is None:
-        return _lan_clear(conn)
+        _lan_clear(conn, dirt)
+        return
     hub = page.hub
-    kinds: set[str] = set()
-    written: set[tuple[str, str]] = set()
     state = _state_get(conn, LAN_STATE)
     known = isinstance(state, dict) and state.get("hub_id") == hub.hub_id and state.get("epoch") == hub.epoch
     if known and 0 < page.sent_after < hub.lan_floor:
@@ -1250,7 +1577,7 @@ def lan_replay(
             log.info(
                 "clinic hub %s epoch %s: the LAN list is read again from the start", hub.hub_id, hub.epoch
             )
-        kinds, written = _lan_clear(conn)
+        _lan_clear(conn, dirt)
         identity = {"hub_id": hub.hub_id, "epoch": hub.epoch}
         seen = _state_get(conn, "lan_hub_seen")
         if seen is not None and seen != identity:
@@ -1262,13 +1589,7 @@ def lan_replay(
         _state_set(conn, "lan_hub_seen", identity)
         if page.sent_after:  # these entries follow a position in another list: ask again from 0
             entries, lan_next = [], 0
-    start: int | None = None
-
-    def earliest(hub_seq: int | None) -> None:
-        nonlocal start
-        if hub_seq is not None and (start is None or hub_seq < start):
-            start = hub_seq
-
+    gone: list[int] = []
     new_rows = []
     for entry in entries:
         after = max(after, entry.hub_seq)
@@ -1278,7 +1599,7 @@ def lan_replay(
         if entry.status == "rejected":
             if row is not None:
                 conn.execute("DELETE FROM lan_mutation WHERE hub_seq = ?", (row[0],))
-                earliest(row[0])
+                gone.append(_lan_seq(row[0]))
             continue
         if row is not None:
             if entry.status == "applied":
@@ -1305,50 +1626,42 @@ def lan_replay(
                 entry.seq,
             )
         )
-        earliest(entry.hub_seq)
+    if new_rows:
+        # this PC's own entries the hub now shares leave their place on top: they run at their hub_seq
+        ids = [r[1] for r in new_rows]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            gone.extend(
+                p
+                for (p,) in conn.execute(
+                    f"SELECT client_seq FROM outbox WHERE mutation_id IN ({marks})", chunk
+                )
+            )
     conn.executemany(
         f"INSERT OR IGNORE INTO lan_mutation ({_LAN_COLUMNS}, status, seq) VALUES "
         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         new_rows,
     )
+    dirt.forced.update(_lan_seq(r[0]) for r in new_rows)
     # applied upstream and covered by the confirmed state: the pulled rows take over, no flicker. An own
     # entry whose outcome this PC has not stored yet keeps its (now effectless) row, so that nothing runs
     # it again on top of the confirmed state meanwhile
-    settled = conn.execute(
-        "SELECT hub_seq, mutation_id FROM lan_mutation WHERE status = 'applied' AND coalesce(seq, 0) <= ?",
-        (cursor,),
-    ).fetchall()
-    for hub_seq, mutation_id in settled:
-        for kind, entity_id in conn.execute(
-            "SELECT kind, id FROM overlay WHERE mutation_id = ? AND client_seq = ?",
-            (mutation_id, _lan_seq(hub_seq)),
-        ).fetchall():
-            kinds.add(kind)
-            written.add((kind, entity_id))
-        conn.execute(
-            "DELETE FROM overlay WHERE mutation_id = ? AND client_seq = ?", (mutation_id, _lan_seq(hub_seq))
+    settled = [
+        h
+        for (h,) in conn.execute(
+            "SELECT hub_seq FROM lan_mutation WHERE status = 'applied' AND coalesce(seq, 0) <= ?", (cursor,)
         )
-        conn.execute(
-            "DELETE FROM lan_mutation WHERE hub_seq = ? AND mutation_id NOT IN "
-            "(SELECT mutation_id FROM outbox WHERE status IN ('pending', 'sent'))",
-            (hub_seq,),
-        )
-    # confirmed rows changed under LAN rows: replay from the first LAN entry that wrote one of them
-    if conn.execute("SELECT 1 FROM overlay WHERE client_seq < 0 LIMIT 1").fetchone() is not None:
-        for kind, entity_id in touched:
-            (lowest,) = conn.execute(
-                "SELECT min(client_seq) FROM overlay WHERE kind = ? AND id = ? AND client_seq < 0",
-                (kind, entity_id),
-            ).fetchone()
-            if lowest is not None:
-                earliest(lowest + LAN_SEQ_BASE)
-    if touched:  # an entry the local rules refused may pass on the new confirmed state
-        (refused,) = conn.execute("SELECT min(hub_seq) FROM lan_mutation WHERE refused = 1").fetchone()
-        earliest(refused)
-    if start is not None:
-        replay_kinds, replay_written = _lan_replay_from(conn, start, cursor=cursor)
-        kinds |= replay_kinds
-        written |= replay_written
+    ]
+    gone.extend(_lan_seq(h) for h in settled)
+    conn.executemany(
+        "DELETE FROM lan_mutation WHERE hub_seq = ? AND mutation_id NOT IN "
+        "(SELECT mutation_id FROM outbox WHERE status IN ('pending', 'sent'))",
+        [(h,) for h in settled],
+    )
+    # settled and rejected entries leave before anything runs: what they wrote is what changed
+    _remove(conn, dirt, gone)
+    dirt.forced.difference_update(p for p in gone if p < 0)
     if lan_next is not None:
         after = lan_next
     _state_set(
@@ -1362,149 +1675,6 @@ def lan_replay(
             "backlog": hub.backlog,
         },
     )
-    return kinds, written
-
-
-def _lan_replay_from(
-    conn: sqlite3.Connection, start: int, *, cursor: int
-) -> tuple[set[str], set[tuple[str, str]]]:
-    """Run every held LAN entry from ``hub_seq`` ``start`` on again, in hub order, through the shared
-    handlers on the confirmed state plus the LAN entries before it. This PC's own entries in the list run
-    at their place too (unless their outcome is known and covered, or rejected); its own pending writes
-    the hub has not shared are set aside meanwhile, then put back on top. Staff roles come from the Staff
-    row, never from the entry; an entry the local rules refuse shows no effect."""
-    first = _lan_seq(start)
-    written: set[tuple[str, str]] = set(
-        conn.execute(
-            "SELECT DISTINCT kind, id FROM overlay WHERE client_seq < 0 AND client_seq >= ?", (first,)
-        )
-    )
-    conn.execute("DELETE FROM overlay WHERE client_seq < 0 AND client_seq >= ?", (first,))
-    # own entries the hub now shares leave their place on top: they run below at their hub_seq
-    shared_own = "mutation_id IN (SELECT mutation_id FROM lan_mutation WHERE hub_seq >= ?)"
-    written.update(
-        conn.execute(f"SELECT DISTINCT kind, id FROM overlay WHERE client_seq > 0 AND {shared_own}", (start,))
-    )
-    conn.execute(f"DELETE FROM overlay WHERE client_seq > 0 AND {shared_own}", (start,))
-    own = conn.execute("SELECT 1 FROM overlay WHERE client_seq > 0 LIMIT 1").fetchone() is not None
-    if own:
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS own_overlay AS SELECT * FROM overlay WHERE 0")
-        conn.execute("DELETE FROM temp.own_overlay")
-        conn.execute("INSERT INTO temp.own_overlay SELECT * FROM overlay WHERE client_seq > 0")
-        conn.execute("DELETE FROM overlay WHERE client_seq > 0")
-    restricted = frozenset(_state_get(conn, "scope_view") or ())
-    view = LocalView(conn)
-    staff_cache: dict[str, Staff | None] = {}
-    refused_now: list[tuple[int, int]] = []
-    # this user gets pickup-code digests blank (both copies): _insert_overlay blanks what a replayed
-    # rx.review hashes before anything reads it, so the slow hash is not computed
-    blanked = {"pickup_code", "rx"} <= restricted
-    session_value = _state_get(conn, "session")
-    session_staff = Staff.model_validate(session_value["staff"]) if session_value else None
-    try:
-        # own: 0 another PC's entry; 1 this PC's, to run; 2 this PC's, settled or rejected (no effect)
-        rows = conn.execute(
-            f"SELECT {', '.join('l.' + c.strip() for c in _LAN_COLUMNS.split(','))}, "
-            "CASE WHEN b.mutation_id IS NULL THEN 0 "
-            "WHEN (l.status = 'applied' AND coalesce(l.seq, 0) <= ?) OR b.status = 'rejected' "
-            "OR (b.status = 'applied' AND coalesce(b.seq, 0) <= ?) THEN 2 ELSE 1 END "
-            "FROM lan_mutation l LEFT JOIN outbox b ON b.mutation_id = l.mutation_id "
-            "WHERE l.hub_seq >= ? ORDER BY l.hub_seq",
-            (cursor, cursor, start),
-        ).fetchall()
-        for (
-            hub_seq,
-            mutation_id,
-            _client,
-            device_id,
-            staff_id,
-            campus_id,
-            name,
-            args,
-            base_version,
-            at,
-            own_entry,
-        ) in rows:
-            if own_entry == 2:
-                refused_now.append((0, hub_seq))
-                continue
-            # this PC's own writes are shown as it made them (no masking), like its other pending ones
-            unseen = blanked and not own_entry
-            with pickup_rules.digests_unseen() if unseen else contextlib.nullcontext():
-                writes = _lan_effect(
-                    view,
-                    staff_cache,
-                    name,
-                    json.loads(args),
-                    staff_id,
-                    device_id,
-                    campus_id,
-                    base_version,
-                    at,
-                    fallback=session_staff if own_entry else None,
-                )
-            refused_now.append((0 if writes is not None else 1, hub_seq))
-            if not writes:
-                continue
-            _insert_overlay(
-                conn,
-                mutation_id,
-                _lan_seq(hub_seq),
-                writes,
-                restricted=frozenset() if own_entry else restricted,
-            )
-            written.update((w.KIND, w.id) for w in writes)
-        conn.executemany("UPDATE lan_mutation SET refused = ? WHERE hub_seq = ?", refused_now)
-    finally:
-        if own:
-            conn.execute("INSERT OR REPLACE INTO overlay SELECT * FROM temp.own_overlay")
-            conn.execute("DELETE FROM temp.own_overlay")
-    return {kind for kind, _ in written}, written
-
-
-def _lan_effect(
-    view: LocalView,
-    staff_cache: dict[str, Staff | None],
-    name: str,
-    args: dict[str, Any],
-    staff_id: str,
-    device_id: str,
-    campus_id: str | None,
-    base_version: int | None,
-    occurred_at: str,
-    *,
-    fallback: Staff | None = None,
-) -> list[Entity] | None:
-    """What one LAN entry writes under the local rules, or None when they refuse it. ``fallback``: this
-    PC's session staff, for its own entries when the Staff row is not held."""
-    spec = REGISTRY.get(name)
-    if spec is None:
-        return None
-    if staff_id not in staff_cache:
-        staff_cache[staff_id] = view.get(Staff, staff_id)
-    staff = staff_cache[staff_id]
-    if staff is None and fallback is not None and fallback.id == staff_id:
-        staff = fallback
-    roles = frozenset(staff.roles) if staff is not None and not staff.voided else frozenset()
-    if not spec.roles & roles:
-        log.info("LAN %s by staff %s: no role here may do it; not shown", name, staff_id)
-        return None
-    at = dt.datetime.fromisoformat(occurred_at)
-    ctx = MutationContext(
-        staff_id=staff_id,
-        roles=roles,
-        device_id=device_id,
-        campus_id=campus_id,
-        now=at,
-        today=at.astimezone().date(),
-        base_version=base_version,
-    )
-    try:
-        effect = spec.handler(view, spec.args.model_validate(args), ctx)
-    except (Rejected, ValidationError) as refusal:
-        log.info("LAN %s by staff %s does not pass the local rules: %s", name, staff_id, refusal)
-        return None
-    return list(effect.writes)
 
 
 def _restricted(kind: str, data: dict[str, Any]) -> dict[str, Any]:
