@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,13 @@ import pytest
 from server_stub.config import sqlite_url
 from server_stub.seed.demo import seed_demo
 from tests.support.server import ServerProcess
+
+# A clinic's PCs keep the hospital's local time, the zone the central API's day-bound rules use
+# (server_stub.config ``timezone``, Asia/Shanghai): the tests' PCs do too, whatever the machine's zone.
+# On a UTC machine they otherwise disagree about "today" from 16:00 to 24:00 UTC (check-ins made at the
+# server for tomorrow-in-Shanghai never show in a PC's list for today-in-UTC).
+os.environ["TZ"] = "Asia/Shanghai"
+time.tzset()
 
 SMALL_DEMO_PATIENTS = 60
 QT_WAIT_MS = 20_000  # the default of every qtbot wait; see generous_qt_waits
