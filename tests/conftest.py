@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +53,20 @@ def generous_qt_waits() -> None:
 generous_qt_waits()
 
 
+def cache_subprocess_bytecode() -> None:
+    """The suite starts a few hundred Python processes (servers, hubs, ``clinic`` commands); with
+    ``PYTHONDONTWRITEBYTECODE`` set (CI sets it) each one compiled all of ``shared`` and ``server_stub``
+    again, ~0.4 s of CPU per process. Child processes keep their compiled modules under one folder of
+    their own in the temp directory instead (``PYTHONPYCACHEPREFIX``): the source tree stays clean, and
+    a changed source file is compiled again as usual (its timestamp is in the cached file)."""
+    if not os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+        return
+    os.environ.setdefault("PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / "clinic-test-pycache"))
+
+
+cache_subprocess_bytecode()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def token_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tests that keep logins in a token file (PCs without a keyring) get the key file it needs, kept in
@@ -89,17 +104,31 @@ def server(demo_db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     process.stop()
 
 
+# Every test logs in from 127.0.0.1, some with wrong passwords on purpose (the fuzz test many times): the
+# per-source login throttle would block a shared server's address for the tests after them.
+SHARED_SERVER_ENV = {"CLINIC_LOGIN_SOURCE_FAILURES": "1000000"}
+
+
+def server_on_a_copy(template: Path, folder: Path) -> Iterator[ServerProcess]:
+    """A server on its own copy of ``template`` in ``folder``, stopped when the generator is closed."""
+    url = sqlite_url(copy_sqlite(template, folder / "demo.db"))
+    process = ServerProcess(url, folder / "server.log", env=SHARED_SERVER_ENV).start()
+    yield process
+    process.stop()
+
+
 @pytest.fixture(scope="session")
 def shared_server(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for read-mostly tests that do not depend on a pristine database."""
-    folder = tmp_path_factory.mktemp("shared-server")
-    url = sqlite_url(copy_sqlite(demo_template, folder / "demo.db"))
-    # Every test logs in from 127.0.0.1, some with wrong passwords on purpose (the fuzz test many times):
-    # the per-source login throttle would block the whole session's address.
-    env = {"CLINIC_LOGIN_SOURCE_FAILURES": "1000000"}
-    process = ServerProcess(url, folder / "server.log", env=env).start()
-    yield process
-    process.stop()
+    yield from server_on_a_copy(demo_template, tmp_path_factory.mktemp("shared-server"))
+
+
+@pytest.fixture(scope="module")
+def module_server(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the tests of one module that write but do not depend on a pristine database (each
+    test its own logins, devices and new patients): a server start costs ~3 s of CPU, and the module's
+    tests see only each other's writes."""
+    yield from server_on_a_copy(demo_template, tmp_path_factory.mktemp("module-server"))
 
 
 def postgres_url() -> str | None:
