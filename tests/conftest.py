@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,12 +55,10 @@ generous_qt_waits()
 def cache_subprocess_bytecode() -> None:
     """The suite starts a few hundred Python processes (servers, hubs, ``clinic`` commands); with
     ``PYTHONDONTWRITEBYTECODE`` set (CI sets it) each one compiled all of ``shared`` and ``server_stub``
-    again, ~0.4 s of CPU per process. Child processes keep their compiled modules under one folder of
-    their own in the temp directory instead (``PYTHONPYCACHEPREFIX``): the source tree stays clean, and
-    a changed source file is compiled again as usual (its timestamp is in the cached file)."""
-    if not os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
-        return
-    os.environ.setdefault("PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / "clinic-test-pycache"))
+    again, ~0.4 s of CPU per process. Child processes write their compiled modules as Python does by
+    default (``__pycache__``, ignored by git; the installed packages have theirs already), so only the
+    first one compiles them; a changed source file is compiled again as usual."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 cache_subprocess_bytecode()
@@ -96,10 +93,48 @@ def demo_db_url(demo_template: Path, tmp_path: Path) -> str:
     return sqlite_url(copy_sqlite(demo_template, tmp_path / "demo.db"))
 
 
+class FreshServers:
+    """Fresh servers, each on its own copy of the demo database, one always starting in advance: a test
+    takes the one started during the test before it (its start, ~3 s, overlapped that test's waiting),
+    and the next starts while it runs. No test ever gets a server another test used. Each starts with
+    the environment of the session's start, never with what a running test set (``monkeypatch``)."""
+
+    def __init__(self, template: Path, factory: pytest.TempPathFactory) -> None:
+        self.template = template
+        self.factory = factory
+        self.environ = dict(os.environ)
+        self.spare: ServerProcess | None = None
+
+    def _launch(self) -> ServerProcess:
+        folder = self.factory.mktemp("server")
+        url = sqlite_url(copy_sqlite(self.template, folder / "demo.db"))
+        return ServerProcess(url, folder / "server.log").launch(self.environ)
+
+    def take(self) -> ServerProcess:
+        process, self.spare = self.spare, None
+        try:
+            process = (process or self._launch()).wait_ready()
+        except RuntimeError:  # the spare did not come up (its port taken meanwhile, say): a new one
+            process = self._launch().wait_ready()
+        self.spare = self._launch()
+        return process
+
+    def close(self) -> None:
+        if self.spare is not None:
+            self.spare.stop()
+
+
+@pytest.fixture(scope="session")
+def fresh_servers(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshServers]:
+    servers = FreshServers(demo_template, tmp_path_factory)
+    yield servers
+    servers.close()
+
+
 @pytest.fixture
-def server(demo_db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    """A fresh server on its own copy of the demo database."""
-    process = ServerProcess(demo_db_url, tmp_path / "server.log").start()
+def server(fresh_servers: FreshServers) -> Iterator[ServerProcess]:
+    """A fresh server on its own copy of the demo database (``server.db_url``)."""
+    process = fresh_servers.take()
     yield process
     process.stop()
 

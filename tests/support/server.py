@@ -9,6 +9,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -46,8 +47,13 @@ class ServerProcess:
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
-        env = {**os.environ, **self.env}
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        return self.launch().wait_ready(timeout)
+
+    def launch(self, environ: Mapping[str, str] | None = None) -> ServerProcess:
+        """Start the process and return at once (``wait_ready`` waits for /healthz); its environment is
+        ``environ`` (default: this process's, as it is now) with ``env`` over it."""
+        env = {**(os.environ if environ is None else environ), **self.env}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [
@@ -67,6 +73,10 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             env=env,
         )
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> ServerProcess:
+        assert self.proc is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
