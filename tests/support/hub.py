@@ -169,7 +169,7 @@ class HubProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> HubProcess:
+    def start(self, timeout: float = 120.0) -> HubProcess:
         env = {**os.environ, "CLINIC_HUB_CREDENTIAL": self.credential, **self.env}
         log = self.log_path.open("ab")
         STARTED.append(self)

@@ -47,7 +47,7 @@ class ServerProcess:
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> ServerProcess:
+    def start(self, timeout: float = 120.0) -> ServerProcess:
         return self.launch().wait_ready(timeout)
 
     def launch(self, environ: Mapping[str, str] | None = None) -> ServerProcess:
@@ -75,7 +75,7 @@ class ServerProcess:
         )
         return self
 
-    def wait_ready(self, timeout: float = 60.0) -> ServerProcess:
+    def wait_ready(self, timeout: float = 120.0) -> ServerProcess:
         assert self.proc is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
