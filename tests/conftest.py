@@ -60,6 +60,18 @@ def generous_qt_waits() -> None:
 generous_qt_waits()
 
 
+def cache_subprocess_bytecode() -> None:
+    """The suite starts a few hundred Python processes (servers, hubs, ``clinic`` commands); with
+    ``PYTHONDONTWRITEBYTECODE`` set (CI sets it) each one compiled all of ``shared`` and ``server_stub``
+    again, ~0.4 s of CPU per process. Child processes write their compiled modules as Python does by
+    default (``__pycache__``, ignored by git; the installed packages have theirs already), so only the
+    first one compiles them; a changed source file is compiled again as usual."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+cache_subprocess_bytecode()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def token_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tests that keep logins in a token file (PCs without a keyring) get the key file it needs, kept in
@@ -89,10 +101,61 @@ def demo_db_url(demo_template: Path, tmp_path: Path) -> str:
     return sqlite_url(copy_sqlite(demo_template, tmp_path / "demo.db"))
 
 
+class FreshServers:
+    """Fresh servers, each on its own copy of the demo database, one always starting in advance: a test
+    takes the one started during the test before it (its start, ~3 s, overlapped that test's waiting),
+    and the next starts while it runs. No test ever gets a server another test used. Each starts with
+    the environment of the session's start, never with what a running test set (``monkeypatch``)."""
+
+    def __init__(self, template: Path, factory: pytest.TempPathFactory) -> None:
+        self.template = template
+        self.factory = factory
+        self.environ = dict(os.environ)
+        self.spare: ServerProcess | None = None
+
+    def _launch(self) -> ServerProcess:
+        folder = self.factory.mktemp("server")
+        url = sqlite_url(copy_sqlite(self.template, folder / "demo.db"))
+        return ServerProcess(url, folder / "server.log").launch(self.environ)
+
+    def take(self) -> ServerProcess:
+        process, self.spare = self.spare, None
+        try:
+            process = (process or self._launch()).wait_ready()
+        except RuntimeError:  # the spare did not come up (its port taken meanwhile, say): a new one
+            process = self._launch().wait_ready()
+        self.spare = self._launch()
+        return process
+
+    def close(self) -> None:
+        if self.spare is not None:
+            self.spare.stop()
+
+
+@pytest.fixture(scope="session")
+def fresh_servers(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshServers]:
+    servers = FreshServers(demo_template, tmp_path_factory)
+    yield servers
+    servers.close()
+
+
 @pytest.fixture
-def server(demo_db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    """A fresh server on its own copy of the demo database."""
-    process = ServerProcess(demo_db_url, tmp_path / "server.log").start()
+def server(fresh_servers: FreshServers) -> Iterator[ServerProcess]:
+    """A fresh server on its own copy of the demo database (``server.db_url``)."""
+    process = fresh_servers.take()
+    yield process
+    process.stop()
+
+
+# Every test logs in from 127.0.0.1, some with wrong passwords on purpose (the fuzz test many times): the
+# per-source login throttle would block a shared server's address for the tests after them.
+SHARED_SERVER_ENV = {"CLINIC_LOGIN_SOURCE_FAILURES": "1000000"}
+
+
+def server_on_a_copy(template: Path, folder: Path) -> Iterator[ServerProcess]:
+    """A server on its own copy of ``template`` in ``folder``, stopped when the generator is closed."""
+    url = sqlite_url(copy_sqlite(template, folder / "demo.db"))
+    process = ServerProcess(url, folder / "server.log", env=SHARED_SERVER_ENV).start()
     yield process
     process.stop()
 
@@ -100,14 +163,15 @@ def server(demo_db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
 @pytest.fixture(scope="session")
 def shared_server(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for read-mostly tests that do not depend on a pristine database."""
-    folder = tmp_path_factory.mktemp("shared-server")
-    url = sqlite_url(copy_sqlite(demo_template, folder / "demo.db"))
-    # Every test logs in from 127.0.0.1, some with wrong passwords on purpose (the fuzz test many times):
-    # the per-source login throttle would block the whole session's address.
-    env = {"CLINIC_LOGIN_SOURCE_FAILURES": "1000000"}
-    process = ServerProcess(url, folder / "server.log", env=env).start()
-    yield process
-    process.stop()
+    yield from server_on_a_copy(demo_template, tmp_path_factory.mktemp("shared-server"))
+
+
+@pytest.fixture(scope="module")
+def module_server(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the tests of one module that write but do not depend on a pristine database (each
+    test its own logins, devices and new patients): a server start costs ~3 s of CPU, and the module's
+    tests see only each other's writes."""
+    yield from server_on_a_copy(demo_template, tmp_path_factory.mktemp("module-server"))
 
 
 def postgres_url() -> str | None:

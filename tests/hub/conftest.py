@@ -1,19 +1,21 @@
 """A central API, a cuttable link and a clinic hub in front of it, as real processes on loopback.
 
-``clinic`` gives the three: ``clinic.central`` (a ``ServerProcess`` on its own demo database),
-``clinic.link`` (``CutLink``: ``cut()`` / ``restore()`` the hub's WAN link) and ``clinic.hub`` (a
-``HubProcess`` whose upstream is the link). Other test folders may reuse it with
-``from tests.hub.conftest import clinic  # noqa: F401``."""
+``clinic`` (a hub not enrolled) and ``enrolled`` (``clinic hub-enrol``) give the three: ``.central`` (a
+``ServerProcess``, one per test module: the tests add patients of their own and read the demo data),
+``.link`` (``CutLink``: ``cut()`` / ``restore()`` the hub's WAN link) and ``.hub`` (a fresh
+``HubProcess`` per test whose upstream is the link). ``hub_before`` makes them in front of another
+central API (a fresh one per test: ``tests/hub/test_hub_e2e.py``)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.support.hub import CutLink, HubProcess, stop_all
+from tests.support.hub import CutLink, HubProcess, enrol_hub, stop_all
 from tests.support.server import ServerProcess
 
 
@@ -40,13 +42,29 @@ def _no_hub_left_running() -> Iterator[None]:
     stop_all()
 
 
-@pytest.fixture
-def clinic(server: ServerProcess, tmp_path: Path) -> Iterator[Clinic]:
-    link = CutLink(server.port)
-    hub = HubProcess(link.url, tmp_path / "hub.db", tmp_path / "hub.log", credential=hub_credential()).start()
+@contextlib.contextmanager
+def hub_before(central: ServerProcess, folder: Path, credential: str) -> Iterator[Clinic]:
+    """A hub with ``credential`` in ``folder``, in front of ``central`` through a cuttable link."""
+    link = CutLink(central.port)
+    hub = HubProcess(link.url, folder / "hub.db", folder / "hub.log", credential=credential).start()
     try:
         hub.wait_upstream(True)
-        yield Clinic(central=server, link=link, hub=hub, folder=tmp_path)
+        yield Clinic(central=central, link=link, hub=hub, folder=folder)
     finally:
         hub.stop()
         link.close()
+
+
+@pytest.fixture
+def clinic(module_server: ServerProcess, tmp_path: Path) -> Iterator[Clinic]:
+    """A fresh hub (not enrolled) per test, in front of the module's central API: the tests only read
+    the central's demo data and add patients of their own."""
+    with hub_before(module_server, tmp_path, hub_credential()) as made:
+        yield made
+
+
+@pytest.fixture
+def enrolled(module_server: ServerProcess, tmp_path: Path) -> Iterator[Clinic]:
+    """A fresh hub enrolled at the module's central API (``clinic hub-enrol``)."""
+    with hub_before(module_server, tmp_path, enrol_hub(module_server)) as made:
+        yield made

@@ -36,10 +36,10 @@ from shared.ids import new_id
 from shared.security.signing import EncryptedKey, canonical_bytes, generate_keypair, sign
 from shared.store import LocalStore
 from tests.clinical.support import create_args, doctor_key, first_drugs, register_args, sign_args
-from tests.hub.conftest import Clinic
-from tests.hub.test_hub_relay import enrolled  # noqa: F401 - the fixture
+from tests.hub.conftest import Clinic, hub_before
 from tests.support.api import ApiUser
-from tests.support.hub import HubProcess
+from tests.support.hub import HubProcess, enrol_hub
+from tests.support.server import ServerProcess
 from tests.sync.lan_support import check_in, draft, key_id
 from tests.sync.support import ClientPC, make_client
 
@@ -94,7 +94,15 @@ class Pcs:
 
 
 @pytest.fixture
-def pcs(enrolled: Clinic, tmp_path: Path) -> Iterator[Pcs]:  # noqa: F811
+def enrolled(server: ServerProcess, tmp_path: Path) -> Iterator[Clinic]:
+    """An enrolled hub before a central API of its own: the scenarios check in the same demo patients
+    and register the same signing keys, which a central shared between them would refuse."""
+    with hub_before(server, tmp_path, enrol_hub(server)) as made:
+        yield made
+
+
+@pytest.fixture
+def pcs(enrolled: Clinic, tmp_path: Path) -> Iterator[Pcs]:
     group = Pcs(enrolled, tmp_path)
     try:
         yield group
@@ -452,7 +460,7 @@ def test_staff_keep_working_offline_and_a_hub_login_is_applied_as_them(pcs: Pcs)
 
 # -- settled LAN entries are pruned -------------------------------------------------------------------
 @pytest.fixture
-def pruning(enrolled: Clinic, tmp_path: Path) -> Iterator[Pcs]:  # noqa: F811
+def pruning(enrolled: Clinic, tmp_path: Path) -> Iterator[Pcs]:
     """The enrolled clinic with a hub that prunes settled entries a moment after settlement."""
     hub = enrolled.hub
     hub.stop()

@@ -8,8 +8,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -18,7 +17,7 @@ import pytest
 from shared.ids import new_id
 from tests.hub.conftest import Clinic
 from tests.support.api import ApiUser, patient_args
-from tests.support.hub import CutLink, HubProcess, enrol_hub
+from tests.support.hub import HubProcess, enrol_hub
 from tests.support.server import ServerProcess
 
 pytest.importorskip("server_stub.api.routes.hub", reason="needs the central API's hub routes (hubcentral)")
@@ -27,18 +26,6 @@ pytest.importorskip("server_stub.api.routes.hub", reason="needs the central API'
 def enrol(central: ServerProcess, campus: str = "MAIN") -> str:
     """A credential from ``clinic hub-enrol`` on the central's database (printed once, last line)."""
     return enrol_hub(central, campus)
-
-
-@pytest.fixture
-def enrolled(server: ServerProcess, tmp_path: Path) -> Iterator[Clinic]:
-    link = CutLink(server.port)
-    hub = HubProcess(link.url, tmp_path / "hub.db", tmp_path / "hub.log", credential=enrol(server)).start()
-    try:
-        hub.wait_upstream(True)
-        yield Clinic(central=server, link=link, hub=hub, folder=tmp_path)
-    finally:
-        hub.stop()
-        link.close()
 
 
 def until(check: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:

@@ -116,10 +116,10 @@ class Signer:
 
 
 def test_a_signatures_time_must_fit_its_key_its_pc_and_the_servers_clock(
-    server: ServerProcess, demo_db_url: str, doctor: ApiUser
+    server: ServerProcess, doctor: ApiUser
 ) -> None:
     start = now()
-    key_id = _key_for(demo_db_url, doctor, start - dt.timedelta(hours=3))
+    key_id = _key_for(server.db_url, doctor, start - dt.timedelta(hours=3))
     signer = Signer(doctor, key_id)
     assert signer.sign(now()) == ("applied", None)
     # before the key existed, or in the future: refused
@@ -143,9 +143,9 @@ def test_a_signatures_time_must_fit_its_key_its_pc_and_the_servers_clock(
 
 
 def test_a_revoked_key_cannot_sign_later_nor_back_date_past_its_pcs_last_contact(
-    server: ServerProcess, demo_db_url: str, doctor: ApiUser
+    server: ServerProcess, doctor: ApiUser
 ) -> None:
-    key_id = _key_for(demo_db_url, doctor, now() - dt.timedelta(hours=3))
+    key_id = _key_for(server.db_url, doctor, now() - dt.timedelta(hours=3))
     signer = Signer(doctor, key_id)
     admin = _user(server, "admin")
     try:
@@ -186,13 +186,13 @@ def test_the_apps_register_keys_per_pc_and_a_new_key_on_a_pc_replaces_its_old_on
 
 
 def test_a_signature_held_behind_another_users_entries_on_a_shared_pc_is_not_refused(
-    server: ServerProcess, demo_db_url: str, doctor: ApiUser
+    server: ServerProcess, doctor: ApiUser
 ) -> None:
     """A PC pushes one login's entries at a time: a doctor's offline signature queued behind a nurse's
     offline entries could not be pushed at the doctor's next contact, so that contact does not bound it."""
     from tests.support.api import patient_args
 
-    key_id = _key_for(demo_db_url, doctor, now() - dt.timedelta(hours=3))
+    key_id = _key_for(server.db_url, doctor, now() - dt.timedelta(hours=3))
     signer = Signer(doctor, key_id)
     nurse = ApiUser(server.url, "nurse1", device_id=doctor.device_id)  # the same PC, the same queue
     nurse.client_id, nurse._seq = doctor.client_id, doctor._seq  # type: ignore[attr-defined]

@@ -169,7 +169,7 @@ class HubProcess(CliProcess):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> HubProcess:
+    def start(self, timeout: float = 120.0) -> HubProcess:
         env = {**os.environ, "CLINIC_HUB_CREDENTIAL": self.credential, **self.env}
         STARTED.append(self)
         args = ["hub", "--upstream", self.upstream, "--db", str(self.db_path), "--host", "127.0.0.1"]

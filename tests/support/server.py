@@ -9,6 +9,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -36,10 +37,18 @@ class CliProcess:
         self, args: list[str], env: dict[str, str], timeout: float, verify: bool | ssl.SSLContext
     ) -> None:
         """Run ``clinic ARGS`` and wait up to ``timeout`` seconds for ``/healthz`` to answer 200."""
+        self._spawn(args, env)
+        self._wait_healthy(timeout, verify)
+
+    def _spawn(self, args: list[str], env: Mapping[str, str]) -> None:
+        """Run ``clinic ARGS`` and return at once."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", *args], stdout=log, stderr=subprocess.STDOUT, env=env
+            [sys.executable, "-m", "shared.cli", *args], stdout=log, stderr=subprocess.STDOUT, env=dict(env)
         )
+
+    def _wait_healthy(self, timeout: float, verify: bool | ssl.SSLContext) -> None:
+        assert self.proc is not None, "start the process first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -97,7 +106,12 @@ class ServerProcess(CliProcess):
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = 120.0) -> ServerProcess:
+        return self.launch().wait_ready(timeout)
+
+    def launch(self, environ: Mapping[str, str] | None = None) -> ServerProcess:
+        """Start the process and return at once (``wait_ready`` waits for /healthz); its environment is
+        ``environ`` (default: this process's, as it is now) with ``env`` over it."""
         args = [
             "server",
             "--db",
@@ -108,6 +122,9 @@ class ServerProcess(CliProcess):
             str(self.workers),
             *(["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])] if self.tls else []),
         ]
-        verify = ssl.create_default_context(cafile=self.tls[2]) if self.tls else True
-        self._launch(args, {**os.environ, **self.env}, timeout, verify)
+        self._spawn(args, {**(os.environ if environ is None else environ), **self.env})
+        return self
+
+    def wait_ready(self, timeout: float = 120.0) -> ServerProcess:
+        self._wait_healthy(timeout, ssl.create_default_context(cafile=self.tls[2]) if self.tls else True)
         return self
