@@ -4,7 +4,8 @@ Online (the central API answers its ``/healthz``) with no relay backlog, request
 as they are, with the PC's own token, and the answers come back as they are (pulls gain ``lan`` and
 ``hub``). Otherwise the hub answers from its own store: pushes go to the relay log (fsync'd before the
 answer) and come back in ``PushResponse.shared``; pulls come from the replica with the LAN's entries;
-logins use the offline verifiers. Paths the hub cannot serve itself answer 503 ``central_unreachable``.
+logins use the offline verifiers; reference searches and the campus's queue list come from the replica
+(``reads``). Paths the hub cannot serve itself answer 503 ``central_unreachable``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pydantic import ValidationError
 from starlette.background import BackgroundTask
 
 import server_stub.hub.messages  # noqa: F401 - registers the hub's messages
+from server_stub.hub import reads
 from server_stub.hub.board import LanBoard, Wakeup
 from server_stub.hub.relay import Relay
 from server_stub.hub.replica import Replica
@@ -252,8 +254,8 @@ def _error(status: int, code: str, message: str, detail: Any = None) -> JSONResp
     return JSONResponse(status_code=status, content=body)
 
 
-def _unreachable(request: Request) -> JSONResponse:
-    response = _error(503, "central_unreachable", tr("hub.central_unreachable", _lang(request)))
+def _unreachable(request: Request, message: str = "hub.central_unreachable") -> JSONResponse:
+    response = _error(503, "central_unreachable", tr(message, _lang(request)))
     response.headers["Retry-After"] = "2"
     return response
 
@@ -560,16 +562,66 @@ def create_app(config: HubConfig) -> FastAPI:
             return _unreachable(request)
         return StreamingResponse(_local_bootstrap(hub, session, after), media_type="application/x-ndjson")
 
+    # -- reads the hub answers from its replica while the central API is away ----------------------
+    async def local_reader(request: Request, path: str) -> Response | Session:
+        """The central API's answer while it answers (a central token); else the caller's session, for
+        the hub to answer itself (401 as the central API for no token or one the hub does not know)."""
+        hub = the_hub()
+        token = _bearer(request)
+        lang = _lang(request)
+        if hub.upstream.up and not (token or "").startswith(HUB_TOKEN_PREFIX):
+            answer = await forward(request, path)
+            if answer is not None:
+                return answer
+        if hub.sessions.known(token) is None and token and not token.startswith(HUB_TOKEN_PREFIX):
+            raise AuthFailed(tr("hub.unknown_session", lang), code="token_invalid")
+        return await hub.sessions.lookup(token, lang)
+
+    @app.get(f"{API_PREFIX}/reference/{{kind}}")
+    async def reference(request: Request, kind: str) -> Response:
+        hub = the_hub()
+        reader = await local_reader(request, f"reference/{kind}")
+        if isinstance(reader, Response):
+            return reader
+        if hub.foreign(reader):
+            return _unreachable(request)
+        lang = _lang(request)
+        q, limit = reads.reference_query(kind, request.query_params, lang)
+        return JSONResponse(await reads.reference(hub.db, reader, kind, q, limit, lang))
+
+    @app.get(f"{API_PREFIX}/queue")
+    async def queues(request: Request) -> Response:
+        hub = the_hub()
+        reader = await local_reader(request, "queue")
+        if isinstance(reader, Response):
+            return reader
+        if hub.foreign(reader):
+            return _unreachable(request)
+        listed = await reads.queues(hub.db, reader, _lang(request))
+        return JSONResponse([q.model_dump(mode="json") for q in listed])
+
     # -- everything else: through to the central API while it answers ------------------------------
     @app.api_route(f"{API_PREFIX}/{{path:path}}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def other(request: Request, path: str) -> Response:
         return await passthrough(request, path)
 
     async def passthrough(request: Request, path: str) -> Response:
+        """The central API's answer, or 503 ``central_unreachable`` (queue calls that need the day's
+        numbers or live order say where to go instead: the triage desk)."""
         hub = the_hub()
         token = _bearer(request)
-        if not hub.upstream.up or (token or "").startswith(HUB_TOKEN_PREFIX):
-            return _unreachable(request)
+        answer = None
+        if hub.upstream.up and not (token or "").startswith(HUB_TOKEN_PREFIX):
+            answer = await forward(request, path)
+        if answer is not None:
+            return answer
+        if path == "queue" or path.startswith("queue/"):
+            return _unreachable(request, "hub.queue_needs_central")
+        return _unreachable(request)
+
+    async def forward(request: Request, path: str) -> Response | None:
+        """The central API's answer streamed through; None when it cannot be reached."""
+        hub = the_hub()
         try:
             sent = hub.upstream.client.build_request(
                 request.method,
@@ -582,7 +634,7 @@ def create_app(config: HubConfig) -> FastAPI:
             answer = await hub.upstream.client.send(sent, stream=True)
         except httpx.TransportError as error:
             hub.upstream.mark_down(f"{path} {type(error).__name__}")
-            return _unreachable(request)
+            return None
         return _streamed(answer)
 
     return app

@@ -36,3 +36,11 @@ register(
         "zh_TW": "暫時連不上中心伺服器，本診所的中轉伺服器沒有您近期的登錄記錄，無法替中心核對密碼",
     },
 )
+register(
+    "hub.queue_needs_central",
+    {
+        "zh_CN": "暂时连不上中心服务器：排队号和当天的叫号顺序只能由中心服务器确定，请到分诊台签到",
+        "en": "The central server cannot be reached now: queue numbers and today's order come from it only. Please check in at the triage desk",
+        "zh_TW": "暫時連不上中心伺服器：排隊號和當天的叫號順序只能由中心伺服器確定，請到分診台簽到",
+    },
+)

@@ -463,6 +463,11 @@ class HubStore:
         ).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
+    def replica_kind(self, kind: str) -> list[dict[str, Any]]:
+        """Every entity of ``kind`` in the replica (full fields, voided ones too; the caller filters)."""
+        rows = self.conn.execute("SELECT data FROM replica WHERE kind = ?", (kind,)).fetchall()
+        return [dict(json.loads(r[0])) for r in rows]
+
     # -- sessions and verifiers -------------------------------------------------------------------
     def sessions(self) -> list[Session]:
         rows = self.conn.execute("SELECT * FROM sessions").fetchall()

@@ -27,24 +27,14 @@ from server_stub.db.engine import Database
 from server_stub.db.tables import ENTITY_TABLES
 from server_stub.services.entities import to_entity
 from server_stub.services.feed_tail import FeedTail
+from server_stub.services.reference_search import (
+    SearchKeys,
+    order_column,
+    search_columns,
+    search_keys,
+)
 from shared.domain.entities import ENTITY_BY_KIND
 from shared.domain.search_keys import normalize_query
-
-# Prefix-searched columns (codes, pinyin initials) and substring-searched columns (names) per kind.
-SEARCH_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "drug": (("code", "pinyin"), ("generic_name", "trade_name", "english_name")),
-    "diagnosis": (("code", "pinyin"), ("name_zh", "name_en")),
-    "exam_item": (("code", "pinyin"), ("name_zh", "name_en")),
-    "staff": (("username",), ("name",)),
-}
-DEFAULT_SEARCH_COLUMNS = (("code",), ("name",))
-
-
-def search_columns(kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The kind's searched columns that its table really has."""
-    prefix, contains = SEARCH_COLUMNS.get(kind, DEFAULT_SEARCH_COLUMNS)
-    columns = ENTITY_TABLES[kind].c
-    return tuple(c for c in prefix if c in columns), tuple(c for c in contains if c in columns)
 
 
 def sql_search(conn: Connection, *, kind: str, q: str, limit: int) -> list[dict[str, Any]]:
@@ -59,15 +49,14 @@ def sql_search(conn: Connection, *, kind: str, q: str, limit: int) -> list[dict[
         conditions = [table.c[c].ilike(f"{escaped}%", escape="\\") for c in prefix]
         conditions += [table.c[c].ilike(f"%{escaped}%", escape="\\") for c in contains]
         query = query.where(or_(*conditions))
-    order = (table.c.get("code", table.c.id), table.c.id)
+    order = (table.c[order_column(kind)], table.c.id)
     rows = conn.execute(query.order_by(*order).limit(limit)).all()
     return [to_entity(entity_type, row).model_dump(mode="json") for row in rows]
 
 
 @dataclass(frozen=True)
 class _Row:
-    prefix_keys: tuple[str, ...]
-    contains_keys: tuple[str, ...]
+    keys: SearchKeys
     json: bytes
 
 
@@ -81,17 +70,14 @@ def load_kind(db: Database, kind: str) -> list[_Row]:
     """Every non-voided row of ``kind`` in the order the SQL search uses (worker thread)."""
     entity_type = ENTITY_BY_KIND[kind]
     table = ENTITY_TABLES[kind]
-    prefix, contains = search_columns(kind)
-    order = (table.c.get("code", table.c.id), table.c.id)
+    order = (table.c[order_column(kind)], table.c.id)
     with db.read() as conn:
         rows = conn.execute(select(table).where(table.c.voided.is_(False)).order_by(*order)).all()
     out = []
     for row in rows:
-        values = row._mapping
         out.append(
             _Row(
-                prefix_keys=tuple(str(values[c]).lower() for c in prefix if values[c] is not None),
-                contains_keys=tuple(str(values[c]).lower() for c in contains if values[c] is not None),
+                keys=search_keys(kind, row._mapping),
                 json=to_entity(entity_type, row).model_dump_json().encode(),
             )
         )
@@ -128,15 +114,7 @@ class ReferenceCache:
             self._answers.move_to_end(key)
             return cached[1]
         rows = (await self._rows(kind, version)).rows
-        matches: Iterator[_Row]
-        if text:
-            matches = (
-                r
-                for r in rows
-                if any(k.startswith(text) for k in r.prefix_keys) or any(text in k for k in r.contains_keys)
-            )
-        else:
-            matches = iter(rows)
+        matches: Iterator[_Row] = (r for r in rows if r.keys.matches(text))
         parts = []
         for row in matches:
             parts.append(row.json)

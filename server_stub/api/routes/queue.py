@@ -17,14 +17,13 @@ from server_stub.services import push
 from server_stub.services.auth import Principal
 from server_stub.services.clock import local_today, utcnow
 from server_stub.services.entities import ServerState, load_many, to_entity
+from server_stub.services.queue_views import QUEUE_ROLES, QueueSummary, listed_queues, queue_summary
 from shared.domain.entities import (
     Appointment,
     Department,
     Patient,
     PriorityClass,
     Queue,
-    QueueKind,
-    QueuePolicy,
     QueueTicket,
     Room,
     Session,
@@ -39,7 +38,6 @@ from shared.domain.queue_rules import (
     Stream,
     check_in_window,
     order_for,
-    working_rooms,
 )
 from shared.domain.queue_states import ACTIVE
 from shared.errors import BusinessRuleViolation, NotFound, PermissionDenied
@@ -49,7 +47,7 @@ from shared.protocol.models import ErrorBody
 
 router = APIRouter(prefix="/queue", tags=["queue"])
 
-QueueUserDep = Annotated[Principal, Depends(require_roles("nurse", "doctor", "admin", "kiosk"))]
+QueueUserDep = Annotated[Principal, Depends(require_roles(*sorted(QUEUE_ROLES)))]
 
 _errors: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody},
@@ -79,23 +77,6 @@ class CheckInRequest(_Wire):
             "late_minutes after it); detail gives slot_time, opens_at, closes_at and verdict "
             "(too_early | too_late)"
         ),
-    )
-
-
-class QueueSummary(_Wire):
-    id: str
-    code: str
-    name: str
-    name_en: str
-    kind: QueueKind
-    department_id: str | None
-    doctor_id: str | None
-    prefix: str
-    policy: QueuePolicy
-    room_ids: list[str]
-    paused_rooms: list[str]
-    working_rooms: list[str] = Field(
-        default_factory=list, description="Rooms taking patients now: a doctor at work there, not paused"
     )
 
 
@@ -175,13 +156,6 @@ def _check_campus(campus_id: str, principal: Principal, lang: str) -> None:
     raise PermissionDenied(tr("queue.other_campus", lang))
 
 
-def _summary(queue: Queue) -> QueueSummary:
-    fields = set(QueueSummary.model_fields) - {"working_rooms"}
-    return QueueSummary.model_validate(
-        {**queue.model_dump(include=fields), "working_rooms": list(working_rooms(queue, utcnow()))}
-    )
-
-
 def _order(conn: Connection, queue: Queue, day: dt.date) -> tuple[QueueOrder, list[QueueTicket]]:
     tickets: list[QueueTicket] = _rows(conn, QueueTicket, queue_id=queue.id, day=day)
     return order_for(queue, tickets, utcnow()), tickets
@@ -259,8 +233,8 @@ def list_queues(principal: QueueUserDep, db: DbDep) -> list[QueueSummary]:
     """The queues of the caller's campus (every campus for an account without one)."""
     with db.read() as conn:
         filters = {"campus_id": principal.campus_id} if principal.campus_id else {}
-        queues = [q for q in _rows(conn, Queue, **filters) if q.active and not q.voided]
-    return [_summary(q) for q in sorted(queues, key=lambda q: q.code)]
+        queues: list[Queue] = _rows(conn, Queue, **filters)
+    return listed_queues(queues, principal.campus_id or None)
 
 
 @router.post("/check-in", response_model=CheckInResponse, responses=_errors)
@@ -439,7 +413,7 @@ def list_queue(
         serving = _entries(conn, [(t, None) for t in order.serving])
         skipped = _entries(conn, [(t, None) for t in order.skipped])
     return QueueListing(
-        queue=_summary(queue),
+        queue=queue_summary(queue),
         day=chosen_day,
         generated_at=utcnow(),
         waiting=waiting,

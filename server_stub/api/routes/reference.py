@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -10,22 +10,10 @@ from fastapi.responses import Response
 from server_stub.api.deps import AnyStaffDep
 from server_stub.services.notifier import FeedNotifier
 from server_stub.services.reference_cache import ReferenceCache
+from server_stub.services.reference_search import ReferenceKind
 from shared.protocol.models import ErrorBody
 
 router = APIRouter(prefix="/reference", tags=["reference"])
-
-ReferenceKind = Literal[
-    "campus",
-    "department",
-    "room",
-    "pharmacy",
-    "staff",
-    "drug",
-    "frequency",
-    "route",
-    "diagnosis",
-    "exam_item",
-]
 
 
 @router.get(
