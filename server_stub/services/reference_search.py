@@ -64,7 +64,7 @@ class SearchKeys:
         return any(k.startswith(text) for k in self.prefix) or any(text in k for k in self.contains)
 
 
-def search_keys(kind: str, values: Mapping[str, Any]) -> SearchKeys:
+def search_keys(kind: str, values: Mapping[Any, Any]) -> SearchKeys:
     """The searched values of one row of ``kind`` (a table row's mapping or an entity's JSON dict)."""
     prefix, contains = search_columns(kind)
     return SearchKeys(
