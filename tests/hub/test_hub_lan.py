@@ -156,7 +156,7 @@ def test_offline_the_hub_refuses_what_it_cannot_serve_in_the_callers_language(cl
     clinic.link.cut()
     clinic.hub.wait_upstream(False)
     for lang, text in (("en", "central server"), ("zh-CN", "中心服务器"), ("zh-TW", "中心伺服器")):
-        answer = nurse.http.get("/api/v1/reference/drugs", headers={"Accept-Language": lang})
+        answer = nurse.http.get("/api/v1/audit", headers={"Accept-Language": lang})
         assert answer.status_code == 503 and answer.json()["code"] == "central_unreachable"
         assert text in answer.json()["message"]
     clinic.link.restore()
