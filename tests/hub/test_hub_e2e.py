@@ -11,7 +11,6 @@ import datetime as dt
 import functools
 import json
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +37,7 @@ from shared.store import LocalStore
 from tests.clinical.support import create_args, doctor_key, first_drugs, register_args, sign_args
 from tests.hub.conftest import Clinic, hub_before
 from tests.support.api import ApiUser
-from tests.support.hub import HubProcess, enrol_hub
+from tests.support.hub import HubProcess, enrol_hub, until
 from tests.support.server import ServerProcess
 from tests.sync.lan_support import check_in, draft, key_id
 from tests.sync.support import ClientPC, make_client
@@ -47,16 +46,6 @@ pytest.importorskip("server_stub.api.routes.hub", reason="needs the central API'
 
 PHARMACY_PIN = "246810"
 PICKUP = "482913"
-
-
-def until(check: Callable[[], Any], timeout: float = 45.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
 
 
 @dataclass

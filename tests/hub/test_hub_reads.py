@@ -4,14 +4,13 @@ caller's field view, same 401/403/422), and the queue calls it cannot vouch for 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from tests.hub.conftest import Clinic
 from tests.support.api import DEMO_PASSWORD, ApiUser
+from tests.support.hub import until
 
 SEARCHES: list[tuple[str, dict[str, Any]]] = [
     ("drug", {"q": "amx"}),  # pinyin initials of 阿莫西林…
@@ -24,16 +23,6 @@ SEARCHES: list[tuple[str, dict[str, Any]]] = [
     ("room", {}),
     ("department", {}),
 ]
-
-
-def _until(check: Callable[[], Any], timeout: float = 90.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"never happened: {what}")
 
 
 def _caught_up(clinic: Clinic) -> bool:
@@ -66,7 +55,7 @@ def _without_working_rooms(queues: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 
 def test_offline_the_hub_answers_searches_and_queues_as_the_central_api_did(enrolled: Clinic) -> None:
-    _until(lambda: _caught_up(enrolled), what="replica caught up")
+    until(lambda: _caught_up(enrolled), what="replica caught up")
     doctor = ApiUser(enrolled.hub.url, "doctor1")  # online logins leave the hub their verifiers
     nurse = ApiUser(enrolled.hub.url, "nurse1")
     pharmacist = ApiUser(enrolled.hub.url, "pharmacist1")

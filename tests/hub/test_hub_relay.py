@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -17,7 +15,7 @@ import pytest
 from shared.ids import new_id
 from tests.hub.conftest import Clinic
 from tests.support.api import ApiUser, patient_args
-from tests.support.hub import HubProcess, enrol_hub
+from tests.support.hub import HubProcess, enrol_hub, until
 from tests.support.server import ServerProcess
 
 pytest.importorskip("server_stub.api.routes.hub", reason="needs the central API's hub routes (hubcentral)")
@@ -26,16 +24,6 @@ pytest.importorskip("server_stub.api.routes.hub", reason="needs the central API'
 def enrol(central: ServerProcess, campus: str = "MAIN") -> str:
     """A credential from ``clinic hub-enrol`` on the central's database (printed once, last line)."""
     return enrol_hub(central, campus)
-
-
-def until(check: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"never happened: {what}")
 
 
 def _status(hub: HubProcess) -> dict[str, Any]:

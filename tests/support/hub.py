@@ -10,7 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -214,3 +216,15 @@ def enrol_hub(
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1].strip()
+
+
+def until(check: Callable[[], Any], timeout: float = 90.0, what: str = "") -> Any:
+    """``check()``'s first true value, asked every 0.1 s for at most ``timeout`` seconds (a ceiling for a
+    busy machine: a wait that holds returns at once)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"never happened: {what}")
