@@ -469,13 +469,17 @@ def _last_event_key(ticket: QueueTicket) -> tuple[dt.datetime, str]:
     return (ticket.events[-1].at if ticket.events else ticket.checked_in_at, ticket.id)
 
 
-def clinic_day(at: dt.datetime, rules: RuleSet) -> dt.date:
-    """The hospital's calendar day of an instant (its ``timezone``; UTC when the zone is unknown)."""
+def clinic_zone(rules: RuleSet) -> dt.tzinfo:
+    """The hospital's time zone (the rules' ``timezone``; UTC when the zone is unknown)."""
     try:
-        zone: dt.tzinfo = ZoneInfo(rules.timezone)
+        return ZoneInfo(rules.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        zone = dt.UTC
-    return at.astimezone(zone).date()
+        return dt.UTC
+
+
+def clinic_day(at: dt.datetime, rules: RuleSet) -> dt.date:
+    """The hospital's calendar day of an instant."""
+    return at.astimezone(clinic_zone(rules)).date()
 
 
 def working_rooms(queue: Queue, now: dt.datetime) -> tuple[str, ...]:

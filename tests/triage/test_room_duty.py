@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
@@ -21,7 +22,14 @@ def test_a_nurse_opens_a_scheduled_room_and_closes_it_from_the_console(
     pc = make_pc()
     store = pc.runtime.store
     today = model.local_day(dt.datetime.now(dt.UTC))
-    scheduled = {s.room_id: s.doctor_id for s in store.find(Schedule, date=today) if not s.voided}
+    local = dt.datetime.now(ZoneInfo("Asia/Shanghai"))
+    session_now = "am" if local.hour < 12 else "pm" if local.hour < 18 else "night"
+    scheduled: dict[str, str] = {}  # room -> the doctor of the session under way, else the first to start
+    for s in sorted(
+        (s for s in store.find(Schedule, date=today) if not s.voided),
+        key=lambda s: (s.session != session_now, s.start_time, s.id),
+    ):
+        scheduled.setdefault(s.room_id, s.doctor_id)
     queue = next(q for q in model.area_queues(store, pc.state.campus_id) if set(q.room_ids) & set(scheduled))
     room = next(r for r in queue.room_ids if r in scheduled)
     window = open_desk(qtbot, pc)

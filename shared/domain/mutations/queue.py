@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, model_validator
 
@@ -58,7 +57,7 @@ from shared.domain.queue_numbers import (
     number_key,
     ticket_label,
 )
-from shared.domain.queue_rules import RuleSet, clinic_day, order_for, rules_for
+from shared.domain.queue_rules import RuleSet, clinic_day, clinic_zone, order_for, rules_for
 from shared.domain.queue_states import (
     UNDOABLE,
     allowed,
@@ -190,19 +189,19 @@ class WithdrawNotice(MutationArgs):
 
 
 def _clock(at: dt.datetime, rules: RuleSet) -> str:
-    try:
-        zone: dt.tzinfo = ZoneInfo(rules.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = dt.UTC
-    return at.astimezone(zone).strftime("%H:%M")
+    return at.astimezone(clinic_zone(rules)).strftime("%H:%M")
 
 
 def _session_at(at: dt.datetime, rules: RuleSet) -> Session:
-    try:
-        hour = at.astimezone(ZoneInfo(rules.timezone)).hour
-    except (ZoneInfoNotFoundError, ValueError):
-        hour = at.hour
+    hour = at.astimezone(clinic_zone(rules)).hour
     return "am" if hour < 12 else "pm" if hour < 18 else "night"
+
+
+def _session_first(schedules: list[Schedule], at: dt.datetime, rules: RuleSet) -> list[Schedule]:
+    """A room's schedules of the day, the session under way at ``at`` first (a nurse opening the room in
+    the afternoon opens it for the afternoon's doctor), the others in the order of their start."""
+    now = _session_at(at, rules)
+    return sorted(schedules, key=lambda s: (s.session != now, s.start_time, s.id))
 
 
 def _status_name(status: str, ctx: MutationContext) -> str:
@@ -705,6 +704,10 @@ def room_open(state: StateReader, args: RoomOpen, ctx: MutationContext) -> Effec
     if room is None or room.voided:
         raise Rejected(ctx.t("queue.room_not_found", id=args.room_id), code="not_found")
     by_schedule = [s for s in state.find(Schedule, date=ctx.today) if not s.voided and s.room_id == room.id]
+    serving = [q for q in state.find(Queue, campus_id=room.campus_id) if _serves(q, room)]
+    by_schedule = _session_first(
+        by_schedule, ctx.happened_at, rules_for(serving[0]) if serving else RuleSet()
+    )
     source: Literal["login", "nurse"]
     if "doctor" in ctx.roles and args.doctor_id in (None, ctx.staff_id):
         doctor_id, source = ctx.staff_id, "login"

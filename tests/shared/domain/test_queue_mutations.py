@@ -334,6 +334,29 @@ def test_a_nurse_opens_a_room_only_for_the_doctor_the_schedule_puts_there(state:
     assert (duty.doctor_id, duty.source, duty.by) == ("doc", "nurse", "nurse-1")
 
 
+def test_a_nurse_opens_a_room_for_the_doctor_of_the_session_under_way(state: MemoryState) -> None:
+    """Room 2 has a morning doctor and an afternoon one: the room opens for whoever's session it is."""
+    afternoon = Schedule(
+        id="s0",  # listed before the morning's: the order found is not the rule
+        campus_id="campus-1",
+        department_id="d1",
+        doctor_id="doc-pm",
+        room_id="r2",
+        date=NOW.date(),
+        session="pm",
+        start_time=dt.time(13, 30),
+        end_time=dt.time(17),
+    )
+    state.put(afternoon)
+    run(state, "queue.room_open", {"room_id": "r2"})  # 10:00 in Shanghai
+    assert queue_row(state).staffed_rooms["r2"].doctor_id == "doc"
+    spec = REGISTRY["queue.room_open"]
+    at_three = context(now=NOW + dt.timedelta(hours=5))  # 15:00 in Shanghai, the same day
+    for row in spec.handler(state, spec.args.model_validate({"room_id": "r2"}), at_three).writes:
+        state.put(row)
+    assert queue_row(state).staffed_rooms["r2"].doctor_id == "doc-pm"
+
+
 def test_waiting_tickets_go_only_to_the_room_with_a_doctor(state: MemoryState) -> None:
     for n in range(1, 4):
         check_in(state, f"t{n}", f"p{n}", number=100 + n)
