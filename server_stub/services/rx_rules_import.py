@@ -57,10 +57,14 @@ def import_rules(
     effective_from: dt.datetime | None = None,
     dry_run: bool = False,
     username: str | None = None,
+    staff_id: str | None = None,
+    device_id: str | None = None,
     now: dt.datetime | None = None,
 ) -> RulesImport:
     """Plan (and unless ``dry_run`` apply, in one transaction) the rule table of ``path`` from
-    ``effective_from`` (default: now; a time already past is refused) on."""
+    ``effective_from`` (default: now; a time already past is refused) on. ``clinic import rx_rules`` and
+    the administration API (``/admin/import/rx_rules``) both run this; ``username`` (``staff_id``,
+    ``device_id``) is who runs it, recorded in the audit entry."""
     data = read_rules_file(path)
     table = parse_rules(data)
     now = now or dt.datetime.now(dt.UTC)
@@ -85,6 +89,8 @@ def import_rules(
             action="reference.import",
             outcome="applied",
             username=username,
+            staff_id=staff_id,
+            device_id=device_id,
             target=f"rx_rules:{path.name}"[:128],
             detail={
                 "file": path.name,

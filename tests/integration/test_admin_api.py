@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 import csv
+import datetime as dt
 import gzip
 import io
+import json
 import zlib
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +23,7 @@ from openpyxl import Workbook
 from shared.errors import SuiteError
 from shared.sync.transport import ApiTransport
 from tests.reference_io.test_import import MAPPING, his_row, write_gb18030_csv
+from tests.reference_io.test_rx_rules_import import tighter
 from tests.support.api import ApiUser
 from tests.support.server import ServerProcess
 
@@ -354,3 +357,63 @@ def test_the_audit_csv_streams_to_a_file_and_a_refused_download_leaves_none(
         assert not (tmp_path / "refused.csv").exists() and not (tmp_path / "refused.csv.part").exists()
     finally:
         transport.close()
+
+
+def test_rx_rules_over_http_are_previewed_as_a_field_diff_then_applied_once_as_one_dated_version(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """``/admin/import/rx_rules`` runs ``clinic import rx_rules``'s service: the preview is the per-field
+    diff, applying adds one dated version and one audit entry that PCs pull, the same file twice adds
+    nothing, a bad file is refused naming the field, and only the administrator may."""
+    admin = ApiUser(server.url, "admin", device_id="it-office-pc")
+    doctor = ApiUser(server.url, "doctor1")
+    changes, cursor = doctor.pull_all(0)
+    assert len([c for c in changes if c["kind"] == "rx_rule_set"]) == 1  # the demo's shipped version
+    source = tighter(tmp_path)
+
+    preview = admin.http.post("/api/v1/admin/import/rx_rules", json=upload(source, mapping=None))
+    assert preview.status_code == 200, preview.text
+    plan = preview.json()
+    assert plan["applied"] is False and plan["summary"]["changed"] == 2
+    assert "ordinary.max_days 7 → 5" in plan["changes"] and "max_drugs_per_rx 5 → 4" in plan["changes"]
+    assert {"row": "", "code": "ordinary.max_days", "detail": "7 → 5"} in plan["sections"]["changed"]
+    assert not [c for c in doctor.pull_all(cursor)[0] if c["kind"] == "rx_rule_set"]  # nothing applied
+
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(microsecond=0)
+    body = upload(source, mapping=None, dry_run=False, effective_from=later.isoformat())
+    applied = admin.http.post("/api/v1/admin/import/rx_rules", json=body)
+    assert applied.status_code == 200, applied.text
+    assert applied.json()["applied"] is True
+    assert dt.datetime.fromisoformat(applied.json()["effective_from"]) == later
+    pulled = [c["data"] for c in doctor.pull_all(cursor)[0] if c["kind"] == "rx_rule_set"]
+    assert len(pulled) == 1 and pulled[0]["rules"]["types"]["ordinary"]["max_days"] == 5
+    assert dt.datetime.fromisoformat(pulled[0]["effective_from"]) == later
+
+    again = admin.http.post("/api/v1/admin/import/rx_rules", json=body).json()
+    assert again["applied"] is False and again["changes"] == [] and again["summary"]["unchanged"] == 1
+    entries = audit_entries(admin, action="reference.import")
+    assert len(entries) == 1  # one version, one entry; nothing for the import that changed nothing
+    entry = entries[0]
+    assert entry["target"] == "rx_rules:rules.json" and entry["device_id"] == "it-office-pc"
+    assert entry["username"] == "admin" and "ordinary.max_days 7 → 5" in entry["detail"]["changes"]
+
+    data = json.loads(source.read_text(encoding="utf-8"))
+    data["types"]["ordinary"]["max_days"] = "seven"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data), encoding="utf-8")
+    refused = admin.http.post("/api/v1/admin/import/rx_rules", json=upload(bad, mapping=None, dry_run=False))
+    assert refused.status_code == 422 and "types.ordinary.max_days" in refused.text, refused.text
+    bad.write_text("ordinary,7\n", encoding="utf-8")
+    refused = admin.http.post("/api/v1/admin/import/rx_rules", json=upload(bad, mapping=None))
+    assert refused.status_code == 422 and "not a JSON rule table" in refused.text, refused.text
+    csv_file = write_gb18030_csv(tmp_path / "rules.csv", [his_row("HIS-1", "阿莫西林胶囊")])
+    assert admin.http.post("/api/v1/admin/import/rx_rules", json=upload(csv_file)).status_code == 422
+    past = upload(source, mapping=None, dry_run=False, effective_from="2020-01-01T00:00:00+08:00")
+    refused = admin.http.post("/api/v1/admin/import/rx_rules", json=past)
+    assert refused.status_code == 400 and "has passed" in refused.text, refused.text
+    assert len(audit_entries(admin, action="reference.import")) == 1
+
+    for username in ("doctor1", "pharmacist1", "nurse1", "security", "auditor"):
+        user = ApiUser(server.url, username)
+        response = user.http.post("/api/v1/admin/import/rx_rules", json=upload(source, mapping=None))
+        assert response.status_code == 403, (username, response.text)

@@ -1,7 +1,12 @@
 """``/api/v1/admin/import/{kind}``: run ``clinic import`` over HTTP for the administration window. The file
 comes in the body (base64, with its name, which picks CSV or workbook), with the mapping file's text;
 the server plans it with the same code as the command and answers the plan, and, unless ``dry_run``,
-applies it in one audited batch that every PC then pulls. Admin role only: this changes data."""
+applies it in one audited batch that every PC then pulls. Admin role only: this changes data.
+
+``rx_rules`` is the prescription rule table, one ``.json`` file (``clinic import rx_rules``'s form): the
+plan is its per-field diff against the rules in effect at ``effective_from`` (default: now), listed as
+``changed`` rows (``code`` the field, ``detail`` ``7 → 5``); applying adds one dated version with one
+audit entry, and a file equal to the rules in effect then changes nothing."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from server_stub.api.deps import AdminDep, DbDep, LangDep, SettingsDep
 from server_stub.services.notifier import FeedNotifier
 from server_stub.services.reference_import import import_file, plan_lines
+from server_stub.services.rx_rules_import import RulesImport, import_rules
 from shared.errors import ValidationFailed
 from shared.protocol.models import ErrorBody, WireModel
 from shared.reference_io.messages import file_problem
@@ -43,7 +49,9 @@ ImportKindName = Literal[
     "diagnosis",
     "exam_item",
     "staff",
+    "rx_rules",
 ]
+RX_RULES = "rx_rules"
 _SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xls", ".ods"}
 
 
@@ -64,11 +72,17 @@ class ImportRequest(WireModel):
         description="diagnosis: the ICD-10 code set the rows go into",
     )
     show: int = Field(default=500, ge=0, le=100_000, description="rows listed per section (0: all)")
+    effective_from: dt.datetime | None = Field(
+        default=None, description="rx_rules: the moment the rules apply from (default: now; not past)"
+    )
 
 
-def _safe_name(filename: str) -> str:
+def _safe_name(filename: str, kind: str) -> str:
     name = re.sub(r"[\\/:*?\"<>|\x00-\x1f]", "_", Path(filename).name).strip(" .") or "upload"
-    if Path(name).suffix.lower() not in _SUFFIXES:
+    if kind == RX_RULES:
+        if Path(name).suffix.lower() != ".json":
+            raise ValidationFailed(f"{name}: not a JSON rule table file (.json)", code="bad_file")
+    elif Path(name).suffix.lower() not in _SUFFIXES:
         raise ValidationFailed(
             f"{name}: not a CSV or workbook file (.csv, .xlsx, .xls, .ods)", code="bad_file"
         )
@@ -93,17 +107,46 @@ def _gunzip(data: bytes, name: str) -> bytes:
     return out
 
 
-def _unpack(body: ImportRequest) -> tuple[str, bytes, ColumnMapping | None]:
+def _unpack(body: ImportRequest, kind: str) -> tuple[str, bytes, ColumnMapping | None]:
     """The file's safe name, its bytes and the mapping, or ``ValidationFailed`` naming what is wrong."""
-    name = _safe_name(body.filename)
+    name = _safe_name(body.filename, kind)
     try:
         raw = base64.b64decode(body.content, validate=True)
     except (binascii.Error, ValueError) as error:
         raise ValidationFailed(f"{name}: the content is not base64", code="bad_file") from error
     if body.gzip:
         raw = _gunzip(raw, name)
-    mapping = ColumnMapping.parse(body.mapping, "mapping") if body.mapping else None
+    if body.effective_from is not None and body.effective_from.tzinfo is None:
+        raise ValidationFailed("effective_from: give the time with its UTC offset", code="invalid_input")
+    mapping = ColumnMapping.parse(body.mapping, "mapping") if body.mapping and kind != RX_RULES else None
     return name, raw, mapping
+
+
+def _rules_answer(run: RulesImport, name: str, dry_run: bool) -> dict[str, Any]:
+    """A rule table's plan in the answer's shape: each changed field a ``changed`` row."""
+    rows = []
+    for line in run.changes:
+        field_name, _, change = line.partition(" ")
+        rows.append({"row": "", "code": field_name, "detail": change})
+    return {
+        "kind": RX_RULES,
+        "file": name,
+        "sha256": run.file_sha256,
+        "dry_run": dry_run,
+        "applied": run.applied,
+        "summary": {
+            "added": 0,
+            "changed": len(run.changes),
+            "retired": 0,
+            "unchanged": 0 if run.changes else 1,
+            "refused": 0,
+        },
+        "sections": {"changed": rows},
+        "changes": run.changes,
+        "effective_from": run.effective_from.isoformat(),
+        "setup_codes": [],
+        "setup_codes_expire_at": None,
+    }
 
 
 @router.post("/import/{kind}")
@@ -112,7 +155,7 @@ async def run_import(kind: ImportKindName, body: ImportRequest, principal: Admin
     """The plan (``summary`` and per section the rows: ``row``, ``code``, ``detail``), and whether it was
     applied. Refused rows never stop the other rows: they are listed with their row number and reason."""
     try:
-        name, raw, mapping = _unpack(body)
+        name, raw, mapping = _unpack(body, kind)
     except ValidationFailed as error:
         raise ValidationFailed(file_problem(error.code, error.message, lang), code=error.code) from error
 
@@ -120,6 +163,17 @@ async def run_import(kind: ImportKindName, body: ImportRequest, principal: Admin
         with tempfile.TemporaryDirectory(prefix="clinic-import-") as folder:
             path = Path(folder) / name  # the file's own name: the retire reason and the audit entry name it
             path.write_bytes(raw)
+            if kind == RX_RULES:  # the same service as ``clinic import rx_rules``
+                rules = import_rules(
+                    db,
+                    path,
+                    effective_from=body.effective_from,
+                    dry_run=body.dry_run,
+                    username=principal.staff.username,
+                    staff_id=principal.staff.id,
+                    device_id=principal.device_id,
+                )
+                return _rules_answer(rules, name, body.dry_run)
             run = import_file(
                 db,
                 kind,
