@@ -6,6 +6,7 @@ Screenshots at 1366x768 go to docs/screenshots/admin_*.png."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gc
 import json
 import os
@@ -22,7 +23,7 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from server_stub.config import sqlite_url
-from shared.domain.entities import Drug
+from shared.domain.entities import Drug, RxRuleSet
 from shared.gui.admin.reference_panel import ReferencePanel, RowDialog
 from shared.gui.admin.texts import t
 from shared.gui.admin.window import AdminWindow
@@ -33,6 +34,7 @@ from shared.sync.tokens import TokenStore
 from tests.conftest import copy_sqlite
 from tests.gui.conftest import save_screenshot
 from tests.reference_io.test_import import MAPPING, his_row, write_gb18030_csv
+from tests.reference_io.test_rx_rules_import import tighter
 from tests.support.api import DEMO_PASSWORD, ApiUser
 from tests.support.server import ServerProcess
 
@@ -482,3 +484,39 @@ def test_the_security_administrator_enrols_a_hub_and_the_administrator_revokes_i
     by = {e["action"]: e["username"] for e in window.audit.model.rows()}
     assert by["hub.enrol"] == "security" and by["hub.revoke"] == "admin"
     save_screenshot(window, "admin_hubs_audit")
+
+
+def test_a_prescription_rule_table_is_previewed_as_its_field_diff_then_applied_from_the_import_tab(
+    open_window: Callable[..., AdminWindow], qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = open_window("admin")
+    panel = window.imports
+    window.tabs.setCurrentWidget(panel)
+    panel.set_kind("rx_rules")
+    assert not panel.retire_missing.isVisibleTo(panel) and panel.when.isVisibleTo(panel)
+    panel.set_file(tighter(tmp_path))
+    panel.when.at_time.setChecked(True)
+    later = (dt.datetime.now().astimezone() + dt.timedelta(days=1)).replace(second=0, microsecond=0)
+    panel.when.effective.setDateTime(later.replace(tzinfo=None))
+    panel.preview_button.click()
+    qtbot.waitUntil(lambda: panel.plan is not None, timeout=WAIT)
+    rows = {r["code"]: r for r in panel.model.rows()}
+    assert (
+        rows["ordinary.max_days"]["detail"] == "7 → 5" and rows["ordinary.max_days"]["section"] == "changed"
+    )
+    assert rows["max_drugs_per_rx"]["detail"] == "5 → 4"
+    assert "2" in panel.summary.text() and later.strftime("%Y-%m-%d %H:%M") in panel.summary.text()
+    assert panel.apply_button.isEnabled()
+    save_screenshot(window, "admin_import_rx_rules")
+
+    monkeypatch.setattr(type(panel), "ask_confirm", staticmethod(lambda parent, text: True))
+    panel.apply_button.click()
+    qtbot.waitUntil(lambda: panel.plan is not None and panel.plan["dry_run"] is False, timeout=WAIT)
+    assert panel.plan["applied"] is True  # type: ignore[index]
+    # this PC pulls the new dated version like every other PC; the rules of now stay until then
+    qtbot.waitUntil(
+        lambda: any(v.effective_from == later for v in window.runtime.store.all(RxRuleSet)), timeout=WAIT
+    )
+    panel.preview_button.click()  # the same file again: nothing to change
+    qtbot.waitUntil(lambda: panel.plan is not None and panel.plan["dry_run"] is True, timeout=WAIT)
+    assert panel.plan["changes"] == [] and panel.model.rows() == []  # type: ignore[index]

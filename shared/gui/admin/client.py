@@ -5,6 +5,7 @@ network; errors are the suite's (``raise_for_answer``) and carry the server's tr
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import gzip
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,8 +44,10 @@ class AdminClient:
         dry_run: bool,
         retire_missing: bool,
         show: int = 2000,
+        effective_from: dt.datetime | None = None,
     ) -> dict[str, Any]:
-        """The server's plan for ``path`` (and, unless ``dry_run``, its application)."""
+        """The server's plan for ``path`` (and, unless ``dry_run``, its application); ``effective_from``:
+        the moment an ``rx_rules`` table applies from (None: now)."""
         body = {
             "filename": path.name,
             # gzip: a 50,000-row CSV is ~10 MB, over the server's body limit, and compresses ~5 times
@@ -54,6 +57,7 @@ class AdminClient:
             "dry_run": dry_run,
             "retire_missing": retire_missing,
             "show": show,
+            "effective_from": effective_from.isoformat() if effective_from else None,
         }
         answer = self.transport.call("POST", f"/admin/import/{kind}", json=body, timeout=IMPORT_TIMEOUT)
         return answer.json()  # type: ignore[no-any-return]

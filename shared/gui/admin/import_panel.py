@@ -1,9 +1,12 @@
 """Run an import with its preview: choose the HIS export and its column mapping, let the server plan it
 (added, changed, retired, refused with row and reason), then apply that plan in one audited batch. The
-server does both with ``clinic import``'s code; this screen only sends the file and shows the answer."""
+server does both with ``clinic import``'s code; this screen only sends the file and shows the answer. The
+prescription rule table (``rx_rules``, a .json file) takes no mapping but a moment it applies from; its
+preview lists each changed field (``ordinary.max_days`` 7 → 5)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,10 +27,12 @@ from PySide6.QtWidgets import (
 from shared.gui import theme
 from shared.gui.admin.calls import call, error_text
 from shared.gui.admin.client import AdminClient
+from shared.gui.admin.dated import EffectiveFrom, local_time
 from shared.gui.admin.staff_panel import s as staff_text
 from shared.gui.admin.texts import IMPORT_KIND_ORDER, kind_label, t
 from shared.gui.widgets import Column, MessageLine, RowsModel, table_view
 
+RX_RULES = "rx_rules"
 SECTION_COLOURS = {"added": theme.OK, "changed": theme.BUSY, "retired": theme.WARN, "refused": theme.ERROR}
 
 
@@ -64,10 +69,15 @@ class ImportPanel(QWidget):
         for kind in IMPORT_KIND_ORDER:
             self.kind_box.addItem(kind_label(kind, lang), kind)
         self.kind_box.addItem(staff_text("tab", lang), "staff")  # new people's setup codes come back once
+        self.kind_box.addItem(t("tab.rx_rules", lang), RX_RULES)  # one JSON table, a dated version
+        self.when = EffectiveFrom(lang)
+        self.when_label = QLabel(t("import.effective", lang))
         self.file_label = QLabel(t("import.none", lang))
         self.mapping_label = QLabel(t("import.none", lang))
         choose_file = QPushButton(t("import.choose", lang))
         choose_mapping = QPushButton(t("import.choose", lang))
+        self.mapping_title = QLabel(t("import.mapping", lang))
+        self.choose_mapping = choose_mapping
         self.retire_missing = QCheckBox(t("import.retire_missing", lang))
         self.preview_button = QPushButton(t("import.preview", lang))
         self.apply_button = QPushButton(t("import.apply", lang))
@@ -98,9 +108,11 @@ class ImportPanel(QWidget):
         grid.addWidget(QLabel(t("import.file", lang)), 1, 0)
         grid.addWidget(self.file_label, 1, 1)
         grid.addWidget(choose_file, 1, 2)
-        grid.addWidget(QLabel(t("import.mapping", lang)), 2, 0)
+        grid.addWidget(self.mapping_title, 2, 0)
         grid.addWidget(self.mapping_label, 2, 1)
         grid.addWidget(choose_mapping, 2, 2)
+        grid.addWidget(self.when_label, 3, 0)
+        grid.addWidget(self.when, 3, 1)
         grid.setColumnStretch(1, 1)
         actions = QHBoxLayout()
         actions.addWidget(self.retire_missing)
@@ -117,8 +129,11 @@ class ImportPanel(QWidget):
         choose_mapping.clicked.connect(self._choose_mapping)
         self.preview_button.clicked.connect(self.preview)
         self.apply_button.clicked.connect(self.apply)
-        self.kind_box.currentIndexChanged.connect(lambda _i: self._inputs_changed())
+        self.kind_box.currentIndexChanged.connect(lambda _i: self._kind_changed())
         self.retire_missing.toggled.connect(lambda _on: self._inputs_changed())
+        self.when.immediately.toggled.connect(lambda _on: self._inputs_changed())
+        self.when.effective.dateTimeChanged.connect(lambda _at: self._inputs_changed())
+        self._kind_changed()
 
     @property
     def kind(self) -> str:
@@ -126,6 +141,15 @@ class ImportPanel(QWidget):
 
     def set_kind(self, kind: str) -> None:
         self.kind_box.setCurrentIndex(self.kind_box.findData(kind))
+
+    def _kind_changed(self) -> None:
+        """A rule table has no columns to map nor codes to retire, but a moment it applies from."""
+        rules = self.kind == RX_RULES
+        for widget in (self.mapping_title, self.mapping_label, self.choose_mapping, self.retire_missing):
+            widget.setVisible(not rules)
+        self.when_label.setVisible(rules)
+        self.when.setVisible(rules)
+        self._inputs_changed()
 
     def set_file(self, path: Path | None) -> None:
         self.file = path
@@ -138,9 +162,8 @@ class ImportPanel(QWidget):
         self._inputs_changed()
 
     def _choose_file(self) -> None:
-        path = type(self).ask_open_file(
-            self, t("import.file", self.lang), "CSV / Excel (*.csv *.txt *.xlsx *.xls *.ods)"
-        )
+        filters = "JSON (*.json)" if self.kind == RX_RULES else "CSV / Excel (*.csv *.txt *.xlsx *.xls *.ods)"
+        path = type(self).ask_open_file(self, t("import.file", self.lang), filters)
         if path is not None:
             self.set_file(path)
 
@@ -149,7 +172,9 @@ class ImportPanel(QWidget):
         self.set_mapping(path)
 
     def _inputs(self) -> tuple[Any, ...]:
-        return (self.kind, self.file, self.mapping, self.retire_missing.isChecked())
+        if self.kind == RX_RULES:
+            return (self.kind, self.file, None, False, self.when.moment())
+        return (self.kind, self.file, self.mapping, self.retire_missing.isChecked(), None)
 
     def _inputs_changed(self) -> None:
         if self._previewed is None or self.busy:
@@ -162,6 +187,10 @@ class ImportPanel(QWidget):
             self.message.show_message(t("import.changed_file", self.lang), "info")
 
     def _summary_text(self, plan: dict[str, Any]) -> str:
+        if plan.get("kind") == RX_RULES:
+            at = dt.datetime.fromisoformat(plan["effective_from"])
+            when = t("dated.when_at", self.lang, at=local_time(at))
+            return t("import.rx_summary", self.lang, changed=plan["summary"]["changed"], when=when)
         return t("import.summary", self.lang, **plan["summary"])
 
     def preview(self) -> None:
@@ -183,7 +212,7 @@ class ImportPanel(QWidget):
         if self.busy:
             return
         inputs = self._inputs()
-        kind, path, mapping, retire = inputs
+        kind, path, mapping, retire, effective = inputs
         self.busy = True
         self.preview_button.setEnabled(False)
         self.apply_button.setEnabled(False)
@@ -192,7 +221,12 @@ class ImportPanel(QWidget):
         def work() -> dict[str, Any]:
             try:
                 return self.client.run_import(
-                    kind, path, mapping=mapping, dry_run=dry_run, retire_missing=retire
+                    kind,
+                    path,
+                    mapping=mapping,
+                    dry_run=dry_run,
+                    retire_missing=retire,
+                    effective_from=effective,
                 )
             except OSError as error:  # the chosen file vanished or is locked by Excel
                 from shared.errors import ValidationFailed

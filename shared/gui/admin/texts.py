@@ -79,6 +79,12 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "Nothing to apply: the server already holds this file's data",
         "無需套用：伺服器已有此檔案的資料",
     ),
+    "import.effective": ("生效时间", "Applies", "生效時間"),
+    "import.rx_summary": (
+        "处方规则修改 {changed} 项，{when}",
+        "{changed} prescription rule fields changed, {when}",
+        "處方規則修改 {changed} 項，{when}",
+    ),
     "import.no_file": ("请先选择数据文件", "Choose a data file first", "請先選擇資料檔案"),
     "import.unreadable": (
         "无法读取文件 {name}：{error}",
