@@ -38,14 +38,40 @@ class ImportFile:
         device_id: str | None,
     ) -> None:
         """The ``reference.import`` audit entry of this file applied: name, digest, row count, ``detail``."""
-        audit.defer(
+        audit_import(
             conn,
             at=self.now,
-            action="reference.import",
-            outcome="applied",
+            target=f"{kind}:{self.name}",
+            file=(self.name, self.digest),
+            detail={"rows": len(self.table.rows), **detail},
             username=username,
             staff_id=staff_id,
             device_id=device_id,
-            target=f"{kind}:{self.name}"[:128],
-            detail={"file": self.name, "sha256": self.digest, "rows": len(self.table.rows), **detail},
         )
+
+
+def audit_import(
+    conn: Connection,
+    *,
+    at: dt.datetime,
+    target: str,
+    file: tuple[str, str],
+    detail: dict[str, Any],
+    username: str | None,
+    staff_id: str | None,
+    device_id: str | None,
+) -> None:
+    """The ``reference.import`` audit entry of an import that changed something: ``target`` (kind:file),
+    the file's name and sha256 (``file``) and ``detail``. Every kind of import writes this one shape."""
+    name, digest = file
+    audit.defer(
+        conn,
+        at=at,
+        action="reference.import",
+        outcome="applied",
+        username=username,
+        staff_id=staff_id,
+        device_id=device_id,
+        target=target[:128],
+        detail={"file": name, "sha256": digest, **detail},
+    )

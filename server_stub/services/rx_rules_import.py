@@ -15,8 +15,8 @@ from sqlalchemy import Connection, select
 
 from server_stub.db.engine import Database
 from server_stub.db.tables import ENTITY_TABLES
-from server_stub.services import audit
 from server_stub.services.entities import to_entity, write_entities
+from server_stub.services.import_file import audit_import
 from shared.domain.entities import RxRuleSet
 from shared.domain.prices import PAST_SLACK
 from shared.domain.rx_rule_sets import new_version, parse_rules, rule_problems, rules_at, table_json
@@ -83,21 +83,15 @@ def import_rules(
         if row is None or dry_run:
             return RulesImport(effective, changes, False, digest)
         write_entities(conn, [row])
-        audit.defer(
+        audit_import(
             conn,
             at=now,
-            action="reference.import",
-            outcome="applied",
+            target=f"rx_rules:{path.name}",
+            file=(path.name, digest),
+            detail={"effective_from": effective.isoformat(), "changes": changes[:50]},
             username=username,
             staff_id=staff_id,
             device_id=device_id,
-            target=f"rx_rules:{path.name}"[:128],
-            detail={
-                "file": path.name,
-                "sha256": digest,
-                "effective_from": effective.isoformat(),
-                "changes": changes[:50],
-            },
         )
     return RulesImport(effective, changes, True, digest)
 
