@@ -183,6 +183,15 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (kind, fields)
     ) WITHOUT ROWID;
     """,
+    # 5: read tokens that changed under the overlay while more confirmed pages were on their way (a
+    # clinic hub still relaying its backlog), with the position after which each changed: the re-runs
+    # they call for wait for the page that ends the burst (``LocalStore.apply_changes(more_coming=…)``)
+    """
+    CREATE TABLE overlay_dirt (
+        token TEXT NOT NULL PRIMARY KEY,
+        after INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -314,6 +314,10 @@ class LocalStore:
             conn.execute("BEGIN IMMEDIATE")
             if 0 < version < 4:  # the overlay has no read records yet: replay it once to make them
                 rebuild_overlay(conn)
+            else:  # re-runs held when the app stopped mid-burst: the view is shown whole from the start
+                held = _Dirt()
+                _release_reruns(conn, held)
+                _replay(conn, held)
             for name in ("device_id", "client_id"):
                 conn.execute(
                     "INSERT OR IGNORE INTO sync_state (key, value) VALUES (?, ?)",
@@ -811,14 +815,25 @@ class LocalStore:
         return None if value is None else int(value)
 
     def apply_changes(
-        self, changes: Sequence[Change], *, cursor: int, lan: LanPage | None = None
+        self,
+        changes: Sequence[Change],
+        *,
+        cursor: int,
+        lan: LanPage | None = None,
+        more_coming: bool = False,
     ) -> set[str]:
         """Apply one pulled page and move the cursor in one transaction; settle covered overlays.
 
         ``lan``: the page came from a clinic hub, with the LAN's mutations after the ``lan_after`` the
         pull sent (see ``lan_replay``); they are stored and replayed in the same transaction. ``None``
         (the central API answered): the LAN list this PC held is forgotten (those mutations are still in
-        their own PCs' outboxes). Returns the entity kinds whose view changed."""
+        their own PCs' outboxes). Returns the entity kinds whose view changed.
+
+        ``more_coming``: more confirmed pages follow at once (the feed has more, or a clinic hub is still
+        relaying its backlog, each step of which settles more of the LAN list). New entries run now, but
+        the re-runs this page's changes call for are held (``overlay_dirt``) and done with the page that
+        ends the burst: after a day on the LAN, each page settles a few hundred entries and changes rows
+        nearly every later entry read, so running them per page ran the whole list again per page."""
 
         def job(conn: sqlite3.Connection) -> set[str]:
             if _state_get(conn, "bootstrap") is not None:
@@ -834,7 +849,27 @@ class LocalStore:
             _touch_confirmed(conn, dirt, changes, old)
             _settle_overlay(conn, cursor, dirt)
             lan_replay(conn, lan, cursor=cursor, dirt=dirt)
+            if more_coming:
+                _hold_reruns(conn, dirt)
+            else:
+                _release_reruns(conn, dirt)
             return kinds | _replay(conn, dirt)
+
+        return self._changed(self.write(job))
+
+    def reruns_held(self) -> bool:
+        """Whether re-runs wait for the end of a burst of pages (``apply_changes(more_coming=True)``)."""
+        with self.reading() as view:
+            return view.conn.execute("SELECT 1 FROM overlay_dirt LIMIT 1").fetchone() is not None
+
+    def release_reruns(self) -> set[str]:
+        """Do the held re-runs now (the burst ended without a page saying so: the pull failed, the
+        app starts). Returns the entity kinds whose view changed."""
+
+        def job(conn: sqlite3.Connection) -> set[str]:
+            dirt = _Dirt()
+            _release_reruns(conn, dirt)
+            return _replay(conn, dirt)
 
         return self._changed(self.write(job))
 
@@ -1446,6 +1481,26 @@ def _replay(conn: sqlite3.Connection, dirt: _Dirt) -> set[str]:
     return dirt.kinds
 
 
+def _hold_reruns(conn: sqlite3.Connection, dirt: _Dirt) -> None:
+    """Keep the dirt's changed tokens for the replay at the end of the burst (the lowest position
+    each changed after); its forced positions still run now."""
+    conn.executemany(
+        "INSERT INTO overlay_dirt (token, after) VALUES (?, ?) "
+        "ON CONFLICT (token) DO UPDATE SET after = min(after, excluded.after)",
+        dirt.tokens.items(),
+    )
+    dirt.tokens.clear()
+
+
+def _release_reruns(conn: sqlite3.Connection, dirt: _Dirt) -> None:
+    """Add the held tokens to ``dirt`` (the caller's ``_replay`` runs what they call for)."""
+    held = conn.execute("SELECT token, after FROM overlay_dirt").fetchall()
+    if held:
+        for token, after in held:
+            dirt.touch({token}, after)
+        conn.execute("DELETE FROM overlay_dirt")
+
+
 def _reads_hold(conn: sqlite3.Connection, position: int) -> bool:
     """Whether every read of the mutation at ``position`` returns in the view below it what it returned
     when the mutation last ran (then it would write the same: handlers are pure)."""
@@ -1477,6 +1532,7 @@ def rebuild_overlay(conn: sqlite3.Connection) -> set[str]:
     kinds = {k for (k,) in conn.execute("SELECT DISTINCT kind FROM overlay")}
     conn.execute("DELETE FROM overlay")
     conn.execute("DELETE FROM overlay_read")
+    conn.execute("DELETE FROM overlay_dirt")
     dirt = _Dirt(forced=_all_positions(conn), kinds=kinds)
     return _replay(conn, dirt)
 

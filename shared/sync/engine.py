@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 # where a PC keeps the ticket-number slot the server gave it at its last online login
 # (``shared.domain.queue_numbers``): {"campus_id", "slot" (None: none free), "requested"}
 DESK_SLOT_STATE = "desk_slot"
+# while a clinic hub relays its backlog (re-runs held, ``LocalStore.apply_changes(more_coming=…)``), a
+# pull's long-poll waits at most this long: the page that ends the burst is asked for promptly
+HELD_WAIT_SECONDS = 1.0
 
 
 def assigned_desk_slot(store: LocalStore, campus_id: str | None) -> int | None:
@@ -442,6 +445,7 @@ class SyncEngine:
         with self._pull_lock:
             applied = 0
             first = True
+            held = self.store.reruns_held()
             while stop is None or not stop.is_set():
                 cursor = self.store.cursor()
                 if cursor is None:
@@ -451,9 +455,16 @@ class SyncEngine:
                 wait_now = wait if first else 0.0
                 if self.transport.current_index > 0:  # on a later server: back to an earlier one soon
                     wait_now = min(wait_now, self.probe_interval)
-                page: PullResponse = self.transport.pull(
-                    cursor, limit=self.pull_limit, wait=wait_now, lan_after=lan_after
-                )
+                if held:  # the hub's relay is settling the LAN list: ask again soon, not in 25 s
+                    wait_now = min(wait_now, HELD_WAIT_SECONDS)
+                try:
+                    page: PullResponse = self.transport.pull(
+                        cursor, limit=self.pull_limit, wait=wait_now, lan_after=lan_after
+                    )
+                except SuiteError:
+                    if held:  # no page will end the burst now: show the view whole
+                        self._emit_changes(self.store.release_reruns())
+                    raise
                 first = False
                 if stop is not None and stop.is_set():
                     break
@@ -461,7 +472,12 @@ class SyncEngine:
                 # answer measures the clock offset.
                 self._note_server_time(page.server_time, sent, self.store.clock(), quick=0.3)
                 lan = None if page.hub is None else LanPage(page.hub, page.lan, page.lan_next, lan_after)
-                kinds = self.store.apply_changes(page.changes, cursor=page.next_cursor, lan=lan)
+                # more confirmed pages follow at once: the feed has more, or the hub is relaying its
+                # backlog upstream (each step settles more of the LAN list); re-runs wait for the last
+                held = page.has_more or (page.hub is not None and page.hub.upstream and page.hub.backlog > 0)
+                kinds = self.store.apply_changes(
+                    page.changes, cursor=page.next_cursor, lan=lan, more_coming=held
+                )
                 applied += len(page.changes)
                 self._note_hub(page)
                 self._emit_changes(kinds)
