@@ -118,8 +118,8 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
         pc.transport.pull = timed_pull  # type: ignore[method-assign]
         apply = store.apply_changes
 
-        def timed_apply(changes: Any, *, cursor: int, lan: Any = None) -> Any:
-            kinds = apply(changes, cursor=cursor, lan=lan)
+        def timed_apply(changes: Any, *, cursor: int, lan: Any = None, **kwargs: Any) -> Any:
+            kinds = apply(changes, cursor=cursor, lan=lan, **kwargs)
             if lan is not None and lan.entries:
                 now = time.perf_counter()
                 for entry in lan.entries:
