@@ -68,6 +68,9 @@ class LoginResponse(WireModel):
     # the slot this device numbers tickets from at ``campus_id`` (asked for with ``desk_slot``; None:
     # not asked, or every desk slot of the campus is held by another device)
     desk_slot: int | None = None
+    # the hospital's IANA time zone (the central API's ``CLINIC_TIMEZONE``; a hub passes it on): the PC's
+    # local dates and times follow it (``shared.clinic_time``); None from servers that do not say
+    timezone: str | None = Field(default=None, max_length=64)
 
 
 class MutationEnvelope(WireModel):
@@ -252,3 +255,5 @@ class ServerInfo(WireModel):
     # "hub" when a clinic hub answers (``hub`` says whether it reaches the central API)
     role: Literal["central", "hub"] = "central"
     hub: HubInfo | None = None
+    # the hospital's IANA time zone, as in ``LoginResponse.timezone`` (a hub: the central API's, as stored)
+    timezone: str | None = Field(default=None, max_length=64)
