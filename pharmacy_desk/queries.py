@@ -22,6 +22,7 @@ from pharmacy_desk.documents import (
     findings_of,
     rx_lines,
 )
+from shared import clinic_time
 from shared.domain import entities as E
 from shared.domain.entities import Patient, Pharmacy, Prescription, Staff
 from shared.domain.pharmacy_queries import (
@@ -586,7 +587,7 @@ def sales(store: Any, pharmacy_id: str, start: dt.date, end: dt.date) -> SalesRe
         dispenses.extend(find_every(store, E.Dispense, day=day))
         day += dt.timedelta(days=1)
     refunds = find_every(store, E.Refund, pharmacy_id=pharmacy_id)
-    return sales_report(dispenses, refunds, pharmacy_id, start, end, tz=dt.datetime.now().astimezone().tzinfo)
+    return sales_report(dispenses, refunds, pharmacy_id, start, end, tz=clinic_time.now().tzinfo)
 
 
 def overview(store: Any, pharmacy_id: str, today: dt.date) -> StockOverview:

@@ -72,3 +72,10 @@ def today() -> dt.date:
 def day_of(moment: dt.datetime, zone: dt.tzinfo | None = None) -> dt.date:
     """The clinic's calendar day of an instant (``zone`` instead of the process's clinic zone)."""
     return local(moment, zone).date()
+
+
+def aware(moment: dt.datetime) -> dt.datetime:
+    """``moment`` as is when aware; a naive one (typed or picked by a user) read as clinic time."""
+    if moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=_zone) if _zone is not None else moment.astimezone()

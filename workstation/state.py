@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
+from shared import clinic_time
 from shared.domain.entities import Staff
 from shared.errors import SuiteError
 from shared.gui.app import ClientRuntime
@@ -71,7 +72,7 @@ class WorkState(QObject):
             parent=self,
         )
         self.room_id: str = ""
-        self._clock = clock or (lambda: dt.datetime.now().astimezone())
+        self._clock = clock or clinic_time.now
         self._pin: tuple[str, str, float] | None = None  # PIN, visit id, when
         self._warming: Any = None  # the BackgroundCall that prepares printing, once started
 
