@@ -90,7 +90,8 @@ class WorkState(QObject):
         return self._clock()
 
     def today(self) -> dt.date:
-        return self.now().date()
+        """The hospital's calendar day now (its zone, not this PC's: ``shared.clinic_time``)."""
+        return clinic_time.day_of(self.now())
 
     def set_room(self, room_id: str) -> None:
         if room_id != self.room_id:
