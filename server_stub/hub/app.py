@@ -150,6 +150,8 @@ class Hub:
     async def start(self) -> None:
         await self.sessions.load()
         await self.upstream.probe()
+        if self.upstream.timezone:  # kept at once: the hub tells it while the central API is away
+            await self.db.run(HubStore.set_metas, {"central_timezone": self.upstream.timezone})
         self.upstream.start()
         loop = asyncio.get_running_loop()
         if self.sessions.campus_id is None:
@@ -236,6 +238,7 @@ class Hub:
                 await task
         with contextlib.suppress(Exception):
             await self.sessions.flush()
+            await self.db.run(HubStore.set_metas, self.status_facts())
         await self.upstream.stop()
         self.db.close()
 
