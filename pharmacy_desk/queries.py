@@ -191,7 +191,9 @@ def review_queue(
         ]
         if status != "signed" and day is not None:
             found = [
-                rx for rx in found if (rx.reviewed_at or rx.written_at).date() >= day - dt.timedelta(days=1)
+                rx
+                for rx in found
+                if clinic_time.day_of(rx.reviewed_at or rx.written_at) >= day - dt.timedelta(days=1)
             ]
         patients = _names(store, Patient, (rx.patient_id for rx in found))
         doctors = _names(store, Staff, (rx.doctor_id for rx in found))
