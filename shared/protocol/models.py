@@ -60,6 +60,9 @@ class UnlockResponse(WireModel):
 
 
 class LoginResponse(WireModel):
+    # read by PCs (and hubs) of any version: facts a later server adds are ignored, never refused
+    model_config = ConfigDict(extra="ignore")
+
     token: str
     expires_at: dt.datetime
     server_time: dt.datetime
@@ -247,6 +250,8 @@ class BootstrapEnd(WireModel):
 
 
 class ServerInfo(WireModel):
+    model_config = ConfigDict(extra="ignore")  # as ``LoginResponse``: a later server's facts are ignored
+
     status: Literal["ok"]
     version: str
     database: str
