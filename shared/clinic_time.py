@@ -36,9 +36,12 @@ def zone_named(name: str | None) -> ZoneInfo | None:
 
 
 def use_zone(name: str | None) -> None:
-    """Make ``name`` the clinic's zone for this process (None or an unknown name: the PC's own zone)."""
+    """Make ``name`` the clinic's zone for this process (None: the PC's own zone again). A name this PC
+    does not know changes nothing."""
     global _zone
-    _zone = zone_named(name)
+    zone = zone_named(name)
+    if zone is not None or not name:
+        _zone = zone
 
 
 def clinic_zone() -> dt.tzinfo:
@@ -54,7 +57,8 @@ def os_zone() -> dt.tzinfo:
 
 
 def local(moment: dt.datetime, zone: dt.tzinfo | None = None) -> dt.datetime:
-    """``moment`` in the clinic's zone (or ``zone``); a naive ``moment`` is read as the PC's own time."""
+    """``moment`` in ``zone``, else the clinic's zone, else the PC's own zone at that moment (its offset
+    then, not now); a naive ``moment`` is read as the PC's own time."""
     target = zone if zone is not None else _zone
     return moment.astimezone(target) if target is not None else moment.astimezone()
 

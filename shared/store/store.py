@@ -490,9 +490,9 @@ class LocalStore:
     def set_state(self, key: str, value: Any) -> None:
         self.write(lambda conn: _state_set(conn, key, value))
 
-    def clinic_zone(self) -> dt.tzinfo:
-        """The hospital's zone as a server last told this PC (the PC's own zone until one has)."""
-        return clinic_time.zone_named(self.state(CLINIC_TIMEZONE_STATE)) or clinic_time.os_zone()
+    def clinic_zone(self) -> dt.tzinfo | None:
+        """The hospital's zone as a server last told this PC; None until one has (the PC's own then)."""
+        return clinic_time.zone_named(self.state(CLINIC_TIMEZONE_STATE))
 
     def note_clinic_timezone(self, name: str | None) -> None:
         """What a server said the hospital's zone is (login, ``/healthz``): kept for the next start and
@@ -1171,7 +1171,7 @@ class _Replayer:
     campus_id: str | None
     device_id: str
     shapes: dict[str, set[tuple[str, ...]]]
-    zone: dt.tzinfo  # the hospital's zone as this PC was told (its own until told): each entry's ``today``
+    zone: dt.tzinfo | None  # the hospital's zone as this PC was told (None: its own): entries' ``today``
     staff_cache: dict[str, Staff] = field(default_factory=dict)
 
     @classmethod
@@ -1189,7 +1189,7 @@ class _Replayer:
             campus_id=session_value.get("campus_id") if session_value else None,
             device_id=str(_state_get(conn, "device_id")),
             shapes=shapes,
-            zone=clinic_time.zone_named(_state_get(conn, CLINIC_TIMEZONE_STATE)) or clinic_time.os_zone(),
+            zone=clinic_time.zone_named(_state_get(conn, CLINIC_TIMEZONE_STATE)),
         )
 
     def tokens(self, kind: str, entity_id: str, data: str | None) -> set[str]:
