@@ -589,7 +589,7 @@ def sales(store: Any, pharmacy_id: str, start: dt.date, end: dt.date) -> SalesRe
         dispenses.extend(find_every(store, E.Dispense, day=day))
         day += dt.timedelta(days=1)
     refunds = find_every(store, E.Refund, pharmacy_id=pharmacy_id)
-    return sales_report(dispenses, refunds, pharmacy_id, start, end, tz=clinic_time.now().tzinfo)
+    return sales_report(dispenses, refunds, pharmacy_id, start, end, tz=clinic_time.clinic_zone())
 
 
 def overview(store: Any, pharmacy_id: str, today: dt.date) -> StockOverview:
