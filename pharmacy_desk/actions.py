@@ -18,6 +18,7 @@ from pharmacy_desk.documents import prescription_pdf
 from pharmacy_desk.payment import PaymentConfirmation, PaymentMethod, PaymentRequest
 from pharmacy_desk.queries import PRINTS_STATE
 from pharmacy_desk.texts import t
+from shared import clinic_time
 from shared.domain.entities import Pharmacy, Prescription, Staff
 from shared.domain.mutations import REGISTRY
 from shared.domain.pharmacy import review_signed_content
@@ -165,7 +166,7 @@ def record_payment(
     at = (
         confirmation.confirmed_at
         if confirmation.confirmed_at.tzinfo
-        else confirmation.confirmed_at.astimezone()
+        else clinic_time.local(confirmation.confirmed_at)
     )
     code, _state = issue_pickup_code(rx.id, rx_status="approved", paid=True, now=at)
     args = {

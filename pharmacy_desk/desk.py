@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from pharmacy_desk.payment import PaymentGateway, StubGateway
 from pharmacy_desk.queries import pharmacies
 from pharmacy_desk.texts import t
+from shared import clinic_time
 from shared.adapters.sms import FileSmsGateway, SmsGateway
 from shared.domain.entities import Pharmacy, Staff
 from shared.gui.app import ClientRuntime
@@ -85,7 +86,7 @@ class DeskState(QObject):
         self.pharmacy_id: str = ""
         self.pharmacy_name: str = ""
         self.pharmacy_campus: str = ""
-        self._clock = clock or dt.datetime.now
+        self._clock = clock or clinic_time.now
 
     # -- who and where ------------------------------------------------------------------------------
 
@@ -112,7 +113,7 @@ class DeskState(QObject):
         return self._clock()
 
     def today(self) -> dt.date:
-        return self.now().date()
+        return clinic_time.day_of(self.now())
 
     def set_pharmacy(self, pharmacy: Pharmacy | None) -> None:
         new_id = pharmacy.id if pharmacy else ""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from shared import clinic_time
 from shared.domain import signatures
 from shared.domain.entities import Department, Patient, Pharmacy, Prescription, Staff
 from shared.domain.prescribing import (
@@ -369,7 +370,7 @@ def sample_label(on: dt.date | None = None) -> DrugLabel:
     return label_from_line(
         sample_line(),
         patient_name="张三丰",
-        dispensed_on=on or dt.date.today(),
+        dispensed_on=on or clinic_time.today(),
         pharmacy_name="门诊西药房",
         rx_no="RX-SELFTEST",
         batch_no="B240101",

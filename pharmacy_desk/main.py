@@ -10,12 +10,12 @@ the pharmacy served and the printers per document kind.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+from shared import clinic_time
 from shared.gui.launch import (
     add_app_arguments,
     app_settings,
@@ -47,7 +47,7 @@ def render_sample_label(folder: Path) -> Path:
     from pharmacy_desk.documents import labels_pdf, sample_label
 
     path = folder / "drug_label_selftest.pdf"
-    path.write_bytes(labels_pdf([sample_label(dt.date.today())]))
+    path.write_bytes(labels_pdf([sample_label(clinic_time.today())]))
     return path
 
 

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject
 from pharmacy_desk import actions
 from pharmacy_desk.documents import hospital_name, pharmacy_name, pickup_slip_bytes, pickup_slip_for
 from pharmacy_desk.texts import t
+from shared import clinic_time
 from shared.adapters.sms import SmsMessage, normalize_mobile, pickup_code_text
 from shared.domain.entities import Patient, PickupCodeState, Prescription
 from shared.domain.masking import mask_phone
@@ -46,7 +47,7 @@ def prepare(store: Any, rx_id: str, code: str, *, paper: str, encoding: str, now
         raise SuiteError(rx_id, code="not_found")
     patient = store.get(Patient, rx.patient_id)
     state = next(iter(store.find(PickupCodeState, rx_id=rx_id)), None)
-    until = state.expires_at.astimezone() if state is not None else None
+    until = clinic_time.local(state.expires_at) if state is not None else None
     hospital, pharmacy = hospital_name(store, rx), pharmacy_name(store, rx.pharmacy_id)
     slip = pickup_slip_for(
         rx,

@@ -7,9 +7,8 @@ Everything else about printer settings (kinds, saving, permissions, the screen) 
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pharmacy_desk.documents import labels_pdf, receipt_bytes, sample_label, sample_receipt
+from shared import clinic_time
 from shared.printing.kinds import Content
 from shared.printing.settings import test_page as generic_test_page
 from shared.site import PrinterSetting
@@ -17,7 +16,7 @@ from shared.site import PrinterSetting
 
 def test_page(kind: str, setting: PrinterSetting, title: str) -> tuple[Content, bytes]:
     """(content, bytes) of a test page for ``kind`` on ``setting``'s paper."""
-    now = dt.datetime.now()
+    now = clinic_time.now()
     if kind == "receipt":
         return "escpos", receipt_bytes(
             sample_receipt(now), paper=setting.paper or "80mm", encoding=setting.encoding

@@ -22,6 +22,7 @@ from pharmacy_desk.documents import (
     findings_of,
     rx_lines,
 )
+from shared import clinic_time
 from shared.domain import entities as E
 from shared.domain.entities import Patient, Pharmacy, Prescription, Staff
 from shared.domain.pharmacy_queries import (
@@ -190,7 +191,9 @@ def review_queue(
         ]
         if status != "signed" and day is not None:
             found = [
-                rx for rx in found if (rx.reviewed_at or rx.written_at).date() >= day - dt.timedelta(days=1)
+                rx
+                for rx in found
+                if clinic_time.day_of(rx.reviewed_at or rx.written_at) >= day - dt.timedelta(days=1)
             ]
         patients = _names(store, Patient, (rx.patient_id for rx in found))
         doctors = _names(store, Staff, (rx.doctor_id for rx in found))
@@ -586,7 +589,7 @@ def sales(store: Any, pharmacy_id: str, start: dt.date, end: dt.date) -> SalesRe
         dispenses.extend(find_every(store, E.Dispense, day=day))
         day += dt.timedelta(days=1)
     refunds = find_every(store, E.Refund, pharmacy_id=pharmacy_id)
-    return sales_report(dispenses, refunds, pharmacy_id, start, end, tz=dt.datetime.now().astimezone().tzinfo)
+    return sales_report(dispenses, refunds, pharmacy_id, start, end, tz=clinic_time.clinic_zone())
 
 
 def overview(store: Any, pharmacy_id: str, today: dt.date) -> StockOverview:

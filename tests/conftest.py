@@ -14,10 +14,11 @@ from server_stub.config import sqlite_url
 from server_stub.seed.demo import seed_demo
 from tests.support.server import ServerProcess
 
-# A clinic's PCs keep the hospital's local time, the zone the central API's day-bound rules use
-# (server_stub.config ``timezone``, Asia/Shanghai): the tests' PCs do too, whatever the machine's zone.
-# On a UTC machine they otherwise disagree about "today" from 16:00 to 24:00 UTC (check-ins made at the
-# server for tomorrow-in-Shanghai never show in a PC's list for today-in-UTC).
+# The tests' processes run in the hospital's zone (Asia/Shanghai, the central API's default
+# ``CLINIC_TIMEZONE``), whatever the machine's: the PCs take the hospital's zone from the server at login
+# (``shared.clinic_time``), but tests that build dates in-process (demo rows, expected texts) and the
+# servers' own messages read the process's zone. tests/test_clinic_zone.py runs PCs in UTC against a
+# hospital on another date.
 os.environ["TZ"] = "Asia/Shanghai"
 time.tzset()
 

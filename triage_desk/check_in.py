@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shared import clinic_time
 from shared.domain.entities import Appointment, Patient, Queue, QueueTicket, Room
 from shared.domain.queue_rules import PRIORITY_CLASSES, order_for
 from shared.domain.search_keys import has_cjk
@@ -93,7 +94,7 @@ def slip_for(store: LocalStore, ticket_id: str, now: dt.datetime) -> TicketSlip 
         number=ticket.label,
         queue_name=queue.name,
         ahead=place.ahead if place else 0,
-        issued_at=ticket.checked_in_at.astimezone(),
+        issued_at=clinic_time.local(ticket.checked_in_at),
         hospital=model.hospital_name(store, queue.campus_id),
         room=room.name if room else None,
         patient_name=patient.name if patient else None,
@@ -162,7 +163,7 @@ class CheckInScreen(QWidget):
                 Column(
                     t("col.appointment", lang),
                     lambda r: (
-                        f"{r.appointment.number} {r.appointment.slot_time.astimezone():%H:%M}"
+                        f"{r.appointment.number} {clinic_time.local(r.appointment.slot_time):%H:%M}"
                         if r.appointment
                         else ""
                     ),

@@ -24,7 +24,6 @@ it moves to the primary screen, and back when the named screen returns.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -46,6 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shared import clinic_time
 from shared.audio import Announcer, AnnouncerSettings, Call, Composer, ComposeSettings, VoicePack
 from shared.audio.announcer import Backlog
 from shared.audio.players import Player, default_player
@@ -399,7 +399,7 @@ class DisplayWindow(QWidget):
         self.offline_label.setText("● " + t("display.offline", self.lang) if offline else "")
 
     def _tick(self) -> None:
-        self.clock_label.setText(dt.datetime.now().strftime("%H:%M:%S"))
+        self.clock_label.setText(clinic_time.now().strftime("%H:%M:%S"))
 
     def _call_text(self, call: model.CallEvent, lang: str) -> str:
         return t("display.now_calling", lang, label=call.label, room=call.room_name)

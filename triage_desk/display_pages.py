@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+from shared import clinic_time
 from shared.domain.entities import Department, Room, Schedule
 from shared.domain.queue_rules import working_rooms
 from shared.store.store import LocalStore
@@ -51,7 +52,7 @@ def staffed_rooms(
     schedules: Iterable[Schedule], boards: Iterable[RoomBoard], calls: Iterable[CallEvent], now: dt.datetime
 ) -> set[str]:
     """Rooms a doctor works in now (see the module docstring)."""
-    local = now.astimezone()
+    local = clinic_time.local(now)
     day, clock = local.date(), local.time().replace(tzinfo=None)
     out = {
         s.room_id for s in schedules if not s.voided and s.date == day and s.start_time <= clock <= s.end_time
@@ -90,7 +91,7 @@ def screen_data(
     snapshot = display_snapshot(store, campus_id, now, codes)
     with store.reading() as view:
         departments = {d.id: d for d in view.all(Department)}
-        today = now.astimezone().date()
+        today = clinic_time.local(now).date()
         schedules = [s for s in view.find(Schedule, date=today) if not campus_id or s.campus_id == campus_id]
     codes_by_id = {d.id: d.code for d in departments.values()}
     boards = [b for b in snapshot.rooms if in_scope(b.room, scope, codes_by_id)]

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shared import clinic_time
 from shared.errors import SuiteError, TransientError
 from shared.gui import theme
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp, describe_error
@@ -51,7 +52,7 @@ KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "YY", "0", "⌫"]
 
 
 def hhmm(moment: dt.datetime | None) -> str:
-    return moment.astimezone().strftime("%H:%M") if moment else ""
+    return clinic_time.local(moment).strftime("%H:%M") if moment else ""
 
 
 def decision_message(decision: model.KioskDecision, code: str, lang: str) -> str:
@@ -61,7 +62,7 @@ def decision_message(decision: model.KioskDecision, code: str, lang: str) -> str
     if decision.verdict == "unknown":
         return t("kiosk.unknown", lang, number=code)
     if decision.verdict == "other_day" and appointment is not None:
-        return t("kiosk.other_day", lang, day=appointment.slot_time.astimezone().date().isoformat())
+        return t("kiosk.other_day", lang, day=clinic_time.local(appointment.slot_time).date().isoformat())
     if decision.verdict == "too_early":
         return t("kiosk.too_early", lang, slot=slot, opens=hhmm(decision.opens_at))
     if decision.verdict == "too_late":
@@ -329,7 +330,7 @@ class KioskWindow(QWidget):
             number=label,
             queue_name=str(answer.get("queue_name", "")),
             ahead=ahead,
-            issued_at=self.state.now().astimezone(),
+            issued_at=clinic_time.local(self.state.now()),
             hospital=model.hospital_name(self.state.runtime.store, self.state.campus_id),
             room=answer.get("fixed_room_name"),  # only a fixed room: a door changes before the call
             department=answer.get("department_name"),

@@ -17,12 +17,12 @@ Options override the PC's site configuration (``shared.site``): ``server_url``, 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+from shared import clinic_time
 from shared.domain.queue_numbers import desk_slot_problem, slot_message
 from shared.gui.launch import (
     add_app_arguments,
@@ -77,7 +77,7 @@ def render_sample_slip(folder: Path) -> Path:
     from triage_desk.slip import sample_slip
 
     path = folder / "ticket_selftest.bin"
-    path.write_bytes(ticket_escpos(sample_slip(dt.datetime.now()), mode="text"))
+    path.write_bytes(ticket_escpos(sample_slip(clinic_time.now()), mode="text"))
     return path
 
 

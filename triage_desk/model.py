@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from shared import clinic_time
 from shared.domain import queue_check_in
 from shared.domain.entities import (
     Appointment,
@@ -36,7 +37,7 @@ from shared.store.view import LocalView
 
 def local_day(now: dt.datetime) -> dt.date:
     """The clinic day of ``now`` (the PC's local date, as the mutations' ``ctx.today``)."""
-    return now.astimezone().date()
+    return clinic_time.local(now).date()
 
 
 # ----------------------------------------------------------------------------------- the area's queues

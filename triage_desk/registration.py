@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shared import clinic_time
 from shared.domain.identity import id_facts, identity_problems, normalise_id_number
 from shared.errors import SuiteError
 from shared.gui import theme
@@ -130,7 +131,7 @@ class RegisterDialog(QDialog):
         super().__init__(parent)
         self.lang = lang
         self.record = record
-        self.today = today or dt.date.today()
+        self.today = today or clinic_time.today()
         self.values_sent: dict[str, Any] | None = None
         self.setWindowTitle(t("register.title", lang))
         grid = QGridLayout()

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shared import clinic_time
 from shared.domain.entities import Patient, Queue, QueueTicket
 from shared.gui.ops import CollectionOp, OpChanges, QueryOp, describe_error
 from shared.gui.widgets import Column, RowsModel, selected_row, table_view
@@ -119,7 +120,7 @@ def reprint_slip(store: LocalStore, ticket_id: str, now: dt.datetime, lang: str)
     slip = slip_for(store, ticket_id, now)
     if slip is None:
         return None
-    mark = t("reprint.mark", lang, time=now.astimezone().strftime("%H:%M"))
+    mark = t("reprint.mark", lang, time=clinic_time.local(now).strftime("%H:%M"))
     return replace(slip, footer=mark + tr("ticket.footer", lang))
 
 
@@ -191,7 +192,7 @@ class ReprintDialog(QDialog):
                 Column(t("console.col.status", lang), lambda c: tr(f"queue.status.{c.ticket.status}", lang)),
                 Column(
                     t("reprint.col.time", lang),
-                    lambda c: c.ticket.checked_in_at.astimezone().strftime("%H:%M"),
+                    lambda c: clinic_time.local(c.ticket.checked_in_at).strftime("%H:%M"),
                 ),
             ],
             self,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from shared import clinic_time
 from shared.printing.kinds import Content
 from shared.printing.settings import test_page as generic_test_page
 from shared.printing.ticket import Mode, Paper, TicketSlip, ticket_escpos
@@ -26,7 +27,7 @@ def sample_slip(now: dt.datetime | None = None) -> TicketSlip:
         number="A023",
         queue_name="内科候诊",
         ahead=3,
-        issued_at=now or dt.datetime.now(),
+        issued_at=now or clinic_time.now(),
         hospital="示例市第一人民医院",
         room="内科1诊室",
         patient_name="张小三",

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shared import clinic_time
 from shared.domain.clinical import next_rx_number, note_signed_content, rx_signed_content
 from shared.domain.entities import EmrNote, NoteDiagnosis, Prescription, QueueTicket, Visit
 from shared.domain.mutations.base import Rejected
@@ -26,7 +27,7 @@ from workstation.rx_plan import Plan, acknowledgements_for
 
 def now_local() -> dt.datetime:
     """An aware local time (mutations refuse naive times; prints show local dates)."""
-    return dt.datetime.now().astimezone()
+    return clinic_time.now()
 
 
 # ------------------------------------------------------------------------------------------- queue
@@ -223,7 +224,7 @@ def write_and_sign(
     unlocked = unlock(key, store, pin, lang)  # a wrong PIN stops here, before anything is recorded
     session = store.session()
     staff_id = session.staff.id
-    day = dt.date.today()
+    day = clinic_time.today()
     numbers = [r.number for r in store.find(Prescription, day=day)]
     done: list[Prescription] = []
     for planned in plan.prescriptions:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared import clinic_time
 from shared.domain.clinical import draft_of
 from shared.domain.entities import (
     Campus,
@@ -67,7 +68,7 @@ def prescription_print(store: Any, rx: Prescription, *, reprint: bool) -> Prescr
         signature_fingerprint=fingerprint(key.public_key) if key and rx.signature else None,
         signed_at=rx.signed_at,
         reprint=reprint,
-        printed_at=dt.datetime.now().astimezone(),
+        printed_at=clinic_time.now(),
         rules=rules,
     )
 
@@ -104,7 +105,7 @@ def note_print(store: Any, note: EmrNote, *, reprint: bool) -> VisitNotePrint:
         signature_fingerprint=fingerprint(key.public_key) if key and note.signature else None,
         signed_at=note.signed_at,
         reprint=reprint,
-        printed_at=dt.datetime.now().astimezone(),
+        printed_at=clinic_time.now(),
     )
 
 
@@ -150,7 +151,7 @@ def sample_prescription(today: dt.date | None = None) -> PrescriptionPrint:
     database and no server code needed)."""
     from shared.domain.prescribing import DrugFacts, FrequencyFacts, RouteFacts
 
-    day = today or dt.date.today()
+    day = today or clinic_time.today()
     wanted = ("阿莫西林胶囊", "布洛芬缓释胶囊", "盐酸氨溴索片")
     rows = {r["generic_name"]: r for r in _demo_csv("drugs.csv") if r["generic_name"] in wanted}
     freqs = {r["code"]: FrequencyFacts.model_validate(r) for r in _demo_csv("frequencies.csv")}
@@ -176,14 +177,14 @@ def sample_prescription(today: dt.date | None = None) -> PrescriptionPrint:
         prescriber=PrescriberFacts(staff_id="s-selftest", name="李医生", title="主治医师"),
         department="呼吸内科",
         diagnoses=(DiagnosisFacts(code="J06.900", name="急性上呼吸道感染"),),
-        written_at=dt.datetime.combine(day, dt.time(9, 30)).astimezone(),
+        written_at=dt.datetime.combine(day, dt.time(9, 30), clinic_time.clinic_zone()),
         lines=tuple(lines),
     )
     return PrescriptionPrint(
         hospital_name="华安市第一人民医院",
         draft=draft,
         fee_category="自费",
-        printed_at=dt.datetime.now().astimezone(),
+        printed_at=clinic_time.now(),
     )
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
+from shared import clinic_time
 from shared.domain.entities import Staff
 from shared.errors import SuiteError
 from shared.gui.app import ClientRuntime
@@ -71,7 +72,7 @@ class WorkState(QObject):
             parent=self,
         )
         self.room_id: str = ""
-        self._clock = clock or (lambda: dt.datetime.now().astimezone())
+        self._clock = clock or clinic_time.now
         self._pin: tuple[str, str, float] | None = None  # PIN, visit id, when
         self._warming: Any = None  # the BackgroundCall that prepares printing, once started
 
@@ -89,7 +90,8 @@ class WorkState(QObject):
         return self._clock()
 
     def today(self) -> dt.date:
-        return self.now().date()
+        """The hospital's calendar day now (its zone, not this PC's: ``shared.clinic_time``)."""
+        return clinic_time.day_of(self.now())
 
     def set_room(self, room_id: str) -> None:
         if room_id != self.room_id:

@@ -53,6 +53,7 @@ from pharmacy_desk.queries import (
     to_dispense,
 )
 from pharmacy_desk.texts import t
+from shared import clinic_time
 from shared.domain.prescribing import plain_usage_zh
 from shared.domain.stock import BatchStock
 from shared.domain.units import packs_and_units
@@ -168,7 +169,8 @@ class DispenseScreen(QWidget):
                 Column(t("review.col.doctor", lang), lambda r: r.doctor_name),
                 Column(t("review.col.status", lang), lambda r: t(f"status.{r.rx.status}", lang)),
                 Column(
-                    t("review.col.time", lang), lambda r: r.rx.written_at.astimezone().strftime("%m-%d %H:%M")
+                    t("review.col.time", lang),
+                    lambda r: clinic_time.local(r.rx.written_at).strftime("%m-%d %H:%M"),
                 ),
                 Column(t("review.col.amount", lang), lambda r: r.rx.total_amount, align_right=True),
             ]
@@ -864,7 +866,7 @@ class ConflictsDialog(QDialog):
                 Column(t("review.col.number", lang), lambda d: d.rx_number),
                 Column(
                     t("dispense.col.time", lang),
-                    lambda d: d.dispensed_at.astimezone().strftime("%m-%d %H:%M"),
+                    lambda d: clinic_time.local(d.dispensed_at).strftime("%m-%d %H:%M"),
                 ),
                 Column(t("stock.col.alert", lang), lambda d: conflict_text(d, lang)),
             ]

@@ -36,6 +36,7 @@ from pharmacy_desk.queries import (
     returns_data,
 )
 from pharmacy_desk.texts import t
+from shared import clinic_time
 from shared.domain.delivery import Address, StubCourier, address_problems
 from shared.domain.masking import mask_phone
 from shared.domain.mutations.delivery import delivery_order
@@ -635,5 +636,9 @@ def _tracking_text(events: list[Any], lang: str) -> str:
     if not events:
         return t("delivery.no_tracking", lang)
     last = max(events, key=lambda e: e.at)
-    when = last.at.astimezone().strftime("%m-%d %H:%M") if last.at.tzinfo else last.at.strftime("%m-%d %H:%M")
+    when = (
+        clinic_time.local(last.at).strftime("%m-%d %H:%M")
+        if last.at.tzinfo
+        else last.at.strftime("%m-%d %H:%M")
+    )
     return " ".join(p for p in (when, last.place, last.text or last.status) if p)

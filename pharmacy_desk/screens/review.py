@@ -28,6 +28,7 @@ from pharmacy_desk.dialogs import PinDialog, ReasonDialog
 from pharmacy_desk.keys import KeyStatus, create_key, find_key
 from pharmacy_desk.queries import ReviewDetail, ReviewQueue, RxRow, review_detail, review_queue
 from pharmacy_desk.texts import t
+from shared import clinic_time
 from shared.domain.allergies import allergy_text
 from shared.domain.pharmacy import REVIEW_REASONS, reason_text
 from shared.domain.prescribing import age_text_zh, type_name
@@ -82,7 +83,7 @@ class ReviewScreen(ReloadWhenShown):
                 Column(t("review.col.type", lang), lambda r: type_name(r.rx.rx_type, lang)),  # type: ignore[arg-type]
                 Column(
                     t("review.col.time", lang),
-                    lambda r: (r.rx.signed_at or r.rx.written_at).astimezone().strftime("%m-%d %H:%M"),
+                    lambda r: clinic_time.local(r.rx.signed_at or r.rx.written_at).strftime("%m-%d %H:%M"),
                 ),
                 Column(t("review.col.amount", lang), lambda r: r.rx.total_amount, align_right=True),
             ]
@@ -295,7 +296,7 @@ class ReviewScreen(ReloadWhenShown):
         )
         sig = detail.signature
         if sig.ok:
-            at = sig.signed_at.astimezone().strftime("%Y-%m-%d %H:%M") if sig.signed_at else ""
+            at = clinic_time.local(sig.signed_at).strftime("%Y-%m-%d %H:%M") if sig.signed_at else ""
             self.signature_label.setText(
                 t("review.signature_ok", lang, doctor=sig.doctor, at=at, fp=sig.fingerprint)
             )
@@ -339,7 +340,7 @@ class ReviewScreen(ReloadWhenShown):
                     "review.reviewed_by",
                     lang,
                     who=detail.reviewer_name,
-                    at=rx.reviewed_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+                    at=clinic_time.local(rx.reviewed_at).strftime("%Y-%m-%d %H:%M"),
                     reason=reason,
                 )
             )

@@ -114,6 +114,7 @@ class Hub:
         self.upstream = Upstream(
             config.upstream, config.credential, probe_seconds=config.probe_seconds, verify=config.verify
         )
+        self.upstream.timezone = self.db.store.meta("central_timezone") or None
         self.sessions = Sessions(
             self.db,
             LoginPolicy(
@@ -149,6 +150,8 @@ class Hub:
     async def start(self) -> None:
         await self.sessions.load()
         await self.upstream.probe()
+        if self.upstream.timezone:  # kept at once: the hub tells it while the central API is away
+            await self.db.run(HubStore.set_metas, {"central_timezone": self.upstream.timezone})
         self.upstream.start()
         loop = asyncio.get_running_loop()
         if self.sessions.campus_id is None:
@@ -220,6 +223,7 @@ class Hub:
             "upstream_revoked": "1" if up.revoked else "0",
             "last_contact": up.last_contact.isoformat() if up.last_contact else "",
             "central_head": "" if up.central_head is None else str(up.central_head),
+            "central_timezone": up.timezone or "",
             "relay_problem": self.relay.problem or "",
             "replica_problem": self.replica.problem or "",
             "hub_id": self.config.hub_id,
@@ -234,6 +238,7 @@ class Hub:
                 await task
         with contextlib.suppress(Exception):
             await self.sessions.flush()
+            await self.db.run(HubStore.set_metas, self.status_facts())
         await self.upstream.stop()
         self.db.close()
 
@@ -371,6 +376,7 @@ def create_app(config: HubConfig) -> FastAPI:
             server_time=dt.datetime.now(dt.UTC),
             role="hub",
             hub=hub.info(),
+            timezone=hub.upstream.timezone,
         )
 
     @app.get("/hub/status")
@@ -417,6 +423,7 @@ def create_app(config: HubConfig) -> FastAPI:
             response = _error(503, "central_unreachable", error.message)
             response.headers["Retry-After"] = "2"
             return response
+        result = result.model_copy(update={"timezone": hub.upstream.timezone})  # the central API's, as kept
         return Response(content=result.model_dump_json(), media_type="application/json")
 
     @app.post(f"{API_PREFIX}/auth/logout", status_code=204)

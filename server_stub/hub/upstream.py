@@ -48,6 +48,9 @@ class Upstream:
         self.revoked = False
         self.last_contact: dt.datetime | None = None
         self.central_head: int | None = None
+        # the hospital's zone as the central API last said it (``ServerInfo.timezone``); the hub keeps it
+        # in its store (meta ``central_timezone``) to tell its PCs while the central API is away
+        self.timezone: str | None = None
         self.changed = asyncio.Event()  # set on every up/down transition (the relay worker waits on it)
         self._task: asyncio.Task[None] | None = None
 
@@ -84,7 +87,9 @@ class Upstream:
             self.mark_down(f"healthz {answer.status_code}")
             return False
         with contextlib.suppress(ValueError):
-            self.central_head = ServerInfo.model_validate_json(answer.content).head
+            info = ServerInfo.model_validate_json(answer.content)
+            self.central_head = info.head
+            self.timezone = info.timezone or self.timezone
         self.mark_up()
         return True
 

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
+from shared import clinic_time
 from shared.domain.masking import mask_phone
 from shared.errors import SuiteError
 
@@ -74,7 +75,7 @@ class FileSmsGateway:
     def __init__(self, path: Path, *, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._clock = clock or (lambda: dt.datetime.now().astimezone())
+        self._clock = clock or clinic_time.now
 
     def send(self, message: SmsMessage) -> SmsReceipt:
         to = normalize_mobile(message.to)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shared import clinic_time
 from shared.domain.masking import mask_id_number, mask_phone
 from shared.gui.ops import CollectionOp, OpChanges, OpContext, QueryOp, describe_error
 from shared.i18n import DEFAULT_LANGUAGE, register, tr
@@ -248,7 +249,7 @@ class AttentionModel(QAbstractTableModel):
         column = self.COLUMNS[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
             if column == "time":
-                return row.occurred_at.astimezone().strftime("%m-%d %H:%M") if row.occurred_at else ""
+                return clinic_time.local(row.occurred_at).strftime("%m-%d %H:%M") if row.occurred_at else ""
             if column == "operation":
                 return mutation_label(row.name, self.lang)
             if column == "content":

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shared import clinic_time
 from shared.gui import theme
 from shared.gui.attention import AttentionDialog, OutboxStoreLike
 from shared.gui.ops import ErrorReport, OpBus, OpChanges, OpContext, QueryOp
@@ -160,7 +161,7 @@ def relative_time(when: dt.datetime | None, now: dt.datetime, lang: str = DEFAUL
         return tr("gui.time.hours_ago", lang, n=int(seconds // 3600))
     if seconds < 7 * 86400:
         return tr("gui.time.days_ago", lang, n=int(seconds // 86400))
-    return when.astimezone().strftime("%Y-%m-%d")
+    return clinic_time.local(when).strftime("%Y-%m-%d")
 
 
 def server_text(status: SyncStatus, lang: str = DEFAULT_LANGUAGE) -> str:
@@ -470,4 +471,4 @@ class SyncStatusBar(QStatusBar):
         self.last_sync_label.setText(
             tr("gui.sync.last_sync", self.lang, when=relative_time(when, self._clock(), self.lang))
         )
-        self.last_sync_label.setToolTip(when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else "")
+        self.last_sync_label.setToolTip(clinic_time.local(when).strftime("%Y-%m-%d %H:%M:%S") if when else "")

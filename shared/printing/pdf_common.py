@@ -10,6 +10,7 @@ from reportlab.lib.colors import Color, HexColor
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
+from shared import clinic_time
 from shared.printing.pdf_fonts import PdfFont, cjk_pdf_font
 
 BLACK = HexColor("#000000")
@@ -158,7 +159,8 @@ def reprint_stamp(pen: Pen, x: float, y: float, text: str = "补打", *, size: f
 
 
 def format_time(value: dt.datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M")
+    """A printed time: the hospital's wall clock (``shared.clinic_time``), whatever zone ``value`` is in."""
+    return clinic_time.local(value).strftime("%Y-%m-%d %H:%M")
 
 
 def render_pdf(

@@ -12,6 +12,7 @@ from reportlab.lib.colors import HexColor
 from reportlab.lib.pagesizes import A5
 from reportlab.pdfgen.canvas import Canvas
 
+from shared import clinic_time
 from shared.domain.allergies import allergy_status, allergy_text
 from shared.domain.masking import mask_id_number
 from shared.domain.prescribing import (
@@ -155,7 +156,7 @@ def _patient_fields(
     """Patient and visit fields on underlined cells; allergies and diagnosis get full rows (never cut)."""
     draft, patient = doc.draft, doc.draft.patient
     grid = [
-        [("科别", draft.department, 0.40), ("日期", draft.written_at.strftime("%Y-%m-%d"), 0.30),
+        [("科别", draft.department, 0.40), ("日期", clinic_time.local(draft.written_at).strftime("%Y-%m-%d"), 0.30),
          ("费别", doc.fee_category, 0.30)],
         [("姓名", patient.name, 0.40), ("性别", SEX_ZH.get(patient.sex, ""), 0.30),
          ("年龄", age_text_zh(patient.birth_date, draft.written_on), 0.30)],

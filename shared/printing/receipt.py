@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Literal
 
+from shared import clinic_time
 from shared.domain.masking import mask_name
 from shared.errors import SuiteError
 from shared.money import FULL_WIDTH_YUAN, format_money
@@ -152,7 +153,7 @@ def receipt_blocks(r: Receipt, *, columns: int = 48) -> list[Block]:
     out.append(Text(f"{'票据号' if r.charged else '凭条号'}：{r.receipt_no}"))
     out.append(Text(f"处方号：{r.rx_no}"))
     out.append(Text(f"患者：{mask_name(r.patient_name)}"))
-    out.append(Text(f"时间：{r.printed_at.strftime('%Y-%m-%d %H:%M')}"))
+    out.append(Text(f"时间：{clinic_time.local(r.printed_at):%Y-%m-%d %H:%M}"))
     out.append(Rule())
     out.append(
         Row((("药品/规格", name_w, "left"), ("数量", qty_w, "right"), ("金额", amount_w, "right")), bold=True)
@@ -222,12 +223,12 @@ def pickup_slip_blocks(slip: PickupSlip, *, columns: int = 48) -> list[Block]:
     out.append(Feed())
     out.append(Text(f"处方号：{slip.rx_no}"))
     out.append(Text(f"患者：{mask_name(slip.patient_name)}"))
-    out.append(Text(f"时间：{slip.printed_at.strftime('%Y-%m-%d %H:%M')}"))
+    out.append(Text(f"时间：{clinic_time.local(slip.printed_at):%Y-%m-%d %H:%M}"))
     out.append(Rule())
     out.append(Text("取药码" + (f"（{slip.window}取药）" if slip.window else ""), "center"))
     out.append(Text(" ".join(slip.pickup_code), "center", bold=True, scale=2))
     if slip.valid_until is not None:
-        out.append(Text(f"有效期至：{slip.valid_until.strftime('%Y-%m-%d %H:%M')}", "center"))
+        out.append(Text(f"有效期至：{clinic_time.local(slip.valid_until):%Y-%m-%d %H:%M}", "center"))
     if slip.qr_payload:
         out.append(Feed())
         out.append(Qr(slip.qr_payload))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from shared import clinic_time
 from shared.domain.entities import PrintRecord
 from shared.ids import new_id
 from shared.printing.kinds import record_document
@@ -36,7 +37,7 @@ def record_print(
 
     ``kind`` is a document kind (``drug_label`` …, ``shared.printing.kinds``) or a ``print.record``
     document name. Raises ``Rejected`` when the local rule refuses (no campus chosen, …)."""
-    at = now or dt.datetime.now().astimezone()
+    at = now or clinic_time.now()
     record_id = new_id()
     store.record(
         "print.record",

@@ -10,7 +10,6 @@ printer, and the apps say "saved to a file" rather than "printed".
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import tomllib
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from reportlab.lib.pagesizes import A4, A5
 from reportlab.lib.units import mm
 
+from shared import clinic_time
 from shared.printing.escpos import EscPos
 from shared.printing.kinds import KINDS, Content
 from shared.printing.pdf_common import render_pdf
@@ -123,7 +123,7 @@ def pdf_test_page(kind: str, title: str, paper: str) -> bytes:
         pen.text(
             12 * mm if w < 120 * mm else 40,
             h - 4.7 * size - 10,
-            f"单据类型：{kind}    {dt.datetime.now():%Y-%m-%d %H:%M}",
+            f"单据类型：{kind}    {clinic_time.now():%Y-%m-%d %H:%M}",
             size * 0.55,
         )
         canvas.rect(8, 8, w - 16, h - 16)
@@ -136,7 +136,7 @@ def escpos_test_page(title: str, paper: str) -> bytes:
     columns = 32 if paper.startswith("58") else 48
     out = EscPos().init().align("center").bold().size(2, 2).line("打印机测试页").size().bold(False)
     out.line(title).align("left").line("-" * columns).line("中文：门诊 處方 藥袋標籤").line("金额：￥25.60")
-    out.line(f"{dt.datetime.now():%Y-%m-%d %H:%M}").align("center").qr("clinic:test").feed(2).cut()
+    out.line(f"{clinic_time.now():%Y-%m-%d %H:%M}").align("center").qr("clinic:test").feed(2).cut()
     return out.build()
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
+from shared import clinic_time
 from shared.domain.masking import mask_name
 from shared.domain.queue_check_in import fixed_room_id as fixed_room_id  # the slip's room rule
 from shared.errors import SuiteError
@@ -91,7 +92,7 @@ def _detail_lines(slip: TicketSlip, lang: str) -> list[str]:
     lines = [tr("ticket.room", lang, room=slip.room) if slip.room else tr("ticket.room_called", lang)]
     if slip.patient_name:
         lines.append(tr("ticket.patient", lang, name=mask_name(slip.patient_name)))
-    lines.append(tr("ticket.time", lang, time=slip.issued_at.strftime("%Y-%m-%d %H:%M")))
+    lines.append(tr("ticket.time", lang, time=f"{clinic_time.local(slip.issued_at):%Y-%m-%d %H:%M}"))
     return lines
 
 

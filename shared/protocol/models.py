@@ -60,6 +60,9 @@ class UnlockResponse(WireModel):
 
 
 class LoginResponse(WireModel):
+    # read by PCs (and hubs) of any version: facts a later server adds are ignored, never refused
+    model_config = ConfigDict(extra="ignore")
+
     token: str
     expires_at: dt.datetime
     server_time: dt.datetime
@@ -68,6 +71,9 @@ class LoginResponse(WireModel):
     # the slot this device numbers tickets from at ``campus_id`` (asked for with ``desk_slot``; None:
     # not asked, or every desk slot of the campus is held by another device)
     desk_slot: int | None = None
+    # the hospital's IANA time zone (the central API's ``CLINIC_TIMEZONE``; a hub passes it on): the PC's
+    # local dates and times follow it (``shared.clinic_time``); None from servers that do not say
+    timezone: str | None = Field(default=None, max_length=64)
 
 
 class MutationEnvelope(WireModel):
@@ -244,6 +250,8 @@ class BootstrapEnd(WireModel):
 
 
 class ServerInfo(WireModel):
+    model_config = ConfigDict(extra="ignore")  # as ``LoginResponse``: a later server's facts are ignored
+
     status: Literal["ok"]
     version: str
     database: str
@@ -252,3 +260,5 @@ class ServerInfo(WireModel):
     # "hub" when a clinic hub answers (``hub`` says whether it reaches the central API)
     role: Literal["central", "hub"] = "central"
     hub: HubInfo | None = None
+    # the hospital's IANA time zone, as in ``LoginResponse.timezone`` (a hub: the central API's, as stored)
+    timezone: str | None = Field(default=None, max_length=64)

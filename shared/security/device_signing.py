@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from shared import clinic_time
 from shared.domain.clinical import key_registration_content
 from shared.domain.entities import SigningKey
 from shared.domain.mutations.base import Rejected
@@ -152,7 +153,7 @@ def change_pin(
 def signing_time(store: Any) -> dt.datetime:
     """The time to sign with: this PC's clock corrected by the offset it last measured against the
     server (the server checks a signature's time against its own clock, ``shared.domain.signatures``)."""
-    now = dt.datetime.now().astimezone()
+    now = clinic_time.now()
     try:
         offset = float(store.state("clock_offset") or 0.0)
     except (TypeError, ValueError):

@@ -28,6 +28,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 
+from shared import clinic_time
+from shared.clinic_time import CLINIC_TIMEZONE_STATE
 from shared.domain import pickup as pickup_rules
 from shared.domain.code_sets import SITE_SETTINGS_ID, chosen_code_set
 from shared.domain.entities import Diagnosis, Drug, Entity, Patient, SiteSettings, Staff
@@ -329,7 +331,11 @@ class LocalStore:
         except BaseException:
             conn.close()
             raise
-        return cls(db_path, app=app, conn=conn, clock=clock, key=secret)
+        store = cls(db_path, app=app, conn=conn, clock=clock, key=secret)
+        told = store.state(CLINIC_TIMEZONE_STATE)
+        if told:  # the hospital's zone a server told this PC before: the app's local times follow it
+            clinic_time.use_zone(told)
+        return store
 
     def close(self) -> None:
         if self._closed:
@@ -488,6 +494,20 @@ class LocalStore:
     def set_state(self, key: str, value: Any) -> None:
         self.write(lambda conn: _state_set(conn, key, value))
 
+    def clinic_zone(self) -> dt.tzinfo | None:
+        """The hospital's zone as a server last told this PC; None until one has (the PC's own then)."""
+        return clinic_time.zone_named(self.state(CLINIC_TIMEZONE_STATE))
+
+    def note_clinic_timezone(self, name: str | None) -> None:
+        """What a server said the hospital's zone is (login, ``/healthz``): kept for the next start and
+        used at once for the app's local dates and times. None (a server that does not say) or a zone
+        this PC does not know changes nothing."""
+        if not name or clinic_time.zone_named(name) is None:
+            return
+        if self.state(CLINIC_TIMEZONE_STATE) != name:
+            self.set_state(CLINIC_TIMEZONE_STATE, name)
+        clinic_time.use_zone(name)
+
     @property
     def device_id(self) -> str:
         return str(self.state("device_id"))
@@ -548,7 +568,7 @@ class LocalStore:
             device_id=device_id,
             campus_id=session.campus_id,
             now=now,
-            today=now.astimezone().date(),
+            today=clinic_time.day_of(now, self.clinic_zone()),
             base_version=base_version,
             lang=lang,
         )
@@ -1186,6 +1206,7 @@ class _Replayer:
     campus_id: str | None
     device_id: str
     shapes: dict[str, set[tuple[str, ...]]]
+    zone: dt.tzinfo | None  # the hospital's zone as this PC was told (None: its own): entries' ``today``
     staff_cache: dict[str, Staff] = field(default_factory=dict)
 
     @classmethod
@@ -1203,6 +1224,7 @@ class _Replayer:
             campus_id=session_value.get("campus_id") if session_value else None,
             device_id=str(_state_get(conn, "device_id")),
             shapes=shapes,
+            zone=clinic_time.zone_named(_state_get(conn, CLINIC_TIMEZONE_STATE)),
         )
 
     def tokens(self, kind: str, entity_id: str, data: str | None) -> set[str]:
@@ -1292,7 +1314,7 @@ class _Replayer:
             device_id=self.device_id,
             campus_id=self.campus_id,
             now=entry.occurred_at,
-            today=entry.occurred_at.astimezone().date(),
+            today=clinic_time.day_of(entry.occurred_at, self.zone),
             base_version=entry.base_version,
         )
         try:
@@ -1336,7 +1358,7 @@ class _Replayer:
             device_id=device_id,
             campus_id=campus_id,
             now=at,
-            today=at.astimezone().date(),
+            today=clinic_time.day_of(at, self.zone),
             base_version=base_version,
         )
         try:

@@ -292,6 +292,7 @@ class SyncEngine:
             self.store.mark_reset_needed("view_changed")
         self.store.set_state("scope_view", view)
         self.store.set_session(answer.staff, answer.campus_id)
+        self.store.note_clinic_timezone(answer.timezone)  # the hospital's zone, whatever this PC's is
         if self.desk_slot_request is not None:  # the server's word on this PC's ticket-number slot
             self.store.set_state(
                 DESK_SLOT_STATE,
@@ -678,6 +679,7 @@ class SyncEngine:
         sent = self.store.clock()
         info = self.transport.health(first=True)  # the list in order: back to the hub as soon as it answers
         self._note_server_time(info.server_time, sent, self.store.clock())
+        self.store.note_clinic_timezone(info.timezone)
         self._reached()
 
     def _prefer_earlier(self) -> None:

@@ -185,3 +185,24 @@ def test_hub_status_shows_the_link_the_backlog_and_the_pcs(clinic: Clinic) -> No
     )
     assert by_db.returncode == 0, by_db.stderr
     assert "1 waiting" in by_db.stdout and "triage-pc-3" in by_db.stdout
+
+
+def test_the_hub_tells_the_central_apis_time_zone_online_offline_and_after_a_restart(clinic: Clinic) -> None:
+    central_zone = httpx.get(f"{clinic.central.url}/healthz", timeout=5.0).json()["timezone"]
+    assert central_zone == "Asia/Shanghai"  # the module's central API: CLINIC_TIMEZONE's default
+    online = _login(clinic.hub.url, "nurse1", "Demo-2026")
+    assert online.status_code == 200 and online.json()["timezone"] == central_zone
+    assert clinic.hub.health()["timezone"] == central_zone
+    clinic.link.cut()
+    clinic.hub.wait_upstream(False)
+    offline = _login(clinic.hub.url, "nurse1", "Demo-2026")
+    assert offline.status_code == 200 and offline.json()["token"].startswith("hubt_")
+    assert offline.json()["timezone"] == central_zone and clinic.hub.health()["timezone"] == central_zone
+    # a hub restarted while the link is still down says what it stored
+    clinic.hub.stop()
+    again = HubProcess(
+        clinic.link.url, clinic.hub.db_path, clinic.folder / "hub-again.log", port=clinic.hub.port
+    ).start()
+    assert again.health()["hub"]["upstream"] is False  # type: ignore[index]
+    assert again.health()["timezone"] == central_zone
+    assert _login(again.url, "nurse1", "Demo-2026").json()["timezone"] == central_zone

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from PIL import Image
 from pypdf import PdfReader
 
+from shared import clinic_time
 from shared.domain.prescribing import DiagnosisFacts, PrescriptionDraft, edit_line
 from shared.printing.pdf_fonts import cjk_pdf_font
 from shared.printing.prescription import PrescriptionPrint, render_prescription
@@ -317,3 +318,22 @@ def test_five_long_lines_with_notes_stay_clear_of_the_footer(kind: str) -> None:
     assert len(lines_y) == 10
     assert min(lines_y) > footer_y + 14
     assert "、".join(allergies) in "".join(rows.values())  # allergies are never cut
+
+
+def test_a_prescription_prints_its_times_on_the_hospitals_clock_whatever_zone_they_come_in() -> None:
+    clinic_time.use_zone("Pacific/Kiritimati")  # the server said so; this process's own zone is not it
+    try:
+        at = dt.datetime(2026, 11, 22, 19, 17, tzinfo=dt.UTC)  # 09:17 on the 23rd in Kiritimati
+        doc = PrescriptionPrint(
+            hospital_name="兰州市第一人民医院",
+            draft=prescription("ordinary"),
+            fee_category="医保",
+            signature_fingerprint=fixed_fingerprint(),
+            signed_at=at - dt.timedelta(minutes=1),
+            printed_at=at,
+        )
+        text, _size = page_text(render_prescription(doc))
+    finally:
+        clinic_time.use_zone(None)
+    assert "李明华  2026-11-23 09:17" in text and "2026-11-23 09:16" in text
+    assert "2026-11-22 19:17" not in text and "2026-11-23 03:17" not in text  # neither UTC nor Shanghai

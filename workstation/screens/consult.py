@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shared import clinic_time
 from shared.domain.allergies import allergy_status, allergy_text
 from shared.domain.entities import ClinicalOrder, Diagnosis, EmrNote, ExamItem, NoteDiagnosis, NoteTemplate
 from shared.domain.masking import mask_id_number
@@ -392,11 +393,11 @@ class NoteEditor(QWidget):
         lang = self.state.lang
         if signed and note is not None and note.signed_at:
             self.save_state.setText(
-                t("note.signed_at", lang, at=note.signed_at.astimezone().strftime("%H:%M"))
+                t("note.signed_at", lang, at=clinic_time.local(note.signed_at).strftime("%H:%M"))
             )
         elif note is not None:
             self.save_state.setText(
-                t("note.saved_at", lang, at=note.saved_at.astimezone().strftime("%H:%M:%S"))
+                t("note.saved_at", lang, at=clinic_time.local(note.saved_at).strftime("%H:%M:%S"))
             )
         else:
             self.save_state.setText(t("note.new", lang))

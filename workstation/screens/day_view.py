@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shared import clinic_time
 from shared.domain.masking import mask_name
 from shared.domain.prescribing import age_text_zh
 from shared.gui import theme
@@ -396,7 +397,7 @@ class DayViewScreen(QWidget):
     def _last_time(self, row: TicketRow) -> str:
         if not row.ticket.events:
             return ""
-        return row.ticket.events[-1].when.astimezone().strftime("%H:%M")
+        return clinic_time.local(row.ticket.events[-1].when).strftime("%H:%M")
 
     def _is_next(self, row: TicketRow) -> bool:
         data = self.view_data
@@ -414,7 +415,7 @@ class DayViewScreen(QWidget):
         values: dict[str, object] = {
             "room": data.room_names.get(room_id or "", room_id or ""),
             "queue": row.queue.name,
-            "time": ticket.slot_time.astimezone().strftime("%H:%M") if ticket.slot_time else "",
+            "time": clinic_time.local(ticket.slot_time).strftime("%H:%M") if ticket.slot_time else "",
         }
         return t("day.passed", lang, label=ticket.label, reason=t(f"day.passed.{why}", lang, **values))
 

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shared import clinic_time
 from shared.domain.entities import Drug, OrderSet, Prescription
 from shared.domain.prescribing import (
     DrugFacts,
@@ -1024,4 +1025,4 @@ def _drugs_by_id(store: Any, ids: list[str]) -> dict[str, Drug]:
 
 
 def day_of(value: dt.datetime) -> dt.date:
-    return value.astimezone().date()
+    return clinic_time.local(value).date()

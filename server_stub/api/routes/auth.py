@@ -115,6 +115,7 @@ def login(
         server_time=now,
         staff=result.staff,
         campus_id=result.campus_id,
+        timezone=settings.timezone,
         desk_slot=slot,
     )
 

@@ -1,10 +1,11 @@
-"""Liveness: ``GET /healthz`` answers without authentication, with the feed head and the database kind."""
+"""Liveness: ``GET /healthz`` answers without authentication, with the feed head, the database kind and
+the hospital's time zone."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server_stub.api.deps import DbDep
+from server_stub.api.deps import DbDep, SettingsDep
 from server_stub.services import feed
 from server_stub.services.clock import utcnow
 from shared import __version__
@@ -14,7 +15,14 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=ServerInfo)
-def healthz(db: DbDep) -> ServerInfo:
+def healthz(db: DbDep, settings: SettingsDep) -> ServerInfo:
     with db.read() as conn:
         head = feed.head(conn)
-    return ServerInfo(status="ok", version=__version__, database=db.backend, head=head, server_time=utcnow())
+    return ServerInfo(
+        status="ok",
+        version=__version__,
+        database=db.backend,
+        head=head,
+        server_time=utcnow(),
+        timezone=settings.timezone,
+    )

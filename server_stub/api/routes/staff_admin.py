@@ -133,6 +133,7 @@ def setup(
         server_time=now,
         staff=result.staff,
         campus_id=result.campus_id,
+        timezone=settings.timezone,
     )
 
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shared import clinic_time
 from shared.gui import theme
 from shared.gui.admin.calls import call, error_text
 from shared.gui.admin.client import AdminClient, AuditQuery
@@ -37,11 +38,11 @@ def parse_local_time(text: str) -> dt.datetime | None:
     if not text:
         return None
     value = dt.datetime.fromisoformat(text.replace("/", "-"))
-    return value if value.tzinfo else value.astimezone()
+    return clinic_time.aware(value)
 
 
 def local_time(iso: str) -> str:
-    return dt.datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return clinic_time.local(dt.datetime.fromisoformat(iso)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def ask_save_file(parent: QWidget | None, title: str, suggested: str) -> Path | None:
@@ -221,7 +222,7 @@ class AuditPanel(QWidget):
         query = self._read_query()
         if query is None:
             return
-        suggested = f"audit-{dt.datetime.now():%Y%m%d-%H%M}.csv"
+        suggested = f"audit-{clinic_time.now():%Y%m%d-%H%M}.csv"
         target = type(self).ask_save_file(self, t("audit.export", self.lang), suggested)
         if target is None:
             return

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from PySide6.QtCore import QDateTime
+from PySide6.QtCore import QDate, QDateTime, QTime
 from PySide6.QtWidgets import QDateTimeEdit, QHBoxLayout, QRadioButton, QWidget
 
+from shared import clinic_time
 from shared.gui.admin.texts import t
 from shared.i18n import register
 
@@ -24,7 +25,7 @@ TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 def local_time(moment: dt.datetime | None) -> str:
     """``moment`` in this PC's time zone as the admin screens show it; empty for None."""
-    return moment.astimezone().strftime(TIME_FORMAT) if moment else ""
+    return clinic_time.local(moment).strftime(TIME_FORMAT) if moment else ""
 
 
 class EffectiveFrom(QWidget):
@@ -39,7 +40,10 @@ class EffectiveFrom(QWidget):
         self.effective = QDateTimeEdit()
         self.effective.setDisplayFormat("yyyy-MM-dd HH:mm")
         self.effective.setCalendarPopup(True)
-        self.effective.setDateTime(QDateTime.currentDateTime().addDays(1))
+        now = clinic_time.now()  # the editor shows the hospital's wall clock
+        self.effective.setDateTime(
+            QDateTime(QDate(now.year, now.month, now.day), QTime(now.hour, now.minute)).addDays(1)
+        )
         self.effective.setEnabled(False)
         self.at_time.toggled.connect(self.effective.setEnabled)
         row = QHBoxLayout(self)
@@ -53,7 +57,7 @@ class EffectiveFrom(QWidget):
         if self.immediately.isChecked():
             return None
         chosen: dt.datetime = self.effective.dateTime().toPython()  # type: ignore[assignment]
-        return chosen.astimezone()
+        return clinic_time.aware(chosen)
 
     def when_text(self, moment: dt.datetime | None) -> str:
         """ "from now" or "from <moment>", for the message after saving."""
