@@ -78,6 +78,7 @@ def pc_main(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
 
 
 def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
+    from shared import clinic_time
     from shared.domain.clinical import key_registration_content
     from shared.domain.entities import Patient, Prescription, QueueTicket, SigningKey
     from shared.errors import SuiteError
@@ -195,7 +196,7 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
         stop = threading.Event()
         engine = threading.Thread(target=pc.engine.run, args=(stop,), daemon=True)
         engine.start()
-        day = dt.datetime.now(dt.UTC).astimezone().date()
+        day = clinic_time.day_of(dt.datetime.now(dt.UTC), store.clinic_zone())  # the hospital's day
 
         def record(mutation: str, args: dict[str, Any]) -> bool:
             try:
@@ -406,6 +407,7 @@ def main() -> int:
 
     from server_stub.config import sqlite_url
     from server_stub.seed.demo import seed_demo
+    from shared import clinic_time
     from tests.support.hub import CutLink, HubProcess, enrol_hub
     from tests.support.server import ServerProcess
 
@@ -415,6 +417,7 @@ def main() -> int:
     seed_demo(sqlite_url(folder / "central.db"), patients=1000)
     central_db = folder / "central.db"
     central = ServerProcess(sqlite_url(central_db), folder / "central.log").start(timeout=120)
+    hospital_zone = clinic_time.zone_named(httpx.get(f"{central.url}/healthz", timeout=10).json()["timezone"])
     link = CutLink(central.port)
     hub = HubProcess(
         link.url,
@@ -596,7 +599,7 @@ def main() -> int:
                 relayed_at = time.perf_counter() - restored
             now = statuses()
             with contextlib.closing(sqlite3.connect(central_db)) as db:
-                day_text = dt.datetime.now(dt.UTC).astimezone().date().isoformat()
+                day_text = clinic_time.day_of(dt.datetime.now(dt.UTC), hospital_zone).isoformat()
                 tickets = dict(db.execute("SELECT id, status FROM queue_ticket WHERE day = ?", (day_text,)))
                 rxs = dict(db.execute("SELECT id, status FROM rx WHERE day = ?", (day_text,)))
             lagging = ""
@@ -686,7 +689,7 @@ def main() -> int:
                 recorded[mutation_id] = (name, status)
         with contextlib.closing(sqlite3.connect(central_db)) as db:
             log_rows = dict(db.execute("SELECT mutation_id, status FROM mutation_log"))
-            day_text = dt.datetime.now(dt.UTC).astimezone().date().isoformat()
+            day_text = clinic_time.day_of(dt.datetime.now(dt.UTC), hospital_zone).isoformat()
             double_tickets = db.execute(
                 "SELECT count(*) FROM (SELECT patient_id FROM queue_ticket WHERE day = ? AND voided = 0 "
                 "GROUP BY patient_id HAVING count(*) > 1)",

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from server_stub.seed.reference import diagnoses, drugs, exam_items, frequencies, routes
+from shared import clinic_time
 from shared.domain.clinical import (
     key_registration_content,
     next_rx_number,
@@ -133,7 +134,7 @@ def draft(
     written = written_at or now()
     return PrescriptionDraft(
         id=new_id(),
-        number=next_rx_number(existing, device_id, written.astimezone().date()),
+        number=next_rx_number(existing, device_id, clinic_time.day_of(written)),
         rx_type=rx_type,  # type: ignore[arg-type]
         patient=PatientFacts.from_patient(patient, weight_kg=weight_kg),
         prescriber=PrescriberFacts.from_staff(doctor),
