@@ -115,9 +115,9 @@ def _reviewed_on_the_lan(clinic: dict[str, Any], count: int) -> tuple[LanFeed, l
     sealed: EncryptedKey = clinic["key"]
     mine = next(k for k in pharm.find(SigningKey, staff_id=_staff(pharm)) if k.revoked_at is None)
     for rx_id in ids:
-        rx = pharm.get(Prescription, rx_id)
-        assert rx is not None and rx.status == "signed"
-        args = review_args(rx, reviewer_id=_staff(pharm), key=sealed, key_row=mine, pickup_code=PICKUP)
+        signed_rx = pharm.get(Prescription, rx_id)
+        assert signed_rx is not None and signed_rx.status == "signed"
+        args = review_args(signed_rx, reviewer_id=_staff(pharm), key=sealed, key_row=mine, pickup_code=PICKUP)
         hub.add(pharm, [pharm.record("rx.review", args)])
     return hub, ids
 
