@@ -94,9 +94,10 @@ def review(
     signature = unlocked.sign(canonical_bytes(content))
     code = ""
     if decision == "approve" and not payment_comes_first(store, rx) and pickup_codes_used(store, rx):
-        code, _state = issue_pickup_code(
-            rx.id, rx_status="approved", paid=True, payment_required=False, now=at
-        )
+        with store.pickup_digests():  # the digest here is thrown away: no slow hash for it
+            code, _state = issue_pickup_code(
+                rx.id, rx_status="approved", paid=True, payment_required=False, now=at
+            )
     args: dict[str, Any] = {
         "rx_id": rx.id,
         "decision": decision,
@@ -168,7 +169,8 @@ def record_payment(
         if confirmation.confirmed_at.tzinfo
         else clinic_time.local(confirmation.confirmed_at)
     )
-    code, _state = issue_pickup_code(rx.id, rx_status="approved", paid=True, now=at)
+    with store.pickup_digests():  # the digest here is thrown away: no slow hash for it
+        code, _state = issue_pickup_code(rx.id, rx_status="approved", paid=True, now=at)
     args = {
         "rx_id": rx.id,
         "payment_ref": confirmation.ref,
@@ -248,9 +250,10 @@ def verify_pickup(
 
 def reissue_pickup(store: Any, rx_id: str, reason: str, *, lang: str = "zh_CN") -> str:
     """A new pickup code for a locked, lost or expired one (``rx.pickup_reissue``); returns the code."""
-    code, _state = issue_pickup_code(
-        rx_id, rx_status="approved", paid=True, payment_required=False, now=dt.datetime.now(dt.UTC)
-    )
+    with store.pickup_digests():  # the digest here is thrown away: no slow hash for it
+        code, _state = issue_pickup_code(
+            rx_id, rx_status="approved", paid=True, payment_required=False, now=dt.datetime.now(dt.UTC)
+        )
     store.record("rx.pickup_reissue", {"rx_id": rx_id, "pickup_code": code, "reason": reason}, lang=lang)
     codes = dict(store.state(CODES_STATE, {}) or {})
     codes[rx_id] = code

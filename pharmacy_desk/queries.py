@@ -328,7 +328,8 @@ def refresh_rows(store: Any, ids: list[str]) -> list[RxRow]:
 
 
 def _by_pickup_code(store: Any, code: str, pharmacy_id: str | None = None) -> list[Prescription]:
-    """Prescriptions whose active code is ``code`` (one slow hash per active code: this pharmacy's only)."""
+    """Prescriptions whose active code is ``code`` (one slow hash per confirmed active code: this
+    pharmacy's only; a fast one per pending code)."""
     from shared.domain.pickup import digest_matches
 
     out = []
@@ -337,11 +338,16 @@ def _by_pickup_code(store: Any, code: str, pharmacy_id: str | None = None) -> li
         if pharmacy_id
         else store.all(E.PickupCodeState)
     )
-    for state in states:
-        if state.used_at is None and not state.locked and digest_matches(state.rx_id, code, state.digest):
-            rx = store.get(Prescription, state.rx_id)
-            if rx is not None:
-                out.append(rx)
+    with store.pickup_digests():  # pending codes carry this store's local digests
+        matched = [
+            s.rx_id
+            for s in states
+            if s.used_at is None and not s.locked and digest_matches(s.rx_id, code, s.digest)
+        ]
+    for rx_id in matched:
+        rx = store.get(Prescription, rx_id)
+        if rx is not None:
+            out.append(rx)
     return out
 
 

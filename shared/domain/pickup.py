@@ -26,6 +26,22 @@ reset). The patient shows the code typed or as the QR ``clinic:pickup:<rx id>:<c
 When: at approval (``rx.review``), or — at a pharmacy with ``Pharmacy.payment_required`` — once the
 prescription is paid (``rx.pay``, with the payment the desk's payment adapter confirmed); the PC draws
 the code with ``issue_pickup_code`` either way and the handler stores its digest.
+
+**Local digests in a PC's pending view.** A PC runs the handlers of its pending mutations (its own at
+record time and on every re-run, and a clinic hub's LAN list) against its local view, and each
+``rx.review`` / ``rx.pay`` / ``rx.pickup_reissue`` among them hashed its code with scrypt again: a
+pharmacy PC replaying a day's LAN list spent half its time there. Within ``local_digests`` (the store
+wraps its handler runs in it) ``code_digest`` makes a fast **keyed** digest instead: HMAC-SHA256 under a
+random key of that store (``local1:<key id>:<hex>``). That key is no secret held *for* the PCs as the
+rejected design above would need: each store makes its own, keeps it in its (encrypted) state table and
+never sends it, and it only hashes codes that already rest on that PC in plain text (the args of the
+outbox entries and LAN entries the pending view is built from), so a thief of the PC learns nothing the
+digests did not already give away with the args beside them. Once a mutation is confirmed its rows come
+from the central API with the scrypt digest, and the local ones are gone with the overlay. The central
+API never makes or believes a local digest: it re-runs every handler from the args, outside
+``local_digests``, and hashes with scrypt itself; and a local digest verifies only within
+``local_digests`` of the store whose key made it (a local digest in confirmed data, from another store,
+or with a key id nobody registered simply does not match). Digests stay scrypt everywhere else.
 """
 
 from __future__ import annotations
@@ -123,23 +139,74 @@ def digests_unseen() -> Iterator[None]:
         _UNSEEN.reset(token)
 
 
+LOCAL_PREFIX = "local1:"  # HMAC-SHA256 under a store's own key: "local1:<key id>:<hex>"
+_LOCAL_KEYS: dict[str, bytes] = {}  # key id -> key, of the stores opened in this process
+_LOCAL: contextvars.ContextVar[str | None] = contextvars.ContextVar("pickup_local_key", default=None)
+
+
+def new_local_key() -> tuple[str, bytes]:
+    """A fresh (key id, key) for a new store's local digests."""
+    return secrets.token_hex(8), secrets.token_bytes(32)
+
+
+def register_local_key(key_id: str, key: bytes) -> None:
+    """Make a store's key known to this process (``LocalStore.open``; several stores may be open)."""
+    if not key_id or ":" in key_id or len(key) < 16:
+        raise ValueError("a local digest key needs an id without ':' and at least 16 bytes")
+    _LOCAL_KEYS[key_id] = key
+
+
+@contextlib.contextmanager
+def local_digests(key_id: str) -> Iterator[None]:
+    """Within: ``code_digest`` makes the fast keyed digest under the key ``key_id`` names, and
+    ``digest_matches`` believes local digests of that key (only). Only for a PC building its pending
+    view (``shared.store``), never on the central API (see the module docstring)."""
+    if key_id not in _LOCAL_KEYS:
+        raise ValueError(f"no local digest key {key_id!r} is registered in this process")
+    token = _LOCAL.set(key_id)
+    try:
+        yield
+    finally:
+        _LOCAL.reset(token)
+
+
 def code_digest(prescription_id: str, code: str) -> str:
     """What is stored instead of the code: slow and salted with the prescription, so one digest cannot
-    serve two prescriptions and reversing it costs hours, not seconds (see the module docstring)."""
+    serve two prescriptions and reversing it costs hours, not seconds (see the module docstring); the
+    store's keyed digest within ``local_digests``."""
     if _UNSEEN.get():
         return UNSEEN_DIGEST
+    key_id = _LOCAL.get()
+    if key_id is not None:
+        return _local_digest(key_id, _LOCAL_KEYS[key_id], prescription_id, code)
     return _slow_digest(prescription_id, code)
+
+
+def _local_digest(key_id: str, key: bytes, prescription_id: str, code: str) -> str:
+    message = f"clinic-pickup\x1f{prescription_id}\x1f{code}".encode()
+    return f"{LOCAL_PREFIX}{key_id}:{hmac.new(key, message, hashlib.sha256).hexdigest()}"
+
+
+def _local_matches(prescription_id: str, code: str, digest: str) -> bool:
+    """A local digest matches only within ``local_digests`` of the key it names (so never on the
+    central API, never from another store, never with an unknown key id)."""
+    key_id, _, _ = digest[len(LOCAL_PREFIX) :].partition(":")
+    key = _LOCAL_KEYS.get(key_id)
+    if key is None or _LOCAL.get() != key_id:
+        return False
+    return hmac.compare_digest(_local_digest(key_id, key, prescription_id, code), digest)
 
 
 @functools.lru_cache(maxsize=4096)
 def _slow_digest(prescription_id: str, code: str) -> str:
     """``code_digest`` itself.
 
-    Remembered per process for the pairs already hashed: a PC runs the same ``rx.review`` and
-    ``rx.dispense`` again and again (its own pending ones rebased on every pulled page, a clinic hub's
-    LAN list replayed), and each run hashed the same code again (30 ms quiet, 0.3 s on a busy PC). A
-    guess at a code is a new pair, so it still pays the full hash; the codes kept here are the ones the
-    mutations in this process's outbox or LAN list already carry in plain text."""
+    Remembered per process for the pairs already hashed: the central API hashes a pushed code ahead
+    of its handler (``server_stub.services.push.hash_codes_ahead``) and the handler hashes it again, and
+    a PC checks a code against a confirmed (scrypt) digest on every re-run of its pending
+    ``rx.dispense`` (30 ms quiet, 0.3 s on a busy PC; a PC's pending view makes local digests, see
+    ``local_digests``). A guess at a code is a new pair, so it still pays the full hash; the codes kept
+    here are the ones the mutations in this process already carry in plain text."""
     salt = f"clinic-pickup\x1f{prescription_id}".encode()
     derived = hashlib.scrypt(code.encode(), salt=salt, **_SCRYPT)  # type: ignore[arg-type]
     return DIGEST_PREFIX + derived.hex()
@@ -147,9 +214,12 @@ def _slow_digest(prescription_id: str, code: str) -> str:
 
 def digest_matches(prescription_id: str, code: str, digest: str) -> bool:
     """Whether ``code`` is the one ``digest`` was made from (constant-time compare; old SHA-256 digests
-    of codes issued before the slow hash still match until those codes expire)."""
+    of codes issued before the slow hash still match until those codes expire; a local digest only
+    within ``local_digests`` of its key)."""
     if digest.startswith(DIGEST_PREFIX):
         return hmac.compare_digest(_slow_digest(prescription_id, code), digest)
+    if digest.startswith(LOCAL_PREFIX):
+        return _local_matches(prescription_id, code, digest)
     legacy = hashlib.sha256(f"pickup\x1f{prescription_id}\x1f{code}".encode()).hexdigest()
     return hmac.compare_digest(legacy, digest)
 

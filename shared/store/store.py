@@ -244,11 +244,14 @@ class LocalStore:
         conn: sqlite3.Connection,
         clock: Callable[[], dt.datetime],
         key: bytes | None = None,
+        pickup_key_id: str | None = None,
     ) -> None:
         self.path = path
         self.app = app
         self.clock = clock
         self._key = key
+        # the key id of this store's local pickup-code digests (``pickup_digests``), registered by ``open``
+        self.pickup_key_id = pickup_key_id
         self._writer = _Writer(conn, app)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -314,6 +317,12 @@ class LocalStore:
                 log.info("backed up %s to %s before migrating from schema %s", db_path, backup, version)
             schema.migrate(conn, version)
             conn.execute("BEGIN IMMEDIATE")
+            key_id, pickup_key = pickup_rules.new_local_key()
+            conn.execute(
+                "INSERT OR IGNORE INTO sync_state (key, value) VALUES (?, ?)",
+                (PICKUP_KEY_STATE, json.dumps({"id": key_id, "key": pickup_key.hex()})),
+            )
+            pickup_key_id = _pickup_key_id(conn)
             if 0 < version < 4:  # the overlay has no read records yet: replay it once to make them
                 rebuild_overlay(conn)
             else:  # re-runs held when the app stopped mid-burst: the view is shown whole from the start
@@ -331,7 +340,7 @@ class LocalStore:
         except BaseException:
             conn.close()
             raise
-        store = cls(db_path, app=app, conn=conn, clock=clock, key=secret)
+        store = cls(db_path, app=app, conn=conn, clock=clock, key=secret, pickup_key_id=pickup_key_id)
         told = store.state(CLINIC_TIMEZONE_STATE)
         if told:  # the hospital's zone a server told this PC before: the app's local times follow it
             clinic_time.use_zone(told)
@@ -519,6 +528,12 @@ class LocalStore:
     def seq_offset(self) -> int:
         return int(self.state("seq_offset", 0))
 
+    def pickup_digests(self) -> contextlib.AbstractContextManager[None]:
+        """Within: pickup-code digests are this store's fast local ones and those verify
+        (``shared.domain.pickup.local_digests``). The store wraps its own handler runs in it; a check of
+        a code against the local view outside them (the pharmacy desk's lookup by code) needs it too."""
+        return _pickup_digests(self.pickup_key_id)
+
     def session(self) -> Session | None:
         value = self.state("session")
         if not value:
@@ -576,7 +591,8 @@ class LocalStore:
         def job(conn: sqlite3.Connection) -> OutboxEntry:
             reads: dict[str, str] = {}
             view = LocalView(conn, reads=reads)
-            effect = spec.handler(view, parsed, ctx)
+            with self.pickup_digests():
+                effect = spec.handler(view, parsed, ctx)
             client_seq = int(
                 conn.execute("SELECT coalesce(max(client_seq), 0) + 1 FROM outbox").fetchone()[0]
             )
@@ -1078,6 +1094,25 @@ def _state_set(conn: sqlite3.Connection, key: str, value: Any) -> None:
     )
 
 
+# The key of this store's local pickup-code digests, {"id", "key" (hex)}: made when the store is made (or
+# first opened by a version that knows it), kept in the (encrypted) file, never sent and never logged.
+PICKUP_KEY_STATE = "pickup_local_key"
+
+
+def _pickup_key_id(conn: sqlite3.Connection) -> str | None:
+    """The id of the store's local digest key, registered in this process (None for a file without one:
+    its pending view keeps the slow digests)."""
+    value = _state_get(conn, PICKUP_KEY_STATE)
+    if not value:
+        return None
+    pickup_rules.register_local_key(str(value["id"]), bytes.fromhex(value["key"]))
+    return str(value["id"])
+
+
+def _pickup_digests(key_id: str | None) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext() if key_id is None else pickup_rules.local_digests(key_id)
+
+
 _UPSERT = (
     "INSERT INTO entity (kind, id, version, seq, epoch, data, k1, k2, k3, k4, k5, k6, k7, k8) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -1207,6 +1242,7 @@ class _Replayer:
     device_id: str
     shapes: dict[str, set[tuple[str, ...]]]
     zone: dt.tzinfo | None  # the hospital's zone as this PC was told (None: its own): entries' ``today``
+    pickup_key_id: str | None = None
     staff_cache: dict[str, Staff] = field(default_factory=dict)
 
     @classmethod
@@ -1225,7 +1261,12 @@ class _Replayer:
             device_id=str(_state_get(conn, "device_id")),
             shapes=shapes,
             zone=clinic_time.zone_named(_state_get(conn, CLINIC_TIMEZONE_STATE)),
+            pickup_key_id=_pickup_key_id(conn),
         )
+
+    def pickup_digests(self) -> contextlib.AbstractContextManager[None]:
+        """The store's local pickup-code digests for a handler run (``LocalStore.pickup_digests``)."""
+        return _pickup_digests(self.pickup_key_id)
 
     def tokens(self, kind: str, entity_id: str, data: str | None) -> set[str]:
         return row_tokens(
@@ -1279,7 +1320,7 @@ class _Replayer:
             # this PC's own writes are shown as it made them (no masking), like its other pending ones
             restricted = frozenset() if own else self.restricted
             unseen = not own and {"pickup_code", "rx"} <= self.restricted
-            with pickup_rules.digests_unseen() if unseen else contextlib.nullcontext():
+            with self.pickup_digests(), pickup_rules.digests_unseen() if unseen else contextlib.nullcontext():
                 writes = self._lan_effect(
                     view,
                     name,
@@ -1318,7 +1359,8 @@ class _Replayer:
             base_version=entry.base_version,
         )
         try:
-            effect = spec.handler(view, spec.args.model_validate(entry.args), ctx)
+            with self.pickup_digests():
+                effect = spec.handler(view, spec.args.model_validate(entry.args), ctx)
         except (Rejected, ValidationError) as refusal:
             log.info("pending %s #%s does not pass the local rules: %s", entry.name, position, refusal)
             return entry.mutation_id, None, frozenset()

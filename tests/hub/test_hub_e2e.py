@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from shared.domain import pickup
 from shared.domain.clinical import key_registration_content
 from shared.domain.entities import (
     ENTITY_BY_KIND,
@@ -25,11 +26,12 @@ from shared.domain.entities import (
     Entity,
     Patient,
     Pharmacy,
+    PickupCodeState,
     Prescription,
     QueueTicket,
     StockBatch,
 )
-from shared.domain.pharmacy import review_signed_content
+from shared.domain.pharmacy import pickup_state_id, review_signed_content
 from shared.domain.signatures import rx_signature
 from shared.ids import new_id
 from shared.security.signing import EncryptedKey, canonical_bytes, generate_keypair, sign
@@ -598,3 +600,65 @@ def test_the_authors_pc_sees_others_work_on_its_own_pending_rows(pcs: Pcs) -> No
         return rx is not None and rx.status == "approved"
 
     assert until(approved_at_the_author, timeout=10.0, what="the author sees the approval")
+
+
+# -- 7. a pickup code issued by a pending review, checked at another pharmacy PC ----------------------
+def test_a_pending_reviews_code_checks_at_the_other_pharmacy_pc_through_the_hub_and_after_its_restart(
+    pcs: Pcs,
+) -> None:
+    clinic = pcs.clinic
+    doctor = pcs.add("doctor", "doctor1")
+    ph1 = pcs.add("ph1", "pharmacist1")
+    ph2 = pcs.add("ph2", "pharmacist3")
+    register_doctor_key(doctor)
+    register_pharmacist_key(ph1)
+    until(pcs.converged, what="keys registered online")
+    pcs.sync_all()
+    clinic.link.cut()
+    clinic.hub.wait_upstream(False)
+    rx_ids = [prescribe(doctor, patient) for patient in patients(doctor.store, 2)]
+    doctor.sync()
+    for rx_id in rx_ids:
+        seen(ph1, Prescription, rx_id, lambda r: r.status == "signed")
+        review(ph1, rx_id)
+    ph1.sync()
+    first, second = rx_ids
+    for rx_id in rx_ids:  # ph2 replayed ph1's pending review with its own store's fast digest
+        seen(ph2, Prescription, rx_id, lambda r: r.status == "approved")
+        code = ph2.store.get(PickupCodeState, pickup_state_id(rx_id))
+        assert code is not None and code.digest.startswith(f"{pickup.LOCAL_PREFIX}{ph2.store.pickup_key_id}:")
+
+    def verify(pc: ClientPC, rx_id: str, code: str) -> dict[str, Any]:
+        return pc.store.record("rx.pickup_verify", {"rx_id": rx_id, "code": code}).local_result or {}
+
+    assert verify(ph2, first, "111112")["reason"] == "wrong"
+    d1 = dispense(ph2, first)
+    given = ph2.store.get(Dispense, d1)
+    assert given is not None and given.pickup_verified is True
+
+    # ph2 restarted (its store reopened): the same key, so the pending digests still check
+    path = ph2.store.path
+    ph2.close()
+    servers: Any = [clinic.hub.url, clinic.central.url]  # make_client takes the list as ApiTransport does
+    ph2 = pcs.pcs["ph2"] = make_client(path, servers, None, reshare_seconds=0.5, probe_interval=0.5)
+    assert verify(ph2, second, "111112")["reason"] == "wrong"
+    d2 = dispense(ph2, second)
+    given = ph2.store.get(Dispense, d2)
+    assert given is not None and given.pickup_verified is True
+    assert central_count(clinic, "rx", "id", rx_ids) == 0, "nothing reached the central API"
+
+    clinic.link.restore()
+    until(lambda: drained(clinic.hub), what="relay drained")
+    until(pcs.converged, what="every PC converged")
+    # confirmed: the central API hashed the codes itself (scrypt) and believed the dispenses
+    states = [pickup_state_id(rx_id) for rx_id in rx_ids]
+    with central_db(clinic) as conn:
+        marks = ",".join("?" * len(states))
+        digests = [
+            d for (d,) in conn.execute(f"SELECT digest FROM pickup_code WHERE id IN ({marks})", states)
+        ]
+    assert len(digests) == 2 and all(d.startswith(pickup.DIGEST_PREFIX) for d in digests)
+    same_as_central(ph2, clinic, {"pickup_code": states, "dispense": [d1, d2]})
+    for dispense_id in (d1, d2):
+        confirmed = ph2.store.get(Dispense, dispense_id)
+        assert confirmed is not None and confirmed.pickup_verified is True

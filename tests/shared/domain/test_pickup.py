@@ -121,3 +121,82 @@ def test_a_digest_nobody_reads_is_not_hashed_and_a_real_one_is_hashed_once() -> 
     assert code_digest("rx-9", "246810") == real
     before = pickup._slow_digest.cache_info().hits
     assert code_digest("rx-9", "246810") == real and pickup._slow_digest.cache_info().hits == before + 1
+
+
+# -- local digests (a PC's pending view) ------------------------------------------------------------
+def _store_key() -> str:
+    from shared.domain import pickup
+
+    key_id, key = pickup.new_local_key()
+    pickup.register_local_key(key_id, key)
+    return key_id
+
+
+def test_a_local_digest_matches_its_code_only_under_its_own_stores_key() -> None:
+    from shared.domain import pickup
+
+    mine, other = _store_key(), _store_key()
+    with pickup.local_digests(mine):
+        local = code_digest("rx-9", "246810")
+        assert local.startswith(f"{pickup.LOCAL_PREFIX}{mine}:") and len(local) <= 128
+        assert pickup.digest_matches("rx-9", "246810", local)
+        assert not pickup.digest_matches("rx-9", "135790", local), "a wrong code"
+        assert not pickup.digest_matches("rx-8", "246810", local), "another prescription"
+        # a confirmed (scrypt) digest is still checked for real
+        assert pickup.digest_matches("rx-9", "246810", pickup._slow_digest("rx-9", "246810"))
+    with pickup.local_digests(other):
+        theirs = code_digest("rx-9", "246810")
+        assert theirs != local and theirs.startswith(f"{pickup.LOCAL_PREFIX}{other}:")
+        assert not pickup.digest_matches("rx-9", "246810", local), "another store's digest"
+        relabelled = local.replace(mine, other)
+        assert not pickup.digest_matches("rx-9", "246810", relabelled), "another store's key"
+        unknown = local.replace(mine, "0123456789abcdef")
+        assert not pickup.digest_matches("rx-9", "246810", unknown), "a key id nobody registered"
+        assert not pickup.digest_matches("rx-9", "246810", f"{pickup.LOCAL_PREFIX}garbage")
+    with pytest.raises(ValueError), pickup.local_digests("0123456789abcdef"):
+        pass
+
+
+def test_a_local_digest_never_verifies_outside_a_pcs_pending_view() -> None:
+    from shared.domain import pickup
+
+    key_id = _store_key()
+    with pickup.local_digests(key_id):
+        local = code_digest("rx-9", "246810")
+    # the central API checks outside ``local_digests`` (with the key registered in this very process)
+    assert not pickup.digest_matches("rx-9", "246810", local)
+    code_state = pickup.PickupCode("rx-9", local, NOW, NOW + pickup.CODE_LIFETIME)
+    refused = verify_pickup_code(code_state, "246810", now=NOW)
+    assert not refused.ok and refused.reason == "wrong"
+    assert find_by_code([code_state], "246810") == []
+    # and outside it the digest is scrypt again
+    assert code_digest("rx-9", "246810").startswith(pickup.DIGEST_PREFIX)
+
+
+def test_a_local_digest_is_made_without_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from shared.domain import pickup
+
+    calls: list[bytes] = []
+    real = hashlib.scrypt
+
+    def counting(password: bytes, **kw: object) -> bytes:
+        calls.append(password)
+        return real(password, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hashlib, "scrypt", counting)
+    key_id = _store_key()
+    with pickup.local_digests(key_id):
+        code, state = issue_pickup_code("rx-local-1", rx_status="approved", paid=True, now=NOW)
+        assert verify_pickup_code(state, code, now=NOW).ok
+    assert calls == []
+    code_digest("rx-local-1", "246810")
+    assert calls == [b"246810"], "outside, scrypt as before"
+
+
+def test_the_unseen_blank_still_wins_inside_a_pending_view() -> None:
+    from shared.domain import pickup
+
+    with pickup.local_digests(_store_key()), pickup.digests_unseen():
+        assert code_digest("rx-9", "246810") == pickup.UNSEEN_DIGEST
