@@ -617,6 +617,7 @@ class HubStore:
                 stored += 1
             gone = [username for username, (remembered, _) in held.items() if remembered < asked_at]
             self.conn.executemany("DELETE FROM verifiers WHERE username = ?", [(u,) for u in gone])
+            self.set_meta("verifiers_asked_at", _iso(asked_at))
             self.set_meta("verifiers_fetched_at", _iso(fetched_at))
             self.set_meta("verifiers_listed", str(len(listed)))
             return stored, len(gone)
