@@ -600,7 +600,10 @@ class HubStore:
                     continue
                 if staff is None or staff.get("id") != entry.staff_id:
                     staff = {"id": entry.staff_id, "username": entry.username}
-                when = max(entry.last_login_at, remembered) if remembered else entry.last_login_at
+                # the central API's clock, never later than the hub's own ``asked_at``: a clock ahead
+                # of the hub's must not make a row look newer than the next list
+                when = min(entry.last_login_at, asked_at)
+                when = max(when, remembered) if remembered else when
                 self.conn.execute(
                     "INSERT INTO verifiers (username, password_hash, staff, campus_id, remembered_at)"
                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (username) DO UPDATE SET"

@@ -53,16 +53,14 @@ class VerifierFetcher:
                 f"{API_PREFIX}/hub/verifiers", params={"days": self.days}, headers=self.upstream.hub_auth
             )
         except httpx.HTTPError as error:
-            self.problem = f"{type(error).__name__}: {error}"
-            return False
+            return self._failed(f"{type(error).__name__}: {error}")
         if answer.status_code != 200:
-            self.problem = f"central API answered {answer.status_code}: {answer.text[:200]}"
-            return False  # a 401 (revoked) is the replica's to notice: it says so for the whole hub
+            # a 401 (revoked) is the replica's to notice: it says so for the whole hub
+            return self._failed(f"central API answered {answer.status_code}: {answer.text[:200]}")
         try:
             listed = HubVerifiers.model_validate_json(answer.content)
         except ValueError as error:
-            self.problem = f"unreadable verifier list: {error}"
-            return False
+            return self._failed(f"unreadable verifier list: {error}")
         entries = [
             CentralVerifier(
                 username=normalize_username(v.username),
@@ -86,3 +84,9 @@ class VerifierFetcher:
             "verifiers from the central API: %d listed, %d stored, %d dropped", len(entries), stored, dropped
         )
         return True
+
+    def _failed(self, problem: str) -> bool:
+        if problem != self.problem:
+            log.warning("could not fetch the login verifiers (the hub keeps those it holds): %s", problem)
+        self.problem = problem
+        return False

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from server_stub.hub.store import CentralVerifier, HubStore
 from tests.hub.conftest import Clinic, hub_before
 from tests.support.api import DEMO_PASSWORD, ApiUser
 from tests.support.hub import HubProcess, enrol_hub, until
@@ -205,3 +206,40 @@ def test_after_a_password_change_at_the_central_api_the_old_password_fails_at_th
     assert old.status_code == 401 and old.json()["code"] == "login_failed"
     new = _login(quick.hub.url, username, "Clinic-new-42")
     assert new.status_code == 200, new.text
+
+
+def test_the_central_list_replaces_hashes_keeps_locks_and_newer_logins_and_drops_the_unlisted(
+    tmp_path: Path,
+) -> None:
+    store = HubStore(tmp_path / "hub.db")
+    try:
+        for name in ("ann", "bob", "cat", "dan"):
+            store.remember(
+                username=name, password_hash=f"hub-{name}", staff={"id": f"s-{name}"}, campus_id="M"
+            )
+        until_then = store.note_failure("bob", threshold=1, lockout=dt.timedelta(minutes=15))
+        assert until_then is not None
+        asked_at = _now()
+        store.remember(username="dan", password_hash="hub-dan-new", staff={"id": "s-dan"}, campus_id="M")
+        earlier = asked_at - dt.timedelta(hours=1)
+        listed = [
+            CentralVerifier("ann", "s-ann", "central-ann", earlier),
+            CentralVerifier("bob", "s-bob", "central-bob", earlier),
+            CentralVerifier("dan", "s-dan", "central-dan", earlier),
+            CentralVerifier("eve", "s-eve", "central-eve", asked_at + dt.timedelta(minutes=5)),
+        ]
+        stored, dropped = store.take_central_verifiers(
+            listed, campus_id="M", asked_at=asked_at, fetched_at=_now()
+        )
+        assert (stored, dropped) == (3, 1)
+        ann, bob, cat, dan, eve = (store.verifier(n) for n in ("ann", "bob", "cat", "dan", "eve"))
+        assert ann is not None and ann.password_hash == "central-ann" and ann.remembered_at < asked_at
+        assert ann.remembered_at > earlier  # the hub's own login through it was newer: its time stays
+        assert bob is not None and bob.password_hash == "central-bob" and bob.locked_until == until_then
+        assert cat is None  # not listed any more: forgotten
+        assert dan is not None and dan.password_hash == "hub-dan-new"  # remembered while the list was asked
+        assert eve is not None and eve.staff == {"id": "s-eve", "username": "eve"}
+        assert eve.remembered_at == asked_at  # a central clock ahead of the hub's is not believed
+        assert store.verifier_count() == 4 and store.meta("verifiers_listed") == "4"
+    finally:
+        store.close()
