@@ -4,8 +4,8 @@ offline login, and the offline verifiers that make such a login possible.
 Rules (the same as a PC's offline unlock): a verifier exists only for staff who logged in online lately,
 through this hub (``remember_online_login``) or anywhere else (the central API's list for the hub's
 campus, ``hub.verifiers``), and only for ``verifier_days`` after that login; 5 wrong passwords lock the
-account here for 15 minutes; the replica's staff record decides whether the account is still active and assigned to the
-campus asked for. A hub token is random, only its SHA-256 is stored, and it ends at its expiry or after
+account here for 15 minutes; the replica's staff record decides whether the account is still active and
+assigned to the campus asked for. A hub token is random, only its SHA-256 is stored, and it ends at its expiry or after
 ``idle`` without a request. Event loop only; hashing runs on worker threads, storage on the db thread."""
 
 from __future__ import annotations

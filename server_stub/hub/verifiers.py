@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class VerifierFetcher:
+    """Keeps the hub's verifiers following the central API's list (see the module docstring)."""
+
     def __init__(self, db: HubDb, upstream: Upstream, *, days: float, every: float = 300.0) -> None:
         self.db = db
         self.upstream = upstream
@@ -40,7 +42,10 @@ class VerifierFetcher:
         while True:
             up = self.upstream.up and not self.upstream.revoked
             if up and (not was_up or loop.time() >= due):
-                await self.fetch()
+                try:
+                    await self.fetch()
+                except Exception as error:  # noqa: BLE001 - a busy disk must not end the fetcher
+                    self._failed(f"{type(error).__name__}: {error}")
                 due = loop.time() + (self.every if self.problem is None else min(self.every, 30.0))
             was_up = up
             await asyncio.sleep(0.5)
