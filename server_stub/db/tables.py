@@ -124,6 +124,9 @@ staff_credential = Table(
     Column("failed_count", Integer, nullable=False, default=0),
     Column("locked_until", UTCDateTime(), nullable=True),
     Column("changed_at", UTCDateTime(), nullable=False),
+    # the last successful online login (``auth.login``): a clinic hub of the staff member's campus
+    # holds this hash for offline logins while it is recent (``services.hub_verifiers``)
+    Column("last_login_at", UTCDateTime(), nullable=True),
 )
 
 # The one-time setup code of an account with no password yet (new, or after a reset): only its slow

@@ -37,6 +37,7 @@ from server_stub.hub.replica import Replica
 from server_stub.hub.sessions import HUB_TOKEN_PREFIX, LoginPolicy, NoOfflineLogin, Sessions
 from server_stub.hub.store import HubDb, HubStore, SequenceProblem, Session
 from server_stub.hub.upstream import Upstream
+from server_stub.hub.verifiers import VerifierFetcher
 from server_stub.services.feed_views import restrict, restricted_kinds
 from shared import __version__
 from shared.domain.mutations import REGISTRY
@@ -92,6 +93,8 @@ class HubConfig:
     verify: bool | str = True
     # settled LAN entries are served this long after settlement, then pruned (``HubInfo.lan_floor``)
     lan_keep_minutes: float = 60.0
+    # the central API's verifiers of the campus's staff are fetched this often while the link is up
+    verifier_refresh_seconds: float = 300.0
 
     @property
     def hub_id(self) -> str:
@@ -125,6 +128,9 @@ class Hub:
         )
         self.replica = Replica(self.db, self.upstream, self.wakeup, on_change=self.sessions.replica_changed)
         self.relay = Relay(self.db, self.upstream, self.board)
+        self.verifiers = VerifierFetcher(
+            self.db, self.upstream, days=config.verifier_days, every=config.verifier_refresh_seconds
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     def info(self) -> HubInfo:
@@ -160,6 +166,7 @@ class Hub:
             loop.create_task(self._identify()),
             loop.create_task(self.replica.run()),
             loop.create_task(self.relay.run()),
+            loop.create_task(self.verifiers.run()),
             loop.create_task(self._flush()),
             loop.create_task(self._prune()),
         ]
@@ -226,6 +233,7 @@ class Hub:
             "central_timezone": up.timezone or "",
             "relay_problem": self.relay.problem or "",
             "replica_problem": self.replica.problem or "",
+            "verifiers_problem": self.verifiers.problem or "",
             "hub_id": self.config.hub_id,
             "status_at": dt.datetime.now(dt.UTC).isoformat(),
         }

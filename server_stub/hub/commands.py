@@ -36,7 +36,14 @@ def _hub_args(parser: argparse.ArgumentParser) -> None:
         "--verifier-days",
         type=float,
         default=14.0,
-        help="offline logins at the hub only for staff who logged in online through it within this many days",
+        help="offline logins at the hub for staff who logged in online (anywhere) within this many days"
+        " (the central API ships at most 30 days)",
+    )
+    parser.add_argument(
+        "--verifier-refresh-seconds",
+        type=float,
+        default=300.0,
+        help="how often the hub fetches its campus's login verifiers from the central API while the link is up",
     )
     parser.add_argument(
         "--idle-minutes", type=float, default=30.0, help="a hub-issued login ends after this idle time"
@@ -115,6 +122,7 @@ def _hub(args: argparse.Namespace) -> int:
         idle_minutes=args.idle_minutes,
         verify=args.ca_file or True,
         lan_keep_minutes=args.lan_keep_minutes,
+        verifier_refresh_seconds=args.verifier_refresh_seconds,
     )
     scheme = "https" if cert else "http"
     log.info(

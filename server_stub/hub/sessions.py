@@ -1,10 +1,11 @@
 """Who may use the hub: central tokens it saw issued (kept by hash), tokens it issues itself at an
 offline login, and the offline verifiers that make such a login possible.
 
-Rules (the same as a PC's offline unlock): a verifier exists only for staff who logged in online through
-this hub, and only for ``verifier_days`` after that login; 5 wrong passwords lock the account here for
-15 minutes; the replica's staff record decides whether the account is still active and assigned to the
-campus asked for. A hub token is random, only its SHA-256 is stored, and it ends at its expiry or after
+Rules (the same as a PC's offline unlock): a verifier exists only for staff who logged in online lately,
+through this hub (``remember_online_login``) or anywhere else (the central API's list for the hub's
+campus, ``hub.verifiers``), and only for ``verifier_days`` after that login; 5 wrong passwords lock the
+account here for 15 minutes; the replica's staff record decides whether the account is still active and
+assigned to the campus asked for. A hub token is random, only its SHA-256 is stored, and it ends at its expiry or after
 ``idle`` without a request. Event loop only; hashing runs on worker threads, storage on the db thread."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import ValidationError
 
 from server_stub.hub.store import HubDb, HubStore, Session
 from shared.domain.entities import Staff, works_at
@@ -214,7 +216,10 @@ class Sessions:
         replica_staff: dict[str, Any] | None = await self.db.run(
             HubStore.replica_entity, "staff", str(row.staff["id"])
         )
-        staff = Staff.model_validate(replica_staff or row.staff)
+        try:  # a verifier from the central API's list names only the staff id: the replica has the rest
+            staff = Staff.model_validate(replica_staff or row.staff)
+        except ValidationError as error:
+            raise NoOfflineLogin(tr("hub.no_offline_login", lang)) from error
         if not staff.active:
             raise AuthFailed(tr("auth.inactive", lang), code="account_inactive")
         campus = request.campus_id or row.campus_id or staff.campus_id

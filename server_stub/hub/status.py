@@ -21,6 +21,7 @@ def read_status(store: HubStore) -> dict[str, Any]:
     facts["backlog"] = count
     facts["backlog_oldest"] = oldest.isoformat() if oldest else ""
     facts["held"] = int(conn.execute("SELECT COUNT(*) FROM lan_log").fetchone()[0])
+    facts["verifiers"] = store.verifier_count()
     facts["pcs"] = [
         {"device_id": r[0], "staff_id": r[1], "staff_name": r[2], "last_seen": r[3]}
         for r in conn.execute(
@@ -79,7 +80,15 @@ def render(facts: dict[str, Any]) -> str:
             else ""
         ),
     ]
-    for key, label in (("relay_problem", "relay problem"), ("replica_problem", "replica problem")):
+    lines.append(
+        f"verifiers:     {facts.get('verifiers', 0)} held for offline logins; from the central API:"
+        f" {_age(str(facts.get('verifiers_fetched_at') or ''), now)}"
+    )
+    for key, label in (
+        ("relay_problem", "relay problem"),
+        ("replica_problem", "replica problem"),
+        ("verifiers_problem", "verifiers problem"),
+    ):
         if facts.get(key):
             lines.append(f"{label + ':':<15}{facts[key]}")
     head = facts.get("central_head") or "?"

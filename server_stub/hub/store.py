@@ -154,6 +154,16 @@ class VerifierRow:
     locked_until: dt.datetime | None
 
 
+@dataclass(frozen=True)
+class CentralVerifier:
+    """One entry of the central API's verifier list, the username normalized as the hub keys it."""
+
+    username: str
+    staff_id: str
+    password_hash: str
+    last_login_at: dt.datetime
+
+
 class SequenceProblem(Exception):
     """A push does not continue what the hub holds for that client (``code`` as the central API says)."""
 
@@ -563,6 +573,60 @@ class HubStore:
     def forget_verifier(self, username: str) -> None:
         with self.transaction():
             self.conn.execute("DELETE FROM verifiers WHERE username = ?", (username,))
+
+    def take_central_verifiers(
+        self,
+        listed: Sequence[CentralVerifier],
+        *,
+        campus_id: str,
+        asked_at: dt.datetime,
+        fetched_at: dt.datetime,
+    ) -> tuple[int, int]:
+        """The central API's whole list of verifiers this hub may hold (``GET /hub/verifiers``), asked at
+        ``asked_at``: each listed account takes the central hash and the newer of the two login times
+        (failure counts and locks stay); an account not listed is forgotten (password changed, account
+        closed, moved, window passed). A row remembered at or after ``asked_at`` (an online login
+        through the hub while the list was on its way) is newer than the list and stays as it is.
+        Returns (stored, dropped)."""
+        with self.transaction():
+            held = {
+                r["username"]: (dt.datetime.fromisoformat(r["remembered_at"]), json.loads(r["staff"]))
+                for r in self.conn.execute("SELECT username, remembered_at, staff FROM verifiers")
+            }
+            stored = 0
+            for entry in listed:
+                remembered, staff = held.pop(entry.username, (None, None))
+                if remembered is not None and remembered >= asked_at:
+                    continue
+                if staff is None or staff.get("id") != entry.staff_id:
+                    staff = {"id": entry.staff_id, "username": entry.username}
+                # the central API's clock, never later than the hub's own ``asked_at``: a clock ahead
+                # of the hub's must not make a row look newer than the next list
+                when = min(entry.last_login_at, asked_at)
+                when = max(when, remembered) if remembered else when
+                self.conn.execute(
+                    "INSERT INTO verifiers (username, password_hash, staff, campus_id, remembered_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (username) DO UPDATE SET"
+                    " password_hash = excluded.password_hash, staff = excluded.staff,"
+                    " campus_id = excluded.campus_id, remembered_at = excluded.remembered_at",
+                    (
+                        entry.username,
+                        entry.password_hash,
+                        json.dumps(staff, ensure_ascii=False),
+                        campus_id,
+                        _iso(when),
+                    ),
+                )
+                stored += 1
+            gone = [username for username, (remembered, _) in held.items() if remembered < asked_at]
+            self.conn.executemany("DELETE FROM verifiers WHERE username = ?", [(u,) for u in gone])
+            self.set_meta("verifiers_asked_at", _iso(asked_at))
+            self.set_meta("verifiers_fetched_at", _iso(fetched_at))
+            self.set_meta("verifiers_listed", str(len(listed)))
+            return stored, len(gone)
+
+    def verifier_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM verifiers").fetchone()[0])
 
     def desk_slot(self, device_id: str, campus_id: str) -> int | None:
         row = self.conn.execute(

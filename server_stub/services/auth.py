@@ -208,6 +208,9 @@ def login(
             detail={"campus_id": campus_id},
         )
         raise AuthFailed(tr("auth.campus_refused", lang), code="campus_refused")
+    conn.execute(
+        update(staff_credential).where(staff_credential.c.staff_id == staff.id).values(last_login_at=now)
+    )
     token = secrets.token_urlsafe(32)
     expires_at = now + ttl
     conn.execute(

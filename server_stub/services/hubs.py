@@ -10,7 +10,8 @@ so a hub credential is told apart by its shape before any lookup (``is_hub_token
 
 What a hub may do is decided at the edge (``api.deps``): read its campus's feed (pull, bootstrap) with
 every field, relay its PCs' mutations (``/hub/relay``, each re-checked as if the staff member pushed it
-from that PC), and ask who it is (``/hub/whoami``). Everything else answers 403.
+from that PC), ask who it is (``/hub/whoami``) and fetch its campus's login verifiers
+(``/hub/verifiers``, ``services.hub_verifiers``). Everything else answers 403.
 """
 
 from __future__ import annotations

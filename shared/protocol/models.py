@@ -220,6 +220,27 @@ class HubIdentity(WireModel):
     campus_id: str
 
 
+class HubVerifier(WireModel):
+    """One staff member's login verifier for a clinic hub: the central API's Argon2 hash of the password,
+    and when they last logged in online (``GET /api/v1/hub/verifiers``)."""
+
+    staff_id: str
+    username: str
+    password_hash: str
+    last_login_at: dt.datetime
+
+
+class HubVerifiers(WireModel):
+    """Every verifier a hub may hold now: staff assigned to its campus, active, who logged in online
+    within ``days`` (the hub's ask, capped by the central API). A staff member not listed is one the hub
+    must forget (password changed, account closed, moved, window passed)."""
+
+    campus_id: str
+    days: float
+    server_time: dt.datetime
+    verifiers: list[HubVerifier]
+
+
 class BootstrapHeader(WireModel):
     type: Literal["header"] = "header"
     after: int

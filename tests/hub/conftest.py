@@ -43,10 +43,15 @@ def _no_hub_left_running() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def hub_before(central: ServerProcess, folder: Path, credential: str) -> Iterator[Clinic]:
-    """A hub with ``credential`` in ``folder``, in front of ``central`` through a cuttable link."""
+def hub_before(
+    central: ServerProcess, folder: Path, credential: str, extra: list[str] | None = None
+) -> Iterator[Clinic]:
+    """A hub with ``credential`` in ``folder``, in front of ``central`` through a cuttable link
+    (``extra``: more ``clinic hub`` options)."""
     link = CutLink(central.port)
-    hub = HubProcess(link.url, folder / "hub.db", folder / "hub.log", credential=credential).start()
+    hub = HubProcess(
+        link.url, folder / "hub.db", folder / "hub.log", credential=credential, extra=extra
+    ).start()
     try:
         hub.wait_upstream(True)
         yield Clinic(central=central, link=link, hub=hub, folder=folder)

@@ -25,11 +25,6 @@ SEARCHES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def _caught_up(clinic: Clinic) -> bool:
-    facts = dict(httpx.get(f"{clinic.hub.url}/hub/status", timeout=10).json())
-    return bool(facts.get("central_head")) and int(facts["replica_cursor"]) >= int(facts["central_head"])
-
-
 def _answers(http: httpx.Client) -> list[tuple[int, Any]]:
     out = []
     for kind, params in SEARCHES:
@@ -55,7 +50,7 @@ def _without_working_rooms(queues: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 
 def test_offline_the_hub_answers_searches_and_queues_as_the_central_api_did(enrolled: Clinic) -> None:
-    until(lambda: _caught_up(enrolled), what="replica caught up")
+    until(enrolled.hub.caught_up, what="replica caught up")
     doctor = ApiUser(enrolled.hub.url, "doctor1")  # online logins leave the hub their verifiers
     nurse = ApiUser(enrolled.hub.url, "nurse1")
     pharmacist = ApiUser(enrolled.hub.url, "pharmacist1")

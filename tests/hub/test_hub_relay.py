@@ -26,15 +26,6 @@ def enrol(central: ServerProcess, campus: str = "MAIN") -> str:
     return enrol_hub(central, campus)
 
 
-def _status(hub: HubProcess) -> dict[str, Any]:
-    return dict(httpx.get(f"{hub.url}/hub/status", timeout=10).json())
-
-
-def _caught_up(hub: HubProcess) -> bool:
-    facts = _status(hub)
-    return bool(facts.get("central_head")) and int(facts["replica_cursor"]) >= int(facts["central_head"])
-
-
 def _all(user: ApiUser, **params: Any) -> tuple[list[dict[str, Any]], int]:
     changes: list[dict[str, Any]] = []
     cursor = 0
@@ -51,7 +42,7 @@ def _latest(changes: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, An
 
 
 def test_offline_the_hub_serves_each_role_the_same_view_as_the_central_api(enrolled: Clinic) -> None:
-    until(lambda: _caught_up(enrolled.hub), what="replica caught up")
+    until(enrolled.hub.caught_up, what="replica caught up")
     nurse = ApiUser(enrolled.hub.url, "nurse1")
     admin = ApiUser(enrolled.hub.url, "admin", campus_id=nurse.campus_id)
     online = {user.staff["username"]: _latest(_all(user)[0]) for user in (nurse, admin)}
@@ -67,7 +58,7 @@ def test_offline_the_hub_serves_each_role_the_same_view_as_the_central_api(enrol
 
 
 def test_offline_bootstrap_from_the_replica_has_the_central_snapshot(enrolled: Clinic) -> None:
-    until(lambda: _caught_up(enrolled.hub), what="replica caught up")
+    until(enrolled.hub.caught_up, what="replica caught up")
     nurse = ApiUser(enrolled.hub.url, "nurse1")
     central = {(c["kind"], c["id"]): c["version"] for c in nurse.snapshot()}
     enrolled.link.cut()
@@ -150,5 +141,5 @@ def test_a_revoked_hub_stops_relaying_and_says_so(enrolled: Clinic) -> None:
     )
     assert done.returncode == 0, done.stderr
     enrolled.link.restore()
-    until(lambda: _status(enrolled.hub).get("upstream_revoked") == "1", what="revocation noticed")
-    assert _status(enrolled.hub)["backlog"] == 1
+    until(lambda: enrolled.hub.status().get("upstream_revoked") == "1", what="revocation noticed")
+    assert enrolled.hub.status()["backlog"] == 1

@@ -181,6 +181,15 @@ class HubProcess(CliProcess):
     def health(self) -> dict[str, object]:
         return dict(httpx.get(f"{self.url}/healthz", timeout=5.0).json())
 
+    def status(self) -> dict[str, Any]:
+        """What ``clinic hub status --url`` reads (``/hub/status``)."""
+        return dict(httpx.get(f"{self.url}/hub/status", timeout=10).json())
+
+    def caught_up(self) -> bool:
+        """The replica holds the central feed up to the head the central API last named."""
+        facts = self.status()
+        return bool(facts.get("central_head")) and int(facts["replica_cursor"]) >= int(facts["central_head"])
+
     def wait_upstream(self, up: bool, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

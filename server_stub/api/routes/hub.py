@@ -1,17 +1,23 @@
 """``/api/v1/hub``: what a clinic hub does under its own credential besides reading its campus's feed:
-relay its PCs' mutations upstream (``services.relay``) and ask who it is. Staff tokens get 403."""
+relay its PCs' mutations upstream (``services.relay``), ask who it is, and fetch the login verifiers of its
+campus's recently active staff (``services.hub_verifiers``). Staff tokens get 403."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
 
-from server_stub.api.deps import HubDep
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from server_stub.api.deps import DbDep, HubDep
 from server_stub.config import ServerSettings
+from server_stub.services import hub_verifiers
 from server_stub.services import relay as relaying
+from server_stub.services.clock import utcnow
 from server_stub.services.group_commit import GroupCommitter
 from server_stub.services.notifier import FeedNotifier
 from shared.i18n import normalize_language
-from shared.protocol.models import ErrorBody, HubIdentity, RelayRequest, RelayResponse
+from shared.protocol.models import ErrorBody, HubIdentity, HubVerifiers, RelayRequest, RelayResponse
 
 router = APIRouter(
     prefix="/hub",
@@ -47,3 +53,18 @@ async def relay(body: RelayRequest, hub: HubDep, request: Request) -> RelayRespo
 @router.get("/whoami", response_model=HubIdentity)
 async def whoami(hub: HubDep) -> HubIdentity:
     return HubIdentity(hub_id=hub.hub_id, name=hub.name, campus_id=hub.campus_id)
+
+
+@router.get("/verifiers", response_model=HubVerifiers)
+async def verifiers(
+    hub: HubDep, db: DbDep, days: Annotated[float, Query(gt=0, le=365)] = 14.0
+) -> HubVerifiers:
+    """The login verifiers of staff assigned to the hub's campus, active, who logged in online within
+    ``days`` (capped at ``hub_verifiers.MAX_DAYS``): the whole list every time, so a staff member not
+    in it is one the hub must forget. Audited (``hub.verifiers``)."""
+
+    def work() -> HubVerifiers:
+        with db.write() as conn:
+            return hub_verifiers.for_hub(conn, hub=hub, days=days, now=utcnow())
+
+    return await run_in_threadpool(work)
