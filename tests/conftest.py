@@ -13,6 +13,7 @@ import pytest
 from server_stub.config import sqlite_url
 from server_stub.seed.demo import seed_demo
 from tests.support.server import ServerProcess
+from tests.support.workers import made_once, worker_name
 
 # The tests' processes run in the hospital's zone (Asia/Shanghai, the central API's default
 # ``CLINIC_TIMEZONE``), whatever the machine's: the PCs take the hospital's zone from the server at login
@@ -84,10 +85,13 @@ def token_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A seeded demo database made once per test session; tests get copies of it."""
-    path = tmp_path_factory.mktemp("template") / "demo.db"
-    seed_demo(sqlite_url(path), patients=SMALL_DEMO_PATIENTS)
-    return path
+    """A seeded demo database made once per test run (once for all workers); tests get copies of it."""
+    folder = made_once(
+        tmp_path_factory,
+        "template",
+        lambda f: seed_demo(sqlite_url(f / "demo.db"), patients=SMALL_DEMO_PATIENTS),
+    )
+    return folder / "demo.db"
 
 
 def copy_sqlite(source: Path, target: Path) -> Path:
@@ -189,7 +193,7 @@ def pg_url() -> Iterator[str]:
 
     import sqlalchemy as sa
 
-    name = f"clinic_test_{uuid.uuid4().hex[:10]}"
+    name = f"clinic_test_{worker_name()}_{uuid.uuid4().hex[:10]}"  # each worker its own databases
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')

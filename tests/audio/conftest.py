@@ -12,6 +12,7 @@ import pytest
 
 from shared.audio.voicepack import VoicePack
 from shared.cli import main as clinic
+from tests.support.workers import made_once
 
 ROOMS = ["内科一诊室"]
 DEPARTMENTS = ["儿科"]
@@ -50,10 +51,12 @@ def needs_espeak() -> None:
 def espeak_pack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pack made the way a site makes one: ``clinic voicepack build`` with espeak-ng."""
     needs_espeak()
-    out = tmp_path_factory.mktemp("voicepack") / "zh_CN"
-    argv = ["voicepack", "build", "--out", str(out), "--rooms", *ROOMS, "--departments", *DEPARTMENTS]
-    assert run_clinic(argv) == 0
-    return out
+
+    def build(folder: Path) -> None:
+        argv = ["voicepack", "build", "--out", str(folder / "zh_CN"), "--rooms", *ROOMS]
+        assert run_clinic([*argv, "--departments", *DEPARTMENTS]) == 0
+
+    return made_once(tmp_path_factory, "voicepack", build) / "zh_CN"  # once for all workers
 
 
 @pytest.fixture

@@ -86,7 +86,11 @@ def test_a_client_killed_mid_apply_has_each_page_and_its_cursor_all_or_nothing(t
         store.finish_bootstrap(cursor=0)
         kept = [store.record("patient.register", patient_args()).mutation_id for _ in range(5)]
     worker = Worker("apply", str(db))
-    time.sleep(2.0)
+    # kill it once a first page is in (it goes on with the next at once): a fixed 2 s sleep killed it
+    # before its first page on a busy machine (two test workers and a benchmark beside it)
+    deadline = time.monotonic() + 120
+    while int(read_state(db, "cursor") or 0) < 1000 and time.monotonic() < deadline:
+        time.sleep(0.05)
     worker.kill()
     with LocalStore.open(db, app="workstation") as store:
         assert_store_sound(store, expected_mutations=kept)

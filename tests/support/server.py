@@ -14,11 +14,37 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.workers import worker_number
+
+# In a run with xdist workers each worker takes its ports from a block of its own below the kernel's
+# ephemeral range (32768-60999 on Linux), in turn: a port picked by one worker and released until its
+# server binds it can then never be taken meanwhile by another worker's pick (both asking the kernel for
+# "any free port" could get the same one) nor by an outgoing connection.
+PORT_BLOCK = 2000
+PORT_BASE = 12000
+_next_port: list[int] = []
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nobody listens on now, for a server this test starts (or one that stays dead)."""
+    worker = worker_number()
+    if worker is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    first = PORT_BASE + (worker % 10) * PORT_BLOCK
+    if not _next_port:  # start at a point of the block of this run's own (two runs at once rarely meet)
+        _next_port.append(os.getpid() % PORT_BLOCK)
+    for _ in range(PORT_BLOCK):
+        port = first + _next_port[0]
+        _next_port[0] = (_next_port[0] + 1) % PORT_BLOCK
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:  # in use (a server of this worker, or something else on the machine)
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}-{first + PORT_BLOCK - 1}")
 
 
 class CliProcess:
