@@ -213,6 +213,7 @@ class CheckInScreen(QWidget):
         self.check_in_button.clicked.connect(self.check_in)
         self.reprint_button.clicked.connect(self.reprint)
         self.table.doubleClicked.connect(lambda _index: self.check_in())
+        self._chosen_patient: str | None = None
         self.table.selectionModel().selectionChanged.connect(lambda *_a: self._patient_chosen())
         self.priority_combo.currentIndexChanged.connect(self._priority_chosen)
         for keys, slot in (
@@ -287,8 +288,16 @@ class CheckInScreen(QWidget):
 
     def _patient_chosen(self) -> None:
         row = self.selected()
-        self.views.shown(row.patient.id if row is not None else None)
-        if row is not None and row.queue_id:
+        chosen = row.patient.id if row is not None else None
+        self.views.shown(chosen)
+        if chosen is None:  # nothing selected (results cleared or being replaced)
+            return
+        again = chosen == self._chosen_patient
+        self._chosen_patient = chosen
+        # the patient's own queue (appointment, ticket) is offered when the nurse picks the patient, not
+        # when the same row is selected again by a refresh of the results (a sync brought new rows): the
+        # queue the nurse chose meanwhile stands
+        if row is not None and row.queue_id and not again:
             index = self.queue_combo.findData(row.queue_id)
             if index >= 0:
                 self.queue_combo.setCurrentIndex(index)

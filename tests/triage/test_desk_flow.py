@@ -49,6 +49,35 @@ def slip_count(pc: Pc) -> int:
     return len(slips(pc.slips).named("cut")) if pc.slips.exists() else 0
 
 
+def test_a_refresh_of_the_results_keeps_the_queue_the_nurse_chose(qtbot: QtBot, make_pc: Any) -> None:
+    """Found with today's appointment, the patient's queue is offered; the nurse picks another queue;
+    the results are searched again (as a pulled page of patients or appointments does, at any moment)
+    and the same row is selected again: the nurse's queue stands (it used to snap back, and the ticket
+    went to the appointment's queue)."""
+    pc = make_pc()
+    window = open_desk(qtbot, pc)
+    screen = window.check_in
+    appointment = free_appointment(pc.runtime.store)
+    with pc.runtime.store.reading() as view:
+        booked = model.queue_for_appointment(view, appointment)
+    assert booked is not None
+    other = next(q for q in model.area_queues(pc.runtime.store, pc.state.campus_id) if q.id != booked.id)
+    patient = pc.runtime.store.get(Patient, appointment.patient_id)
+    assert patient is not None
+    assert patient.mrn
+    search_for(qtbot, window, patient.mrn, patient.id)  # one row: a search again selects it again
+    qtbot.waitUntil(lambda: screen.queue_combo.currentData() == booked.id, timeout=5_000)
+    choose(screen.queue_combo, other.id)
+
+    searched: list[int] = []
+    screen.model.modelReset.connect(lambda: searched.append(1))
+    screen.run_search()  # what ``_changed`` does when a sync brings patients or appointments
+    qtbot.waitUntil(lambda: bool(searched) and screen.selected() is not None, timeout=10_000)
+    qtbot.wait(50)  # the selection's own signals have run
+    assert screen.selected().patient.id == patient.id  # type: ignore[union-attr]
+    assert screen.queue_combo.currentData() == other.id
+
+
 def test_find_by_pinyin_and_id_tail_check_in_with_priority_reason_and_print_the_slip(
     qtbot: QtBot, make_pc: Any, triage_server: ServerProcess
 ) -> None:
