@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import threading
-import time
 import weakref
 from typing import Any
 
@@ -57,9 +56,8 @@ def test_the_gui_keeps_ticking_while_a_job_blocks_for_two_seconds(qtbot: QtBot) 
     timer.timeout.connect(lambda: ticks.append(1))
     timer.start()
 
-    started = time.monotonic()
     job = worker.submit(lambda _store: release.wait(2.0))  # blocks the worker, never the GUI
-    assert time.monotonic() - started < 0.5  # submit() queued it and returned
+    assert not job.done.is_set()  # submit() queued it and returned while it still runs
     qtbot.waitUntil(lambda: job.done.is_set(), timeout=5000)
     timer.stop()
     # 2 s at 20 ms is 100 ticks; a frozen GUI thread would have produced none.
