@@ -79,11 +79,10 @@ def pc_main(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
 
 def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
     from shared import clinic_time
-    from shared.domain.clinical import key_registration_content
     from shared.domain.entities import Patient, Prescription, QueueTicket, SigningKey
     from shared.errors import SuiteError
     from shared.ids import new_id, reference_id
-    from shared.security.signing import canonical_bytes, generate_keypair, sign
+    from shared.security.signing import generate_keypair
     from tests.clinical.support import PIN as CLINICAL_PIN
     from tests.clinical.support import create_args, draft, line, register_args, sign_args
     from tests.pharmacy_domain.support import review_args
@@ -179,10 +178,7 @@ def _pc(spec: dict[str, Any], ctl: dict[str, Any]) -> None:
             store.record("signing_key.register", register_args(staff.id, sealed))
         elif role == "pharmacy":
             sealed = generate_keypair(PIN)
-            proof = sign(canonical_bytes(key_registration_content(staff.id, sealed.public_key)), sealed, PIN)
-            store.record(
-                "signing_key.register", {"id": new_id(), "public_key": sealed.public_key, "proof": proof}
-            )
+            store.record("signing_key.register", register_args(staff.id, sealed, PIN))
         for _ in range(3):
             pc.sync()
         ctl["ready"].put(name)

@@ -29,10 +29,9 @@ from benchmarks.machine import describe  # noqa: E402
 from server_stub.config import sqlite_url  # noqa: E402
 from server_stub.seed.demo import seed_demo  # noqa: E402
 from shared.domain import pickup  # noqa: E402
-from shared.domain.clinical import key_registration_content  # noqa: E402
 from shared.domain.entities import Patient, Prescription, SigningKey  # noqa: E402
-from shared.ids import new_id, reference_id  # noqa: E402
-from shared.security.signing import canonical_bytes, generate_keypair, sign  # noqa: E402
+from shared.ids import reference_id  # noqa: E402
+from shared.security.signing import generate_keypair  # noqa: E402
 from shared.store.store import connect, rebuild_overlay  # noqa: E402
 from tests.clinical.support import create_args, doctor_key, first_drugs, register_args, sign_args  # noqa: E402
 from tests.pharmacy_domain.support import PIN, review_args  # noqa: E402
@@ -74,11 +73,7 @@ def main() -> None:
             reviewer = pharm.store.session()
             assert reviewer is not None
             sealed = generate_keypair(PIN)
-            content = key_registration_content(reviewer.staff.id, sealed.public_key)
-            proof = sign(canonical_bytes(content), sealed, PIN)
-            pharm.store.record(
-                "signing_key.register", {"id": new_id(), "public_key": sealed.public_key, "proof": proof}
-            )
+            pharm.store.record("signing_key.register", register_args(reviewer.staff.id, sealed, PIN))
             for pc in (doctor, pharm, b, doctor, pharm, b):
                 pc.sync()
             server.stop()

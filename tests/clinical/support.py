@@ -95,9 +95,10 @@ def other_key() -> EncryptedKey:
     return generate_keypair(PIN)
 
 
-def register_args(staff_id: str, sealed: EncryptedKey) -> dict[str, Any]:
-    """``signing_key.register`` arguments: the public key and a proof signed with it (no private part)."""
-    proof = sign(canonical_bytes(key_registration_content(staff_id, sealed.public_key)), sealed, PIN)
+def register_args(staff_id: str, sealed: EncryptedKey, pin: str = PIN) -> dict[str, Any]:
+    """``signing_key.register`` arguments: the public key and a proof signed with it (no private part);
+    ``pin`` unlocks ``sealed`` (a pharmacist's key has its own)."""
+    proof = sign(canonical_bytes(key_registration_content(staff_id, sealed.public_key)), sealed, pin)
     return {"id": new_id(), "public_key": sealed.public_key, "proof": proof}
 
 

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from shared.domain import pickup
-from shared.domain.clinical import key_registration_content
 from shared.domain.entities import (
     ENTITY_BY_KIND,
     Dispense,
@@ -118,10 +117,7 @@ def register_doctor_key(pc: ClientPC) -> None:
 
 
 def register_pharmacist_key(pc: ClientPC) -> None:
-    sealed = pharmacist_key()
-    content = key_registration_content(staff_id(pc), sealed.public_key)
-    proof = sign(canonical_bytes(content), sealed, PHARMACY_PIN)
-    pc.store.record("signing_key.register", {"id": new_id(), "public_key": sealed.public_key, "proof": proof})
+    pc.store.record("signing_key.register", register_args(staff_id(pc), pharmacist_key(), PHARMACY_PIN))
 
 
 def pharmacy_id(store: LocalStore) -> str:

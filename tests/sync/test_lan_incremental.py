@@ -21,11 +21,10 @@ from typing import Any
 
 import pytest
 
-from shared.domain.clinical import key_registration_content
 from shared.domain.entities import Drug, Patient, Prescription, QueueTicket, SigningKey, StockBatch
 from shared.domain.mutations import Rejected
 from shared.ids import new_id, reference_id
-from shared.security.signing import EncryptedKey, canonical_bytes, generate_keypair, sign
+from shared.security.signing import EncryptedKey, generate_keypair
 from shared.store import LocalStore
 from shared.store.store import OutboxEntry, connect, rebuild_overlay
 from shared.sync import SyncState
@@ -60,10 +59,7 @@ def clinic(server: ServerProcess, tmp_path: Path) -> Iterator[dict[str, Any]]:
             store = pcs[name].store
             staff = store.session().staff  # type: ignore[union-attr]
             keys[name] = sealed = generate_keypair(PIN)
-            proof = sign(canonical_bytes(key_registration_content(staff.id, sealed.public_key)), sealed, PIN)
-            store.record(
-                "signing_key.register", {"id": new_id(), "public_key": sealed.public_key, "proof": proof}
-            )
+            store.record("signing_key.register", register_args(staff.id, sealed, PIN))
         for name in ("doctor", "pharm", "b", "doctor", "pharm", "b"):
             assert pcs[name].sync().state is SyncState.ONLINE
         yield {"pcs": pcs, "keys": keys, "folder": tmp_path}

@@ -18,7 +18,6 @@ import pytest
 
 from pharmacy_desk.queries import find_for_dispensing
 from shared.domain import pickup
-from shared.domain.clinical import key_registration_content
 from shared.domain.entities import (
     Dispense,
     Drug,
@@ -30,7 +29,7 @@ from shared.domain.entities import (
 )
 from shared.domain.pharmacy import pickup_state_id
 from shared.ids import new_id, reference_id
-from shared.security.signing import EncryptedKey, canonical_bytes, generate_keypair, sign
+from shared.security.signing import EncryptedKey, generate_keypair
 from shared.store import LocalStore
 from shared.store.store import PICKUP_KEY_STATE
 from shared.sync import SyncState
@@ -59,10 +58,7 @@ def clinic(server: ServerProcess, tmp_path: Path) -> Iterator[dict[str, Any]]:
         doctor.record("signing_key.register", register_args(_staff(doctor), doctor_key()))
         pharm = pcs["pharm"].store
         sealed = generate_keypair(PIN)
-        proof = sign(canonical_bytes(key_registration_content(_staff(pharm), sealed.public_key)), sealed, PIN)
-        pharm.record(
-            "signing_key.register", {"id": new_id(), "public_key": sealed.public_key, "proof": proof}
-        )
+        pharm.record("signing_key.register", register_args(_staff(pharm), sealed, PIN))
         for name in ("doctor", "pharm", "b", "doctor", "pharm", "b"):
             assert pcs[name].sync().state is SyncState.ONLINE
         yield {"pcs": pcs, "key": sealed, "folder": tmp_path}
