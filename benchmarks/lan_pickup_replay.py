@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,20 +35,10 @@ from shared.store.store import connect, rebuild_overlay  # noqa: E402
 from tests.clinical.support import create_args, doctor_key, first_drugs, register_args, sign_args  # noqa: E402
 from tests.pharmacy_domain.support import PIN, review_args  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
-from tests.sync.lan_support import LanFeed, draft, feed, key_id  # noqa: E402
+from tests.sync.lan_support import CountedScrypt, LanFeed, draft, feed, key_id, take_in  # noqa: E402
 from tests.sync.support import make_client, memory_keyring  # noqa: E402
 
 PHARMACY = reference_id("pharmacy", "MAIN-WY")
-
-
-class CountedScrypt:
-    def __init__(self) -> None:
-        self.calls = 0
-        self.real = hashlib.scrypt
-
-    def __call__(self, password: bytes, **kw: Any) -> bytes:
-        self.calls += 1
-        return self.real(password, **kw)
 
 
 def main() -> None:
@@ -111,15 +100,8 @@ def main() -> None:
 
             pickup._slow_digest.cache_clear()
             before = counted.calls
-            pages = []
             started = time.perf_counter()
-            while True:
-                page = hub.page_after(b.store.lan_after(), limit=args.page)
-                if not page.entries:
-                    break
-                t0 = time.perf_counter()
-                feed(b.store, page)
-                pages.append(time.perf_counter() - t0)
+            pages = take_in(b.store, hub, page=args.page)
             replay = time.perf_counter() - started
             replay_scrypt = counted.calls - before
             approved = sum(

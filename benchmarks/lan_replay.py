@@ -24,7 +24,7 @@ from server_stub.seed.demo import seed_demo  # noqa: E402
 from shared.domain.entities import Patient, Prescription, QueueTicket  # noqa: E402
 from tests.clinical.support import create_args, doctor_key, first_drugs, register_args, sign_args  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
-from tests.sync.lan_support import LanFeed, check_in, draft, feed, key_id  # noqa: E402
+from tests.sync.lan_support import LanFeed, check_in, draft, key_id, take_in  # noqa: E402
 from tests.sync.support import make_client, memory_keyring  # noqa: E402
 
 
@@ -88,15 +88,8 @@ def main() -> None:
                 hub.add(doctor.store, [created, signed])
             made = time.perf_counter() - started
             total = len(hub.entries)
-            pages = []
             started = time.perf_counter()
-            while True:
-                page = hub.page_after(b.store.lan_after(), limit=args.page)
-                if not page.entries:
-                    break
-                t0 = time.perf_counter()
-                feed(b.store, page)
-                pages.append(time.perf_counter() - t0)
+            pages = take_in(b.store, hub, page=args.page)
             replay = time.perf_counter() - started
             done = sum(1 for t in tickets if (row := b.store.get(QueueTicket, t)) and row.status == "done")
             signed_rx = sum(1 for r in b.store.all(Prescription) if r.status == "signed")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
+import time
 from collections.abc import Iterable, Iterator
-from typing import Literal
+from typing import Any, Literal
 
 from shared.domain.clinical import next_rx_number
 from shared.domain.entities import Patient, Prescription, QueueTicket, SigningKey, Staff
@@ -116,3 +118,28 @@ def key_id(store: LocalStore) -> str:
 def tickets(store: LocalStore, ids: Iterable[str]) -> Iterator[QueueTicket | None]:
     for ticket_id in ids:
         yield store.get(QueueTicket, ticket_id)
+
+
+class CountedScrypt:
+    """The real ``hashlib.scrypt``, counted (install it as ``hashlib.scrypt`` for the test's length)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.real = hashlib.scrypt
+
+    def __call__(self, password: bytes, **kw: Any) -> bytes:
+        self.calls += 1
+        return self.real(password, **kw)
+
+
+def take_in(store: LocalStore, hub: LanFeed, *, page: int) -> list[float]:
+    """Feed ``store`` the LAN list after its ``lan_after`` in pages of ``page`` until none is left; the
+    seconds each page took."""
+    seconds = []
+    while True:
+        entries = hub.page_after(store.lan_after(), limit=page)
+        if not entries.entries:
+            return seconds
+        started = time.perf_counter()
+        feed(store, entries)
+        seconds.append(time.perf_counter() - started)

@@ -36,7 +36,7 @@ from shared.sync import SyncState
 from tests.clinical.support import create_args, doctor_key, register_args, sign_args
 from tests.pharmacy_domain.support import PIN, review_args
 from tests.support.server import ServerProcess
-from tests.sync.lan_support import LanFeed, draft, feed, key_id
+from tests.sync.lan_support import CountedScrypt, LanFeed, draft, feed, key_id
 from tests.sync.support import ClientPC, make_client
 
 PICKUP = "482913"
@@ -73,21 +73,9 @@ def _staff(store: LocalStore) -> str:
     return session.staff.id
 
 
-class _CountedScrypt:
-    """The real ``hashlib.scrypt``, counted."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.real = hashlib.scrypt
-
-    def __call__(self, password: bytes, **kw: Any) -> bytes:
-        self.calls += 1
-        return self.real(password, **kw)
-
-
 @pytest.fixture
-def scrypt(monkeypatch: pytest.MonkeyPatch) -> _CountedScrypt:
-    counted = _CountedScrypt()
+def scrypt(monkeypatch: pytest.MonkeyPatch) -> CountedScrypt:
+    counted = CountedScrypt()
     monkeypatch.setattr(hashlib, "scrypt", counted)
     return counted
 
@@ -143,7 +131,7 @@ def _dispense(store: LocalStore, rx_id: str, code: str) -> Dispense:
 
 
 def test_a_lan_review_replays_without_scrypt_and_its_code_checks_at_the_other_pharmacy_pc(
-    clinic: dict[str, Any], scrypt: _CountedScrypt
+    clinic: dict[str, Any], scrypt: CountedScrypt
 ) -> None:
     pcs: dict[str, ClientPC] = clinic["pcs"]
     hub, (first, second, third) = _reviewed_on_the_lan(clinic, 3)
