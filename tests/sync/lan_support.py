@@ -135,7 +135,7 @@ class CountedScrypt:
 def take_in(store: LocalStore, hub: LanFeed, *, page: int) -> list[float]:
     """Feed ``store`` the LAN list after its ``lan_after`` in pages of ``page`` until none is left; the
     seconds each page took."""
-    seconds = []
+    seconds: list[float] = []
     while True:
         entries = hub.page_after(store.lan_after(), limit=page)
         if not entries.entries:
